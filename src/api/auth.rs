@@ -1,0 +1,88 @@
+//! Bearer-token authentication.
+//!
+//! Applied to the whole router, with an explicit allow-list of public routes
+//! (`GET /health`, `GET /version`), so that a route added later is protected
+//! by default and unknown paths do not reveal whether they exist. The token is
+//! compared in constant time (`subtle`).
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use super::error::ApiError;
+
+/// Routes that need no token.
+const PUBLIC_ROUTES: &[(Method, &str)] = &[(Method::GET, "/health"), (Method::GET, "/version")];
+
+fn is_public(method: &Method, path: &str) -> bool {
+    PUBLIC_ROUTES
+        .iter()
+        .any(|(m, p)| (m == method || method == Method::HEAD) && *p == path)
+}
+
+/// True when `header` is `Bearer <secret>` (scheme case-insensitive).
+pub fn bearer_matches(header: Option<&str>, secret: &str) -> bool {
+    let Some(value) = header else {
+        return false;
+    };
+    let Some((scheme, token)) = value.trim().split_once(' ') else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return false;
+    }
+    // `ct_eq` on slices of different lengths is false without comparing the
+    // contents; the length of the secret is not treated as secret.
+    bool::from(token.trim().as_bytes().ct_eq(secret.as_bytes()))
+}
+
+/// Middleware: 401 unless the route is public or the bearer token matches.
+pub async fn require_bearer(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if is_public(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if bearer_matches(header, state.settings.auth.secret.expose()) {
+        next.run(request).await
+    } else {
+        let mut response = ApiError::Unauthorized.into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer() {
+        assert!(bearer_matches(Some("Bearer abc"), "abc"));
+        assert!(bearer_matches(Some("bearer abc"), "abc"));
+        assert!(!bearer_matches(Some("Bearer abd"), "abc"));
+        assert!(!bearer_matches(Some("Bearer ab"), "abc"));
+        assert!(!bearer_matches(Some("Basic abc"), "abc"));
+        assert!(!bearer_matches(Some("abc"), "abc"));
+        assert!(!bearer_matches(None, "abc"));
+        assert!(!bearer_matches(Some("Bearer "), "abc"));
+    }
+
+    #[test]
+    fn public_routes() {
+        assert!(is_public(&Method::GET, "/health"));
+        assert!(is_public(&Method::GET, "/version"));
+        assert!(!is_public(&Method::POST, "/health"));
+        assert!(!is_public(&Method::GET, "/metrics"));
+    }
+}

@@ -1,0 +1,108 @@
+//! `POST /ingest`: the push source. Apps send record changes; they enter the
+//! same pipeline as the change worker's.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use serde::Deserialize;
+
+use super::{AppState, ApiError, ApiJson, pipeline_error};
+use crate::engine::Change;
+use crate::engine::value::{RecordId, Value};
+use crate::pipeline::{IngestSummary, Source};
+
+/// One change as JSON: `{"table", "op", "id", "record"}`.
+#[derive(Debug, Deserialize)]
+struct IngestItem {
+    table: String,
+    op: String,
+    id: String,
+    #[serde(default)]
+    record: Option<serde_json::Value>,
+}
+
+/// What a change does to the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Op {
+    pub fn parse(op: &str) -> Option<Op> {
+        match op.to_ascii_uppercase().as_str() {
+            "CREATE" => Some(Op::Create),
+            "UPDATE" => Some(Op::Update),
+            "DELETE" => Some(Op::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// Parses the body: a single change or an array of changes (one batch).
+/// Every problem is a 400 that names the field and, in an array, the index.
+pub fn parse_body(body: serde_json::Value) -> Result<Vec<Change>, ApiError> {
+    let items = match body {
+        serde_json::Value::Array(items) => {
+            if items.is_empty() {
+                return Err(ApiError::BadRequest("the batch is empty".into()));
+            }
+            items
+        }
+        obj @ serde_json::Value::Object(_) => vec![obj],
+        _ => {
+            return Err(ApiError::BadRequest(
+                "expected a change object or an array of changes".into(),
+            ));
+        }
+    };
+    let many = items.len() > 1;
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            parse_item(item).map_err(|e| match many {
+                true => ApiError::BadRequest(format!("change {i}: {e}")),
+                false => ApiError::BadRequest(e),
+            })
+        })
+        .collect()
+}
+
+fn parse_item(item: serde_json::Value) -> Result<Change, String> {
+    let item: IngestItem = serde_json::from_value(item).map_err(|e| e.to_string())?;
+    if item.table.is_empty() {
+        return Err("`table` is empty".into());
+    }
+    let op = Op::parse(&item.op).ok_or_else(|| {
+        format!("unknown op `{}`: expected CREATE, UPDATE or DELETE", item.op)
+    })?;
+    let id = RecordId::parse_in_table(&item.table, &item.id)?;
+    let content = match op {
+        Op::Delete => None,
+        Op::Create | Op::Update => match item.record.as_ref().map(Value::from) {
+            Some(Value::Object(o)) => Some(o),
+            Some(_) => return Err("`record` must be a JSON object".into()),
+            None => {
+                return Err(format!(
+                    "`record` is required for {}",
+                    item.op.to_ascii_uppercase()
+                ));
+            }
+        },
+    };
+    Ok(Change { id, content })
+}
+
+pub async fn ingest(
+    State(state): State<Arc<AppState>>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<ApiJson<IngestSummary>, ApiError> {
+    let changes = parse_body(body)?;
+    let summary = state
+        .await_pipeline(state.pipeline.ingest(changes, Source::Http))
+        .await
+        .map_err(pipeline_error)?;
+    Ok(ApiJson(summary))
+}

@@ -1,0 +1,699 @@
+//! Settings: what SSP reads before it does anything else.
+//!
+//! Layers, later wins:
+//!
+//! 1. built-in defaults (the one-command start works with no file at all);
+//! 2. the TOML file (`--config PATH`, else `./config.toml` if it exists);
+//! 3. the `SPOOKY_*` environment variables of the contract (section 1), mapped
+//!    explicitly in [`ENV_VARS`] rather than by the `config` crate's naming
+//!    convention, so that `SPOOKY_SURREALDB_URL` means `surrealdb.url` exactly
+//!    and nothing else slips in.
+//!
+//! The raw layers are deserialised into [`RawSettings`] and then validated
+//! into [`Settings`], whose fields are already parsed (addresses, durations,
+//! the database endpoint). Every validation error names the setting, both as
+//! its environment variable and as its TOML key, because that is what the
+//! operator has to change.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "config.toml";
+
+/// The contract's environment variables (plus SSP's own extras), each with the
+/// TOML key it overrides.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("SPOOKY_LISTEN_ADDR", "listen_addr"),
+    ("SPOOKY_AUTH_SECRET", "auth_secret"),
+    ("SPOOKY_SURREALDB_URL", "surrealdb.url"),
+    ("SPOOKY_SURREALDB_NS", "surrealdb.ns"),
+    ("SPOOKY_SURREALDB_DB", "surrealdb.db"),
+    ("SPOOKY_SURREALDB_USER", "surrealdb.user"),
+    ("SPOOKY_SURREALDB_PASS", "surrealdb.pass"),
+    ("SPOOKY_PERSISTENCE_FILE", "persistence_file"),
+    ("SPOOKY_SAVE_DEBOUNCE_MS", "save_debounce_ms"),
+    ("SPOOKY_LOG", "log"),
+    // Extras, not in the contract's table but settable the same way.
+    ("SPOOKY_BODY_LIMIT_BYTES", "body_limit_bytes"),
+    (
+        "SPOOKY_SURREALDB_CONNECT_DEADLINE_MS",
+        "surrealdb.connect_deadline_ms",
+    ),
+    ("SPOOKY_SURREALDB_CALL_TIMEOUT_MS", "surrealdb.call_timeout_ms"),
+    ("SPOOKY_WORKER_TABLES", "worker.tables"),
+    ("SPOOKY_WORKER_CHANGEFEED", "worker.changefeed"),
+    (
+        "SPOOKY_WORKER_CHANGEFEED_RETENTION",
+        "worker.changefeed_retention",
+    ),
+];
+
+/// Built-in defaults, as `(toml key, value)`.
+mod defaults {
+    pub const LISTEN_ADDR: &str = "127.0.0.1:8667";
+    pub const SURREALDB_URL: &str = "surrealkv://data/surreal";
+    pub const NS: &str = "spooky";
+    pub const DB: &str = "spooky";
+    /// Used for `ws://`/`wss://` only, when no user is configured.
+    pub const REMOTE_USER: &str = "root";
+    pub const REMOTE_PASS: &str = "root";
+    pub const PERSISTENCE_FILE: &str = "data/spooky_state.json";
+    pub const SAVE_DEBOUNCE_MS: u64 = 2000;
+    pub const LOG: &str = "info";
+    pub const BODY_LIMIT_BYTES: u64 = 1024 * 1024;
+    pub const CONNECT_DEADLINE_MS: u64 = 30_000;
+    pub const CALL_TIMEOUT_MS: u64 = 10_000;
+    pub const CHANGEFEED: &str = "auto";
+    pub const CHANGEFEED_RETENTION: &str = "1d";
+}
+
+/// Why the settings could not be loaded. Each message names the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file given with `--config` does not exist.
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    /// The file or an override could not be read or had the wrong type.
+    #[error("cannot load settings: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value was read but is not acceptable.
+    #[error("invalid setting {setting}: {reason}")]
+    Invalid {
+        /// The setting, as `ENV_VAR (toml.key)`.
+        setting: String,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(toml_key: &str, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            setting: setting_name(toml_key),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `SPOOKY_X (x)`: how a setting is named in messages.
+fn setting_name(toml_key: &str) -> String {
+    match ENV_VARS.iter().find(|(_, key)| *key == toml_key) {
+        Some((env, key)) => format!("{env} ({key})"),
+        None => toml_key.to_owned(),
+    }
+}
+
+/// The settings exactly as the layers gave them, before validation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawSettings {
+    pub listen_addr: String,
+    pub auth_secret: Option<String>,
+    pub persistence_file: String,
+    pub save_debounce_ms: u64,
+    pub log: String,
+    pub body_limit_bytes: u64,
+    pub surrealdb: RawDbSettings,
+    pub worker: RawWorkerSettings,
+}
+
+/// `[surrealdb]` as read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawDbSettings {
+    pub url: String,
+    pub ns: String,
+    pub db: String,
+    pub user: Option<String>,
+    pub pass: Option<String>,
+    pub connect_deadline_ms: u64,
+    pub call_timeout_ms: u64,
+}
+
+/// `[worker]` as read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawWorkerSettings {
+    pub tables: Vec<String>,
+    pub changefeed: String,
+    pub changefeed_retention: String,
+}
+
+/// A secret that never shows up in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself; call only where it is really needed.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The bearer secret and where it came from.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub secret: Secret,
+    /// True when no secret was configured and SSP made one up for this run:
+    /// startup prints it once and warns.
+    pub generated: bool,
+}
+
+/// Which kind of SurrealDB the URL points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbEndpoint {
+    /// A server over `ws://` or `wss://` (the URL as given).
+    Remote { url: String },
+    /// The in-memory embedded engine (`mem://`): gone when SSP stops.
+    Memory,
+    /// The embedded SurrealKV engine, stored under this directory.
+    SurrealKv { path: PathBuf },
+}
+
+impl DbEndpoint {
+    /// True for `ws://`/`wss://`.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, DbEndpoint::Remote { .. })
+    }
+
+    /// A short name for logs and `/health`: `ws`, `wss`, `mem` or `surrealkv`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DbEndpoint::Remote { url } if url.starts_with("wss://") => "wss",
+            DbEndpoint::Remote { .. } => "ws",
+            DbEndpoint::Memory => "mem",
+            DbEndpoint::SurrealKv { .. } => "surrealkv",
+        }
+    }
+
+    /// Parses `ws://host:port`, `wss://host:port`, `mem://` or `surrealkv://PATH`.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(format!(
+                "`{url}` is not a URL; expected ws://HOST:PORT, wss://HOST:PORT, mem:// or surrealkv://PATH"
+            ));
+        };
+        match scheme {
+            "ws" | "wss" => {
+                let authority = rest.split('/').next().unwrap_or_default();
+                if authority.is_empty() {
+                    return Err(format!("`{url}` has no host; expected {scheme}://HOST:PORT"));
+                }
+                Ok(DbEndpoint::Remote {
+                    url: url.to_owned(),
+                })
+            }
+            "mem" | "memory" => {
+                if rest.is_empty() {
+                    Ok(DbEndpoint::Memory)
+                } else {
+                    Err(format!("`{url}`: the in-memory engine takes no path; use mem://"))
+                }
+            }
+            "surrealkv" => {
+                if rest.is_empty() {
+                    Err(format!("`{url}` has no path; expected surrealkv://PATH"))
+                } else {
+                    Ok(DbEndpoint::SurrealKv {
+                        path: PathBuf::from(rest),
+                    })
+                }
+            }
+            other => Err(format!(
+                "unknown URL scheme `{other}` in `{url}`; expected ws://, wss://, mem:// or surrealkv://PATH"
+            )),
+        }
+    }
+}
+
+/// Root credentials for SurrealDB.
+#[derive(Debug, Clone)]
+pub struct DbCredentials {
+    pub user: String,
+    pub pass: Secret,
+}
+
+/// How to reach SurrealDB.
+#[derive(Debug, Clone)]
+pub struct DbSettings {
+    /// The URL as configured (for messages).
+    pub url: String,
+    /// The URL, parsed.
+    pub endpoint: DbEndpoint,
+    pub ns: String,
+    pub db: String,
+    /// Root credentials. Always set for `ws://`/`wss://` (default root/root);
+    /// on an embedded engine only when explicitly configured, and then the
+    /// embedded engine runs with authentication on.
+    pub credentials: Option<DbCredentials>,
+    /// How long the first connect keeps retrying before startup gives up.
+    pub connect_deadline: Duration,
+    /// The longest any single database call may take.
+    pub call_timeout: Duration,
+}
+
+/// What the change worker does about SurrealDB change feeds on tracked tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangefeedMode {
+    /// Define a change feed on a tracked table when it has none.
+    Auto,
+    /// Use the change feeds that exist; never alter the schema.
+    Manual,
+    /// Do not use change feeds (gaps are not filled).
+    Off,
+}
+
+impl ChangefeedMode {
+    fn parse(value: &str) -> Option<Self> {
+        match value.to_ascii_lowercase().as_str() {
+            "auto" => Some(ChangefeedMode::Auto),
+            "manual" => Some(ChangefeedMode::Manual),
+            "off" => Some(ChangefeedMode::Off),
+            _ => None,
+        }
+    }
+}
+
+/// `[worker]`: the change worker's settings.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Tables tracked even when no view reads them.
+    pub tables: Vec<String>,
+    pub changefeed: ChangefeedMode,
+    /// A SurrealDB duration such as `1d` or `12h`, used when SSP defines a
+    /// change feed itself.
+    pub changefeed_retention: String,
+}
+
+/// Validated settings: everything SSP needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen_addr: SocketAddr,
+    pub auth: AuthSettings,
+    pub persistence_file: PathBuf,
+    pub save_debounce: Duration,
+    /// A `tracing` filter directive, e.g. `info` or `ssp=debug,info`.
+    pub log: String,
+    /// Largest accepted request body, in bytes; larger ones get 413.
+    pub body_limit_bytes: usize,
+    pub surrealdb: DbSettings,
+    pub worker: WorkerSettings,
+}
+
+impl Settings {
+    /// Loads settings the way the binary does: the file (explicit `--config`
+    /// path, else `./config.toml` if present) and then the process environment.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::load_from(config_file, true, &env)
+    }
+
+    /// Loads settings from an explicit file and environment map; `use_default_file`
+    /// says whether `./config.toml` is read when `config_file` is `None`.
+    /// Tests use this to stay independent of the process environment.
+    pub fn load_from(
+        config_file: Option<&Path>,
+        use_default_file: bool,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        Self::validate(Self::load_raw(config_file, use_default_file, env)?)
+    }
+
+    /// The layered, unvalidated settings.
+    pub fn load_raw(
+        config_file: Option<&Path>,
+        use_default_file: bool,
+        env: &HashMap<String, String>,
+    ) -> Result<RawSettings, ConfigError> {
+        let mut builder = config::Config::builder()
+            .set_default("listen_addr", defaults::LISTEN_ADDR)?
+            .set_default("persistence_file", defaults::PERSISTENCE_FILE)?
+            .set_default("save_debounce_ms", defaults::SAVE_DEBOUNCE_MS)?
+            .set_default("log", defaults::LOG)?
+            .set_default("body_limit_bytes", defaults::BODY_LIMIT_BYTES)?
+            .set_default("surrealdb.url", defaults::SURREALDB_URL)?
+            .set_default("surrealdb.ns", defaults::NS)?
+            .set_default("surrealdb.db", defaults::DB)?
+            .set_default("surrealdb.connect_deadline_ms", defaults::CONNECT_DEADLINE_MS)?
+            .set_default("surrealdb.call_timeout_ms", defaults::CALL_TIMEOUT_MS)?
+            .set_default("worker.tables", Vec::<String>::new())?
+            .set_default("worker.changefeed", defaults::CHANGEFEED)?
+            .set_default(
+                "worker.changefeed_retention",
+                defaults::CHANGEFEED_RETENTION,
+            )?;
+
+        match config_file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError::MissingFile(path.to_owned()));
+                }
+                builder = builder.add_source(
+                    config::File::from(path)
+                        .format(config::FileFormat::Toml)
+                        .required(true),
+                );
+            }
+            None if use_default_file => {
+                builder = builder.add_source(
+                    config::File::new(DEFAULT_CONFIG_FILE, config::FileFormat::Toml)
+                        .required(false),
+                );
+            }
+            None => {}
+        }
+
+        for (var, key) in ENV_VARS {
+            let Some(value) = env.get(*var) else {
+                continue;
+            };
+            builder = if *key == "worker.tables" {
+                let tables: Vec<String> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                builder.set_override(*key, tables)?
+            } else {
+                builder.set_override(*key, value.as_str())?
+            };
+        }
+
+        Ok(builder.build()?.try_deserialize::<RawSettings>()?)
+    }
+
+    /// Checks and parses the raw layers.
+    pub fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
+        let listen_addr: SocketAddr = raw.listen_addr.trim().parse().map_err(|_| {
+            ConfigError::invalid(
+                "listen_addr",
+                format!(
+                    "`{}` is not an IP:PORT address such as 127.0.0.1:8667",
+                    raw.listen_addr
+                ),
+            )
+        })?;
+
+        let auth = match raw.auth_secret {
+            Some(secret) if secret.trim().is_empty() => {
+                return Err(ConfigError::invalid(
+                    "auth_secret",
+                    "the secret is empty; set a non-empty secret or leave it unset to have one generated",
+                ));
+            }
+            Some(secret) => AuthSettings {
+                secret: Secret::new(secret),
+                generated: false,
+            },
+            None => AuthSettings {
+                secret: Secret::new(generate_secret()),
+                generated: true,
+            },
+        };
+
+        if raw.persistence_file.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "persistence_file",
+                "the path is empty",
+            ));
+        }
+        if raw.save_debounce_ms == 0 {
+            return Err(ConfigError::invalid(
+                "save_debounce_ms",
+                "must be at least 1",
+            ));
+        }
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&raw.log) {
+            return Err(ConfigError::invalid(
+                "log",
+                format!("`{}` is not a tracing filter: {error}", raw.log),
+            ));
+        }
+        let body_limit_bytes = usize::try_from(raw.body_limit_bytes)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                ConfigError::invalid("body_limit_bytes", "must be a positive number of bytes")
+            })?;
+
+        let surrealdb = validate_db(raw.surrealdb)?;
+        let worker = validate_worker(raw.worker)?;
+
+        Ok(Settings {
+            listen_addr,
+            auth,
+            persistence_file: PathBuf::from(raw.persistence_file),
+            save_debounce: Duration::from_millis(raw.save_debounce_ms),
+            log: raw.log,
+            body_limit_bytes,
+            surrealdb,
+            worker,
+        })
+    }
+}
+
+fn validate_db(raw: RawDbSettings) -> Result<DbSettings, ConfigError> {
+    let url = raw.url.trim().to_owned();
+    let endpoint =
+        DbEndpoint::parse(&url).map_err(|reason| ConfigError::invalid("surrealdb.url", reason))?;
+    if raw.ns.trim().is_empty() {
+        return Err(ConfigError::invalid("surrealdb.ns", "the namespace is empty"));
+    }
+    if raw.db.trim().is_empty() {
+        return Err(ConfigError::invalid("surrealdb.db", "the database is empty"));
+    }
+    let credentials = match (raw.user, raw.pass) {
+        (Some(user), _) if user.trim().is_empty() => {
+            return Err(ConfigError::invalid("surrealdb.user", "the user is empty"));
+        }
+        (Some(user), Some(pass)) => Some(DbCredentials {
+            user,
+            pass: Secret::new(pass),
+        }),
+        (Some(_), None) => {
+            return Err(ConfigError::invalid(
+                "surrealdb.pass",
+                "a user is configured but no password",
+            ));
+        }
+        (None, Some(pass)) if endpoint.is_remote() => Some(DbCredentials {
+            user: defaults::REMOTE_USER.to_owned(),
+            pass: Secret::new(pass),
+        }),
+        (None, Some(_)) => {
+            return Err(ConfigError::invalid(
+                "surrealdb.user",
+                "a password is configured but no user",
+            ));
+        }
+        (None, None) if endpoint.is_remote() => Some(DbCredentials {
+            user: defaults::REMOTE_USER.to_owned(),
+            pass: Secret::new(defaults::REMOTE_PASS),
+        }),
+        (None, None) => None,
+    };
+    if raw.connect_deadline_ms == 0 {
+        return Err(ConfigError::invalid(
+            "surrealdb.connect_deadline_ms",
+            "must be at least 1",
+        ));
+    }
+    if raw.call_timeout_ms == 0 {
+        return Err(ConfigError::invalid(
+            "surrealdb.call_timeout_ms",
+            "must be at least 1",
+        ));
+    }
+    Ok(DbSettings {
+        url,
+        endpoint,
+        ns: raw.ns,
+        db: raw.db,
+        credentials,
+        connect_deadline: Duration::from_millis(raw.connect_deadline_ms),
+        call_timeout: Duration::from_millis(raw.call_timeout_ms),
+    })
+}
+
+fn validate_worker(raw: RawWorkerSettings) -> Result<WorkerSettings, ConfigError> {
+    for table in &raw.tables {
+        if !is_identifier(table) {
+            return Err(ConfigError::invalid(
+                "worker.tables",
+                format!("`{table}` is not a plain table name (letters, digits and _)"),
+            ));
+        }
+    }
+    let changefeed = ChangefeedMode::parse(&raw.changefeed).ok_or_else(|| {
+        ConfigError::invalid(
+            "worker.changefeed",
+            format!("`{}` is not one of auto, manual, off", raw.changefeed),
+        )
+    })?;
+    if !is_surreal_duration(&raw.changefeed_retention) {
+        return Err(ConfigError::invalid(
+            "worker.changefeed_retention",
+            format!(
+                "`{}` is not a SurrealDB duration such as 1d, 12h or 1h30m",
+                raw.changefeed_retention
+            ),
+        ));
+    }
+    Ok(WorkerSettings {
+        tables: raw.tables,
+        changefeed,
+        changefeed_retention: raw.changefeed_retention,
+    })
+}
+
+/// A plain SurrealQL identifier: safe to name a table without escaping.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `1d`, `12h`, `1h30m`, `500ms`: one or more number+unit pairs.
+fn is_surreal_duration(text: &str) -> bool {
+    const UNITS: &[&str] = &["ns", "us", "µs", "ms", "s", "m", "h", "d", "w", "y"];
+    let mut rest = text;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        if digits == 0 {
+            return false;
+        }
+        rest = &rest[digits..];
+        // Longest unit first so that `ms` is not read as `m` + `s`.
+        let Some(unit) = UNITS
+            .iter()
+            .filter(|u| rest.starts_with(**u))
+            .max_by_key(|u| u.len())
+        else {
+            return false;
+        };
+        rest = &rest[unit.len()..];
+    }
+    true
+}
+
+/// A random 40-character alphanumeric secret.
+fn generate_secret() -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::load_from(None, false, &env)
+    }
+
+    #[test]
+    fn defaults_are_the_contracts() {
+        let s = load(&[]).expect("defaults load");
+        assert_eq!(s.listen_addr.to_string(), "127.0.0.1:8667");
+        assert!(s.auth.generated);
+        assert_eq!(s.auth.secret.expose().len(), 40);
+        assert_eq!(
+            s.surrealdb.endpoint,
+            DbEndpoint::SurrealKv {
+                path: PathBuf::from("data/surreal")
+            }
+        );
+        assert!(s.surrealdb.credentials.is_none());
+        assert_eq!(s.surrealdb.ns, "spooky");
+        assert_eq!(s.surrealdb.db, "spooky");
+        assert_eq!(s.persistence_file, PathBuf::from("data/spooky_state.json"));
+        assert_eq!(s.save_debounce, Duration::from_millis(2000));
+        assert_eq!(s.log, "info");
+        assert_eq!(s.body_limit_bytes, 1024 * 1024);
+        assert_eq!(s.worker.changefeed, ChangefeedMode::Auto);
+        assert_eq!(s.worker.changefeed_retention, "1d");
+        assert!(s.worker.tables.is_empty());
+    }
+
+    #[test]
+    fn env_overrides_and_remote_credentials() {
+        let s = load(&[
+            ("SPOOKY_SURREALDB_URL", "ws://127.0.0.1:8000"),
+            ("SPOOKY_AUTH_SECRET", "s3cret"),
+            ("SPOOKY_SAVE_DEBOUNCE_MS", "50"),
+            ("SPOOKY_WORKER_TABLES", "user, thread"),
+        ])
+        .expect("loads");
+        assert!(s.surrealdb.endpoint.is_remote());
+        let creds = s.surrealdb.credentials.expect("remote gets default creds");
+        assert_eq!(creds.user, "root");
+        assert_eq!(creds.pass.expose(), "root");
+        assert_eq!(s.auth.secret.expose(), "s3cret");
+        assert!(!s.auth.generated);
+        assert_eq!(s.save_debounce, Duration::from_millis(50));
+        assert_eq!(s.worker.tables, vec!["user", "thread"]);
+    }
+
+    #[test]
+    fn bad_settings_name_the_setting() {
+        let err = load(&[("SPOOKY_SURREALDB_URL", "postgres://x")]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("SPOOKY_SURREALDB_URL"), "{msg}");
+        assert!(msg.contains("unknown URL scheme `postgres`"), "{msg}");
+
+        let msg = load(&[("SPOOKY_AUTH_SECRET", "")]).unwrap_err().to_string();
+        assert!(msg.contains("SPOOKY_AUTH_SECRET"), "{msg}");
+
+        let msg = load(&[("SPOOKY_LISTEN_ADDR", "nope")]).unwrap_err().to_string();
+        assert!(msg.contains("SPOOKY_LISTEN_ADDR"), "{msg}");
+
+        let msg = load(&[("SPOOKY_WORKER_CHANGEFEED", "sometimes")])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("worker.changefeed"), "{msg}");
+
+        let msg = load(&[("SPOOKY_LOG", "info,[[[")]).unwrap_err().to_string();
+        assert!(msg.contains("SPOOKY_LOG"), "{msg}");
+    }
+
+    #[test]
+    fn durations() {
+        for ok in ["1d", "12h", "1h30m", "500ms", "2w"] {
+            assert!(is_surreal_duration(ok), "{ok}");
+        }
+        for bad in ["", "d", "1", "1 day", "1x", "-1d"] {
+            assert!(!is_surreal_duration(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secret_is_not_debug_printed() {
+        let s = load(&[("SPOOKY_AUTH_SECRET", "hunter2")]).expect("loads");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

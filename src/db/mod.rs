@@ -1,0 +1,686 @@
+//! The one SurrealDB connection SSP uses, and the only door to it.
+//!
+//! SSP keeps **one** connection (`Arc<Surreal<Any>>`, shared by reference:
+//! in SurrealDB 3.x `Surreal::clone()` opens a *new session*, which would lose
+//! the namespace, database and signin). It speaks `ws://`/`wss://` to a server
+//! or runs the engine embedded (`mem://`, `surrealkv://PATH`).
+//!
+//! Every database call goes through [`Db::call`] (or [`Db::run`], built on it),
+//! which
+//! - bounds the call with a timeout, so a call made while the database is down
+//!   fails with [`DbError::Timeout`] instead of hanging, and
+//! - counts one round trip ([`Db::round_trips`]), so the pipeline and the tests
+//!   can check the contract's "one ingest = one round trip".
+//!
+//! **Reconnects.** The 3.3.5 SDK reconnects a dropped websocket by itself: its
+//! router retries every second, forever, and replays the session (signin,
+//! `use ns/db`, `let` variables) on the new socket. Calls made in between wait
+//! in the router's queue, which is why every call has a timeout here. LIVE
+//! query streams end on a disconnect and are *not* replayed: whoever holds one
+//! must re-subscribe, using [`Db::wait_available`] (exponential backoff) to
+//! wait for the connection to come back. The first connect is ours to retry:
+//! [`Db::connect`] backs off exponentially up to the configured deadline.
+
+pub mod migrations;
+pub mod values;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use backoff::ExponentialBackoff;
+use backoff::backoff::Backoff;
+use surrealdb::Surreal;
+use surrealdb::engine::any::Any;
+use surrealdb::opt::auth::Root;
+use surrealdb::types::{QueryError, SurrealValue, Value, Variables};
+
+use crate::config::{DbEndpoint, DbSettings};
+
+/// Why a database operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The first connect did not succeed before the deadline.
+    #[error(
+        "cannot reach SurrealDB at {url}: gave up after {}s ({attempts} attempts); last error: {last_error}",
+        deadline.as_secs_f32()
+    )]
+    ConnectDeadline {
+        url: String,
+        deadline: Duration,
+        attempts: u32,
+        last_error: String,
+    },
+    /// Connecting failed in a way retrying will not fix (bad credentials, an
+    /// embedded store that cannot be opened).
+    #[error("cannot open SurrealDB at {url}: {step} failed: {message}")]
+    Setup {
+        url: String,
+        step: &'static str,
+        message: String,
+    },
+    /// The call did not finish in time (the database is down or overloaded).
+    #[error("SurrealDB call `{op}` timed out after {}ms", after.as_millis())]
+    Timeout { op: Cow<'static, str>, after: Duration },
+    /// The connection failed during the call.
+    #[error("SurrealDB is unavailable (`{op}`): {message}")]
+    Unavailable {
+        op: Cow<'static, str>,
+        message: String,
+    },
+    /// A statement failed. For a transaction this is the statement that
+    /// actually failed, not the ones cancelled because of it.
+    #[error("{0}")]
+    Statement(StatementError),
+    /// Any other failure reported by the SDK (serialisation, permissions...).
+    #[error("SurrealDB call `{op}` failed: {message}")]
+    Other {
+        op: Cow<'static, str>,
+        message: String,
+    },
+}
+
+impl DbError {
+    /// True when the database could not be reached or did not answer: the
+    /// API answers 503 and callers may retry later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            DbError::ConnectDeadline { .. } | DbError::Timeout { .. } | DbError::Unavailable { .. }
+        )
+    }
+
+    /// True for a transaction conflict, which SurrealDB says can be retried.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, DbError::Statement(s) if s.conflict)
+    }
+
+    pub(crate) fn from_sdk(op: &Cow<'static, str>, error: surrealdb::Error) -> Self {
+        if error.is_connection() {
+            DbError::Unavailable {
+                op: op.clone(),
+                message: error.message().to_owned(),
+            }
+        } else {
+            DbError::Other {
+                op: op.clone(),
+                message: error.message().to_owned(),
+            }
+        }
+    }
+}
+
+/// One failed statement of a query.
+#[derive(Debug, Clone)]
+pub struct StatementError {
+    /// Index of the statement among those pushed into the [`Query`] (BEGIN
+    /// and COMMIT of a [`Query::transaction`] not counted).
+    pub index: usize,
+    /// The statement's text, when the query was built statement by statement.
+    pub statement: Option<String>,
+    /// SurrealDB's message.
+    pub message: String,
+    /// A transaction conflict: retrying may succeed.
+    pub conflict: bool,
+}
+
+impl fmt::Display for StatementError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.statement {
+            Some(statement) => write!(
+                f,
+                "statement {} (`{}`) failed: {}",
+                self.index + 1,
+                abbreviate(statement, 200),
+                self.message
+            ),
+            None => write!(f, "statement {} failed: {}", self.index + 1, self.message),
+        }
+    }
+}
+
+fn abbreviate(text: &str, max: usize) -> Cow<'_, str> {
+    let text = text.trim();
+    if text.chars().count() <= max {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(format!("{}…", text.chars().take(max).collect::<String>()))
+    }
+}
+
+/// A SurrealQL query with bound parameters.
+///
+/// User data never goes into the text: bind it (`$name`) instead. Push one
+/// statement at a time so that a failure names the statement; a
+/// [`Query::transaction`] wraps the statements in `BEGIN`/`COMMIT` so they
+/// commit together in one round trip.
+#[derive(Debug, Clone)]
+pub struct Query {
+    statements: Vec<String>,
+    vars: Variables,
+    transaction: bool,
+}
+
+impl Query {
+    /// A query of one statement (or of several in one text, in which case a
+    /// failure is reported by index only).
+    pub fn new(sql: impl Into<String>) -> Self {
+        Query {
+            statements: vec![sql.into()],
+            vars: Variables::new(),
+            transaction: false,
+        }
+    }
+
+    /// An empty transaction: statements pushed into it run between `BEGIN
+    /// TRANSACTION` and `COMMIT TRANSACTION`, all or nothing.
+    pub fn transaction() -> Self {
+        Query {
+            statements: Vec::new(),
+            vars: Variables::new(),
+            transaction: true,
+        }
+    }
+
+    /// Appends a statement; returns its index for [`Response::take`].
+    pub fn push(&mut self, statement: impl Into<String>) -> usize {
+        self.statements.push(statement.into());
+        self.statements.len() - 1
+    }
+
+    /// Binds `$name` to `value` (consuming form, for chaining).
+    pub fn bind(mut self, name: impl Into<String>, value: impl SurrealValue) -> Self {
+        self.set(name, value);
+        self
+    }
+
+    /// Binds `$name` to `value`.
+    pub fn set(&mut self, name: impl Into<String>, value: impl SurrealValue) -> &mut Self {
+        self.vars.insert(name.into(), value.into_value());
+        self
+    }
+
+    /// Number of statements pushed (BEGIN/COMMIT not counted).
+    pub fn len(&self) -> usize {
+        self.statements.len()
+    }
+
+    /// True when no statement was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+
+    /// True for a [`Query::transaction`].
+    pub fn is_transaction(&self) -> bool {
+        self.transaction
+    }
+
+    /// The SurrealQL text sent to the database.
+    pub fn text(&self) -> String {
+        let mut text = String::new();
+        if self.transaction {
+            text.push_str("BEGIN TRANSACTION;\n");
+        }
+        for statement in &self.statements {
+            let statement = statement.trim().trim_end_matches(';');
+            text.push_str(statement);
+            text.push_str(";\n");
+        }
+        if self.transaction {
+            text.push_str("COMMIT TRANSACTION;\n");
+        }
+        text
+    }
+}
+
+/// The results of a [`Query`], indexed like the statements pushed into it.
+#[derive(Debug)]
+pub struct Response {
+    inner: surrealdb::IndexedResults,
+    /// Results before the first pushed statement (the `BEGIN` of a transaction).
+    offset: usize,
+}
+
+impl Response {
+    /// The result of statement `index`, as `R` (`Option<T>`, `Vec<T>` or `Value`).
+    pub fn take<R>(&mut self, index: usize) -> Result<R, DbError>
+    where
+        R: SurrealValue,
+        usize: surrealdb::opt::QueryResult<R>,
+    {
+        self.inner
+            .take::<R>(index + self.offset)
+            .map_err(|error| DbError::Other {
+                op: Cow::Borrowed("take result"),
+                message: error.message().to_owned(),
+            })
+    }
+
+    /// The result of statement `index` as JSON.
+    pub fn take_json(&mut self, index: usize) -> Result<serde_json::Value, DbError> {
+        Ok(self.take::<Value>(index)?.into_json_value())
+    }
+
+    /// Number of results (BEGIN/COMMIT included, if the server reports them).
+    pub fn num_results(&self) -> usize {
+        self.inner.num_statements()
+    }
+}
+
+/// The shared SurrealDB connection.
+pub struct Db {
+    client: Arc<Surreal<Any>>,
+    settings: DbSettings,
+    round_trips: AtomicU64,
+    /// Calls made by background work (the change worker), counted apart so
+    /// that [`Db::round_trips`] measures the request path only.
+    background_round_trips: AtomicU64,
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Db")
+            .field("url", &self.settings.url)
+            .field("ns", &self.settings.ns)
+            .field("db", &self.settings.db)
+            .field("round_trips", &self.round_trips())
+            .finish()
+    }
+}
+
+/// The exponential backoff used for the first connect and for waiting on a
+/// dropped connection: 100ms doubling to at most 2s, ±30%, for `budget`.
+fn backoff_for(budget: Duration) -> ExponentialBackoff {
+    ExponentialBackoff {
+        initial_interval: Duration::from_millis(100),
+        randomization_factor: 0.3,
+        multiplier: 2.0,
+        max_interval: Duration::from_secs(2),
+        max_elapsed_time: Some(budget),
+        ..ExponentialBackoff::default()
+    }
+}
+
+/// Quotes a SurrealQL identifier (namespace, database, table) when needed.
+pub fn escape_ident(name: &str) -> String {
+    let mut chars = name.chars();
+    let plain = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        name.to_owned()
+    } else {
+        format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
+    }
+}
+
+/// Whether a failed connect attempt is worth retrying.
+enum Attempt {
+    Retry(String),
+    Fatal(DbError),
+}
+
+impl Db {
+    /// Connects, signs in, creates and selects the namespace and database.
+    ///
+    /// A server that cannot be reached is retried with exponential backoff
+    /// until `settings.connect_deadline`, then [`DbError::ConnectDeadline`].
+    /// Bad credentials and embedded stores that cannot be opened fail at once.
+    pub async fn connect(settings: &DbSettings) -> Result<Db, DbError> {
+        let started = Instant::now();
+        let deadline = settings.connect_deadline;
+        let mut backoff = backoff_for(deadline);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let remaining = deadline.saturating_sub(started.elapsed());
+            let outcome = match tokio::time::timeout(remaining, Self::try_connect(settings)).await
+            {
+                Ok(Ok(client)) => {
+                    tracing::info!(
+                        url = %settings.url,
+                        ns = %settings.ns,
+                        db = %settings.db,
+                        attempts,
+                        "connected to SurrealDB"
+                    );
+                    return Ok(Db {
+                        client: Arc::new(client),
+                        settings: settings.clone(),
+                        round_trips: AtomicU64::new(0),
+                        background_round_trips: AtomicU64::new(0),
+                    });
+                }
+                Ok(Err(Attempt::Fatal(error))) => return Err(error),
+                Ok(Err(Attempt::Retry(message))) => message,
+                Err(_) => "the attempt timed out".to_owned(),
+            };
+            let wait = backoff
+                .next_backoff()
+                .map(|wait| wait.min(deadline.saturating_sub(started.elapsed())))
+                .filter(|wait| !wait.is_zero());
+            let Some(wait) = wait else {
+                return Err(DbError::ConnectDeadline {
+                    url: settings.url.clone(),
+                    deadline,
+                    attempts,
+                    last_error: outcome,
+                });
+            };
+            tracing::warn!(
+                url = %settings.url,
+                attempt = attempts,
+                retry_in_ms = wait.as_millis() as u64,
+                error = %outcome,
+                "SurrealDB not reachable yet"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One connect attempt: connect, signin, define and use ns/db.
+    async fn try_connect(settings: &DbSettings) -> Result<Surreal<Any>, Attempt> {
+        let remote = settings.endpoint.is_remote();
+        let fail = |step: &'static str, error: surrealdb::Error| {
+            if remote && error.is_connection() {
+                Attempt::Retry(format!("{step}: {}", error.message()))
+            } else {
+                Attempt::Fatal(DbError::Setup {
+                    url: settings.url.clone(),
+                    step,
+                    message: error.message().to_owned(),
+                })
+            }
+        };
+
+        let address = match &settings.endpoint {
+            DbEndpoint::Remote { url } => url.clone(),
+            DbEndpoint::Memory => "mem://".to_owned(),
+            DbEndpoint::SurrealKv { path } => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+                    && let Err(error) = std::fs::create_dir_all(parent)
+                {
+                    return Err(Attempt::Fatal(DbError::Setup {
+                        url: settings.url.clone(),
+                        step: "creating the data directory",
+                        message: format!("{}: {error}", parent.display()),
+                    }));
+                }
+                format!("surrealkv://{}", path.display())
+            }
+        };
+
+        // An embedded engine runs with authentication only when credentials
+        // are configured; then they become its root user.
+        let client = match (&settings.credentials, remote) {
+            (Some(creds), false) => {
+                let config = surrealdb::opt::Config::new().user(Root {
+                    username: creds.user.clone(),
+                    password: creds.pass.expose().to_owned(),
+                });
+                surrealdb::engine::any::connect((address, config)).await
+            }
+            _ => surrealdb::engine::any::connect(address).await,
+        }
+        .map_err(|e| fail("connect", e))?;
+
+        if let Some(creds) = &settings.credentials {
+            client
+                .signin(Root {
+                    username: creds.user.clone(),
+                    password: creds.pass.expose().to_owned(),
+                })
+                .await
+                .map_err(|e| fail("signin", e))?;
+        }
+
+        let ns = escape_ident(&settings.ns);
+        let db = escape_ident(&settings.db);
+        client
+            .query(format!("DEFINE NAMESPACE IF NOT EXISTS {ns}"))
+            .await
+            .and_then(|r| r.check())
+            .map_err(|e| fail("DEFINE NAMESPACE", e))?;
+        client
+            .use_ns(settings.ns.clone())
+            .await
+            .map_err(|e| fail("use namespace", e))?;
+        client
+            .query(format!("DEFINE DATABASE IF NOT EXISTS {db}"))
+            .await
+            .and_then(|r| r.check())
+            .map_err(|e| fail("DEFINE DATABASE", e))?;
+        client
+            .use_db(settings.db.clone())
+            .await
+            .map_err(|e| fail("use database", e))?;
+        Ok(client)
+    }
+
+    /// The settings this connection was made with.
+    pub fn settings(&self) -> &DbSettings {
+        &self.settings
+    }
+
+    /// `ws`, `wss`, `mem` or `surrealkv`.
+    pub fn backend(&self) -> &'static str {
+        self.settings.endpoint.kind()
+    }
+
+    /// Database calls made so far through [`Db::call`] / [`Db::run`]
+    /// (health pings excluded).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// Database calls made by background work ([`Db::run_background`]).
+    pub fn background_round_trips(&self) -> u64 {
+        self.background_round_trips.load(Ordering::Relaxed)
+    }
+
+    /// The SDK client, for what [`Db::run`] does not cover (e.g. `LIVE SELECT`
+    /// streams). Use it inside [`Db::call`] so that the call is bounded and
+    /// counted. Never clone the `Surreal` itself: that opens a new session.
+    pub fn client(&self) -> &Arc<Surreal<Any>> {
+        &self.client
+    }
+
+    /// The per-call timeout.
+    pub fn call_timeout(&self) -> Duration {
+        self.settings.call_timeout
+    }
+
+    /// Runs one database call: counted as one round trip, bounded by the
+    /// call timeout, SDK errors mapped to [`DbError`].
+    pub async fn call<'a, T, F, Fut>(
+        &'a self,
+        op: impl Into<Cow<'static, str>>,
+        f: F,
+    ) -> Result<T, DbError>
+    where
+        F: FnOnce(&'a Surreal<Any>) -> Fut,
+        Fut: Future<Output = surrealdb::Result<T>> + 'a,
+    {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        self.call_uncounted(op, f).await
+    }
+
+    /// [`Db::call`] without counting the call in [`Db::round_trips`].
+    async fn call_uncounted<'a, T, F, Fut>(
+        &'a self,
+        op: impl Into<Cow<'static, str>>,
+        f: F,
+    ) -> Result<T, DbError>
+    where
+        F: FnOnce(&'a Surreal<Any>) -> Fut,
+        Fut: Future<Output = surrealdb::Result<T>> + 'a,
+    {
+        let op = op.into();
+        let after = self.settings.call_timeout;
+        match tokio::time::timeout(after, f(&self.client)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(DbError::from_sdk(&op, error)),
+            Err(_) => Err(DbError::Timeout { op, after }),
+        }
+    }
+
+    /// Runs a query (one round trip). Any failed statement makes the whole
+    /// call fail with [`DbError::Statement`] naming the statement that really
+    /// failed; in a transaction, the statements SurrealDB reports as "not
+    /// executed due to a failed transaction" are skipped over.
+    pub async fn run(&self, query: Query) -> Result<Response, DbError> {
+        let mut response = self.run_unchecked(&query).await?;
+        if let Some(error) = first_failure(&query, &mut response) {
+            return Err(DbError::Statement(error));
+        }
+        Ok(response)
+    }
+
+    /// Runs a query and returns the per-statement results, failed ones
+    /// included (each [`Response::take`] then reports its own error).
+    pub async fn run_unchecked(&self, query: &Query) -> Result<Response, DbError> {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        self.run_raw(query).await
+    }
+
+    /// Like [`Db::run`], for background work (the change worker's reads and
+    /// schema checks): bounded the same way, but counted in
+    /// [`Db::background_round_trips`] instead of [`Db::round_trips`], so that
+    /// a feed poll never shows up in a request's round-trip count.
+    pub async fn run_background(&self, query: Query) -> Result<Response, DbError> {
+        self.background_round_trips.fetch_add(1, Ordering::Relaxed);
+        let mut response = self.run_raw(&query).await?;
+        if let Some(error) = first_failure(&query, &mut response) {
+            return Err(DbError::Statement(error));
+        }
+        Ok(response)
+    }
+
+    /// One uncounted query call.
+    async fn run_raw(&self, query: &Query) -> Result<Response, DbError> {
+        let text = query.text();
+        let vars = query.vars.clone();
+        let inner = self
+            .call_uncounted("query", |client| async move {
+                client.query(text).bind(vars).await
+            })
+            .await?;
+        let offset = usize::from(query.transaction && inner.num_statements() > query.len());
+        Ok(Response { inner, offset })
+    }
+
+    /// Runs an idempotent query, retrying with exponential backoff while the
+    /// database is unavailable or the transaction conflicts, for at most
+    /// `budget`. Only for queries that are safe to apply twice (a call that
+    /// timed out may have committed).
+    pub async fn run_idempotent(&self, query: Query, budget: Duration) -> Result<Response, DbError> {
+        let mut backoff = backoff_for(budget);
+        loop {
+            match self.run(query.clone()).await {
+                Err(error) if error.is_unavailable() || error.is_conflict() => {
+                    match backoff.next_backoff() {
+                        Some(wait) => {
+                            tracing::debug!(%error, retry_in_ms = wait.as_millis() as u64, "retrying");
+                            tokio::time::sleep(wait).await;
+                        }
+                        None => return Err(error),
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Checks that the database answers a trivial query, within the call
+    /// timeout. Returns the latency. Not counted as a round trip, so that
+    /// health probes do not disturb round-trip measurements.
+    pub async fn ping(&self) -> Result<Duration, DbError> {
+        let started = Instant::now();
+        let op = Cow::Borrowed("ping");
+        let after = self.settings.call_timeout;
+        match tokio::time::timeout(after, self.client.query("RETURN true")).await {
+            Ok(Ok(response)) => match response.check() {
+                Ok(_) => Ok(started.elapsed()),
+                Err(error) => Err(DbError::from_sdk(&op, error)),
+            },
+            Ok(Err(error)) => Err(DbError::from_sdk(&op, error)),
+            Err(_) => Err(DbError::Timeout { op, after }),
+        }
+    }
+
+    /// Waits, pinging with exponential backoff, until the database answers
+    /// again or `budget` has passed (then the last error). Used after a
+    /// disconnect, e.g. before re-subscribing LIVE queries.
+    pub async fn wait_available(&self, budget: Duration) -> Result<(), DbError> {
+        let mut backoff = backoff_for(budget);
+        loop {
+            match self.ping().await {
+                Ok(_) => return Ok(()),
+                Err(error) => match backoff.next_backoff() {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => return Err(error),
+                },
+            }
+        }
+    }
+}
+
+/// The first statement that really failed, if any.
+fn first_failure(query: &Query, response: &mut Response) -> Option<StatementError> {
+    let errors = response.inner.take_errors();
+    if errors.is_empty() {
+        return None;
+    }
+    let mut errors: Vec<(usize, surrealdb::Error)> = errors.into_iter().collect();
+    errors.sort_by_key(|(index, _)| *index);
+    let is_collateral = |error: &surrealdb::Error| {
+        matches!(
+            error.query_details(),
+            Some(QueryError::NotExecuted | QueryError::Cancelled)
+        )
+    };
+    let position = errors
+        .iter()
+        .position(|(_, error)| !is_collateral(error))
+        .unwrap_or(0);
+    let (raw_index, error) = errors.swap_remove(position);
+    let index = raw_index.saturating_sub(response.offset);
+    // One text may hold several statements; only map back when it is one per push.
+    let statement = if query.statements.len() > 1 || query.transaction {
+        query.statements.get(index).cloned()
+    } else {
+        None
+    };
+    Some(StatementError {
+        index,
+        statement,
+        message: error.message().to_owned(),
+        conflict: matches!(error.query_details(), Some(QueryError::TransactionConflict)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_when_needed() {
+        assert_eq!(escape_ident("spooky"), "spooky");
+        assert_eq!(escape_ident("my-db"), "`my-db`");
+        assert_eq!(escape_ident("a`b"), "`a\\`b`");
+        assert_eq!(escape_ident("1abc"), "`1abc`");
+    }
+
+    #[test]
+    fn transaction_text() {
+        let mut q = Query::transaction();
+        q.push("CREATE a:1;");
+        q.push("CREATE a:2");
+        assert_eq!(
+            q.text(),
+            "BEGIN TRANSACTION;\nCREATE a:1;\nCREATE a:2;\nCOMMIT TRANSACTION;\n"
+        );
+    }
+}

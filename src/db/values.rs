@@ -1,0 +1,92 @@
+//! Conversions between SurrealDB's values and the engine's.
+//!
+//! Kept at the I/O boundary so that the engine never sees SDK types.
+
+use std::sync::Arc;
+
+use surrealdb::types as sdb;
+
+use crate::engine::value::{Key, Number, Object, RecordId, Value};
+
+/// A SurrealDB value as the engine evaluates it. Types outside the supported
+/// subset (uuids, durations, geometry, ...) become their SurrealQL text, which
+/// keeps them comparable for equality.
+pub fn from_surreal(v: sdb::Value) -> Value {
+    match v {
+        sdb::Value::None => Value::None,
+        sdb::Value::Null => Value::Null,
+        sdb::Value::Bool(b) => Value::Bool(b),
+        sdb::Value::Number(sdb::Number::Int(i)) => Value::Number(Number::Int(i)),
+        sdb::Value::Number(sdb::Number::Float(f)) => Value::Number(Number::Float(f)),
+        sdb::Value::Number(n @ sdb::Number::Decimal(_)) => {
+            Value::Number(Number::Float(n.to_f64().unwrap_or(f64::NAN)))
+        }
+        sdb::Value::String(s) => Value::String(s.into()),
+        sdb::Value::Datetime(d) => Value::Datetime(d.into_inner()),
+        sdb::Value::RecordId(r) => Value::Thing(record_id_from_surreal(&r)),
+        sdb::Value::Array(a) => Value::Array(a.into_inner().into_iter().map(from_surreal).collect()),
+        sdb::Value::Set(s) => Value::Array(
+            s.into_iter().map(from_surreal).collect(),
+        ),
+        sdb::Value::Object(o) => Value::Object(object_from_surreal(o)),
+        other => Value::String(sdb::ToSql::to_sql(&other).into()),
+    }
+}
+
+pub fn object_from_surreal(o: sdb::Object) -> Object {
+    // BTreeMap iteration is sorted by key, which is the engine's layout too.
+    Object(
+        o.into_inner()
+            .into_iter()
+            .map(|(k, v)| (Arc::<str>::from(k), from_surreal(v)))
+            .collect(),
+    )
+}
+
+pub fn record_id_from_surreal(r: &sdb::RecordId) -> RecordId {
+    let key = match &r.key {
+        sdb::RecordIdKey::Number(n) => Key::Int(*n),
+        sdb::RecordIdKey::String(s) => Key::String(s.as_str().into()),
+        other => Key::String(sdb::ToSql::to_sql(other).into()),
+    };
+    RecordId::new(r.table.as_str(), key)
+}
+
+pub fn record_id_to_surreal(r: &RecordId) -> sdb::RecordId {
+    match &r.key {
+        Key::Int(i) => sdb::RecordId::new(r.table.as_ref(), *i),
+        Key::String(s) => sdb::RecordId::new(r.table.as_ref(), s.to_string()),
+    }
+}
+
+/// The engine's value as a SurrealDB value, for binding.
+pub fn to_surreal(v: &Value) -> sdb::Value {
+    match v {
+        Value::None => sdb::Value::None,
+        Value::Null => sdb::Value::Null,
+        Value::Bool(b) => sdb::Value::Bool(*b),
+        Value::Number(Number::Int(i)) => sdb::Value::Number(sdb::Number::Int(*i)),
+        Value::Number(Number::Float(f)) => sdb::Value::Number(sdb::Number::Float(*f)),
+        Value::String(s) => sdb::Value::String(s.to_string()),
+        Value::Datetime(d) => sdb::Value::Datetime((*d).into()),
+        Value::Array(a) => sdb::Value::Array(a.iter().map(to_surreal).collect::<Vec<_>>().into()),
+        Value::Object(o) => {
+            let mut out = sdb::Object::new();
+            for (k, v) in &o.0 {
+                out.insert(k.to_string(), to_surreal(v));
+            }
+            sdb::Value::Object(out)
+        }
+        Value::Thing(r) => sdb::Value::RecordId(record_id_to_surreal(r)),
+    }
+}
+
+/// A JSON value as SurrealDB should store it (`params` of a view).
+pub fn json_to_surreal(j: &serde_json::Value) -> sdb::Value {
+    to_surreal(&Value::from(j))
+}
+
+/// A SurrealDB value as JSON (record links and datetimes become strings).
+pub fn surreal_to_json(v: sdb::Value) -> serde_json::Value {
+    from_surreal(v).to_json()
+}

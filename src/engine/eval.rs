@@ -1,0 +1,310 @@
+//! Expression binding and evaluation.
+//!
+//! A view's `WHERE` clause is bound once, when its node is created: every
+//! `$param` (including `$parent.x` of a subquery) is replaced by its value.
+//! What remains depends on the record alone, so evaluating it per change is
+//! a walk over a small tree with no lookups outside the record.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use super::ast::{BinOp, Expr, Function};
+use super::value::{Number, Object, Value};
+
+/// What `$name` resolves to while binding.
+pub struct Env<'a> {
+    pub params: &'a Object,
+    /// The including record of a subquery (`$parent`), if any.
+    pub parent: Option<&'a Value>,
+}
+
+impl Env<'_> {
+    pub fn param(&self, name: &str) -> Value {
+        if name.eq_ignore_ascii_case("parent") {
+            if let Some(p) = self.parent {
+                return p.clone();
+            }
+        }
+        self.params.get(name).cloned().unwrap_or(Value::None)
+    }
+}
+
+/// Replaces every parameter by its value. The result holds no `Param`.
+pub fn bind(expr: &Expr, env: &Env<'_>) -> Expr {
+    match expr {
+        Expr::Param { name, path } => Expr::Literal(env.param(name).get_path(path)),
+        Expr::Literal(_) | Expr::Field(_) => expr.clone(),
+        Expr::Array(items) => {
+            let bound: Vec<Expr> = items.iter().map(|e| bind(e, env)).collect();
+            // An array of literals folds into one literal, so that
+            // `x IN [$a, $b]` is evaluated without rebuilding the array.
+            if bound.iter().all(|e| matches!(e, Expr::Literal(_))) {
+                Expr::Literal(Value::Array(
+                    bound
+                        .into_iter()
+                        .map(|e| match e {
+                            Expr::Literal(v) => v,
+                            _ => Value::None,
+                        })
+                        .collect(),
+                ))
+            } else {
+                Expr::Array(bound)
+            }
+        }
+        Expr::Not(e) => Expr::Not(Box::new(bind(e, env))),
+        Expr::Binary { op, lhs, rhs } => Expr::Binary {
+            op: *op,
+            lhs: Box::new(bind(lhs, env)),
+            rhs: Box::new(bind(rhs, env)),
+        },
+        Expr::Call { func, args } => Expr::Call {
+            func: *func,
+            args: args.iter().map(|e| bind(e, env)).collect(),
+        },
+    }
+}
+
+/// Whether `record` satisfies a bound `WHERE` clause.
+pub fn matches(filter: Option<&Expr>, record: &Value) -> bool {
+    match filter {
+        None => true,
+        Some(f) => eval(f, record).is_truthy(),
+    }
+}
+
+/// Evaluates a bound expression against a record.
+pub fn eval<'a>(expr: &'a Expr, record: &'a Value) -> Cow<'a, Value> {
+    match expr {
+        Expr::Literal(v) => Cow::Borrowed(v),
+        Expr::Field(path) => match record.lookup(path) {
+            Some(v) => Cow::Borrowed(v),
+            // `lookup` gives up on paths through arrays; `get_path` maps them.
+            None => Cow::Owned(record.get_path(path)),
+        },
+        // Unbound parameters only exist if binding was skipped: NONE, as in SurrealDB.
+        Expr::Param { .. } => Cow::Owned(Value::None),
+        Expr::Array(items) => Cow::Owned(Value::Array(
+            items.iter().map(|e| eval(e, record).into_owned()).collect(),
+        )),
+        Expr::Not(e) => Cow::Owned(Value::Bool(!eval(e, record).is_truthy())),
+        Expr::Binary { op, lhs, rhs } => match op {
+            BinOp::And => {
+                let l = eval(lhs, record);
+                if l.is_truthy() { eval(rhs, record) } else { l }
+            }
+            BinOp::Or => {
+                let l = eval(lhs, record);
+                if l.is_truthy() { l } else { eval(rhs, record) }
+            }
+            _ => {
+                let l = eval(lhs, record);
+                let r = eval(rhs, record);
+                Cow::Owned(Value::Bool(compare(*op, &l, &r)))
+            }
+        },
+        Expr::Call { func, args } => {
+            let vals: Vec<Cow<'_, Value>> = args.iter().map(|a| eval(a, record)).collect();
+            Cow::Owned(call(*func, &vals))
+        }
+    }
+}
+
+/// Binary operators other than AND/OR.
+pub fn compare(op: BinOp, l: &Value, r: &Value) -> bool {
+    match op {
+        BinOp::Eq | BinOp::ExactEq => l.sql_eq(r),
+        BinOp::Ne => !l.sql_eq(r),
+        BinOp::Lt => l.sql_cmp(r) == Ordering::Less,
+        BinOp::Le => l.sql_cmp(r) != Ordering::Greater,
+        BinOp::Gt => l.sql_cmp(r) == Ordering::Greater,
+        BinOp::Ge => l.sql_cmp(r) != Ordering::Less,
+        BinOp::Contains => contains(l, r),
+        BinOp::Inside => contains(r, l),
+        BinOp::NotInside => !contains(r, l),
+        BinOp::ContainsAny => contains_set(l, r, false),
+        BinOp::ContainsAll => contains_set(l, r, true),
+        BinOp::ContainsNone => !contains_set(l, r, false),
+        BinOp::And => l.is_truthy() && r.is_truthy(),
+        BinOp::Or => l.is_truthy() || r.is_truthy(),
+    }
+}
+
+/// `haystack CONTAINS needle`, as SurrealDB's `Value::contains`: array
+/// membership, substring, or (for an object and a string) key presence.
+fn contains(haystack: &Value, needle: &Value) -> bool {
+    match (haystack, needle) {
+        (Value::Array(items), _) => items.iter().any(|x| x.sql_eq(needle)),
+        (Value::String(h), Value::String(n)) => h.contains(n.as_ref()),
+        (Value::Object(o), Value::String(k)) => o.get(k).is_some(),
+        _ => false,
+    }
+}
+
+/// `l CONTAINSALL r` (`all`) or `l CONTAINSANY r`, as SurrealDB's
+/// `Value::contains_all` / `contains_any` (`CONTAINSNONE` is the negation of
+/// `CONTAINSANY`):
+/// * a string and an array of strings (or one string): substrings;
+/// * an array and an array: membership of each element;
+/// * anything else, including an array of mixed types against a string, an
+///   object, or a right side that is neither array nor string: false.
+fn contains_set(l: &Value, r: &Value, all: bool) -> bool {
+    let some = |items: &[Value], test: &dyn Fn(&Value) -> bool| {
+        if all { items.iter().all(test) } else { items.iter().any(test) }
+    };
+    match (l, r) {
+        (Value::String(h), Value::Array(items)) if items.iter().all(|x| matches!(x, Value::String(_))) => {
+            some(items, &|x| matches!(x, Value::String(n) if h.contains(n.as_ref())))
+        }
+        (Value::Array(hay), Value::Array(items)) => some(items, &|x| hay.iter().any(|w| x.sql_eq(w))),
+        (_, Value::Array(items)) => some(items, &|_| false),
+        (Value::String(h), Value::String(n)) => h.contains(n.as_ref()),
+        _ => false,
+    }
+}
+
+fn call(func: Function, args: &[Cow<'_, Value>]) -> Value {
+    let arg = |i: usize| args.get(i).map(|c| c.as_ref()).unwrap_or(&Value::None);
+    match func {
+        Function::StringStartsWith => match (arg(0), arg(1)) {
+            (Value::String(s), Value::String(p)) => Value::Bool(s.starts_with(p.as_ref())),
+            _ => Value::None,
+        },
+        Function::StringEndsWith => match (arg(0), arg(1)) {
+            (Value::String(s), Value::String(p)) => Value::Bool(s.ends_with(p.as_ref())),
+            _ => Value::None,
+        },
+        Function::StringContains => match (arg(0), arg(1)) {
+            (Value::String(s), Value::String(p)) => Value::Bool(s.contains(p.as_ref())),
+            _ => Value::None,
+        },
+        Function::StringLowercase => match arg(0) {
+            Value::String(s) => Value::String(s.to_lowercase().into()),
+            _ => Value::None,
+        },
+        Function::StringUppercase => match arg(0) {
+            Value::String(s) => Value::String(s.to_uppercase().into()),
+            _ => Value::None,
+        },
+        Function::ArrayLen => match arg(0) {
+            Value::Array(a) => Value::Number(Number::Int(a.len() as i64)),
+            _ => Value::None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::value::PathPart;
+
+    fn field(name: &str) -> Expr {
+        Expr::Field(vec![PathPart::Field(name.into())])
+    }
+    fn lit(v: Value) -> Box<Expr> {
+        Box::new(Expr::Literal(v))
+    }
+    fn int(i: i64) -> Value {
+        Value::Number(Number::Int(i))
+    }
+    fn float(f: f64) -> Value {
+        Value::Number(Number::Float(f))
+    }
+
+    #[test]
+    fn measured_operator_rows() {
+        let arr = Value::Array(vec![int(1), int(2)]);
+        assert!(compare(BinOp::Contains, &arr, &int(1)));
+        assert!(compare(BinOp::Contains, &Value::str("abc"), &Value::str("b")));
+        assert!(compare(
+            BinOp::ContainsAny,
+            &arr,
+            &Value::Array(vec![int(2), int(3)])
+        ));
+        assert!(!compare(
+            BinOp::ContainsAll,
+            &arr,
+            &Value::Array(vec![int(1), int(3)])
+        ));
+        assert!(compare(BinOp::ContainsNone, &arr, &Value::Array(vec![int(3)])));
+        assert!(compare(BinOp::Inside, &int(1), &arr));
+        assert!(!compare(BinOp::NotInside, &int(1), &arr));
+        assert!(compare(BinOp::Ne, &int(1), &Value::None));
+        assert!(!compare(BinOp::Ne, &Value::None, &Value::None));
+        assert!(!compare(BinOp::Gt, &Value::None, &int(0)));
+        assert!(compare(BinOp::Lt, &Value::None, &int(0)));
+    }
+
+    #[test]
+    fn contains_family_edge_rows_measured_on_surrealdb() {
+        // `RETURN <expr>` on SurrealDB 3.3.5; found by tests/differential.rs.
+        let s = Value::str;
+        let arr = |v: Vec<Value>| Value::Array(v);
+        let obj_b = Value::Object(Object::from_pairs(vec![("b".into(), int(1))]));
+        let rows: Vec<(BinOp, Value, Value, bool)> = vec![
+            (BinOp::Contains, obj_b.clone(), s("b"), true),
+            (BinOp::Inside, s("b"), obj_b.clone(), true),
+            (BinOp::NotInside, s("b"), obj_b.clone(), false),
+            (BinOp::ContainsAny, obj_b.clone(), arr(vec![s("b")]), false),
+            (BinOp::ContainsAny, s("abc"), arr(vec![s("a"), int(1)]), false),
+            (BinOp::ContainsAll, s("abc"), arr(vec![]), true),
+            (BinOp::ContainsAny, s("abc"), s("b"), true),
+            (BinOp::ContainsAll, s("abc"), s("b"), true),
+            (BinOp::ContainsNone, arr(vec![]), s("x"), true),
+            (BinOp::ContainsNone, Value::None, arr(vec![int(1)]), true),
+            (BinOp::ContainsNone, s("abc"), arr(vec![s("z"), int(1)]), true),
+            (BinOp::ContainsNone, arr(vec![int(1)]), int(5), true),
+            (BinOp::ContainsNone, Value::None, float(3.0), true),
+            (BinOp::ContainsAny, arr(vec![int(1), int(2)]), int(1), false),
+            (BinOp::ContainsAll, arr(vec![int(1)]), int(1), false),
+        ];
+        for (op, l, r, want) in rows {
+            assert_eq!(compare(op, &l, &r), want, "{l:?} {op:?} {r:?}");
+        }
+    }
+
+    #[test]
+    fn where_on_missing_field_and_not() {
+        let rec = Value::Object(Object::from_pairs(vec![("a".into(), int(1))]));
+        let none_eq = Expr::Binary {
+            op: BinOp::Eq,
+            lhs: Box::new(field("b")),
+            rhs: lit(Value::None),
+        };
+        assert!(matches(Some(&none_eq), &rec));
+        let not_b = Expr::Not(Box::new(field("b")));
+        assert!(matches(Some(&not_b), &rec));
+        let not_a = Expr::Not(Box::new(field("a")));
+        assert!(!matches(Some(&not_a), &rec));
+    }
+
+    #[test]
+    fn binding_replaces_params_and_parent_paths() {
+        let params = Object::from_pairs(vec![("uid".into(), Value::str("user:1"))]);
+        let parent = Value::Object(Object::from_pairs(vec![("author".into(), int(7))]));
+        let env = Env {
+            params: &params,
+            parent: Some(&parent),
+        };
+        let e = Expr::Binary {
+            op: BinOp::And,
+            lhs: Box::new(Expr::Param {
+                name: "uid".into(),
+                path: vec![],
+            }),
+            rhs: Box::new(Expr::Param {
+                name: "parent".into(),
+                path: vec![PathPart::Field("author".into())],
+            }),
+        };
+        let bound = bind(&e, &env);
+        assert_eq!(
+            bound,
+            Expr::Binary {
+                op: BinOp::And,
+                lhs: lit(Value::str("user:1")),
+                rhs: lit(int(7)),
+            }
+        );
+    }
+}

@@ -1,0 +1,1005 @@
+//! The incremental view engine: SurrealQL `SELECT`s kept up to date by deltas.
+//!
+//! Pure computation: no I/O, no async. The pipeline feeds it batches of record
+//! changes and writes the per-view deltas it returns as edges.
+//!
+//! How a batch flows through (see [`Engine::apply_batch`]):
+//!
+//! 1. `store`: each change replaces a record's content; its version grows by
+//!    one when the content really changed.
+//! 2. dispatch: the changed record's indexed field values are hashed to find
+//!    the nodes that filter on them (plus the few nodes that must scan); each
+//!    is evaluated on the record's content before and after the batch.
+//! 3. nodes: membership changes of a node, and of its subquery children, flow
+//!    up as Z-set deltas (+1/-1 per record) to the roots of views.
+//! 4. roots: a record whose count at a root leaves or reaches 0 is a
+//!    `deleted` or `created` edge for each of the root's views; a record that
+//!    stays and changed version is `updated`.
+
+pub mod ast;
+pub mod eval;
+pub mod node;
+pub mod parser;
+pub mod plan;
+pub mod store;
+pub mod value;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use ahash::{AHashMap, AHashSet};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use self::eval::{Env, bind, matches};
+use self::node::{Dispatch, Node, RootData};
+use self::parser::ParseError;
+use self::plan::{Bound, Plan, PlanError, Planner};
+use self::store::{NodeId, Record, Store};
+use self::value::{Object, RecordId, Value};
+
+pub use self::value::Key;
+
+/// One record change, as every source delivers it.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub id: RecordId,
+    /// The record's full new content, or `None` for a delete.
+    pub content: Option<Object>,
+}
+
+/// What a view is, as registered.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ViewMeta {
+    pub id: Arc<str>,
+    #[serde(rename = "clientId")]
+    pub client_id: Arc<str>,
+    pub sql: String,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub ttl: String,
+    #[serde(rename = "lastActiveAt")]
+    pub last_active_at: DateTime<Utc>,
+}
+
+/// The edge changes one batch (or registration) causes for one view.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ViewDelta {
+    pub view: Arc<str>,
+    pub client_id: Arc<str>,
+    /// Records that entered the view, with their versions.
+    pub created: Vec<(RecordId, u64)>,
+    /// Records that stayed and whose version changed.
+    pub updated: Vec<(RecordId, u64)>,
+    /// Records that left the view.
+    pub deleted: Vec<RecordId>,
+}
+
+impl ViewDelta {
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("params must be a JSON object")]
+    BadParams,
+}
+
+struct View {
+    meta: ViewMeta,
+    plan: Arc<Plan>,
+    root: NodeId,
+}
+
+/// The serialized form of the engine: views and records with versions.
+/// Indexes and nodes are derived, and rebuilt on load.
+#[derive(Serialize, Deserialize, Default)]
+pub struct EngineState {
+    pub views: Vec<ViewMeta>,
+    pub records: Vec<StoredRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct StoredRecord {
+    pub id: RecordId,
+    pub version: u64,
+    pub content: Value,
+}
+
+#[derive(Default)]
+pub struct Engine {
+    planner: Planner,
+    store: Store,
+    nodes: Vec<Option<Node>>,
+    free: Vec<NodeId>,
+    /// Slots freed during a batch; reused only after it, so that queued events
+    /// for a destroyed node can never hit a new one.
+    freed_in_batch: Vec<NodeId>,
+    node_keys: AHashMap<(usize, Vec<Value>), NodeId>,
+    views: AHashMap<Arc<str>, View>,
+    /// Record -> the roots whose flattened result holds it.
+    record_roots: AHashMap<RecordId, Vec<NodeId>>,
+    /// Record -> the nodes with subqueries that hold it as a member, whose
+    /// children must be re-bound when its content changes.
+    hosts: AHashMap<RecordId, Vec<NodeId>>,
+    /// Per (root, record) touched in this batch: was it present before?
+    touched: AHashMap<(NodeId, RecordId), bool>,
+}
+
+enum Event {
+    Add(NodeId, RecordId),
+    Remove(NodeId, RecordId),
+    Rebind(NodeId, RecordId),
+}
+
+impl Engine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    // ----- reading -------------------------------------------------------
+
+    pub fn view_count(&self) -> usize {
+        self.views.len()
+    }
+
+    pub fn record_count(&self) -> usize {
+        self.store.len()
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.iter().filter(|n| n.is_some()).count()
+    }
+
+    pub fn view(&self, id: &str) -> Option<&ViewMeta> {
+        self.views.get(id).map(|v| &v.meta)
+    }
+
+    pub fn views(&self) -> impl Iterator<Item = &ViewMeta> {
+        self.views.values().map(|v| &v.meta)
+    }
+
+    pub fn version(&self, id: &RecordId) -> Option<u64> {
+        self.store.get(id).map(|r| r.version)
+    }
+
+    pub fn record(&self, id: &RecordId) -> Option<&Value> {
+        self.store.get(id).map(|r| r.content.as_ref())
+    }
+
+    /// A view's result set with versions, sorted by record id.
+    pub fn view_records(&self, id: &str) -> Option<Vec<(RecordId, u64)>> {
+        let view = self.views.get(id)?;
+        let root = self.node(view.root).root.as_ref()?;
+        let mut out: Vec<(RecordId, u64)> = root
+            .flat
+            .keys()
+            .map(|r| (r.clone(), self.store.get(r).map(|x| x.version).unwrap_or(0)))
+            .collect();
+        out.sort();
+        Some(out)
+    }
+
+    /// Every table some registered view reads.
+    pub fn tables(&self) -> BTreeSet<Arc<str>> {
+        let mut out = Vec::new();
+        for v in self.views.values() {
+            v.plan.tables(&mut out);
+        }
+        out.into_iter().collect()
+    }
+
+    /// Every record of `table`, for diffing against a snapshot.
+    pub fn table_records(&self, table: &str) -> Vec<RecordId> {
+        self.store
+            .tables
+            .get(table)
+            .map(|t| {
+                t.records
+                    .keys()
+                    .map(|k| RecordId::new(table, k.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Parses and plans a query without registering it: the tables it reads,
+    /// so that the caller can load them first.
+    pub fn prepare(&mut self, sql: &str) -> Result<Vec<Arc<str>>, EngineError> {
+        let select = parser::parse_select(sql)?;
+        let plan = self.planner.plan(&select);
+        let mut tables = Vec::new();
+        plan.tables(&mut tables);
+        drop(plan);
+        self.planner.collect_garbage();
+        Ok(tables)
+    }
+
+    // ----- views ---------------------------------------------------------
+
+    /// Registers a view, or refreshes one with the same id. Returns the edge
+    /// changes: for a new view, every record as `created`; for a refresh,
+    /// only the difference. A failed registration changes nothing.
+    pub fn register(&mut self, meta: ViewMeta) -> Result<ViewDelta, EngineError> {
+        let select = parser::parse_select(&meta.sql)?;
+        let params = Arc::new(match Value::from(&serde_json::Value::Object(meta.params.clone())) {
+            Value::Object(o) => o,
+            _ => return Err(EngineError::BadParams),
+        });
+        let plan = self.planner.plan(&select);
+        let env = Env {
+            params: &params,
+            parent: None,
+        };
+        if let Err(e) = plan.validate(&env) {
+            drop(plan);
+            self.planner.collect_garbage();
+            return Err(e.into());
+        }
+        let before: AHashSet<RecordId> = self
+            .views
+            .get(&meta.id)
+            .and_then(|v| self.node(v.root).root.as_ref())
+            .map(|r| r.flat.keys().cloned().collect())
+            .unwrap_or_default();
+
+        let root = self.get_or_create(&plan, &params, None);
+        self.make_root(root);
+        if let Some(r) = self.node_mut(root).root.as_mut() {
+            r.views.push(meta.id.clone());
+        }
+        let id = meta.id.clone();
+        let client_id = meta.client_id.clone();
+        if let Some(old) = self.views.insert(id.clone(), View { meta, plan, root }) {
+            self.detach_view(&old.meta.id, old.root);
+        }
+        self.finish_batch();
+
+        let after = &self.node(root).root.as_ref().expect("root was just made").flat;
+        let mut delta = ViewDelta {
+            view: id,
+            client_id,
+            ..Default::default()
+        };
+        for r in after.keys() {
+            if !before.contains(r) {
+                delta.created.push((r.clone(), self.version(r).unwrap_or(1)));
+            }
+        }
+        for r in before {
+            if !after.contains_key(&r) {
+                delta.deleted.push(r);
+            }
+        }
+        delta.created.sort();
+        delta.deleted.sort();
+        Ok(delta)
+    }
+
+    /// Updates a view's `lastActiveAt`.
+    pub fn touch(&mut self, id: &str, at: DateTime<Utc>) -> bool {
+        match self.views.get_mut(id) {
+            Some(v) => {
+                v.meta.last_active_at = at;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a view; returns its records (all of which lose their edge).
+    pub fn unregister(&mut self, id: &str) -> Option<ViewDelta> {
+        let view = self.views.remove(id)?;
+        let mut records: Vec<RecordId> = self
+            .node(view.root)
+            .root
+            .as_ref()
+            .map(|r| r.flat.keys().cloned().collect())
+            .unwrap_or_default();
+        records.sort();
+        self.detach_view(&view.meta.id, view.root);
+        drop(view.plan);
+        self.finish_batch();
+        self.planner.collect_garbage();
+        Some(ViewDelta {
+            view: view.meta.id,
+            client_id: view.meta.client_id,
+            deleted: records,
+            ..Default::default()
+        })
+    }
+
+    /// Forgets every view and record.
+    pub fn reset(&mut self) {
+        *self = Engine::default();
+    }
+
+    fn detach_view(&mut self, view_id: &Arc<str>, root: NodeId) {
+        let Some(rd) = self.node_mut(root).root.as_mut() else {
+            return;
+        };
+        if let Some(pos) = rd.views.iter().position(|v| v == view_id) {
+            rd.views.swap_remove(pos);
+        }
+        if !rd.views.is_empty() {
+            return;
+        }
+        let rd = self.node_mut(root).root.take().expect("checked above");
+        for r in rd.flat.keys() {
+            self.unlink_root_record(r, root);
+        }
+        if self.node(root).parents.is_empty() {
+            self.destroy(root);
+        }
+    }
+
+    fn make_root(&mut self, id: NodeId) {
+        if self.node(id).root.is_some() {
+            return;
+        }
+        let mut all = Vec::new();
+        self.collect_flat(id, &mut all);
+        let mut flat: AHashMap<RecordId, u32> = AHashMap::new();
+        for r in all {
+            *flat.entry(r).or_insert(0) += 1;
+        }
+        for r in flat.keys() {
+            self.record_roots.entry(r.clone()).or_default().push(id);
+        }
+        self.node_mut(id).root = Some(Box::new(RootData {
+            views: Vec::new(),
+            flat,
+        }));
+    }
+
+    fn unlink_root_record(&mut self, r: &RecordId, root: NodeId) {
+        if let Some(list) = self.record_roots.get_mut(r) {
+            if let Some(pos) = list.iter().position(|x| *x == root) {
+                list.swap_remove(pos);
+            }
+            if list.is_empty() {
+                self.record_roots.remove(r);
+            }
+        }
+    }
+
+    // ----- changes -------------------------------------------------------
+
+    /// Applies a batch of changes and returns one combined delta per view
+    /// that changed. A record changed several times in one batch counts as
+    /// one change, from its content before the batch to its last content.
+    pub fn apply_batch(&mut self, changes: &[Change]) -> Vec<ViewDelta> {
+        // 1. Store: each record's final content in this batch (last change
+        //    wins), so its version grows at most once per batch, and a feed
+        //    that replays older states before the newest one changes nothing.
+        let mut finals: Vec<(&RecordId, Option<&Object>)> = Vec::with_capacity(changes.len());
+        let mut index: AHashMap<&RecordId, usize> = AHashMap::with_capacity(changes.len());
+        for change in changes {
+            match index.get(&change.id) {
+                Some(&i) => finals[i].1 = change.content.as_ref(),
+                None => {
+                    index.insert(&change.id, finals.len());
+                    finals.push((&change.id, change.content.as_ref()));
+                }
+            }
+        }
+        let mut touched: Vec<(RecordId, Option<Arc<Value>>)> = Vec::with_capacity(finals.len());
+        let mut bumped: AHashSet<RecordId> = AHashSet::new();
+        for (id, content) in finals {
+            let table = self.store.table_mut(&id.table);
+            let old = table.records.get(&id.key).cloned();
+            touched.push((id.clone(), old.as_ref().map(|r| r.content.clone())));
+            let Some(content) = content else {
+                table.records.remove(&id.key);
+                continue;
+            };
+            let mut content = content.clone();
+            // The id field is the record id, whatever the JSON said.
+            content.insert("id".into(), Value::Thing(id.clone()));
+            let content = Value::Object(content);
+            let version = match &old {
+                Some(old) if old.content.same_content(&content) => {
+                    if *old.content == content {
+                        continue;
+                    }
+                    // Same content in another representation (JSON vs typed):
+                    // keep the richer value, keep the version.
+                    old.version
+                }
+                Some(old) => {
+                    bumped.insert(id.clone());
+                    old.version + 1
+                }
+                None => {
+                    bumped.insert(id.clone());
+                    1
+                }
+            };
+            table.records.insert(
+                id.key.clone(),
+                Record {
+                    content: Arc::new(content),
+                    version,
+                },
+            );
+        }
+
+        // 2. Dispatch: evaluate candidate nodes before and after.
+        let mut events: Vec<Event> = Vec::new();
+        let mut dirty: Vec<NodeId> = Vec::new();
+        let mut candidates: Vec<NodeId> = Vec::new();
+        for (id, old) in &touched {
+            let new = self.store.get(id).map(|r| r.content.clone());
+            if let (Some(o), Some(n)) = (old, &new) {
+                if Arc::ptr_eq(o, n) {
+                    continue;
+                }
+            }
+            if old.is_none() && new.is_none() {
+                continue;
+            }
+            candidates.clear();
+            if let Some(table) = self.store.tables.get_mut(&id.table) {
+                table.reindex(&id.key, old.as_deref(), new.as_deref(), &mut candidates);
+            }
+            candidates.sort_unstable();
+            candidates.dedup();
+            for &n in &candidates {
+                self.evaluate(n, id, old.as_deref(), new.as_deref(), &mut events, &mut dirty);
+            }
+        }
+
+        // 3. Nodes: apply membership changes and let them flow to roots.
+        self.run_events(events);
+        for n in dirty {
+            self.refresh_window(n);
+        }
+        let rebinds: Vec<Event> = touched
+            .iter()
+            .flat_map(|(id, _)| {
+                // Every node that holds this record as a member and has
+                // subqueries must check whether the record's link fields moved.
+                self.subquery_hosts(id)
+                    .into_iter()
+                    .map(move |n| Event::Rebind(n, id.clone()))
+            })
+            .collect();
+        self.run_events(rebinds);
+
+        // 4. Roots: turn count transitions and version bumps into deltas.
+        let out = self.collect_deltas(&bumped);
+        self.finish_batch();
+        out
+    }
+
+    /// The nodes with subqueries that currently hold `id` as a member.
+    fn subquery_hosts(&self, id: &RecordId) -> Vec<NodeId> {
+        self.hosts.get(id).cloned().unwrap_or_default()
+    }
+
+    fn add_host(&mut self, n: NodeId, r: &RecordId) {
+        if !self.node(n).plan.subplans.is_empty() {
+            self.hosts.entry(r.clone()).or_default().push(n);
+        }
+    }
+
+    fn remove_host(&mut self, n: NodeId, r: &RecordId) {
+        if let Some(list) = self.hosts.get_mut(r) {
+            if let Some(pos) = list.iter().position(|x| *x == n) {
+                list.swap_remove(pos);
+            }
+            if list.is_empty() {
+                self.hosts.remove(r);
+            }
+        }
+    }
+
+    fn evaluate(
+        &mut self,
+        n: NodeId,
+        id: &RecordId,
+        old: Option<&Value>,
+        new: Option<&Value>,
+        events: &mut Vec<Event>,
+        dirty: &mut Vec<NodeId>,
+    ) {
+        let node = self.node_mut(n);
+        let was = old.is_some_and(|c| matches(node.bound.filter.as_ref(), c));
+        let is = new.is_some_and(|c| matches(node.bound.filter.as_ref(), c));
+        if node.sorted.is_none() {
+            match (was, is) {
+                (false, true) => events.push(Event::Add(n, id.clone())),
+                (true, false) => events.push(Event::Remove(n, id.clone())),
+                _ => {}
+            }
+            return;
+        }
+        if !was && !is {
+            return;
+        }
+        let old_entry = old.filter(|_| was).map(|c| node.sort_entry(id, c));
+        let new_entry = new.filter(|_| is).map(|c| node.sort_entry(id, c));
+        if old_entry == new_entry && old_entry.is_some() {
+            return; // Same place in the order: the window cannot move.
+        }
+        let mut shifts = false;
+        if let Some(e) = &old_entry {
+            shifts |= node.members.contains(id) || node.may_shift_window(e);
+            node.sorted.as_mut().expect("windowed").remove(e);
+        }
+        if let Some(e) = new_entry {
+            shifts |= node.may_shift_window(&e);
+            node.sorted.as_mut().expect("windowed").insert(e);
+        }
+        if shifts && !node.dirty {
+            node.dirty = true;
+            dirty.push(n);
+        }
+    }
+
+    fn refresh_window(&mut self, n: NodeId) {
+        let Some(node) = self.nodes.get_mut(n as usize).and_then(|x| x.as_mut()) else {
+            return;
+        };
+        node.dirty = false;
+        let window = node.window();
+        let now: AHashSet<&RecordId> = window.iter().collect();
+        let mut events: Vec<Event> = node
+            .members
+            .iter()
+            .filter(|r| !now.contains(r))
+            .map(|r| Event::Remove(n, r.clone()))
+            .collect();
+        events.extend(
+            window
+                .iter()
+                .filter(|r| !node.members.contains(*r))
+                .map(|r| Event::Add(n, r.clone())),
+        );
+        self.run_events(events);
+    }
+
+    fn run_events(&mut self, events: Vec<Event>) {
+        for ev in events {
+            match ev {
+                Event::Add(n, r) => self.add_member(n, r),
+                Event::Remove(n, r) => self.remove_member(n, &r),
+                Event::Rebind(n, r) => self.rebind(n, &r),
+            }
+        }
+    }
+
+    fn alive(&self, n: NodeId) -> bool {
+        self.nodes.get(n as usize).is_some_and(|x| x.is_some())
+    }
+
+    fn add_member(&mut self, n: NodeId, r: RecordId) {
+        if !self.alive(n) || !self.node_mut(n).members.insert(r.clone()) {
+            return;
+        }
+        self.add_host(n, &r);
+        let mut delta = vec![(r.clone(), 1i64)];
+        let kids = self.attach_children(n, &r);
+        for &k in &kids {
+            let mut flat = Vec::new();
+            self.collect_flat(k, &mut flat);
+            delta.extend(flat.into_iter().map(|x| (x, 1)));
+        }
+        if !kids.is_empty() {
+            self.node_mut(n).children.insert(r, kids);
+        }
+        self.propagate(n, &delta, 1);
+    }
+
+    fn remove_member(&mut self, n: NodeId, r: &RecordId) {
+        if !self.alive(n) || !self.node_mut(n).members.remove(r) {
+            return;
+        }
+        self.remove_host(n, r);
+        let mut delta = vec![(r.clone(), -1i64)];
+        let kids = self.node_mut(n).children.remove(r).unwrap_or_default();
+        for &k in &kids {
+            let mut flat = Vec::new();
+            self.collect_flat(k, &mut flat);
+            delta.extend(flat.into_iter().map(|x| (x, -1)));
+        }
+        self.propagate(n, &delta, 1);
+        for k in kids {
+            self.unlink(k, n);
+        }
+    }
+
+    /// Re-binds a member's subqueries after its content changed, when a
+    /// field they read through `$parent` moved (a thread changing author).
+    fn rebind(&mut self, n: NodeId, r: &RecordId) {
+        if !self.alive(n) || !self.node(n).members.contains(r) {
+            return;
+        }
+        let Some(content) = self.store.get(r).map(|x| x.content.clone()) else {
+            return;
+        };
+        let node = self.node(n);
+        let plan = node.plan.clone();
+        let params = node.params.clone();
+        let current = node.children.get(r).cloned().unwrap_or_default();
+        for (i, sub) in plan.subplans.iter().enumerate() {
+            let env = Env {
+                params: &params,
+                parent: Some(&content),
+            };
+            let key = (Arc::as_ptr(sub) as usize, sub.key_args(&env));
+            let old = current.get(i).copied();
+            if old.is_some() && self.node_keys.get(&key).copied() == old {
+                continue;
+            }
+            let new = self.get_or_create(sub, &params, Some(&content));
+            self.node_mut(new).add_parent(n);
+            let mut delta = Vec::new();
+            let mut flat = Vec::new();
+            self.collect_flat(new, &mut flat);
+            delta.extend(flat.into_iter().map(|x| (x, 1i64)));
+            if let Some(old) = old {
+                let mut flat = Vec::new();
+                self.collect_flat(old, &mut flat);
+                delta.extend(flat.into_iter().map(|x| (x, -1i64)));
+            }
+            if let Some(kids) = self.node_mut(n).children.get_mut(r) {
+                if i < kids.len() {
+                    kids[i] = new;
+                }
+            }
+            self.propagate(n, &delta, 1);
+            if let Some(old) = old {
+                self.unlink(old, n);
+            }
+        }
+    }
+
+    /// Creates (or finds) the child nodes of member `r` of node `n`.
+    fn attach_children(&mut self, n: NodeId, r: &RecordId) -> Vec<NodeId> {
+        let node = self.node(n);
+        if node.plan.subplans.is_empty() {
+            return Vec::new();
+        }
+        let plan = node.plan.clone();
+        let params = node.params.clone();
+        let Some(content) = self.store.get(r).map(|x| x.content.clone()) else {
+            return Vec::new();
+        };
+        let mut kids = Vec::with_capacity(plan.subplans.len());
+        for sub in &plan.subplans {
+            let k = self.get_or_create(sub, &params, Some(&content));
+            self.node_mut(k).add_parent(n);
+            kids.push(k);
+        }
+        kids
+    }
+
+    fn unlink(&mut self, child: NodeId, parent: NodeId) {
+        if !self.alive(child) {
+            return;
+        }
+        if self.node_mut(child).remove_parent(parent) {
+            self.destroy(child);
+        }
+    }
+
+    /// Every record a node contributes, with multiplicity: its members and,
+    /// recursively, their subquery children's.
+    fn collect_flat(&self, n: NodeId, out: &mut Vec<RecordId>) {
+        let node = self.node(n);
+        for r in &node.members {
+            out.push(r.clone());
+            if let Some(kids) = node.children.get(r) {
+                for &k in kids {
+                    self.collect_flat(k, out);
+                }
+            }
+        }
+    }
+
+    /// Sends a Z-set delta up from node `n` to every root above it.
+    fn propagate(&mut self, n: NodeId, delta: &[(RecordId, i64)], factor: i64) {
+        if delta.is_empty() {
+            return;
+        }
+        let node = self.node(n);
+        let parents = node.parents.clone();
+        if node.root.is_some() {
+            for (r, d) in delta {
+                self.apply_root(n, r, d * factor);
+            }
+        }
+        for (p, m) in parents {
+            self.propagate(p, delta, factor * i64::from(m));
+        }
+    }
+
+    fn apply_root(&mut self, root: NodeId, r: &RecordId, d: i64) {
+        let rd = self.node_mut(root).root.as_mut().expect("a root");
+        let before = rd.flat.get(r).copied().unwrap_or(0);
+        let after = (i64::from(before) + d).max(0) as u32;
+        if after == 0 {
+            rd.flat.remove(r);
+        } else {
+            rd.flat.insert(r.clone(), after);
+        }
+        self.touched.entry((root, r.clone())).or_insert(before > 0);
+        match (before > 0, after > 0) {
+            (false, true) => self.record_roots.entry(r.clone()).or_default().push(root),
+            (true, false) => self.unlink_root_record(r, root),
+            _ => {}
+        }
+    }
+
+    fn collect_deltas(&mut self, bumped: &AHashSet<RecordId>) -> Vec<ViewDelta> {
+        let mut per_root: AHashMap<NodeId, ViewDelta> = AHashMap::new();
+        let touched = std::mem::take(&mut self.touched);
+        let version = |store: &Store, r: &RecordId| store.get(r).map(|x| x.version).unwrap_or(1);
+        for ((root, r), was) in &touched {
+            let Some(rd) = self.root_data(*root) else { continue };
+            let is = rd.flat.contains_key(r);
+            let d = per_root.entry(*root).or_default();
+            match (was, is) {
+                (false, true) => d.created.push((r.clone(), version(&self.store, r))),
+                (true, false) => d.deleted.push(r.clone()),
+                (true, true) if bumped.contains(r) => {
+                    d.updated.push((r.clone(), version(&self.store, r)))
+                }
+                _ => {}
+            }
+        }
+        // Records that kept their place in a root but changed version.
+        for r in bumped {
+            let Some(roots) = self.record_roots.get(r) else { continue };
+            for &root in roots {
+                if !touched.contains_key(&(root, r.clone())) {
+                    let v = version(&self.store, r);
+                    per_root.entry(root).or_default().updated.push((r.clone(), v));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (root, mut d) in per_root {
+            if d.is_empty() {
+                continue;
+            }
+            d.created.sort();
+            d.updated.sort();
+            d.deleted.sort();
+            let Some(rd) = self.root_data(root) else { continue };
+            for v in &rd.views {
+                if let Some(view) = self.views.get(v) {
+                    out.push(ViewDelta {
+                        view: v.clone(),
+                        client_id: view.meta.client_id.clone(),
+                        created: d.created.clone(),
+                        updated: d.updated.clone(),
+                        deleted: d.deleted.clone(),
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.view.cmp(&b.view));
+        out
+    }
+
+    fn root_data(&self, n: NodeId) -> Option<&RootData> {
+        self.nodes.get(n as usize)?.as_ref()?.root.as_deref()
+    }
+
+    fn finish_batch(&mut self) {
+        self.touched.clear();
+        self.free.append(&mut self.freed_in_batch);
+    }
+
+    // ----- nodes ---------------------------------------------------------
+
+    fn node(&self, n: NodeId) -> &Node {
+        self.nodes[n as usize].as_ref().expect("a live node")
+    }
+
+    fn node_mut(&mut self, n: NodeId) -> &mut Node {
+        self.nodes[n as usize].as_mut().expect("a live node")
+    }
+
+    /// Finds the node for `plan` bound to these parameters, or creates it
+    /// and computes its initial result from the store.
+    fn get_or_create(&mut self, plan: &Arc<Plan>, params: &Arc<Object>, parent: Option<&Value>) -> NodeId {
+        let env = Env { params, parent };
+        let key = (Arc::as_ptr(plan) as usize, plan.key_args(&env));
+        if let Some(&n) = self.node_keys.get(&key) {
+            return n;
+        }
+        let bound = plan.bind(&env).unwrap_or(Bound {
+            // Only a `$parent`-driven LIMIT can fail here (root plans are
+            // validated at registration); SurrealDB errors there, we match nothing.
+            filter: Some(ast::Expr::Literal(Value::Bool(false))),
+            start: 0,
+            limit: Some(0),
+            windowed: true,
+        });
+        let dispatch = match &plan.index_term {
+            Some(term) => match bind(&term.value, &env) {
+                ast::Expr::Literal(v) => match v.index_key() {
+                    Some(k) => Dispatch::Indexed(term.path.clone(), k),
+                    None => Dispatch::Scan,
+                },
+                _ => Dispatch::Scan,
+            },
+            None => Dispatch::Scan,
+        };
+
+        // Initial result: from the index when there is one, else a scan.
+        let table = self.store.table_mut(&plan.table);
+        let candidates: Vec<Key> = match &dispatch {
+            Dispatch::Indexed(path, k) => {
+                table.index_mut(path);
+                table.lookup(&plan.table, path, k)
+            }
+            Dispatch::Scan => table.records.keys().cloned().collect(),
+        };
+        let mut node = Node {
+            plan: plan.clone(),
+            key_args: key.1.clone(),
+            params: params.clone(),
+            sorted: bound.windowed.then(BTreeSet::new),
+            bound,
+            dispatch: dispatch.clone(),
+            members: AHashSet::new(),
+            children: AHashMap::new(),
+            parents: Vec::new(),
+            root: None,
+            dirty: false,
+        };
+        let mut matched = Vec::new();
+        for k in candidates {
+            if let Some(rec) = table.records.get(&k) {
+                if matches(node.bound.filter.as_ref(), &rec.content) {
+                    let id = RecordId::new(plan.table.clone(), k);
+                    if let Some(sorted) = node.sorted.as_mut() {
+                        let e = node_sort_entry(plan, &id, &rec.content);
+                        sorted.insert(e);
+                    } else {
+                        matched.push(id);
+                    }
+                }
+            }
+        }
+        if node.sorted.is_some() {
+            matched = node.window();
+        }
+        let n = match self.free.pop() {
+            Some(n) => n,
+            None => {
+                self.nodes.push(None);
+                (self.nodes.len() - 1) as NodeId
+            }
+        };
+        // Register for change routing.
+        let table = self.store.table_mut(&plan.table);
+        match &dispatch {
+            Dispatch::Indexed(path, k) => table.index_mut(path).nodes.entry(k.clone()).or_default().push(n),
+            Dispatch::Scan => {
+                table.scan_nodes.insert(n);
+            }
+        }
+        node.members = matched.iter().cloned().collect();
+        self.nodes[n as usize] = Some(node);
+        self.node_keys.insert(key, n);
+        for r in matched {
+            self.add_host(n, &r);
+            let kids = self.attach_children(n, &r);
+            if !kids.is_empty() {
+                self.node_mut(n).children.insert(r, kids);
+            }
+        }
+        n
+    }
+
+    fn destroy(&mut self, n: NodeId) {
+        let Some(node) = self.nodes[n as usize].take() else {
+            return;
+        };
+        self.freed_in_batch.push(n);
+        if !node.plan.subplans.is_empty() {
+            for r in &node.members {
+                self.remove_host(n, r);
+            }
+        }
+        self.node_keys.remove(&(Arc::as_ptr(&node.plan) as usize, node.key_args.clone()));
+        if let Some(table) = self.store.tables.get_mut(&node.plan.table) {
+            match &node.dispatch {
+                Dispatch::Indexed(path, k) => {
+                    let idx = table.index_mut(path);
+                    if let Some(list) = idx.nodes.get_mut(k) {
+                        list.retain(|x| *x != n);
+                        if list.is_empty() {
+                            idx.nodes.remove(k);
+                        }
+                    }
+                }
+                Dispatch::Scan => {
+                    table.scan_nodes.remove(&n);
+                }
+            }
+        }
+        for (_, kids) in node.children {
+            for k in kids {
+                self.unlink(k, n);
+            }
+        }
+    }
+
+    // ----- persistence ---------------------------------------------------
+
+    /// A consistent snapshot of everything that is not derived.
+    pub fn to_state(&self) -> EngineState {
+        let mut views: Vec<ViewMeta> = self.views.values().map(|v| v.meta.clone()).collect();
+        views.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut records = Vec::with_capacity(self.store.len());
+        for (table, t) in &self.store.tables {
+            for (k, rec) in &t.records {
+                records.push(StoredRecord {
+                    id: RecordId::new(table.clone(), k.clone()),
+                    version: rec.version,
+                    content: (*rec.content).clone(),
+                });
+            }
+        }
+        records.sort_by(|a, b| a.id.cmp(&b.id));
+        EngineState { views, records }
+    }
+
+    /// Rebuilds an engine from a snapshot: records first, then views, whose
+    /// nodes and indexes are derived again.
+    pub fn from_state(state: EngineState) -> Result<Engine, EngineError> {
+        let mut engine = Engine::new();
+        for rec in state.records {
+            let table = engine.store.table_mut(&rec.id.table);
+            table.records.insert(
+                rec.id.key,
+                Record {
+                    content: Arc::new(rec.content),
+                    version: rec.version,
+                },
+            );
+        }
+        for v in state.views {
+            engine.register(v)?;
+        }
+        Ok(engine)
+    }
+
+    /// Sets a record's version without changing anything else; used when
+    /// the state is rebuilt from the edges in the database.
+    pub fn restore_version(&mut self, id: &RecordId, version: u64) {
+        if let Some(t) = self.store.tables.get_mut(&id.table) {
+            if let Some(r) = t.records.get_mut(&id.key) {
+                r.version = version;
+            }
+        }
+    }
+}
+
+fn node_sort_entry(plan: &Plan, id: &RecordId, content: &Value) -> node::SortEntry {
+    node::SortEntry {
+        key: plan
+            .order
+            .iter()
+            .map(|(path, desc)| node::SortPart {
+                value: content.get_path(path),
+                descending: *desc,
+            })
+            .collect(),
+        id: id.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,161 @@
+//! A node: one plan with its parameters bound, and its maintained result.
+//!
+//! Nodes are shared: every view (or including record) that binds the same
+//! plan to the same parameter values points at the same node. A node keeps
+//!
+//! * `members`: its result window, the records it contributes itself;
+//! * `sorted`: for windowed nodes (`ORDER BY`/`LIMIT`/`START`), every match in
+//!   result order, so that when a member leaves the next one moves in;
+//! * `children`: per member, one child node per subquery projection;
+//! * `parents`: who includes it, with multiplicity; deltas flow up this way;
+//! * `root`: for nodes that are the top of one or more views, the flattened,
+//!   reference-counted result set that those views' edges mirror.
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use ahash::{AHashMap, AHashSet};
+
+use super::plan::{Bound, Plan};
+use super::store::NodeId;
+use super::value::{IndexKey, Object, PathPart, RecordId, Value};
+
+/// Where a node is registered for change routing.
+#[derive(Clone, Debug)]
+pub enum Dispatch {
+    Indexed(Vec<PathPart>, IndexKey),
+    Scan,
+}
+
+pub struct RootData {
+    pub views: Vec<Arc<str>>,
+    /// Record -> how many paths through the node tree include it.
+    pub flat: AHashMap<RecordId, u32>,
+}
+
+pub struct Node {
+    pub plan: Arc<Plan>,
+    pub key_args: Vec<Value>,
+    /// The view parameters this node was bound with, needed to bind the
+    /// subqueries of members that join later.
+    pub params: Arc<Object>,
+    pub bound: Bound,
+    pub dispatch: Dispatch,
+    pub sorted: Option<BTreeSet<SortEntry>>,
+    pub members: AHashSet<RecordId>,
+    pub children: AHashMap<RecordId, Vec<NodeId>>,
+    pub parents: Vec<(NodeId, u32)>,
+    pub root: Option<Box<RootData>>,
+    pub dirty: bool,
+}
+
+impl Node {
+    pub fn sort_entry(&self, id: &RecordId, content: &Value) -> SortEntry {
+        SortEntry {
+            key: self
+                .plan
+                .order
+                .iter()
+                .map(|(path, desc)| SortPart {
+                    value: content.get_path(path),
+                    descending: *desc,
+                })
+                .collect(),
+            id: id.clone(),
+        }
+    }
+
+    /// The window as it should be now: `START`..`START+LIMIT` of `sorted`.
+    pub fn window(&self) -> Vec<RecordId> {
+        let Some(sorted) = &self.sorted else {
+            return self.members.iter().cloned().collect();
+        };
+        let take = self.bound.limit.unwrap_or(usize::MAX);
+        sorted
+            .iter()
+            .skip(self.bound.start)
+            .take(take)
+            .map(|e| e.id.clone())
+            .collect()
+    }
+
+    /// Whether an entry entering or leaving `sorted` can change the window:
+    /// false only when the window is full and the entry sorts after its end.
+    pub fn may_shift_window(&self, entry: &SortEntry) -> bool {
+        let Some(sorted) = &self.sorted else {
+            return true;
+        };
+        let Some(limit) = self.bound.limit else {
+            return true;
+        };
+        let end = self.bound.start.saturating_add(limit);
+        if end == 0 {
+            return false;
+        }
+        match sorted.iter().nth(end - 1) {
+            Some(last) => entry <= last,
+            None => true,
+        }
+    }
+
+    pub fn add_parent(&mut self, parent: NodeId) {
+        match self.parents.iter_mut().find(|(p, _)| *p == parent) {
+            Some((_, m)) => *m += 1,
+            None => self.parents.push((parent, 1)),
+        }
+    }
+
+    /// Returns whether the node is now unreferenced.
+    pub fn remove_parent(&mut self, parent: NodeId) -> bool {
+        if let Some(pos) = self.parents.iter().position(|(p, _)| *p == parent) {
+            self.parents[pos].1 -= 1;
+            if self.parents[pos].1 == 0 {
+                self.parents.swap_remove(pos);
+            }
+        }
+        self.parents.is_empty() && self.root.is_none()
+    }
+}
+
+/// One `ORDER BY` value with its direction.
+#[derive(Clone, Debug)]
+pub struct SortPart {
+    pub value: Value,
+    pub descending: bool,
+}
+
+/// A match's place in result order: its `ORDER BY` values, then its id, so
+/// ties break by record id as SurrealDB's scan order does.
+#[derive(Clone, Debug)]
+pub struct SortEntry {
+    pub key: Box<[SortPart]>,
+    pub id: RecordId,
+}
+
+impl Ord for SortEntry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        for (a, b) in self.key.iter().zip(other.key.iter()) {
+            let o = a.value.sql_cmp(&b.value);
+            let o = if a.descending { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        self.id.cmp(&other.id)
+    }
+}
+
+impl PartialOrd for SortEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for SortEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for SortEntry {}

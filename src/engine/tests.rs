@@ -1,0 +1,279 @@
+//! Engine-level acceptance cases (contract §6, cases 1–15).
+
+use super::*;
+use serde_json::json;
+
+fn meta(id: &str, sql: &str, params: serde_json::Value) -> ViewMeta {
+    ViewMeta {
+        id: id.into(),
+        client_id: "client".into(),
+        sql: sql.into(),
+        params: params.as_object().cloned().unwrap_or_default(),
+        ttl: "1h".into(),
+        last_active_at: Utc::now(),
+    }
+}
+
+fn rid(s: &str) -> RecordId {
+    RecordId::parse(s).expect("a record id")
+}
+
+fn put(id: &str, content: serde_json::Value) -> Change {
+    let Value::Object(o) = Value::from(&content) else {
+        panic!("an object")
+    };
+    Change {
+        id: rid(id),
+        content: Some(o),
+    }
+}
+
+fn del(id: &str) -> Change {
+    Change {
+        id: rid(id),
+        content: None,
+    }
+}
+
+/// The delta of view `v` in a batch's output, as (created, updated, deleted) id texts.
+fn of(out: &[ViewDelta], v: &str) -> (Vec<String>, Vec<(String, u64)>, Vec<String>) {
+    match out.iter().find(|d| d.view.as_ref() == v) {
+        None => Default::default(),
+        Some(d) => (
+            d.created.iter().map(|(r, _)| r.to_string()).collect(),
+            d.updated.iter().map(|(r, v)| (r.to_string(), *v)).collect(),
+            d.deleted.iter().map(|r| r.to_string()).collect(),
+        ),
+    }
+}
+
+fn ids(e: &Engine, v: &str) -> Vec<String> {
+    e.view_records(v)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(r, _)| r.to_string())
+        .collect()
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+#[test]
+fn cases_1_to_7_filter_by_param() {
+    let mut e = Engine::new();
+    let d = e
+        .register(meta(
+            "v",
+            "SELECT * FROM thread WHERE author = $uid",
+            json!({"uid": "user:1"}),
+        ))
+        .unwrap();
+    assert!(d.is_empty(), "1: no edges on an empty database");
+
+    let out = e.apply_batch(&[put("thread:1", json!({"author": "user:1", "title": "a"}))]);
+    let d = out.iter().find(|d| d.view.as_ref() == "v").unwrap();
+    assert_eq!(d.created, vec![(rid("thread:1"), 1)], "2: created with version 1");
+
+    let out = e.apply_batch(&[put("thread:2", json!({"author": "user:2"}))]);
+    assert!(out.is_empty(), "3: nothing happens");
+
+    let out = e.apply_batch(&[put("thread:1", json!({"author": "user:1", "title": "b"}))]);
+    assert_eq!(of(&out, "v").1, vec![("thread:1".to_string(), 2)], "4: version 2");
+
+    let out = e.apply_batch(&[put("thread:1", json!({"author": "user:2", "title": "b"}))]);
+    assert_eq!(of(&out, "v").2, s(&["thread:1"]), "5: deleted");
+
+    let out = e.apply_batch(&[put("thread:2", json!({"author": "user:1"}))]);
+    assert_eq!(of(&out, "v").0, s(&["thread:2"]), "6: created");
+
+    let out = e.apply_batch(&[del("thread:2")]);
+    assert_eq!(of(&out, "v").2, s(&["thread:2"]), "7: deleted");
+    assert!(ids(&e, "v").is_empty());
+}
+
+const AUTHOR_VIEW: &str = "SELECT *, (SELECT * FROM user WHERE id = $parent.author LIMIT 1)[0] AS author FROM thread ORDER BY title DESC LIMIT 10";
+
+#[test]
+fn cases_8_to_11_subquery_records() {
+    let mut e = Engine::new();
+    e.apply_batch(&[
+        put("user:1", json!({"name": "ann"})),
+        put("thread:1", json!({"author": "user:1", "title": "t1"})),
+    ]);
+    let d = e.register(meta("v", AUTHOR_VIEW, json!({}))).unwrap();
+    let created: Vec<String> = d.created.iter().map(|(r, _)| r.to_string()).collect();
+    assert_eq!(created, s(&["thread:1", "user:1"]), "8");
+
+    let out = e.apply_batch(&[put("user:1", json!({"name": "ann2"}))]);
+    assert_eq!(of(&out, "v").1, vec![("user:1".to_string(), 2)], "9: version grows");
+    let out = e.apply_batch(&[put("user:2", json!({"name": "bob"}))]);
+    assert!(out.is_empty(), "9: unreferenced user");
+
+    e.apply_batch(&[put("thread:2", json!({"author": "user:1", "title": "t2"}))]);
+    let out = e.apply_batch(&[del("thread:1")]);
+    assert_eq!(of(&out, "v"), (vec![], vec![], s(&["thread:1"])), "10a");
+    let out = e.apply_batch(&[del("thread:2")]);
+    assert_eq!(of(&out, "v"), (vec![], vec![], s(&["thread:2", "user:1"])), "10b");
+
+    e.apply_batch(&[put("thread:1", json!({"author": "user:1", "title": "t1"}))]);
+    assert_eq!(ids(&e, "v"), s(&["thread:1", "user:1"]));
+    let out = e.apply_batch(&[put("thread:1", json!({"author": "user:2", "title": "t1"}))]);
+    let (c, u, dl) = of(&out, "v");
+    assert_eq!(c, s(&["user:2"]), "11: user:2 created");
+    assert_eq!(u.iter().map(|x| x.0.clone()).collect::<Vec<_>>(), s(&["thread:1"]), "11: thread:1 updated");
+    assert_eq!(dl, s(&["user:1"]), "11: user:1 deleted");
+}
+
+#[test]
+fn case_12_top_k() {
+    let mut e = Engine::new();
+    e.register(meta("v", "SELECT * FROM post ORDER BY score DESC LIMIT 2", json!({})))
+        .unwrap();
+    e.apply_batch(&[
+        put("post:1", json!({"score": 10})),
+        put("post:2", json!({"score": 20})),
+        put("post:3", json!({"score": 30})),
+    ]);
+    assert_eq!(ids(&e, "v"), s(&["post:2", "post:3"]));
+    let out = e.apply_batch(&[put("post:1", json!({"score": 100}))]);
+    assert_eq!(of(&out, "v"), (s(&["post:1"]), vec![], s(&["post:2"])));
+    let out = e.apply_batch(&[put("post:3", json!({"score": 0}))]);
+    assert_eq!(of(&out, "v"), (s(&["post:2"]), vec![], s(&["post:3"])));
+}
+
+#[test]
+fn cases_13_14_ordering_and_filters() {
+    let mut e = Engine::new();
+    e.apply_batch(&[
+        put("item:1", json!({"category": "A", "score": 10, "active": true})),
+        put("item:2", json!({"category": "A", "score": 20, "active": false})),
+        put("item:3", json!({"category": "B", "score": 10, "active": true})),
+        put("item:4", json!({"category": "A", "score": 30, "active": true})),
+    ]);
+    e.register(meta(
+        "v13",
+        "SELECT * FROM item ORDER BY category ASC, score DESC LIMIT 2",
+        json!({}),
+    ))
+    .unwrap();
+    assert_eq!(ids(&e, "v13"), s(&["item:2", "item:4"]));
+    e.register(meta(
+        "v14",
+        "SELECT * FROM item WHERE (category = 'A' OR category = 'B') AND active = true",
+        json!({}),
+    ))
+    .unwrap();
+    assert_eq!(ids(&e, "v14"), s(&["item:1", "item:3", "item:4"]));
+}
+
+#[test]
+fn case_15_two_views_one_batch_and_unregister() {
+    let mut e = Engine::new();
+    e.register(meta("a", "SELECT * FROM thread WHERE author = $uid", json!({"uid": "user:1"})))
+        .unwrap();
+    e.register(meta("b", "SELECT * FROM thread", json!({}))).unwrap();
+    let out = e.apply_batch(&[put("thread:1", json!({"author": "user:1"}))]);
+    assert_eq!(out.len(), 2);
+    let out = e.apply_batch(&[put("thread:1", json!({"author": "user:1", "x": 1}))]);
+    assert_eq!(of(&out, "a").1.len(), 1);
+    assert_eq!(of(&out, "b").1.len(), 1);
+    let gone = e.unregister("a").unwrap();
+    assert_eq!(gone.deleted, vec![rid("thread:1")]);
+    assert_eq!(ids(&e, "b"), s(&["thread:1"]));
+    assert!(e.unregister("a").is_none());
+}
+
+#[test]
+fn identical_content_is_a_no_op() {
+    let mut e = Engine::new();
+    e.register(meta("v", "SELECT * FROM t", json!({}))).unwrap();
+    e.apply_batch(&[put("t:1", json!({"a": 1}))]);
+    assert!(e.apply_batch(&[put("t:1", json!({"a": 1}))]).is_empty());
+    assert_eq!(e.version(&rid("t:1")), Some(1));
+}
+
+#[test]
+fn shared_views_get_their_own_deltas() {
+    let mut e = Engine::new();
+    for v in ["a", "b"] {
+        e.register(meta(v, "SELECT * FROM t WHERE x = 1", json!({}))).unwrap();
+    }
+    let out = e.apply_batch(&[put("t:1", json!({"x": 1}))]);
+    assert_eq!(out.len(), 2);
+    assert_eq!(e.node_count(), 1, "identical views share one node");
+}
+
+#[test]
+fn reregistering_applies_only_the_difference() {
+    let mut e = Engine::new();
+    e.apply_batch(&[
+        put("t:1", json!({"x": 1})),
+        put("t:2", json!({"x": 2})),
+        put("t:3", json!({"x": 2})),
+    ]);
+    e.register(meta("v", "SELECT * FROM t WHERE x = $x", json!({"x": 1}))).unwrap();
+    let d = e
+        .register(meta("v", "SELECT * FROM t WHERE x >= $x", json!({"x": 1})))
+        .unwrap();
+    assert_eq!(d.created, vec![(rid("t:2"), 1), (rid("t:3"), 1)]);
+    assert!(d.deleted.is_empty());
+    let d = e
+        .register(meta("v", "SELECT * FROM t WHERE x = $x", json!({"x": 2})))
+        .unwrap();
+    assert!(d.created.is_empty());
+    assert_eq!(d.deleted, vec![rid("t:1")]);
+    assert_eq!(e.node_count(), 1, "the old nodes are gone");
+}
+
+#[test]
+fn bad_registration_changes_nothing() {
+    let mut e = Engine::new();
+    assert!(e.register(meta("v", "SELECT count() FROM t GROUP BY x", json!({}))).is_err());
+    assert!(e.register(meta("v", "SELECT * FROM t LIMIT $n", json!({"n": "x"}))).is_err());
+    assert_eq!(e.view_count(), 0);
+    assert_eq!(e.node_count(), 0);
+}
+
+#[test]
+fn state_round_trips_through_json() {
+    let mut e = Engine::new();
+    e.register(meta("v", AUTHOR_VIEW, json!({}))).unwrap();
+    e.apply_batch(&[
+        put("user:1", json!({"name": "ann"})),
+        put("thread:1", json!({"author": "user:1", "title": "t1"})),
+    ]);
+    e.apply_batch(&[put("user:1", json!({"name": "ann2"}))]);
+    let text = serde_json::to_string(&e.to_state()).unwrap();
+    let back = Engine::from_state(serde_json::from_str(&text).unwrap()).unwrap();
+    assert_eq!(back.view_records("v"), e.view_records("v"));
+    assert_eq!(back.version(&rid("user:1")), Some(2));
+}
+
+#[test]
+fn nested_subqueries_and_shared_children() {
+    let mut e = Engine::new();
+    let sql = "SELECT *, (SELECT * FROM user WHERE id = $parent.author LIMIT 1)[0] AS author, \
+        (SELECT *, (SELECT * FROM user WHERE id = $parent.author LIMIT 1)[0] AS author FROM comment \
+         WHERE thread = $parent.id ORDER BY created_at DESC LIMIT 2) AS comments FROM thread WHERE id = $id";
+    e.apply_batch(&[
+        put("user:1", json!({})),
+        put("user:2", json!({})),
+        put("user:3", json!({})),
+        put("thread:1", json!({"author": "user:1"})),
+        put("comment:1", json!({"thread": "thread:1", "author": "user:2", "created_at": 1})),
+        put("comment:2", json!({"thread": "thread:1", "author": "user:1", "created_at": 2})),
+    ]);
+    e.register(meta("v", sql, json!({"id": "thread:1"}))).unwrap();
+    assert_eq!(ids(&e, "v"), s(&["comment:1", "comment:2", "thread:1", "user:1", "user:2"]));
+    // A newer comment by user:3 pushes comment:1 (and so user:2) out.
+    let out = e.apply_batch(&[put(
+        "comment:3",
+        json!({"thread": "thread:1", "author": "user:3", "created_at": 3}),
+    )]);
+    assert_eq!(of(&out, "v"), (s(&["comment:3", "user:3"]), vec![], s(&["comment:1", "user:2"])));
+    // user:1 is reached twice (thread author and comment author): it stays
+    // until both paths are gone.
+    let out = e.apply_batch(&[del("comment:2")]);
+    assert_eq!(of(&out, "v"), (s(&["comment:1", "user:2"]), vec![], s(&["comment:2"])));
+}

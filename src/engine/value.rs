@@ -1,0 +1,633 @@
+//! Values as the engine sees them, with SurrealDB 3.3's comparison and ordering.
+//!
+//! Records arrive from two directions: as JSON (`POST /ingest`, params) and as
+//! native SurrealDB values (LIVE notifications, change feeds, snapshots). Both
+//! are converted into this one [`Value`] type so that the engine evaluates a
+//! `WHERE` clause exactly as SurrealDB would. The measured rules live in
+//! `shared/spec/surrealql-semantics.md`; the ones that matter most:
+//!
+//! * one total order across types: NONE < NULL < bool < number < string <
+//!   datetime < array < object < record id;
+//! * ints and floats compare numerically (`1 = 1.0`);
+//! * strings compare byte-wise;
+//! * record ids compare by table, then key, numeric keys first;
+//! * the JSON rule: a string equals a record id when it is that id's text,
+//!   because JSON has no other way to write a record link.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A field name. Field names repeat across every record of a table, so they
+/// are shared rather than allocated per record.
+pub type FieldName = Arc<str>;
+
+/// An object: fields sorted by name, so lookups are a binary search and two
+/// objects with the same content have the same layout.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Object(pub Vec<(FieldName, Value)>);
+
+impl Object {
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    pub fn insert(&mut self, key: FieldName, value: Value) {
+        match self.0.binary_search_by(|(k, _)| k.as_ref().cmp(&key)) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => self.0.insert(i, (key, value)),
+        }
+    }
+
+    /// Builds an object from unsorted pairs; a later duplicate key wins.
+    pub fn from_pairs(mut pairs: Vec<(FieldName, Value)>) -> Self {
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.dedup_by(|later, earlier| {
+            if later.0 == earlier.0 {
+                std::mem::swap(&mut later.1, &mut earlier.1);
+                true
+            } else {
+                false
+            }
+        });
+        Object(pairs)
+    }
+}
+
+/// The key part of a record id. Numeric keys sort before string keys, and
+/// numerically among themselves (`user:2 < user:10`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Key {
+    Int(i64),
+    String(Arc<str>),
+}
+
+/// A record id, `table:key`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RecordId {
+    pub table: Arc<str>,
+    pub key: Key,
+}
+
+impl RecordId {
+    pub fn new(table: impl Into<Arc<str>>, key: Key) -> Self {
+        RecordId {
+            table: table.into(),
+            key,
+        }
+    }
+
+    /// Parses the text form `table:key` as a JSON client would write it.
+    ///
+    /// Digits-only keys are integers, as in SurrealQL (`user:1`). Keys wrapped
+    /// in `⟨...⟩` or backticks are taken verbatim as strings.
+    pub fn parse(text: &str) -> Option<RecordId> {
+        let (table, key) = text.split_once(':')?;
+        let table = unquote_ident(table)?;
+        if table.is_empty() || key.is_empty() {
+            return None;
+        }
+        Some(RecordId::new(table, parse_key(key)))
+    }
+
+    /// Parses `id`, which is either `table:key` or a bare key of `table`.
+    pub fn parse_in_table(table: &str, id: &str) -> Result<RecordId, String> {
+        if let Some(rid) = RecordId::parse(id) {
+            if rid.table.as_ref() != table {
+                return Err(format!(
+                    "record id `{id}` belongs to table `{}`, not `{table}`",
+                    rid.table
+                ));
+            }
+            return Ok(rid);
+        }
+        if id.is_empty() {
+            return Err("record id is empty".into());
+        }
+        Ok(RecordId::new(table, parse_key(id)))
+    }
+}
+
+fn unquote_ident(s: &str) -> Option<&str> {
+    if let Some(inner) = s.strip_prefix('`').and_then(|r| r.strip_suffix('`')) {
+        return Some(inner);
+    }
+    if let Some(inner) = s.strip_prefix('⟨').and_then(|r| r.strip_suffix('⟩')) {
+        return Some(inner);
+    }
+    Some(s)
+}
+
+fn parse_key(key: &str) -> Key {
+    if let Some(inner) = key
+        .strip_prefix('⟨')
+        .and_then(|r| r.strip_suffix('⟩'))
+        .or_else(|| key.strip_prefix('`').and_then(|r| r.strip_suffix('`')))
+    {
+        return Key::String(inner.into());
+    }
+    let digits = key.strip_prefix('-').unwrap_or(key);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = key.parse::<i64>() {
+            return Key::Int(n);
+        }
+    }
+    Key::String(key.into())
+}
+
+fn is_plain_ident(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !s.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Int(n) => write!(f, "{n}"),
+            Key::String(s) if is_plain_ident(s) => f.write_str(s),
+            Key::String(s) => write!(f, "⟨{}⟩", s.replace('⟩', "\\⟩")),
+        }
+    }
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if is_plain_ident(&self.table) {
+            write!(f, "{}:{}", self.table, self.key)
+        } else {
+            write!(f, "`{}`:{}", self.table, self.key)
+        }
+    }
+}
+
+/// A number. SurrealDB keeps ints and floats apart but compares them by value.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+impl Number {
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Number::Int(i) => i as f64,
+            Number::Float(f) => f,
+        }
+    }
+
+    /// Numeric comparison across int and float. Two ints compare exactly.
+    pub fn cmp_num(self, other: Number) -> Ordering {
+        match (self, other) {
+            (Number::Int(a), Number::Int(b)) => a.cmp(&b),
+            (Number::Int(a), Number::Float(b)) => cmp_int_float(a, b),
+            (Number::Float(a), Number::Int(b)) => cmp_int_float(b, a).reverse(),
+            (Number::Float(a), Number::Float(b)) => a.total_cmp(&b),
+        }
+    }
+
+    /// The integer this number is exactly equal to, if any; used so that
+    /// `1` and `1.0` hash alike.
+    fn as_exact_int(self) -> Option<i64> {
+        match self {
+            Number::Int(i) => Some(i),
+            Number::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f as i64),
+            Number::Float(_) => None,
+        }
+    }
+}
+
+fn cmp_int_float(a: i64, b: f64) -> Ordering {
+    if b.is_nan() {
+        return Ordering::Less;
+    }
+    // Exact for |a| < 2^53, which covers every id and counter in practice.
+    let af = a as f64;
+    match af.partial_cmp(&b).unwrap_or(Ordering::Equal) {
+        Ordering::Equal => {
+            // Break float rounding ties with the integer part of `b`.
+            let bi = b.trunc();
+            if bi >= i64::MAX as f64 || bi <= i64::MIN as f64 {
+                return Ordering::Equal;
+            }
+            a.cmp(&(bi as i64))
+        }
+        o => o,
+    }
+}
+
+impl PartialEq for Number {
+    /// Content equality: `1` and `1.0` are the same number.
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp_num(*other) == Ordering::Equal
+    }
+}
+
+/// A SurrealQL value, reduced to what SSP's supported subset can observe.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub enum Value {
+    /// A missing field. Distinct from NULL in every comparison.
+    #[default]
+    None,
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(Arc<str>),
+    Datetime(DateTime<Utc>),
+    Array(Vec<Value>),
+    Object(Object),
+    Thing(RecordId),
+}
+
+impl Value {
+    pub fn str(s: &str) -> Value {
+        Value::String(s.into())
+    }
+
+    /// SurrealDB's type order, used when two values have different types.
+    fn type_rank(&self) -> u8 {
+        match self {
+            Value::None => 0,
+            Value::Null => 1,
+            Value::Bool(_) => 2,
+            Value::Number(_) => 3,
+            Value::String(_) => 4,
+            Value::Datetime(_) => 5,
+            Value::Array(_) => 6,
+            Value::Object(_) => 7,
+            Value::Thing(_) => 8,
+        }
+    }
+
+    /// Truthiness, as `WHERE v`, `!v`, `AND` and `OR` use it.
+    pub fn is_truthy(&self) -> bool {
+        match self {
+            Value::None | Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Number(n) => n.as_f64() != 0.0,
+            Value::String(s) => !s.is_empty(),
+            Value::Datetime(_) => true,
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.0.is_empty(),
+            Value::Thing(_) => true,
+        }
+    }
+
+    /// SurrealQL `=` and `==`, plus the JSON rule for record ids.
+    pub fn sql_eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::None, Value::None) | (Value::Null, Value::Null) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Number(a), Value::Number(b)) => a == b,
+            (Value::String(a), Value::String(b)) => a == b,
+            (Value::Datetime(a), Value::Datetime(b)) => a == b,
+            (Value::Thing(a), Value::Thing(b)) => a == b,
+            (Value::Thing(t), Value::String(s)) | (Value::String(s), Value::Thing(t)) => {
+                thing_matches_text(t, s)
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.sql_eq(y))
+            }
+            (Value::Object(a), Value::Object(b)) => {
+                a.0.len() == b.0.len()
+                    && a.0
+                        .iter()
+                        .zip(&b.0)
+                        .all(|((ka, va), (kb, vb))| ka == kb && va.sql_eq(vb))
+            }
+            _ => false,
+        }
+    }
+
+    /// SurrealDB's total order across all values (`ORDER BY`, `<`, `>`).
+    pub fn sql_cmp(&self, other: &Value) -> Ordering {
+        match (self, other) {
+            (Value::None, Value::None) | (Value::Null, Value::Null) => Ordering::Equal,
+            (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+            (Value::Number(a), Value::Number(b)) => a.cmp_num(*b),
+            (Value::String(a), Value::String(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (Value::Datetime(a), Value::Datetime(b)) => a.cmp(b),
+            (Value::Array(a), Value::Array(b)) => {
+                for (x, y) in a.iter().zip(b) {
+                    match x.sql_cmp(y) {
+                        Ordering::Equal => continue,
+                        o => return o,
+                    }
+                }
+                a.len().cmp(&b.len())
+            }
+            (Value::Object(a), Value::Object(b)) => {
+                for ((ka, va), (kb, vb)) in a.0.iter().zip(&b.0) {
+                    match ka.cmp(kb).then_with(|| va.sql_cmp(vb)) {
+                        Ordering::Equal => continue,
+                        o => return o,
+                    }
+                }
+                a.0.len().cmp(&b.0.len())
+            }
+            (Value::Thing(a), Value::Thing(b)) => a.cmp(b),
+            _ => self.type_rank().cmp(&other.type_rank()),
+        }
+    }
+
+    /// Whether two values hold the same content, the test that decides if a
+    /// record's version changes.
+    ///
+    /// Looser than [`Value::sql_eq`] in one way: a value that came from JSON
+    /// (a string for a record link or a datetime) has the same content as the
+    /// typed value SurrealDB delivers for it, so the same write seen through
+    /// `/ingest` and through LIVE bumps the version once.
+    pub fn same_content(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Datetime(d), Value::String(s)) | (Value::String(s), Value::Datetime(d)) => {
+                DateTime::parse_from_rfc3339(s).is_ok_and(|p| p.with_timezone(&Utc) == *d)
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_content(y))
+            }
+            (Value::Object(a), Value::Object(b)) => {
+                a.0.len() == b.0.len()
+                    && a.0
+                        .iter()
+                        .zip(&b.0)
+                        .all(|((ka, va), (kb, vb))| ka == kb && va.same_content(vb))
+            }
+            _ => self.sql_eq(other),
+        }
+    }
+
+    /// Follows a field path. Missing fields, and fields of non-objects, are NONE.
+    /// A field of an array maps over its elements, as in SurrealQL.
+    pub fn get_path(&self, path: &[PathPart]) -> Value {
+        let Some((first, rest)) = path.split_first() else {
+            return self.clone();
+        };
+        match (first, self) {
+            (PathPart::Field(name), Value::Object(o)) => match o.get(name) {
+                Some(v) => v.get_path(rest),
+                None => Value::None,
+            },
+            (PathPart::Field(_), Value::Array(items)) => {
+                Value::Array(items.iter().map(|v| v.get_path(path)).collect())
+            }
+            (PathPart::Index(i), Value::Array(items)) => match items.get(*i) {
+                Some(v) => v.get_path(rest),
+                None => Value::None,
+            },
+            _ => Value::None,
+        }
+    }
+
+    /// Borrowing fast path of [`Value::get_path`] for plain field chains.
+    pub fn lookup(&self, path: &[PathPart]) -> Option<&Value> {
+        let mut cur = self;
+        for part in path {
+            cur = match (part, cur) {
+                (PathPart::Field(name), Value::Object(o)) => o.get(name)?,
+                (PathPart::Index(i), Value::Array(items)) => items.get(*i)?,
+                _ => return None,
+            };
+        }
+        Some(cur)
+    }
+
+    /// A hashable key such that `a.sql_eq(b)` implies `a.index_key() == b.index_key()`.
+    ///
+    /// This is what lets the engine find the views interested in a record by
+    /// hashing the record's field instead of scanning views. Values that are
+    /// rarely used for equality (arrays, objects) have no key, and views that
+    /// filter on them are evaluated by scanning.
+    pub fn index_key(&self) -> Option<IndexKey> {
+        Some(match self {
+            Value::None => IndexKey::None,
+            Value::Null => IndexKey::Null,
+            Value::Bool(b) => IndexKey::Bool(*b),
+            Value::Number(n) => match n.as_exact_int() {
+                Some(i) => IndexKey::Int(i),
+                None => IndexKey::Float(n.as_f64().to_bits()),
+            },
+            Value::String(s) => match RecordId::parse(s) {
+                // A string that reads as a record id must key like that id.
+                Some(rid) => IndexKey::Thing(rid),
+                None => IndexKey::Str(s.clone()),
+            },
+            Value::Thing(t) => IndexKey::Thing(t.clone()),
+            Value::Datetime(d) => IndexKey::Datetime(d.timestamp_nanos_opt().unwrap_or(0)),
+            Value::Array(_) | Value::Object(_) => return None,
+        })
+    }
+}
+
+/// Whether `s` is the text form of `t` (the JSON rule).
+fn thing_matches_text(t: &RecordId, s: &str) -> bool {
+    RecordId::parse(s).is_some_and(|p| &p == t)
+}
+
+/// The hash key of an equality-indexable value. See [`Value::index_key`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum IndexKey {
+    None,
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    Str(Arc<str>),
+    Datetime(i64),
+    Thing(RecordId),
+}
+
+/// One step of a field path: `.name` or `[index]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PathPart {
+    Field(FieldName),
+    Index(usize),
+}
+
+impl fmt::Display for PathPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathPart::Field(n) => f.write_str(n),
+            PathPart::Index(i) => write!(f, "[{i}]"),
+        }
+    }
+}
+
+/// Structural equality, for tests and for deduplicating plans. Not SurrealQL
+/// `=`: see [`Value::sql_eq`].
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Value::Number(Number::Int(a)), Value::Number(Number::Int(b))) => a == b,
+            (Value::Number(Number::Float(a)), Value::Number(Number::Float(b))) => {
+                a.to_bits() == b.to_bits()
+            }
+            (Value::Number(_), Value::Number(_)) => false,
+            (Value::Array(a), Value::Array(b)) => a == b,
+            (Value::Object(a), Value::Object(b)) => a == b,
+            _ => {
+                std::mem::discriminant(self) == std::mem::discriminant(other)
+                    && self.sql_eq(other)
+            }
+        }
+    }
+}
+
+impl Eq for Value {}
+
+impl Hash for Value {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Value::None | Value::Null => {}
+            Value::Bool(b) => b.hash(state),
+            Value::Number(Number::Int(i)) => {
+                0u8.hash(state);
+                i.hash(state)
+            }
+            Value::Number(Number::Float(f)) => {
+                1u8.hash(state);
+                f.to_bits().hash(state)
+            }
+            Value::String(s) => s.hash(state),
+            Value::Datetime(d) => d.hash(state),
+            Value::Array(a) => a.hash(state),
+            Value::Object(o) => {
+                for (k, v) in &o.0 {
+                    k.hash(state);
+                    v.hash(state);
+                }
+            }
+            Value::Thing(t) => t.hash(state),
+        }
+    }
+}
+
+impl From<&serde_json::Value> for Value {
+    /// JSON in: strings stay strings (the JSON rule handles record links),
+    /// integers that fit stay integers.
+    fn from(json: &serde_json::Value) -> Self {
+        match json {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Number(Number::Int(i)),
+                None => Value::Number(Number::Float(n.as_f64().unwrap_or(f64::NAN))),
+            },
+            serde_json::Value::String(s) => Value::String(s.as_str().into()),
+            serde_json::Value::Array(a) => Value::Array(a.iter().map(Value::from).collect()),
+            serde_json::Value::Object(o) => Value::Object(Object::from_pairs(
+                o.iter().map(|(k, v)| (k.as_str().into(), Value::from(v))).collect(),
+            )),
+        }
+    }
+}
+
+impl Value {
+    /// JSON out, as a client reading SurrealDB over JSON would see it.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::None | Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Number(Number::Int(i)) => J::from(*i),
+            Value::Number(Number::Float(f)) => serde_json::Number::from_f64(*f)
+                .map(J::Number)
+                .unwrap_or(J::Null),
+            Value::String(s) => J::String(s.to_string()),
+            Value::Datetime(d) => J::String(d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            Value::Array(a) => J::Array(a.iter().map(Value::to_json).collect()),
+            Value::Object(o) => J::Object(
+                o.0.iter()
+                    .filter(|(_, v)| !matches!(v, Value::None))
+                    .map(|(k, v)| (k.to_string(), v.to_json()))
+                    .collect(),
+            ),
+            Value::Thing(t) => J::String(t.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int(i: i64) -> Value {
+        Value::Number(Number::Int(i))
+    }
+    fn float(f: f64) -> Value {
+        Value::Number(Number::Float(f))
+    }
+    fn thing(s: &str) -> Value {
+        Value::Thing(RecordId::parse(s).unwrap())
+    }
+
+    #[test]
+    fn measured_equalities() {
+        assert!(int(1).sql_eq(&float(1.0)));
+        assert!(!int(1).sql_eq(&Value::str("1")));
+        assert!(!Value::None.sql_eq(&Value::Null));
+        assert!(Value::Null.sql_eq(&Value::Null));
+        assert!(thing("user:1").sql_eq(&thing("user:1")));
+        assert!(Value::Array(vec![]).sql_eq(&Value::Array(vec![])));
+        // The JSON rule.
+        assert!(thing("user:1").sql_eq(&Value::str("user:1")));
+        assert!(!thing("user:1").sql_eq(&Value::str("user:2")));
+    }
+
+    #[test]
+    fn measured_order() {
+        use Ordering::*;
+        assert_eq!(Value::str("B").sql_cmp(&Value::str("a")), Less);
+        assert_eq!(int(1).sql_cmp(&Value::str("a")), Less);
+        assert_eq!(Value::Bool(true).sql_cmp(&int(1)), Less);
+        assert_eq!(Value::Null.sql_cmp(&int(0)), Less);
+        assert_eq!(Value::None.sql_cmp(&Value::Null), Less);
+        assert_eq!(thing("user:2").sql_cmp(&thing("user:10")), Less);
+        assert_eq!(thing("user:a").sql_cmp(&thing("user:1")), Greater);
+        assert_eq!(
+            Value::Array(vec![int(1)]).sql_cmp(&Value::Array(vec![int(1), int(0)])),
+            Less
+        );
+        assert_eq!(Value::str("10").sql_cmp(&Value::str("9")), Less);
+        assert_eq!(int(10).sql_cmp(&float(9.99)), Greater);
+        assert_eq!(float(1.5).sql_cmp(&int(1)), Greater);
+    }
+
+    #[test]
+    fn index_keys_agree_with_equality() {
+        assert_eq!(int(1).index_key(), float(1.0).index_key());
+        assert_eq!(thing("user:1").index_key(), Value::str("user:1").index_key());
+        assert_ne!(int(1).index_key(), Value::str("1").index_key());
+    }
+
+    #[test]
+    fn record_id_text_round_trips() {
+        for text in ["user:1", "user:abc", "user:⟨a b⟩", "user:-5"] {
+            assert_eq!(RecordId::parse(text).unwrap().to_string(), text);
+        }
+        assert_eq!(RecordId::parse("user:1").unwrap().key, Key::Int(1));
+        assert!(RecordId::parse("nocolon").is_none());
+        assert_eq!(
+            RecordId::parse_in_table("t", "x'; DROP").unwrap().key,
+            Key::String("x'; DROP".into())
+        );
+        assert!(RecordId::parse_in_table("t", "u:1").is_err());
+    }
+
+    #[test]
+    fn same_content_bridges_json_and_typed_values() {
+        let d = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert!(Value::Datetime(d).same_content(&Value::str("2024-01-01T00:00:00Z")));
+        assert!(thing("user:1").same_content(&Value::str("user:1")));
+        assert!(!int(1).same_content(&int(2)));
+    }
+}

@@ -1,0 +1,22 @@
+//! SSP, the Spooky Stream Processor.
+//!
+//! Data flows through the crate in one direction:
+//!
+//! ```text
+//!  sources ──► pipeline ──► engine ──► sink
+//!  (api::ingest,          (one ordered   (incremental   (edges written to
+//!   sources::change_worker) queue)        views)          SurrealDB, one tx/batch)
+//! ```
+//!
+//! with `config`, `db` (connection and migrations) and `persistence` beside it.
+
+pub mod api;
+pub mod config;
+pub mod db;
+pub mod engine;
+pub mod persistence;
+pub mod pipeline;
+pub mod sink;
+pub mod sources;
+pub mod startup;
+pub mod telemetry;

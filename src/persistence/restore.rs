@@ -1,0 +1,307 @@
+//! Startup: restore the engine from the state file, or rebuild it from the
+//! database, then make the edges in the database match the engine.
+//!
+//! SSP never silently starts empty while views exist in the database: a
+//! missing, corrupt or incompatible state file is moved aside and the state
+//! is rebuilt from the `_spooky_query` rows, the tables they read and the
+//! existing edges (which give back the record versions, so clients see no
+//! spurious version bumps).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use surrealdb::types as sdb;
+
+use super::state_file::{LoadError, StateFile, move_aside};
+use crate::db::values::{record_id_from_surreal, surreal_to_json};
+use crate::db::{Db, DbError, Query};
+use crate::engine::value::RecordId;
+use crate::engine::{Engine, ViewDelta, ViewMeta};
+use crate::sink::{EDGE_TABLE, EdgeChanges, EdgeSink, QUERY_TABLE};
+use crate::sources::snapshot::read_table;
+
+/// What startup restored.
+pub struct Restored {
+    pub engine: Engine,
+    pub cursors: BTreeMap<String, u64>,
+    pub cursor_times: BTreeMap<String, DateTime<Utc>>,
+    /// How the state was obtained, for the log and `/health`.
+    pub origin: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("cannot move the unreadable state file aside: {0}")]
+    MoveAside(std::io::Error),
+}
+
+/// Loads the state file, or rebuilds from the database when there is none
+/// usable. `path` is `None` when persistence is off.
+pub async fn restore(path: Option<&Path>, db: &Db) -> Result<Restored, RestoreError> {
+    let loaded = match path {
+        None => Ok(None),
+        Some(p) => StateFile::load(p),
+    };
+    match loaded {
+        Ok(Some(file)) => {
+            let views = file.engine.views.len();
+            let records = file.engine.records.len();
+            match Engine::from_state(file.engine) {
+                Ok(mut engine) => {
+                    tracing::info!(views, records, "state restored from the state file");
+                    sync_views(&mut engine, db).await?;
+                    return Ok(Restored {
+                        engine,
+                        cursors: file.cursors,
+                        cursor_times: file.cursor_times,
+                        origin: "state_file",
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the state file holds a view that no longer plans; rebuilding from the database");
+                    if let Some(p) = path {
+                        set_aside(p)?;
+                    }
+                }
+            }
+        }
+        Ok(None) => {
+            if let Some(p) = path {
+                tracing::info!(path = %p.display(), "no state file; rebuilding the state from the database");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the state file is unusable; moving it aside and rebuilding from the database");
+            if let (Some(p), false) = (path, matches!(e, LoadError::Io { .. })) {
+                set_aside(p)?;
+            }
+        }
+    }
+    let engine = rebuild(db).await?;
+    Ok(Restored {
+        engine,
+        cursors: BTreeMap::new(),
+        cursor_times: BTreeMap::new(),
+        origin: "database",
+    })
+}
+
+/// Makes the engine's views match the `_spooky_query` rows: a view
+/// registered after the last save is re-planned from its row, and a view
+/// whose row was deleted while SSP was down is dropped.
+async fn sync_views(engine: &mut Engine, db: &Db) -> Result<(), DbError> {
+    let rows = view_rows(db).await?;
+    let known: std::collections::HashSet<String> = rows.iter().map(|v| v.id.to_string()).collect();
+    let stale: Vec<String> = engine
+        .views()
+        .filter(|v| !known.contains(v.id.as_ref()))
+        .map(|v| v.id.to_string())
+        .collect();
+    for id in stale {
+        tracing::info!(view = %id, "view row deleted while SSP was down: unregistering it");
+        engine.unregister(&id);
+    }
+    for meta in rows {
+        if engine.view(&meta.id).is_none() {
+            let id = meta.id.clone();
+            tracing::info!(view = %id, "view registered after the last save: re-planning it from its row");
+            if let Err(e) = engine.register(meta) {
+                tracing::warn!(view = %id, error = %e, "a stored view no longer plans; it is skipped");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn view_rows(db: &Db) -> Result<Vec<ViewMeta>, DbError> {
+    let mut response = db
+        .run(Query::new(format!(
+            "SELECT id, clientId, surql, params, <string> ttl AS ttl, lastActiveAt FROM {QUERY_TABLE}"
+        )))
+        .await?;
+    let rows: Vec<sdb::Value> = response.take(0)?;
+    let mut views = Vec::new();
+    for row in rows {
+        match view_from_row(row) {
+            Some(meta) => views.push(meta),
+            None => tracing::warn!("skipping a malformed _spooky_query row"),
+        }
+    }
+    Ok(views)
+}
+
+fn set_aside(path: &Path) -> Result<(), RestoreError> {
+    let aside = move_aside(path).map_err(RestoreError::MoveAside)?;
+    tracing::warn!(moved_to = %aside.display(), "unreadable state file moved aside");
+    Ok(())
+}
+
+/// Rebuilds the engine from `_spooky_query` rows, the tables their views
+/// read, and the versions recorded on the existing edges.
+#[tracing::instrument(skip_all)]
+pub async fn rebuild(db: &Db) -> Result<Engine, DbError> {
+    let started = std::time::Instant::now();
+    let views = view_rows(db).await?;
+    let mut engine = Engine::new();
+    if views.is_empty() {
+        return Ok(engine);
+    }
+    // The tables every view reads, loaded once each.
+    let mut tables = Vec::new();
+    for v in &views {
+        match engine.prepare(&v.sql) {
+            Ok(ts) => {
+                for t in ts {
+                    if !tables.contains(&t) {
+                        tables.push(t);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(view = %v.id, error = %e, "a stored view no longer plans; it is skipped"),
+        }
+    }
+    let total = tables.len();
+    for (i, t) in tables.iter().enumerate() {
+        let changes = read_table(db, t).await?;
+        tracing::info!(table = %t, rows = changes.len(), progress = format!("{}/{total}", i + 1), "rebuild: table loaded");
+        engine.apply_batch(&changes);
+    }
+    // Versions as the clients last saw them.
+    for (record, version) in edge_versions(db).await? {
+        engine.restore_version(&record, version);
+    }
+    let count = views.len();
+    for meta in views {
+        let id = meta.id.clone();
+        if let Err(e) = engine.register(meta) {
+            tracing::warn!(view = %id, error = %e, "a stored view no longer plans; it is skipped");
+        }
+    }
+    tracing::info!(
+        views = engine.view_count(),
+        of = count,
+        records = engine.record_count(),
+        took_ms = started.elapsed().as_millis() as u64,
+        "state rebuilt from the database"
+    );
+    Ok(engine)
+}
+
+fn view_from_row(row: sdb::Value) -> Option<ViewMeta> {
+    let sdb::Value::Object(mut o) = row else {
+        return None;
+    };
+    let id = match o.remove("id")? {
+        sdb::Value::RecordId(r) => match &r.key {
+            sdb::RecordIdKey::String(s) => s.clone(),
+            sdb::RecordIdKey::Number(n) => n.to_string(),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let text = |v: Option<sdb::Value>| match v {
+        Some(sdb::Value::String(s)) => Some(s),
+        _ => None,
+    };
+    let client_id = text(o.remove("clientId"))?;
+    let sql = text(o.remove("surql"))?;
+    let ttl = text(o.remove("ttl")).unwrap_or_else(|| "1h".into());
+    let params = match o.remove("params").map(surreal_to_json) {
+        Some(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let last_active_at = match o.remove("lastActiveAt") {
+        Some(sdb::Value::Datetime(d)) => d.into_inner(),
+        _ => Utc::now(),
+    };
+    Some(ViewMeta {
+        id: id.into(),
+        client_id: client_id.into(),
+        sql,
+        params,
+        ttl,
+        last_active_at,
+    })
+}
+
+/// The highest version on any edge of each record.
+async fn edge_versions(db: &Db) -> Result<HashMap<RecordId, u64>, DbError> {
+    let mut out = HashMap::new();
+    for (_, record, version) in edges(db).await? {
+        let v = out.entry(record).or_insert(0);
+        *v = (*v).max(version);
+    }
+    Ok(out)
+}
+
+/// Every edge in the database: (view id, record, version).
+async fn edges(db: &Db) -> Result<Vec<(String, RecordId, u64)>, DbError> {
+    let mut response = db
+        .run(Query::new(format!(
+            "SELECT record::id(in) AS view, out, version FROM {EDGE_TABLE}"
+        )))
+        .await?;
+    let rows: Vec<sdb::Value> = response.take(0)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let sdb::Value::Object(o) = row else { continue };
+        let view = match o.get("view") {
+            Some(sdb::Value::String(s)) => s.clone(),
+            Some(sdb::Value::Number(n)) => n.to_string(),
+            _ => continue,
+        };
+        let Some(sdb::Value::RecordId(r)) = o.get("out") else { continue };
+        let version = match o.get("version") {
+            Some(sdb::Value::Number(sdb::Number::Int(v))) => (*v).max(0) as u64,
+            _ => 0,
+        };
+        out.push((view, record_id_from_surreal(r), version));
+    }
+    Ok(out)
+}
+
+/// Makes the edges in the database equal the engine's result sets: missing
+/// or stale edges are written, extra ones (and rows of unknown views)
+/// deleted. One read and at most one transaction; returns how many edges
+/// were fixed.
+#[tracing::instrument(skip_all)]
+pub async fn reconcile_edges(engine: &Engine, sink: &EdgeSink) -> Result<usize, DbError> {
+    let db = sink.db();
+    let mut have: HashMap<(String, RecordId), u64> = HashMap::new();
+    for (view, record, version) in edges(db).await? {
+        have.insert((view, record), version);
+    }
+    let mut deltas: BTreeMap<String, ViewDelta> = BTreeMap::new();
+    for meta in engine.views() {
+        let records = engine.view_records(&meta.id).unwrap_or_default();
+        let d = deltas.entry(meta.id.to_string()).or_insert_with(|| ViewDelta {
+            view: meta.id.clone(),
+            client_id: meta.client_id.clone(),
+            ..Default::default()
+        });
+        for (r, version) in records {
+            match have.remove(&(meta.id.to_string(), r.clone())) {
+                Some(v) if v == version => {}
+                _ => d.created.push((r, version)),
+            }
+        }
+    }
+    let mut changes = EdgeChanges::default();
+    for ((view, record), _) in have {
+        match deltas.get_mut(&view) {
+            Some(d) => d.deleted.push(record),
+            None => changes.remove_view(view.into()),
+        }
+    }
+    let deltas: Vec<ViewDelta> = deltas.into_values().collect();
+    changes.absorb(&deltas);
+    let fixed = changes.len();
+    if fixed > 0 {
+        tracing::info!(fixed, "edges reconciled with the engine");
+        sink.write(&changes).await?;
+    }
+    Ok(fixed)
+}

@@ -1,0 +1,146 @@
+//! The state file format and its atomic write.
+//!
+//! A save writes a temp file in the same folder, fsyncs it, renames it over
+//! the state file and fsyncs the folder: at every instant the path holds
+//! either the old file or the new one, whole, whatever kills the process.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::EngineState;
+
+/// Bumped whenever the layout changes incompatibly; an older or newer file
+/// is moved aside and the state is rebuilt from the database.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize, Default)]
+pub struct StateFile {
+    pub format: u32,
+    pub saved_at: Option<DateTime<Utc>>,
+    /// Change-feed cursors: table -> last applied versionstamp.
+    #[serde(default)]
+    pub cursors: BTreeMap<String, u64>,
+    /// When each cursor was last confirmed (older than the change-feed
+    /// retention means the table must be resynced).
+    #[serde(default)]
+    pub cursor_times: BTreeMap<String, DateTime<Utc>>,
+    pub engine: EngineState,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read state file {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("state file {path} is corrupt: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("state file {path} has format {found}, this SSP reads format {FORMAT_VERSION}")]
+    Incompatible { path: PathBuf, found: u32 },
+}
+
+impl StateFile {
+    /// Reads the state file; `Ok(None)` when there is none.
+    pub fn load(path: &Path) -> Result<Option<StateFile>, LoadError> {
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(LoadError::Io {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        #[derive(Deserialize)]
+        struct Header {
+            format: u32,
+        }
+        let header: Header = serde_json::from_slice(&bytes).map_err(|e| LoadError::Corrupt {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        if header.format != FORMAT_VERSION {
+            return Err(LoadError::Incompatible {
+                path: path.to_owned(),
+                found: header.format,
+            });
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| LoadError::Corrupt {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Writes the file atomically (see the module docs).
+    pub fn save(&self, path: &Path) -> io::Result<u64> {
+        let bytes = serde_json::to_vec(self).map_err(io::Error::other)?;
+        write_atomic(path, &bytes)?;
+        Ok(bytes.len() as u64)
+    }
+}
+
+/// Writes `bytes` to `path` so that a crash leaves the old or the new file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    // The rename itself is durable only once the folder is synced.
+    File::open(&dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Moves an unreadable state file out of the way, keeping it for inspection.
+pub fn move_aside(path: &Path) -> io::Result<PathBuf> {
+    let stamp = Utc::now().format("%Y%m%dT%H%M%S");
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".bad-{stamp}"));
+    let aside = PathBuf::from(aside);
+    fs::rename(path, &aside)?;
+    Ok(aside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_bad_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.json");
+        assert!(StateFile::load(&path).unwrap().is_none());
+        let mut s = StateFile {
+            format: FORMAT_VERSION,
+            ..Default::default()
+        };
+        s.cursors.insert("thread".into(), 42);
+        s.save(&path).unwrap();
+        let back = StateFile::load(&path).unwrap().unwrap();
+        assert_eq!(back.cursors.get("thread"), Some(&42));
+
+        fs::write(&path, b"{not json").unwrap();
+        assert!(matches!(StateFile::load(&path), Err(LoadError::Corrupt { .. })));
+        fs::write(&path, br#"{"format": 999}"#).unwrap();
+        assert!(matches!(StateFile::load(&path), Err(LoadError::Incompatible { .. })));
+        let aside = move_aside(&path).unwrap();
+        assert!(aside.exists() && !path.exists());
+    }
+}

@@ -1,0 +1,407 @@
+//! The one ordered pipeline between the sources and the engine and sink.
+//!
+//! Every source (`POST /ingest`, the change worker, table bootstraps) and
+//! every view operation sends a [`Request`] into one queue. One task, the
+//! applier, takes requests in order, applies them to the engine and commits
+//! the resulting edge changes, so the edges in SurrealDB follow exactly the
+//! engine's order.
+//!
+//! Group commit: while a transaction is in flight, new ingests queue up; the
+//! applier then takes all of them at once and commits their edges in ONE
+//! transaction. Each caller is answered only after that commit.
+//!
+//! Failures: a transaction that fails because the database is unavailable
+//! (or a transaction conflict) is retried with backoff, before anything
+//! later. Callers waiting past their budget get 503 from the API layer, but
+//! their changes stay queued and are committed when the database returns,
+//! so a caller's retry is harmless (identical content is a no-op).
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use backoff::ExponentialBackoff;
+use backoff::backoff::Backoff;
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tracing::Instrument;
+
+use crate::db::DbError;
+use crate::engine::{Change, Engine, EngineError, ViewDelta, ViewMeta};
+use crate::sink::{EdgeChanges, EdgeCounts, EdgeSink};
+
+/// Where a batch of changes came from (for metrics and logs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Http,
+    Live,
+    ChangeFeed,
+    Bootstrap,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Http => "http",
+            Source::Live => "live",
+            Source::ChangeFeed => "changefeed",
+            Source::Bootstrap => "bootstrap",
+        }
+    }
+}
+
+/// What one ingest did, once committed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IngestSummary {
+    pub views_affected: usize,
+    pub edges: EdgeCounts,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A write that failed in a way waiting does not heal (the statement
+    /// that failed is named). Transient failures are retried, never returned.
+    #[error("database write failed: {0}")]
+    Write(String),
+    /// The database did not take the write in time; it stays queued.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("the pipeline has stopped")]
+    Closed,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, PipelineError>>;
+
+enum Request {
+    Ingest {
+        changes: Vec<Change>,
+        source: Source,
+        reply: Reply<IngestSummary>,
+    },
+    Register {
+        meta: ViewMeta,
+        reply: Reply<ViewDelta>,
+    },
+    Unregister {
+        id: String,
+        reply: Reply<bool>,
+    },
+    Heartbeat {
+        id: String,
+        at: DateTime<Utc>,
+        reply: Reply<bool>,
+    },
+    Reset {
+        reply: Reply<()>,
+    },
+    /// Answered once everything queued before it is committed.
+    Flush {
+        reply: Reply<()>,
+    },
+}
+
+/// The handle every source and route uses. Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    tx: mpsc::Sender<Request>,
+    engine: Arc<RwLock<Engine>>,
+    /// Signalled after every state change, for the background saver.
+    dirty: Arc<Notify>,
+    /// Database round trips made by the pipeline's writes.
+    round_trips: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Most changes merged into one transaction.
+const MAX_GROUP_CHANGES: usize = 8192;
+
+impl Pipeline {
+    /// Starts the applier task over `engine`, writing through `sink`.
+    pub fn start(engine: Engine, sink: EdgeSink) -> (Pipeline, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(4096);
+        let engine = Arc::new(RwLock::new(engine));
+        let dirty = Arc::new(Notify::new());
+        let round_trips = Arc::clone(sink.round_trips());
+        let applier = Applier {
+            rx,
+            engine: engine.clone(),
+            sink,
+            dirty: dirty.clone(),
+        };
+        let handle = tokio::spawn(applier.run());
+        (
+            Pipeline {
+                tx,
+                engine,
+                dirty,
+                round_trips,
+            },
+            handle,
+        )
+    }
+
+    /// Read access to the engine, for queries that need no ordering.
+    pub fn engine(&self) -> &Arc<RwLock<Engine>> {
+        &self.engine
+    }
+
+    /// Database round trips made by edge and view writes so far.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Requests waiting for the applier.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    pub fn dirty(&self) -> &Arc<Notify> {
+        &self.dirty
+    }
+
+    /// Reads the engine under its lock.
+    pub fn read<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
+        let guard = self.engine.read().unwrap_or_else(|p| p.into_inner());
+        f(&guard)
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, PipelineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).await.map_err(|_| PipelineError::Closed)?;
+        rx.await.map_err(|_| PipelineError::Closed)?
+    }
+
+    /// Applies a batch of changes and waits until its edges are committed.
+    pub async fn ingest(&self, changes: Vec<Change>, source: Source) -> Result<IngestSummary, PipelineError> {
+        self.call(|reply| Request::Ingest {
+            changes,
+            source,
+            reply,
+        })
+        .await
+    }
+
+    /// Registers (or refreshes) a view; returns the edges it created or deleted.
+    pub async fn register(&self, meta: ViewMeta) -> Result<ViewDelta, PipelineError> {
+        self.call(|reply| Request::Register { meta, reply }).await
+    }
+
+    /// Unregisters a view; false if it was unknown.
+    pub async fn unregister(&self, id: String) -> Result<bool, PipelineError> {
+        self.call(|reply| Request::Unregister { id, reply }).await
+    }
+
+    pub async fn heartbeat(&self, id: String, at: DateTime<Utc>) -> Result<bool, PipelineError> {
+        self.call(|reply| Request::Heartbeat { id, at, reply }).await
+    }
+
+    pub async fn reset(&self) -> Result<(), PipelineError> {
+        self.call(|reply| Request::Reset { reply }).await
+    }
+
+    /// Waits until everything queued so far is applied and committed.
+    pub async fn flush(&self) -> Result<(), PipelineError> {
+        self.call(|reply| Request::Flush { reply }).await
+    }
+}
+
+struct Applier {
+    rx: mpsc::Receiver<Request>,
+    engine: Arc<RwLock<Engine>>,
+    sink: EdgeSink,
+    dirty: Arc<Notify>,
+}
+
+/// An ingest waiting for its group's commit.
+struct Waiter {
+    reply: Reply<IngestSummary>,
+    summary: IngestSummary,
+}
+
+impl Applier {
+    async fn run(mut self) {
+        let mut pending: Option<Request> = None;
+        loop {
+            let first = match pending.take() {
+                Some(r) => r,
+                None => match self.rx.recv().await {
+                    Some(r) => r,
+                    None => return,
+                },
+            };
+            match first {
+                Request::Ingest { .. } => {
+                    // Group commit: take every ingest already waiting.
+                    let mut group = vec![first];
+                    let mut size = 0;
+                    while size < MAX_GROUP_CHANGES {
+                        match self.rx.try_recv() {
+                            Ok(r @ Request::Ingest { .. }) => {
+                                if let Request::Ingest { changes, .. } = &r {
+                                    size += changes.len();
+                                }
+                                group.push(r);
+                            }
+                            Ok(other) => {
+                                pending = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.ingest_group(group).await;
+                }
+                other => self.admin(other).await,
+            }
+        }
+    }
+
+    fn engine(&self) -> std::sync::RwLockWriteGuard<'_, Engine> {
+        self.engine.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn ingest_group(&mut self, group: Vec<Request>) {
+        let span = tracing::debug_span!("ingest_group", requests = group.len());
+        let mut edges = EdgeChanges::default();
+        let mut waiters = Vec::with_capacity(group.len());
+        {
+            let _g = span.enter();
+            let mut engine = self.engine();
+            for req in group {
+                let Request::Ingest {
+                    changes,
+                    source,
+                    reply,
+                } = req
+                else {
+                    continue;
+                };
+                metrics::counter!("ssp_ingest_changes_total", "source" => source.as_str())
+                    .increment(changes.len() as u64);
+                metrics::histogram!("ssp_ingest_batch_size").record(changes.len() as f64);
+                let deltas = engine.apply_batch(&changes);
+                let summary = IngestSummary {
+                    views_affected: deltas.len(),
+                    edges: EdgeCounts::of(&deltas),
+                };
+                edges.absorb(&deltas);
+                waiters.push(Waiter { reply, summary });
+            }
+        }
+        self.dirty.notify_one();
+        let result = self.commit(&edges).instrument(span).await;
+        for w in waiters {
+            let _ = w.reply.send(match &result {
+                Ok(()) => Ok(w.summary),
+                Err(e) => Err(PipelineError::Write(e.to_string())),
+            });
+        }
+    }
+
+    async fn admin(&mut self, req: Request) {
+        match req {
+            Request::Ingest { .. } => unreachable!("ingests are grouped"),
+            Request::Flush { reply } => {
+                let _ = reply.send(Ok(()));
+            }
+            Request::Register { meta, reply } => {
+                let delta = match self.engine().register(meta.clone()) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                        return;
+                    }
+                };
+                self.dirty.notify_one();
+                let meta_write = self.retry(|| self.sink.upsert_view(&meta)).await;
+                let result = match meta_write {
+                    Ok(()) => {
+                        let mut edges = EdgeChanges::default();
+                        edges.absorb(std::slice::from_ref(&delta));
+                        self.commit(&edges).await
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result.map(|()| delta).map_err(|e| PipelineError::Write(e.to_string())));
+            }
+            Request::Unregister { id, reply } => {
+                let existed = self.engine().unregister(&id).is_some();
+                self.dirty.notify_one();
+                let mut edges = EdgeChanges::default();
+                // Always delete the row and edges: the database may hold a
+                // view this process does not know (unregister is idempotent).
+                edges.remove_view(id.into());
+                let result = self.commit(&edges).await;
+                let _ = reply.send(result.map(|()| existed).map_err(|e| PipelineError::Write(e.to_string())));
+            }
+            Request::Heartbeat { id, at, reply } => {
+                let known = self.engine().touch(&id, at);
+                if !known {
+                    let _ = reply.send(Ok(false));
+                    return;
+                }
+                self.dirty.notify_one();
+                let result = self.retry(|| self.sink.touch_view(&id, at)).await;
+                let _ = reply.send(result.map(|()| true).map_err(|e| PipelineError::Write(e.to_string())));
+            }
+            Request::Reset { reply } => {
+                self.engine().reset();
+                self.dirty.notify_one();
+                let mut edges = EdgeChanges::default();
+                edges.reset();
+                let result = self.commit(&edges).await;
+                let _ = reply.send(result.map_err(|e| PipelineError::Write(e.to_string())));
+            }
+        }
+    }
+
+    /// Commits edge changes in one transaction, retrying as [`Self::retry`] does.
+    async fn commit(&self, edges: &EdgeChanges) -> Result<(), DbError> {
+        if edges.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let result = self.retry(|| self.sink.write(edges)).await;
+        metrics::histogram!("ssp_edge_tx_seconds").record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// Runs a write until it succeeds. While the database is unavailable (or
+    /// the transaction conflicts) it retries with backoff for as long as it
+    /// takes: nothing later may overtake it. Any other error is retried a
+    /// few times and then reported, since it will not heal by waiting.
+    async fn retry<'a, F, Fut>(&'a self, mut write: F) -> Result<(), DbError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), DbError>> + 'a,
+    {
+        let mut backoff = ExponentialBackoff {
+            initial_interval: Duration::from_millis(50),
+            max_interval: Duration::from_secs(2),
+            max_elapsed_time: None,
+            ..ExponentialBackoff::default()
+        };
+        let mut hard_failures = 0;
+        loop {
+            match write().await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let transient = e.is_unavailable() || e.is_conflict();
+                    if !transient {
+                        hard_failures += 1;
+                        if hard_failures >= 3 {
+                            tracing::error!(error = %e, "edge write failed permanently");
+                            return Err(e);
+                        }
+                    }
+                    metrics::counter!("ssp_write_retries_total").increment(1);
+                    let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(2));
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "edge write failed, retrying");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}
+
+pub mod ttl_sweep;

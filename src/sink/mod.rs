@@ -1,0 +1,237 @@
+//! The edge sink: where view membership is written into SurrealDB.
+//!
+//! Every write here is one round trip, and all the edge changes of one
+//! (group-committed) batch go into ONE transaction. Everything user-supplied
+//! (view ids, record ids, client ids, params) is bound, never pasted into
+//! the SurrealQL text.
+//!
+//! Edges have a deterministic id, `_spooky_list_ref:[<view id>, <record>]`,
+//! on top of the unique (in, out) index, so a retried transaction can only
+//! rewrite the same edges, never duplicate them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ahash::AHashMap;
+use chrono::{DateTime, Utc};
+use surrealdb::types as sdb;
+
+use crate::db::values::{record_id_to_surreal, to_surreal};
+use crate::db::{Db, DbError, Query};
+use crate::engine::value::RecordId;
+use crate::engine::{ViewDelta, ViewMeta};
+
+pub const QUERY_TABLE: &str = "_spooky_query";
+pub const EDGE_TABLE: &str = "_spooky_list_ref";
+
+/// The record id of a view's `_spooky_query` row.
+pub fn view_row(view: &str) -> sdb::RecordId {
+    sdb::RecordId::new(QUERY_TABLE, view.to_string())
+}
+
+/// The deterministic id of the edge from `view` to `record`.
+pub fn edge_id(view: &str, record: &RecordId) -> sdb::RecordId {
+    let key: Vec<sdb::Value> = vec![
+        sdb::Value::String(view.to_string()),
+        sdb::Value::RecordId(record_id_to_surreal(record)),
+    ];
+    sdb::RecordId::new(EDGE_TABLE, sdb::RecordIdKey::Array(key.into()))
+}
+
+#[derive(Clone, Debug)]
+enum EdgeOp {
+    Upsert { client_id: Arc<str>, version: u64 },
+    Delete,
+}
+
+/// The edge changes waiting to be committed, coalesced per edge: when a
+/// record leaves and re-enters a view within one group, only the final state
+/// is written, so the statements of a transaction never depend on order.
+#[derive(Default)]
+pub struct EdgeChanges {
+    edges: AHashMap<(Arc<str>, RecordId), EdgeOp>,
+    /// Views whose row and remaining edges are deleted in this transaction.
+    removed_views: Vec<Arc<str>>,
+    /// Delete every edge and view row first (`/reset`).
+    reset: bool,
+}
+
+/// Counts of what a delta asks for, as reported to the caller.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EdgeCounts {
+    pub created: usize,
+    pub updated: usize,
+    pub deleted: usize,
+}
+
+impl EdgeCounts {
+    pub fn of(deltas: &[ViewDelta]) -> EdgeCounts {
+        let mut c = EdgeCounts::default();
+        for d in deltas {
+            c.created += d.created.len();
+            c.updated += d.updated.len();
+            c.deleted += d.deleted.len();
+        }
+        c
+    }
+
+    pub fn total(&self) -> usize {
+        self.created + self.updated + self.deleted
+    }
+}
+
+impl EdgeChanges {
+    pub fn is_empty(&self) -> bool {
+        self.edges.is_empty() && self.removed_views.is_empty() && !self.reset
+    }
+
+    pub fn len(&self) -> usize {
+        self.edges.len() + self.removed_views.len()
+    }
+
+    pub fn absorb(&mut self, deltas: &[ViewDelta]) {
+        for d in deltas {
+            for (r, v) in d.created.iter().chain(&d.updated) {
+                self.edges.insert(
+                    (d.view.clone(), r.clone()),
+                    EdgeOp::Upsert {
+                        client_id: d.client_id.clone(),
+                        version: *v,
+                    },
+                );
+            }
+            for r in &d.deleted {
+                self.edges.insert((d.view.clone(), r.clone()), EdgeOp::Delete);
+            }
+        }
+    }
+
+    /// Removes a view's row and any edge of it that is still there.
+    pub fn remove_view(&mut self, view: Arc<str>) {
+        self.edges.retain(|(v, _), _| *v != view);
+        self.removed_views.push(view);
+    }
+
+    pub fn reset(&mut self) {
+        *self = EdgeChanges {
+            reset: true,
+            ..Default::default()
+        };
+    }
+
+    /// The one transaction that commits these changes.
+    pub fn to_query(&self, now: DateTime<Utc>) -> Query {
+        let mut q = Query::transaction();
+        if self.reset {
+            q.push(format!("DELETE {EDGE_TABLE} RETURN NONE"));
+            q.push(format!("DELETE {QUERY_TABLE} RETURN NONE"));
+        }
+        let mut upserts: Vec<sdb::Value> = Vec::new();
+        let mut deletes: Vec<sdb::Value> = Vec::new();
+        let updated_at = sdb::Value::Datetime(now.into());
+        for ((view, record), op) in &self.edges {
+            match op {
+                EdgeOp::Upsert { client_id, version } => {
+                    let mut row = sdb::Object::new();
+                    row.insert("id".to_string(), sdb::Value::RecordId(edge_id(view, record)));
+                    row.insert("in".to_string(), sdb::Value::RecordId(view_row(view)));
+                    row.insert("out".to_string(), to_surreal(&crate::engine::value::Value::Thing(record.clone())));
+                    row.insert("clientId".to_string(), sdb::Value::String(client_id.to_string()));
+                    row.insert("version".to_string(), sdb::Value::Number(sdb::Number::Int(*version as i64)));
+                    row.insert("updatedAt".to_string(), updated_at.clone());
+                    upserts.push(sdb::Value::Object(row));
+                }
+                EdgeOp::Delete => deletes.push(sdb::Value::RecordId(edge_id(view, record))),
+            }
+        }
+        if !upserts.is_empty() {
+            q.push(format!(
+                "INSERT RELATION INTO {EDGE_TABLE} $upserts ON DUPLICATE KEY UPDATE \
+                 version = $input.version, clientId = $input.clientId, updatedAt = $input.updatedAt \
+                 RETURN NONE"
+            ));
+            q.set("upserts", sdb::Value::Array(upserts.into()));
+        }
+        if !deletes.is_empty() {
+            q.push("DELETE $deletes RETURN NONE");
+            q.set("deletes", sdb::Value::Array(deletes.into()));
+        }
+        if !self.removed_views.is_empty() {
+            let rows: Vec<sdb::Value> = self
+                .removed_views
+                .iter()
+                .map(|v| sdb::Value::RecordId(view_row(v)))
+                .collect();
+            q.push(format!("DELETE {EDGE_TABLE} WHERE in INSIDE $removed RETURN NONE"));
+            q.push("DELETE $removed RETURN NONE");
+            q.set("removed", sdb::Value::Array(rows.into()));
+        }
+        q
+    }
+}
+
+/// Writes edges and view rows. Cheap to clone.
+#[derive(Clone)]
+pub struct EdgeSink {
+    db: Arc<Db>,
+    /// Round trips made by this sink: the figure behind "1 ingest = 1 round
+    /// trip", unaffected by the change worker's own reads.
+    round_trips: Arc<AtomicU64>,
+}
+
+impl EdgeSink {
+    pub fn new(db: Arc<Db>) -> Self {
+        EdgeSink {
+            db,
+            round_trips: Arc::default(),
+        }
+    }
+
+    pub fn round_trips(&self) -> &Arc<AtomicU64> {
+        &self.round_trips
+    }
+
+    async fn run(&self, q: Query) -> Result<(), DbError> {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("ssp_db_round_trips_total", "by" => "sink").increment(1);
+        self.db.run(q).await.map(|_| ())
+    }
+
+    pub fn db(&self) -> &Arc<Db> {
+        &self.db
+    }
+
+    /// Commits `changes` in one transaction: one round trip.
+    #[tracing::instrument(skip_all, fields(edges = changes.len()))]
+    pub async fn write(&self, changes: &EdgeChanges) -> Result<(), DbError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.run(changes.to_query(Utc::now())).await
+    }
+
+    /// Upserts a view's `_spooky_query` row: one round trip.
+    #[tracing::instrument(skip_all, fields(view = %meta.id))]
+    pub async fn upsert_view(&self, meta: &ViewMeta) -> Result<(), DbError> {
+        let params = crate::db::values::json_to_surreal(&serde_json::Value::Object(meta.params.clone()));
+        let q = Query::new(
+            "UPSERT $row CONTENT { clientId: $clientId, surql: $surql, params: $params, \
+             ttl: <duration> $ttl, lastActiveAt: <datetime> $lastActiveAt } RETURN NONE",
+        )
+        .bind("row", view_row(&meta.id))
+        .bind("clientId", meta.client_id.to_string())
+        .bind("surql", meta.sql.clone())
+        .bind("params", params)
+        .bind("ttl", meta.ttl.clone())
+        .bind("lastActiveAt", sdb::Value::Datetime(meta.last_active_at.into()));
+        self.run(q).await
+    }
+
+    /// Sets a view's `lastActiveAt`: one round trip.
+    pub async fn touch_view(&self, view: &str, at: DateTime<Utc>) -> Result<(), DbError> {
+        let q = Query::new("UPDATE $row SET lastActiveAt = $at RETURN NONE")
+            .bind("row", view_row(view))
+            .bind("at", sdb::Value::Datetime(at.into()));
+        self.run(q).await
+    }
+}

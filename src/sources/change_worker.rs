@@ -1,0 +1,1157 @@
+//! The change worker: follows SurrealDB itself, so that apps need not call
+//! `/ingest`, and makes sure no write is ever missed (contract §4).
+//!
+//! One task owns all the state and does one thing at a time, in order: apply
+//! LIVE notifications, run a change-feed pass, load a table, reconcile which
+//! tables are followed. Doing it in one task is what keeps LIVE, snapshots and
+//! feed reads from overtaking each other in the pipeline.
+//!
+//! **Tracked tables** are the tables registered views read plus
+//! `worker.tables`. `POST /view/register` calls [`Tracker::ensure`] before
+//! registering, which returns once each table is loaded and followed; a
+//! periodic reconcile picks up tables restored from the state file and drops
+//! tables nothing needs any more (after a grace period, so that a view being
+//! registered right now is not left unfollowed).
+//!
+//! **Loading a table** (the order closes SurrealDB's select-then-live race,
+//! its issue #6983, where a write concurrent with the subscription reaches
+//! neither the LIVE query nor the snapshot):
+//! 1. make sure the table exists (a LIVE SELECT on an undefined table fails
+//!    in 3.x) and, in `auto` mode, has a change feed;
+//! 2. subscribe LIVE; its notifications wait in the stream meanwhile;
+//! 3. take the cursor: a versionstamp a few seconds before the server's now;
+//! 4. snapshot the table, diff it against what the engine holds (deletes for
+//!    records gone) and apply it;
+//! 5. then the buffered notifications are applied, and the table is in "gap"
+//!    mode: the next feed pass re-checks every change since the cursor.
+//!
+//! **Feed passes** run every [`POLL_INTERVAL`]. A pass reads the whole
+//! database feed from the lowest cursor to the head (see `changefeed` for why
+//! database-wide) and, for every record of a followed table, compares the
+//! feed's last content with the engine's. Where they differ, the record's
+//! *current* content is re-read and applied: re-reading (rather than applying
+//! the feed's possibly older content) means a feed pass can never move a
+//! record back behind a newer LIVE notification. In steady state, entries
+//! younger than one poll interval are left to LIVE (they are checked on the
+//! next pass), so the feed only acts on what LIVE really missed; tables in
+//! gap mode (just loaded, re-subscribed after a disconnect or a LIVE error,
+//! or restored after a restart) have every entry checked. The cursor then
+//! moves to the head seen one pass earlier: one interval of overlap, because
+//! a versionstamp is taken just before its commit, so commits can become
+//! visible out of stamp order.
+//!
+//! **Gaps.** A LIVE stream that ends (the SDK ends all of them when the
+//! websocket drops, and does not re-subscribe) or errs puts its table in gap
+//! mode; the worker waits for the database with exponential backoff
+//! ([`Db::wait_available`], the `backoff` crate), re-subscribes, and the next
+//! feed pass reads the gap. A table without a change feed is resynced
+//! (snapshot and diff) instead. A cursor older than the feed's retention
+//! (entries after it may be gone) means a resync too, with a warning.
+//!
+//! **Views deleted in the database.** Deleting a `_spooky_query` row directly
+//! unregisters that view (LIVE on `_spooky_query`, deletes only). Deletes of
+//! views the engine does not know are ignored, which is also what SSP's own
+//! unregister produces.
+//!
+//! A record written within milliseconds of a catch-up read can transiently
+//! take an older content (its LIVE notification still in flight when the
+//! newer content was re-read) before that notification and the next one
+//! restore it; the edges converge to SurrealDB's state either way.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use backoff::ExponentialBackoff;
+use backoff::backoff::Backoff;
+use chrono::{DateTime, Utc};
+use futures::future::FutureExt;
+use futures::stream::{AbortHandle, BoxStream, SelectAll, StreamExt};
+use surrealdb::types as sdb;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::changefeed::{self, FeedStatus};
+use super::cursors::{Cursor, Cursors};
+use super::live::{self, LiveEvent, Subscription};
+use super::snapshot::{read_records, read_table, resync_changes};
+use crate::config::{ChangefeedMode, WorkerSettings};
+use crate::db::values::record_id_to_surreal;
+use crate::db::{Db, DbError, Query};
+use crate::engine::value::{Key, Object, RecordId, Value};
+use crate::pipeline::{Pipeline, PipelineError, Source};
+use crate::sink::QUERY_TABLE;
+
+/// How often the change feed is read.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How often down LIVE subscriptions are retried (each has its own backoff)
+/// and tables reconciled.
+const MAINTAIN_INTERVAL: Duration = Duration::from_millis(250);
+/// How often the tracked tables are compared with what the views need.
+const RECONCILE_INTERVAL: Duration = Duration::from_secs(2);
+/// A table stays followed at least this long after a view asked for it, so
+/// that a registration in flight does not see its table dropped.
+const UNTRACK_GRACE: Duration = Duration::from_secs(10);
+/// A new cursor starts this far before the server's clock: covers commits
+/// whose versionstamp was taken but that were not visible yet, and clocks.
+const CURSOR_MARGIN: Duration = Duration::from_secs(5);
+/// Most LIVE events applied as one batch.
+const MAX_LIVE_BATCH: usize = 4096;
+/// Records compared at once during a feed pass before re-reading mismatches.
+const FEED_FLUSH_AT: usize = 10_000;
+/// How long [`Db::wait_available`] waits per reconnect attempt.
+const RECONNECT_PROBE: Duration = Duration::from_secs(2);
+/// Even without changes, let the saver record fresher cursor times this often.
+const CURSOR_SAVE_EVERY: Duration = Duration::from_secs(30);
+
+/// Counters, for `/metrics`, logs and tests.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    /// LIVE notifications applied.
+    pub live_changes: AtomicU64,
+    /// Completed change-feed passes.
+    pub feed_passes: AtomicU64,
+    /// Records the feed found that LIVE had not delivered (re-read and applied).
+    pub feed_repairs: AtomicU64,
+    /// Full table resyncs (snapshot and diff), first loads included.
+    pub snapshots: AtomicU64,
+    /// Resyncs because a cursor was older than the feed's retention.
+    pub stale_cursor_resyncs: AtomicU64,
+    /// LIVE subscriptions re-issued after they ended.
+    pub resubscribes: AtomicU64,
+    /// Views unregistered because their `_spooky_query` row was deleted.
+    pub views_removed: AtomicU64,
+}
+
+impl WorkerStats {
+    fn bump(counter: &AtomicU64, by: u64) {
+        counter.fetch_add(by, Ordering::Relaxed);
+    }
+}
+
+enum Command {
+    Ensure {
+        tables: Vec<Arc<str>>,
+        reply: oneshot::Sender<Result<(), PipelineError>>,
+    },
+    Clear {
+        reply: oneshot::Sender<()>,
+    },
+    Refresh,
+}
+
+/// Starts following tables; shared by the routes.
+pub struct Tracker {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+impl Tracker {
+    /// Makes sure every table in `tables` is loaded into the engine and
+    /// followed (LIVE and change feed). Returns once that is done. While the
+    /// database is unavailable it keeps trying until the caller gives up
+    /// (drops the future); a failure that waiting will not fix is returned.
+    pub async fn ensure(&self, tables: &[Arc<str>]) -> Result<(), PipelineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Ensure {
+                tables: tables.to_vec(),
+                reply,
+            })
+            .map_err(|_| PipelineError::Closed)?;
+        rx.await.map_err(|_| PipelineError::Closed)?
+    }
+
+    /// Forgets every followed table and cursor (after `/reset`, which emptied
+    /// the engine): tables are loaded again when next needed.
+    pub async fn clear(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Command::Clear { reply }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Asks the worker to compare the tracked tables with what the views need
+    /// now (e.g. after an unregister). Returns at once.
+    pub fn refresh(&self) {
+        let _ = self.tx.send(Command::Refresh);
+    }
+}
+
+/// The running worker.
+pub struct WorkerHandle {
+    tracker: Arc<Tracker>,
+    cursors: Cursors,
+    stats: Arc<WorkerStats>,
+    stop: watch::Sender<bool>,
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl WorkerHandle {
+    /// What `POST /view/register` and `POST /reset` use.
+    pub fn tracker(&self) -> Arc<Tracker> {
+        Arc::clone(&self.tracker)
+    }
+
+    /// The cursors (the same map that was passed to [`ChangeWorker::start`]).
+    pub fn cursors(&self) -> &Cursors {
+        &self.cursors
+    }
+
+    pub fn stats(&self) -> &Arc<WorkerStats> {
+        &self.stats
+    }
+
+    /// Stops the worker: it finishes the step it is in (an ingest waits for
+    /// its commit) for up to `grace`, then is cancelled. LIVE queries end with
+    /// the connection. Idempotent.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stop.send_replace(true);
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(mut task) = task {
+            if tokio::time::timeout(grace, &mut task).await.is_err() {
+                tracing::warn!("change worker did not stop in time; cancelling it");
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+/// The change worker's entry point.
+pub struct ChangeWorker;
+
+impl ChangeWorker {
+    /// Starts the worker task. `cursors` is the shared cursor map: seed it
+    /// from the state file ([`Cursors::from_saved`]) so that tables restored
+    /// with the engine state resume from their cursor, and give the same map
+    /// to the saver. Tables restored in the engine (and `settings.tables`) are
+    /// followed right away.
+    pub fn start(db: Arc<Db>, pipeline: Pipeline, settings: WorkerSettings, cursors: Cursors) -> WorkerHandle {
+        let (tx, commands) = mpsc::unbounded_channel();
+        let (stop, stop_rx) = watch::channel(false);
+        let stats = Arc::new(WorkerStats::default());
+        // Validated when the settings were loaded; keep a sane value rather
+        // than fail here.
+        let retention = surrealdb_syn::duration(&settings.changefeed_retention)
+            .map(|d| d.into_inner())
+            .unwrap_or(Duration::from_secs(24 * 3600));
+        let worker = Worker {
+            db,
+            pipeline,
+            settings,
+            retention,
+            cursors: cursors.clone(),
+            stats: Arc::clone(&stats),
+            commands,
+            stop: stop_rx,
+            tables: BTreeMap::new(),
+            events: SelectAll::new(),
+            views: Follow::down(),
+            next_generation: 0,
+            feed_prev: None,
+            warned_no_feed: HashSet::new(),
+            last_cursor_save: Instant::now(),
+            last_reconcile: Instant::now(),
+            last_feed_error: None,
+        };
+        let task = tokio::spawn(worker.run());
+        WorkerHandle {
+            tracker: Arc::new(Tracker { tx }),
+            cursors,
+            stats,
+            stop,
+            task: std::sync::Mutex::new(Some(task)),
+        }
+    }
+}
+
+/// Which subscription an event came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Target {
+    Table(Arc<str>),
+    Views,
+}
+
+struct Tagged {
+    target: Target,
+    generation: u64,
+    event: LiveEvent,
+}
+
+/// A LIVE subscription's state.
+struct Follow {
+    generation: u64,
+    state: LiveState,
+}
+
+enum LiveState {
+    Up { id: sdb::Value, abort: AbortHandle },
+    Down { retry_at: Instant, backoff: ExponentialBackoff },
+}
+
+impl Follow {
+    fn down() -> Self {
+        Follow {
+            generation: 0,
+            state: LiveState::Down {
+                retry_at: Instant::now(),
+                backoff: reconnect_backoff(),
+            },
+        }
+    }
+
+    fn is_up(&self) -> bool {
+        matches!(self.state, LiveState::Up { .. })
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        matches!(&self.state, LiveState::Down { retry_at, .. } if *retry_at <= now)
+    }
+
+    /// Marks the subscription ended; returns its id if it was up (to kill).
+    fn set_down(&mut self) -> Option<sdb::Value> {
+        match std::mem::replace(
+            &mut self.state,
+            LiveState::Down {
+                retry_at: Instant::now(),
+                backoff: reconnect_backoff(),
+            },
+        ) {
+            LiveState::Up { id, abort } => {
+                abort.abort();
+                Some(id)
+            }
+            down => {
+                self.state = down;
+                None
+            }
+        }
+    }
+
+    /// Schedules the next attempt after a failed one.
+    fn retry_later(&mut self) {
+        if let LiveState::Down { retry_at, backoff } = &mut self.state {
+            *retry_at = Instant::now() + backoff.next_backoff().unwrap_or(Duration::from_secs(5));
+        }
+    }
+}
+
+fn reconnect_backoff() -> ExponentialBackoff {
+    ExponentialBackoff {
+        initial_interval: Duration::from_millis(100),
+        randomization_factor: 0.3,
+        multiplier: 2.0,
+        max_interval: Duration::from_secs(5),
+        max_elapsed_time: None,
+        ..ExponentialBackoff::default()
+    }
+}
+
+/// A followed table.
+struct Table {
+    live: Follow,
+    /// The change feed's retention when the table has one.
+    feed: Option<Duration>,
+    /// Every feed entry since the cursor must be checked (or, without a feed,
+    /// the table resynced) before LIVE alone is trusted again.
+    gap: bool,
+    /// Listed in `worker.tables`: followed even when no view reads it.
+    pinned: bool,
+    ensured_at: Instant,
+    unwanted_since: Option<Instant>,
+}
+
+struct Worker {
+    db: Arc<Db>,
+    pipeline: Pipeline,
+    settings: WorkerSettings,
+    retention: Duration,
+    cursors: Cursors,
+    stats: Arc<WorkerStats>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    stop: watch::Receiver<bool>,
+    tables: BTreeMap<Arc<str>, Table>,
+    events: SelectAll<BoxStream<'static, Tagged>>,
+    /// The `_spooky_query` subscription.
+    views: Follow,
+    next_generation: u64,
+    /// The head seen by the previous feed pass, and when that pass started.
+    feed_prev: Option<(u64, DateTime<Utc>)>,
+    warned_no_feed: HashSet<Arc<str>>,
+    last_cursor_save: Instant,
+    last_reconcile: Instant,
+    last_feed_error: Option<Instant>,
+}
+
+/// A step failed: the database (retry later) or the pipeline (stop).
+enum StepError {
+    Db(DbError),
+    Pipeline(PipelineError),
+}
+
+impl From<DbError> for StepError {
+    fn from(e: DbError) -> Self {
+        StepError::Db(e)
+    }
+}
+
+impl From<PipelineError> for StepError {
+    fn from(e: PipelineError) -> Self {
+        StepError::Pipeline(e)
+    }
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::Db(e) => e.fmt(f),
+            StepError::Pipeline(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Worker {
+    async fn run(mut self) {
+        self.follow_views().await;
+        self.reconcile().await;
+        let mut poll = tokio::time::interval(POLL_INTERVAL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut maintain = tokio::time::interval(MAINTAIN_INTERVAL);
+        maintain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let step = tokio::select! {
+                biased;
+                changed = self.stop.changed() => {
+                    if changed.is_err() || *self.stop.borrow() {
+                        break;
+                    }
+                    Ok(())
+                }
+                command = self.commands.recv() => match command {
+                    Some(command) => self.command(command).await,
+                    None => break,
+                },
+                Some(first) = self.events.next(), if !self.events.is_empty() => self.on_events(first).await,
+                _ = poll.tick() => self.feed_pass().await,
+                _ = maintain.tick() => self.maintain().await,
+            };
+            match step {
+                Ok(()) => {}
+                Err(StepError::Pipeline(PipelineError::Closed)) => {
+                    tracing::info!("the pipeline has stopped; the change worker stops too");
+                    break;
+                }
+                Err(e) => tracing::error!(error = %e, "change worker step failed"),
+            }
+        }
+        self.teardown().await;
+    }
+
+    async fn teardown(&mut self) {
+        let ids: Vec<sdb::Value> = self
+            .tables
+            .values_mut()
+            .filter_map(|t| t.live.set_down())
+            .chain(self.views.set_down())
+            .collect();
+        for id in ids {
+            live::kill(&self.db, id).await;
+        }
+        tracing::debug!("change worker stopped");
+    }
+
+    // ----- commands ------------------------------------------------------
+
+    async fn command(&mut self, command: Command) -> Result<(), StepError> {
+        match command {
+            Command::Ensure { tables, reply } => {
+                let result = self.ensure(&tables, &reply).await;
+                let closed = matches!(result, Err(PipelineError::Closed));
+                let _ = reply.send(result);
+                if closed {
+                    return Err(StepError::Pipeline(PipelineError::Closed));
+                }
+                Ok(())
+            }
+            Command::Clear { reply } => {
+                let ids: Vec<sdb::Value> = self.tables.values_mut().filter_map(|t| t.live.set_down()).collect();
+                for id in ids {
+                    live::kill(&self.db, id).await;
+                }
+                self.tables.clear();
+                self.cursors.clear();
+                self.feed_prev = None;
+                self.pipeline.dirty().notify_one();
+                let _ = reply.send(());
+                tracing::info!("change worker: every table forgotten (reset)");
+                Ok(())
+            }
+            Command::Refresh => {
+                self.reconcile().await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn ensure(
+        &mut self,
+        tables: &[Arc<str>],
+        reply: &oneshot::Sender<Result<(), PipelineError>>,
+    ) -> Result<(), PipelineError> {
+        for table in tables {
+            if let Some(t) = self.tables.get_mut(table) {
+                t.ensured_at = Instant::now();
+                t.unwanted_since = None;
+                continue;
+            }
+            let pinned = self.settings.tables.iter().any(|p| p.as_str() == table.as_ref());
+            let mut backoff = reconnect_backoff();
+            loop {
+                match self.track(table, pinned, false).await {
+                    Ok(()) => break,
+                    Err(StepError::Pipeline(e)) => return Err(e),
+                    Err(StepError::Db(e)) if e.is_unavailable() || e.is_conflict() => {
+                        if reply.is_closed() {
+                            // The caller gave up; the reconcile will load the
+                            // table if a view needs it.
+                            return Err(PipelineError::Write(e.to_string()));
+                        }
+                        let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(5));
+                        tracing::warn!(table = %table, error = %e, retry_in_ms = wait.as_millis() as u64, "cannot load the table yet");
+                        let mut stop = self.stop.clone();
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = stop.wait_for(|s| *s) => return Err(PipelineError::Closed),
+                        }
+                    }
+                    Err(StepError::Db(e)) => {
+                        return Err(PipelineError::Write(format!("cannot follow table `{table}`: {e}")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ----- tables --------------------------------------------------------
+
+    /// Starts following `table`. With `adopt` (a table restored from the
+    /// state file) and a cursor, the feed pass catches up from the cursor;
+    /// otherwise the table is snapshotted and diffed.
+    async fn track(&mut self, table: &Arc<str>, pinned: bool, adopt: bool) -> Result<(), StepError> {
+        let status = self.prepare(table).await?;
+        let sub = live::subscribe(&self.db, table, false).await?;
+        let follow = self.attach(Target::Table(table.clone()), sub);
+        self.tables.insert(
+            table.clone(),
+            Table {
+                live: follow,
+                feed: status.has_feed.then(|| status.retention.unwrap_or(self.retention)),
+                gap: true,
+                pinned,
+                ensured_at: Instant::now(),
+                unwanted_since: None,
+            },
+        );
+        let resume = adopt && status.has_feed && self.cursors.get(table).is_some();
+        if resume {
+            tracing::info!(table = %table, "following the table again; catching up from its change-feed cursor");
+            return Ok(());
+        }
+        if let Err(e) = self.resync(table).await {
+            self.untrack(table).await;
+            return Err(e);
+        }
+        tracing::info!(table = %table, feed = status.has_feed, "table loaded and followed");
+        Ok(())
+    }
+
+    /// Defines the table if missing and gives it a change feed in `auto`
+    /// mode; warns once when a table will be followed without a feed.
+    async fn prepare(&mut self, table: &Arc<str>) -> Result<FeedStatus, DbError> {
+        let status = changefeed::prepare_table(
+            &self.db,
+            table,
+            self.settings.changefeed,
+            &self.settings.changefeed_retention,
+            self.retention,
+        )
+        .await?;
+        if !status.has_feed && self.warned_no_feed.insert(table.clone()) {
+            match self.settings.changefeed {
+                ChangefeedMode::Off => tracing::warn!(
+                    table = %table,
+                    "worker.changefeed = off: after a disconnect or a restart the table is reloaded in full"
+                ),
+                _ => tracing::warn!(
+                    table = %table,
+                    "the table has no change feed and worker.changefeed = manual: after a disconnect or a restart it is reloaded in full; define one with `ALTER TABLE {table} CHANGEFEED {}`",
+                    self.settings.changefeed_retention
+                ),
+            }
+        }
+        Ok(status)
+    }
+
+    fn attach(&mut self, target: Target, sub: Subscription) -> Follow {
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let (events, abort) = futures::stream::abortable(sub.events);
+        let tag = target.clone();
+        self.events.push(
+            events
+                .map(move |event| Tagged {
+                    target: tag.clone(),
+                    generation,
+                    event,
+                })
+                .boxed(),
+        );
+        Follow {
+            generation,
+            state: LiveState::Up { id: sub.id, abort },
+        }
+    }
+
+    async fn untrack(&mut self, table: &Arc<str>) {
+        if let Some(mut t) = self.tables.remove(table) {
+            if let Some(id) = t.live.set_down() {
+                live::kill(&self.db, id).await;
+            }
+        }
+        self.cursors.remove(table);
+    }
+
+    /// Loads the table from a snapshot: every row, plus a delete for every
+    /// record the engine holds that the table no longer has. With a change
+    /// feed, the cursor is taken first, so that the next feed pass covers
+    /// every write the snapshot may have missed.
+    async fn resync(&mut self, table: &Arc<str>) -> Result<(), StepError> {
+        let has_feed = self.tables.get(table).is_some_and(|t| t.feed.is_some());
+        // The cursor starts a margin before the server's now, and counts as
+        // confirmed now: what the feed must supply is only what the snapshot
+        // below may miss, i.e. commits from now on (older ones it holds).
+        let cursor = if has_feed {
+            let versionstamp = changefeed::versionstamp_before_now(&self.db, CURSOR_MARGIN).await?;
+            Some(Cursor {
+                versionstamp,
+                confirmed_at: Utc::now(),
+            })
+        } else {
+            None
+        };
+        // What the engine holds, read before the snapshot: a record created
+        // after the snapshot (and applied meanwhile) is never deleted.
+        let held = self.pipeline.read(|engine| engine.table_records(table));
+        let rows = read_table(&self.db, table).await?;
+        let count = rows.len();
+        let (changes, deleted) = resync_changes(rows, held);
+        if !changes.is_empty() {
+            self.pipeline.ingest(changes, Source::Bootstrap).await?;
+        }
+        if let Some(cursor) = cursor {
+            self.cursors.set(table, cursor);
+        }
+        if let Some(t) = self.tables.get_mut(table) {
+            t.gap = has_feed;
+        }
+        WorkerStats::bump(&self.stats.snapshots, 1);
+        metrics::counter!("ssp_worker_snapshots_total").increment(1);
+        tracing::debug!(table = %table, rows = count, deleted, "table snapshot applied");
+        Ok(())
+    }
+
+    /// Compares the tracked tables with what the views need now.
+    async fn reconcile(&mut self) {
+        self.last_reconcile = Instant::now();
+        let mut wanted: BTreeSet<Arc<str>> = self.pipeline.read(|engine| engine.tables());
+        let pinned: BTreeSet<Arc<str>> = self.settings.tables.iter().map(|t| Arc::from(t.as_str())).collect();
+        wanted.extend(pinned.iter().cloned());
+        for table in &wanted {
+            if self.tables.contains_key(table) {
+                if let Some(t) = self.tables.get_mut(table) {
+                    t.unwanted_since = None;
+                }
+                continue;
+            }
+            match self.track(table, pinned.contains(table), true).await {
+                Ok(()) => {}
+                Err(StepError::Pipeline(PipelineError::Closed)) => return,
+                Err(StepError::Db(e)) if e.is_unavailable() => {
+                    tracing::debug!(table = %table, error = %e, "cannot follow the table yet; will retry");
+                }
+                Err(e) => tracing::warn!(table = %table, error = %e, "cannot follow the table yet; will retry"),
+            }
+        }
+        let now = Instant::now();
+        let unwanted: Vec<Arc<str>> = self
+            .tables
+            .iter_mut()
+            .filter(|(name, t)| !wanted.contains(*name) && !t.pinned)
+            .filter_map(|(name, t)| {
+                if now.duration_since(t.ensured_at) < UNTRACK_GRACE {
+                    return None;
+                }
+                let since = *t.unwanted_since.get_or_insert(now);
+                (now.duration_since(since) >= RECONCILE_INTERVAL).then(|| name.clone())
+            })
+            .collect();
+        for table in unwanted {
+            tracing::info!(table = %table, "no view reads the table any more; no longer following it");
+            self.untrack(&table).await;
+        }
+    }
+
+    // ----- LIVE ----------------------------------------------------------
+
+    async fn on_events(&mut self, first: Tagged) -> Result<(), StepError> {
+        let mut batch = vec![first];
+        while batch.len() < MAX_LIVE_BATCH {
+            match self.events.next().now_or_never() {
+                Some(Some(tagged)) => batch.push(tagged),
+                _ => break,
+            }
+        }
+        let mut changes = Vec::new();
+        let mut deleted_views = Vec::new();
+        let mut ended = Vec::new();
+        for Tagged {
+            target,
+            generation,
+            event,
+        } in batch
+        {
+            match target {
+                Target::Table(name) => {
+                    let Some(table) = self.tables.get_mut(&name) else {
+                        continue;
+                    };
+                    if table.live.generation != generation || !table.live.is_up() {
+                        continue;
+                    }
+                    match event {
+                        LiveEvent::Change(change) => changes.push(change),
+                        LiveEvent::Deleted(_) => {}
+                        LiveEvent::Error(message) => {
+                            tracing::warn!(table = %name, error = %message, "LIVE error: the table will be caught up from the change feed");
+                            table.gap = true;
+                        }
+                        LiveEvent::Ended => {
+                            table.gap = true;
+                            if let Some(id) = table.live.set_down() {
+                                ended.push((name.clone(), id));
+                            }
+                        }
+                    }
+                }
+                Target::Views => {
+                    if self.views.generation != generation || !self.views.is_up() {
+                        continue;
+                    }
+                    match event {
+                        LiveEvent::Deleted(id) => deleted_views.push(id),
+                        LiveEvent::Change(_) => {}
+                        LiveEvent::Error(message) => {
+                            tracing::warn!(error = %message, "LIVE error on _spooky_query; re-subscribing");
+                            if let Some(id) = self.views.set_down() {
+                                ended.push((Arc::from(QUERY_TABLE), id));
+                            }
+                        }
+                        LiveEvent::Ended => {
+                            if let Some(id) = self.views.set_down() {
+                                ended.push((Arc::from(QUERY_TABLE), id));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !ended.is_empty() {
+            let names: Vec<&str> = ended.iter().map(|(n, _)| n.as_ref()).collect();
+            tracing::warn!(tables = ?names, "LIVE subscriptions ended (disconnect?); re-subscribing and catching up");
+            // A stream that ended because the connection dropped has no live
+            // query left to kill; one that ended otherwise does.
+            for (_, id) in ended {
+                live::kill(&self.db, id).await;
+            }
+        }
+        if !changes.is_empty() {
+            let n = changes.len() as u64;
+            self.pipeline.ingest(changes, Source::Live).await?;
+            WorkerStats::bump(&self.stats.live_changes, n);
+        }
+        for id in deleted_views {
+            self.view_row_deleted(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Re-subscribes what is down and due, and reconciles now and then.
+    async fn maintain(&mut self) -> Result<(), StepError> {
+        let now = Instant::now();
+        let due: Vec<Arc<str>> = self
+            .tables
+            .iter()
+            .filter(|(_, t)| t.live.due(now))
+            .map(|(name, _)| name.clone())
+            .collect();
+        let views_due = self.views.due(now);
+        if !due.is_empty() || views_due {
+            if let Err(e) = self.db.wait_available(RECONNECT_PROBE).await {
+                tracing::debug!(error = %e, "database still unavailable");
+                for name in &due {
+                    if let Some(t) = self.tables.get_mut(name) {
+                        t.live.retry_later();
+                    }
+                }
+                if views_due {
+                    self.views.retry_later();
+                }
+                return Ok(());
+            }
+            for name in due {
+                self.resubscribe(&name).await;
+            }
+            if views_due {
+                self.follow_views().await;
+            }
+        }
+        if self.last_reconcile.elapsed() >= RECONCILE_INTERVAL {
+            self.reconcile().await;
+        }
+        Ok(())
+    }
+
+    async fn resubscribe(&mut self, table: &Arc<str>) {
+        let mut result = live::subscribe(&self.db, table, false).await;
+        if let Err(DbError::Statement(_) | DbError::Other { .. }) = &result {
+            // The table may have been removed meanwhile: define it again.
+            if self.prepare(table).await.is_ok() {
+                result = live::subscribe(&self.db, table, false).await;
+            }
+        }
+        match result {
+            Ok(sub) => {
+                let follow = self.attach(Target::Table(table.clone()), sub);
+                if let Some(t) = self.tables.get_mut(table) {
+                    t.live = follow;
+                    t.gap = true;
+                }
+                WorkerStats::bump(&self.stats.resubscribes, 1);
+                metrics::counter!("ssp_worker_resubscribes_total").increment(1);
+                tracing::info!(table = %table, "LIVE re-subscribed; catching up from the change feed");
+            }
+            Err(e) => {
+                tracing::warn!(table = %table, error = %e, "cannot re-subscribe LIVE yet");
+                if let Some(t) = self.tables.get_mut(table) {
+                    t.live.retry_later();
+                }
+            }
+        }
+    }
+
+    // ----- the change feed -----------------------------------------------
+
+    async fn feed_pass(&mut self) -> Result<(), StepError> {
+        match self.try_feed_pass().await {
+            Err(StepError::Db(e)) => {
+                // Rate-limit: while the database is down this fails every pass.
+                if self.last_feed_error.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
+                    tracing::warn!(error = %e, "change feed pass failed; will retry");
+                    self.last_feed_error = Some(Instant::now());
+                }
+                Ok(())
+            }
+            other => {
+                if other.is_ok() {
+                    self.last_feed_error = None;
+                }
+                other
+            }
+        }
+    }
+
+    async fn try_feed_pass(&mut self) -> Result<(), StepError> {
+        // 1. Gaps that the feed cannot fill: no feed, no cursor, or a cursor
+        //    older than the retention. Resync those tables.
+        let now = Utc::now();
+        let mut to_resync = Vec::new();
+        for (name, t) in &self.tables {
+            if !t.gap || !t.live.is_up() {
+                continue;
+            }
+            match (t.feed, self.cursors.get(name)) {
+                (None, _) => to_resync.push((name.clone(), None)),
+                (Some(_), None) => to_resync.push((name.clone(), None)),
+                (Some(retention), Some(cursor)) => {
+                    let age = (now - cursor.confirmed_at).to_std().unwrap_or_default();
+                    let margin = (retention / 10).min(Duration::from_secs(60));
+                    if age + margin > retention {
+                        to_resync.push((name.clone(), Some((age, retention))));
+                    }
+                }
+            }
+        }
+        for (name, stale) in to_resync {
+            if let Some((age, retention)) = stale {
+                tracing::warn!(
+                    table = %name,
+                    cursor_age_s = age.as_secs_f64(),
+                    retention_s = retention.as_secs_f64(),
+                    "change-feed cursor is older than the feed's retention (changes after it may be gone): resyncing the table from a full snapshot"
+                );
+                WorkerStats::bump(&self.stats.stale_cursor_resyncs, 1);
+                metrics::counter!("ssp_worker_stale_cursor_resyncs_total").increment(1);
+            }
+            self.resync(&name).await?;
+            if let Some(t) = self.tables.get_mut(&name) {
+                // Without a feed the snapshot closed the gap; with one, the
+                // pass below checks the changes since the new cursor.
+                t.gap = t.feed.is_some();
+            }
+        }
+
+        // 2. The tables the feed follows, with their cursors.
+        let mut followed: HashMap<Arc<str>, (u64, bool, u64)> = HashMap::new();
+        for (name, t) in &self.tables {
+            if t.feed.is_none() || !t.live.is_up() {
+                continue;
+            }
+            if let Some(cursor) = self.cursors.get(name) {
+                followed.insert(name.clone(), (cursor.versionstamp, t.gap, t.live.generation));
+            }
+        }
+        let Some(start) = followed.values().map(|(c, _, _)| *c).min() else {
+            return Ok(());
+        };
+        let pass_started = Utc::now();
+        let settled_upto = self.feed_prev.map(|(head, _)| head);
+
+        // 3. Read to the head, checking entries against the engine.
+        let mut since = start;
+        let mut head = start;
+        let mut pending: HashMap<RecordId, Option<Object>> = HashMap::new();
+        let mut pages = 0u64;
+        loop {
+            let page = changefeed::read_page(&self.db, since).await?;
+            pages += 1;
+            for entry in page.entries {
+                let Some(&(cursor, gap, _)) = followed.get(&entry.id.table) else {
+                    continue;
+                };
+                if entry.versionstamp < cursor {
+                    continue;
+                }
+                let settled = gap || settled_upto.is_some_and(|s| entry.versionstamp <= s);
+                if settled {
+                    pending.insert(entry.id, entry.content);
+                } else {
+                    // Its newest state is still LIVE's to deliver; checked
+                    // next pass (the cursor stays at or before it).
+                    pending.remove(&entry.id);
+                }
+            }
+            if pending.len() >= FEED_FLUSH_AT {
+                self.repair(&mut pending).await?;
+            }
+            match page.last_versionstamp {
+                Some(last) if last > since => {
+                    head = head.max(last);
+                    since = last;
+                }
+                _ => break,
+            }
+        }
+        self.repair(&mut pending).await?;
+
+        // 4. Advance: to the head of the previous pass (one interval of
+        //    overlap for commits that become visible out of stamp order).
+        let mut moved = false;
+        if let Some((prev_head, prev_started)) = self.feed_prev {
+            let to = Cursor {
+                versionstamp: prev_head,
+                confirmed_at: prev_started,
+            };
+            for name in followed.keys() {
+                moved |= self.cursors.advance(name, to);
+            }
+        }
+        self.feed_prev = Some((head, pass_started));
+        for (name, (_, gap, generation)) in &followed {
+            if let Some(t) = self.tables.get_mut(name) {
+                if *gap && t.live.generation == *generation && t.live.is_up() {
+                    t.gap = false;
+                }
+            }
+        }
+        if moved || self.last_cursor_save.elapsed() >= CURSOR_SAVE_EVERY {
+            self.last_cursor_save = Instant::now();
+            self.pipeline.dirty().notify_one();
+        }
+        WorkerStats::bump(&self.stats.feed_passes, 1);
+        metrics::counter!("ssp_worker_feed_pages_total").increment(pages);
+        Ok(())
+    }
+
+    /// Applies the current content of every pending record whose feed state
+    /// differs from the engine's.
+    async fn repair(&mut self, pending: &mut HashMap<RecordId, Option<Object>>) -> Result<(), StepError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let candidates: Vec<(RecordId, Option<Object>)> = pending.drain().collect();
+        let mut stale: Vec<RecordId> = self.pipeline.read(|engine| {
+            candidates
+                .into_iter()
+                .filter(|(id, content)| !matches_engine(engine.record(id), content.as_ref()))
+                .map(|(id, _)| id)
+                .collect()
+        });
+        if stale.is_empty() {
+            return Ok(());
+        }
+        stale.sort();
+        let changes = read_records(&self.db, &stale).await?;
+        tracing::info!(
+            records = stale.len(),
+            first = %stale[0],
+            "the change feed had changes LIVE did not deliver; applied them"
+        );
+        WorkerStats::bump(&self.stats.feed_repairs, stale.len() as u64);
+        metrics::counter!("ssp_worker_feed_repairs_total").increment(stale.len() as u64);
+        self.pipeline.ingest(changes, Source::ChangeFeed).await?;
+        Ok(())
+    }
+
+    // ----- `_spooky_query` -----------------------------------------------
+
+    /// Subscribes to deletes of `_spooky_query` rows, then unregisters the
+    /// views whose rows are already gone (deleted while SSP was not
+    /// listening).
+    async fn follow_views(&mut self) {
+        match live::subscribe(&self.db, QUERY_TABLE, true).await {
+            Ok(sub) => {
+                self.views = self.attach(Target::Views, sub);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot subscribe to _spooky_query yet");
+                self.views.retry_later();
+                return;
+            }
+        }
+        if let Err(e) = self.remove_views_without_rows().await {
+            tracing::warn!(error = %e, "cannot compare views with their _spooky_query rows");
+        }
+    }
+
+    async fn remove_views_without_rows(&mut self) -> Result<(), StepError> {
+        // Views known now, then everything queued committed (their rows
+        // written), then the rows: a view registered meanwhile is not in
+        // the first list, so it is never mistaken for a deleted one.
+        let known: Vec<String> = self.pipeline.read(|engine| engine.views().map(|v| v.id.to_string()).collect());
+        if known.is_empty() {
+            return Ok(());
+        }
+        self.pipeline.flush().await?;
+        let q = Query::new("SELECT VALUE id FROM type::table($t)").bind("t", QUERY_TABLE.to_string());
+        let mut response = self.db.run_background(q).await?;
+        let rows: Vec<sdb::Value> = response.take(0)?;
+        let present: HashSet<String> = rows
+            .into_iter()
+            .filter_map(|v| match v {
+                sdb::Value::RecordId(r) => Some(view_id_of(&crate::db::values::record_id_from_surreal(&r))),
+                _ => None,
+            })
+            .collect();
+        for id in known {
+            if present.contains(&id) {
+                continue;
+            }
+            if self.pipeline.read(|engine| engine.view(&id).is_some()) {
+                tracing::info!(view = %id, "the view's _spooky_query row is gone: unregistering the view");
+                self.pipeline.unregister(id).await?;
+                WorkerStats::bump(&self.stats.views_removed, 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// A `_spooky_query` row was deleted in the database.
+    async fn view_row_deleted(&mut self, row: RecordId) -> Result<(), StepError> {
+        let id = view_id_of(&row);
+        // Unknown views: deleted by SSP's own unregister (or never ours).
+        if !self.pipeline.read(|engine| engine.view(&id).is_some()) {
+            return Ok(());
+        }
+        // The view may have been registered again since the delete: then its
+        // row exists again once everything queued is committed.
+        self.pipeline.flush().await?;
+        let q = Query::new("SELECT VALUE id FROM $row").bind("row", sdb::Value::RecordId(record_id_to_surreal(&row)));
+        let exists = match self.db.run_background(q).await {
+            Ok(mut response) => !response.take::<Vec<sdb::Value>>(0)?.is_empty(),
+            Err(e) => return Err(e.into()),
+        };
+        if exists || !self.pipeline.read(|engine| engine.view(&id).is_some()) {
+            return Ok(());
+        }
+        tracing::info!(view = %id, "the view's _spooky_query row was deleted in the database: unregistering the view");
+        self.pipeline.unregister(id).await?;
+        WorkerStats::bump(&self.stats.views_removed, 1);
+        self.reconcile_soon();
+        Ok(())
+    }
+
+    fn reconcile_soon(&mut self) {
+        self.last_reconcile = Instant::now() - RECONCILE_INTERVAL;
+    }
+}
+
+/// A view's id from its `_spooky_query` row id.
+fn view_id_of(row: &RecordId) -> String {
+    match &row.key {
+        Key::String(s) => s.to_string(),
+        Key::Int(i) => i.to_string(),
+    }
+}
+
+/// Whether the engine's copy of a record equals what the feed says it became.
+fn matches_engine(engine: Option<&Value>, feed: Option<&Object>) -> bool {
+    match (engine, feed) {
+        (None, None) => true,
+        (Some(held), Some(content)) => held.same_content(&Value::Object(content.clone())),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feed_content_matches_engine_content() {
+        let id = RecordId::new("t", Key::Int(1));
+        let content = Object::from_pairs(vec![
+            ("id".into(), Value::Thing(id.clone())),
+            ("a".into(), Value::Number(crate::engine::value::Number::Int(1))),
+        ]);
+        let held = Value::Object(content.clone());
+        assert!(matches_engine(Some(&held), Some(&content)));
+        assert!(matches_engine(None, None));
+        assert!(!matches_engine(Some(&held), None));
+        assert!(!matches_engine(None, Some(&content)));
+        let other = Object::from_pairs(vec![("id".into(), Value::Thing(id))]);
+        assert!(!matches_engine(Some(&held), Some(&other)));
+    }
+
+    #[test]
+    fn view_ids_from_rows() {
+        assert_eq!(view_id_of(&RecordId::new("_spooky_query", Key::String("abc".into()))), "abc");
+        assert_eq!(view_id_of(&RecordId::new("_spooky_query", Key::Int(7))), "7");
+    }
+}

@@ -1,0 +1,182 @@
+//! The HTTP shell: auth, body limit, JSON errors, health and version.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{Backend, SECRET, TestApp, TestDb};
+
+async fn json_error(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(content_type.starts_with("application/json"), "{content_type}");
+    let body: Value = response.json().await.expect("JSON error body");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    body
+}
+
+async fn unauthorized_without_a_valid_token(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let body = json!({"table": "user", "op": "CREATE", "id": "user:1", "record": {}});
+
+    let missing = app.http.post(app.url("/ingest")).json(&body).send().await.unwrap();
+    assert_eq!(
+        missing.headers().get("www-authenticate").map(|v| v.to_str().unwrap()),
+        Some("Bearer")
+    );
+    json_error(missing, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    for header in [
+        "Bearer wrong-secret",
+        "Bearer test-secret-012345678",  // a prefix of the secret
+        "Bearer test-secret-01234567890", // the secret plus one character
+        "Basic dGVzdDp0ZXN0",
+        SECRET, // no scheme
+        "Bearer",
+    ] {
+        let response = app
+            .http
+            .post(app.url("/ingest"))
+            .header("authorization", header)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        json_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+
+    // Other methods and routes, known or not, are protected too.
+    for path in ["/view/x", "/metrics", "/no-such-route"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        json_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+
+    // The right token gets past auth (whatever the route then says).
+    let ok = app.post("/ingest").json(&body).send().await.unwrap();
+    assert_ne!(ok.status(), StatusCode::UNAUTHORIZED);
+    let lowercase = app
+        .http
+        .post(app.url("/ingest"))
+        .header("authorization", format!("bearer {SECRET}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(lowercase.status(), StatusCode::UNAUTHORIZED);
+
+    // The probes are public.
+    for path in ["/health", "/version"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    app.stop().await;
+}
+backend_tests!(unauthorized_without_a_valid_token);
+
+async fn body_over_the_limit_is_413_json(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Default limit: 1 MiB. One byte more is refused.
+    let limit = 1024 * 1024;
+    let padding = "x".repeat(limit - r#"{"pad":""}"#.len() + 1);
+    let body = format!(r#"{{"pad":"{padding}"}}"#);
+    assert_eq!(body.len(), limit + 1);
+    let response = app
+        .post("/ingest")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let error = json_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    assert!(error["error"].as_str().unwrap().contains("1048576"), "{error}");
+
+    // Auth comes first: an anonymous big body is a 401.
+    let anonymous = app
+        .http
+        .post(app.url("/ingest"))
+        .header("content-type", "application/json")
+        .body("x".repeat(limit + 1))
+        .send()
+        .await
+        .unwrap();
+    json_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    app.stop().await;
+
+    // A configured limit is the one enforced.
+    let test_db = TestDb::start(backend).await;
+    let settings = test_db.settings_with(&[("SPOOKY_BODY_LIMIT_BYTES", "64")]);
+    let app = TestApp::spawn_on(test_db, settings).await;
+    let at_limit = format!(r#"{{"pad":"{}"}}"#, "x".repeat(64 - 10));
+    assert_eq!(at_limit.len(), 64);
+    let response = app
+        .post("/ingest")
+        .header("content-type", "application/json")
+        .body(at_limit)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let over = format!(r#"{{"pad":"{}"}}"#, "x".repeat(65 - 10));
+    let response = app
+        .post("/ingest")
+        .header("content-type", "application/json")
+        .body(over)
+        .send()
+        .await
+        .unwrap();
+    let error = json_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    assert!(error["error"].as_str().unwrap().contains("64 bytes"), "{error}");
+    app.stop().await;
+}
+backend_tests!(body_over_the_limit_is_413_json);
+
+async fn errors_are_json(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let response = app.get("/no-such-route").send().await.unwrap();
+    json_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    let response = app.post("/version").send().await.unwrap();
+    json_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    app.stop().await;
+}
+backend_tests!(errors_are_json);
+
+async fn health_and_version(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let health: Value = app
+        .http
+        .get(app.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["db"]["status"], "up", "{health}");
+    let expected_backend = match backend {
+        Backend::Mem => "mem",
+        Backend::Kv => "surrealkv",
+        Backend::Ws => "ws",
+    };
+    assert_eq!(health["db"]["backend"], expected_backend, "{health}");
+
+    let version: Value = app
+        .http
+        .get(app.url("/version"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(version["name"], "ssp");
+    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(version["surrealdb"], "3.3.5");
+    app.stop().await;
+}
+backend_tests!(health_and_version);

@@ -1,0 +1,15 @@
+//! SSP's integration tests: one test binary (linking SurrealDB is slow), one
+//! module per concern. Tests run against the embedded engine and a real
+//! SurrealDB server over `ws://` (see `support`).
+#![recursion_limit = "256"]
+
+#[macro_use]
+mod support;
+
+mod cli;
+mod connection;
+mod http;
+mod migrations;
+mod pipeline;
+mod schema;
+mod worker;

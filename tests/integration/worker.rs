@@ -1,0 +1,627 @@
+//! The change worker (issue 5, contract §4): SSP follows SurrealDB itself.
+//!
+//! Every test writes **directly** in SurrealDB (no `/ingest`) and then waits,
+//! with a deadline, until the edges *agree*: for each view, the set of `out`
+//! of its `_spooky_list_ref` edges equals the ids SurrealDB returns for the
+//! view's query. On `ws://` the writes and the checks use a second connection
+//! straight to the server, so they go on while SSP's own connection (through
+//! the proxy) is cut; on embedded backends there is only SSP's connection.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use ssp::db::{Db, Query};
+use ssp::startup::Application;
+use surrealdb::types as sdb;
+
+use crate::support::{Backend, TestApp, TestDb, wait_for};
+
+// ----- helpers -------------------------------------------------------------
+
+/// A view of a test: id and SurrealQL.
+#[derive(Clone, Copy)]
+struct View {
+    id: &'static str,
+    sql: &'static str,
+}
+
+async fn register(app: &TestApp, view: View) -> Value {
+    captured_logs();
+    let response = app
+        .post("/view/register")
+        .json(&json!({"id": view.id, "sql": view.sql, "clientId": "worker-test"}))
+        .send()
+        .await
+        .expect("register request");
+    let status = response.status();
+    let body: Value = response.json().await.expect("register body");
+    assert_eq!(status, StatusCode::OK, "register {}: {body}", view.id);
+    body
+}
+
+/// A connection for writes made "directly in SurrealDB".
+async fn direct_db(test_db: &TestDb, app: Option<&TestApp>) -> Arc<Db> {
+    match &test_db.server {
+        Some(server) => {
+            let url = server.url();
+            let settings = test_db.settings_with(&[("SPOOKY_SURREALDB_URL", url.as_str())]);
+            Arc::new(Db::connect(&settings.surrealdb).await.expect("direct connection"))
+        }
+        None => Arc::clone(&app.expect("embedded backends write through SSP's connection").db),
+    }
+}
+
+fn rid(table: &str, key: i64) -> sdb::Value {
+    sdb::Value::RecordId(sdb::RecordId::new(table, key))
+}
+
+async fn run(db: &Db, sql: &str, vars: Vec<(&str, sdb::Value)>) -> Value {
+    let mut q = Query::new(sql.to_owned());
+    for (k, v) in vars {
+        q.set(k, v);
+    }
+    let mut response = db.run(q).await.unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
+    response.take_json(0).expect("result")
+}
+
+async fn upsert(db: &Db, table: &str, key: i64, content: Value) {
+    let content = ssp::db::values::json_to_surreal(&content);
+    run(db, "UPSERT $id CONTENT $c", vec![("id", rid(table, key)), ("c", content)]).await;
+}
+
+async fn delete(db: &Db, table: &str, key: i64) {
+    run(db, "DELETE $id", vec![("id", rid(table, key))]).await;
+}
+
+/// The view's edges: `out` -> `version`.
+async fn edges(db: &Db, view: &str) -> BTreeMap<String, i64> {
+    let q = sdb::Value::RecordId(sdb::RecordId::new("_spooky_query", view.to_owned()));
+    let rows = run(db, "SELECT out, version FROM _spooky_list_ref WHERE in = $q", vec![("q", q)]).await;
+    rows.as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["out"].as_str().expect("out").to_owned(),
+                r["version"].as_i64().expect("version"),
+            )
+        })
+        .collect()
+}
+
+/// The ids SurrealDB itself returns for a query (subquery records included).
+async fn expected(db: &Db, sql: &str) -> BTreeSet<String> {
+    fn collect(v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
+            Value::Object(o) => {
+                if let Some(Value::String(id)) = o.get("id") {
+                    out.insert(id.clone());
+                }
+                o.values().filter(|v| v.is_object() || v.is_array()).for_each(|v| collect(v, out));
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    collect(&run(db, sql, vec![]).await, &mut out);
+    out
+}
+
+/// The first disagreement between the edges and SurrealDB, if any.
+async fn disagreement(db: &Db, views: &[View]) -> Option<String> {
+    for view in views {
+        let got: BTreeSet<String> = edges(db, view.id).await.into_keys().collect();
+        let want = expected(db, view.sql).await;
+        if got != want {
+            let missing: Vec<_> = want.difference(&got).take(5).collect();
+            let extra: Vec<_> = got.difference(&want).take(5).collect();
+            return Some(format!(
+                "view {}: {} edges, {} expected; missing {missing:?}, extra {extra:?}",
+                view.id,
+                got.len(),
+                want.len()
+            ));
+        }
+    }
+    None
+}
+
+/// Waits until every view's edges agree with SurrealDB.
+async fn wait_agree(db: &Db, views: &[View], timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let Some(problem) = disagreement(db, views).await else {
+            return;
+        };
+        if Instant::now() >= deadline {
+            panic!("edges still disagree with SurrealDB after {timeout:?}: {problem}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `check` holds for the view's edges.
+async fn wait_edges(
+    db: &Db,
+    view: &str,
+    what: &str,
+    timeout: Duration,
+    check: impl Fn(&BTreeMap<String, i64>) -> bool,
+) -> BTreeMap<String, i64> {
+    let check = &check;
+    wait_for(what, timeout, || async move {
+        let e = edges(db, view).await;
+        check(&e).then_some(e)
+    })
+    .await
+}
+
+/// A writer that keeps upserting and deleting records of `table` (keys
+/// `0..keys`) until stopped, retrying writes that fail (outages).
+struct Writer {
+    stop: Arc<AtomicBool>,
+    writes: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    fn start(db: Arc<Db>, table: &'static str, keys: i64) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writes = Arc::new(AtomicU64::new(0));
+        let task = {
+            let (stop, writes) = (stop.clone(), writes.clone());
+            tokio::spawn(async move {
+                let mut n: i64 = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    // A deterministic mix: mostly upserts, some deletes.
+                    let key = (n * 7919) % keys;
+                    let q = if n % 5 == 0 {
+                        Query::new("DELETE $id").bind("id", rid(table, key))
+                    } else {
+                        let c = ssp::db::values::json_to_surreal(&json!({
+                            "n": n, "score": (n * 31) % 100, "active": n % 3 != 0
+                        }));
+                        Query::new("UPSERT $id CONTENT $c").bind("id", rid(table, key)).bind("c", c)
+                    };
+                    match db.run(q).await {
+                        Ok(_) => {
+                            writes.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                    if n % 16 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        };
+        Writer { stop, writes, task }
+    }
+
+    fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    async fn wait_writes(&self, at_least: u64) {
+        let writes = &self.writes;
+        wait_for("the writer to make progress", Duration::from_secs(30), || async move {
+            (writes.load(Ordering::Relaxed) >= at_least).then_some(())
+        })
+        .await;
+    }
+
+    async fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.expect("writer task");
+        self.writes.load(Ordering::Relaxed)
+    }
+}
+
+/// Restarts SSP on the same database (embedded stores are released
+/// asynchronously: retry until the store opens).
+async fn restart(test_db: &Arc<TestDb>, settings: ssp::config::Settings) -> TestApp {
+    let app = wait_for("SSP to start again", Duration::from_secs(20), || {
+        let settings = settings.clone();
+        async move { Application::build(settings).await.ok() }
+    })
+    .await;
+    TestApp::run(Arc::clone(test_db), app)
+}
+
+/// Log lines at WARN and above from SSP, captured once for the whole test
+/// binary (a global subscriber); `None` if another one was installed first.
+fn captured_logs() -> Option<&'static Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Option<&'static Mutex<Vec<u8>>>> = OnceLock::new();
+    *LOGS.get_or_init(|| {
+        use tracing_subscriber::prelude::*;
+        let buffer: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+        struct W(&'static Mutex<Vec<u8>>);
+        impl std::io::Write for W {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || W(buffer))
+            .with_filter(tracing_subscriber::EnvFilter::new("ssp=warn"));
+        // `WORKER_TEST_LOG=ssp=debug` also prints logs, for debugging.
+        let echo = std::env::var("WORKER_TEST_LOG").ok().map(|filter| {
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(tracing_subscriber::EnvFilter::new(filter))
+        });
+        tracing_subscriber::registry()
+            .with(layer)
+            .with(echo)
+            .try_init()
+            .ok()
+            .map(|()| buffer)
+    })
+}
+
+fn logged(needles: &[&str]) -> bool {
+    let Some(buffer) = captured_logs() else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&buffer.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    text.lines().any(|line| needles.iter().all(|n| line.contains(n)))
+}
+
+// ----- tests ---------------------------------------------------------------
+
+const ACTIVE: View = View {
+    id: "active_items",
+    sql: "SELECT * FROM item WHERE active = true",
+};
+
+/// Contract case 16: a write made directly in SurrealDB, with no `/ingest`,
+/// shows up in the edges (well within a second), and so do updates and
+/// deletes. The table gets a change feed (`worker.changefeed = auto`).
+async fn a_direct_write_reaches_the_edges(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    register(&app, ACTIVE).await;
+
+    let started = Instant::now();
+    upsert(&db, "item", 1, json!({"active": true, "title": "a"})).await;
+    let e = wait_edges(&db, ACTIVE.id, "item:1's edge", Duration::from_secs(1), |e| e.contains_key("item:1")).await;
+    let latency = started.elapsed();
+    assert_eq!(e["item:1"], 1, "first version");
+
+    upsert(&db, "item", 1, json!({"active": true, "title": "b"})).await;
+    wait_edges(&db, ACTIVE.id, "item:1 at version 2", Duration::from_secs(1), |e| e.get("item:1") == Some(&2)).await;
+    upsert(&db, "item", 2, json!({"active": false})).await;
+    upsert(&db, "item", 1, json!({"active": false, "title": "b"})).await;
+    wait_edges(&db, ACTIVE.id, "item:1's edge to go", Duration::from_secs(1), |e| e.is_empty()).await;
+    upsert(&db, "item", 2, json!({"active": true})).await;
+    wait_edges(&db, ACTIVE.id, "item:2's edge", Duration::from_secs(1), |e| e.contains_key("item:2")).await;
+    delete(&db, "item", 2).await;
+    wait_edges(&db, ACTIVE.id, "item:2's edge to go", Duration::from_secs(1), |e| e.is_empty()).await;
+
+    let info = run(&db, "INFO FOR DB", vec![]).await;
+    let item = info["tables"]["item"].as_str().unwrap_or_default().to_owned();
+    assert!(item.contains("CHANGEFEED"), "the table got a change feed: {item}");
+    eprintln!("{backend:?}: direct write -> edge in {latency:?}");
+    app.stop().await;
+}
+backend_tests!(a_direct_write_reaches_the_edges: mem, kv, ws);
+
+/// Rows written before a view registered (and before SSP started) are in it.
+async fn rows_written_before_the_view_are_in_it(backend: Backend) {
+    let test_db = TestDb::start(backend).await;
+    if backend == Backend::Ws {
+        // Written before SSP ever started.
+        let db = direct_db(&test_db, None).await;
+        for k in 0..20 {
+            upsert(&db, "item", k, json!({"active": k % 2 == 0})).await;
+        }
+    }
+    let app = TestApp::spawn_on(test_db.clone(), test_db.settings()).await;
+    let db = direct_db(&test_db, Some(&app)).await;
+    for k in 20..40 {
+        upsert(&db, "item", k, json!({"active": k % 2 == 0})).await;
+    }
+    let body = register(&app, ACTIVE).await;
+    let want = expected(&db, ACTIVE.sql).await;
+    let listed: BTreeSet<String> = body["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(listed, want, "the register answer holds the existing rows");
+    assert!(disagreement(&db, &[ACTIVE]).await.is_none(), "edges written at once");
+    app.stop().await;
+}
+backend_tests!(rows_written_before_the_view_are_in_it: mem, ws);
+
+const HAMMERED: View = View {
+    id: "hammered",
+    sql: "SELECT * FROM hammer WHERE active = true",
+};
+const HAMMERED_TOP: View = View {
+    id: "hammered_top",
+    sql: "SELECT * FROM hammer ORDER BY score DESC LIMIT 5",
+};
+
+/// A writer hammering a table while views on it register loses nothing: the
+/// select-then-live race (SurrealDB #6983) is closed by LIVE first, then the
+/// cursor, then the snapshot, then the change feed.
+async fn a_writer_hammering_while_views_register_loses_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    let writer = Writer::start(db.clone(), "hammer", 200);
+    writer.wait_writes(300).await;
+    register(&app, HAMMERED).await;
+    writer.wait_writes(writer.writes() + 300).await;
+    register(&app, HAMMERED_TOP).await;
+    writer.wait_writes(writer.writes() + 300).await;
+    let total = writer.stop().await;
+    wait_agree(&db, &[HAMMERED, HAMMERED_TOP], Duration::from_secs(10)).await;
+    eprintln!("{backend:?}: {total} writes while registering; edges agree");
+    app.stop().await;
+}
+backend_tests!(a_writer_hammering_while_views_register_loses_nothing: mem, ws);
+
+/// SSP stopped while writes go on, then restarted: every edge agrees (the
+/// restart resumes from the persisted change-feed cursor).
+async fn writes_while_ssp_is_stopped_show_up_after_restart(backend: Backend) {
+    let test_db = TestDb::start(backend).await;
+    let app = TestApp::spawn_on(test_db.clone(), test_db.settings()).await;
+    let db = direct_db(&test_db, Some(&app)).await;
+    register(&app, HAMMERED).await;
+    register(&app, HAMMERED_TOP).await;
+    for k in 0..30 {
+        upsert(&db, "hammer", k, json!({"active": true, "score": k})).await;
+    }
+    wait_agree(&db, &[HAMMERED, HAMMERED_TOP], Duration::from_secs(5)).await;
+
+    if backend == Backend::Ws {
+        // Writes before, during and after the stop.
+        let writer = Writer::start(db.clone(), "hammer", 100);
+        writer.wait_writes(200).await;
+        app.stop().await;
+        let during = writer.writes();
+        writer.wait_writes(during + 300).await;
+        let app = TestApp::spawn_on(test_db.clone(), test_db.settings()).await;
+        writer.wait_writes(writer.writes() + 200).await;
+        writer.stop().await;
+        wait_agree(&db, &[HAMMERED, HAMMERED_TOP], Duration::from_secs(10)).await;
+        app.stop().await;
+    } else {
+        // Embedded: one process holds the store, so write while SSP is down
+        // through a connection of our own.
+        drop(db);
+        app.stop().await;
+        let settings = test_db.settings();
+        let own = wait_for("the store to be released", Duration::from_secs(20), || {
+            let s = settings.surrealdb.clone();
+            async move { Db::connect(&s).await.ok() }
+        })
+        .await;
+        for k in 0..30 {
+            if k % 4 == 0 {
+                delete(&own, "hammer", k).await;
+            } else {
+                upsert(&own, "hammer", k, json!({"active": k % 3 != 0, "score": 100 - k})).await;
+            }
+        }
+        for k in 30..40 {
+            upsert(&own, "hammer", k, json!({"active": true, "score": k})).await;
+        }
+        drop(own);
+        let app = restart(&test_db, test_db.settings()).await;
+        wait_agree(&app.db, &[HAMMERED, HAMMERED_TOP], Duration::from_secs(10)).await;
+        app.stop().await;
+    }
+}
+backend_tests!(writes_while_ssp_is_stopped_show_up_after_restart: kv, ws);
+
+/// The connection cut (a network blip) or the server unreachable for a while
+/// (as a server restart looks to the client) while writes go on: after the
+/// reconnect, every edge agrees. LIVE streams end on a disconnect; the worker
+/// re-subscribes with backoff and reads the gap from the change feed.
+async fn writes_while_the_connection_is_down_show_up_after_reconnect(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    register(&app, HAMMERED).await;
+    register(&app, HAMMERED_TOP).await;
+    let writer = Writer::start(db.clone(), "hammer", 150);
+    writer.wait_writes(200).await;
+
+    // A blip: every connection dropped, new ones accepted at once.
+    app.test_db.proxy().cut();
+    writer.wait_writes(writer.writes() + 300).await;
+    // An outage: refused for a while, then back.
+    app.test_db.proxy().stop();
+    writer.wait_writes(writer.writes() + 300).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.test_db.proxy().start().await;
+    writer.wait_writes(writer.writes() + 300).await;
+    writer.stop().await;
+    wait_agree(&db, &[HAMMERED, HAMMERED_TOP], Duration::from_secs(20)).await;
+    assert!(app.test_db.proxy().accepted() >= 2, "SSP reconnected");
+
+    // And LIVE works again after the reconnects.
+    upsert(&db, "hammer", 9999, json!({"active": true, "score": 1000})).await;
+    wait_edges(&db, HAMMERED.id, "a write after the reconnect", Duration::from_secs(5), |e| {
+        e.contains_key("hammer:9999")
+    })
+    .await;
+    app.stop().await;
+}
+backend_tests!(writes_while_the_connection_is_down_show_up_after_reconnect: ws);
+
+async fn ingest(app: &TestApp, key: i64, record: Value) {
+    let response = app
+        .post("/ingest")
+        .json(&json!({"table": "item", "op": "UPDATE", "id": format!("item:{key}"), "record": record}))
+        .send()
+        .await
+        .expect("ingest");
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// The version `GET /view/{view}` reports for `item:{key}`.
+async fn version(app: &TestApp, view: &str, key: i64) -> Option<u64> {
+    let body: Value = app
+        .get(&format!("/view/{view}"))
+        .send()
+        .await
+        .expect("get view")
+        .json()
+        .await
+        .expect("view json");
+    body["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .find(|r| r["id"] == format!("item:{key}"))
+        .map(|r| r["version"].as_u64().expect("version"))
+}
+
+/// Writes a marker record and waits for its edge: every LIVE notification
+/// sent before it has been applied by then.
+async fn barrier(db: &Db, view: &str, key: i64) {
+    upsert(db, "item", key, json!({"active": true})).await;
+    let marker = format!("item:{key}");
+    wait_edges(db, view, "the marker record", Duration::from_secs(5), |e| e.contains_key(&marker)).await;
+}
+
+/// One change that arrives both through `/ingest` and through LIVE bumps the
+/// version once, whichever comes first (a datetime sent as a string in JSON
+/// is the same content as the typed datetime LIVE delivers).
+async fn a_change_via_ingest_and_live_bumps_the_version_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    register(&app, ACTIVE).await;
+
+    // /ingest first, then the same write in the database.
+    ingest(&app, 1, json!({"active": true, "title": "one", "at": "2024-01-01T00:00:00Z"})).await;
+    assert_eq!(version(&app, ACTIVE.id, 1).await, Some(1));
+    run(
+        &db,
+        "UPSERT $id CONTENT { active: true, title: 'one', at: d'2024-01-01T00:00:00Z' }",
+        vec![("id", rid("item", 1))],
+    )
+    .await;
+    barrier(&db, ACTIVE.id, 100).await;
+    assert_eq!(version(&app, ACTIVE.id, 1).await, Some(1), "LIVE re-delivered the same content");
+    assert_eq!(edges(&db, ACTIVE.id).await["item:1"], 1);
+
+    // The database write first, then the same change through /ingest.
+    upsert(&db, "item", 2, json!({"active": true, "title": "two"})).await;
+    wait_edges(&db, ACTIVE.id, "item:2 via LIVE", Duration::from_secs(5), |e| e.get("item:2") == Some(&1)).await;
+    ingest(&app, 2, json!({"active": true, "title": "two"})).await;
+    assert_eq!(version(&app, ACTIVE.id, 2).await, Some(1), "identical content via /ingest is a no-op");
+
+    // An edit seen both ways, in either order.
+    upsert(&db, "item", 2, json!({"active": true, "title": "two, edited"})).await;
+    ingest(&app, 2, json!({"active": true, "title": "two, edited"})).await;
+    ingest(&app, 1, json!({"active": true, "title": "one, edited"})).await;
+    upsert(&db, "item", 1, json!({"active": true, "title": "one, edited"})).await;
+    barrier(&db, ACTIVE.id, 101).await;
+    assert_eq!(version(&app, ACTIVE.id, 1).await, Some(2), "one change, two arrivals, one bump");
+    assert_eq!(version(&app, ACTIVE.id, 2).await, Some(2), "one change, two arrivals, one bump");
+    let e = edges(&db, ACTIVE.id).await;
+    assert_eq!((e["item:1"], e["item:2"]), (2, 2));
+    app.stop().await;
+}
+backend_tests!(a_change_via_ingest_and_live_bumps_the_version_once: mem, ws);
+
+const STALE: View = View {
+    id: "stale_view",
+    sql: "SELECT * FROM stale_item WHERE active = true",
+};
+
+/// A cursor older than the change feed's retention means the feed may have
+/// lost changes: the table is resynced from a full snapshot (and diffed:
+/// records deleted meanwhile lose their edges), with a warning.
+async fn a_cursor_older_than_the_retention_triggers_a_resync(backend: Backend) {
+    assert!(captured_logs().is_some(), "capturing logs needs the global subscriber");
+    let test_db = TestDb::start(backend).await;
+    let settings = test_db.settings_with(&[("SPOOKY_WORKER_CHANGEFEED_RETENTION", "2s")]);
+    let app = TestApp::spawn_on(test_db.clone(), settings.clone()).await;
+    let db = direct_db(&test_db, Some(&app)).await;
+    register(&app, STALE).await;
+    for k in 0..10 {
+        upsert(&db, "stale_item", k, json!({"active": true})).await;
+    }
+    wait_agree(&db, &[STALE], Duration::from_secs(5)).await;
+    let info = run(&db, "INFO FOR DB", vec![]).await;
+    assert!(
+        info["tables"]["stale_item"].as_str().unwrap_or_default().contains("CHANGEFEED 2s"),
+        "the configured retention is used: {info}"
+    );
+    app.stop().await;
+
+    // While SSP is down: deletes and updates, then longer than the retention.
+    for k in 0..5 {
+        delete(&db, "stale_item", k).await;
+    }
+    upsert(&db, "stale_item", 7, json!({"active": false})).await;
+    upsert(&db, "stale_item", 20, json!({"active": true})).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let app = TestApp::spawn_on(test_db.clone(), settings).await;
+    wait_agree(&db, &[STALE], Duration::from_secs(10)).await;
+    wait_for("the stale-cursor warning", Duration::from_secs(5), || async {
+        logged(&["stale_item", "older than the feed's retention"]).then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+backend_tests!(a_cursor_older_than_the_retention_triggers_a_resync: ws);
+
+/// Deleting a `_spooky_query` row in the database unregisters the view
+/// (edges gone, view unknown); SSP's own unregister does not loop.
+async fn deleting_a_view_row_unregisters_the_view(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    let other = View {
+        id: "other_items",
+        sql: "SELECT * FROM item WHERE active = false",
+    };
+    register(&app, ACTIVE).await;
+    register(&app, other).await;
+    upsert(&db, "item", 1, json!({"active": true})).await;
+    upsert(&db, "item", 2, json!({"active": false})).await;
+    wait_agree(&db, &[ACTIVE, other], Duration::from_secs(5)).await;
+    assert_eq!(edges(&db, ACTIVE.id).await.len(), 1);
+
+    let row = sdb::Value::RecordId(sdb::RecordId::new("_spooky_query", ACTIVE.id.to_owned()));
+    run(&db, "DELETE $row", vec![("row", row)]).await;
+    let app_ref = &app;
+    wait_for("the view to be unregistered", Duration::from_secs(5), || async move {
+        let status = app_ref.get(&format!("/view/{}", ACTIVE.id)).send().await.expect("get").status();
+        (status == StatusCode::NOT_FOUND).then_some(())
+    })
+    .await;
+    wait_edges(&db, ACTIVE.id, "its edges to go", Duration::from_secs(5), |e| e.is_empty()).await;
+
+    // SSP's own unregister of the other view: its row delete comes back
+    // through LIVE and is ignored.
+    let response = app.post("/view/unregister").json(&json!({"id": other.id})).send().await.expect("unregister");
+    assert_eq!(response.status(), StatusCode::OK);
+    // And a view registered again under the first id lives on.
+    register(&app, ACTIVE).await;
+    upsert(&db, "item", 3, json!({"active": true})).await;
+    wait_agree(&db, &[ACTIVE], Duration::from_secs(5)).await;
+    assert_eq!(
+        app.get(&format!("/view/{}", ACTIVE.id)).send().await.expect("get").status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+backend_tests!(deleting_a_view_row_unregisters_the_view: mem, ws);
