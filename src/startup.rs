@@ -150,6 +150,7 @@ impl Application {
             addr: settings.listen_addr,
             source,
         })?;
+        crate::api::metrics::install();
         // The engine: from the state file, or rebuilt from the database.
         let persistence = (!settings.persistence_file.as_os_str().is_empty())
             .then(|| settings.persistence_file.clone());

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod error;
 pub mod health;
 pub mod ingest;
+pub mod metrics;
 pub mod views;
 
 use std::sync::Arc;
@@ -97,6 +98,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/version", get(health::version))
+        .route("/metrics", get(metrics::metrics))
         .route("/ingest", post(ingest::ingest))
         .route("/view/register", post(views::register))
         .route("/view/unregister", post(views::unregister))

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use backoff::ExponentialBackoff;
+use backoff::{ExponentialBackoff, ExponentialBackoffBuilder};
 use backoff::backoff::Backoff;
 use surrealdb::Surreal;
 use surrealdb::engine::any::Any;
@@ -291,16 +291,47 @@ impl fmt::Debug for Db {
     }
 }
 
-/// The exponential backoff used for the first connect and for waiting on a
-/// dropped connection: 100ms doubling to at most 2s, ±30%, for `budget`.
-fn backoff_for(budget: Duration) -> ExponentialBackoff {
-    ExponentialBackoff {
-        initial_interval: Duration::from_millis(100),
-        randomization_factor: 0.3,
-        multiplier: 2.0,
-        max_interval: Duration::from_secs(2),
-        max_elapsed_time: Some(budget),
-        ..ExponentialBackoff::default()
+/// The exponential backoff used for the first connect, for retries and for
+/// waiting on a dropped connection: 100ms doubling to at most 2s, ±30%,
+/// within a time budget.
+///
+/// The budget is kept here rather than by `backoff`'s own `max_elapsed_time`,
+/// which gives up as soon as the *next* wait would overshoot: with a 1.5s
+/// budget it would stop after ~0.7s. Here the last wait is cut short so that
+/// the budget is used up, never overshot.
+struct BackoffBudget {
+    backoff: ExponentialBackoff,
+    started: Instant,
+    budget: Duration,
+}
+
+impl BackoffBudget {
+    fn new(budget: Duration) -> Self {
+        BackoffBudget {
+            backoff: ExponentialBackoffBuilder::new()
+                .with_initial_interval(Duration::from_millis(100))
+                .with_randomization_factor(0.3)
+                .with_multiplier(2.0)
+                .with_max_interval(Duration::from_secs(2))
+                .with_max_elapsed_time(None)
+                .build(),
+            started: Instant::now(),
+            budget,
+        }
+    }
+
+    /// Time left in the budget.
+    fn remaining(&self) -> Duration {
+        self.budget.saturating_sub(self.started.elapsed())
+    }
+
+    /// How long to wait before the next try, or `None` once the budget is spent.
+    fn next_wait(&mut self) -> Option<Duration> {
+        let remaining = self.remaining();
+        if remaining.is_zero() {
+            return None;
+        }
+        self.backoff.next_backoff().map(|wait| wait.min(remaining))
     }
 }
 
@@ -329,13 +360,12 @@ impl Db {
     /// until `settings.connect_deadline`, then [`DbError::ConnectDeadline`].
     /// Bad credentials and embedded stores that cannot be opened fail at once.
     pub async fn connect(settings: &DbSettings) -> Result<Db, DbError> {
-        let started = Instant::now();
         let deadline = settings.connect_deadline;
-        let mut backoff = backoff_for(deadline);
+        let mut backoff = BackoffBudget::new(deadline);
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let remaining = deadline.saturating_sub(started.elapsed());
+            let remaining = backoff.remaining();
             let outcome = match tokio::time::timeout(remaining, Self::try_connect(settings)).await
             {
                 Ok(Ok(client)) => {
@@ -357,11 +387,7 @@ impl Db {
                 Ok(Err(Attempt::Retry(message))) => message,
                 Err(_) => "the attempt timed out".to_owned(),
             };
-            let wait = backoff
-                .next_backoff()
-                .map(|wait| wait.min(deadline.saturating_sub(started.elapsed())))
-                .filter(|wait| !wait.is_zero());
-            let Some(wait) = wait else {
+            let Some(wait) = backoff.next_wait() else {
                 return Err(DbError::ConnectDeadline {
                     url: settings.url.clone(),
                     deadline,
@@ -576,11 +602,11 @@ impl Db {
     /// `budget`. Only for queries that are safe to apply twice (a call that
     /// timed out may have committed).
     pub async fn run_idempotent(&self, query: Query, budget: Duration) -> Result<Response, DbError> {
-        let mut backoff = backoff_for(budget);
+        let mut backoff = BackoffBudget::new(budget);
         loop {
             match self.run(query.clone()).await {
                 Err(error) if error.is_unavailable() || error.is_conflict() => {
-                    match backoff.next_backoff() {
+                    match backoff.next_wait() {
                         Some(wait) => {
                             tracing::debug!(%error, retry_in_ms = wait.as_millis() as u64, "retrying");
                             tokio::time::sleep(wait).await;
@@ -614,11 +640,11 @@ impl Db {
     /// again or `budget` has passed (then the last error). Used after a
     /// disconnect, e.g. before re-subscribing LIVE queries.
     pub async fn wait_available(&self, budget: Duration) -> Result<(), DbError> {
-        let mut backoff = backoff_for(budget);
+        let mut backoff = BackoffBudget::new(budget);
         loop {
             match self.ping().await {
                 Ok(_) => return Ok(()),
-                Err(error) => match backoff.next_backoff() {
+                Err(error) => match backoff.next_wait() {
                     Some(wait) => tokio::time::sleep(wait).await,
                     None => return Err(error),
                 },

@@ -183,42 +183,52 @@ impl Number {
         }
     }
 
-    /// Numeric comparison across int and float. Two ints compare exactly.
+    /// Numeric comparison across int and float, exact at every magnitude,
+    /// as SurrealDB's `Ord for Number`: `-0.0 = 0.0`, and an int compares
+    /// with a float by integer parts, then by the float's fraction.
     pub fn cmp_num(self, other: Number) -> Ordering {
         match (self, other) {
             (Number::Int(a), Number::Int(b)) => a.cmp(&b),
             (Number::Int(a), Number::Float(b)) => cmp_int_float(a, b),
             (Number::Float(a), Number::Int(b)) => cmp_int_float(b, a).reverse(),
-            (Number::Float(a), Number::Float(b)) => a.total_cmp(&b),
+            (Number::Float(a), Number::Float(b)) => cmp_f64(a, b),
         }
     }
 
     /// The integer this number is exactly equal to, if any; used so that
-    /// `1` and `1.0` hash alike.
+    /// `1` and `1.0` (and `0` and `-0.0`) hash alike.
     fn as_exact_int(self) -> Option<i64> {
+        // 2^63: the floats in [-2^63, 2^63) with no fraction are exactly i64s.
+        const LIMIT: f64 = 9_223_372_036_854_775_808.0;
         match self {
             Number::Int(i) => Some(i),
-            Number::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f as i64),
+            Number::Float(f) if f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f) => Some(f as i64),
             Number::Float(_) => None,
         }
     }
 }
 
-fn cmp_int_float(a: i64, b: f64) -> Ordering {
-    if b.is_nan() {
-        return Ordering::Less;
+/// Floats in SurrealDB's total order: IEEE total order, except `-0.0 = 0.0`.
+fn cmp_f64(a: f64, b: f64) -> Ordering {
+    if a == 0.0 && b == 0.0 {
+        Ordering::Equal
+    } else {
+        a.total_cmp(&b)
     }
-    // Exact for |a| < 2^53, which covers every id and counter in practice.
-    let af = a as f64;
-    match af.partial_cmp(&b).unwrap_or(Ordering::Equal) {
-        Ordering::Equal => {
-            // Break float rounding ties with the integer part of `b`.
-            let bi = b.trunc();
-            if bi >= i64::MAX as f64 || bi <= i64::MIN as f64 {
-                return Ordering::Equal;
-            }
-            a.cmp(&(bi as i64))
-        }
+}
+
+fn cmp_int_float(a: i64, b: f64) -> Ordering {
+    if !b.is_finite() {
+        // An infinity (or NaN) of either sign is beyond every int.
+        return if b.is_sign_positive() {
+            Ordering::Less
+        } else {
+            Ordering::Greater
+        };
+    }
+    // Both integer parts fit an i128 exactly (the cast saturates beyond).
+    match i128::from(a).cmp(&(b as i128)) {
+        Ordering::Equal => cmp_f64(0.0, b.fract()),
         o => o,
     }
 }
@@ -601,7 +611,35 @@ mod tests {
     }
 
     #[test]
+    fn numbers_compare_exactly_at_every_magnitude() {
+        // As SurrealDB 3.3.5 (`Ord for Number`); found by tests/differential.rs.
+        use Ordering::*;
+        assert!(float(-0.0).sql_eq(&float(0.0)));
+        assert!(float(-0.0).sql_eq(&int(0)));
+        assert_eq!(float(-0.0).sql_cmp(&float(0.0)), Equal);
+        assert_eq!(int(i64::MAX).sql_cmp(&float(9.223_372_036_854_776e18)), Less);
+        assert_eq!(int(i64::MIN).sql_cmp(&float(-9.223_372_036_854_776e18)), Equal);
+        assert_eq!(int(9_007_199_254_740_993).sql_cmp(&float(9_007_199_254_740_992.0)), Greater);
+        assert!(int(9_007_199_254_740_992).sql_eq(&float(9_007_199_254_740_992.0)));
+        assert_eq!(int(i64::MAX).sql_cmp(&float(1e300)), Less);
+        assert_eq!(int(1).sql_cmp(&float(1.5)), Less);
+        assert_eq!(int(-1).sql_cmp(&float(-1.5)), Greater);
+        assert_eq!(int(i64::MAX).sql_cmp(&float(f64::INFINITY)), Less);
+        assert_eq!(int(i64::MIN).sql_cmp(&float(f64::NEG_INFINITY)), Greater);
+    }
+
+    #[test]
     fn index_keys_agree_with_equality() {
+        assert_eq!(float(-0.0).index_key(), int(0).index_key());
+        assert_eq!(
+            float(9_007_199_254_740_992.0).index_key(),
+            int(9_007_199_254_740_992).index_key()
+        );
+        assert_eq!(
+            float(-9.223_372_036_854_776e18).index_key(),
+            int(i64::MIN).index_key()
+        );
+        assert_ne!(float(9.223_372_036_854_776e18).index_key(), int(i64::MAX).index_key());
         assert_eq!(int(1).index_key(), float(1.0).index_key());
         assert_eq!(thing("user:1").index_key(), Value::str("user:1").index_key());
         assert_ne!(int(1).index_key(), Value::str("1").index_key());

@@ -276,8 +276,11 @@ impl Applier {
                 else {
                     continue;
                 };
-                metrics::counter!("ssp_ingest_changes_total", "source" => source.as_str())
-                    .increment(changes.len() as u64);
+                let deletes = changes.iter().filter(|c| c.content.is_none()).count() as u64;
+                metrics::counter!("ssp_ingest_changes_total", "source" => source.as_str(), "op" => "upsert")
+                    .increment(changes.len() as u64 - deletes);
+                metrics::counter!("ssp_ingest_changes_total", "source" => source.as_str(), "op" => "delete")
+                    .increment(deletes);
                 metrics::histogram!("ssp_ingest_batch_size").record(changes.len() as f64);
                 let deltas = engine.apply_batch(&changes);
                 let summary = IngestSummary {
@@ -285,6 +288,9 @@ impl Applier {
                     edges: EdgeCounts::of(&deltas),
                 };
                 edges.absorb(&deltas);
+                metrics::counter!("ssp_edge_ops_total", "kind" => "created").increment(summary.edges.created as u64);
+                metrics::counter!("ssp_edge_ops_total", "kind" => "updated").increment(summary.edges.updated as u64);
+                metrics::counter!("ssp_edge_ops_total", "kind" => "deleted").increment(summary.edges.deleted as u64);
                 waiters.push(Waiter { reply, summary });
             }
         }

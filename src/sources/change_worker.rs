@@ -232,7 +232,12 @@ impl ChangeWorker {
     /// with the engine state resume from their cursor, and give the same map
     /// to the saver. Tables restored in the engine (and `settings.tables`) are
     /// followed right away.
-    pub fn start(db: Arc<Db>, pipeline: Pipeline, settings: WorkerSettings, cursors: Cursors) -> WorkerHandle {
+    pub fn start(
+        db: Arc<Db>,
+        pipeline: Pipeline,
+        settings: WorkerSettings,
+        cursors: Cursors,
+    ) -> WorkerHandle {
         let (tx, commands) = mpsc::unbounded_channel();
         let (stop, stop_rx) = watch::channel(false);
         let stats = Arc::new(WorkerStats::default());
@@ -259,6 +264,7 @@ impl ChangeWorker {
             last_cursor_save: Instant::now(),
             last_reconcile: Instant::now(),
             last_feed_error: None,
+            warned_clock: false,
         };
         let task = tokio::spawn(worker.run());
         WorkerHandle {
@@ -291,8 +297,14 @@ struct Follow {
 }
 
 enum LiveState {
-    Up { id: sdb::Value, abort: AbortHandle },
-    Down { retry_at: Instant, backoff: ExponentialBackoff },
+    Up {
+        id: sdb::Value,
+        abort: AbortHandle,
+    },
+    Down {
+        retry_at: Instant,
+        backoff: ExponentialBackoff,
+    },
 }
 
 impl Follow {
@@ -387,6 +399,7 @@ struct Worker {
     last_cursor_save: Instant,
     last_reconcile: Instant,
     last_feed_error: Option<Instant>,
+    warned_clock: bool,
 }
 
 /// A step failed: the database (retry later) or the pipeline (stop).
@@ -460,9 +473,10 @@ impl Worker {
             .filter_map(|t| t.live.set_down())
             .chain(self.views.set_down())
             .collect();
-        for id in ids {
-            live::kill(&self.db, id).await;
-        }
+        // Best effort and bounded: on a dead connection there is nothing to
+        // kill, and shutdown must not wait for call timeouts.
+        let kills = futures::future::join_all(ids.into_iter().map(|id| live::kill(&self.db, id)));
+        let _ = tokio::time::timeout(Duration::from_secs(1), kills).await;
         tracing::debug!("change worker stopped");
     }
 
@@ -480,10 +494,12 @@ impl Worker {
                 Ok(())
             }
             Command::Clear { reply } => {
-                let ids: Vec<sdb::Value> = self.tables.values_mut().filter_map(|t| t.live.set_down()).collect();
-                for id in ids {
-                    live::kill(&self.db, id).await;
-                }
+                let ids: Vec<sdb::Value> = self
+                    .tables
+                    .values_mut()
+                    .filter_map(|t| t.live.set_down())
+                    .collect();
+                self.kill_later(ids);
                 self.tables.clear();
                 self.cursors.clear();
                 self.feed_prev = None;
@@ -510,7 +526,11 @@ impl Worker {
                 t.unwanted_since = None;
                 continue;
             }
-            let pinned = self.settings.tables.iter().any(|p| p.as_str() == table.as_ref());
+            let pinned = self
+                .settings
+                .tables
+                .iter()
+                .any(|p| p.as_str() == table.as_ref());
             let mut backoff = reconnect_backoff();
             loop {
                 match self.track(table, pinned, false).await {
@@ -531,7 +551,9 @@ impl Worker {
                         }
                     }
                     Err(StepError::Db(e)) => {
-                        return Err(PipelineError::Write(format!("cannot follow table `{table}`: {e}")));
+                        return Err(PipelineError::Write(format!(
+                            "cannot follow table `{table}`: {e}"
+                        )));
                     }
                 }
             }
@@ -544,7 +566,12 @@ impl Worker {
     /// Starts following `table`. With `adopt` (a table restored from the
     /// state file) and a cursor, the feed pass catches up from the cursor;
     /// otherwise the table is snapshotted and diffed.
-    async fn track(&mut self, table: &Arc<str>, pinned: bool, adopt: bool) -> Result<(), StepError> {
+    async fn track(
+        &mut self,
+        table: &Arc<str>,
+        pinned: bool,
+        adopt: bool,
+    ) -> Result<(), StepError> {
         let status = self.prepare(table).await?;
         let sub = live::subscribe(&self.db, table, false).await?;
         let follow = self.attach(Target::Table(table.clone()), sub);
@@ -552,7 +579,9 @@ impl Worker {
             table.clone(),
             Table {
                 live: follow,
-                feed: status.has_feed.then(|| status.retention.unwrap_or(self.retention)),
+                feed: status
+                    .has_feed
+                    .then(|| status.retention.unwrap_or(self.retention)),
                 gap: true,
                 pinned,
                 ensured_at: Instant::now(),
@@ -622,10 +651,24 @@ impl Worker {
     async fn untrack(&mut self, table: &Arc<str>) {
         if let Some(mut t) = self.tables.remove(table) {
             if let Some(id) = t.live.set_down() {
-                live::kill(&self.db, id).await;
+                self.kill_later(vec![id]);
             }
         }
         self.cursors.remove(table);
+    }
+
+    /// Kills live queries in the background: the worker does not wait on a
+    /// connection that may be down (then there is nothing to kill anyway).
+    fn kill_later(&self, ids: Vec<sdb::Value>) {
+        if ids.is_empty() {
+            return;
+        }
+        let db = Arc::clone(&self.db);
+        tokio::spawn(async move {
+            for id in ids {
+                live::kill(&db, id).await;
+            }
+        });
     }
 
     /// Loads the table from a snapshot: every row, plus a delete for every
@@ -671,7 +714,12 @@ impl Worker {
     async fn reconcile(&mut self) {
         self.last_reconcile = Instant::now();
         let mut wanted: BTreeSet<Arc<str>> = self.pipeline.read(|engine| engine.tables());
-        let pinned: BTreeSet<Arc<str>> = self.settings.tables.iter().map(|t| Arc::from(t.as_str())).collect();
+        let pinned: BTreeSet<Arc<str>> = self
+            .settings
+            .tables
+            .iter()
+            .map(|t| Arc::from(t.as_str()))
+            .collect();
         wanted.extend(pinned.iter().cloned());
         for table in &wanted {
             if self.tables.contains_key(table) {
@@ -686,7 +734,9 @@ impl Worker {
                 Err(StepError::Db(e)) if e.is_unavailable() => {
                     tracing::debug!(table = %table, error = %e, "cannot follow the table yet; will retry");
                 }
-                Err(e) => tracing::warn!(table = %table, error = %e, "cannot follow the table yet; will retry"),
+                Err(e) => {
+                    tracing::warn!(table = %table, error = %e, "cannot follow the table yet; will retry")
+                }
             }
         }
         let now = Instant::now();
@@ -720,16 +770,18 @@ impl Worker {
         }
         let mut changes = Vec::new();
         let mut deleted_views = Vec::new();
-        let mut ended = Vec::new();
+        let mut ended: Vec<Arc<str>> = Vec::new();
+        let mut errors: Vec<(Target, String)> = Vec::new();
+        let mut check_view_rows = false;
         for Tagged {
             target,
             generation,
             event,
         } in batch
         {
-            match target {
+            match &target {
                 Target::Table(name) => {
-                    let Some(table) = self.tables.get_mut(&name) else {
+                    let Some(table) = self.tables.get_mut(name) else {
                         continue;
                     };
                     if table.live.generation != generation || !table.live.is_up() {
@@ -739,14 +791,15 @@ impl Worker {
                         LiveEvent::Change(change) => changes.push(change),
                         LiveEvent::Deleted(_) => {}
                         LiveEvent::Error(message) => {
-                            tracing::warn!(table = %name, error = %message, "LIVE error: the table will be caught up from the change feed");
                             table.gap = true;
+                            errors.push((target.clone(), message));
                         }
                         LiveEvent::Ended => {
+                            // The live query is gone with the connection (or
+                            // was killed): nothing to kill.
                             table.gap = true;
-                            if let Some(id) = table.live.set_down() {
-                                ended.push((name.clone(), id));
-                            }
+                            table.live.set_down();
+                            ended.push(name.clone());
                         }
                     }
                 }
@@ -758,28 +811,34 @@ impl Worker {
                         LiveEvent::Deleted(id) => deleted_views.push(id),
                         LiveEvent::Change(_) => {}
                         LiveEvent::Error(message) => {
-                            tracing::warn!(error = %message, "LIVE error on _spooky_query; re-subscribing");
-                            if let Some(id) = self.views.set_down() {
-                                ended.push((Arc::from(QUERY_TABLE), id));
-                            }
+                            // A delete may have been missed: compare the rows.
+                            check_view_rows = true;
+                            errors.push((target.clone(), message));
                         }
                         LiveEvent::Ended => {
-                            if let Some(id) = self.views.set_down() {
-                                ended.push((Arc::from(QUERY_TABLE), id));
-                            }
+                            self.views.set_down();
+                            ended.push(Arc::from(QUERY_TABLE));
                         }
                     }
                 }
             }
         }
-        if !ended.is_empty() {
-            let names: Vec<&str> = ended.iter().map(|(n, _)| n.as_ref()).collect();
-            tracing::warn!(tables = ?names, "LIVE subscriptions ended (disconnect?); re-subscribing and catching up");
-            // A stream that ended because the connection dropped has no live
-            // query left to kill; one that ended otherwise does.
-            for (_, id) in ended {
-                live::kill(&self.db, id).await;
+        // An error followed by the end of the stream is a disconnect, said
+        // once below; other errors are worth a line each.
+        for (target, message) in errors {
+            let name: Arc<str> = match &target {
+                Target::Table(name) => name.clone(),
+                Target::Views => Arc::from(QUERY_TABLE),
+            };
+            if !ended.contains(&name) {
+                tracing::warn!(table = %name, error = %message, "LIVE error: catching the table up from the change feed");
             }
+        }
+        if !ended.is_empty() {
+            tracing::warn!(
+                tables = ?ended.iter().map(|n| n.as_ref()).collect::<Vec<_>>(),
+                "LIVE subscriptions ended (connection lost?); re-subscribing, then catching up from the change feed"
+            );
         }
         if !changes.is_empty() {
             let n = changes.len() as u64;
@@ -788,6 +847,11 @@ impl Worker {
         }
         for id in deleted_views {
             self.view_row_deleted(id).await?;
+        }
+        if check_view_rows {
+            if let Err(e) = self.remove_views_without_rows().await {
+                tracing::debug!(error = %e, "cannot compare views with their rows yet");
+            }
         }
         Ok(())
     }
@@ -815,11 +879,16 @@ impl Worker {
                 }
                 return Ok(());
             }
+            let any = !due.is_empty();
             for name in due {
                 self.resubscribe(&name).await;
             }
             if views_due {
                 self.follow_views().await;
+            }
+            if any {
+                // Close the gap now rather than at the next tick.
+                self.feed_pass().await?;
             }
         }
         if self.last_reconcile.elapsed() >= RECONCILE_INTERVAL {
@@ -862,7 +931,10 @@ impl Worker {
         match self.try_feed_pass().await {
             Err(StepError::Db(e)) => {
                 // Rate-limit: while the database is down this fails every pass.
-                if self.last_feed_error.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
+                if self
+                    .last_feed_error
+                    .is_none_or(|t| t.elapsed() > Duration::from_secs(30))
+                {
                     tracing::warn!(error = %e, "change feed pass failed; will retry");
                     self.last_feed_error = Some(Instant::now());
                 }
@@ -924,7 +996,10 @@ impl Worker {
                 continue;
             }
             if let Some(cursor) = self.cursors.get(name) {
-                followed.insert(name.clone(), (cursor.versionstamp, t.gap, t.live.generation));
+                followed.insert(
+                    name.clone(),
+                    (cursor.versionstamp, t.gap, t.live.generation),
+                );
             }
         }
         let Some(start) = followed.values().map(|(c, _, _)| *c).min() else {
@@ -941,6 +1016,9 @@ impl Worker {
         loop {
             let page = changefeed::read_page(&self.db, since).await?;
             pages += 1;
+            if let Some(last) = page.last_versionstamp {
+                self.check_clock(last);
+            }
             for entry in page.entries {
                 let Some(&(cursor, gap, _)) = followed.get(&entry.id.table) else {
                     continue;
@@ -999,9 +1077,30 @@ impl Worker {
         Ok(())
     }
 
+    /// Warns once if versionstamps are not the hybrid logical clock this
+    /// worker assumes when it derives a starting cursor from the server's
+    /// clock (true of SurrealDB's mem, SurrealKV and RocksDB stores).
+    fn check_clock(&mut self, versionstamp: u64) {
+        if self.warned_clock {
+            return;
+        }
+        let now = Utc::now().timestamp_millis().max(0) as u64;
+        let at = changefeed::hlc_millis(versionstamp);
+        if now.abs_diff(at) > 24 * 3600 * 1000 {
+            self.warned_clock = true;
+            tracing::warn!(
+                versionstamp,
+                "change-feed versionstamps do not look like a hybrid logical clock (unix ms << 16); the starting cursor of a newly followed table may be off, so writes racing its first load could be missed"
+            );
+        }
+    }
+
     /// Applies the current content of every pending record whose feed state
     /// differs from the engine's.
-    async fn repair(&mut self, pending: &mut HashMap<RecordId, Option<Object>>) -> Result<(), StepError> {
+    async fn repair(
+        &mut self,
+        pending: &mut HashMap<RecordId, Option<Object>>,
+    ) -> Result<(), StepError> {
         if pending.is_empty() {
             return Ok(());
         }
@@ -1021,7 +1120,7 @@ impl Worker {
         tracing::info!(
             records = stale.len(),
             first = %stale[0],
-            "the change feed had changes LIVE did not deliver; applied them"
+            "caught up from the change feed: applied changes LIVE had not delivered"
         );
         WorkerStats::bump(&self.stats.feed_repairs, stale.len() as u64);
         metrics::counter!("ssp_worker_feed_repairs_total").increment(stale.len() as u64);
@@ -1054,18 +1153,23 @@ impl Worker {
         // Views known now, then everything queued committed (their rows
         // written), then the rows: a view registered meanwhile is not in
         // the first list, so it is never mistaken for a deleted one.
-        let known: Vec<String> = self.pipeline.read(|engine| engine.views().map(|v| v.id.to_string()).collect());
+        let known: Vec<String> = self
+            .pipeline
+            .read(|engine| engine.views().map(|v| v.id.to_string()).collect());
         if known.is_empty() {
             return Ok(());
         }
         self.pipeline.flush().await?;
-        let q = Query::new("SELECT VALUE id FROM type::table($t)").bind("t", QUERY_TABLE.to_string());
+        let q =
+            Query::new("SELECT VALUE id FROM type::table($t)").bind("t", QUERY_TABLE.to_string());
         let mut response = self.db.run_background(q).await?;
         let rows: Vec<sdb::Value> = response.take(0)?;
         let present: HashSet<String> = rows
             .into_iter()
             .filter_map(|v| match v {
-                sdb::Value::RecordId(r) => Some(view_id_of(&crate::db::values::record_id_from_surreal(&r))),
+                sdb::Value::RecordId(r) => {
+                    Some(view_id_of(&crate::db::values::record_id_from_surreal(&r)))
+                }
                 _ => None,
             })
             .collect();
@@ -1092,7 +1196,8 @@ impl Worker {
         // The view may have been registered again since the delete: then its
         // row exists again once everything queued is committed.
         self.pipeline.flush().await?;
-        let q = Query::new("SELECT VALUE id FROM $row").bind("row", sdb::Value::RecordId(record_id_to_surreal(&row)));
+        let q = Query::new("SELECT VALUE id FROM $row")
+            .bind("row", sdb::Value::RecordId(record_id_to_surreal(&row)));
         let exists = match self.db.run_background(q).await {
             Ok(mut response) => !response.take::<Vec<sdb::Value>>(0)?.is_empty(),
             Err(e) => return Err(e.into()),
@@ -1138,7 +1243,10 @@ mod tests {
         let id = RecordId::new("t", Key::Int(1));
         let content = Object::from_pairs(vec![
             ("id".into(), Value::Thing(id.clone())),
-            ("a".into(), Value::Number(crate::engine::value::Number::Int(1))),
+            (
+                "a".into(),
+                Value::Number(crate::engine::value::Number::Int(1)),
+            ),
         ]);
         let held = Value::Object(content.clone());
         assert!(matches_engine(Some(&held), Some(&content)));
@@ -1151,7 +1259,13 @@ mod tests {
 
     #[test]
     fn view_ids_from_rows() {
-        assert_eq!(view_id_of(&RecordId::new("_spooky_query", Key::String("abc".into()))), "abc");
-        assert_eq!(view_id_of(&RecordId::new("_spooky_query", Key::Int(7))), "7");
+        assert_eq!(
+            view_id_of(&RecordId::new("_spooky_query", Key::String("abc".into()))),
+            "abc"
+        );
+        assert_eq!(
+            view_id_of(&RecordId::new("_spooky_query", Key::Int(7))),
+            "7"
+        );
     }
 }

@@ -71,13 +71,18 @@ pub async fn read_page(db: &Db, since: u64) -> Result<FeedPage, DbError> {
 pub fn parse_change_sets(sets: Vec<sdb::Value>) -> FeedPage {
     let mut page = FeedPage::default();
     for set in sets {
-        let sdb::Value::Object(set) = set else { continue };
+        let sdb::Value::Object(set) = set else {
+            continue;
+        };
         let mut set = set.into_inner();
         let Some(versionstamp) = set.remove("versionstamp").and_then(as_u64) else {
             tracing::warn!("change feed entry without a readable versionstamp skipped");
             continue;
         };
-        page.last_versionstamp = Some(page.last_versionstamp.map_or(versionstamp, |v| v.max(versionstamp)));
+        page.last_versionstamp = Some(
+            page.last_versionstamp
+                .map_or(versionstamp, |v| v.max(versionstamp)),
+        );
         let Some(sdb::Value::Array(changes)) = set.remove("changes") else {
             continue;
         };
@@ -125,10 +130,9 @@ fn parse_mutation(change: sdb::Value) -> Option<(RecordId, Option<Object>)> {
 fn as_u64(v: sdb::Value) -> Option<u64> {
     match v {
         sdb::Value::Number(sdb::Number::Int(i)) => u64::try_from(i).ok(),
-        sdb::Value::Number(n @ sdb::Number::Decimal(_)) => sdb::ToSql::to_sql(&n)
-            .trim_end_matches("dec")
-            .parse()
-            .ok(),
+        sdb::Value::Number(n @ sdb::Number::Decimal(_)) => {
+            sdb::ToSql::to_sql(&n).trim_end_matches("dec").parse().ok()
+        }
         sdb::Value::Number(sdb::Number::Float(f)) if f >= 0.0 && f.fract() == 0.0 => Some(f as u64),
         _ => None,
     }
@@ -146,7 +150,9 @@ pub struct TableInfo {
 
 /// Every table of the database and its change feed, from `INFO FOR DB STRUCTURE`.
 pub async fn table_infos(db: &Db) -> Result<BTreeMap<String, TableInfo>, DbError> {
-    let mut response = db.run_background(Query::new("INFO FOR DB STRUCTURE")).await?;
+    let mut response = db
+        .run_background(Query::new("INFO FOR DB STRUCTURE"))
+        .await?;
     let info: sdb::Value = response.take(0)?;
     Ok(parse_table_infos(info))
 }
@@ -164,7 +170,9 @@ pub fn parse_table_infos(info: sdb::Value) -> BTreeMap<String, TableInfo> {
         _ => Vec::new(),
     };
     for table in tables {
-        let sdb::Value::Object(table) = table else { continue };
+        let sdb::Value::Object(table) = table else {
+            continue;
+        };
         let table = table.into_inner();
         let Some(sdb::Value::String(name)) = table.get("name") else {
             continue;
@@ -174,7 +182,9 @@ pub fn parse_table_infos(info: sdb::Value) -> BTreeMap<String, TableInfo> {
                 true,
                 match cf.get("expiry") {
                     Some(sdb::Value::Duration(d)) => Some(d.clone().into_inner()),
-                    Some(sdb::Value::String(s)) => surrealdb_syn::duration(s).ok().map(|d| d.into_inner()),
+                    Some(sdb::Value::String(s)) => {
+                        surrealdb_syn::duration(s).ok().map(|d| d.into_inner())
+                    }
                     _ => None,
                 },
             ),
@@ -224,7 +234,11 @@ pub async fn prepare_table(
     let ident = escape_ident(table);
     if mode == ChangefeedMode::Off {
         if !info.exists {
-            define_missing(db, &format!("DEFINE TABLE IF NOT EXISTS {ident} SCHEMALESS")).await?;
+            define_missing(
+                db,
+                &format!("DEFINE TABLE IF NOT EXISTS {ident} SCHEMALESS"),
+            )
+            .await?;
         }
         return Ok(FeedStatus {
             has_feed: false,
@@ -241,7 +255,9 @@ pub async fn prepare_table(
         (ChangefeedMode::Auto, false) => {
             define_missing(
                 db,
-                &format!("DEFINE TABLE IF NOT EXISTS {ident} SCHEMALESS CHANGEFEED {retention_setting}"),
+                &format!(
+                    "DEFINE TABLE IF NOT EXISTS {ident} SCHEMALESS CHANGEFEED {retention_setting}"
+                ),
             )
             .await?;
         }
@@ -250,10 +266,18 @@ pub async fn prepare_table(
                 "ALTER TABLE {ident} CHANGEFEED {retention_setting}"
             )))
             .await?;
-            tracing::info!(table, retention = retention_setting, "added a change feed to the table");
+            tracing::info!(
+                table,
+                retention = retention_setting,
+                "added a change feed to the table"
+            );
         }
         (_, false) => {
-            define_missing(db, &format!("DEFINE TABLE IF NOT EXISTS {ident} SCHEMALESS")).await?;
+            define_missing(
+                db,
+                &format!("DEFINE TABLE IF NOT EXISTS {ident} SCHEMALESS"),
+            )
+            .await?;
             return Ok(FeedStatus {
                 has_feed: false,
                 retention: None,
@@ -277,7 +301,10 @@ pub async fn prepare_table(
 
 async fn define_missing(db: &Db, statement: &str) -> Result<(), DbError> {
     db.run_background(Query::new(statement.to_owned())).await?;
-    tracing::info!(statement, "defined a table a view reads, so that it can be followed");
+    tracing::info!(
+        statement,
+        "defined a table a view reads, so that it can be followed"
+    );
     Ok(())
 }
 
@@ -294,7 +321,9 @@ pub async fn versionstamp_before_now(db: &Db, margin: Duration) -> Result<u64, D
         op: "server clock".into(),
         message: "time::millis(time::now()) did not return an integer".into(),
     })?;
-    Ok(hlc_from_millis(millis.saturating_sub(margin.as_millis() as u64)))
+    Ok(hlc_from_millis(
+        millis.saturating_sub(margin.as_millis() as u64),
+    ))
 }
 
 /// The HLC versionstamp of a unix time in milliseconds (counter 0).
@@ -340,8 +369,17 @@ mod tests {
                     "changes",
                     sdb::Value::Array(
                         vec![
-                            obj(vec![("define_table", obj(vec![("name", sdb::Value::String("t".into()))]))]),
-                            obj(vec![("update", obj(vec![("id", rid("t", 1)), ("a", sdb::Value::Number(sdb::Number::Int(1)))]))]),
+                            obj(vec![(
+                                "define_table",
+                                obj(vec![("name", sdb::Value::String("t".into()))]),
+                            )]),
+                            obj(vec![(
+                                "update",
+                                obj(vec![
+                                    ("id", rid("t", 1)),
+                                    ("a", sdb::Value::Number(sdb::Number::Int(1))),
+                                ]),
+                            )]),
                         ]
                         .into(),
                     ),
@@ -376,6 +414,9 @@ mod tests {
 
     #[test]
     fn hlc_arithmetic() {
-        assert_eq!(hlc_millis(hlc_from_millis(1_700_000_000_000) | 0xFFFF), 1_700_000_000_000);
+        assert_eq!(
+            hlc_millis(hlc_from_millis(1_700_000_000_000) | 0xFFFF),
+            1_700_000_000_000
+        );
     }
 }

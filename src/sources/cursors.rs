@@ -87,8 +87,14 @@ impl Cursors {
     /// it before the engine state (see the module docs).
     pub fn snapshot(&self) -> (BTreeMap<String, u64>, BTreeMap<String, DateTime<Utc>>) {
         let map = self.lock();
-        let versionstamps = map.iter().map(|(t, c)| (t.clone(), c.versionstamp)).collect();
-        let times = map.iter().map(|(t, c)| (t.clone(), c.confirmed_at)).collect();
+        let versionstamps = map
+            .iter()
+            .map(|(t, c)| (t.clone(), c.versionstamp))
+            .collect();
+        let times = map
+            .iter()
+            .map(|(t, c)| (t.clone(), c.confirmed_at))
+            .collect();
         (versionstamps, times)
     }
 
@@ -154,7 +160,11 @@ mod tests {
         ));
         let got = c.get("thread").unwrap();
         assert_eq!(got.versionstamp, 10, "never moves back");
-        assert_eq!(got.confirmed_at, t0 + chrono::Duration::seconds(1), "time does");
+        assert_eq!(
+            got.confirmed_at,
+            t0 + chrono::Duration::seconds(1),
+            "time does"
+        );
         assert!(c.advance(
             "thread",
             Cursor {

@@ -85,13 +85,20 @@ pub async fn subscribe(db: &Db, table: &str, deletes_only: bool) -> Result<Subsc
             };
             futures::future::ready(event)
         })
-        .chain(futures::stream::once(futures::future::ready(LiveEvent::Ended)))
+        .chain(futures::stream::once(futures::future::ready(
+            LiveEvent::Ended,
+        )))
         .boxed();
     Ok(Subscription { id, events })
 }
 
 /// A notification as an event (`None`: nothing to do).
-fn to_event(table: &Arc<str>, action: Action, data: sdb::Value, deletes_only: bool) -> Option<LiveEvent> {
+fn to_event(
+    table: &Arc<str>,
+    action: Action,
+    data: sdb::Value,
+    deletes_only: bool,
+) -> Option<LiveEvent> {
     match action {
         Action::Create | Action::Update if deletes_only => None,
         Action::Create | Action::Update => Some(match row_to_change(data) {
@@ -114,7 +121,9 @@ fn to_event(table: &Arc<str>, action: Action, data: sdb::Value, deletes_only: bo
             Some(match id {
                 Some(id) if deletes_only => LiveEvent::Deleted(id),
                 Some(id) => LiveEvent::Change(Change { id, content: None }),
-                None => LiveEvent::Error(format!("LIVE on `{table}` delivered a delete without an id")),
+                None => LiveEvent::Error(format!(
+                    "LIVE on `{table}` delivered a delete without an id"
+                )),
             })
         }
         Action::Killed => Some(LiveEvent::Ended),
@@ -128,7 +137,10 @@ fn to_event(table: &Arc<str>, action: Action, data: sdb::Value, deletes_only: bo
 /// Kills a live query on the shared session (best effort: when the
 /// connection is gone, so is the live query).
 pub async fn kill(db: &Db, id: sdb::Value) {
-    if let Err(error) = db.run_background(Query::new("KILL $id").bind("id", id)).await {
+    if let Err(error) = db
+        .run_background(Query::new("KILL $id").bind("id", id))
+        .await
+    {
         tracing::debug!(%error, "killing a live query failed");
     }
 }

@@ -9,6 +9,7 @@ mod support;
 mod cli;
 mod connection;
 mod http;
+mod metrics;
 mod migrations;
 mod pipeline;
 mod schema;

@@ -49,9 +49,16 @@ async fn direct_db(test_db: &TestDb, app: Option<&TestApp>) -> Arc<Db> {
         Some(server) => {
             let url = server.url();
             let settings = test_db.settings_with(&[("SPOOKY_SURREALDB_URL", url.as_str())]);
-            Arc::new(Db::connect(&settings.surrealdb).await.expect("direct connection"))
+            Arc::new(
+                Db::connect(&settings.surrealdb)
+                    .await
+                    .expect("direct connection"),
+            )
         }
-        None => Arc::clone(&app.expect("embedded backends write through SSP's connection").db),
+        None => Arc::clone(
+            &app.expect("embedded backends write through SSP's connection")
+                .db,
+        ),
     }
 }
 
@@ -64,13 +71,21 @@ async fn run(db: &Db, sql: &str, vars: Vec<(&str, sdb::Value)>) -> Value {
     for (k, v) in vars {
         q.set(k, v);
     }
-    let mut response = db.run(q).await.unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
+    let mut response = db
+        .run(q)
+        .await
+        .unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
     response.take_json(0).expect("result")
 }
 
 async fn upsert(db: &Db, table: &str, key: i64, content: Value) {
     let content = ssp::db::values::json_to_surreal(&content);
-    run(db, "UPSERT $id CONTENT $c", vec![("id", rid(table, key)), ("c", content)]).await;
+    run(
+        db,
+        "UPSERT $id CONTENT $c",
+        vec![("id", rid(table, key)), ("c", content)],
+    )
+    .await;
 }
 
 async fn delete(db: &Db, table: &str, key: i64) {
@@ -80,7 +95,12 @@ async fn delete(db: &Db, table: &str, key: i64) {
 /// The view's edges: `out` -> `version`.
 async fn edges(db: &Db, view: &str) -> BTreeMap<String, i64> {
     let q = sdb::Value::RecordId(sdb::RecordId::new("_spooky_query", view.to_owned()));
-    let rows = run(db, "SELECT out, version FROM _spooky_list_ref WHERE in = $q", vec![("q", q)]).await;
+    let rows = run(
+        db,
+        "SELECT out, version FROM _spooky_list_ref WHERE in = $q",
+        vec![("q", q)],
+    )
+    .await;
     rows.as_array()
         .expect("rows")
         .iter()
@@ -102,7 +122,9 @@ async fn expected(db: &Db, sql: &str) -> BTreeSet<String> {
                 if let Some(Value::String(id)) = o.get("id") {
                     out.insert(id.clone());
                 }
-                o.values().filter(|v| v.is_object() || v.is_array()).for_each(|v| collect(v, out));
+                o.values()
+                    .filter(|v| v.is_object() || v.is_array())
+                    .for_each(|v| collect(v, out));
             }
             _ => {}
         }
@@ -187,7 +209,9 @@ impl Writer {
                         let c = ssp::db::values::json_to_surreal(&json!({
                             "n": n, "score": (n * 31) % 100, "active": n % 3 != 0
                         }));
-                        Query::new("UPSERT $id CONTENT $c").bind("id", rid(table, key)).bind("c", c)
+                        Query::new("UPSERT $id CONTENT $c")
+                            .bind("id", rid(table, key))
+                            .bind("c", c)
                     };
                     match db.run(q).await {
                         Ok(_) => {
@@ -210,9 +234,11 @@ impl Writer {
 
     async fn wait_writes(&self, at_least: u64) {
         let writes = &self.writes;
-        wait_for("the writer to make progress", Duration::from_secs(30), || async move {
-            (writes.load(Ordering::Relaxed) >= at_least).then_some(())
-        })
+        wait_for(
+            "the writer to make progress",
+            Duration::from_secs(30),
+            || async move { (writes.load(Ordering::Relaxed) >= at_least).then_some(()) },
+        )
         .await;
     }
 
@@ -244,7 +270,10 @@ fn captured_logs() -> Option<&'static Mutex<Vec<u8>>> {
         struct W(&'static Mutex<Vec<u8>>);
         impl std::io::Write for W {
             fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(b);
+                self.0
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend_from_slice(b);
                 Ok(b.len())
             }
             fn flush(&mut self) -> std::io::Result<()> {
@@ -274,8 +303,10 @@ fn logged(needles: &[&str]) -> bool {
     let Some(buffer) = captured_logs() else {
         return false;
     };
-    let text = String::from_utf8_lossy(&buffer.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
-    text.lines().any(|line| needles.iter().all(|n| line.contains(n)))
+    let text =
+        String::from_utf8_lossy(&buffer.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    text.lines()
+        .any(|line| needles.iter().all(|n| line.contains(n)))
 }
 
 // ----- tests ---------------------------------------------------------------
@@ -295,23 +326,64 @@ async fn a_direct_write_reaches_the_edges(backend: Backend) {
 
     let started = Instant::now();
     upsert(&db, "item", 1, json!({"active": true, "title": "a"})).await;
-    let e = wait_edges(&db, ACTIVE.id, "item:1's edge", Duration::from_secs(1), |e| e.contains_key("item:1")).await;
+    let e = wait_edges(
+        &db,
+        ACTIVE.id,
+        "item:1's edge",
+        Duration::from_secs(1),
+        |e| e.contains_key("item:1"),
+    )
+    .await;
     let latency = started.elapsed();
     assert_eq!(e["item:1"], 1, "first version");
 
     upsert(&db, "item", 1, json!({"active": true, "title": "b"})).await;
-    wait_edges(&db, ACTIVE.id, "item:1 at version 2", Duration::from_secs(1), |e| e.get("item:1") == Some(&2)).await;
+    wait_edges(
+        &db,
+        ACTIVE.id,
+        "item:1 at version 2",
+        Duration::from_secs(1),
+        |e| e.get("item:1") == Some(&2),
+    )
+    .await;
     upsert(&db, "item", 2, json!({"active": false})).await;
     upsert(&db, "item", 1, json!({"active": false, "title": "b"})).await;
-    wait_edges(&db, ACTIVE.id, "item:1's edge to go", Duration::from_secs(1), |e| e.is_empty()).await;
+    wait_edges(
+        &db,
+        ACTIVE.id,
+        "item:1's edge to go",
+        Duration::from_secs(1),
+        |e| e.is_empty(),
+    )
+    .await;
     upsert(&db, "item", 2, json!({"active": true})).await;
-    wait_edges(&db, ACTIVE.id, "item:2's edge", Duration::from_secs(1), |e| e.contains_key("item:2")).await;
+    wait_edges(
+        &db,
+        ACTIVE.id,
+        "item:2's edge",
+        Duration::from_secs(1),
+        |e| e.contains_key("item:2"),
+    )
+    .await;
     delete(&db, "item", 2).await;
-    wait_edges(&db, ACTIVE.id, "item:2's edge to go", Duration::from_secs(1), |e| e.is_empty()).await;
+    wait_edges(
+        &db,
+        ACTIVE.id,
+        "item:2's edge to go",
+        Duration::from_secs(1),
+        |e| e.is_empty(),
+    )
+    .await;
 
     let info = run(&db, "INFO FOR DB", vec![]).await;
-    let item = info["tables"]["item"].as_str().unwrap_or_default().to_owned();
-    assert!(item.contains("CHANGEFEED"), "the table got a change feed: {item}");
+    let item = info["tables"]["item"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        item.contains("CHANGEFEED"),
+        "the table got a change feed: {item}"
+    );
     eprintln!("{backend:?}: direct write -> edge in {latency:?}");
     app.stop().await;
 }
@@ -341,7 +413,10 @@ async fn rows_written_before_the_view_are_in_it(backend: Backend) {
         .map(|r| r["id"].as_str().expect("id").to_owned())
         .collect();
     assert_eq!(listed, want, "the register answer holds the existing rows");
-    assert!(disagreement(&db, &[ACTIVE]).await.is_none(), "edges written at once");
+    assert!(
+        disagreement(&db, &[ACTIVE]).await.is_none(),
+        "edges written at once"
+    );
     app.stop().await;
 }
 backend_tests!(rows_written_before_the_view_are_in_it: mem, ws);
@@ -414,7 +489,13 @@ async fn writes_while_ssp_is_stopped_show_up_after_restart(backend: Backend) {
             if k % 4 == 0 {
                 delete(&own, "hammer", k).await;
             } else {
-                upsert(&own, "hammer", k, json!({"active": k % 3 != 0, "score": 100 - k})).await;
+                upsert(
+                    &own,
+                    "hammer",
+                    k,
+                    json!({"active": k % 3 != 0, "score": 100 - k}),
+                )
+                .await;
             }
         }
         for k in 30..40 {
@@ -455,9 +536,13 @@ async fn writes_while_the_connection_is_down_show_up_after_reconnect(backend: Ba
 
     // And LIVE works again after the reconnects.
     upsert(&db, "hammer", 9999, json!({"active": true, "score": 1000})).await;
-    wait_edges(&db, HAMMERED.id, "a write after the reconnect", Duration::from_secs(5), |e| {
-        e.contains_key("hammer:9999")
-    })
+    wait_edges(
+        &db,
+        HAMMERED.id,
+        "a write after the reconnect",
+        Duration::from_secs(5),
+        |e| e.contains_key("hammer:9999"),
+    )
     .await;
     app.stop().await;
 }
@@ -496,7 +581,10 @@ async fn version(app: &TestApp, view: &str, key: i64) -> Option<u64> {
 async fn barrier(db: &Db, view: &str, key: i64) {
     upsert(db, "item", key, json!({"active": true})).await;
     let marker = format!("item:{key}");
-    wait_edges(db, view, "the marker record", Duration::from_secs(5), |e| e.contains_key(&marker)).await;
+    wait_edges(db, view, "the marker record", Duration::from_secs(5), |e| {
+        e.contains_key(&marker)
+    })
+    .await;
 }
 
 /// One change that arrives both through `/ingest` and through LIVE bumps the
@@ -508,7 +596,12 @@ async fn a_change_via_ingest_and_live_bumps_the_version_once(backend: Backend) {
     register(&app, ACTIVE).await;
 
     // /ingest first, then the same write in the database.
-    ingest(&app, 1, json!({"active": true, "title": "one", "at": "2024-01-01T00:00:00Z"})).await;
+    ingest(
+        &app,
+        1,
+        json!({"active": true, "title": "one", "at": "2024-01-01T00:00:00Z"}),
+    )
+    .await;
     assert_eq!(version(&app, ACTIVE.id, 1).await, Some(1));
     run(
         &db,
@@ -517,23 +610,58 @@ async fn a_change_via_ingest_and_live_bumps_the_version_once(backend: Backend) {
     )
     .await;
     barrier(&db, ACTIVE.id, 100).await;
-    assert_eq!(version(&app, ACTIVE.id, 1).await, Some(1), "LIVE re-delivered the same content");
+    assert_eq!(
+        version(&app, ACTIVE.id, 1).await,
+        Some(1),
+        "LIVE re-delivered the same content"
+    );
     assert_eq!(edges(&db, ACTIVE.id).await["item:1"], 1);
 
     // The database write first, then the same change through /ingest.
     upsert(&db, "item", 2, json!({"active": true, "title": "two"})).await;
-    wait_edges(&db, ACTIVE.id, "item:2 via LIVE", Duration::from_secs(5), |e| e.get("item:2") == Some(&1)).await;
+    wait_edges(
+        &db,
+        ACTIVE.id,
+        "item:2 via LIVE",
+        Duration::from_secs(5),
+        |e| e.get("item:2") == Some(&1),
+    )
+    .await;
     ingest(&app, 2, json!({"active": true, "title": "two"})).await;
-    assert_eq!(version(&app, ACTIVE.id, 2).await, Some(1), "identical content via /ingest is a no-op");
+    assert_eq!(
+        version(&app, ACTIVE.id, 2).await,
+        Some(1),
+        "identical content via /ingest is a no-op"
+    );
 
     // An edit seen both ways, in either order.
-    upsert(&db, "item", 2, json!({"active": true, "title": "two, edited"})).await;
+    upsert(
+        &db,
+        "item",
+        2,
+        json!({"active": true, "title": "two, edited"}),
+    )
+    .await;
     ingest(&app, 2, json!({"active": true, "title": "two, edited"})).await;
     ingest(&app, 1, json!({"active": true, "title": "one, edited"})).await;
-    upsert(&db, "item", 1, json!({"active": true, "title": "one, edited"})).await;
+    upsert(
+        &db,
+        "item",
+        1,
+        json!({"active": true, "title": "one, edited"}),
+    )
+    .await;
     barrier(&db, ACTIVE.id, 101).await;
-    assert_eq!(version(&app, ACTIVE.id, 1).await, Some(2), "one change, two arrivals, one bump");
-    assert_eq!(version(&app, ACTIVE.id, 2).await, Some(2), "one change, two arrivals, one bump");
+    assert_eq!(
+        version(&app, ACTIVE.id, 1).await,
+        Some(2),
+        "one change, two arrivals, one bump"
+    );
+    assert_eq!(
+        version(&app, ACTIVE.id, 2).await,
+        Some(2),
+        "one change, two arrivals, one bump"
+    );
     let e = edges(&db, ACTIVE.id).await;
     assert_eq!((e["item:1"], e["item:2"]), (2, 2));
     app.stop().await;
@@ -549,7 +677,10 @@ const STALE: View = View {
 /// lost changes: the table is resynced from a full snapshot (and diffed:
 /// records deleted meanwhile lose their edges), with a warning.
 async fn a_cursor_older_than_the_retention_triggers_a_resync(backend: Backend) {
-    assert!(captured_logs().is_some(), "capturing logs needs the global subscriber");
+    assert!(
+        captured_logs().is_some(),
+        "capturing logs needs the global subscriber"
+    );
     let test_db = TestDb::start(backend).await;
     let settings = test_db.settings_with(&[("SPOOKY_WORKER_CHANGEFEED_RETENTION", "2s")]);
     let app = TestApp::spawn_on(test_db.clone(), settings.clone()).await;
@@ -561,7 +692,10 @@ async fn a_cursor_older_than_the_retention_triggers_a_resync(backend: Backend) {
     wait_agree(&db, &[STALE], Duration::from_secs(5)).await;
     let info = run(&db, "INFO FOR DB", vec![]).await;
     assert!(
-        info["tables"]["stale_item"].as_str().unwrap_or_default().contains("CHANGEFEED 2s"),
+        info["tables"]["stale_item"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("CHANGEFEED 2s"),
         "the configured retention is used: {info}"
     );
     app.stop().await;
@@ -576,9 +710,11 @@ async fn a_cursor_older_than_the_retention_triggers_a_resync(backend: Backend) {
 
     let app = TestApp::spawn_on(test_db.clone(), settings).await;
     wait_agree(&db, &[STALE], Duration::from_secs(10)).await;
-    wait_for("the stale-cursor warning", Duration::from_secs(5), || async {
-        logged(&["stale_item", "older than the feed's retention"]).then_some(())
-    })
+    wait_for(
+        "the stale-cursor warning",
+        Duration::from_secs(5),
+        || async { logged(&["stale_item", "older than the feed's retention"]).then_some(()) },
+    )
     .await;
     app.stop().await;
 }
@@ -603,23 +739,48 @@ async fn deleting_a_view_row_unregisters_the_view(backend: Backend) {
     let row = sdb::Value::RecordId(sdb::RecordId::new("_spooky_query", ACTIVE.id.to_owned()));
     run(&db, "DELETE $row", vec![("row", row)]).await;
     let app_ref = &app;
-    wait_for("the view to be unregistered", Duration::from_secs(5), || async move {
-        let status = app_ref.get(&format!("/view/{}", ACTIVE.id)).send().await.expect("get").status();
-        (status == StatusCode::NOT_FOUND).then_some(())
-    })
+    wait_for(
+        "the view to be unregistered",
+        Duration::from_secs(5),
+        || async move {
+            let status = app_ref
+                .get(&format!("/view/{}", ACTIVE.id))
+                .send()
+                .await
+                .expect("get")
+                .status();
+            (status == StatusCode::NOT_FOUND).then_some(())
+        },
+    )
     .await;
-    wait_edges(&db, ACTIVE.id, "its edges to go", Duration::from_secs(5), |e| e.is_empty()).await;
+    wait_edges(
+        &db,
+        ACTIVE.id,
+        "its edges to go",
+        Duration::from_secs(5),
+        |e| e.is_empty(),
+    )
+    .await;
 
     // SSP's own unregister of the other view: its row delete comes back
     // through LIVE and is ignored.
-    let response = app.post("/view/unregister").json(&json!({"id": other.id})).send().await.expect("unregister");
+    let response = app
+        .post("/view/unregister")
+        .json(&json!({"id": other.id}))
+        .send()
+        .await
+        .expect("unregister");
     assert_eq!(response.status(), StatusCode::OK);
     // And a view registered again under the first id lives on.
     register(&app, ACTIVE).await;
     upsert(&db, "item", 3, json!({"active": true})).await;
     wait_agree(&db, &[ACTIVE], Duration::from_secs(5)).await;
     assert_eq!(
-        app.get(&format!("/view/{}", ACTIVE.id)).send().await.expect("get").status(),
+        app.get(&format!("/view/{}", ACTIVE.id))
+            .send()
+            .await
+            .expect("get")
+            .status(),
         StatusCode::OK
     );
     app.stop().await;

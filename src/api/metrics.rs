@@ -1,0 +1,42 @@
+//! `GET /metrics`: Prometheus text.
+//!
+//! Counters and histograms are recorded where things happen (pipeline, sink,
+//! saver, worker) through the `metrics` facade; gauges that describe current
+//! state (views, queue depth) are set here, at scrape time, from the state.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use super::AppState;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder once (several servers in
+/// one process, as in the tests, share it).
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed");
+                None
+            }
+        })
+        .as_ref()
+}
+
+pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let views = state.pipeline.read(|e| e.view_count());
+    let records = state.pipeline.read(|e| e.record_count());
+    metrics::gauge!("ssp_views_registered").set(views as f64);
+    metrics::gauge!("ssp_records").set(records as f64);
+    metrics::gauge!("ssp_pipeline_queue_depth").set(state.pipeline.queue_depth() as f64);
+    metrics::gauge!("ssp_db_round_trips").set(state.db.round_trips() as f64);
+    metrics::gauge!("ssp_pipeline_round_trips").set(state.pipeline.round_trips() as f64);
+    let body = install().map(|h| h.render()).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}

@@ -1,0 +1,118 @@
+//! `GET /metrics` after a known workload, on a real `ssp` process (its own
+//! metrics registry, so the counters hold exactly this test's workload).
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::wait_for;
+
+struct Ssp {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Ssp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn start() -> Ssp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_ssp"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SPOOKY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("SPOOKY_AUTH_SECRET", "metrics-secret")
+        .env("SPOOKY_SURREALDB_URL", "mem://")
+        .env("SPOOKY_PERSISTENCE_FILE", dir.path().join("state.json"))
+        .env("SPOOKY_LOG", "warn")
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ssp starts");
+    Ssp {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    }
+}
+
+/// The value of one sample line (`name{labels} value`), 0 when absent.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn metrics_after_known_workload() {
+    crate::support::run(async {
+        let ssp = start();
+        let http = reqwest::Client::new();
+        let base = ssp.base.clone();
+        wait_for("ssp to answer /health", Duration::from_secs(60), || {
+            let http = http.clone();
+            let base = base.clone();
+            async move { http.get(format!("{base}/health")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+        })
+        .await;
+        let post = |path: &str, body: serde_json::Value| {
+            http.post(format!("{base}{path}")).bearer_auth("metrics-secret").json(&body).send()
+        };
+        let r = post("/view/register", json!({"id": "m", "sql": "SELECT * FROM thread", "clientId": "c"})).await.unwrap();
+        assert!(r.status().is_success());
+        let batch = json!([
+            {"table": "thread", "op": "CREATE", "id": "thread:1", "record": {"a": 1}},
+            {"table": "thread", "op": "CREATE", "id": "thread:2", "record": {"a": 2}},
+            {"table": "thread", "op": "CREATE", "id": "thread:3", "record": {"a": 3}},
+        ]);
+        assert!(post("/ingest", batch).await.unwrap().status().is_success());
+        let one = json!({"table": "thread", "op": "UPDATE", "id": "thread:1", "record": {"a": 10}});
+        assert!(post("/ingest", one).await.unwrap().status().is_success());
+        let del = json!({"table": "thread", "op": "DELETE", "id": "thread:2"});
+        assert!(post("/ingest", del).await.unwrap().status().is_success());
+
+        let unauthorized = http.get(format!("{base}/metrics")).send().await.unwrap();
+        assert_eq!(unauthorized.status(), reqwest::StatusCode::UNAUTHORIZED);
+        let text = http
+            .get(format!("{base}/metrics"))
+            .bearer_auth("metrics-secret")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let http_upserts = sample(&text, "ssp_ingest_changes_total", &[("source", "http"), ("op", "upsert")]);
+        let http_deletes = sample(&text, "ssp_ingest_changes_total", &[("source", "http"), ("op", "delete")]);
+        assert_eq!(http_upserts, 4.0, "{text}");
+        assert_eq!(http_deletes, 1.0, "{text}");
+        assert_eq!(sample(&text, "ssp_edge_ops_total", &[("kind", "created")]), 3.0, "{text}");
+        assert_eq!(sample(&text, "ssp_edge_ops_total", &[("kind", "updated")]), 1.0, "{text}");
+        assert_eq!(sample(&text, "ssp_edge_ops_total", &[("kind", "deleted")]), 1.0, "{text}");
+        assert_eq!(sample(&text, "ssp_views_registered", &[]), 1.0, "{text}");
+        // register: row + (no initial edges); 3 ingests: one transaction each.
+        assert_eq!(sample(&text, "ssp_pipeline_round_trips", &[]), 4.0, "{text}");
+    });
+}
+
+#[test]
+fn scrape_after_known_workload() {
+    metrics_after_known_workload();
+}
