@@ -45,7 +45,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "SPOOKY_SURREALDB_CONNECT_DEADLINE_MS",
         "surrealdb.connect_deadline_ms",
     ),
-    ("SPOOKY_SURREALDB_CALL_TIMEOUT_MS", "surrealdb.call_timeout_ms"),
+    (
+        "SPOOKY_SURREALDB_CALL_TIMEOUT_MS",
+        "surrealdb.call_timeout_ms",
+    ),
     ("SPOOKY_WORKER_TABLES", "worker.tables"),
     ("SPOOKY_WORKER_CHANGEFEED", "worker.changefeed"),
     (
@@ -211,7 +214,9 @@ impl DbEndpoint {
             "ws" | "wss" => {
                 let authority = rest.split('/').next().unwrap_or_default();
                 if authority.is_empty() {
-                    return Err(format!("`{url}` has no host; expected {scheme}://HOST:PORT"));
+                    return Err(format!(
+                        "`{url}` has no host; expected {scheme}://HOST:PORT"
+                    ));
                 }
                 Ok(DbEndpoint::Remote {
                     url: url.to_owned(),
@@ -221,7 +226,9 @@ impl DbEndpoint {
                 if rest.is_empty() {
                     Ok(DbEndpoint::Memory)
                 } else {
-                    Err(format!("`{url}`: the in-memory engine takes no path; use mem://"))
+                    Err(format!(
+                        "`{url}`: the in-memory engine takes no path; use mem://"
+                    ))
                 }
             }
             "surrealkv" => {
@@ -348,7 +355,10 @@ impl Settings {
             .set_default("surrealdb.url", defaults::SURREALDB_URL)?
             .set_default("surrealdb.ns", defaults::NS)?
             .set_default("surrealdb.db", defaults::DB)?
-            .set_default("surrealdb.connect_deadline_ms", defaults::CONNECT_DEADLINE_MS)?
+            .set_default(
+                "surrealdb.connect_deadline_ms",
+                defaults::CONNECT_DEADLINE_MS,
+            )?
             .set_default("surrealdb.call_timeout_ms", defaults::CALL_TIMEOUT_MS)?
             .set_default("worker.tables", Vec::<String>::new())?
             .set_default("worker.changefeed", defaults::CHANGEFEED)?
@@ -472,10 +482,16 @@ fn validate_db(raw: RawDbSettings) -> Result<DbSettings, ConfigError> {
     let endpoint =
         DbEndpoint::parse(&url).map_err(|reason| ConfigError::invalid("surrealdb.url", reason))?;
     if raw.ns.trim().is_empty() {
-        return Err(ConfigError::invalid("surrealdb.ns", "the namespace is empty"));
+        return Err(ConfigError::invalid(
+            "surrealdb.ns",
+            "the namespace is empty",
+        ));
     }
     if raw.db.trim().is_empty() {
-        return Err(ConfigError::invalid("surrealdb.db", "the database is empty"));
+        return Err(ConfigError::invalid(
+            "surrealdb.db",
+            "the database is empty",
+        ));
     }
     let credentials = match (raw.user, raw.pass) {
         (Some(user), _) if user.trim().is_empty() => {
@@ -669,7 +685,9 @@ mod tests {
         let msg = load(&[("SPOOKY_AUTH_SECRET", "")]).unwrap_err().to_string();
         assert!(msg.contains("SPOOKY_AUTH_SECRET"), "{msg}");
 
-        let msg = load(&[("SPOOKY_LISTEN_ADDR", "nope")]).unwrap_err().to_string();
+        let msg = load(&[("SPOOKY_LISTEN_ADDR", "nope")])
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("SPOOKY_LISTEN_ADDR"), "{msg}");
 
         let msg = load(&[("SPOOKY_WORKER_CHANGEFEED", "sometimes")])

@@ -49,7 +49,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     // Only fails if a subscriber is already installed, which cannot happen here.
     let _ = ssp::telemetry::try_init(&settings.log);
-    let runtime = startup::runtime(None).map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    let runtime = startup::runtime(None)
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
 
     let command = cli.command.unwrap_or(Command::Serve);
     // The work runs as a task on a worker thread (big stack, see

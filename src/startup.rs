@@ -26,9 +26,9 @@ use crate::api::{self, AppState};
 use crate::config::Settings;
 use crate::db::migrations::{self, MigrationError, MigrationReport};
 use crate::db::{Db, DbError};
+use crate::persistence::Saver;
 use crate::persistence::restore::{self, RestoreError};
 use crate::persistence::state_file::{FORMAT_VERSION, StateFile};
-use crate::persistence::Saver;
 use crate::pipeline::{Pipeline, ttl_sweep};
 use crate::sink::EdgeSink;
 use crate::sources::change_worker::ChangeWorker;
@@ -116,7 +116,10 @@ impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application")
             .field("local_addr", &self.local_addr)
-            .field("hooks", &self.hooks.iter().map(|(name, _)| *name).collect::<Vec<_>>())
+            .field(
+                "hooks",
+                &self.hooks.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -221,8 +224,12 @@ impl Application {
                 Box::new(move || {
                     Box::pin(async move {
                         match handle.save_now().await {
-                            Ok(()) => tracing::info!(path = %handle.path().display(), "state saved"),
-                            Err(e) => tracing::error!(error = %e, "saving the state on shutdown failed"),
+                            Ok(()) => {
+                                tracing::info!(path = %handle.path().display(), "state saved")
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "saving the state on shutdown failed")
+                            }
                         }
                     })
                 }),
@@ -332,7 +339,10 @@ impl Application {
         tracing::info!("HTTP server stopped; running shutdown hooks");
 
         for (name, hook) in hooks {
-            if tokio::time::timeout(SHUTDOWN_HOOK_TIMEOUT, hook()).await.is_err() {
+            if tokio::time::timeout(SHUTDOWN_HOOK_TIMEOUT, hook())
+                .await
+                .is_err()
+            {
                 tracing::error!(hook = name, "shutdown hook timed out");
             }
         }

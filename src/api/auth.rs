@@ -42,7 +42,11 @@ pub fn bearer_matches(header: Option<&str>, secret: &str) -> bool {
 }
 
 /// Middleware: 401 unless the route is public or the bearer token matches.
-pub async fn require_bearer(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn require_bearer(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     if is_public(request.method(), request.uri().path()) {
         return next.run(request).await;
     }

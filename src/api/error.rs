@@ -118,9 +118,9 @@ impl From<JsonRejection> for ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
                 limit: current_body_limit(),
             },
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                ApiError::BadRequest("expected a JSON body with Content-Type: application/json".into())
-            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::BadRequest(
+                "expected a JSON body with Content-Type: application/json".into(),
+            ),
             _ => ApiError::BadRequest(rejection.body_text()),
         }
     }
@@ -191,9 +191,10 @@ pub async fn normalize_error_responses(
         }
     };
     let mut rewritten = error.into_response();
-    rewritten
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    rewritten.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     rewritten
 }
 
@@ -217,8 +218,16 @@ mod tests {
             (ApiError::BadRequest("x".into()), 400, "bad_request"),
             (ApiError::Unauthorized, 401, "unauthorized"),
             (ApiError::NotFound("x".into()), 404, "not_found"),
-            (ApiError::PayloadTooLarge { limit: 1 }, 413, "payload_too_large"),
-            (ApiError::unprocessable("unsupported_query", "GROUP BY"), 422, "unsupported_query"),
+            (
+                ApiError::PayloadTooLarge { limit: 1 },
+                413,
+                "payload_too_large",
+            ),
+            (
+                ApiError::unprocessable("unsupported_query", "GROUP BY"),
+                422,
+                "unsupported_query",
+            ),
             (ApiError::Unavailable("x".into()), 503, "db_unavailable"),
             (ApiError::Internal("x".into()), 500, "internal"),
         ];

@@ -29,6 +29,17 @@ pub struct Health {
     /// Records the engine holds.
     pub records: usize,
     pub pipeline: PipelineHealth,
+    pub state_file: StateFileHealth,
+}
+
+/// The state-file part of `/health`.
+#[derive(Debug, Serialize)]
+pub struct StateFileHealth {
+    pub enabled: bool,
+    /// Saves since start.
+    pub saves: u64,
+    pub failures: u64,
+    pub last_save_unix_ms: Option<u64>,
 }
 
 /// The pipeline part of `/health`.
@@ -78,6 +89,25 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             pipeline: PipelineHealth {
                 round_trips: state.pipeline.round_trips(),
                 queue_depth: state.pipeline.queue_depth(),
+            },
+            state_file: match &state.saver {
+                Some(saver) => {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    let stats = saver.stats();
+                    let last = stats.last_save_unix_ms.load(Relaxed);
+                    StateFileHealth {
+                        enabled: true,
+                        saves: stats.saves.load(Relaxed),
+                        failures: stats.failures.load(Relaxed),
+                        last_save_unix_ms: (last > 0).then_some(last),
+                    }
+                }
+                None => StateFileHealth {
+                    enabled: false,
+                    saves: 0,
+                    failures: 0,
+                    last_save_unix_ms: None,
+                },
             },
         }),
     )

@@ -31,8 +31,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use backoff::{ExponentialBackoff, ExponentialBackoffBuilder};
 use backoff::backoff::Backoff;
+use backoff::{ExponentialBackoff, ExponentialBackoffBuilder};
 use surrealdb::Surreal;
 use surrealdb::engine::any::Any;
 use surrealdb::opt::auth::Root;
@@ -64,7 +64,10 @@ pub enum DbError {
     },
     /// The call did not finish in time (the database is down or overloaded).
     #[error("SurrealDB call `{op}` timed out after {}ms", after.as_millis())]
-    Timeout { op: Cow<'static, str>, after: Duration },
+    Timeout {
+        op: Cow<'static, str>,
+        after: Duration,
+    },
     /// The connection failed during the call.
     #[error("SurrealDB is unavailable (`{op}`): {message}")]
     Unavailable {
@@ -366,8 +369,7 @@ impl Db {
         loop {
             attempts += 1;
             let remaining = backoff.remaining();
-            let outcome = match tokio::time::timeout(remaining, Self::try_connect(settings)).await
-            {
+            let outcome = match tokio::time::timeout(remaining, Self::try_connect(settings)).await {
                 Ok(Ok(client)) => {
                     tracing::info!(
                         url = %settings.url,
@@ -601,7 +603,11 @@ impl Db {
     /// database is unavailable or the transaction conflicts, for at most
     /// `budget`. Only for queries that are safe to apply twice (a call that
     /// timed out may have committed).
-    pub async fn run_idempotent(&self, query: Query, budget: Duration) -> Result<Response, DbError> {
+    pub async fn run_idempotent(
+        &self,
+        query: Query,
+        budget: Duration,
+    ) -> Result<Response, DbError> {
         let mut backoff = BackoffBudget::new(budget);
         loop {
             match self.run(query.clone()).await {

@@ -66,7 +66,7 @@ impl Saver {
             path,
             debounce,
             // Under continuous load, save at least this often.
-            max_delay: (debounce * 5).max(Duration::from_secs(10)),
+            max_delay: (debounce * 5).max(Duration::from_millis(100)),
             dirty,
             snapshot,
             stats,

@@ -59,13 +59,22 @@ fn bad_settings_give_one_clear_line() {
                 &[("SPOOKY_SURREALDB_URL", "postgres://localhost:5432")],
                 &["SPOOKY_SURREALDB_URL", "unknown URL scheme `postgres`"],
             ),
-            (&[("SPOOKY_AUTH_SECRET", "")], &["SPOOKY_AUTH_SECRET", "empty"]),
-            (&[("SPOOKY_AUTH_SECRET", "   ")], &["SPOOKY_AUTH_SECRET", "empty"]),
+            (
+                &[("SPOOKY_AUTH_SECRET", "")],
+                &["SPOOKY_AUTH_SECRET", "empty"],
+            ),
+            (
+                &[("SPOOKY_AUTH_SECRET", "   ")],
+                &["SPOOKY_AUTH_SECRET", "empty"],
+            ),
             (
                 &[("SPOOKY_LISTEN_ADDR", "localhost:eighty")],
                 &["SPOOKY_LISTEN_ADDR", "localhost:eighty"],
             ),
-            (&[("SPOOKY_SAVE_DEBOUNCE_MS", "soon")], &["save_debounce_ms"]),
+            (
+                &[("SPOOKY_SAVE_DEBOUNCE_MS", "soon")],
+                &["save_debounce_ms"],
+            ),
             (&[("SPOOKY_LOG", "info,[[[")], &["SPOOKY_LOG"]),
         ];
         for (env, needles) in cases {
@@ -84,10 +93,17 @@ fn bad_settings_give_one_clear_line() {
         std::fs::write(&file, "listen_addr = \"nowhere\"\n").unwrap();
         let mut command = ssp(dir.path());
         command.arg("--config").arg(&file);
-        assert_one_line_error(&output(command).await, &["SPOOKY_LISTEN_ADDR (listen_addr)"]);
+        assert_one_line_error(
+            &output(command).await,
+            &["SPOOKY_LISTEN_ADDR (listen_addr)"],
+        );
 
         // The default ./config.toml is read when present.
-        std::fs::write(dir.path().join("config.toml"), "[surrealdb]\nurl = \"http://x\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "[surrealdb]\nurl = \"http://x\"\n",
+        )
+        .unwrap();
         assert_one_line_error(&output(ssp(dir.path())).await, &["surrealdb.url", "`http`"]);
     });
 }
@@ -129,7 +145,11 @@ fn migrate_applies_once_then_skips() {
         let mut first = ssp(dir.path());
         first.arg("migrate").envs(env);
         let out = output(first).await;
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
             "migrations applied: 0001_spooky_schema; already applied: none"
@@ -138,7 +158,11 @@ fn migrate_applies_once_then_skips() {
         let mut second = ssp(dir.path());
         second.arg("migrate").envs(env);
         let out = output(second).await;
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
             "migrations applied: none; already applied: 0001_spooky_schema"
@@ -196,9 +220,17 @@ fn serve_prints_a_generated_secret_and_stops_on_sigterm() {
         });
 
         let http = reqwest::Client::new();
-        let health = http.get(format!("http://{addr}/health")).send().await.unwrap();
+        let health = http
+            .get(format!("http://{addr}/health"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(health.status(), StatusCode::OK);
-        let anonymous = http.post(format!("http://{addr}/ingest")).send().await.unwrap();
+        let anonymous = http
+            .post(format!("http://{addr}/ingest"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
         let authorized = http
             .post(format!("http://{addr}/ingest"))

@@ -30,11 +30,10 @@ async fn startup_fails_clearly_when_the_db_is_unreachable(backend: Backend) {
             test_db.settings_with(&[("SPOOKY_SURREALDB_URL", url.as_str())])
         }
     };
-    let _ = ssp::telemetry::try_init("ssp=debug");
     let started = Instant::now();
-    eprintln!("test start {:?}", std::time::SystemTime::now());
-    let error = Application::build(settings).await.expect_err("must not start");
-    eprintln!("test end {:?}", std::time::SystemTime::now());
+    let error = Application::build(settings)
+        .await
+        .expect_err("must not start");
     let elapsed = started.elapsed();
     let message = error.to_string();
     assert!(!message.contains('\n'), "{message}");
@@ -48,12 +47,24 @@ async fn startup_fails_clearly_when_the_db_is_unreachable(backend: Backend) {
                 message.starts_with(&format!("cannot reach SurrealDB at {}", test_db.url())),
                 "{message}"
             );
-            assert!(elapsed >= Duration::from_millis(1400), "gave up early: {elapsed:?}: {message}");
-            assert!(elapsed < Duration::from_secs(6), "gave up late: {elapsed:?}");
+            assert!(
+                elapsed >= Duration::from_millis(1400),
+                "gave up early: {elapsed:?}: {message}"
+            );
+            assert!(
+                elapsed < Duration::from_secs(6),
+                "gave up late: {elapsed:?}"
+            );
         }
         _ => {
-            assert!(matches!(error, StartupError::Db(DbError::Setup { .. })), "{error:?}");
-            assert!(message.starts_with("cannot open SurrealDB at surrealkv://"), "{message}");
+            assert!(
+                matches!(error, StartupError::Db(DbError::Setup { .. })),
+                "{error:?}"
+            );
+            assert!(
+                message.starts_with("cannot open SurrealDB at surrealkv://"),
+                "{message}"
+            );
         }
     }
 }
@@ -66,7 +77,10 @@ async fn the_first_connect_waits_for_the_db_to_come_up(backend: Backend) {
     let build = tokio::spawn(Application::build(settings));
     // Keep the database down for a while: the connect must keep retrying.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert!(!build.is_finished(), "gave up while the deadline had not passed");
+    assert!(
+        !build.is_finished(),
+        "gave up while the deadline had not passed"
+    );
     test_db.proxy().start().await;
     let app = tokio::time::timeout(Duration::from_secs(10), build)
         .await
@@ -86,9 +100,11 @@ async fn the_connection_comes_back_after_it_is_cut(backend: Backend) {
     let accepted = proxy.accepted();
 
     proxy.cut();
-    wait_for("the connection to come back", Duration::from_secs(15), || async {
-        app.db.run(probe()).await.ok()
-    })
+    wait_for(
+        "the connection to come back",
+        Duration::from_secs(15),
+        || async { app.db.run(probe()).await.ok() },
+    )
     .await;
     assert!(proxy.accepted() > accepted, "a new connection was made");
     wait_for("one live connection", Duration::from_secs(5), || async {
@@ -126,10 +142,14 @@ async fn calls_fail_fast_while_the_db_is_down_and_work_when_it_returns(backend: 
     assert_eq!(health["db"]["status"], "down", "{health}");
 
     proxy.start().await;
-    wait_for("/health to be ok again", Duration::from_secs(15), || async {
-        let response = app.http.get(app.url("/health")).send().await.ok()?;
-        (response.status() == StatusCode::OK).then_some(())
-    })
+    wait_for(
+        "/health to be ok again",
+        Duration::from_secs(15),
+        || async {
+            let response = app.http.get(app.url("/health")).send().await.ok()?;
+            (response.status() == StatusCode::OK).then_some(())
+        },
+    )
     .await;
     let mut response = app.db.run(probe()).await.expect("works again");
     assert_eq!(response.take_json(0).unwrap()[0]["count"], 1);
@@ -174,8 +194,12 @@ backend_tests!(a_restart_on_the_same_data_finds_it: ws);
 async fn dropping_the_connection_releases_an_embedded_store(backend: Backend) {
     let test_db = TestDb::start(backend).await;
     let settings = test_db.settings();
-    let db = ssp::db::Db::connect(&settings.surrealdb).await.expect("open");
-    db.run(Query::new("CREATE thing:1 SET name = 'kept'")).await.expect("write");
+    let db = ssp::db::Db::connect(&settings.surrealdb)
+        .await
+        .expect("open");
+    db.run(Query::new("CREATE thing:1 SET name = 'kept'"))
+        .await
+        .expect("write");
     drop(db);
     let db = wait_for("the store to be released", Duration::from_secs(10), || {
         let settings = settings.clone();
@@ -198,7 +222,11 @@ async fn every_call_is_one_counted_round_trip(backend: Backend) {
     tx.push("CREATE counted:2");
     tx.push("CREATE counted:3");
     app.db.run(tx).await.expect("transaction");
-    assert_eq!(app.db.round_trips(), before + 1, "a transaction is one round trip");
+    assert_eq!(
+        app.db.round_trips(),
+        before + 1,
+        "a transaction is one round trip"
+    );
     app.db.ping().await.expect("ping");
     assert_eq!(app.db.round_trips(), before + 1, "pings are not counted");
     app.stop().await;

@@ -13,10 +13,16 @@ async fn json_error(response: reqwest::Response, status: StatusCode, code: &str)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    assert!(content_type.starts_with("application/json"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
     let body: Value = response.json().await.expect("JSON error body");
     assert_eq!(body["code"], code, "{body}");
-    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
     body
 }
 
@@ -24,16 +30,25 @@ async fn unauthorized_without_a_valid_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let body = json!({"table": "user", "op": "CREATE", "id": "user:1", "record": {}});
 
-    let missing = app.http.post(app.url("/ingest")).json(&body).send().await.unwrap();
+    let missing = app
+        .http
+        .post(app.url("/ingest"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
-        missing.headers().get("www-authenticate").map(|v| v.to_str().unwrap()),
+        missing
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap()),
         Some("Bearer")
     );
     json_error(missing, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     for header in [
         "Bearer wrong-secret",
-        "Bearer test-secret-012345678",  // a prefix of the secret
+        "Bearer test-secret-012345678",   // a prefix of the secret
         "Bearer test-secret-01234567890", // the secret plus one character
         "Basic dGVzdDp0ZXN0",
         SECRET, // no scheme
@@ -93,7 +108,10 @@ async fn body_over_the_limit_is_413_json(backend: Backend) {
         .await
         .unwrap();
     let error = json_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
-    assert!(error["error"].as_str().unwrap().contains("1048576"), "{error}");
+    assert!(
+        error["error"].as_str().unwrap().contains("1048576"),
+        "{error}"
+    );
 
     // Auth comes first: an anonymous big body is a 401.
     let anonymous = app
@@ -130,7 +148,10 @@ async fn body_over_the_limit_is_413_json(backend: Backend) {
         .await
         .unwrap();
     let error = json_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
-    assert!(error["error"].as_str().unwrap().contains("64 bytes"), "{error}");
+    assert!(
+        error["error"].as_str().unwrap().contains("64 bytes"),
+        "{error}"
+    );
     app.stop().await;
 }
 backend_tests!(body_over_the_limit_is_413_json);
@@ -140,7 +161,12 @@ async fn errors_are_json(backend: Backend) {
     let response = app.get("/no-such-route").send().await.unwrap();
     json_error(response, StatusCode::NOT_FOUND, "not_found").await;
     let response = app.post("/version").send().await.unwrap();
-    json_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    json_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
     app.stop().await;
 }
 backend_tests!(errors_are_json);

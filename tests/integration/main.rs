@@ -11,6 +11,7 @@ mod connection;
 mod http;
 mod metrics;
 mod migrations;
+mod persistence;
 mod pipeline;
 mod schema;
 mod worker;

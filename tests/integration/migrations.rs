@@ -54,10 +54,16 @@ async fn schema_is_created_and_a_second_run_is_a_no_op(backend: Backend) {
     assert!(report.applied.is_empty(), "{report:?}");
     assert_eq!(
         report.skipped,
-        MIGRATIONS.iter().map(|m| m.name.to_string()).collect::<Vec<_>>()
+        MIGRATIONS
+            .iter()
+            .map(|m| m.name.to_string())
+            .collect::<Vec<_>>()
     );
     assert_eq!(info_for_db(&app.db).await, info);
-    assert_eq!(count(&app.db, "_spooky_migration").await, MIGRATIONS.len() as i64);
+    assert_eq!(
+        count(&app.db, "_spooky_migration").await,
+        MIGRATIONS.len() as i64
+    );
 
     // And through a second SSP start on the same database.
     let settings = app.test_db.settings();
@@ -68,7 +74,10 @@ async fn schema_is_created_and_a_second_run_is_a_no_op(backend: Backend) {
     .expect("second start");
     drop(second);
     assert_eq!(info_for_db(&app.db).await, info);
-    assert_eq!(count(&app.db, "_spooky_migration").await, MIGRATIONS.len() as i64);
+    assert_eq!(
+        count(&app.db, "_spooky_migration").await,
+        MIGRATIONS.len() as i64
+    );
     app.stop().await;
 }
 backend_tests!(schema_is_created_and_a_second_run_is_a_no_op);
@@ -99,7 +108,10 @@ async fn a_tampered_migration_stops_startup(backend: Backend) {
         "{error:?}"
     );
     let message = error.to_string();
-    assert!(message.contains("0001_spooky_schema was changed after it was applied"), "{message}");
+    assert!(
+        message.contains("0001_spooky_schema was changed after it was applied"),
+        "{message}"
+    );
     assert!(!message.contains('\n'), "{message}");
     app.stop().await;
 }
@@ -122,7 +134,9 @@ async fn a_changed_migration_text_is_detected(backend: Backend) {
     };
     list.pop();
     list.push(v2);
-    let error = migrations::migrate_with(&app.db, &list).await.expect_err("changed");
+    let error = migrations::migrate_with(&app.db, &list)
+        .await
+        .expect_err("changed");
     assert!(matches!(error, MigrationError::Changed { .. }), "{error:?}");
     app.stop().await;
 }
@@ -141,7 +155,9 @@ async fn a_failing_migration_is_rolled_back_and_names_its_statement(backend: Bac
     };
     let mut list = MIGRATIONS.to_vec();
     list.push(bad);
-    let error = migrations::migrate_with(&app.db, &list).await.expect_err("must fail");
+    let error = migrations::migrate_with(&app.db, &list)
+        .await
+        .expect_err("must fail");
     let MigrationError::Failed {
         name,
         source: DbError::Statement(statement),

@@ -38,9 +38,11 @@ const UPSERT_EDGES: &str = "INSERT RELATION INTO _spooky_list_ref $rows \
 
 async fn edges_between(db: &Db, view_key: &str, out: &RecordId) -> Json {
     db.run(
-        Query::new("SELECT id, version, clientId FROM _spooky_list_ref WHERE in = $in AND out = $out")
-            .bind("in", view(view_key))
-            .bind("out", out.clone()),
+        Query::new(
+            "SELECT id, version, clientId FROM _spooky_list_ref WHERE in = $in AND out = $out",
+        )
+        .bind("in", view(view_key))
+        .bind("out", out.clone()),
     )
     .await
     .expect("select edges")
@@ -74,7 +76,13 @@ async fn one_edge_per_view_and_record(backend: Backend) {
     // The unique (in, out) index refuses a second edge.
     let message = statement_error(db.run(relate()).await);
     assert!(message.contains("_spooky_list_ref_in_out"), "{message}");
-    assert_eq!(edges_between(db, "v1", &ghost).await.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        edges_between(db, "v1", &ghost)
+            .await
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 
     // The sink's idiom: deterministic ids and INSERT RELATION ... ON DUPLICATE
     // KEY UPDATE, which creates, then updates in place.
@@ -120,7 +128,10 @@ async fn one_edge_per_view_and_record(backend: Backend) {
     assert!(message.contains("record<_spooky_query>"), "{message}");
 
     // UPSERT cannot write a relation (even an existing one); UPDATE can.
-    let message = statement_error(db.run(Query::new("UPSERT $e SET version = 9").bind("e", id.clone())).await);
+    let message = statement_error(
+        db.run(Query::new("UPSERT $e SET version = 9").bind("e", id.clone()))
+            .await,
+    );
     assert!(message.contains("not a relation"), "{message}");
     db.run(Query::new("UPDATE $e SET version = 4").bind("e", id.clone()))
         .await
@@ -128,10 +139,10 @@ async fn one_edge_per_view_and_record(backend: Backend) {
     assert_eq!(edges_between(db, "v1", &thread).await[0]["version"], 4);
 
     // Deleting edges by id, missing ones included.
-    db.run(
-        Query::new("DELETE $ids RETURN NONE")
-            .bind("ids", vec![id.clone(), RecordId::new("_spooky_list_ref", "missing")]),
-    )
+    db.run(Query::new("DELETE $ids RETURN NONE").bind(
+        "ids",
+        vec![id.clone(), RecordId::new("_spooky_list_ref", "missing")],
+    ))
     .await
     .expect("delete");
     assert_eq!(edges_between(db, "v1", &thread).await, json!([]));
@@ -150,7 +161,10 @@ async fn view_rows_are_typed(backend: Backend) {
         .bind("row", view("v1"))
         .bind("clientId", client.to_owned())
         .bind("surql", "SELECT * FROM thread WHERE author = $uid")
-        .bind("params", json!({"uid": "user:1", "nested": {"list": [1, "x", null]}}))
+        .bind(
+            "params",
+            json!({"uid": "user:1", "nested": {"list": [1, "x", null]}}),
+        )
         .bind("ttl", ttl.to_owned())
         .bind("at", at.to_owned())
     };
@@ -161,7 +175,11 @@ async fn view_rows_are_typed(backend: Backend) {
         .take_json(0)
         .unwrap();
     assert_eq!(first[0]["ttl"], "1h", "{first}");
-    assert_eq!(first[0]["params"]["nested"]["list"], json!([1, "x", null]), "{first}");
+    assert_eq!(
+        first[0]["params"]["nested"]["list"],
+        json!([1, "x", null]),
+        "{first}"
+    );
     let created = first[0]["createdAt"].clone();
     assert!(created.is_string(), "{first}");
 
@@ -187,7 +205,11 @@ async fn view_rows_are_typed(backend: Backend) {
         .await,
     );
     assert!(message.contains("lastActiveAt"), "{message}");
-    assert!(db.run(upsert("c", "soon", "2024-01-01T00:00:00Z")).await.is_err());
+    assert!(
+        db.run(upsert("c", "soon", "2024-01-01T00:00:00Z"))
+            .await
+            .is_err()
+    );
     let message = statement_error(
         db.run(Query::new("CREATE $row SET surql = 's'").bind("row", view("v3")))
             .await,
@@ -254,12 +276,17 @@ async fn clients_read_but_only_ssp_writes(backend: Backend) {
         let _ = client.query(write).await;
     }
     let edges = db
-        .run(Query::new("SELECT out, version, clientId FROM _spooky_list_ref"))
+        .run(Query::new(
+            "SELECT out, version, clientId FROM _spooky_list_ref",
+        ))
         .await
         .unwrap()
         .take_json(0)
         .unwrap();
-    assert_eq!(edges, json!([{"out": "thread:1", "version": 1, "clientId": "c1"}]));
+    assert_eq!(
+        edges,
+        json!([{"out": "thread:1", "version": 1, "clientId": "c1"}])
+    );
     let views = db
         .run(Query::new("SELECT VALUE clientId FROM _spooky_query"))
         .await

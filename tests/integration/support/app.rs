@@ -68,7 +68,9 @@ impl TestDb {
 
     /// The proxy in front of the `ws://` server.
     pub fn proxy(&self) -> &Proxy {
-        self.proxy.as_ref().expect("only the ws backend has a proxy")
+        self.proxy
+            .as_ref()
+            .expect("only the ws backend has a proxy")
     }
 
     /// Settings for an SSP on this database: port 0, the test secret, short

@@ -1,0 +1,255 @@
+//! The state file (contract §4, issue 6): debounced saves, a save on
+//! SIGTERM, atomic writes under kill -9, and a rebuild from the database
+//! when the file is gone or corrupt.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use ssp::persistence::StateFile;
+
+use crate::support::{Backend, TestApp, TestDb, wait_for};
+
+async fn health(app: &TestApp) -> Value {
+    app.get("/health").send().await.unwrap().json().await.unwrap()
+}
+
+async fn ingest(app: &TestApp, id: &str, record: Value) {
+    let res = app
+        .post("/ingest")
+        .json(&json!({"table": "thread", "op": "UPDATE", "id": id, "record": record}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+async fn view_records(base: &str, http: &reqwest::Client, secret: &str, id: &str) -> Value {
+    let res = http.get(format!("{base}/view/{id}")).bearer_auth(secret).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json::<Value>().await.unwrap()["records"].clone()
+}
+
+async fn burst_is_saved_once(backend: Backend) {
+    let test_db = TestDb::start(backend).await;
+    // No change feed: the worker's cursor moves would be saves of their own.
+    let settings = test_db.settings_with(&[
+        ("SPOOKY_SAVE_DEBOUNCE_MS", "300"),
+        ("SPOOKY_WORKER_CHANGEFEED", "off"),
+    ]);
+    let app = TestApp::spawn_on(test_db, settings).await;
+    let r = app
+        .post("/view/register")
+        .json(&json!({"id": "v", "sql": "SELECT * FROM thread", "clientId": "c"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let before = health(&app).await["state_file"]["saves"].as_u64().unwrap();
+    for i in 0..20 {
+        ingest(&app, &format!("thread:{i}"), json!({"i": i})).await;
+    }
+    wait_for("one save after the burst", Duration::from_secs(10), || async {
+        (health(&app).await["state_file"]["saves"].as_u64().unwrap() > before).then_some(())
+    })
+    .await;
+    // Quiet for several debounce periods: still exactly one save for the burst.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let saves = health(&app).await["state_file"]["saves"].as_u64().unwrap();
+    assert_eq!(saves, before + 1, "a burst of 20 ingests is saved once");
+    let file = StateFile::load(&app.test_db.dir.path().join("spooky_state.json"))
+        .expect("readable")
+        .expect("present");
+    assert_eq!(file.engine.records.len(), 20);
+    app.stop().await;
+}
+backend_tests!(burst_is_saved_once: mem);
+
+async fn continuous_load_still_saves(backend: Backend) {
+    let test_db = TestDb::start(backend).await;
+    let settings = test_db.settings_with(&[("SPOOKY_SAVE_DEBOUNCE_MS", "200")]);
+    let app = TestApp::spawn_on(test_db, settings).await;
+    let before = health(&app).await["state_file"]["saves"].as_u64().unwrap();
+    // An ingest every ~50 ms never leaves 200 ms of quiet; the saver must
+    // still save (at most 5 debounce periods after the first change).
+    let started = tokio::time::Instant::now();
+    let mut i = 0;
+    while started.elapsed() < Duration::from_millis(2500) {
+        ingest(&app, &format!("thread:{}", i % 10), json!({"i": i})).await;
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let saves = health(&app).await["state_file"]["saves"].as_u64().unwrap() - before;
+    assert!(saves >= 1, "no save during 2.5 s of continuous load");
+    app.stop().await;
+}
+backend_tests!(continuous_load_still_saves: mem);
+
+/// With the state file deleted or corrupted, a restart rebuilds every view
+/// from the database: same edges, same versions, and a log line says so.
+async fn rebuild_from_the_database(backend: Backend) {
+    for damage in ["delete", "corrupt"] {
+        let test_db = TestDb::start(backend).await;
+        let app = TestApp::spawn_on(test_db.clone(), test_db.settings()).await;
+        // Records live in the database; the worker feeds them in.
+        app.db
+            .run(ssp::db::Query::new(
+                "CREATE thread:1 SET author = 'a', n = 1; CREATE thread:2 SET author = 'b', n = 2;",
+            ))
+            .await
+            .unwrap();
+        let r = app
+            .post("/view/register")
+            .json(&json!({"id": "v", "sql": "SELECT * FROM thread WHERE n >= 1", "clientId": "c"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        app.db.run(ssp::db::Query::new("UPDATE thread:1 SET n = 5")).await.unwrap();
+        wait_for("thread:1 at version 2", Duration::from_secs(10), || async {
+            let recs = view_records(&app.base, &app.http, crate::support::SECRET, "v").await;
+            (recs == json!([{"id": "thread:1", "version": 2}, {"id": "thread:2", "version": 1}])).then_some(())
+        })
+        .await;
+        app.stop().await;
+
+        let path = test_db.dir.path().join("spooky_state.json");
+        match damage {
+            "delete" => std::fs::remove_file(&path).unwrap(),
+            _ => std::fs::write(&path, b"{\"format\": 1, \"engine\": {truncated").unwrap(),
+        }
+        let app = TestApp::spawn_on(test_db.clone(), test_db.settings()).await;
+        let recs = view_records(&app.base, &app.http, crate::support::SECRET, "v").await;
+        assert_eq!(
+            recs,
+            json!([{"id": "thread:1", "version": 2}, {"id": "thread:2", "version": 1}]),
+            "{damage}: rebuilt with the same versions"
+        );
+        if damage == "corrupt" {
+            let aside = std::fs::read_dir(test_db.dir.path())
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().contains(".bad-"));
+            assert!(aside, "the corrupt file is kept aside");
+        }
+        app.stop().await;
+    }
+}
+backend_tests!(rebuild_from_the_database: ws);
+
+// ----- a real process: SIGTERM and kill -9 ---------------------------------
+
+struct Proc {
+    child: Child,
+    base: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn spawn_ssp(dir: &std::path::Path, debounce_ms: u64) -> Proc {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_ssp"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SPOOKY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("SPOOKY_AUTH_SECRET", "p-secret")
+        .env("SPOOKY_SURREALDB_URL", format!("surrealkv://{}", dir.join("db").display()))
+        .env("SPOOKY_PERSISTENCE_FILE", dir.join("state.json"))
+        .env("SPOOKY_SAVE_DEBOUNCE_MS", debounce_ms.to_string())
+        .env("SPOOKY_LOG", "warn")
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ssp starts");
+    Proc {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn wait_up(http: &reqwest::Client, base: &str) {
+    wait_for("ssp to answer", Duration::from_secs(60), || async {
+        http.get(format!("{base}/health")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
+    })
+    .await;
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill {sig}");
+}
+
+#[test]
+fn sigterm_right_after_an_ingest_keeps_the_change() {
+    crate::support::run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let http = reqwest::Client::new();
+        // A long debounce: only the shutdown save can have written the change.
+        let mut p = spawn_ssp(dir.path(), 60_000);
+        wait_up(&http, &p.base).await;
+        let post = |base: &str, path: &str, body: Value| {
+            http.post(format!("{base}{path}")).bearer_auth("p-secret").json(&body).send()
+        };
+        assert!(post(&p.base, "/view/register", json!({"id": "v", "sql": "SELECT * FROM thread", "clientId": "c"})).await.unwrap().status().is_success());
+        for n in 0..3 {
+            let change = json!({"table": "thread", "op": "UPDATE", "id": "thread:1", "record": {"n": n}});
+            assert!(post(&p.base, "/ingest", change).await.unwrap().status().is_success());
+        }
+        signal(&p.child, "-TERM");
+        let status = p.child.wait().unwrap();
+        assert!(status.success(), "exit 0 after SIGTERM, got {status}");
+
+        let mut p = spawn_ssp(dir.path(), 60_000);
+        wait_up(&http, &p.base).await;
+        let recs = view_records(&p.base, &http, "p-secret", "v").await;
+        assert_eq!(recs, json!([{"id": "thread:1", "version": 3}]));
+        signal(&p.child, "-TERM");
+        let _ = p.child.wait();
+    });
+}
+
+#[test]
+fn kill_9_during_saves_never_corrupts_the_state_file() {
+    crate::support::run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let http = reqwest::Client::new();
+        let path = dir.path().join("state.json");
+        for round in 0..4 {
+            // Saves as often as possible, with a state big enough to take a while.
+            let mut p = spawn_ssp(dir.path(), 1);
+            wait_up(&http, &p.base).await;
+            let batch: Vec<Value> = (0..500)
+                .map(|i| json!({"table": "thread", "op": "UPDATE", "id": format!("thread:{i}"), "record": {"n": i, "round": round, "pad": "x".repeat(200)}}))
+                .collect();
+            let res = http.post(format!("{}/ingest", p.base)).bearer_auth("p-secret").json(&batch).send().await.unwrap();
+            assert!(res.status().is_success());
+            let kill_after = Duration::from_millis(20 + (round as u64 * 37) % 200);
+            let ingests = async {
+                for k in 0.. {
+                    let change = json!({"table": "thread", "op": "UPDATE", "id": format!("thread:{}", k % 500), "record": {"k": k}});
+                    if http.post(format!("{}/ingest", p.base)).bearer_auth("p-secret").json(&change).send().await.is_err() {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(kill_after, ingests).await;
+            signal(&p.child, "-KILL");
+            let _ = p.child.wait();
+            match StateFile::load(&path) {
+                Ok(_) => {}
+                Err(e) => panic!("round {round}: the state file is not whole after kill -9: {e}"),
+            }
+        }
+    });
+}
