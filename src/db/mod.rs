@@ -101,15 +101,18 @@ impl DbError {
         matches!(self, DbError::Statement(s) if s.conflict)
     }
 
-    pub(crate) fn from_sdk(op: &Cow<'static, str>, error: surrealdb::Error) -> Self {
+    /// Maps an SDK error for the call `op` (taken as `&str` so that callers can
+    /// pass `&Cow`; errors are the cold path, the copy does not matter).
+    pub(crate) fn from_sdk(op: &str, error: surrealdb::Error) -> Self {
+        let op = Cow::Owned(op.to_owned());
         if error.is_connection() {
             DbError::Unavailable {
-                op: op.clone(),
+                op,
                 message: error.message().to_owned(),
             }
         } else {
             DbError::Other {
-                op: op.clone(),
+                op,
                 message: error.message().to_owned(),
             }
         }

@@ -6,6 +6,7 @@
 #[macro_use]
 mod support;
 
+mod bench_smoke;
 mod cli;
 mod connection;
 mod http;
