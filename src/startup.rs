@@ -161,7 +161,10 @@ impl Application {
         let sink = EdgeSink::new(Arc::clone(&db));
         // Writes made (or lost) while SSP was down: make the edges match first.
         restore::reconcile_edges(&restored.engine, &sink).await?;
-        let (pipeline, _applier) = Pipeline::start(restored.engine, sink);
+        let (pipeline, applier) = Pipeline::start(restored.engine, sink);
+        // Tasks that hold the connection: stopped after the shutdown hooks, so
+        // that a stopped SSP releases an embedded store.
+        let mut background = vec![applier];
         let cursors = Cursors::from_saved(&restored.cursors, &restored.cursor_times);
         let worker = Arc::new(ChangeWorker::start(
             Arc::clone(&db),
@@ -190,10 +193,10 @@ impl Application {
                     }
                 }),
             );
-            tokio::spawn(saver.run());
+            background.push(tokio::spawn(saver.run()));
             handle
         });
-        tokio::spawn(ttl_sweep::run(pipeline.clone(), TTL_SWEEP_EVERY));
+        background.push(tokio::spawn(ttl_sweep::run(pipeline.clone(), TTL_SWEEP_EVERY)));
         let state = Arc::new(AppState {
             settings,
             db,
@@ -235,6 +238,17 @@ impl Application {
                 }),
             ));
         }
+        hooks.push((
+            "stop background tasks",
+            Box::new(move || {
+                Box::pin(async move {
+                    for task in background {
+                        task.abort();
+                        let _ = task.await;
+                    }
+                })
+            }),
+        ));
         Ok(Application {
             listener,
             local_addr,

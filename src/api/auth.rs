@@ -57,6 +57,12 @@ pub async fn require_bearer(
     if bearer_matches(header, state.settings.auth.secret.expose()) {
         next.run(request).await
     } else {
+        // Read (and drop) the body, up to the body limit, before answering.
+        // A server that answers and closes with the body still unread makes
+        // the client's write fail (broken pipe / reset) and the client may
+        // never see the 401. Bounded by the same limit as any other request.
+        let limit = state.settings.body_limit_bytes;
+        let _ = axum::body::to_bytes(request.into_body(), limit).await;
         let mut response = ApiError::Unauthorized.into_response();
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,

@@ -7,7 +7,11 @@
 //! 3. [`auth::require_bearer`]: 401 unless public or the token matches, before
 //!    anything else is looked at;
 //! 4. the body limit ([`Settings::body_limit_bytes`]; 413 past it), enforced
-//!    both on `Content-Length` up front and on the bytes actually read.
+//!    by axum's `DefaultBodyLimit` as handlers read the body. Deliberately no
+//!    up-front `Content-Length` rejection (tower-http's `RequestBodyLimitLayer`):
+//!    answering before the body is read makes the server close a socket with
+//!    unread data, the kernel then sends a RST, and the client may lose the
+//!    413 itself (seen as "connection reset" in tests under load).
 //!
 //! Routes are added in [`router`]: public ones must also be listed in
 //! `auth::PUBLIC_ROUTES`, everything else is protected.
@@ -24,7 +28,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
@@ -109,7 +112,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/reset", post(views::reset))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::require_bearer,

@@ -116,7 +116,7 @@ pub fn compare(op: BinOp, l: &Value, r: &Value) -> bool {
         BinOp::Eq | BinOp::ExactEq => l.sql_eq(r),
         BinOp::Ne => !l.sql_eq(r),
         BinOp::Lt => l.sql_cmp(r) == Ordering::Less,
-        BinOp::Le => l.sql_cmp(r) == Ordering::Less,
+        BinOp::Le => l.sql_cmp(r) != Ordering::Greater,
         BinOp::Gt => l.sql_cmp(r) == Ordering::Greater,
         BinOp::Ge => l.sql_cmp(r) != Ordering::Less,
         BinOp::Contains => contains(l, r),

@@ -261,6 +261,7 @@ impl ChangeWorker {
             next_generation: 0,
             feed_prev: None,
             warned_no_feed: HashSet::new(),
+            followed_before: HashSet::new(),
             last_cursor_save: Instant::now(),
             last_reconcile: Instant::now(),
             last_feed_error: None,
@@ -396,6 +397,8 @@ struct Worker {
     /// The head seen by the previous feed pass, and when that pass started.
     feed_prev: Option<(u64, DateTime<Utc>)>,
     warned_no_feed: HashSet<Arc<str>>,
+    /// Tables loaded at least once by this process.
+    followed_before: HashSet<Arc<str>>,
     last_cursor_save: Instant,
     last_reconcile: Instant,
     last_feed_error: Option<Instant>,
@@ -593,7 +596,12 @@ impl Worker {
             tracing::info!(table = %table, "following the table again; catching up from its change-feed cursor");
             return Ok(());
         }
-        if let Err(e) = self.resync(table).await {
+        // A first load only adds: what the engine holds of a table never
+        // followed came through `/ingest`, and may be a record the database
+        // does not hold yet (contract §3). Loading again (restored without a
+        // usable cursor, or followed before in this run) is a resync.
+        let loaded_before = !self.followed_before.insert(table.clone());
+        if let Err(e) = self.resync(table, adopt || loaded_before).await {
             self.untrack(table).await;
             return Err(e);
         }
@@ -671,11 +679,17 @@ impl Worker {
         });
     }
 
-    /// Loads the table from a snapshot: every row, plus a delete for every
-    /// record the engine holds that the table no longer has. With a change
-    /// feed, the cursor is taken first, so that the next feed pass covers
-    /// every write the snapshot may have missed.
-    async fn resync(&mut self, table: &Arc<str>) -> Result<(), StepError> {
+    /// Loads the table from a snapshot: every row and, with `deletes` (a
+    /// resync after a gap), a delete for every record the engine holds that
+    /// the table no longer has. With a change feed, the cursor is taken
+    /// first, so that the next feed pass covers every write the snapshot may
+    /// have missed.
+    ///
+    /// An empty table never deletes what the engine holds: that is what a
+    /// deployment looks like whose records reach SSP only through `/ingest`
+    /// (the database does not hold them), and wiping its views would be far
+    /// worse than keeping records deleted while SSP was not looking.
+    async fn resync(&mut self, table: &Arc<str>, deletes: bool) -> Result<(), StepError> {
         let has_feed = self.tables.get(table).is_some_and(|t| t.feed.is_some());
         // The cursor starts a margin before the server's now, and counts as
         // confirmed now: what the feed must supply is only what the snapshot
@@ -691,9 +705,23 @@ impl Worker {
         };
         // What the engine holds, read before the snapshot: a record created
         // after the snapshot (and applied meanwhile) is never deleted.
-        let held = self.pipeline.read(|engine| engine.table_records(table));
+        let held = if deletes {
+            self.pipeline.read(|engine| engine.table_records(table))
+        } else {
+            Vec::new()
+        };
         let rows = read_table(&self.db, table).await?;
         let count = rows.len();
+        let held = if rows.is_empty() && !held.is_empty() {
+            tracing::warn!(
+                table = %table,
+                held = held.len(),
+                "the table is empty in the database but SSP holds records of it (sent through /ingest?): keeping them"
+            );
+            Vec::new()
+        } else {
+            held
+        };
         let (changes, deleted) = resync_changes(rows, held);
         if !changes.is_empty() {
             self.pipeline.ingest(changes, Source::Bootstrap).await?;
@@ -981,7 +1009,7 @@ impl Worker {
                 WorkerStats::bump(&self.stats.stale_cursor_resyncs, 1);
                 metrics::counter!("ssp_worker_stale_cursor_resyncs_total").increment(1);
             }
-            self.resync(&name).await?;
+            self.resync(&name, true).await?;
             if let Some(t) = self.tables.get_mut(&name) {
                 // Without a feed the snapshot closed the gap; with one, the
                 // pass below checks the changes since the new cursor.

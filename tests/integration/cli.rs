@@ -50,11 +50,14 @@ fn assert_one_line_error(output: &Output, needles: &[&str]) -> String {
     line.to_owned()
 }
 
+/// Environment variables for one run.
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 #[test]
 fn bad_settings_give_one_clear_line() {
     crate::support::run(async {
         let dir = tempfile::tempdir().unwrap();
-        let cases: &[(&[(&str, &str)], &[&str])] = &[
+        let cases: &[(Env, &[&str])] = &[
             (
                 &[("SPOOKY_SURREALDB_URL", "postgres://localhost:5432")],
                 &["SPOOKY_SURREALDB_URL", "unknown URL scheme `postgres`"],

@@ -52,8 +52,8 @@ async fn startup_fails_clearly_when_the_db_is_unreachable(backend: Backend) {
                 "gave up early: {elapsed:?}: {message}"
             );
             assert!(
-                elapsed < Duration::from_secs(6),
-                "gave up late: {elapsed:?}"
+                elapsed < Duration::from_secs(30), // not a benchmark: it must not hang
+                "gave up late: {elapsed:?}: {message}"
             );
         }
         _ => {
@@ -130,7 +130,7 @@ async fn calls_fail_fast_while_the_db_is_down_and_work_when_it_returns(backend: 
     let error = app.db.run(probe()).await.expect_err("db is down");
     assert!(error.is_unavailable(), "{error:?}");
     assert!(
-        started.elapsed() < app.db.call_timeout() + Duration::from_secs(1),
+        started.elapsed() < app.db.call_timeout() + Duration::from_secs(5),
         "took {:?}",
         started.elapsed()
     );
@@ -232,3 +232,21 @@ async fn every_call_is_one_counted_round_trip(backend: Backend) {
     app.stop().await;
 }
 backend_tests!(every_call_is_one_counted_round_trip);
+
+async fn an_embedded_engine_with_credentials_runs_with_auth(backend: Backend) {
+    let test_db = TestDb::start(backend).await;
+    let settings = test_db.settings_with(&[
+        ("SPOOKY_SURREALDB_USER", "admin"),
+        ("SPOOKY_SURREALDB_PASS", "s3cret"),
+    ]);
+    let creds = settings.surrealdb.credentials.clone().expect("credentials");
+    assert_eq!(creds.user, "admin");
+    let db = ssp::db::Db::connect(&settings.surrealdb)
+        .await
+        .expect("signs in with the configured root user");
+    // The configured user is the engine's root user.
+    let mut response = db.run(Query::new("INFO FOR ROOT")).await.expect("query");
+    let info = response.take_json(0).unwrap();
+    assert!(info["users"].get("admin").is_some(), "{info}");
+}
+backend_tests!(an_embedded_engine_with_credentials_runs_with_auth: mem);

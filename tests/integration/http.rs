@@ -106,23 +106,13 @@ async fn body_over_the_limit_is_413_json(backend: Backend) {
         .body(body)
         .send()
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("sending 1 MiB + 1: {e:?}"));
     let error = json_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     assert!(
         error["error"].as_str().unwrap().contains("1048576"),
         "{error}"
     );
 
-    // Auth comes first: an anonymous big body is a 401.
-    let anonymous = app
-        .http
-        .post(app.url("/ingest"))
-        .header("content-type", "application/json")
-        .body("x".repeat(limit + 1))
-        .send()
-        .await
-        .unwrap();
-    json_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
     app.stop().await;
 
     // A configured limit is the one enforced.
@@ -152,6 +142,18 @@ async fn body_over_the_limit_is_413_json(backend: Backend) {
         error["error"].as_str().unwrap().contains("64 bytes"),
         "{error}"
     );
+
+    // Auth comes first: an anonymous body over the limit is a 401. (Small, so
+    // that the server has it all when it answers without reading it.)
+    let anonymous = app
+        .http
+        .post(app.url("/ingest"))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"pad":"{}"}}"#, "x".repeat(200)))
+        .send()
+        .await
+        .unwrap();
+    json_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
     app.stop().await;
 }
 backend_tests!(body_over_the_limit_is_413_json);
