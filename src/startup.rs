@@ -196,7 +196,10 @@ impl Application {
             background.push(tokio::spawn(saver.run()));
             handle
         });
-        background.push(tokio::spawn(ttl_sweep::run(pipeline.clone(), TTL_SWEEP_EVERY)));
+        background.push(tokio::spawn(ttl_sweep::run(
+            pipeline.clone(),
+            TTL_SWEEP_EVERY,
+        )));
         let state = Arc::new(AppState {
             settings,
             db,

@@ -6,11 +6,20 @@
 //!   strings that sort interestingly (`'B'` < `'a'`, `'10'` < `'9'`, `''`),
 //!   bools, missing fields (NONE), NULL, arrays, nested objects (`obj.c.d`),
 //!   datetimes and record links (`u:3`, real SurrealDB record ids);
-//! * **views**: random queries of the supported subset (contract §3), with
-//!   `$params`, `ORDER BY`/`LIMIT`/`START`, and subquery projections on
-//!   `$parent`, nested one level deeper;
-//! * **steps**: batches of creates, updates and deletes, with views registered
-//!   before and after data exists, refreshed, and unregistered.
+//!   Numbers include `-0.0` and values beyond 2^53 and near `i64::MAX`; keys
+//!   include `t:a`, `t:B` and the string key `t:⟨7⟩` beside `t:7`;
+//! * **views**: random queries of the supported subset (contract §3): `*` or
+//!   field lists, `WHERE` with every supported operator, `NOT (..)`/`!`,
+//!   `IS [NOT] NONE`, nested and indexed paths, literals of every kind and
+//!   `$params`, `ORDER BY` on several fields, `LIMIT`/`START` (literal, param,
+//!   NULL, or `$parent.lim`), and subquery projections on `$parent` (link
+//!   lookups with `[0]`, reverse links, `IN $parent.links`, non-indexed
+//!   `score > $parent.score ORDER BY .. LIMIT`, random ones), nested one level
+//!   deeper, with aliases that repeat or shadow plain fields; views sharing a
+//!   query (with equal or other params);
+//! * **steps**: batches of creates, updates (small and whole), deletes and
+//!   identical rewrites, with views registered before and after data exists,
+//!   refreshed (same or another query), unregistered and registered again.
 //!
 //! Every write goes to an embedded SurrealDB (`mem://`) with bound parameters;
 //! the stored record is read back and fed to the engine through
@@ -22,7 +31,9 @@
 //!
 //! Besides the result set, the deltas are checked: applied in order they must
 //! give exactly the engine's result set with current versions (the edges SSP
-//! would hold), `created`/`deleted`/`updated` must each make sense, and an
+//! would hold), `created`/`deleted`/`updated` must each make sense, an
+//! unchanged record is never `updated`, a batch that changes nothing emits
+//! nothing, versions start at 1 and grow by one per changing batch, and an
 //! unregister must delete exactly the edges.
 //!
 //! Params: a record link param is bound to SurrealDB as a record id and given
@@ -50,7 +61,9 @@ use std::time::Instant;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use ssp::db::values::{object_from_surreal, record_id_from_surreal, record_id_to_surreal, to_surreal};
+use ssp::db::values::{
+    object_from_surreal, record_id_from_surreal, record_id_to_surreal, to_surreal,
+};
 use ssp::engine::value::{Key, Number, Object, RecordId, Value};
 use ssp::engine::{Change, Engine, ViewDelta, ViewMeta};
 use surrealdb::Surreal;
@@ -132,12 +145,11 @@ fn lit(v: &Value) -> String {
         Value::Datetime(d) => format!("d\"{}\"", d.to_rfc3339_opts(SecondsFormat::Secs, true)),
         Value::Array(a) => format!("[{}]", a.iter().map(lit).collect::<Vec<_>>().join(", ")),
         Value::Object(o) => {
-            let fields: Vec<String> = o
-                .0
-                .iter()
-                .filter(|(_, v)| !matches!(v, Value::None))
-                .map(|(k, v)| format!("{k}: {}", lit(v)))
-                .collect();
+            let fields: Vec<String> =
+                o.0.iter()
+                    .filter(|(_, v)| !matches!(v, Value::None))
+                    .map(|(k, v)| format!("{k}: {}", lit(v)))
+                    .collect();
             if fields.is_empty() {
                 "{}".into()
             } else {
@@ -321,7 +333,12 @@ impl Ex {
                     for i in 0..a.len() {
                         let mut a2 = a.clone();
                         a2.remove(i);
-                        out.push(Ex::Bin(*op, l.clone(), Box::new(Ex::Lit(Value::Array(a2))), *p));
+                        out.push(Ex::Bin(
+                            *op,
+                            l.clone(),
+                            Box::new(Ex::Lit(Value::Array(a2))),
+                            *p,
+                        ));
                     }
                 }
             }
@@ -351,6 +368,9 @@ struct Query {
     start: Option<Ex>,
     /// Write `START` before `LIMIT` (SurrealQL accepts both orders).
     start_first: bool,
+    /// Write the plain fields after the subqueries (a later field with the
+    /// same name replaces an earlier one in SurrealDB's rows).
+    fields_last: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -370,19 +390,23 @@ impl Query {
     fn render_into(&self, out: &mut String) {
         out.push_str("SELECT ");
         let mut items: Vec<String> = Vec::new();
+        let mut plain: Vec<String> = Vec::new();
         if self.star {
             items.push("*".into());
         } else {
             items.push("id".into());
             for f in &self.fields {
-                items.push(f.clone());
+                plain.push(f.clone());
             }
             // SurrealDB orders the projected rows: order fields must be there.
             for (f, _) in &self.order {
-                if !items.contains(f) {
-                    items.push(f.clone());
+                if !plain.contains(f) {
+                    plain.push(f.clone());
                 }
             }
+        }
+        if !self.fields_last {
+            items.append(&mut plain);
         }
         for s in &self.subs {
             let mut text = String::from("(");
@@ -394,6 +418,7 @@ impl Query {
             let _ = write!(text, " AS {}", s.alias);
             items.push(text);
         }
+        items.append(&mut plain);
         out.push_str(&items.join(", "));
         out.push_str(" FROM ");
         out.push_str(self.table);
@@ -517,7 +542,10 @@ impl ViewDef {
     }
 
     fn engine_params(&self) -> serde_json::Map<String, serde_json::Value> {
-        self.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()
+        self.params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect()
     }
 
     fn surreal_params(&self) -> sdb::Value {
@@ -558,27 +586,61 @@ struct Case {
 // Generator
 // ===========================================================================
 
-const STRS: &[&str] = &["", "a", "A", "B", "b", "ab", "abc", "Ba", "10", "9", "x y", "é", "a b"];
+const STRS: &[&str] = &[
+    "", "a", "A", "B", "b", "ab", "abc", "Ba", "10", "9", "x y", "é", "a b",
+];
 const PREFIXES: &[&str] = &["", "a", "A", "b", "B", "ab", "1", "9", "é", "x"];
 const FLOATS: &[f64] = &[0.5, 1.0, 2.5, -1.5, 3.0, 4.75, 10.5, 0.0, -0.0];
 /// Numbers where int/float comparison needs care (beyond 2^53, at i64::MAX).
-const BIG_INTS: &[i64] = &[9_007_199_254_740_993, -9_007_199_254_740_993, i64::MAX, i64::MIN];
-const BIG_FLOATS: &[f64] = &[9_007_199_254_740_992.0, 9.223_372_036_854_776e18, -9.223_372_036_854_776e18, 1e300];
-const DATES: &[&str] = &["2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z", "2023-06-15T12:30:00Z"];
+const BIG_INTS: &[i64] = &[
+    9_007_199_254_740_993,
+    -9_007_199_254_740_993,
+    i64::MAX,
+    i64::MIN,
+];
+const BIG_FLOATS: &[f64] = &[
+    9_007_199_254_740_992.0,
+    9.223_372_036_854_776e18,
+    -9.223_372_036_854_776e18,
+    1e300,
+];
+const DATES: &[&str] = &[
+    "2024-01-01T00:00:00Z",
+    "2024-01-02T00:00:00Z",
+    "2023-06-15T12:30:00Z",
+];
 
 /// `title` is on every record and always a string: `string::starts_with`
 /// makes SurrealDB fail the whole query on any other argument (NONE and NULL
 /// included), which no result set can mirror, so it is only used on `title`.
-const T_FIELDS: &[&str] = &["title", "score", "name", "flag", "tags", "obj", "link", "links", "when"];
-const U_FIELDS: &[&str] = &["title", "score", "name", "tags", "owner", "friend"];
-const T_PATHS: &[&str] = &[
-    "score", "name", "title", "flag", "tags", "tags[0]", "obj", "obj.b", "obj.c.d", "link", "links", "when", "id",
-    "nope",
+/// Likewise `lim` is never negative nor a non-number (SurrealDB fails the
+/// query on such a `LIMIT`/`START`), so it drives `LIMIT $parent.lim`.
+const T_FIELDS: &[&str] = &[
+    "title", "score", "name", "flag", "tags", "obj", "link", "links", "when", "lim",
 ];
-const U_PATHS: &[&str] = &["score", "name", "title", "tags", "owner", "friend", "id", "nope"];
-const T_ORDER: &[&str] = &["score", "name", "title", "flag", "obj.b", "link", "id", "tags", "when", "obj", "nope"];
+const U_FIELDS: &[&str] = &["title", "score", "name", "tags", "owner", "friend", "lim"];
+const T_PATHS: &[&str] = &[
+    "score", "name", "title", "flag", "tags", "tags[0]", "obj", "obj.b", "obj.c.d", "link",
+    "links", "when", "id", "nope",
+];
+const U_PATHS: &[&str] = &[
+    "score", "name", "title", "tags", "owner", "friend", "id", "nope",
+];
+const T_ORDER: &[&str] = &[
+    "score", "name", "title", "flag", "obj.b", "link", "id", "tags", "when", "obj", "nope",
+];
 const U_ORDER: &[&str] = &["score", "name", "title", "friend", "owner", "id", "tags"];
-const CMP_OPS: &[Op] = &[Op::Eq, Op::Eq, Op::Eq, Op::Ne, Op::ExactEq, Op::Lt, Op::Le, Op::Gt, Op::Ge];
+const CMP_OPS: &[Op] = &[
+    Op::Eq,
+    Op::Eq,
+    Op::Eq,
+    Op::Ne,
+    Op::ExactEq,
+    Op::Lt,
+    Op::Le,
+    Op::Gt,
+    Op::Ge,
+];
 
 fn paths(table: &str) -> &'static [&'static str] {
     if table == "t" { T_PATHS } else { U_PATHS }
@@ -688,7 +750,12 @@ impl Gen {
         }
         if self.p(0.5) {
             // Mostly records that exist, so that links resolve.
-            let existing: Vec<RecordId> = self.model.keys().filter(|r| r.table.as_ref() == "u").cloned().collect();
+            let existing: Vec<RecordId> = self
+                .model
+                .keys()
+                .filter(|r| r.table.as_ref() == "u")
+                .cloned()
+                .collect();
             if !existing.is_empty() {
                 return Value::Thing(self.pick(&existing));
             }
@@ -717,7 +784,11 @@ impl Gen {
                 Value::Array((0..n).map(|_| self.any(depth - 1)).collect())
             } else {
                 let b = self.any(depth - 1);
-                let c = if self.p(0.5) { self.any(depth - 1) } else { Value::None };
+                let c = if self.p(0.5) {
+                    self.any(depth - 1)
+                } else {
+                    Value::None
+                };
                 object(vec![("b", b), ("c", c)])
             }
         } else {
@@ -734,7 +805,11 @@ impl Gen {
     }
 
     fn name(&mut self) -> Value {
-        if self.p(0.8) { self.str_v() } else { self.scalar() }
+        if self.p(0.8) {
+            self.str_v()
+        } else {
+            self.scalar()
+        }
     }
 
     fn flag(&mut self) -> Value {
@@ -768,19 +843,35 @@ impl Gen {
     }
 
     fn obj_b(&mut self) -> Value {
-        if self.p(0.75) { int(self.n(0, 4)) } else { self.str_v() }
+        if self.p(0.75) {
+            int(self.n(0, 4))
+        } else {
+            self.str_v()
+        }
     }
 
     fn obj_d(&mut self) -> Value {
-        if self.p(0.6) { Value::Bool(self.p(0.5)) } else { int(self.n(0, 2)) }
+        if self.p(0.6) {
+            Value::Bool(self.p(0.5))
+        } else {
+            int(self.n(0, 2))
+        }
     }
 
     fn obj(&mut self) -> Value {
         match self.weighted(&[70, 15, 15]) {
             0 => {
-                let b = if self.p(0.85) { self.obj_b() } else { Value::None };
+                let b = if self.p(0.85) {
+                    self.obj_b()
+                } else {
+                    Value::None
+                };
                 let c = if self.p(0.6) {
-                    let d = if self.p(0.8) { self.obj_d() } else { Value::None };
+                    let d = if self.p(0.8) {
+                        self.obj_d()
+                    } else {
+                        Value::None
+                    };
                     object(vec![("d", d)])
                 } else {
                     Value::None
@@ -825,16 +916,30 @@ impl Gen {
             (_, "score") => self.score(),
             (_, "name") => self.name(),
             (_, "title") => self.str_v(),
+            // NULL, or a number that SurrealDB truncates to a usize.
+            (_, "lim") => match self.weighted(&[15, 60, 25]) {
+                0 => Value::Null,
+                1 => int(self.n(0, 3)),
+                _ => float(self.pick(&[0.5, 1.9, 2.5, 0.0])),
+            },
             (_, "flag") => self.flag(),
             (_, "tags") => self.tags(),
             (_, "obj") => self.obj(),
             (_, "link") => self.link(),
             (_, "links") => self.links(),
             (_, "when") => {
-                if self.p(0.8) { self.date_v() } else { self.str_v() }
+                if self.p(0.8) {
+                    self.date_v()
+                } else {
+                    self.str_v()
+                }
             }
             (_, "owner") => {
-                if self.p(0.85) { self.t_ref() } else { self.scalar() }
+                if self.p(0.85) {
+                    self.t_ref()
+                } else {
+                    self.scalar()
+                }
             }
             (_, "friend") => self.link_u(),
             _ => self.scalar(),
@@ -842,14 +947,21 @@ impl Gen {
     }
 
     fn link_u(&mut self) -> Value {
-        if self.p(0.85) { self.u_ref() } else { self.scalar() }
+        if self.p(0.85) {
+            self.u_ref()
+        } else {
+            self.scalar()
+        }
     }
 
     fn content(&mut self, table: &str) -> Object {
         let (fields, probs): (&[&str], &[f64]) = if table == "t" {
-            (T_FIELDS, &[1.0, 0.88, 0.85, 0.8, 0.75, 0.7, 0.8, 0.5, 0.4])
+            (
+                T_FIELDS,
+                &[1.0, 0.88, 0.85, 0.8, 0.75, 0.7, 0.8, 0.5, 0.4, 0.6],
+            )
         } else {
-            (U_FIELDS, &[1.0, 0.88, 0.8, 0.5, 0.7, 0.6])
+            (U_FIELDS, &[1.0, 0.88, 0.8, 0.5, 0.7, 0.6, 0.5])
         };
         let mut pairs = Vec::new();
         for (f, p) in fields.iter().zip(probs) {
@@ -874,16 +986,23 @@ impl Gen {
         let id = if !existing.is_empty() && self.p(0.7) {
             self.pick(&existing)
         } else {
-            let k = if table == "t" { self.t_key() } else { self.u_key() };
+            let k = if table == "t" {
+                self.t_key()
+            } else {
+                self.u_key()
+            };
             RecordId::new(table, k)
         };
         let content = match self.model.get(&id).cloned() {
-            Some(old) => match self.weighted(&[55, 20, 25]) {
+            Some(old) => match self.weighted(&[50, 20, 22, 8]) {
+                // The same content again: must change nothing.
+                3 => Some(old),
                 0 => {
                     // A small update: one field changes or goes.
                     let fields = if table == "t" { T_FIELDS } else { U_FIELDS };
                     let f = self.pick(fields);
-                    let mut pairs: Vec<_> = old.0.into_iter().filter(|(k, _)| k.as_ref() != f).collect();
+                    let mut pairs: Vec<_> =
+                        old.0.into_iter().filter(|(k, _)| k.as_ref() != f).collect();
                     if f == "title" || self.p(0.8) {
                         let v = self.field_value(table, f);
                         pairs.push((f.into(), v));
@@ -925,7 +1044,12 @@ impl Gen {
         self.new_named_param("p", v, params)
     }
 
-    fn new_named_param(&mut self, prefix: &str, v: Value, params: &mut BTreeMap<String, Value>) -> Ex {
+    fn new_named_param(
+        &mut self,
+        prefix: &str,
+        v: Value,
+        params: &mut BTreeMap<String, Value>,
+    ) -> Ex {
         let name = format!("{prefix}{}", self.next_param);
         self.next_param += 1;
         params.insert(name.clone(), v);
@@ -963,10 +1087,18 @@ impl Gen {
             "obj.b" => self.obj_b(),
             "obj.c.d" => self.obj_d(),
             "id" => {
-                if table == "t" { self.t_ref() } else { thing("u", self.u_key()) }
+                if table == "t" {
+                    self.t_ref()
+                } else {
+                    thing("u", self.u_key())
+                }
             }
             "tags" => {
-                if self.p(0.5) { self.tag() } else { self.tags() }
+                if self.p(0.5) {
+                    self.tag()
+                } else {
+                    self.tags()
+                }
             }
             "tags[0]" => self.tag(),
             "nope" => self.scalar(),
@@ -1033,7 +1165,11 @@ impl Gen {
                 let f = self.local(table, f);
                 match self.weighted(&[4, 2, 2, 2, 2]) {
                     0 => {
-                        let v = if f == "name" { self.str_v() } else { self.value_for(table, "tags") };
+                        let v = if f == "name" {
+                            self.str_v()
+                        } else {
+                            self.value_for(table, "tags")
+                        };
                         let rhs = self.operand(v, true, params);
                         Ex::bin(Op::Contains, Ex::Field(f.into()), rhs)
                     }
@@ -1064,13 +1200,21 @@ impl Gen {
                 let op = self.pick(&[Op::Inside, Op::In, Op::NotIn]);
                 if self.p(0.7) {
                     let f = self.pick(ps);
-                    let v = if self.p(0.9) { self.array_for(table, f) } else { self.value_for(table, f) };
+                    let v = if self.p(0.9) {
+                        self.array_for(table, f)
+                    } else {
+                        self.value_for(table, f)
+                    };
                     let rhs = self.operand(v, true, params);
                     Ex::bin(op, Ex::Field(f.into()), rhs)
                 } else {
                     let f = self.pick(&["tags", "links", "name"]);
                     let f = self.local(table, f);
-                    let v = if f == "name" { self.str_v() } else { self.value_for(table, "tags") };
+                    let v = if f == "name" {
+                        self.str_v()
+                    } else {
+                        self.value_for(table, "tags")
+                    };
                     let lhs = self.operand(v, true, params);
                     Ex::bin(op, lhs, Ex::Field(f.into()))
                 }
@@ -1128,8 +1272,16 @@ impl Gen {
             }
             // links
             8 => {
-                let f = if table == "t" { "link" } else { self.pick(&["friend", "owner"]) };
-                let v = if f == "owner" { self.t_ref() } else { self.u_ref() };
+                let f = if table == "t" {
+                    "link"
+                } else {
+                    self.pick(&["friend", "owner"])
+                };
+                let v = if f == "owner" {
+                    self.t_ref()
+                } else {
+                    self.u_ref()
+                };
                 match self.weighted(&[3, 1, 1]) {
                     0 => {
                         let op = self.pick(&[Op::Eq, Op::Eq, Op::Ne, Op::ExactEq]);
@@ -1160,19 +1312,35 @@ impl Gen {
                     }
                     1 => {
                         let link = if parent == "t" { "link" } else { "friend" };
-                        Ex::bin(Op::Eq, Ex::Field("id".into()), Ex::Param(format!("parent.{link}")))
+                        Ex::bin(
+                            Op::Eq,
+                            Ex::Field("id".into()),
+                            Ex::Param(format!("parent.{link}")),
+                        )
                     }
                     2 => {
                         let links = if parent == "t" { "links" } else { "tags" };
                         if self.p(0.5) {
-                            Ex::bin(Op::In, Ex::Field("id".into()), Ex::Param(format!("parent.{links}")))
+                            Ex::bin(
+                                Op::In,
+                                Ex::Field("id".into()),
+                                Ex::Param(format!("parent.{links}")),
+                            )
                         } else {
-                            Ex::bin(Op::Contains, Ex::Param(format!("parent.{links}")), Ex::Field("id".into()))
+                            Ex::bin(
+                                Op::Contains,
+                                Ex::Param(format!("parent.{links}")),
+                                Ex::Field("id".into()),
+                            )
                         }
                     }
                     _ => {
                         let back = if table == "t" { "link" } else { "owner" };
-                        Ex::bin(Op::Eq, Ex::Field(back.into()), Ex::Param("parent.id".into()))
+                        Ex::bin(
+                            Op::Eq,
+                            Ex::Field(back.into()),
+                            Ex::Param("parent.id".into()),
+                        )
                     }
                 }
             }
@@ -1197,7 +1365,9 @@ impl Gen {
         if self.p(0.45) {
             let n = if self.p(0.1) { 0 } else { self.n(1, 6) };
             q.limit = Some(if self.p(0.2) {
-                self.new_named_param("w", int(n), params)
+                // `LIMIT NULL` selects nothing, as `LIMIT 0` does.
+                let v = if self.p(0.1) { Value::Null } else { int(n) };
+                self.new_named_param("w", v, params)
             } else {
                 Ex::Lit(int(n))
             });
@@ -1205,7 +1375,8 @@ impl Gen {
         if self.p(0.2) {
             let n = self.n(0, 3);
             q.start = Some(if self.p(0.2) {
-                self.new_named_param("w", int(n), params)
+                let v = if self.p(0.1) { Value::Null } else { int(n) };
+                self.new_named_param("w", v, params)
             } else {
                 Ex::Lit(int(n))
             });
@@ -1252,16 +1423,28 @@ impl Gen {
             limit: None,
             start: None,
             start_first: false,
+            fields_last: false,
         };
         self.projection(&mut q);
-        let ctx = Ctx { table, parent: None };
+        let ctx = Ctx {
+            table,
+            parent: None,
+        };
         let nsubs = self.weighted(&[45, 40, 15]);
         if self.p(if nsubs > 0 { 0.5 } else { 0.85 }) {
             let depth = self.weighted(&[50, 35, 15]) as u32;
             q.cond = Some(self.cond(&ctx, depth, params));
         }
+        q.fields_last = !q.star && self.p(0.3);
         for i in 0..nsubs {
-            let s = self.sub(table, 1, i, q.star, params);
+            let mut s = self.sub(table, 1, i, q.star, params);
+            if i > 0 && self.p(0.12) {
+                // The same alias twice: the later subquery's rows win.
+                s.alias = q.subs[i - 1].alias.clone();
+            } else if !q.fields.is_empty() && self.p(0.15) {
+                // The alias of a plain field: whichever comes later wins.
+                s.alias = self.pick(&q.fields);
+            }
             q.subs.push(s);
         }
         let aliases: Vec<String> = q.subs.iter().map(|s| s.alias.clone()).collect();
@@ -1288,7 +1471,11 @@ impl Gen {
             (2, "t") => "u",
             (2, _) => "t",
             _ => {
-                if self.p(0.7) { "u" } else { "t" }
+                if self.p(0.7) {
+                    "u"
+                } else {
+                    "t"
+                }
             }
         };
         let mut q = Query {
@@ -1301,6 +1488,7 @@ impl Gen {
             limit: None,
             start: None,
             start_first: false,
+            fields_last: false,
         };
         self.projection(&mut q);
         let ctx = Ctx {
@@ -1312,7 +1500,11 @@ impl Gen {
             0 => {
                 // The link lookup: `(SELECT * FROM u WHERE id = $parent.link LIMIT 1)[0]`.
                 let link = if parent == "t" { "link" } else { "friend" };
-                q.cond = Some(Ex::bin(Op::Eq, Ex::Field("id".into()), Ex::Param(format!("parent.{link}"))));
+                q.cond = Some(Ex::bin(
+                    Op::Eq,
+                    Ex::Field("id".into()),
+                    Ex::Param(format!("parent.{link}")),
+                ));
                 if self.p(0.8) {
                     q.limit = Some(Ex::Lit(int(1)));
                 }
@@ -1327,20 +1519,36 @@ impl Gen {
             1 => {
                 let links = if parent == "t" { "links" } else { "tags" };
                 q.cond = Some(if self.p(0.5) {
-                    Ex::bin(Op::In, Ex::Field("id".into()), Ex::Param(format!("parent.{links}")))
+                    Ex::bin(
+                        Op::In,
+                        Ex::Field("id".into()),
+                        Ex::Param(format!("parent.{links}")),
+                    )
                 } else {
-                    Ex::bin(Op::Contains, Ex::Param(format!("parent.{links}")), Ex::Field("id".into()))
+                    Ex::bin(
+                        Op::Contains,
+                        Ex::Param(format!("parent.{links}")),
+                        Ex::Field("id".into()),
+                    )
                 });
             }
             2 => {
                 let back = if table == "u" { "owner" } else { "link" };
-                q.cond = Some(Ex::bin(Op::Eq, Ex::Field(back.into()), Ex::Param("parent.id".into())));
+                q.cond = Some(Ex::bin(
+                    Op::Eq,
+                    Ex::Field(back.into()),
+                    Ex::Param("parent.id".into()),
+                ));
             }
             3 => {
                 // Not indexable: `score > $parent.score ORDER BY score LIMIT 2`.
                 let f = self.pick(&["score", "score", "name"]);
                 let op = self.pick(&[Op::Gt, Op::Lt, Op::Ge, Op::Le, Op::Ne]);
-                q.cond = Some(Ex::bin(op, Ex::Field(f.into()), Ex::Param(format!("parent.{f}"))));
+                q.cond = Some(Ex::bin(
+                    op,
+                    Ex::Field(f.into()),
+                    Ex::Param(format!("parent.{f}")),
+                ));
                 q.order = vec![(f.into(), self.pick(&[Dir::Default, Dir::Desc]))];
                 q.limit = Some(Ex::Lit(int(self.n(1, 3))));
             }
@@ -1367,6 +1575,13 @@ impl Gen {
                 index = Some(if self.p(0.8) { 0 } else { 1 });
             }
         }
+        // A window read from the parent record (NONE/NULL count as 0).
+        if shape != 0 && self.p(0.1) {
+            q.limit = Some(Ex::Param("parent.lim".into()));
+        }
+        if shape != 0 && self.p(0.08) {
+            q.start = Some(Ex::Param("parent.lim".into()));
+        }
         Sub { q, index, alias }
     }
 
@@ -1389,7 +1604,12 @@ impl Gen {
                 if self.p(0.4) {
                     // ... with other param values: same plan, other nodes.
                     // (Value params only: LIMIT/START params stay valid.)
-                    let names: Vec<String> = def.params.keys().filter(|k| k.starts_with('p')).cloned().collect();
+                    let names: Vec<String> = def
+                        .params
+                        .keys()
+                        .filter(|k| k.starts_with('p'))
+                        .cloned()
+                        .collect();
                     let other = self.view(format!("v{i}"));
                     for (name, v) in names.iter().zip(other.params.values()) {
                         if matches!(
@@ -1411,7 +1631,11 @@ impl Gen {
         // schedule[b]: what happens before batch b (b == nbatches: after the last).
         let mut schedule: Vec<Vec<Step>> = vec![Vec::new(); nbatches + 1];
         for d in 0..ndefs {
-            let at = if self.p(0.5) { 0 } else { self.n(0, nbatches as i64) as usize };
+            let at = if self.p(0.5) {
+                0
+            } else {
+                self.n(0, nbatches as i64) as usize
+            };
             schedule[at].push(Step::Register(d));
             if at < nbatches && self.p(0.12) {
                 let off = self.n((at + 1) as i64, nbatches as i64) as usize;
@@ -1512,29 +1736,35 @@ fn fail(kind: Kind, step: usize, view: Option<usize>, detail: String) -> Failure
 /// `nested` counts the records found inside subquery fields (`depth` > 0).
 fn flatten(
     rows: &sdb::Value,
-    subs: &[Sub],
+    q: &Query,
     out: &mut BTreeSet<RecordId>,
     depth: usize,
     nested: &mut usize,
 ) -> Result<(), String> {
     let sdb::Value::Array(rows) = rows else {
-        return Err(format!("expected an array of rows, got {}", sdb::ToSql::to_sql(rows)));
+        return Err(format!(
+            "expected an array of rows, got {}",
+            sdb::ToSql::to_sql(rows)
+        ));
     };
     for row in rows.iter() {
-        flatten_row(row, subs, out, depth, nested)?;
+        flatten_row(row, q, out, depth, nested)?;
     }
     Ok(())
 }
 
 fn flatten_row(
     row: &sdb::Value,
-    subs: &[Sub],
+    q: &Query,
     out: &mut BTreeSet<RecordId>,
     depth: usize,
     nested: &mut usize,
 ) -> Result<(), String> {
     let sdb::Value::Object(o) = row else {
-        return Err(format!("expected a row object, got {}", sdb::ToSql::to_sql(row)));
+        return Err(format!(
+            "expected a row object, got {}",
+            sdb::ToSql::to_sql(row)
+        ));
     };
     match o.get("id") {
         Some(sdb::Value::RecordId(r)) => {
@@ -1545,11 +1775,11 @@ fn flatten_row(
         }
         other => return Err(format!("row without a record id: {other:?}")),
     }
-    for s in subs {
+    for s in written_subs(q) {
         match o.get(&s.alias) {
             None | Some(sdb::Value::None) | Some(sdb::Value::Null) => {}
-            Some(v @ sdb::Value::Object(_)) => flatten_row(v, &s.q.subs, out, depth + 1, nested)?,
-            Some(v @ sdb::Value::Array(_)) => flatten(v, &s.q.subs, out, depth + 1, nested)?,
+            Some(v @ sdb::Value::Object(_)) => flatten_row(v, &s.q, out, depth + 1, nested)?,
+            Some(v @ sdb::Value::Array(_)) => flatten(v, &s.q, out, depth + 1, nested)?,
             Some(other) => {
                 return Err(format!(
                     "subquery field `{}` holds {}",
@@ -1560,6 +1790,25 @@ fn flatten_row(
         }
     }
     Ok(())
+}
+
+/// The subqueries whose rows a query's output holds: SurrealDB writes the
+/// fields of a row in order, so a later field with the same name (another
+/// subquery, or a plain field) replaces an earlier subquery's rows.
+fn written_subs(q: &Query) -> Vec<&Sub> {
+    let plain_later = |alias: &str| {
+        !q.star
+            && q.fields_last
+            && (q.fields.iter().any(|f| f == alias) || q.order.iter().any(|(f, _)| f == alias))
+    };
+    q.subs
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| {
+            !q.subs[i + 1..].iter().any(|t| t.alias == s.alias) && !plain_later(&s.alias)
+        })
+        .map(|(_, s)| s)
+        .collect()
 }
 
 fn meta(def: &ViewDef) -> ViewMeta {
@@ -1650,7 +1899,11 @@ impl Runner {
                         id: w.id.clone(),
                         content: Some(object_from_surreal(o)),
                     }),
-                    other => Err(format!("read back {}: {}", w.id, sdb::ToSql::to_sql(&other))),
+                    other => Err(format!(
+                        "read back {}: {}",
+                        w.id,
+                        sdb::ToSql::to_sql(&other)
+                    )),
                 }
             }
         }
@@ -1668,7 +1921,7 @@ impl Runner {
         let v: sdb::Value = r.take(0).map_err(|e| e.to_string())?;
         let mut out = BTreeSet::new();
         let mut nested = 0;
-        flatten(&v, &def.q.subs, &mut out, 0, &mut nested)?;
+        flatten(&v, &def.q, &mut out, 0, &mut nested)?;
         Ok((out, nested))
     }
 
@@ -1678,6 +1931,9 @@ impl Runner {
         let mut engine = Engine::new();
         // View id -> (definition index, edges implied by the deltas so far).
         let mut active: BTreeMap<String, (usize, Edges)> = BTreeMap::new();
+        // Every record's content as the engine was given it, and its version.
+        let mut contents: BTreeMap<RecordId, Object> = BTreeMap::new();
+        let mut versions: BTreeMap<RecordId, u64> = BTreeMap::new();
         for (si, step) in case.steps.iter().enumerate() {
             stats.steps += 1;
             match step {
@@ -1692,40 +1948,128 @@ impl Runner {
                         changes.push(c);
                     }
                     let deltas = engine.apply_batch(&changes);
+                    // Versions: 1 on first sight, +1 per batch that changed the
+                    // content, gone with the record; unchanged records are in no
+                    // `updated`, and a batch that changes nothing emits nothing.
+                    let mut finals: BTreeMap<&RecordId, Option<&Object>> = BTreeMap::new();
+                    for c in &changes {
+                        finals.insert(&c.id, c.content.as_ref());
+                    }
+                    let mut unchanged = BTreeSet::new();
+                    for (id, new) in &finals {
+                        let old = contents.get(*id);
+                        let same = match (old, new) {
+                            (None, None) => true,
+                            (Some(o), Some(n)) => {
+                                let mut n = (*n).clone();
+                                n.insert("id".into(), Value::Thing((*id).clone()));
+                                Value::Object(o.clone()).same_content(&Value::Object(n))
+                            }
+                            _ => false,
+                        };
+                        if same {
+                            unchanged.insert((*id).clone());
+                        } else {
+                            match new {
+                                Some(n) => {
+                                    let mut n = (*n).clone();
+                                    n.insert("id".into(), Value::Thing((*id).clone()));
+                                    contents.insert((*id).clone(), n);
+                                    *versions.entry((*id).clone()).or_insert(0) += 1;
+                                }
+                                None => {
+                                    contents.remove(*id);
+                                    versions.remove(*id);
+                                }
+                            }
+                        }
+                        if engine.version(id) != versions.get(*id).copied() {
+                            return Err(fail(
+                                Kind::Delta,
+                                si,
+                                None,
+                                format!(
+                                    "{id} has version {:?}, expected {:?}",
+                                    engine.version(id),
+                                    versions.get(*id)
+                                ),
+                            ));
+                        }
+                    }
+                    if unchanged.len() == finals.len() && !deltas.is_empty() {
+                        return Err(fail(
+                            Kind::Delta,
+                            si,
+                            None,
+                            format!("a batch that changed nothing emitted {deltas:?}"),
+                        ));
+                    }
                     let mut seen = BTreeSet::new();
                     for d in &deltas {
                         let Some((di, edges)) = active.get_mut(d.view.as_ref()) else {
-                            return Err(fail(Kind::Delta, si, None, format!("a delta for unknown view {}", d.view)));
+                            return Err(fail(
+                                Kind::Delta,
+                                si,
+                                None,
+                                format!("a delta for unknown view {}", d.view),
+                            ));
                         };
                         if !seen.insert(d.view.to_string()) {
-                            return Err(fail(Kind::Delta, si, Some(*di), "two deltas for one view in one batch".into()));
+                            return Err(fail(
+                                Kind::Delta,
+                                si,
+                                Some(*di),
+                                "two deltas for one view in one batch".into(),
+                            ));
                         }
                         if d.is_empty() {
                             return Err(fail(Kind::Delta, si, Some(*di), "an empty delta".into()));
                         }
                         apply_delta(edges, d).map_err(|e| fail(Kind::Delta, si, Some(*di), e))?;
+                        if let Some((r, _)) = d.updated.iter().find(|(r, _)| unchanged.contains(r))
+                        {
+                            return Err(fail(
+                                Kind::Delta,
+                                si,
+                                Some(*di),
+                                format!("`updated` for unchanged {r}"),
+                            ));
+                        }
                     }
                 }
                 Step::Register(di) => {
-                    let Some(def) = &case.views[*di] else { continue };
+                    let Some(def) = &case.views[*di] else {
+                        continue;
+                    };
                     match engine.register(meta(def)) {
                         Ok(delta) => {
                             let entry = active.entry(def.id.clone()).or_insert((*di, Edges::new()));
                             entry.0 = *di;
-                            apply_delta(&mut entry.1, &delta).map_err(|e| fail(Kind::Delta, si, Some(*di), e))?;
+                            apply_delta(&mut entry.1, &delta)
+                                .map_err(|e| fail(Kind::Delta, si, Some(*di), e))?;
                         }
                         Err(e) => return Err(fail(Kind::Rejected, si, Some(*di), e.to_string())),
                     }
                 }
                 Step::Unregister(di) => {
-                    let Some(def) = &case.views[*di] else { continue };
-                    let Some((_, edges)) = active.remove(&def.id) else { continue };
+                    let Some(def) = &case.views[*di] else {
+                        continue;
+                    };
+                    let Some((_, edges)) = active.remove(&def.id) else {
+                        continue;
+                    };
                     let delta = engine.unregister(&def.id);
-                    let deleted: BTreeSet<RecordId> =
-                        delta.map(|d| d.deleted.into_iter().collect()).unwrap_or_default();
+                    let deleted: BTreeSet<RecordId> = delta
+                        .map(|d| d.deleted.into_iter().collect())
+                        .unwrap_or_default();
                     let edges: BTreeSet<RecordId> = edges.into_keys().collect();
                     if deleted != edges {
-                        let mut f = fail(Kind::Delta, si, Some(*di), "unregister did not delete exactly the edges".into());
+                        let mut f = fail(
+                            Kind::Delta,
+                            si,
+                            Some(*di),
+                            "unregister did not delete exactly the edges".into(),
+                        );
                         f.engine = deleted;
                         f.surreal = edges;
                         return Err(f);
@@ -1740,7 +2084,11 @@ impl Runner {
                     .surreal_view(def)
                     .await
                     .map_err(|e| fail(Kind::Surreal, si, Some(*di), format!("view query: {e}")))?;
-                let got_versions: Edges = engine.view_records(vid).unwrap_or_default().into_iter().collect();
+                let got_versions: Edges = engine
+                    .view_records(vid)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
                 let got: BTreeSet<RecordId> = got_versions.keys().cloned().collect();
                 if !want.is_empty() {
                     stats.nonempty += 1;
@@ -1799,27 +2147,28 @@ impl Runner {
             if case.views[d].is_some() {
                 let mut c = case.clone();
                 c.views[d] = None;
-                c.steps.retain(|s| !matches!(s, Step::Register(x) | Step::Unregister(x) if *x == d));
+                c.steps
+                    .retain(|s| !matches!(s, Step::Register(x) | Step::Unregister(x) if *x == d));
                 out.push(c);
             }
         }
         // Single writes; a batch split in two.
         for (i, s) in case.steps.iter().enumerate() {
-            if let Step::Batch(ws) = s {
-                if ws.len() > 1 {
-                    for j in 0..ws.len() {
-                        let mut c = case.clone();
-                        if let Step::Batch(ws) = &mut c.steps[i] {
-                            ws.remove(j);
-                        }
-                        out.push(c);
-                    }
+            if let Step::Batch(ws) = s
+                && ws.len() > 1
+            {
+                for j in 0..ws.len() {
                     let mut c = case.clone();
-                    let (a, b) = ws.split_at(ws.len() / 2);
-                    c.steps[i] = Step::Batch(a.to_vec());
-                    c.steps.insert(i + 1, Step::Batch(b.to_vec()));
+                    if let Step::Batch(ws) = &mut c.steps[i] {
+                        ws.remove(j);
+                    }
                     out.push(c);
                 }
+                let mut c = case.clone();
+                let (a, b) = ws.split_at(ws.len() / 2);
+                c.steps[i] = Step::Batch(a.to_vec());
+                c.steps.insert(i + 1, Step::Batch(b.to_vec()));
+                out.push(c);
             }
         }
         // Simpler queries and fewer params.
@@ -1859,14 +2208,14 @@ impl Runner {
                     }
                     for sv in simpler {
                         let mut c = case.clone();
-                        if let Step::Batch(ws) = &mut c.steps[i] {
-                            if let Some(content) = &mut ws[j].content {
-                                match sv {
-                                    None => {
-                                        content.0.remove(k);
-                                    }
-                                    Some(v) => content.0[k].1 = v,
+                        if let Step::Batch(ws) = &mut c.steps[i]
+                            && let Some(content) = &mut ws[j].content
+                        {
+                            match sv {
+                                None => {
+                                    content.0.remove(k);
                                 }
+                                Some(v) => content.0[k].1 = v,
                             }
                         }
                         out.push(c);
@@ -1886,13 +2235,13 @@ impl Runner {
                     break 'outer;
                 }
                 runs += 1;
-                if let Err(f) = self.run(&cand, &mut Stats::default()).await {
-                    if f.kind == failure.kind {
-                        case = cand;
-                        case.steps.truncate(f.step + 1);
-                        failure = f;
-                        continue 'outer;
-                    }
+                if let Err(f) = self.run(&cand, &mut Stats::default()).await
+                    && f.kind == failure.kind
+                {
+                    case = cand;
+                    case.steps.truncate(f.step + 1);
+                    failure = f;
+                    continue 'outer;
                 }
             }
             break;
@@ -1912,7 +2261,11 @@ fn ids(set: &BTreeSet<RecordId>) -> String {
 
 fn repro(seed: u64, index: u64, case: &Case, f: &Failure, runs: usize) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "\n======== differential failure: {:?} (seed {seed}, case {index}) ========", f.kind);
+    let _ = writeln!(
+        s,
+        "\n======== differential failure: {:?} (seed {seed}, case {index}) ========",
+        f.kind
+    );
     let _ = writeln!(
         s,
         "rerun: SSP_DIFF_SEED={seed} SSP_DIFF_ONLY={index} cargo test --test differential -- --nocapture"
@@ -1931,7 +2284,12 @@ fn repro(seed: u64, index: u64, case: &Case, f: &Failure, runs: usize) -> String
                 for w in ws {
                     match &w.content {
                         Some(c) => {
-                            let _ = writeln!(s, "UPSERT {} CONTENT {};", w.id, lit(&Value::Object(c.clone())));
+                            let _ = writeln!(
+                                s,
+                                "UPSERT {} CONTENT {};",
+                                w.id,
+                                lit(&Value::Object(c.clone()))
+                            );
                         }
                         None => {
                             let _ = writeln!(s, "DELETE {};", w.id);
@@ -1963,7 +2321,11 @@ fn repro(seed: u64, index: u64, case: &Case, f: &Failure, runs: usize) -> String
             let _ = writeln!(s, "LET ${k} = {};", lit(v));
         }
         let _ = writeln!(s, "{};", def.sql());
-        let _ = writeln!(s, "-- engine params (JSON): {}", serde_json::Value::Object(def.engine_params()));
+        let _ = writeln!(
+            s,
+            "-- engine params (JSON): {}",
+            serde_json::Value::Object(def.engine_params())
+        );
     }
     match f.kind {
         Kind::Mismatch => {
@@ -1971,7 +2333,12 @@ fn repro(seed: u64, index: u64, case: &Case, f: &Failure, runs: usize) -> String
             let _ = writeln!(s, "-- engine:    {}", ids(&f.engine));
             let only_s: BTreeSet<RecordId> = f.surreal.difference(&f.engine).cloned().collect();
             let only_e: BTreeSet<RecordId> = f.engine.difference(&f.surreal).cloned().collect();
-            let _ = writeln!(s, "-- only in SurrealDB: {}   only in engine: {}", ids(&only_s), ids(&only_e));
+            let _ = writeln!(
+                s,
+                "-- only in SurrealDB: {}   only in engine: {}",
+                ids(&only_s),
+                ids(&only_e)
+            );
             let _ = writeln!(s, "-- the engine holds: {}", f.detail);
         }
         Kind::Delta => {
@@ -2012,7 +2379,9 @@ async fn engine_agrees_with_surrealdb() {
         None => 0..cases,
     };
 
-    let db = surrealdb::engine::any::connect("mem://").await.expect("embedded SurrealDB");
+    let db = surrealdb::engine::any::connect("mem://")
+        .await
+        .expect("embedded SurrealDB");
     db.use_ns("diff").use_db("diff").await.expect("ns/db");
     let runner = Runner { db };
 
@@ -2023,7 +2392,11 @@ async fn engine_agrees_with_surrealdb() {
         let case = Gen::new(seed, i).case();
         if std::env::var("SSP_DIFF_DUMP").is_ok() {
             for v in case.views.iter().flatten() {
-                eprintln!("DUMP {} {}", v.sql(), serde_json::Value::Object(v.engine_params()));
+                eprintln!(
+                    "DUMP {} {}",
+                    v.sql(),
+                    serde_json::Value::Object(v.engine_params())
+                );
             }
         }
         stats.cases += 1;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use serde::Deserialize;
 
-use super::{AppState, ApiError, ApiJson, pipeline_error};
+use super::{ApiError, ApiJson, AppState, pipeline_error};
 use crate::engine::Change;
 use crate::engine::value::{RecordId, Value};
 use crate::pipeline::{IngestSummary, Source};
@@ -76,7 +76,10 @@ fn parse_item(item: serde_json::Value) -> Result<Change, String> {
         return Err("`table` is empty".into());
     }
     let op = Op::parse(&item.op).ok_or_else(|| {
-        format!("unknown op `{}`: expected CREATE, UPDATE or DELETE", item.op)
+        format!(
+            "unknown op `{}`: expected CREATE, UPDATE or DELETE",
+            item.op
+        )
     })?;
     let id = RecordId::parse_in_table(&item.table, &item.id)?;
     let content = match op {

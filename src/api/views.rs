@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{AppState, ApiError, ApiJson, pipeline_error};
+use super::{ApiError, ApiJson, AppState, pipeline_error};
 use crate::engine::ViewMeta;
 use crate::pipeline::ttl_sweep::parse_ttl;
 
@@ -51,7 +51,11 @@ fn parse_register(body: serde_json::Value) -> Result<ViewMeta, ApiError> {
     let params = match b.params {
         None | Some(serde_json::Value::Null) => serde_json::Map::new(),
         Some(serde_json::Value::Object(o)) => o,
-        Some(_) => return Err(ApiError::BadRequest("`params` must be a JSON object".into())),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`params` must be a JSON object".into(),
+            ));
+        }
     };
     let ttl = b.ttl.unwrap_or_else(|| "1h".into());
     parse_ttl(&ttl).map_err(ApiError::BadRequest)?;
@@ -149,7 +153,8 @@ struct IdBody {
 }
 
 fn parse_id(body: serde_json::Value) -> Result<String, ApiError> {
-    let b: IdBody = serde_json::from_value(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let b: IdBody =
+        serde_json::from_value(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     normalize_view_id(&b.id)
 }
 

@@ -46,7 +46,10 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -94,7 +97,10 @@ fn main() {
     if let Some(dir) = std::path::Path::new(&out_path).parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    match std::fs::write(&out_path, serde_json::to_string_pretty(&doc).unwrap_or_default()) {
+    match std::fs::write(
+        &out_path,
+        serde_json::to_string_pretty(&doc).unwrap_or_default(),
+    ) {
         Ok(()) => println!("\nresults written to {out_path}"),
         Err(e) => eprintln!("cannot write {out_path}: {e}"),
     }
@@ -179,7 +185,9 @@ fn meta(id: String, sql: &str, params: Json) -> ViewMeta {
     }
 }
 
-const WORDS: [&str; 8] = ["Magic", "Hello", "Rust", "Spooky", "Ghost", "Query", "Edge", "Stream"];
+const WORDS: [&str; 8] = [
+    "Magic", "Hello", "Rust", "Spooky", "Ghost", "Query", "Edge", "Stream",
+];
 
 const TOP20: &str = "SELECT *, (SELECT * FROM user WHERE id = $parent.author LIMIT 1)[0] AS author FROM thread ORDER BY created_at DESC LIMIT 20";
 const DETAIL: &str = "SELECT *, (SELECT * FROM user WHERE id = $parent.author LIMIT 1)[0] AS author, \
@@ -204,7 +212,10 @@ impl Forum {
     }
 
     fn user(&self, i: usize) -> Change {
-        put(format!("user:{i}"), json!({"name": format!("user {i}"), "karma": i % 100}))
+        put(
+            format!("user:{i}"),
+            json!({"name": format!("user {i}"), "karma": i % 100}),
+        )
     }
     fn thread(&self, i: usize, rng: &mut StdRng) -> Change {
         put(
@@ -224,10 +235,22 @@ impl Forum {
     fn views(&self, n: usize, rng: &mut StdRng) -> Vec<ViewMeta> {
         (0..n)
             .map(|i| match i % 4 {
-                0 => meta(format!("v{i}"), "SELECT * FROM comment WHERE text = $text", json!({"text": WORDS[rng.random_range(0..WORDS.len())]})),
-                1 => meta(format!("v{i}"), "SELECT * FROM thread WHERE author = $uid", json!({"uid": format!("user:{}", rng.random_range(0..self.users))})),
+                0 => meta(
+                    format!("v{i}"),
+                    "SELECT * FROM comment WHERE text = $text",
+                    json!({"text": WORDS[rng.random_range(0..WORDS.len())]}),
+                ),
+                1 => meta(
+                    format!("v{i}"),
+                    "SELECT * FROM thread WHERE author = $uid",
+                    json!({"uid": format!("user:{}", rng.random_range(0..self.users))}),
+                ),
                 2 => meta(format!("v{i}"), TOP20, json!({})),
-                _ => meta(format!("v{i}"), DETAIL, json!({"id": format!("thread:{}", rng.random_range(0..self.threads))})),
+                _ => meta(
+                    format!("v{i}"),
+                    DETAIL,
+                    json!({"id": format!("thread:{}", rng.random_range(0..self.threads))}),
+                ),
             })
             .collect()
     }
@@ -246,7 +269,10 @@ impl Timing {
     fn pct(&mut self, p: f64) -> f64 {
         self.batches.sort();
         let i = ((self.batches.len() as f64 - 1.0) * p).round() as usize;
-        self.batches.get(i).map(|d| d.as_secs_f64() * 1e6).unwrap_or(0.0)
+        self.batches
+            .get(i)
+            .map(|d| d.as_secs_f64() * 1e6)
+            .unwrap_or(0.0)
     }
 }
 
@@ -270,7 +296,13 @@ fn forum(results: &mut Results, mode: Mode) {
     let grid: Vec<(usize, usize, usize)> = if mode.smoke {
         vec![(10, 500, 10)]
     } else if mode.quick {
-        vec![(10, 5_000, 10), (250, 5_000, 10), (1_000, 5_000, 10), (250, 5_000, 1), (250, 5_000, 50)]
+        vec![
+            (10, 5_000, 10),
+            (250, 5_000, 10),
+            (1_000, 5_000, 10),
+            (250, 5_000, 1),
+            (250, 5_000, 50),
+        ]
     } else {
         let mut g = Vec::new();
         for views in [10, 250, 1_000, 10_000] {
@@ -312,8 +344,18 @@ fn forum(results: &mut Results, mode: Mode) {
             "changes/s",
             target.map(|t| (t, u.rate() >= 200_000.0)),
         );
-        results.add(&format!("{label}: update p50 per batch"), u.pct(0.5), "us", None);
-        results.add(&format!("{label}: update p99 per batch"), u.pct(0.99), "us", None);
+        results.add(
+            &format!("{label}: update p50 per batch"),
+            u.pct(0.5),
+            "us",
+            None,
+        );
+        results.add(
+            &format!("{label}: update p99 per batch"),
+            u.pct(0.99),
+            "us",
+            None,
+        );
 
         let deletes: Vec<Change> = (0..f.comments / 10)
             .map(|i| Change {
@@ -330,14 +372,22 @@ fn forum(results: &mut Results, mode: Mode) {
 /// Cost per change with N author views: dispatch must be indexed, so the cost
 /// must barely grow with N.
 fn fan_out(results: &mut Results, mode: Mode) {
-    let (small, big, changes) = if mode.smoke { (10, 100, 1_000) } else { (100, 10_000, 100_000) };
+    let (small, big, changes) = if mode.smoke {
+        (10, 100, 1_000)
+    } else {
+        (100, 10_000, 100_000)
+    };
     let mut per_change = Vec::new();
     for views in [small, big] {
         let users = big;
         let mut engine = Engine::new();
         for u in 0..views {
             engine
-                .register(meta(format!("v{u}"), "SELECT * FROM thread WHERE author = $uid", json!({"uid": format!("user:{u}")})))
+                .register(meta(
+                    format!("v{u}"),
+                    "SELECT * FROM thread WHERE author = $uid",
+                    json!({"uid": format!("user:{u}")}),
+                ))
                 .expect("plan");
         }
         let mut rng = StdRng::seed_from_u64(11);
@@ -351,7 +401,12 @@ fn fan_out(results: &mut Results, mode: Mode) {
             .collect();
         let t = run_batches(&mut engine, batch, 10);
         let ns = t.total.as_secs_f64() * 1e9 / t.changes as f64;
-        results.add(&format!("fan-out {views} author views: cost per change"), ns, "ns", None);
+        results.add(
+            &format!("fan-out {views} author views: cost per change"),
+            ns,
+            "ns",
+            None,
+        );
         per_change.push(ns);
     }
     let ratio = per_change[1] / per_change[0];
@@ -366,32 +421,59 @@ fn fan_out(results: &mut Results, mode: Mode) {
 /// Registering `WHERE author = $uid` views over many threads: served from
 /// the author index, not a scan.
 fn registration(results: &mut Results, mode: Mode) {
-    let (threads, views) = if mode.smoke { (2_000, 50) } else { (100_000, 1_000) };
+    let (threads, views) = if mode.smoke {
+        (2_000, 50)
+    } else {
+        (100_000, 1_000)
+    };
     let users = 5_000;
     let mut engine = Engine::new();
     let mut rng = StdRng::seed_from_u64(3);
     let batch: Vec<Change> = (0..threads)
-        .map(|i| put(format!("thread:{i}"), json!({"author": format!("user:{}", rng.random_range(0..users)), "n": i})))
+        .map(|i| {
+            put(
+                format!("thread:{i}"),
+                json!({"author": format!("user:{}", rng.random_range(0..users)), "n": i}),
+            )
+        })
         .collect();
     engine.apply_batch(&batch);
     // The first such view builds the author index (a one-time scan).
     let first = Instant::now();
     engine
-        .register(meta("warm".into(), "SELECT * FROM thread WHERE author = $uid", json!({"uid": "user:0"})))
+        .register(meta(
+            "warm".into(),
+            "SELECT * FROM thread WHERE author = $uid",
+            json!({"uid": "user:0"}),
+        ))
         .expect("plan");
-    results.add(&format!("registration: first author view over {threads} threads (builds index)"), first.elapsed().as_secs_f64() * 1e3, "ms", None);
+    results.add(
+        &format!("registration: first author view over {threads} threads (builds index)"),
+        first.elapsed().as_secs_f64() * 1e3,
+        "ms",
+        None,
+    );
     let mut times = Vec::with_capacity(views);
     for v in 0..views {
         let t = Instant::now();
         engine
-            .register(meta(format!("r{v}"), "SELECT * FROM thread WHERE author = $uid", json!({"uid": format!("user:{}", v + 1)})))
+            .register(meta(
+                format!("r{v}"),
+                "SELECT * FROM thread WHERE author = $uid",
+                json!({"uid": format!("user:{}", v + 1)}),
+            ))
             .expect("plan");
         times.push(t.elapsed());
     }
     times.sort();
     let p99 = times[(times.len() - 1) * 99 / 100].as_secs_f64() * 1e3;
     let max = times.last().map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0);
-    results.add(&format!("registration: {views} author views, p99"), p99, "ms", None);
+    results.add(
+        &format!("registration: {views} author views, p99"),
+        p99,
+        "ms",
+        None,
+    );
     results.add(
         &format!("registration: {views} author views over {threads} threads, max"),
         max,
@@ -402,7 +484,11 @@ fn registration(results: &mut Results, mode: Mode) {
 
 /// Bytes per stored record (against its JSON size) and per registered view.
 fn memory(results: &mut Results, mode: Mode) {
-    let (records, views) = if mode.smoke { (2_000, 100) } else { (100_000, 10_000) };
+    let (records, views) = if mode.smoke {
+        (2_000, 100)
+    } else {
+        (100_000, 10_000)
+    };
     let f = Forum::sized(records);
     let mut rng = StdRng::seed_from_u64(5);
     let mut changes: Vec<Change> = (0..f.users).map(|i| f.user(i)).collect();
@@ -411,7 +497,12 @@ fn memory(results: &mut Results, mode: Mode) {
     let json_bytes: usize = changes
         .iter()
         .map(|c| {
-            let mut o = c.content.clone().map(Value::Object).unwrap_or_default().to_json();
+            let mut o = c
+                .content
+                .clone()
+                .map(Value::Object)
+                .unwrap_or_default()
+                .to_json();
             o["id"] = Json::String(c.id.to_string());
             o.to_string().len()
         })
@@ -425,15 +516,30 @@ fn memory(results: &mut Results, mode: Mode) {
     let after_records = live_bytes();
     let per_record = (after_records - base) as f64 / records as f64;
     let json_per_record = json_bytes as f64 / records as f64;
-    results.add(&format!("memory: bytes per record ({records} records)"), per_record, "B", None);
+    results.add(
+        &format!("memory: bytes per record ({records} records)"),
+        per_record,
+        "B",
+        None,
+    );
     results.add("memory: JSON bytes per record", json_per_record, "B", None);
     let ratio = per_record / json_per_record;
-    results.add("memory: record bytes / JSON bytes", ratio, "x", Some(("<= 2x", ratio <= 2.0)));
+    results.add(
+        "memory: record bytes / JSON bytes",
+        ratio,
+        "x",
+        Some(("<= 2x", ratio <= 2.0)),
+    );
     for v in f.views(views, &mut rng) {
         engine.register(v).expect("plan");
     }
     let per_view = (live_bytes() - after_records) as f64 / views as f64;
-    results.add(&format!("memory: bytes per view ({views} forum views)"), per_view, "B", Some(("<= 2048 B", per_view <= 2048.0)));
+    results.add(
+        &format!("memory: bytes per view ({views} forum views)"),
+        per_view,
+        "B",
+        Some(("<= 2048 B", per_view <= 2048.0)),
+    );
     drop(engine);
 }
 
@@ -482,10 +588,18 @@ impl Http {
                 break;
             }
         }
-        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let len = head
             .lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+            })
             .unwrap_or(0);
         let mut body = vec![0u8; len];
         self.reader.read_exact(&mut body).ok();
@@ -508,7 +622,10 @@ fn end_to_end(results: &mut Results, mode: Mode) {
         ("SPOOKY_LISTEN_ADDR", "127.0.0.1:0".to_string()),
         ("SPOOKY_AUTH_SECRET", secret.to_string()),
         ("SPOOKY_SURREALDB_URL", "mem://".to_string()),
-        ("SPOOKY_PERSISTENCE_FILE", dir.join("state.json").display().to_string()),
+        (
+            "SPOOKY_PERSISTENCE_FILE",
+            dir.join("state.json").display().to_string(),
+        ),
         ("SPOOKY_LOG", "error".to_string()),
     ]
     .into_iter()
@@ -522,18 +639,27 @@ fn end_to_end(results: &mut Results, mode: Mode) {
             return;
         }
     };
-    let app = runtime.block_on(ssp::startup::Application::build(settings)).expect("ssp starts");
+    let app = runtime
+        .block_on(ssp::startup::Application::build(settings))
+        .expect("ssp starts");
     let app = app.handle_signals(false);
     let addr = app.local_addr();
     let db = app.db();
     let shutdown = app.shutdown_handle();
     runtime.spawn(app.run_until_stopped());
 
-    let n = if mode.smoke { 50 } else if mode.quick { 1_000 } else { 5_000 };
+    let n = if mode.smoke {
+        50
+    } else if mode.quick {
+        1_000
+    } else {
+        5_000
+    };
     let mut http = Http::connect(addr, secret);
     let status = http.post(
         "/view/register",
-        &json!({"id": "e2e", "sql": "SELECT * FROM thread WHERE n >= 0", "clientId": "bench"}).to_string(),
+        &json!({"id": "e2e", "sql": "SELECT * FROM thread WHERE n >= 0", "clientId": "bench"})
+            .to_string(),
     );
     assert_eq!(status, 200, "register");
 
@@ -550,7 +676,12 @@ fn end_to_end(results: &mut Results, mode: Mode) {
     lat.sort();
     let ssp_per_ingest = lat[lat.len() / 2].as_secs_f64() * 1e6;
     results.add("e2e embedded: 1 client", one, "ingests/s", None);
-    results.add("e2e embedded: 1 client p50 latency", ssp_per_ingest, "us", None);
+    results.add(
+        "e2e embedded: 1 client p50 latency",
+        ssp_per_ingest,
+        "us",
+        None,
+    );
 
     // 32 clients at once: group commit merges their transactions.
     let clients = 32;
@@ -573,7 +704,12 @@ fn end_to_end(results: &mut Results, mode: Mode) {
     let many = (n / clients * 2 * clients) as f64 / started.elapsed().as_secs_f64();
     results.add("e2e embedded: 32 clients", many, "ingests/s", None);
     let gain = many / one;
-    results.add("e2e embedded: group commit gain (32 vs 1 client)", gain, "x", Some((">= 5x", gain >= 5.0)));
+    results.add(
+        "e2e embedded: group commit gain (32 vs 1 client)",
+        gain,
+        "x",
+        Some((">= 5x", gain >= 5.0)),
+    );
 
     // The physical limit: the same edge transaction, written bare with the SDK.
     let bare = runtime.block_on(async {
@@ -596,7 +732,12 @@ fn end_to_end(results: &mut Results, mode: Mode) {
     });
     results.add("e2e embedded: bare edge transaction p50", bare, "us", None);
     let overhead = ssp_per_ingest / bare;
-    results.add("e2e embedded: SSP ingest / bare transaction", overhead, "x", Some(("<= 1.3x", overhead <= 1.3)));
+    results.add(
+        "e2e embedded: SSP ingest / bare transaction",
+        overhead,
+        "x",
+        Some(("<= 1.3x", overhead <= 1.3)),
+    );
 
     // The naive approach: re-run every view's SELECT in SurrealDB per change.
     let views = if mode.smoke { 10 } else { 1_000 };
@@ -607,7 +748,8 @@ fn end_to_end(results: &mut Results, mode: Mode) {
         for _ in 0..naive_changes {
             let t = Instant::now();
             for v in 0..views {
-                let q = ssp::db::Query::new("SELECT id FROM thread WHERE n >= $min").bind("min", (v % 50) as i64 * rng.random_range(1..3));
+                let q = ssp::db::Query::new("SELECT id FROM thread WHERE n >= $min")
+                    .bind("min", (v % 50) as i64 * rng.random_range(1..3));
                 db.run(q).await.expect("naive select");
             }
             total += t.elapsed();
@@ -619,7 +761,11 @@ fn end_to_end(results: &mut Results, mode: Mode) {
     let mut engine = Engine::new();
     for v in 0..views {
         engine
-            .register(meta(format!("n{v}"), "SELECT * FROM thread WHERE n >= $min", json!({"min": (v % 50) as i64})))
+            .register(meta(
+                format!("n{v}"),
+                "SELECT * FROM thread WHERE n >= $min",
+                json!({"min": (v % 50) as i64}),
+            ))
             .expect("plan");
     }
     let t = Instant::now();
@@ -628,10 +774,25 @@ fn end_to_end(results: &mut Results, mode: Mode) {
     }
     let engine_us = t.elapsed().as_secs_f64() * 1e6 / 1000.0;
     let ssp_us = engine_us + bare;
-    results.add(&format!("naive: re-run {views} SELECTs per change"), naive, "us", None);
-    results.add(&format!("ssp: same change, {views} views (engine + 1 tx)"), ssp_us, "us", None);
+    results.add(
+        &format!("naive: re-run {views} SELECTs per change"),
+        naive,
+        "us",
+        None,
+    );
+    results.add(
+        &format!("ssp: same change, {views} views (engine + 1 tx)"),
+        ssp_us,
+        "us",
+        None,
+    );
     let ratio = naive / ssp_us;
-    results.add(&format!("naive / ssp at {views} views"), ratio, "x", Some((">= 100x", ratio >= 100.0)));
+    results.add(
+        &format!("naive / ssp at {views} views"),
+        ratio,
+        "x",
+        Some((">= 100x", ratio >= 100.0)),
+    );
 
     shutdown.trigger();
     runtime.shutdown_timeout(Duration::from_secs(5));

@@ -24,10 +24,10 @@ pub fn from_surreal(v: sdb::Value) -> Value {
         sdb::Value::String(s) => Value::String(s.into()),
         sdb::Value::Datetime(d) => Value::Datetime(d.into_inner()),
         sdb::Value::RecordId(r) => Value::Thing(record_id_from_surreal(&r)),
-        sdb::Value::Array(a) => Value::Array(a.into_inner().into_iter().map(from_surreal).collect()),
-        sdb::Value::Set(s) => Value::Array(
-            s.into_iter().map(from_surreal).collect(),
-        ),
+        sdb::Value::Array(a) => {
+            Value::Array(a.into_inner().into_iter().map(from_surreal).collect())
+        }
+        sdb::Value::Set(s) => Value::Array(s.into_iter().map(from_surreal).collect()),
         sdb::Value::Object(o) => Value::Object(object_from_surreal(o)),
         other => Value::String(sdb::ToSql::to_sql(&other).into()),
     }

@@ -29,7 +29,10 @@ pub enum Field {
     All,
     /// `expr [AS alias]`; plain expressions don't change which records a view
     /// holds, but they are still parsed and checked.
-    Expr { expr: Expr, alias: Option<Vec<PathPart>> },
+    Expr {
+        expr: Expr,
+        alias: Option<Vec<PathPart>>,
+    },
     /// `(SELECT ...)[index] [AS alias]`: every record the subquery selects for
     /// an included parent record joins the view's result set. With `[index]`,
     /// only that element of the subquery's result does.

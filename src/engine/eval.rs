@@ -20,10 +20,10 @@ pub struct Env<'a> {
 
 impl Env<'_> {
     pub fn param(&self, name: &str) -> Value {
-        if name.eq_ignore_ascii_case("parent") {
-            if let Some(p) = self.parent {
-                return p.clone();
-            }
+        if name.eq_ignore_ascii_case("parent")
+            && let Some(p) = self.parent
+        {
+            return p.clone();
         }
         self.params.get(name).cloned().unwrap_or(Value::None)
     }
@@ -150,13 +150,24 @@ fn contains(haystack: &Value, needle: &Value) -> bool {
 ///   object, or a right side that is neither array nor string: false.
 fn contains_set(l: &Value, r: &Value, all: bool) -> bool {
     let some = |items: &[Value], test: &dyn Fn(&Value) -> bool| {
-        if all { items.iter().all(test) } else { items.iter().any(test) }
+        if all {
+            items.iter().all(test)
+        } else {
+            items.iter().any(test)
+        }
     };
     match (l, r) {
-        (Value::String(h), Value::Array(items)) if items.iter().all(|x| matches!(x, Value::String(_))) => {
-            some(items, &|x| matches!(x, Value::String(n) if h.contains(n.as_ref())))
+        (Value::String(h), Value::Array(items))
+            if items.iter().all(|x| matches!(x, Value::String(_))) =>
+        {
+            some(
+                items,
+                &|x| matches!(x, Value::String(n) if h.contains(n.as_ref())),
+            )
         }
-        (Value::Array(hay), Value::Array(items)) => some(items, &|x| hay.iter().any(|w| x.sql_eq(w))),
+        (Value::Array(hay), Value::Array(items)) => {
+            some(items, &|x| hay.iter().any(|w| x.sql_eq(w)))
+        }
         (_, Value::Array(items)) => some(items, &|_| false),
         (Value::String(h), Value::String(n)) => h.contains(n.as_ref()),
         _ => false,
@@ -215,7 +226,11 @@ mod tests {
     fn measured_operator_rows() {
         let arr = Value::Array(vec![int(1), int(2)]);
         assert!(compare(BinOp::Contains, &arr, &int(1)));
-        assert!(compare(BinOp::Contains, &Value::str("abc"), &Value::str("b")));
+        assert!(compare(
+            BinOp::Contains,
+            &Value::str("abc"),
+            &Value::str("b")
+        ));
         assert!(compare(
             BinOp::ContainsAny,
             &arr,
@@ -226,7 +241,11 @@ mod tests {
             &arr,
             &Value::Array(vec![int(1), int(3)])
         ));
-        assert!(compare(BinOp::ContainsNone, &arr, &Value::Array(vec![int(3)])));
+        assert!(compare(
+            BinOp::ContainsNone,
+            &arr,
+            &Value::Array(vec![int(3)])
+        ));
         assert!(compare(BinOp::Inside, &int(1), &arr));
         assert!(!compare(BinOp::NotInside, &int(1), &arr));
         assert!(compare(BinOp::Ne, &int(1), &Value::None));
@@ -246,13 +265,23 @@ mod tests {
             (BinOp::Inside, s("b"), obj_b.clone(), true),
             (BinOp::NotInside, s("b"), obj_b.clone(), false),
             (BinOp::ContainsAny, obj_b.clone(), arr(vec![s("b")]), false),
-            (BinOp::ContainsAny, s("abc"), arr(vec![s("a"), int(1)]), false),
+            (
+                BinOp::ContainsAny,
+                s("abc"),
+                arr(vec![s("a"), int(1)]),
+                false,
+            ),
             (BinOp::ContainsAll, s("abc"), arr(vec![]), true),
             (BinOp::ContainsAny, s("abc"), s("b"), true),
             (BinOp::ContainsAll, s("abc"), s("b"), true),
             (BinOp::ContainsNone, arr(vec![]), s("x"), true),
             (BinOp::ContainsNone, Value::None, arr(vec![int(1)]), true),
-            (BinOp::ContainsNone, s("abc"), arr(vec![s("z"), int(1)]), true),
+            (
+                BinOp::ContainsNone,
+                s("abc"),
+                arr(vec![s("z"), int(1)]),
+                true,
+            ),
             (BinOp::ContainsNone, arr(vec![int(1)]), int(5), true),
             (BinOp::ContainsNone, Value::None, float(3.0), true),
             (BinOp::ContainsAny, arr(vec![int(1), int(2)]), int(1), false),

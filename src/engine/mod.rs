@@ -227,10 +227,12 @@ impl Engine {
     /// only the difference. A failed registration changes nothing.
     pub fn register(&mut self, meta: ViewMeta) -> Result<ViewDelta, EngineError> {
         let select = parser::parse_select(&meta.sql)?;
-        let params = Arc::new(match Value::from(&serde_json::Value::Object(meta.params.clone())) {
-            Value::Object(o) => o,
-            _ => return Err(EngineError::BadParams),
-        });
+        let params = Arc::new(
+            match Value::from(&serde_json::Value::Object(meta.params.clone())) {
+                Value::Object(o) => o,
+                _ => return Err(EngineError::BadParams),
+            },
+        );
         let plan = self.planner.plan(&select);
         let env = Env {
             params: &params,
@@ -260,7 +262,12 @@ impl Engine {
         }
         self.finish_batch();
 
-        let after = &self.node(root).root.as_ref().expect("root was just made").flat;
+        let after = &self
+            .node(root)
+            .root
+            .as_ref()
+            .expect("root was just made")
+            .flat;
         let mut delta = ViewDelta {
             view: id,
             client_id,
@@ -268,7 +275,9 @@ impl Engine {
         };
         for r in after.keys() {
             if !before.contains(r) {
-                delta.created.push((r.clone(), self.version(r).unwrap_or(1)));
+                delta
+                    .created
+                    .push((r.clone(), self.version(r).unwrap_or(1)));
             }
         }
         for r in before {
@@ -435,10 +444,10 @@ impl Engine {
         let mut candidates: Vec<NodeId> = Vec::new();
         for (id, old) in &touched {
             let new = self.store.get(id).map(|r| r.content.clone());
-            if let (Some(o), Some(n)) = (old, &new) {
-                if Arc::ptr_eq(o, n) {
-                    continue;
-                }
+            if let (Some(o), Some(n)) = (old, &new)
+                && Arc::ptr_eq(o, n)
+            {
+                continue;
             }
             if old.is_none() && new.is_none() {
                 continue;
@@ -450,7 +459,14 @@ impl Engine {
             candidates.sort_unstable();
             candidates.dedup();
             for &n in &candidates {
-                self.evaluate(n, id, old.as_deref(), new.as_deref(), &mut events, &mut dirty);
+                self.evaluate(
+                    n,
+                    id,
+                    old.as_deref(),
+                    new.as_deref(),
+                    &mut events,
+                    &mut dirty,
+                );
             }
         }
 
@@ -648,10 +664,10 @@ impl Engine {
                 self.collect_flat(old, &mut flat);
                 delta.extend(flat.into_iter().map(|x| (x, -1i64)));
             }
-            if let Some(kids) = self.node_mut(n).children.get_mut(r) {
-                if i < kids.len() {
-                    kids[i] = new;
-                }
+            if let Some(kids) = self.node_mut(n).children.get_mut(r)
+                && i < kids.len()
+            {
+                kids[i] = new;
             }
             self.propagate(n, &delta, 1);
             if let Some(old) = old {
@@ -742,7 +758,9 @@ impl Engine {
         let touched = std::mem::take(&mut self.touched);
         let version = |store: &Store, r: &RecordId| store.get(r).map(|x| x.version).unwrap_or(1);
         for ((root, r), was) in &touched {
-            let Some(rd) = self.root_data(*root) else { continue };
+            let Some(rd) = self.root_data(*root) else {
+                continue;
+            };
             let is = rd.flat.contains_key(r);
             let d = per_root.entry(*root).or_default();
             match (was, is) {
@@ -756,11 +774,17 @@ impl Engine {
         }
         // Records that kept their place in a root but changed version.
         for r in bumped {
-            let Some(roots) = self.record_roots.get(r) else { continue };
+            let Some(roots) = self.record_roots.get(r) else {
+                continue;
+            };
             for &root in roots {
                 if !touched.contains_key(&(root, r.clone())) {
                     let v = version(&self.store, r);
-                    per_root.entry(root).or_default().updated.push((r.clone(), v));
+                    per_root
+                        .entry(root)
+                        .or_default()
+                        .updated
+                        .push((r.clone(), v));
                 }
             }
         }
@@ -772,7 +796,9 @@ impl Engine {
             d.created.sort();
             d.updated.sort();
             d.deleted.sort();
-            let Some(rd) = self.root_data(root) else { continue };
+            let Some(rd) = self.root_data(root) else {
+                continue;
+            };
             for v in &rd.views {
                 if let Some(view) = self.views.get(v) {
                     out.push(ViewDelta {
@@ -810,7 +836,12 @@ impl Engine {
 
     /// Finds the node for `plan` bound to these parameters, or creates it
     /// and computes its initial result from the store.
-    fn get_or_create(&mut self, plan: &Arc<Plan>, params: &Arc<Object>, parent: Option<&Value>) -> NodeId {
+    fn get_or_create(
+        &mut self,
+        plan: &Arc<Plan>,
+        params: &Arc<Object>,
+        parent: Option<&Value>,
+    ) -> NodeId {
         let env = Env { params, parent };
         let key = (Arc::as_ptr(plan) as usize, plan.key_args(&env));
         if let Some(&n) = self.node_keys.get(&key) {
@@ -839,7 +870,7 @@ impl Engine {
         let table = self.store.table_mut(&plan.table);
         let candidates: Vec<Key> = match &dispatch {
             Dispatch::Indexed(path, k) => {
-                table.index_mut(path);
+                table.field_index(path);
                 table.lookup(&plan.table, path, k)
             }
             Dispatch::Scan => table.records.keys().cloned().collect(),
@@ -859,15 +890,15 @@ impl Engine {
         };
         let mut matched = Vec::new();
         for k in candidates {
-            if let Some(rec) = table.records.get(&k) {
-                if matches(node.bound.filter.as_ref(), &rec.content) {
-                    let id = RecordId::new(plan.table.clone(), k);
-                    if let Some(sorted) = node.sorted.as_mut() {
-                        let e = node_sort_entry(plan, &id, &rec.content);
-                        sorted.insert(e);
-                    } else {
-                        matched.push(id);
-                    }
+            if let Some(rec) = table.records.get(&k)
+                && matches(node.bound.filter.as_ref(), &rec.content)
+            {
+                let id = RecordId::new(plan.table.clone(), k);
+                if let Some(sorted) = node.sorted.as_mut() {
+                    let e = node_sort_entry(plan, &id, &rec.content);
+                    sorted.insert(e);
+                } else {
+                    matched.push(id);
                 }
             }
         }
@@ -884,7 +915,12 @@ impl Engine {
         // Register for change routing.
         let table = self.store.table_mut(&plan.table);
         match &dispatch {
-            Dispatch::Indexed(path, k) => table.index_mut(path).nodes.entry(k.clone()).or_default().push(n),
+            Dispatch::Indexed(path, k) => table
+                .field_index(path)
+                .nodes
+                .entry(k.clone())
+                .or_default()
+                .push(n),
             Dispatch::Scan => {
                 table.scan_nodes.insert(n);
             }
@@ -912,11 +948,12 @@ impl Engine {
                 self.remove_host(n, r);
             }
         }
-        self.node_keys.remove(&(Arc::as_ptr(&node.plan) as usize, node.key_args.clone()));
+        self.node_keys
+            .remove(&(Arc::as_ptr(&node.plan) as usize, node.key_args.clone()));
         if let Some(table) = self.store.tables.get_mut(&node.plan.table) {
             match &node.dispatch {
                 Dispatch::Indexed(path, k) => {
-                    let idx = table.index_mut(path);
+                    let idx = table.field_index(path);
                     if let Some(list) = idx.nodes.get_mut(k) {
                         list.retain(|x| *x != n);
                         if list.is_empty() {
@@ -979,10 +1016,10 @@ impl Engine {
     /// Sets a record's version without changing anything else; used when
     /// the state is rebuilt from the edges in the database.
     pub fn restore_version(&mut self, id: &RecordId, version: u64) {
-        if let Some(t) = self.store.tables.get_mut(&id.table) {
-            if let Some(r) = t.records.get_mut(&id.key) {
-                r.version = version;
-            }
+        if let Some(t) = self.store.tables.get_mut(&id.table)
+            && let Some(r) = t.records.get_mut(&id.key)
+        {
+            r.version = version;
         }
     }
 }

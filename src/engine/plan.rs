@@ -117,18 +117,22 @@ fn window_arg(
             });
         }
     };
-    match v {
-        Value::Number(Number::Int(i)) if i >= 0 => Ok(Some(i as usize)),
-        Value::Number(Number::Float(f)) if f >= 0.0 && f.fract() == 0.0 => Ok(Some(f as usize)),
-        // A parent field that is missing leaves the subquery unbounded, as NONE does in SurrealDB.
-        Value::None if matches!(expr, Expr::Param { name, .. } if name.eq_ignore_ascii_case("parent")) => {
-            Ok(None)
-        }
-        other => Err(PlanError::BadWindow {
+    // As SurrealDB 3.3.5 evaluates LIMIT/START: a number is truncated toward
+    // zero (`1.9` is 1) and must not be negative; NONE and NULL count as 0, so
+    // `LIMIT NONE` selects nothing; anything else is an error.
+    let n = match &v {
+        Value::Number(Number::Int(i)) => *i,
+        Value::Number(Number::Float(f)) => *f as i64,
+        Value::None | Value::Null => 0,
+        _ => -1,
+    };
+    if n < 0 {
+        return Err(PlanError::BadWindow {
             clause,
-            got: other.to_json().to_string(),
-        }),
+            got: v.to_json().to_string(),
+        });
     }
+    Ok(Some(n as usize))
 }
 
 /// Interns plans so that equal queries share one plan, and so one node.
@@ -147,16 +151,27 @@ impl Planner {
         if let Some(p) = self.plans.get(&key) {
             return p.clone();
         }
+        let outputs: Vec<Option<&[PathPart]>> = select.fields.iter().map(output_path).collect();
         let subplans = select
             .fields
             .iter()
-            .filter_map(|f| match f {
-                Field::Subquery { query, index, .. } => Some(self.intern(query, *index)),
+            .enumerate()
+            .filter_map(|(i, f)| match f {
+                Field::Subquery {
+                    query,
+                    index,
+                    alias,
+                } if !shadowed(alias.as_deref(), &outputs[i + 1..]) => {
+                    Some(self.intern(query, *index))
+                }
                 _ => None,
             })
             .collect();
         let mut param_refs = Vec::new();
-        for e in [&select.filter, &select.limit, &select.start].into_iter().flatten() {
+        for e in [&select.filter, &select.limit, &select.start]
+            .into_iter()
+            .flatten()
+        {
             collect_params(e, &mut param_refs);
         }
         let plan = Arc::new(Plan {
@@ -191,6 +206,27 @@ impl Planner {
     }
 }
 
+/// The path a projected field writes in the output row, where it is known.
+fn output_path(f: &Field) -> Option<&[PathPart]> {
+    match f {
+        Field::Expr { alias: Some(a), .. } | Field::Subquery { alias: Some(a), .. } => Some(a),
+        Field::Expr {
+            expr: Expr::Field(p),
+            alias: None,
+        } => Some(p),
+        _ => None,
+    }
+}
+
+/// Whether a later field replaces a subquery's rows in the output: SurrealDB
+/// writes a row's fields in order, so a later field written at the alias (or
+/// at a prefix of it) drops the subquery's records from the result, as in
+/// `SELECT (SELECT * FROM u) AS a, (SELECT * FROM u WHERE false) AS a FROM t`.
+fn shadowed(alias: Option<&[PathPart]>, later: &[Option<&[PathPart]>]) -> bool {
+    let Some(alias) = alias else { return false };
+    later.iter().flatten().any(|p| alias.starts_with(p))
+}
+
 fn collect_params(e: &Expr, out: &mut Vec<(String, Vec<PathPart>)>) {
     match e {
         Expr::Param { name, path } => {
@@ -216,7 +252,9 @@ fn index_term(filter: &Expr) -> Option<IndexTerm> {
     flatten_and(filter, &mut conjuncts);
     let mut best: Option<IndexTerm> = None;
     for c in conjuncts {
-        let Expr::Binary { op, lhs, rhs } = c else { continue };
+        let Expr::Binary { op, lhs, rhs } = c else {
+            continue;
+        };
         if !matches!(op, BinOp::Eq | BinOp::ExactEq) {
             continue;
         }
@@ -250,5 +288,64 @@ fn flatten_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
             flatten_and(rhs, out);
         }
         other => out.push(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::value::Object;
+
+    fn arg(v: Value) -> Result<Option<usize>, PlanError> {
+        let params = Object::from_pairs(vec![("n".into(), v)]);
+        let env = Env {
+            params: &params,
+            parent: None,
+        };
+        let expr = Expr::Param {
+            name: "n".into(),
+            path: vec![],
+        };
+        window_arg("LIMIT", Some(&expr), &env)
+    }
+
+    #[test]
+    fn a_later_field_with_the_same_name_drops_a_subquery() {
+        // Measured on SurrealDB 3.3.5; found by tests/differential.rs.
+        let subs = |sql: &str| {
+            let select = crate::engine::parser::parse_select(sql).unwrap();
+            Planner::default().plan(&select).subplans.len()
+        };
+        let sub = "(SELECT * FROM u)";
+        assert_eq!(subs(&format!("SELECT *, {sub} AS a, {sub} AS b FROM t")), 2);
+        assert_eq!(subs(&format!("SELECT *, {sub} AS a, {sub} AS a FROM t")), 1);
+        assert_eq!(subs(&format!("SELECT id, {sub} AS a, a FROM t")), 0);
+        assert_eq!(subs(&format!("SELECT id, {sub} AS a, b AS a FROM t")), 0);
+        assert_eq!(subs(&format!("SELECT id, a, {sub} AS a FROM t")), 1);
+        assert_eq!(subs(&format!("SELECT {sub} AS a, * FROM t")), 1);
+        assert_eq!(subs(&format!("SELECT {sub} AS a.b, 1 AS a FROM t")), 0);
+        assert_eq!(subs(&format!("SELECT {sub} AS a, 1 AS a.b FROM t")), 1);
+    }
+
+    #[test]
+    fn window_args_as_surrealdb_evaluates_them() {
+        // Measured on SurrealDB 3.3.5; found by tests/differential.rs.
+        let int = |i| Value::Number(Number::Int(i));
+        let float = |f| Value::Number(Number::Float(f));
+        assert_eq!(arg(int(2)).unwrap(), Some(2));
+        assert_eq!(arg(float(1.9)).unwrap(), Some(1), "`LIMIT 1.9` keeps 1 row");
+        assert_eq!(arg(float(0.5)).unwrap(), Some(0));
+        assert_eq!(
+            arg(Value::None).unwrap(),
+            Some(0),
+            "`LIMIT NONE` keeps nothing"
+        );
+        assert_eq!(
+            arg(Value::Null).unwrap(),
+            Some(0),
+            "`START NULL` is `START 0`"
+        );
+        assert!(arg(int(-1)).is_err(), "SurrealDB fails the query");
+        assert!(arg(Value::str("2")).is_err(), "SurrealDB fails the query");
     }
 }

@@ -50,7 +50,7 @@ pub fn record_key(content: &Value, path: &[PathPart]) -> Option<IndexKey> {
 }
 
 impl Table {
-    pub fn index_mut(&mut self, path: &[PathPart]) -> &mut FieldIndex {
+    pub fn field_index(&mut self, path: &[PathPart]) -> &mut FieldIndex {
         let pos = match self.indexes.iter().position(|(p, _)| p == path) {
             Some(pos) => pos,
             None => {
@@ -82,29 +82,32 @@ impl Table {
             let old_k = old.and_then(|c| record_key(c, path));
             let new_k = new.and_then(|c| record_key(c, path));
             if !is_id_path(path) && old_k != new_k {
-                if let Some(k) = &old_k {
-                    if let Some(set) = index.records.get_mut(k) {
-                        set.remove(key);
-                        if set.is_empty() {
-                            index.records.remove(k);
-                        }
+                if let Some(k) = &old_k
+                    && let Some(set) = index.records.get_mut(k)
+                {
+                    set.remove(key);
+                    if set.is_empty() {
+                        index.records.remove(k);
                     }
                 }
                 if let Some(k) = &new_k {
-                    index.records.entry(k.clone()).or_default().insert(key.clone());
+                    index
+                        .records
+                        .entry(k.clone())
+                        .or_default()
+                        .insert(key.clone());
                 }
             }
-            if let Some(k) = &old_k {
-                if let Some(nodes) = index.nodes.get(k) {
-                    candidates.extend_from_slice(nodes);
-                }
+            if let Some(k) = &old_k
+                && let Some(nodes) = index.nodes.get(k)
+            {
+                candidates.extend_from_slice(nodes);
             }
-            if new_k != old_k {
-                if let Some(k) = &new_k {
-                    if let Some(nodes) = index.nodes.get(k) {
-                        candidates.extend_from_slice(nodes);
-                    }
-                }
+            if new_k != old_k
+                && let Some(k) = &new_k
+                && let Some(nodes) = index.nodes.get(k)
+            {
+                candidates.extend_from_slice(nodes);
             }
         }
         candidates.extend(self.scan_nodes.iter().copied());

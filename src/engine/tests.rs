@@ -73,13 +73,21 @@ fn cases_1_to_7_filter_by_param() {
 
     let out = e.apply_batch(&[put("thread:1", json!({"author": "user:1", "title": "a"}))]);
     let d = out.iter().find(|d| d.view.as_ref() == "v").unwrap();
-    assert_eq!(d.created, vec![(rid("thread:1"), 1)], "2: created with version 1");
+    assert_eq!(
+        d.created,
+        vec![(rid("thread:1"), 1)],
+        "2: created with version 1"
+    );
 
     let out = e.apply_batch(&[put("thread:2", json!({"author": "user:2"}))]);
     assert!(out.is_empty(), "3: nothing happens");
 
     let out = e.apply_batch(&[put("thread:1", json!({"author": "user:1", "title": "b"}))]);
-    assert_eq!(of(&out, "v").1, vec![("thread:1".to_string(), 2)], "4: version 2");
+    assert_eq!(
+        of(&out, "v").1,
+        vec![("thread:1".to_string(), 2)],
+        "4: version 2"
+    );
 
     let out = e.apply_batch(&[put("thread:1", json!({"author": "user:2", "title": "b"}))]);
     assert_eq!(of(&out, "v").2, s(&["thread:1"]), "5: deleted");
@@ -106,7 +114,11 @@ fn cases_8_to_11_subquery_records() {
     assert_eq!(created, s(&["thread:1", "user:1"]), "8");
 
     let out = e.apply_batch(&[put("user:1", json!({"name": "ann2"}))]);
-    assert_eq!(of(&out, "v").1, vec![("user:1".to_string(), 2)], "9: version grows");
+    assert_eq!(
+        of(&out, "v").1,
+        vec![("user:1".to_string(), 2)],
+        "9: version grows"
+    );
     let out = e.apply_batch(&[put("user:2", json!({"name": "bob"}))]);
     assert!(out.is_empty(), "9: unreferenced user");
 
@@ -114,22 +126,34 @@ fn cases_8_to_11_subquery_records() {
     let out = e.apply_batch(&[del("thread:1")]);
     assert_eq!(of(&out, "v"), (vec![], vec![], s(&["thread:1"])), "10a");
     let out = e.apply_batch(&[del("thread:2")]);
-    assert_eq!(of(&out, "v"), (vec![], vec![], s(&["thread:2", "user:1"])), "10b");
+    assert_eq!(
+        of(&out, "v"),
+        (vec![], vec![], s(&["thread:2", "user:1"])),
+        "10b"
+    );
 
     e.apply_batch(&[put("thread:1", json!({"author": "user:1", "title": "t1"}))]);
     assert_eq!(ids(&e, "v"), s(&["thread:1", "user:1"]));
     let out = e.apply_batch(&[put("thread:1", json!({"author": "user:2", "title": "t1"}))]);
     let (c, u, dl) = of(&out, "v");
     assert_eq!(c, s(&["user:2"]), "11: user:2 created");
-    assert_eq!(u.iter().map(|x| x.0.clone()).collect::<Vec<_>>(), s(&["thread:1"]), "11: thread:1 updated");
+    assert_eq!(
+        u.iter().map(|x| x.0.clone()).collect::<Vec<_>>(),
+        s(&["thread:1"]),
+        "11: thread:1 updated"
+    );
     assert_eq!(dl, s(&["user:1"]), "11: user:1 deleted");
 }
 
 #[test]
 fn case_12_top_k() {
     let mut e = Engine::new();
-    e.register(meta("v", "SELECT * FROM post ORDER BY score DESC LIMIT 2", json!({})))
-        .unwrap();
+    e.register(meta(
+        "v",
+        "SELECT * FROM post ORDER BY score DESC LIMIT 2",
+        json!({}),
+    ))
+    .unwrap();
     e.apply_batch(&[
         put("post:1", json!({"score": 10})),
         put("post:2", json!({"score": 20})),
@@ -146,10 +170,22 @@ fn case_12_top_k() {
 fn cases_13_14_ordering_and_filters() {
     let mut e = Engine::new();
     e.apply_batch(&[
-        put("item:1", json!({"category": "A", "score": 10, "active": true})),
-        put("item:2", json!({"category": "A", "score": 20, "active": false})),
-        put("item:3", json!({"category": "B", "score": 10, "active": true})),
-        put("item:4", json!({"category": "A", "score": 30, "active": true})),
+        put(
+            "item:1",
+            json!({"category": "A", "score": 10, "active": true}),
+        ),
+        put(
+            "item:2",
+            json!({"category": "A", "score": 20, "active": false}),
+        ),
+        put(
+            "item:3",
+            json!({"category": "B", "score": 10, "active": true}),
+        ),
+        put(
+            "item:4",
+            json!({"category": "A", "score": 30, "active": true}),
+        ),
     ]);
     e.register(meta(
         "v13",
@@ -170,9 +206,14 @@ fn cases_13_14_ordering_and_filters() {
 #[test]
 fn case_15_two_views_one_batch_and_unregister() {
     let mut e = Engine::new();
-    e.register(meta("a", "SELECT * FROM thread WHERE author = $uid", json!({"uid": "user:1"})))
+    e.register(meta(
+        "a",
+        "SELECT * FROM thread WHERE author = $uid",
+        json!({"uid": "user:1"}),
+    ))
+    .unwrap();
+    e.register(meta("b", "SELECT * FROM thread", json!({})))
         .unwrap();
-    e.register(meta("b", "SELECT * FROM thread", json!({}))).unwrap();
     let out = e.apply_batch(&[put("thread:1", json!({"author": "user:1"}))]);
     assert_eq!(out.len(), 2);
     let out = e.apply_batch(&[put("thread:1", json!({"author": "user:1", "x": 1}))]);
@@ -197,7 +238,8 @@ fn identical_content_is_a_no_op() {
 fn shared_views_get_their_own_deltas() {
     let mut e = Engine::new();
     for v in ["a", "b"] {
-        e.register(meta(v, "SELECT * FROM t WHERE x = 1", json!({}))).unwrap();
+        e.register(meta(v, "SELECT * FROM t WHERE x = 1", json!({})))
+            .unwrap();
     }
     let out = e.apply_batch(&[put("t:1", json!({"x": 1}))]);
     assert_eq!(out.len(), 2);
@@ -212,7 +254,8 @@ fn reregistering_applies_only_the_difference() {
         put("t:2", json!({"x": 2})),
         put("t:3", json!({"x": 2})),
     ]);
-    e.register(meta("v", "SELECT * FROM t WHERE x = $x", json!({"x": 1}))).unwrap();
+    e.register(meta("v", "SELECT * FROM t WHERE x = $x", json!({"x": 1})))
+        .unwrap();
     let d = e
         .register(meta("v", "SELECT * FROM t WHERE x >= $x", json!({"x": 1})))
         .unwrap();
@@ -229,8 +272,14 @@ fn reregistering_applies_only_the_difference() {
 #[test]
 fn bad_registration_changes_nothing() {
     let mut e = Engine::new();
-    assert!(e.register(meta("v", "SELECT count() FROM t GROUP BY x", json!({}))).is_err());
-    assert!(e.register(meta("v", "SELECT * FROM t LIMIT $n", json!({"n": "x"}))).is_err());
+    assert!(
+        e.register(meta("v", "SELECT count() FROM t GROUP BY x", json!({})))
+            .is_err()
+    );
+    assert!(
+        e.register(meta("v", "SELECT * FROM t LIMIT $n", json!({"n": "x"})))
+            .is_err()
+    );
     assert_eq!(e.view_count(), 0);
     assert_eq!(e.node_count(), 0);
 }
@@ -261,19 +310,39 @@ fn nested_subqueries_and_shared_children() {
         put("user:2", json!({})),
         put("user:3", json!({})),
         put("thread:1", json!({"author": "user:1"})),
-        put("comment:1", json!({"thread": "thread:1", "author": "user:2", "created_at": 1})),
-        put("comment:2", json!({"thread": "thread:1", "author": "user:1", "created_at": 2})),
+        put(
+            "comment:1",
+            json!({"thread": "thread:1", "author": "user:2", "created_at": 1}),
+        ),
+        put(
+            "comment:2",
+            json!({"thread": "thread:1", "author": "user:1", "created_at": 2}),
+        ),
     ]);
-    e.register(meta("v", sql, json!({"id": "thread:1"}))).unwrap();
-    assert_eq!(ids(&e, "v"), s(&["comment:1", "comment:2", "thread:1", "user:1", "user:2"]));
+    e.register(meta("v", sql, json!({"id": "thread:1"})))
+        .unwrap();
+    assert_eq!(
+        ids(&e, "v"),
+        s(&["comment:1", "comment:2", "thread:1", "user:1", "user:2"])
+    );
     // A newer comment by user:3 pushes comment:1 (and so user:2) out.
     let out = e.apply_batch(&[put(
         "comment:3",
         json!({"thread": "thread:1", "author": "user:3", "created_at": 3}),
     )]);
-    assert_eq!(of(&out, "v"), (s(&["comment:3", "user:3"]), vec![], s(&["comment:1", "user:2"])));
+    assert_eq!(
+        of(&out, "v"),
+        (
+            s(&["comment:3", "user:3"]),
+            vec![],
+            s(&["comment:1", "user:2"])
+        )
+    );
     // user:1 is reached twice (thread author and comment author): it stays
     // until both paths are gone.
     let out = e.apply_batch(&[del("comment:2")]);
-    assert_eq!(of(&out, "v"), (s(&["comment:1", "user:2"]), vec![], s(&["comment:2"])));
+    assert_eq!(
+        of(&out, "v"),
+        (s(&["comment:1", "user:2"]), vec![], s(&["comment:2"]))
+    );
 }

@@ -134,10 +134,11 @@ fn parse_key(key: &str) -> Key {
         return Key::String(inner.into());
     }
     let digits = key.strip_prefix('-').unwrap_or(key);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(n) = key.parse::<i64>() {
-            return Key::Int(n);
-        }
+    if !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(n) = key.parse::<i64>()
+    {
+        return Key::Int(n);
     }
     Key::String(key.into())
 }
@@ -482,8 +483,7 @@ impl PartialEq for Value {
             (Value::Array(a), Value::Array(b)) => a == b,
             (Value::Object(a), Value::Object(b)) => a == b,
             _ => {
-                std::mem::discriminant(self) == std::mem::discriminant(other)
-                    && self.sql_eq(other)
+                std::mem::discriminant(self) == std::mem::discriminant(other) && self.sql_eq(other)
             }
         }
     }
@@ -533,7 +533,9 @@ impl From<&serde_json::Value> for Value {
             serde_json::Value::String(s) => Value::String(s.as_str().into()),
             serde_json::Value::Array(a) => Value::Array(a.iter().map(Value::from).collect()),
             serde_json::Value::Object(o) => Value::Object(Object::from_pairs(
-                o.iter().map(|(k, v)| (k.as_str().into(), Value::from(v))).collect(),
+                o.iter()
+                    .map(|(k, v)| (k.as_str().into(), Value::from(v)))
+                    .collect(),
             )),
         }
     }
@@ -617,9 +619,18 @@ mod tests {
         assert!(float(-0.0).sql_eq(&float(0.0)));
         assert!(float(-0.0).sql_eq(&int(0)));
         assert_eq!(float(-0.0).sql_cmp(&float(0.0)), Equal);
-        assert_eq!(int(i64::MAX).sql_cmp(&float(9.223_372_036_854_776e18)), Less);
-        assert_eq!(int(i64::MIN).sql_cmp(&float(-9.223_372_036_854_776e18)), Equal);
-        assert_eq!(int(9_007_199_254_740_993).sql_cmp(&float(9_007_199_254_740_992.0)), Greater);
+        assert_eq!(
+            int(i64::MAX).sql_cmp(&float(9.223_372_036_854_776e18)),
+            Less
+        );
+        assert_eq!(
+            int(i64::MIN).sql_cmp(&float(-9.223_372_036_854_776e18)),
+            Equal
+        );
+        assert_eq!(
+            int(9_007_199_254_740_993).sql_cmp(&float(9_007_199_254_740_992.0)),
+            Greater
+        );
         assert!(int(9_007_199_254_740_992).sql_eq(&float(9_007_199_254_740_992.0)));
         assert_eq!(int(i64::MAX).sql_cmp(&float(1e300)), Less);
         assert_eq!(int(1).sql_cmp(&float(1.5)), Less);
@@ -639,9 +650,15 @@ mod tests {
             float(-9.223_372_036_854_776e18).index_key(),
             int(i64::MIN).index_key()
         );
-        assert_ne!(float(9.223_372_036_854_776e18).index_key(), int(i64::MAX).index_key());
+        assert_ne!(
+            float(9.223_372_036_854_776e18).index_key(),
+            int(i64::MAX).index_key()
+        );
         assert_eq!(int(1).index_key(), float(1.0).index_key());
-        assert_eq!(thing("user:1").index_key(), Value::str("user:1").index_key());
+        assert_eq!(
+            thing("user:1").index_key(),
+            Value::str("user:1").index_key()
+        );
         assert_ne!(int(1).index_key(), Value::str("1").index_key());
     }
 

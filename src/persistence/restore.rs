@@ -160,7 +160,9 @@ pub async fn rebuild(db: &Db) -> Result<Engine, DbError> {
                     }
                 }
             }
-            Err(e) => tracing::warn!(view = %v.id, error = %e, "a stored view no longer plans; it is skipped"),
+            Err(e) => {
+                tracing::warn!(view = %v.id, error = %e, "a stored view no longer plans; it is skipped")
+            }
         }
     }
     let total = tables.len();
@@ -253,7 +255,9 @@ async fn edges(db: &Db) -> Result<Vec<(String, RecordId, u64)>, DbError> {
             Some(sdb::Value::Number(n)) => n.to_string(),
             _ => continue,
         };
-        let Some(sdb::Value::RecordId(r)) = o.get("out") else { continue };
+        let Some(sdb::Value::RecordId(r)) = o.get("out") else {
+            continue;
+        };
         let version = match o.get("version") {
             Some(sdb::Value::Number(sdb::Number::Int(v))) => (*v).max(0) as u64,
             _ => 0,
@@ -277,11 +281,13 @@ pub async fn reconcile_edges(engine: &Engine, sink: &EdgeSink) -> Result<usize, 
     let mut deltas: BTreeMap<String, ViewDelta> = BTreeMap::new();
     for meta in engine.views() {
         let records = engine.view_records(&meta.id).unwrap_or_default();
-        let d = deltas.entry(meta.id.to_string()).or_insert_with(|| ViewDelta {
-            view: meta.id.clone(),
-            client_id: meta.client_id.clone(),
-            ..Default::default()
-        });
+        let d = deltas
+            .entry(meta.id.to_string())
+            .or_insert_with(|| ViewDelta {
+                view: meta.id.clone(),
+                client_id: meta.client_id.clone(),
+                ..Default::default()
+            });
         for (r, version) in records {
             match have.remove(&(meta.id.to_string(), r.clone())) {
                 Some(v) if v == version => {}

@@ -137,9 +137,15 @@ mod tests {
         assert_eq!(back.cursors.get("thread"), Some(&42));
 
         fs::write(&path, b"{not json").unwrap();
-        assert!(matches!(StateFile::load(&path), Err(LoadError::Corrupt { .. })));
+        assert!(matches!(
+            StateFile::load(&path),
+            Err(LoadError::Corrupt { .. })
+        ));
         fs::write(&path, br#"{"format": 999}"#).unwrap();
-        assert!(matches!(StateFile::load(&path), Err(LoadError::Incompatible { .. })));
+        assert!(matches!(
+            StateFile::load(&path),
+            Err(LoadError::Incompatible { .. })
+        ));
         let aside = move_aside(&path).unwrap();
         assert!(aside.exists() && !path.exists());
     }

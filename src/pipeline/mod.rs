@@ -167,12 +167,19 @@ impl Pipeline {
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, PipelineError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(make(reply)).await.map_err(|_| PipelineError::Closed)?;
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| PipelineError::Closed)?;
         rx.await.map_err(|_| PipelineError::Closed)?
     }
 
     /// Applies a batch of changes and waits until its edges are committed.
-    pub async fn ingest(&self, changes: Vec<Change>, source: Source) -> Result<IngestSummary, PipelineError> {
+    pub async fn ingest(
+        &self,
+        changes: Vec<Change>,
+        source: Source,
+    ) -> Result<IngestSummary, PipelineError> {
         self.call(|reply| Request::Ingest {
             changes,
             source,
@@ -192,7 +199,8 @@ impl Pipeline {
     }
 
     pub async fn heartbeat(&self, id: String, at: DateTime<Utc>) -> Result<bool, PipelineError> {
-        self.call(|reply| Request::Heartbeat { id, at, reply }).await
+        self.call(|reply| Request::Heartbeat { id, at, reply })
+            .await
     }
 
     pub async fn reset(&self) -> Result<(), PipelineError> {
@@ -288,9 +296,12 @@ impl Applier {
                     edges: EdgeCounts::of(&deltas),
                 };
                 edges.absorb(&deltas);
-                metrics::counter!("ssp_edge_ops_total", "kind" => "created").increment(summary.edges.created as u64);
-                metrics::counter!("ssp_edge_ops_total", "kind" => "updated").increment(summary.edges.updated as u64);
-                metrics::counter!("ssp_edge_ops_total", "kind" => "deleted").increment(summary.edges.deleted as u64);
+                metrics::counter!("ssp_edge_ops_total", "kind" => "created")
+                    .increment(summary.edges.created as u64);
+                metrics::counter!("ssp_edge_ops_total", "kind" => "updated")
+                    .increment(summary.edges.updated as u64);
+                metrics::counter!("ssp_edge_ops_total", "kind" => "deleted")
+                    .increment(summary.edges.deleted as u64);
                 waiters.push(Waiter { reply, summary });
             }
         }
@@ -328,7 +339,11 @@ impl Applier {
                     }
                     Err(e) => Err(e),
                 };
-                let _ = reply.send(result.map(|()| delta).map_err(|e| PipelineError::Write(e.to_string())));
+                let _ = reply.send(
+                    result
+                        .map(|()| delta)
+                        .map_err(|e| PipelineError::Write(e.to_string())),
+                );
             }
             Request::Unregister { id, reply } => {
                 let existed = self.engine().unregister(&id).is_some();
@@ -338,7 +353,11 @@ impl Applier {
                 // view this process does not know (unregister is idempotent).
                 edges.remove_view(id.into());
                 let result = self.commit(&edges).await;
-                let _ = reply.send(result.map(|()| existed).map_err(|e| PipelineError::Write(e.to_string())));
+                let _ = reply.send(
+                    result
+                        .map(|()| existed)
+                        .map_err(|e| PipelineError::Write(e.to_string())),
+                );
             }
             Request::Heartbeat { id, at, reply } => {
                 let known = self.engine().touch(&id, at);
@@ -348,7 +367,11 @@ impl Applier {
                 }
                 self.dirty.notify_one();
                 let result = self.retry(|| self.sink.touch_view(&id, at)).await;
-                let _ = reply.send(result.map(|()| true).map_err(|e| PipelineError::Write(e.to_string())));
+                let _ = reply.send(
+                    result
+                        .map(|()| true)
+                        .map_err(|e| PipelineError::Write(e.to_string())),
+                );
             }
             Request::Reset { reply } => {
                 self.engine().reset();

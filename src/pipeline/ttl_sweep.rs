@@ -22,7 +22,9 @@ pub fn expired(pipeline: &Pipeline, now: chrono::DateTime<Utc>) -> Vec<String> {
             .filter(|v| {
                 let ttl = parse_ttl(&v.ttl).unwrap_or(Duration::from_secs(3600));
                 let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-                v.last_active_at.checked_add_signed(ttl).is_some_and(|end| end < now)
+                v.last_active_at
+                    .checked_add_signed(ttl)
+                    .is_some_and(|end| end < now)
             })
             .map(|v| v.id.to_string())
             .collect()

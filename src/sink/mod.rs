@@ -101,7 +101,8 @@ impl EdgeChanges {
                 );
             }
             for r in &d.deleted {
-                self.edges.insert((d.view.clone(), r.clone()), EdgeOp::Delete);
+                self.edges
+                    .insert((d.view.clone(), r.clone()), EdgeOp::Delete);
             }
         }
     }
@@ -133,11 +134,23 @@ impl EdgeChanges {
             match op {
                 EdgeOp::Upsert { client_id, version } => {
                     let mut row = sdb::Object::new();
-                    row.insert("id".to_string(), sdb::Value::RecordId(edge_id(view, record)));
+                    row.insert(
+                        "id".to_string(),
+                        sdb::Value::RecordId(edge_id(view, record)),
+                    );
                     row.insert("in".to_string(), sdb::Value::RecordId(view_row(view)));
-                    row.insert("out".to_string(), to_surreal(&crate::engine::value::Value::Thing(record.clone())));
-                    row.insert("clientId".to_string(), sdb::Value::String(client_id.to_string()));
-                    row.insert("version".to_string(), sdb::Value::Number(sdb::Number::Int(*version as i64)));
+                    row.insert(
+                        "out".to_string(),
+                        to_surreal(&crate::engine::value::Value::Thing(record.clone())),
+                    );
+                    row.insert(
+                        "clientId".to_string(),
+                        sdb::Value::String(client_id.to_string()),
+                    );
+                    row.insert(
+                        "version".to_string(),
+                        sdb::Value::Number(sdb::Number::Int(*version as i64)),
+                    );
                     row.insert("updatedAt".to_string(), updated_at.clone());
                     upserts.push(sdb::Value::Object(row));
                 }
@@ -162,7 +175,9 @@ impl EdgeChanges {
                 .iter()
                 .map(|v| sdb::Value::RecordId(view_row(v)))
                 .collect();
-            q.push(format!("DELETE {EDGE_TABLE} WHERE in INSIDE $removed RETURN NONE"));
+            q.push(format!(
+                "DELETE {EDGE_TABLE} WHERE in INSIDE $removed RETURN NONE"
+            ));
             q.push("DELETE $removed RETURN NONE");
             q.set("removed", sdb::Value::Array(rows.into()));
         }
@@ -213,7 +228,8 @@ impl EdgeSink {
     /// Upserts a view's `_spooky_query` row: one round trip.
     #[tracing::instrument(skip_all, fields(view = %meta.id))]
     pub async fn upsert_view(&self, meta: &ViewMeta) -> Result<(), DbError> {
-        let params = crate::db::values::json_to_surreal(&serde_json::Value::Object(meta.params.clone()));
+        let params =
+            crate::db::values::json_to_surreal(&serde_json::Value::Object(meta.params.clone()));
         let q = Query::new(
             "UPSERT $row CONTENT { clientId: $clientId, surql: $surql, params: $params, \
              ttl: <duration> $ttl, lastActiveAt: <datetime> $lastActiveAt } RETURN NONE",
@@ -223,7 +239,10 @@ impl EdgeSink {
         .bind("surql", meta.sql.clone())
         .bind("params", params)
         .bind("ttl", meta.ttl.clone())
-        .bind("lastActiveAt", sdb::Value::Datetime(meta.last_active_at.into()));
+        .bind(
+            "lastActiveAt",
+            sdb::Value::Datetime(meta.last_active_at.into()),
+        );
         self.run(q).await
     }
 

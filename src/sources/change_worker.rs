@@ -208,11 +208,11 @@ impl WorkerHandle {
     pub async fn shutdown(&self, grace: Duration) {
         self.stop.send_replace(true);
         let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(mut task) = task {
-            if tokio::time::timeout(grace, &mut task).await.is_err() {
-                tracing::warn!("change worker did not stop in time; cancelling it");
-                task.abort();
-            }
+        if let Some(mut task) = task
+            && tokio::time::timeout(grace, &mut task).await.is_err()
+        {
+            tracing::warn!("change worker did not stop in time; cancelling it");
+            task.abort();
         }
     }
 }
@@ -591,6 +591,7 @@ impl Worker {
                 unwanted_since: None,
             },
         );
+        let loaded_before = !self.followed_before.insert(table.clone());
         let resume = adopt && status.has_feed && self.cursors.get(table).is_some();
         if resume {
             tracing::info!(table = %table, "following the table again; catching up from its change-feed cursor");
@@ -600,7 +601,6 @@ impl Worker {
         // followed came through `/ingest`, and may be a record the database
         // does not hold yet (contract §3). Loading again (restored without a
         // usable cursor, or followed before in this run) is a resync.
-        let loaded_before = !self.followed_before.insert(table.clone());
         if let Err(e) = self.resync(table, adopt || loaded_before).await {
             self.untrack(table).await;
             return Err(e);
@@ -657,10 +657,10 @@ impl Worker {
     }
 
     async fn untrack(&mut self, table: &Arc<str>) {
-        if let Some(mut t) = self.tables.remove(table) {
-            if let Some(id) = t.live.set_down() {
-                self.kill_later(vec![id]);
-            }
+        if let Some(mut t) = self.tables.remove(table)
+            && let Some(id) = t.live.set_down()
+        {
+            self.kill_later(vec![id]);
         }
         self.cursors.remove(table);
     }
@@ -876,10 +876,8 @@ impl Worker {
         for id in deleted_views {
             self.view_row_deleted(id).await?;
         }
-        if check_view_rows {
-            if let Err(e) = self.remove_views_without_rows().await {
-                tracing::debug!(error = %e, "cannot compare views with their rows yet");
-            }
+        if check_view_rows && let Err(e) = self.remove_views_without_rows().await {
+            tracing::debug!(error = %e, "cannot compare views with their rows yet");
         }
         Ok(())
     }
@@ -1090,10 +1088,12 @@ impl Worker {
         }
         self.feed_prev = Some((head, pass_started));
         for (name, (_, gap, generation)) in &followed {
-            if let Some(t) = self.tables.get_mut(name) {
-                if *gap && t.live.generation == *generation && t.live.is_up() {
-                    t.gap = false;
-                }
+            if let Some(t) = self.tables.get_mut(name)
+                && *gap
+                && t.live.generation == *generation
+                && t.live.is_up()
+            {
+                t.gap = false;
             }
         }
         if moved || self.last_cursor_save.elapsed() >= CURSOR_SAVE_EVERY {

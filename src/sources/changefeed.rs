@@ -181,7 +181,7 @@ pub fn parse_table_infos(info: sdb::Value) -> BTreeMap<String, TableInfo> {
             Some(sdb::Value::Object(cf)) => (
                 true,
                 match cf.get("expiry") {
-                    Some(sdb::Value::Duration(d)) => Some(d.clone().into_inner()),
+                    Some(sdb::Value::Duration(d)) => Some(d.into_inner()),
                     Some(sdb::Value::String(s)) => {
                         surrealdb_syn::duration(s).ok().map(|d| d.into_inner())
                     }
@@ -410,6 +410,47 @@ mod tests {
         assert_eq!(page.entries[1].content, None);
         assert_eq!(page.entries[1].versionstamp, 65537);
         assert_eq!(page.entries[2].id.to_string(), "u:2");
+    }
+
+    #[test]
+    fn table_infos_from_info_structure() {
+        let mut cf = sdb::Object::new();
+        cf.insert(
+            "expiry",
+            sdb::Value::Duration(Duration::from_secs(86400).into()),
+        );
+        cf.insert("original", sdb::Value::Bool(false));
+        let info = obj(vec![(
+            "tables",
+            sdb::Value::Array(
+                vec![
+                    obj(vec![
+                        ("name", sdb::Value::String("fed".into())),
+                        ("changefeed", sdb::Value::Object(cf)),
+                    ]),
+                    obj(vec![("name", sdb::Value::String("plain".into()))]),
+                ]
+                .into(),
+            ),
+        )]);
+        let infos = parse_table_infos(info);
+        assert_eq!(
+            infos["fed"],
+            TableInfo {
+                exists: true,
+                has_feed: true,
+                expiry: Some(Duration::from_secs(86400))
+            }
+        );
+        assert_eq!(
+            infos["plain"],
+            TableInfo {
+                exists: true,
+                has_feed: false,
+                expiry: None
+            }
+        );
+        assert!(!infos.contains_key("missing"));
     }
 
     #[test]

@@ -14,11 +14,19 @@ fn ssp_bench_smoke_run_writes_results() {
         .expect("ssp-bench runs");
     assert!(status.success(), "ssp-bench --smoke failed: {status}");
     let doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&out).expect("results written")).expect("JSON results");
+        serde_json::from_slice(&std::fs::read(&out).expect("results written"))
+            .expect("JSON results");
     let rows = doc["results"].as_array().expect("a results array");
-    for name in ["fan-out cost ratio", "registration:", "memory: bytes per record", "e2e embedded: 1 client", "naive / ssp"] {
+    for name in [
+        "fan-out cost ratio",
+        "registration:",
+        "memory: bytes per record",
+        "e2e embedded: 1 client",
+        "naive / ssp",
+    ] {
         assert!(
-            rows.iter().any(|r| r["name"].as_str().unwrap_or("").starts_with(name)),
+            rows.iter()
+                .any(|r| r["name"].as_str().unwrap_or("").starts_with(name)),
             "no `{name}` figure in {doc}"
         );
     }

@@ -56,7 +56,11 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -69,13 +73,28 @@ fn metrics_after_known_workload() {
         wait_for("ssp to answer /health", Duration::from_secs(60), || {
             let http = http.clone();
             let base = base.clone();
-            async move { http.get(format!("{base}/health")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+            async move {
+                http.get(format!("{base}/health"))
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ())
+            }
         })
         .await;
         let post = |path: &str, body: serde_json::Value| {
-            http.post(format!("{base}{path}")).bearer_auth("metrics-secret").json(&body).send()
+            http.post(format!("{base}{path}"))
+                .bearer_auth("metrics-secret")
+                .json(&body)
+                .send()
         };
-        let r = post("/view/register", json!({"id": "m", "sql": "SELECT * FROM thread", "clientId": "c"})).await.unwrap();
+        let r = post(
+            "/view/register",
+            json!({"id": "m", "sql": "SELECT * FROM thread", "clientId": "c"}),
+        )
+        .await
+        .unwrap();
         assert!(r.status().is_success());
         let batch = json!([
             {"table": "thread", "op": "CREATE", "id": "thread:1", "record": {"a": 1}},
@@ -99,16 +118,40 @@ fn metrics_after_known_workload() {
             .text()
             .await
             .unwrap();
-        let http_upserts = sample(&text, "ssp_ingest_changes_total", &[("source", "http"), ("op", "upsert")]);
-        let http_deletes = sample(&text, "ssp_ingest_changes_total", &[("source", "http"), ("op", "delete")]);
+        let http_upserts = sample(
+            &text,
+            "ssp_ingest_changes_total",
+            &[("source", "http"), ("op", "upsert")],
+        );
+        let http_deletes = sample(
+            &text,
+            "ssp_ingest_changes_total",
+            &[("source", "http"), ("op", "delete")],
+        );
         assert_eq!(http_upserts, 4.0, "{text}");
         assert_eq!(http_deletes, 1.0, "{text}");
-        assert_eq!(sample(&text, "ssp_edge_ops_total", &[("kind", "created")]), 3.0, "{text}");
-        assert_eq!(sample(&text, "ssp_edge_ops_total", &[("kind", "updated")]), 1.0, "{text}");
-        assert_eq!(sample(&text, "ssp_edge_ops_total", &[("kind", "deleted")]), 1.0, "{text}");
+        assert_eq!(
+            sample(&text, "ssp_edge_ops_total", &[("kind", "created")]),
+            3.0,
+            "{text}"
+        );
+        assert_eq!(
+            sample(&text, "ssp_edge_ops_total", &[("kind", "updated")]),
+            1.0,
+            "{text}"
+        );
+        assert_eq!(
+            sample(&text, "ssp_edge_ops_total", &[("kind", "deleted")]),
+            1.0,
+            "{text}"
+        );
         assert_eq!(sample(&text, "ssp_views_registered", &[]), 1.0, "{text}");
         // register: row + (no initial edges); 3 ingests: one transaction each.
-        assert_eq!(sample(&text, "ssp_pipeline_round_trips", &[]), 4.0, "{text}");
+        assert_eq!(
+            sample(&text, "ssp_pipeline_round_trips", &[]),
+            4.0,
+            "{text}"
+        );
     });
 }
 

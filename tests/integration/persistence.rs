@@ -12,7 +12,13 @@ use ssp::persistence::StateFile;
 use crate::support::{Backend, TestApp, TestDb, wait_for};
 
 async fn health(app: &TestApp) -> Value {
-    app.get("/health").send().await.unwrap().json().await.unwrap()
+    app.get("/health")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 async fn ingest(app: &TestApp, id: &str, record: Value) {
@@ -26,7 +32,12 @@ async fn ingest(app: &TestApp, id: &str, record: Value) {
 }
 
 async fn view_records(base: &str, http: &reqwest::Client, secret: &str, id: &str) -> Value {
-    let res = http.get(format!("{base}/view/{id}")).bearer_auth(secret).send().await.unwrap();
+    let res = http
+        .get(format!("{base}/view/{id}"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     res.json::<Value>().await.unwrap()["records"].clone()
 }
@@ -50,9 +61,13 @@ async fn burst_is_saved_once(backend: Backend) {
     for i in 0..20 {
         ingest(&app, &format!("thread:{i}"), json!({"i": i})).await;
     }
-    wait_for("one save after the burst", Duration::from_secs(10), || async {
-        (health(&app).await["state_file"]["saves"].as_u64().unwrap() > before).then_some(())
-    })
+    wait_for(
+        "one save after the burst",
+        Duration::from_secs(10),
+        || async {
+            (health(&app).await["state_file"]["saves"].as_u64().unwrap() > before).then_some(())
+        },
+    )
     .await;
     // Quiet for several debounce periods: still exactly one save for the burst.
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -106,10 +121,14 @@ async fn rebuild_from_the_database(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        app.db.run(ssp::db::Query::new("UPDATE thread:1 SET n = 5")).await.unwrap();
+        app.db
+            .run(ssp::db::Query::new("UPDATE thread:1 SET n = 5"))
+            .await
+            .unwrap();
         wait_for("thread:1 at version 2", Duration::from_secs(10), || async {
             let recs = view_records(&app.base, &app.http, crate::support::SECRET, "v").await;
-            (recs == json!([{"id": "thread:1", "version": 2}, {"id": "thread:2", "version": 1}])).then_some(())
+            (recs == json!([{"id": "thread:1", "version": 2}, {"id": "thread:2", "version": 1}]))
+                .then_some(())
         })
         .await;
         app.stop().await;
@@ -159,7 +178,10 @@ fn spawn_ssp(dir: &std::path::Path, debounce_ms: u64) -> Proc {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("SPOOKY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("SPOOKY_AUTH_SECRET", "p-secret")
-        .env("SPOOKY_SURREALDB_URL", format!("surrealkv://{}", dir.join("db").display()))
+        .env(
+            "SPOOKY_SURREALDB_URL",
+            format!("surrealkv://{}", dir.join("db").display()),
+        )
         .env("SPOOKY_PERSISTENCE_FILE", dir.join("state.json"))
         .env("SPOOKY_SAVE_DEBOUNCE_MS", debounce_ms.to_string())
         .env("SPOOKY_LOG", "warn")
@@ -176,7 +198,12 @@ fn spawn_ssp(dir: &std::path::Path, debounce_ms: u64) -> Proc {
 
 async fn wait_up(http: &reqwest::Client, base: &str) {
     wait_for("ssp to answer", Duration::from_secs(60), || async {
-        http.get(format!("{base}/health")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
+        http.get(format!("{base}/health"))
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+            .map(|_| ())
     })
     .await;
 }
@@ -199,12 +226,32 @@ fn sigterm_right_after_an_ingest_keeps_the_change() {
         let mut p = spawn_ssp(dir.path(), 60_000);
         wait_up(&http, &p.base).await;
         let post = |base: &str, path: &str, body: Value| {
-            http.post(format!("{base}{path}")).bearer_auth("p-secret").json(&body).send()
+            http.post(format!("{base}{path}"))
+                .bearer_auth("p-secret")
+                .json(&body)
+                .send()
         };
-        assert!(post(&p.base, "/view/register", json!({"id": "v", "sql": "SELECT * FROM thread", "clientId": "c"})).await.unwrap().status().is_success());
+        assert!(
+            post(
+                &p.base,
+                "/view/register",
+                json!({"id": "v", "sql": "SELECT * FROM thread", "clientId": "c"})
+            )
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+        );
         for n in 0..3 {
-            let change = json!({"table": "thread", "op": "UPDATE", "id": "thread:1", "record": {"n": n}});
-            assert!(post(&p.base, "/ingest", change).await.unwrap().status().is_success());
+            let change =
+                json!({"table": "thread", "op": "UPDATE", "id": "thread:1", "record": {"n": n}});
+            assert!(
+                post(&p.base, "/ingest", change)
+                    .await
+                    .unwrap()
+                    .status()
+                    .is_success()
+            );
         }
         signal(&p.child, "-TERM");
         let status = p.child.wait().unwrap();
@@ -232,13 +279,26 @@ fn kill_9_during_saves_never_corrupts_the_state_file() {
             let batch: Vec<Value> = (0..500)
                 .map(|i| json!({"table": "thread", "op": "UPDATE", "id": format!("thread:{i}"), "record": {"n": i, "round": round, "pad": "x".repeat(200)}}))
                 .collect();
-            let res = http.post(format!("{}/ingest", p.base)).bearer_auth("p-secret").json(&batch).send().await.unwrap();
+            let res = http
+                .post(format!("{}/ingest", p.base))
+                .bearer_auth("p-secret")
+                .json(&batch)
+                .send()
+                .await
+                .unwrap();
             assert!(res.status().is_success());
             let kill_after = Duration::from_millis(20 + (round as u64 * 37) % 200);
             let ingests = async {
                 for k in 0.. {
                     let change = json!({"table": "thread", "op": "UPDATE", "id": format!("thread:{}", k % 500), "record": {"k": k}});
-                    if http.post(format!("{}/ingest", p.base)).bearer_auth("p-secret").json(&change).send().await.is_err() {
+                    if http
+                        .post(format!("{}/ingest", p.base))
+                        .bearer_auth("p-secret")
+                        .json(&change)
+                        .send()
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }

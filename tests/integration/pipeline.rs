@@ -55,7 +55,10 @@ async fn view_edges(app: &TestApp, view: &str) -> BTreeMap<String, i64> {
 async fn count(app: &TestApp, table: &str) -> i64 {
     let mut res = app
         .db
-        .run(Query::new("SELECT count() AS n FROM type::table($t) GROUP ALL").bind("t", table.to_string()))
+        .run(
+            Query::new("SELECT count() AS n FROM type::table($t) GROUP ALL")
+                .bind("t", table.to_string()),
+        )
         .await
         .expect("count");
     let rows: Vec<sdb::Value> = res.take(0).expect("rows");
@@ -101,19 +104,40 @@ fn versions(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
 }
 
 async fn round_trips(app: &TestApp) -> u64 {
-    let body: Value = app.get("/health").send().await.expect("health").json().await.expect("json");
-    body["pipeline"]["round_trips"].as_u64().expect("round trips")
+    let body: Value = app
+        .get("/health")
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    body["pipeline"]["round_trips"]
+        .as_u64()
+        .expect("round trips")
 }
 
 /// Every view's edges equal its result set in the engine.
 async fn assert_edges_match_engine(app: &TestApp, views: &[&str]) {
     for v in views {
-        let body: Value = app.get(&format!("/view/{v}")).send().await.unwrap().json().await.unwrap();
+        let body: Value = app
+            .get(&format!("/view/{v}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let engine: BTreeMap<String, i64> = body["records"]
             .as_array()
             .expect("records")
             .iter()
-            .map(|r| (r["id"].as_str().unwrap().to_string(), r["version"].as_i64().unwrap()))
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_string(),
+                    r["version"].as_i64().unwrap(),
+                )
+            })
             .collect();
         assert_eq!(view_edges(app, v).await, engine, "edges of {v} vs engine");
     }
@@ -121,32 +145,95 @@ async fn assert_edges_match_engine(app: &TestApp, views: &[&str]) {
 
 async fn cases_1_to_7(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let body = register(&app, "v", "SELECT * FROM thread WHERE author = $uid", json!({"uid": "user:1"})).await;
+    let body = register(
+        &app,
+        "v",
+        "SELECT * FROM thread WHERE author = $uid",
+        json!({"uid": "user:1"}),
+    )
+    .await;
     assert_eq!(body["records"], json!([]));
     assert!(view_edges(&app, "v").await.is_empty(), "1: no edges");
     let mut res = app
         .db
-        .run(Query::new("SELECT clientId, surql, params, ttl, lastActiveAt FROM _spooky_query:v"))
+        .run(Query::new(
+            "SELECT clientId, surql, params, ttl, lastActiveAt FROM _spooky_query:v",
+        ))
         .await
         .unwrap();
     let row = res.take_json(0).unwrap();
     assert_eq!(row[0]["clientId"], "client-1", "1: row {row}");
     assert_eq!(row[0]["surql"], "SELECT * FROM thread WHERE author = $uid");
     assert_eq!(row[0]["params"], json!({"uid": "user:1"}));
-    assert!(row[0]["ttl"].is_string() && row[0]["lastActiveAt"].is_string(), "1: {row}");
+    assert!(
+        row[0]["ttl"].is_string() && row[0]["lastActiveAt"].is_string(),
+        "1: {row}"
+    );
 
-    let s = ingest(&app, change("CREATE", "thread:1", json!({"author": "user:1", "title": "a"}))).await;
+    let s = ingest(
+        &app,
+        change(
+            "CREATE",
+            "thread:1",
+            json!({"author": "user:1", "title": "a"}),
+        ),
+    )
+    .await;
     assert_eq!(s["edges"]["created"], 1);
-    assert_eq!(view_edges(&app, "v").await, versions(&[("thread:1", 1)]), "2");
-    ingest(&app, change("create", "thread:2", json!({"author": "user:2"}))).await;
-    assert_eq!(view_edges(&app, "v").await, versions(&[("thread:1", 1)]), "3");
-    ingest(&app, change("UPDATE", "thread:1", json!({"author": "user:1", "title": "b"}))).await;
-    assert_eq!(view_edges(&app, "v").await, versions(&[("thread:1", 2)]), "4");
-    ingest(&app, change("UPDATE", "thread:1", json!({"author": "user:2", "title": "b"}))).await;
+    assert_eq!(
+        view_edges(&app, "v").await,
+        versions(&[("thread:1", 1)]),
+        "2"
+    );
+    ingest(
+        &app,
+        change("create", "thread:2", json!({"author": "user:2"})),
+    )
+    .await;
+    assert_eq!(
+        view_edges(&app, "v").await,
+        versions(&[("thread:1", 1)]),
+        "3"
+    );
+    ingest(
+        &app,
+        change(
+            "UPDATE",
+            "thread:1",
+            json!({"author": "user:1", "title": "b"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        view_edges(&app, "v").await,
+        versions(&[("thread:1", 2)]),
+        "4"
+    );
+    ingest(
+        &app,
+        change(
+            "UPDATE",
+            "thread:1",
+            json!({"author": "user:2", "title": "b"}),
+        ),
+    )
+    .await;
     assert!(view_edges(&app, "v").await.is_empty(), "5");
-    ingest(&app, change("UPDATE", "thread:2", json!({"author": "user:1"}))).await;
-    assert_eq!(view_edges(&app, "v").await, versions(&[("thread:2", 2)]), "6");
-    ingest(&app, json!({"table": "thread", "op": "DELETE", "id": "thread:2"})).await;
+    ingest(
+        &app,
+        change("UPDATE", "thread:2", json!({"author": "user:1"})),
+    )
+    .await;
+    assert_eq!(
+        view_edges(&app, "v").await,
+        versions(&[("thread:2", 2)]),
+        "6"
+    );
+    ingest(
+        &app,
+        json!({"table": "thread", "op": "DELETE", "id": "thread:2"}),
+    )
+    .await;
     assert!(view_edges(&app, "v").await.is_empty(), "7");
     app.stop().await;
 }
@@ -161,32 +248,94 @@ async fn cases_8_to_11(backend: Backend) {
         &app,
         json!([
             change("CREATE", "user:1", json!({"name": "ann"})),
-            change("CREATE", "thread:1", json!({"author": "user:1", "title": "t1"})),
+            change(
+                "CREATE",
+                "thread:1",
+                json!({"author": "user:1", "title": "t1"})
+            ),
         ]),
     )
     .await;
-    assert_eq!(view_edges(&app, "v").await, versions(&[("thread:1", 1), ("user:1", 1)]), "8");
+    assert_eq!(
+        view_edges(&app, "v").await,
+        versions(&[("thread:1", 1), ("user:1", 1)]),
+        "8"
+    );
     ingest(&app, change("UPDATE", "user:1", json!({"name": "ann2"}))).await;
-    assert_eq!(view_edges(&app, "v").await, versions(&[("thread:1", 1), ("user:1", 2)]), "9");
+    assert_eq!(
+        view_edges(&app, "v").await,
+        versions(&[("thread:1", 1), ("user:1", 2)]),
+        "9"
+    );
     let s = ingest(&app, change("CREATE", "user:2", json!({"name": "bob"}))).await;
     assert_eq!(s["views_affected"], 0, "9: unreferenced user");
-    ingest(&app, change("CREATE", "thread:2", json!({"author": "user:1", "title": "t2"}))).await;
-    ingest(&app, json!({"table": "thread", "op": "DELETE", "id": "thread:1"})).await;
-    assert_eq!(view_edges(&app, "v").await, versions(&[("thread:2", 1), ("user:1", 2)]), "10a");
-    ingest(&app, json!({"table": "thread", "op": "DELETE", "id": "thread:2"})).await;
+    ingest(
+        &app,
+        change(
+            "CREATE",
+            "thread:2",
+            json!({"author": "user:1", "title": "t2"}),
+        ),
+    )
+    .await;
+    ingest(
+        &app,
+        json!({"table": "thread", "op": "DELETE", "id": "thread:1"}),
+    )
+    .await;
+    assert_eq!(
+        view_edges(&app, "v").await,
+        versions(&[("thread:2", 1), ("user:1", 2)]),
+        "10a"
+    );
+    ingest(
+        &app,
+        json!({"table": "thread", "op": "DELETE", "id": "thread:2"}),
+    )
+    .await;
     assert!(view_edges(&app, "v").await.is_empty(), "10b");
-    ingest(&app, change("CREATE", "thread:1", json!({"author": "user:1", "title": "t1"}))).await;
-    ingest(&app, change("UPDATE", "thread:1", json!({"author": "user:2", "title": "t1"}))).await;
-    assert_eq!(view_edges(&app, "v").await, versions(&[("thread:1", 2), ("user:2", 1)]), "11");
+    ingest(
+        &app,
+        change(
+            "CREATE",
+            "thread:1",
+            json!({"author": "user:1", "title": "t1"}),
+        ),
+    )
+    .await;
+    ingest(
+        &app,
+        change(
+            "UPDATE",
+            "thread:1",
+            json!({"author": "user:2", "title": "t1"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        view_edges(&app, "v").await,
+        versions(&[("thread:1", 2), ("user:2", 1)]),
+        "11"
+    );
     app.stop().await;
 }
 backend_tests!(cases_8_to_11);
 
 async fn case_12_top_k(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    register(&app, "top", "SELECT * FROM post ORDER BY score DESC LIMIT 2", json!({})).await;
+    register(
+        &app,
+        "top",
+        "SELECT * FROM post ORDER BY score DESC LIMIT 2",
+        json!({}),
+    )
+    .await;
     for (i, score) in [(1, 10), (2, 20), (3, 30)] {
-        ingest(&app, change("CREATE", &format!("post:{i}"), json!({"score": score}))).await;
+        ingest(
+            &app,
+            change("CREATE", &format!("post:{i}"), json!({"score": score})),
+        )
+        .await;
     }
     let ids = |e: BTreeMap<String, i64>| e.into_keys().collect::<Vec<_>>();
     assert_eq!(ids(view_edges(&app, "top").await), ["post:2", "post:3"]);
@@ -200,7 +349,13 @@ backend_tests!(case_12_top_k);
 
 async fn cases_13_14(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    register(&app, "v13", "SELECT * FROM item ORDER BY category ASC, score DESC LIMIT 2", json!({})).await;
+    register(
+        &app,
+        "v13",
+        "SELECT * FROM item ORDER BY category ASC, score DESC LIMIT 2",
+        json!({}),
+    )
+    .await;
     register(
         &app,
         "v14",
@@ -211,29 +366,66 @@ async fn cases_13_14(backend: Backend) {
     ingest(
         &app,
         json!([
-            change("CREATE", "item:1", json!({"category": "A", "score": 10, "active": true})),
-            change("CREATE", "item:2", json!({"category": "A", "score": 20, "active": false})),
-            change("CREATE", "item:3", json!({"category": "B", "score": 10, "active": true})),
-            change("CREATE", "item:4", json!({"category": "A", "score": 30, "active": true})),
+            change(
+                "CREATE",
+                "item:1",
+                json!({"category": "A", "score": 10, "active": true})
+            ),
+            change(
+                "CREATE",
+                "item:2",
+                json!({"category": "A", "score": 20, "active": false})
+            ),
+            change(
+                "CREATE",
+                "item:3",
+                json!({"category": "B", "score": 10, "active": true})
+            ),
+            change(
+                "CREATE",
+                "item:4",
+                json!({"category": "A", "score": 30, "active": true})
+            ),
         ]),
     )
     .await;
     let ids = |e: BTreeMap<String, i64>| e.into_keys().collect::<Vec<_>>();
     assert_eq!(ids(view_edges(&app, "v13").await), ["item:2", "item:4"]);
-    assert_eq!(ids(view_edges(&app, "v14").await), ["item:1", "item:3", "item:4"]);
+    assert_eq!(
+        ids(view_edges(&app, "v14").await),
+        ["item:1", "item:3", "item:4"]
+    );
     app.stop().await;
 }
 backend_tests!(cases_13_14);
 
 async fn case_15_two_views_one_transaction_and_cleanup(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    register(&app, "a", "SELECT * FROM thread WHERE author = $uid", json!({"uid": "user:1"})).await;
+    register(
+        &app,
+        "a",
+        "SELECT * FROM thread WHERE author = $uid",
+        json!({"uid": "user:1"}),
+    )
+    .await;
     register(&app, "b", "SELECT * FROM thread", json!({})).await;
-    ingest(&app, change("CREATE", "thread:1", json!({"author": "user:1"}))).await;
+    ingest(
+        &app,
+        change("CREATE", "thread:1", json!({"author": "user:1"})),
+    )
+    .await;
     let before = round_trips(&app).await;
-    let s = ingest(&app, change("UPDATE", "thread:1", json!({"author": "user:1", "x": 1}))).await;
+    let s = ingest(
+        &app,
+        change("UPDATE", "thread:1", json!({"author": "user:1", "x": 1})),
+    )
+    .await;
     assert_eq!(s["views_affected"], 2);
-    assert_eq!(round_trips(&app).await - before, 1, "both views' edges in ONE transaction");
+    assert_eq!(
+        round_trips(&app).await - before,
+        1,
+        "both views' edges in ONE transaction"
+    );
     assert_eq!(view_edges(&app, "a").await, versions(&[("thread:1", 2)]));
     assert_eq!(view_edges(&app, "b").await, versions(&[("thread:1", 2)]));
 
@@ -257,22 +449,57 @@ backend_tests!(case_15_two_views_one_transaction_and_cleanup);
 
 async fn round_trips_per_operation(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    register(&app, "first", "SELECT * FROM thread WHERE n > 100", json!({})).await;
+    register(
+        &app,
+        "first",
+        "SELECT * FROM thread WHERE n > 100",
+        json!({}),
+    )
+    .await;
     ingest(&app, change("CREATE", "thread:1", json!({"n": 1}))).await;
 
     let rt = round_trips(&app).await;
-    register(&app, "second", "SELECT * FROM thread WHERE n = 1", json!({})).await;
-    assert_eq!(round_trips(&app).await - rt, 2, "registration: row + initial edges");
+    register(
+        &app,
+        "second",
+        "SELECT * FROM thread WHERE n = 1",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        round_trips(&app).await - rt,
+        2,
+        "registration: row + initial edges"
+    );
 
     let rt = round_trips(&app).await;
-    ingest(&app, change("UPDATE", "thread:1", json!({"n": 1, "t": "x"}))).await;
-    assert_eq!(round_trips(&app).await - rt, 1, "an ingest that changes edges");
+    ingest(
+        &app,
+        change("UPDATE", "thread:1", json!({"n": 1, "t": "x"})),
+    )
+    .await;
+    assert_eq!(
+        round_trips(&app).await - rt,
+        1,
+        "an ingest that changes edges"
+    );
 
     let rt = round_trips(&app).await;
-    let s = ingest(&app, change("UPDATE", "thread:1", json!({"n": 1, "t": "x"}))).await;
-    assert_eq!(s["edges"], json!({"created": 0, "updated": 0, "deleted": 0}));
+    let s = ingest(
+        &app,
+        change("UPDATE", "thread:1", json!({"n": 1, "t": "x"})),
+    )
+    .await;
+    assert_eq!(
+        s["edges"],
+        json!({"created": 0, "updated": 0, "deleted": 0})
+    );
     ingest(&app, change("CREATE", "thread:2", json!({"n": 5}))).await;
-    assert_eq!(round_trips(&app).await - rt, 0, "ingests that change nothing");
+    assert_eq!(
+        round_trips(&app).await - rt,
+        0,
+        "ingests that change nothing"
+    );
     app.stop().await;
 }
 backend_tests!(round_trips_per_operation);
@@ -285,11 +512,19 @@ async fn group_commit(backend: Backend) {
     for i in 0..32 {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            let (status, body) = post(&app, "/ingest", change("CREATE", &format!("thread:{i}"), json!({"i": i}))).await;
+            let (status, body) = post(
+                &app,
+                "/ingest",
+                change("CREATE", &format!("thread:{i}"), json!({"i": i})),
+            )
+            .await;
             assert_eq!(status, StatusCode::OK, "{body}");
             // Answered only after its own change is committed.
             let e = view_edges(&app, "all").await;
-            assert!(e.contains_key(&format!("thread:{i}")), "thread:{i} committed before the answer");
+            assert!(
+                e.contains_key(&format!("thread:{i}")),
+                "thread:{i} committed before the answer"
+            );
         }));
     }
     for t in tasks {
@@ -305,7 +540,13 @@ async fn hostile_ids_are_data(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let view = "v'`;-- DROP TABLE x; ü🎃";
     let record = "thread:⟨it's `odd`; -- ü⟩";
-    register(&app, view, "SELECT * FROM thread WHERE tag = $t", json!({"t": "'; DELETE _spooky_query; --"})).await;
+    register(
+        &app,
+        view,
+        "SELECT * FROM thread WHERE tag = $t",
+        json!({"t": "'; DELETE _spooky_query; --"}),
+    )
+    .await;
     ingest(
         &app,
         json!({"table": "thread", "op": "CREATE", "id": record, "record": {"tag": "'; DELETE _spooky_query; --"}}),
@@ -313,8 +554,16 @@ async fn hostile_ids_are_data(backend: Backend) {
     .await;
     let e = view_edges(&app, view).await;
     assert_eq!(e.len(), 1, "{e:?}");
-    assert_eq!(count(&app, "_spooky_query").await, 1, "the view row survived");
-    let res = app.get(&format!("/view/{}", urlencode(view))).send().await.unwrap();
+    assert_eq!(
+        count(&app, "_spooky_query").await,
+        1,
+        "the view row survived"
+    );
+    let res = app
+        .get(&format!("/view/{}", urlencode(view)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["id"], view);
@@ -326,7 +575,9 @@ backend_tests!(hostile_ids_are_data);
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -340,29 +591,75 @@ async fn bad_input_changes_nothing(backend: Backend) {
     let before_views = count(&app, "_spooky_query").await;
     let rt = round_trips(&app).await;
 
-    let res = app.http.post(app.url("/ingest")).bearer_auth("wrong").json(&change("CREATE", "thread:9", json!({}))).send().await.unwrap();
+    let res = app
+        .http
+        .post(app.url("/ingest"))
+        .bearer_auth("wrong")
+        .json(&change("CREATE", "thread:9", json!({})))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let res = app.http.post(app.url("/ingest")).json(&change("CREATE", "thread:9", json!({}))).send().await.unwrap();
+    let res = app
+        .http
+        .post(app.url("/ingest"))
+        .json(&change("CREATE", "thread:9", json!({})))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
-    let res = app.post("/ingest").header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let res = app
+        .post("/ingest")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let body: Value = res.json().await.unwrap();
     assert!(body["error"].is_string());
 
     let cases = [
-        ("/ingest", json!({"table": "thread", "op": "UPSERT", "id": "thread:9", "record": {}}), "unknown op"),
-        ("/ingest", json!({"table": "thread", "op": "CREATE", "record": {}}), "id"),
-        ("/ingest", json!([change("CREATE", "thread:8", json!({})), {"table": "thread", "op": "CREATE"}]), "change 1"),
+        (
+            "/ingest",
+            json!({"table": "thread", "op": "UPSERT", "id": "thread:9", "record": {}}),
+            "unknown op",
+        ),
+        (
+            "/ingest",
+            json!({"table": "thread", "op": "CREATE", "record": {}}),
+            "id",
+        ),
+        (
+            "/ingest",
+            json!([change("CREATE", "thread:8", json!({})), {"table": "thread", "op": "CREATE"}]),
+            "change 1",
+        ),
         ("/view/register", json!({"id": "w", "clientId": "c"}), "sql"),
-        ("/view/register", json!({"sql": "SELECT * FROM t", "clientId": "c"}), "id"),
-        ("/view/register", json!({"id": "w", "sql": "SELECT * FROM t"}), "clientId"),
-        ("/view/register", json!({"id": "w", "sql": "SELECT * FROM t", "clientId": "c", "ttl": "soon"}), "ttl"),
+        (
+            "/view/register",
+            json!({"sql": "SELECT * FROM t", "clientId": "c"}),
+            "id",
+        ),
+        (
+            "/view/register",
+            json!({"id": "w", "sql": "SELECT * FROM t"}),
+            "clientId",
+        ),
+        (
+            "/view/register",
+            json!({"id": "w", "sql": "SELECT * FROM t", "clientId": "c", "ttl": "soon"}),
+            "ttl",
+        ),
     ];
     for (path, body, needle) in cases {
         let (status, res) = post(&app, path, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {res}");
-        assert!(res["error"].as_str().unwrap_or_default().contains(needle), "{res} should mention {needle}");
+        assert!(
+            res["error"].as_str().unwrap_or_default().contains(needle),
+            "{res} should mention {needle}"
+        );
     }
     for sql in [
         "SELECT count() FROM thread GROUP BY x",
@@ -370,12 +667,21 @@ async fn bad_input_changes_nothing(backend: Backend) {
         "SELECT * FROM thread FETCH author",
         "SELECT * FROM a, b",
     ] {
-        let (status, res) = post(&app, "/view/register", json!({"id": "w", "sql": sql, "clientId": "c"})).await;
+        let (status, res) = post(
+            &app,
+            "/view/register",
+            json!({"id": "w", "sql": sql, "clientId": "c"}),
+        )
+        .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{sql} -> {res}");
         assert!(res["error"].is_string());
     }
     assert_eq!(edges(&app).await, before_edges, "a 4xx changes no edge");
-    assert_eq!(count(&app, "_spooky_query").await, before_views, "a 4xx changes no view");
+    assert_eq!(
+        count(&app, "_spooky_query").await,
+        before_views,
+        "a 4xx changes no view"
+    );
     assert_eq!(round_trips(&app).await, rt, "a 4xx writes nothing");
     let res = app.get("/view/w").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
@@ -389,7 +695,11 @@ async fn database_outage_mid_stream(backend: Backend) {
     let app = std::sync::Arc::new(TestApp::spawn(backend).await);
     register(&app, "all", "SELECT * FROM thread WHERE n >= 0", json!({})).await;
     for i in 0..5 {
-        ingest(&app, change("CREATE", &format!("thread:{i}"), json!({"n": i}))).await;
+        ingest(
+            &app,
+            change("CREATE", &format!("thread:{i}"), json!({"n": i})),
+        )
+        .await;
     }
     app.test_db.proxy().stop();
     app.test_db.proxy().cut();
@@ -397,7 +707,12 @@ async fn database_outage_mid_stream(backend: Backend) {
     for i in 5..15 {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            post(&app, "/ingest", change("CREATE", &format!("thread:{i}"), json!({"n": i}))).await
+            post(
+                &app,
+                "/ingest",
+                change("CREATE", &format!("thread:{i}"), json!({"n": i})),
+            )
+            .await
         }));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
