@@ -1,55 +1,9 @@
 //! `GET /metrics` after a known workload, on a real `ssp` process (its own
 //! metrics registry, so the counters hold exactly this test's workload).
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use serde_json::json;
 
-use crate::support::wait_for;
-
-struct Ssp {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Ssp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn start() -> Ssp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_ssp"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SPOOKY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .env("SPOOKY_AUTH_SECRET", "metrics-secret")
-        .env("SPOOKY_SURREALDB_URL", "mem://")
-        .env("SPOOKY_PERSISTENCE_FILE", dir.path().join("state.json"))
-        .env("SPOOKY_LOG", "warn")
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ssp starts");
-    Ssp {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    }
-}
+use crate::support::process::SspProcess;
 
 /// The value of one sample line (`name{labels} value`), 0 when absent.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -67,25 +21,15 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 fn metrics_after_known_workload() {
     crate::support::run(async {
-        let ssp = start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ssp = SspProcess::spawn(dir.path(), "mem://", &[]);
         let http = reqwest::Client::new();
+        ssp.wait_up(&http).await;
         let base = ssp.base.clone();
-        wait_for("ssp to answer /health", Duration::from_secs(60), || {
-            let http = http.clone();
-            let base = base.clone();
-            async move {
-                http.get(format!("{base}/health"))
-                    .send()
-                    .await
-                    .ok()
-                    .filter(|r| r.status().is_success())
-                    .map(|_| ())
-            }
-        })
-        .await;
+        let secret = ssp.secret.clone();
         let post = |path: &str, body: serde_json::Value| {
             http.post(format!("{base}{path}"))
-                .bearer_auth("metrics-secret")
+                .bearer_auth(&secret)
                 .json(&body)
                 .send()
         };
@@ -111,7 +55,7 @@ fn metrics_after_known_workload() {
         assert_eq!(unauthorized.status(), reqwest::StatusCode::UNAUTHORIZED);
         let text = http
             .get(format!("{base}/metrics"))
-            .bearer_auth("metrics-secret")
+            .bearer_auth(&secret)
             .send()
             .await
             .unwrap()

@@ -2,13 +2,13 @@
 //! SIGTERM, atomic writes under kill -9, and a rebuild from the database
 //! when the file is gone or corrupt.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use ssp::persistence::StateFile;
 
+use crate::support::process::SspProcess;
 use crate::support::{Backend, TestApp, TestDb, wait_for};
 
 async fn health(app: &TestApp) -> Value {
@@ -159,75 +159,25 @@ backend_tests!(rebuild_from_the_database: ws);
 
 // ----- a real process: SIGTERM and kill -9 ---------------------------------
 
-struct Proc {
-    child: Child,
-    base: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn spawn_ssp(dir: &std::path::Path, debounce_ms: u64) -> Proc {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_ssp"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SPOOKY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .env("SPOOKY_AUTH_SECRET", "p-secret")
-        .env(
-            "SPOOKY_SURREALDB_URL",
-            format!("surrealkv://{}", dir.join("db").display()),
-        )
-        .env("SPOOKY_PERSISTENCE_FILE", dir.join("state.json"))
-        .env("SPOOKY_SAVE_DEBOUNCE_MS", debounce_ms.to_string())
-        .env("SPOOKY_LOG", "warn")
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ssp starts");
-    Proc {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-async fn wait_up(http: &reqwest::Client, base: &str) {
-    wait_for("ssp to answer", Duration::from_secs(60), || async {
-        http.get(format!("{base}/health"))
-            .send()
-            .await
-            .ok()
-            .filter(|r| r.status().is_success())
-            .map(|_| ())
-    })
-    .await;
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "kill {sig}");
-}
-
 #[test]
 fn sigterm_right_after_an_ingest_keeps_the_change() {
-    crate::support::run(async {
+    let spawn_ssp = |dir: &std::path::Path, debounce_ms: u64| {
+        let db = format!("surrealkv://{}", dir.join("db").display());
+        SspProcess::spawn(
+            dir,
+            &db,
+            &[("SPOOKY_SAVE_DEBOUNCE_MS", &debounce_ms.to_string())],
+        )
+    };
+    crate::support::run(async move {
         let dir = tempfile::tempdir().unwrap();
         let http = reqwest::Client::new();
         // A long debounce: only the shutdown save can have written the change.
         let mut p = spawn_ssp(dir.path(), 60_000);
-        wait_up(&http, &p.base).await;
+        p.wait_up(&http).await;
         let post = |base: &str, path: &str, body: Value| {
             http.post(format!("{base}{path}"))
-                .bearer_auth("p-secret")
+                .bearer_auth(&p.secret)
                 .json(&body)
                 .send()
         };
@@ -253,35 +203,43 @@ fn sigterm_right_after_an_ingest_keeps_the_change() {
                     .is_success()
             );
         }
-        signal(&p.child, "-TERM");
-        let status = p.child.wait().unwrap();
+        p.signal("-TERM");
+        let status = p.wait();
         assert!(status.success(), "exit 0 after SIGTERM, got {status}");
 
         let mut p = spawn_ssp(dir.path(), 60_000);
-        wait_up(&http, &p.base).await;
-        let recs = view_records(&p.base, &http, "p-secret", "v").await;
+        p.wait_up(&http).await;
+        let recs = view_records(&p.base, &http, &p.secret, "v").await;
         assert_eq!(recs, json!([{"id": "thread:1", "version": 3}]));
-        signal(&p.child, "-TERM");
-        let _ = p.child.wait();
+        p.signal("-TERM");
+        p.wait();
     });
 }
 
 #[test]
 fn kill_9_during_saves_never_corrupts_the_state_file() {
-    crate::support::run(async {
+    let spawn_ssp = |dir: &std::path::Path, debounce_ms: u64| {
+        let db = format!("surrealkv://{}", dir.join("db").display());
+        SspProcess::spawn(
+            dir,
+            &db,
+            &[("SPOOKY_SAVE_DEBOUNCE_MS", &debounce_ms.to_string())],
+        )
+    };
+    crate::support::run(async move {
         let dir = tempfile::tempdir().unwrap();
         let http = reqwest::Client::new();
         let path = dir.path().join("state.json");
         for round in 0..4 {
             // Saves as often as possible, with a state big enough to take a while.
             let mut p = spawn_ssp(dir.path(), 1);
-            wait_up(&http, &p.base).await;
+            p.wait_up(&http).await;
             let batch: Vec<Value> = (0..500)
                 .map(|i| json!({"table": "thread", "op": "UPDATE", "id": format!("thread:{i}"), "record": {"n": i, "round": round, "pad": "x".repeat(200)}}))
                 .collect();
             let res = http
                 .post(format!("{}/ingest", p.base))
-                .bearer_auth("p-secret")
+                .bearer_auth(&p.secret)
                 .json(&batch)
                 .send()
                 .await
@@ -293,7 +251,7 @@ fn kill_9_during_saves_never_corrupts_the_state_file() {
                     let change = json!({"table": "thread", "op": "UPDATE", "id": format!("thread:{}", k % 500), "record": {"k": k}});
                     if http
                         .post(format!("{}/ingest", p.base))
-                        .bearer_auth("p-secret")
+                        .bearer_auth(&p.secret)
                         .json(&change)
                         .send()
                         .await
@@ -304,8 +262,8 @@ fn kill_9_during_saves_never_corrupts_the_state_file() {
                 }
             };
             let _ = tokio::time::timeout(kill_after, ingests).await;
-            signal(&p.child, "-KILL");
-            let _ = p.child.wait();
+            p.signal("-KILL");
+            p.wait();
             match StateFile::load(&path) {
                 Ok(_) => {}
                 Err(e) => panic!("round {round}: the state file is not whole after kill -9: {e}"),
