@@ -205,6 +205,7 @@ impl Application {
             db,
             pipeline: pipeline.clone(),
             tracker: worker.tracker(),
+            worker: Arc::clone(&worker),
             saver: saver.clone(),
             write_budget: WRITE_BUDGET,
         });

@@ -30,6 +30,17 @@ pub struct Health {
     pub records: usize,
     pub pipeline: PipelineHealth,
     pub state_file: StateFileHealth,
+    pub worker: WorkerHealth,
+}
+
+/// The change-worker part of `/health`.
+#[derive(Debug, Serialize)]
+pub struct WorkerHealth {
+    /// Tables followed with a change-feed cursor.
+    pub tracked_tables: Vec<String>,
+    /// Newest versionstamp seen minus the oldest cursor (on SurrealKV, mem and
+    /// RocksDB a versionstamp is milliseconds << 16, so `lag >> 16` is ms).
+    pub lag: u64,
 }
 
 /// The state-file part of `/health`.
@@ -89,6 +100,13 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             pipeline: PipelineHealth {
                 round_trips: state.pipeline.round_trips(),
                 queue_depth: state.pipeline.queue_depth(),
+            },
+            worker: {
+                let (tracked_tables, lag) = state.worker_lag();
+                WorkerHealth {
+                    tracked_tables,
+                    lag,
+                }
             },
             state_file: match &state.saver {
                 Some(saver) => {

@@ -37,6 +37,8 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     metrics::gauge!("ssp_pipeline_queue_depth").set(state.pipeline.queue_depth() as f64);
     metrics::gauge!("ssp_db_round_trips").set(state.db.round_trips() as f64);
     metrics::gauge!("ssp_pipeline_round_trips").set(state.pipeline.round_trips() as f64);
+    let (_, lag) = state.worker_lag();
+    metrics::gauge!("ssp_worker_lag_versionstamps").set(lag as f64);
     let body = install().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

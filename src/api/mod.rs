@@ -35,7 +35,7 @@ use crate::db::Db;
 use crate::engine::EngineError;
 use crate::persistence::SaverHandle;
 use crate::pipeline::{Pipeline, PipelineError};
-use crate::sources::change_worker::Tracker;
+use crate::sources::change_worker::{Tracker, WorkerHandle};
 
 pub use error::{ApiError, ApiJson};
 
@@ -48,6 +48,8 @@ pub struct AppState {
     pub pipeline: Pipeline,
     /// Loads and follows the tables views read.
     pub tracker: Arc<Tracker>,
+    /// The change worker, for its stats and cursors.
+    pub worker: Arc<WorkerHandle>,
     /// The state-file saver, when persistence is on.
     pub saver: Option<SaverHandle>,
     /// How long a request waits for its changes to commit before it is
@@ -64,6 +66,20 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// Tables the change worker follows (those with a cursor) and its lag:
+    /// the newest versionstamp seen minus the oldest cursor, 0 when caught
+    /// up or before the first feed pass.
+    pub fn worker_lag(&self) -> (Vec<String>, u64) {
+        let cursors = self.worker.cursors().versionstamps();
+        let head = self
+            .worker
+            .stats()
+            .feed_head
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let oldest = cursors.values().min().copied().unwrap_or(head);
+        (cursors.into_keys().collect(), head.saturating_sub(oldest))
+    }
+
     /// Waits for a pipeline operation, at most [`AppState::write_budget`].
     pub async fn await_pipeline<T>(
         &self,

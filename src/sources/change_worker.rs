@@ -122,6 +122,9 @@ pub struct WorkerStats {
     pub resubscribes: AtomicU64,
     /// Views unregistered because their `_spooky_query` row was deleted.
     pub views_removed: AtomicU64,
+    /// The newest versionstamp the last feed pass saw (0 before the first),
+    /// for the worker lag: this minus the oldest cursor.
+    pub feed_head: AtomicU64,
 }
 
 impl WorkerStats {
@@ -1087,6 +1090,7 @@ impl Worker {
             }
         }
         self.feed_prev = Some((head, pass_started));
+        self.stats.feed_head.fetch_max(head, Ordering::Relaxed);
         for (name, (_, gap, generation)) in &followed {
             if let Some(t) = self.tables.get_mut(name)
                 && *gap

@@ -732,3 +732,18 @@ async fn database_outage_mid_stream(backend: Backend) {
     assert_edges_match_engine(&app, &["all"]).await;
 }
 backend_tests!(database_outage_mid_stream: ws);
+
+/// `/health` tells which tables the worker follows, and its lag.
+async fn health_reports_the_worker(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    register(&app, "v", "SELECT * FROM thread", json!({})).await;
+    let body = wait_for("thread to be tracked", Duration::from_secs(10), || async {
+        let body: Value = app.get("/health").send().await.ok()?.json().await.ok()?;
+        let tracked = body["worker"]["tracked_tables"].as_array()?.clone();
+        tracked.iter().any(|t| t == "thread").then_some(body)
+    })
+    .await;
+    assert!(body["worker"]["lag"].is_u64(), "{body}");
+    app.stop().await;
+}
+backend_tests!(health_reports_the_worker);
