@@ -304,6 +304,8 @@ pub struct WorkerSettings {
     /// A SurrealDB duration such as `1d` or `12h`, used when SSP defines a
     /// change feed itself.
     pub changefeed_retention: String,
+    /// `changefeed_retention`, parsed: a cursor older than this means a resync.
+    pub retention: Duration,
 }
 
 /// Validated settings: everything SSP needs to start.
@@ -561,7 +563,7 @@ fn validate_worker(raw: RawWorkerSettings) -> Result<WorkerSettings, ConfigError
             format!("`{}` is not one of auto, manual, off", raw.changefeed),
         )
     })?;
-    if !is_surreal_duration(&raw.changefeed_retention) {
+    let Some(retention) = parse_surreal_duration(&raw.changefeed_retention) else {
         return Err(ConfigError::invalid(
             "worker.changefeed_retention",
             format!(
@@ -569,11 +571,12 @@ fn validate_worker(raw: RawWorkerSettings) -> Result<WorkerSettings, ConfigError
                 raw.changefeed_retention
             ),
         ));
-    }
+    };
     Ok(WorkerSettings {
         tables: raw.tables,
         changefeed,
         changefeed_retention: raw.changefeed_retention,
+        retention,
     })
 }
 
@@ -584,30 +587,10 @@ fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// `1d`, `12h`, `1h30m`, `500ms`: one or more number+unit pairs.
-fn is_surreal_duration(text: &str) -> bool {
-    const UNITS: &[&str] = &["ns", "us", "µs", "ms", "s", "m", "h", "d", "w", "y"];
-    let mut rest = text;
-    if rest.is_empty() {
-        return false;
-    }
-    while !rest.is_empty() {
-        let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        if digits == 0 {
-            return false;
-        }
-        rest = &rest[digits..];
-        // Longest unit first so that `ms` is not read as `m` + `s`.
-        let Some(unit) = UNITS
-            .iter()
-            .filter(|u| rest.starts_with(**u))
-            .max_by_key(|u| u.len())
-        else {
-            return false;
-        };
-        rest = &rest[unit.len()..];
-    }
-    true
+/// Parses a SurrealDB duration (`1d`, `12h`, `1h30m`, `500ms`) with
+/// SurrealDB's own parser, so SSP accepts exactly what SurrealDB does.
+pub fn parse_surreal_duration(text: &str) -> Option<Duration> {
+    surrealdb_syn::duration(text).ok().map(|d| d.into_inner())
 }
 
 /// A random 40-character alphanumeric secret.
@@ -702,10 +685,10 @@ mod tests {
     #[test]
     fn durations() {
         for ok in ["1d", "12h", "1h30m", "500ms", "2w"] {
-            assert!(is_surreal_duration(ok), "{ok}");
+            assert!(parse_surreal_duration(ok).is_some(), "{ok}");
         }
         for bad in ["", "d", "1", "1 day", "1x", "-1d"] {
-            assert!(!is_surreal_duration(bad), "{bad}");
+            assert!(parse_surreal_duration(bad).is_none(), "{bad}");
         }
     }
 

@@ -9,9 +9,8 @@ use super::Pipeline;
 
 /// Parses a SurrealDB duration (`30s`, `1h`, `1d12h`) as SurrealDB does.
 pub fn parse_ttl(ttl: &str) -> Result<Duration, String> {
-    surrealdb_syn::duration(ttl)
-        .map(|d| d.into_inner())
-        .map_err(|_| format!("`ttl` is not a SurrealDB duration: `{ttl}` (e.g. \"30m\", \"1h\")"))
+    crate::config::parse_surreal_duration(ttl)
+        .ok_or_else(|| format!("`ttl` is not a SurrealDB duration: `{ttl}` (e.g. \"30m\", \"1h\")"))
 }
 
 /// The views that have expired at `now`.

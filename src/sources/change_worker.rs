@@ -244,11 +244,7 @@ impl ChangeWorker {
         let (tx, commands) = mpsc::unbounded_channel();
         let (stop, stop_rx) = watch::channel(false);
         let stats = Arc::new(WorkerStats::default());
-        // Validated when the settings were loaded; keep a sane value rather
-        // than fail here.
-        let retention = surrealdb_syn::duration(&settings.changefeed_retention)
-            .map(|d| d.into_inner())
-            .unwrap_or(Duration::from_secs(24 * 3600));
+        let retention = settings.retention;
         let worker = Worker {
             db,
             pipeline,

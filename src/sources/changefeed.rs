@@ -182,9 +182,7 @@ pub fn parse_table_infos(info: sdb::Value) -> BTreeMap<String, TableInfo> {
                 true,
                 match cf.get("expiry") {
                     Some(sdb::Value::Duration(d)) => Some(d.into_inner()),
-                    Some(sdb::Value::String(s)) => {
-                        surrealdb_syn::duration(s).ok().map(|d| d.into_inner())
-                    }
+                    Some(sdb::Value::String(s)) => crate::config::parse_surreal_duration(s),
                     _ => None,
                 },
             ),
