@@ -538,8 +538,12 @@ impl Engine {
         if !was && !is {
             return;
         }
-        let old_entry = old.filter(|_| was).map(|c| node.sort_entry(id, c));
-        let new_entry = new.filter(|_| is).map(|c| node.sort_entry(id, c));
+        let old_entry = old
+            .filter(|_| was)
+            .map(|c| node::SortEntry::new(&node.plan, id, c));
+        let new_entry = new
+            .filter(|_| is)
+            .map(|c| node::SortEntry::new(&node.plan, id, c));
         if old_entry == new_entry && old_entry.is_some() {
             return; // Same place in the order: the window cannot move.
         }
@@ -895,7 +899,7 @@ impl Engine {
             {
                 let id = RecordId::new(plan.table.clone(), k);
                 if let Some(sorted) = node.sorted.as_mut() {
-                    let e = node_sort_entry(plan, &id, &rec.content);
+                    let e = node::SortEntry::new(plan, &id, &rec.content);
                     sorted.insert(e);
                 } else {
                     matched.push(id);
@@ -1021,20 +1025,6 @@ impl Engine {
         {
             r.version = version;
         }
-    }
-}
-
-fn node_sort_entry(plan: &Plan, id: &RecordId, content: &Value) -> node::SortEntry {
-    node::SortEntry {
-        key: plan
-            .order
-            .iter()
-            .map(|(path, desc)| node::SortPart {
-                value: content.get_path(path),
-                descending: *desc,
-            })
-            .collect(),
-        id: id.clone(),
     }
 }
 

@@ -51,21 +51,6 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn sort_entry(&self, id: &RecordId, content: &Value) -> SortEntry {
-        SortEntry {
-            key: self
-                .plan
-                .order
-                .iter()
-                .map(|(path, desc)| SortPart {
-                    value: content.get_path(path),
-                    descending: *desc,
-                })
-                .collect(),
-            id: id.clone(),
-        }
-    }
-
     /// The window as it should be now: `START`..`START+LIMIT` of `sorted`.
     pub fn window(&self) -> Vec<RecordId> {
         let Some(sorted) = &self.sorted else {
@@ -131,6 +116,23 @@ pub struct SortPart {
 pub struct SortEntry {
     pub key: Box<[SortPart]>,
     pub id: RecordId,
+}
+
+impl SortEntry {
+    /// The entry of record `id` with `content` in `plan`'s `ORDER BY`.
+    pub fn new(plan: &Plan, id: &RecordId, content: &Value) -> SortEntry {
+        SortEntry {
+            key: plan
+                .order
+                .iter()
+                .map(|(path, desc)| SortPart {
+                    value: content.get_path(path),
+                    descending: *desc,
+                })
+                .collect(),
+            id: id.clone(),
+        }
+    }
 }
 
 impl Ord for SortEntry {
