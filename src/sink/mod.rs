@@ -208,7 +208,6 @@ impl EdgeSink {
 
     async fn run(&self, q: Query) -> Result<(), DbError> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("ssp_db_round_trips_total", "by" => "sink").increment(1);
         self.db.run(q).await.map(|_| ())
     }
 
