@@ -373,6 +373,24 @@ struct Query {
     fields_last: bool,
 }
 
+impl Query {
+    /// `SELECT * FROM table` with no clauses yet.
+    fn empty(table: &'static str) -> Query {
+        Query {
+            table,
+            star: true,
+            fields: Vec::new(),
+            subs: Vec::new(),
+            cond: None,
+            order: Vec::new(),
+            limit: None,
+            start: None,
+            start_first: false,
+            fields_last: false,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Sub {
     q: Query,
@@ -1413,18 +1431,7 @@ impl Gen {
 
     fn query(&mut self, params: &mut BTreeMap<String, Value>) -> Query {
         let table = if self.p(0.88) { "t" } else { "u" };
-        let mut q = Query {
-            table,
-            star: true,
-            fields: Vec::new(),
-            subs: Vec::new(),
-            cond: None,
-            order: Vec::new(),
-            limit: None,
-            start: None,
-            start_first: false,
-            fields_last: false,
-        };
+        let mut q = Query::empty(table);
         self.projection(&mut q);
         let ctx = Ctx {
             table,
@@ -1478,18 +1485,7 @@ impl Gen {
                 }
             }
         };
-        let mut q = Query {
-            table,
-            star: true,
-            fields: Vec::new(),
-            subs: Vec::new(),
-            cond: None,
-            order: Vec::new(),
-            limit: None,
-            start: None,
-            start_first: false,
-            fields_last: false,
-        };
+        let mut q = Query::empty(table);
         self.projection(&mut q);
         let ctx = Ctx {
             table,

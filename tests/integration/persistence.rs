@@ -12,13 +12,7 @@ use crate::support::process::SspProcess;
 use crate::support::{Backend, TestApp, TestDb, wait_for};
 
 async fn health(app: &TestApp) -> Value {
-    app.get("/health")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.get_json("/health").await
 }
 
 async fn ingest(app: &TestApp, id: &str, record: Value) {
@@ -159,17 +153,19 @@ backend_tests!(rebuild_from_the_database: ws);
 
 // ----- a real process: SIGTERM and kill -9 ---------------------------------
 
+/// `ssp` on an embedded SurrealKV store in `dir`, with this save debounce.
+fn spawn_ssp(dir: &std::path::Path, debounce_ms: u64) -> SspProcess {
+    let db = format!("surrealkv://{}", dir.join("db").display());
+    SspProcess::spawn(
+        dir,
+        &db,
+        &[("SPOOKY_SAVE_DEBOUNCE_MS", &debounce_ms.to_string())],
+    )
+}
+
 #[test]
 fn sigterm_right_after_an_ingest_keeps_the_change() {
-    let spawn_ssp = |dir: &std::path::Path, debounce_ms: u64| {
-        let db = format!("surrealkv://{}", dir.join("db").display());
-        SspProcess::spawn(
-            dir,
-            &db,
-            &[("SPOOKY_SAVE_DEBOUNCE_MS", &debounce_ms.to_string())],
-        )
-    };
-    crate::support::run(async move {
+    crate::support::run(async {
         let dir = tempfile::tempdir().unwrap();
         let http = reqwest::Client::new();
         // A long debounce: only the shutdown save can have written the change.
@@ -218,15 +214,7 @@ fn sigterm_right_after_an_ingest_keeps_the_change() {
 
 #[test]
 fn kill_9_during_saves_never_corrupts_the_state_file() {
-    let spawn_ssp = |dir: &std::path::Path, debounce_ms: u64| {
-        let db = format!("surrealkv://{}", dir.join("db").display());
-        SspProcess::spawn(
-            dir,
-            &db,
-            &[("SPOOKY_SAVE_DEBOUNCE_MS", &debounce_ms.to_string())],
-        )
-    };
-    crate::support::run(async move {
+    crate::support::run(async {
         let dir = tempfile::tempdir().unwrap();
         let http = reqwest::Client::new();
         let path = dir.path().join("state.json");

@@ -104,14 +104,7 @@ fn versions(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
 }
 
 async fn round_trips(app: &TestApp) -> u64 {
-    let body: Value = app
-        .get("/health")
-        .send()
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("json");
+    let body = app.get_json("/health").await;
     body["pipeline"]["round_trips"]
         .as_u64()
         .expect("round trips")
@@ -120,14 +113,7 @@ async fn round_trips(app: &TestApp) -> u64 {
 /// Every view's edges equal its result set in the engine.
 async fn assert_edges_match_engine(app: &TestApp, views: &[&str]) {
     for v in views {
-        let body: Value = app
-            .get(&format!("/view/{v}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = app.get_json(&format!("/view/{v}")).await;
         let engine: BTreeMap<String, i64> = body["records"]
             .as_array()
             .expect("records")

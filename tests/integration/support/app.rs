@@ -164,6 +164,17 @@ impl TestApp {
         self.http.get(self.url(path)).bearer_auth(SECRET)
     }
 
+    /// GET with the right bearer token, the body as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get(path)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"))
+    }
+
     /// POST with the right bearer token.
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.post(self.url(path)).bearer_auth(SECRET)
