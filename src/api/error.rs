@@ -39,6 +39,9 @@ pub enum ApiError {
     /// 503: the database is unavailable past the retry budget.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// 503: SSP is still starting (restoring its state); nothing was done.
+    #[error("{0}")]
+    NotReady(String),
     /// 500: anything else; the details go to the log, not to the client.
     #[error("internal error")]
     Internal(String),
@@ -60,7 +63,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unprocessable { code, .. } => code,
             ApiError::Unavailable(_) => "db_unavailable",
+            ApiError::NotReady(_) => "not_ready",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -229,6 +233,7 @@ mod tests {
                 "unsupported_query",
             ),
             (ApiError::Unavailable("x".into()), 503, "db_unavailable"),
+            (ApiError::NotReady("x".into()), 503, "not_ready"),
             (ApiError::Internal("x".into()), 500, "internal"),
         ];
         for (error, status, code) in cases {

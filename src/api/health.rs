@@ -1,8 +1,14 @@
-//! Public probes: `GET /health` (liveness and readiness) and `GET /version`.
+//! Public probes: `GET /health` (readiness), `GET /health/live` (liveness)
+//! and `GET /version`.
 //!
-//! `/health` answers 200 when the database answers a ping within the call
-//! timeout and 503 when it does not, with the same JSON body either way, so
-//! that load balancers and people read the same thing.
+//! Liveness and readiness are different questions. `/health/live` answers
+//! 200 as long as the process serves HTTP, without touching the database: a
+//! supervisor that restarts SSP on it never kills a server that is only
+//! restoring a large state or waiting for its database. `/health` answers
+//! 200 only when SSP can serve the API: the bootstrap has finished and the
+//! database answers a ping within the call timeout; otherwise 503, with the
+//! same JSON body either way, so that load balancers and people read the
+//! same thing.
 
 use std::sync::Arc;
 
@@ -12,7 +18,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Serialize;
 
-use super::AppState;
+use super::{AppState, BootstrapProgress};
 
 /// The SurrealDB SDK version SSP is built and measured against.
 pub const SURREALDB_VERSION: &str = "3.3.5";
@@ -20,17 +26,25 @@ pub const SURREALDB_VERSION: &str = "3.3.5";
 /// `GET /health` body.
 #[derive(Debug, Serialize)]
 pub struct Health {
-    /// `ok` when the database answers, else `unavailable`.
+    /// `ok` (ready), `starting` (the bootstrap has not finished) or
+    /// `unavailable` (the database does not answer).
     pub status: &'static str,
+    /// True when the API can be used: the answer is 200.
+    pub ready: bool,
+    /// Always true in an answer: the process serves.
+    pub live: bool,
     pub version: &'static str,
     pub db: DbHealth,
-    /// Registered views.
+    /// Registered views (0 while starting).
     pub views: usize,
     /// Records the engine holds.
     pub records: usize,
     pub pipeline: PipelineHealth,
     pub state_file: StateFileHealth,
     pub worker: WorkerHealth,
+    /// Present while starting: failed bootstrap attempts and the last error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<BootstrapProgress>,
 }
 
 /// The change-worker part of `/health`.
@@ -75,7 +89,7 @@ pub struct DbHealth {
     pub round_trips: u64,
 }
 
-/// `GET /health`.
+/// `GET /health`: readiness.
 pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let ping = state.db.ping().await;
     let db = DbHealth {
@@ -85,50 +99,75 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         error: ping.as_ref().err().map(ToString::to_string),
         round_trips: state.db.round_trips(),
     };
-    let (status, code) = match ping {
-        Ok(_) => ("ok", StatusCode::OK),
-        Err(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+    let core = state.try_core();
+    let (status, code) = match (core, &ping) {
+        (None, _) => ("starting", StatusCode::SERVICE_UNAVAILABLE),
+        (Some(_), Ok(_)) => ("ok", StatusCode::OK),
+        (Some(_), Err(_)) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
     };
-    (
-        code,
-        Json(Health {
-            status,
-            version: env!("CARGO_PKG_VERSION"),
-            db,
-            views: state.pipeline.read(|e| e.view_count()),
-            records: state.pipeline.read(|e| e.record_count()),
-            pipeline: PipelineHealth {
-                round_trips: state.pipeline.round_trips(),
-                queue_depth: state.pipeline.queue_depth(),
-            },
-            worker: {
-                let (tracked_tables, lag) = state.worker_lag();
-                WorkerHealth {
-                    tracked_tables,
-                    lag,
+    let persistence = !state.settings.persistence_file.as_os_str().is_empty();
+    let body = Health {
+        status,
+        ready: code == StatusCode::OK,
+        live: true,
+        version: env!("CARGO_PKG_VERSION"),
+        db,
+        views: core.map_or(0, |c| c.pipeline.read(|e| e.view_count())),
+        records: core.map_or(0, |c| c.pipeline.read(|e| e.record_count())),
+        pipeline: PipelineHealth {
+            round_trips: core.map_or(0, |c| c.pipeline.round_trips()),
+            queue_depth: core.map_or(0, |c| c.pipeline.queue_depth()),
+        },
+        worker: {
+            let (tracked_tables, lag) = core.map(|c| c.worker_lag()).unwrap_or_default();
+            WorkerHealth {
+                tracked_tables,
+                lag,
+            }
+        },
+        state_file: match core.and_then(|c| c.saver.as_ref()) {
+            Some(saver) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                let stats = saver.stats();
+                let last = stats.last_save_unix_ms.load(Relaxed);
+                StateFileHealth {
+                    enabled: true,
+                    saves: stats.saves.load(Relaxed),
+                    failures: stats.failures.load(Relaxed),
+                    last_save_unix_ms: (last > 0).then_some(last),
                 }
+            }
+            None => StateFileHealth {
+                enabled: persistence,
+                saves: 0,
+                failures: 0,
+                last_save_unix_ms: None,
             },
-            state_file: match &state.saver {
-                Some(saver) => {
-                    use std::sync::atomic::Ordering::Relaxed;
-                    let stats = saver.stats();
-                    let last = stats.last_save_unix_ms.load(Relaxed);
-                    StateFileHealth {
-                        enabled: true,
-                        saves: stats.saves.load(Relaxed),
-                        failures: stats.failures.load(Relaxed),
-                        last_save_unix_ms: (last > 0).then_some(last),
-                    }
-                }
-                None => StateFileHealth {
-                    enabled: false,
-                    saves: 0,
-                    failures: 0,
-                    last_save_unix_ms: None,
-                },
-            },
-        }),
-    )
+        },
+        bootstrap: core.is_none().then(|| state.bootstrap_progress()),
+    };
+    (code, Json(body))
+}
+
+/// `GET /health/live` body.
+#[derive(Debug, Serialize)]
+pub struct Live {
+    /// Always true in an answer.
+    pub live: bool,
+    /// Whether `/health` would say the bootstrap has finished (the database
+    /// is not asked here).
+    pub ready: bool,
+    pub version: &'static str,
+}
+
+/// `GET /health/live`: liveness. No database call, no lock: it answers as
+/// long as the server's event loop does.
+pub async fn live(State(state): State<Arc<AppState>>) -> Json<Live> {
+    Json(Live {
+        live: true,
+        ready: state.is_ready(),
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// `GET /version` body.

@@ -103,8 +103,9 @@ pub async fn ingest(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<ApiJson<IngestSummary>, ApiError> {
     let changes = parse_body(body)?;
+    let core = state.core()?;
     let summary = state
-        .await_pipeline(state.pipeline.ingest(changes, Source::Http))
+        .await_pipeline(core.pipeline.ingest(changes, Source::Http))
         .await
         .map_err(pipeline_error)?;
     Ok(ApiJson(summary))

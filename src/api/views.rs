@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiJson, AppState, pipeline_error};
+use super::{ApiError, ApiJson, AppState, Core, pipeline_error};
 use crate::engine::ViewMeta;
 use crate::pipeline::ttl_sweep::parse_ttl;
 
@@ -96,8 +96,8 @@ pub struct ViewBody {
     pub records: Vec<RecordRef>,
 }
 
-fn view_body(state: &AppState, id: &str) -> Option<ViewBody> {
-    state.pipeline.read(|engine| {
+fn view_body(core: &Core, id: &str) -> Option<ViewBody> {
+    core.pipeline.read(|engine| {
         let meta = engine.view(id)?;
         let records = engine
             .view_records(id)?
@@ -124,8 +124,9 @@ pub async fn register(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<ApiJson<ViewBody>, ApiError> {
     let meta = parse_register(body)?;
+    let core = state.core()?;
     // Plan first: an unsupported query is refused before anything happens.
-    let tables = state
+    let tables = core
         .pipeline
         .engine()
         .write()
@@ -134,15 +135,15 @@ pub async fn register(
         .map_err(|e| pipeline_error(e.into()))?;
     // The first view to need a table loads the table's existing rows.
     state
-        .await_pipeline(state.tracker.ensure(&tables))
+        .await_pipeline(core.tracker.ensure(&tables))
         .await
         .map_err(pipeline_error)?;
     let id = meta.id.to_string();
     state
-        .await_pipeline(state.pipeline.register(meta))
+        .await_pipeline(core.pipeline.register(meta))
         .await
         .map_err(pipeline_error)?;
-    view_body(&state, &id)
+    view_body(core, &id)
         .map(ApiJson)
         .ok_or_else(|| ApiError::Internal("the view vanished after registering".into()))
 }
@@ -169,8 +170,9 @@ pub async fn unregister(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<ApiJson<UnregisterBody>, ApiError> {
     let id = parse_id(body)?;
+    let core = state.core()?;
     let existed = state
-        .await_pipeline(state.pipeline.unregister(id.clone()))
+        .await_pipeline(core.pipeline.unregister(id.clone()))
         .await
         .map_err(pipeline_error)?;
     Ok(ApiJson(UnregisterBody { id, existed }))
@@ -188,9 +190,10 @@ pub async fn heartbeat(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<ApiJson<HeartbeatBody>, ApiError> {
     let id = parse_id(body)?;
+    let core = state.core()?;
     let now = Utc::now();
     let known = state
-        .await_pipeline(state.pipeline.heartbeat(id.clone(), now))
+        .await_pipeline(core.pipeline.heartbeat(id.clone(), now))
         .await
         .map_err(pipeline_error)?;
     if !known {
@@ -207,7 +210,7 @@ pub async fn get_view(
     Path(id): Path<String>,
 ) -> Result<ApiJson<ViewBody>, ApiError> {
     let id = normalize_view_id(&id)?;
-    view_body(&state, &id)
+    view_body(state.core()?, &id)
         .map(ApiJson)
         .ok_or_else(|| ApiError::NotFound(format!("no view `{id}`")))
 }
@@ -218,10 +221,11 @@ pub struct ResetBody {
 }
 
 pub async fn reset(State(state): State<Arc<AppState>>) -> Result<ApiJson<ResetBody>, ApiError> {
+    let core = state.core()?;
     state
-        .await_pipeline(state.pipeline.reset())
+        .await_pipeline(core.pipeline.reset())
         .await
         .map_err(pipeline_error)?;
-    state.tracker.clear().await;
+    core.tracker.clear().await;
     Ok(ApiJson(ResetBody { reset: true }))
 }

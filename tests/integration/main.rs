@@ -14,5 +14,6 @@ mod metrics;
 mod migrations;
 mod persistence;
 mod pipeline;
+mod readiness;
 mod schema;
 mod worker;
