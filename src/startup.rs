@@ -8,7 +8,7 @@
 //!   error instead of a half-running server. Binding to port 0 gives a free
 //!   port, which is how the tests run many servers in one process.
 //! - [`Application::run_until_stopped`] serves at once and runs the
-//!   [`bootstrap`](crate::bootstrap) (restore, reconcile, start the pipeline
+//!   [`crate::bootstrap`] (restore, reconcile, start the pipeline
 //!   and the worker) beside it, which may take long and outlast a database
 //!   outage; [`Application::readiness`] resolves when it has finished.
 //!

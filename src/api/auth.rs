@@ -1,7 +1,7 @@
 //! Bearer-token authentication.
 //!
 //! Applied to the whole router, with an explicit allow-list of public routes
-//! (the probes and `GET /version`), so that a route added later is protected
+//! (the probes, `GET /version` and `GET /openapi.json`), so that a route added later is protected
 //! by default and unknown paths do not reveal whether they exist. The token is
 //! compared in constant time (`subtle`).
 
@@ -21,6 +21,7 @@ const PUBLIC_ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/health"),
     (Method::GET, "/health/live"),
     (Method::GET, "/version"),
+    (Method::GET, "/openapi.json"),
 ];
 
 fn is_public(method: &Method, path: &str) -> bool {

@@ -48,9 +48,14 @@ pub enum ApiError {
 }
 
 /// The JSON body of every error.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// What is wrong, for people.
     pub error: String,
+    /// For programs: `bad_request`, `unauthorized`, `not_found`,
+    /// `payload_too_large`, `unsupported_query`, `invalid_query`,
+    /// `db_unavailable`, `not_ready`, `method_not_allowed`, `internal`...
+    #[schema(value_type = String, example = "not_ready")]
     pub code: &'static str,
 }
 

@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{AppState, BootstrapProgress};
 
@@ -24,15 +25,17 @@ use super::{AppState, BootstrapProgress};
 pub const SURREALDB_VERSION: &str = "3.3.5";
 
 /// `GET /health` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// `ok` (ready), `starting` (the bootstrap has not finished) or
     /// `unavailable` (the database does not answer).
+    #[schema(value_type = String, example = "ok")]
     pub status: &'static str,
     /// True when the API can be used: the answer is 200.
     pub ready: bool,
     /// Always true in an answer: the process serves.
     pub live: bool,
+    #[schema(value_type = String)]
     pub version: &'static str,
     pub db: DbHealth,
     /// Registered views (0 while starting).
@@ -48,7 +51,7 @@ pub struct Health {
 }
 
 /// The change-worker part of `/health`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WorkerHealth {
     /// Tables followed with a change-feed cursor.
     pub tracked_tables: Vec<String>,
@@ -58,7 +61,7 @@ pub struct WorkerHealth {
 }
 
 /// The state-file part of `/health`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StateFileHealth {
     pub enabled: bool,
     /// Saves since start.
@@ -68,7 +71,7 @@ pub struct StateFileHealth {
 }
 
 /// The pipeline part of `/health`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PipelineHealth {
     /// Round trips made by edge and view writes (not the worker's reads).
     pub round_trips: u64,
@@ -77,11 +80,13 @@ pub struct PipelineHealth {
 }
 
 /// The database part of `/health`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DbHealth {
     /// `up` or `down`.
+    #[schema(value_type = String, example = "up")]
     pub status: &'static str,
     /// `ws`, `wss`, `mem` or `surrealkv`.
+    #[schema(value_type = String, example = "ws")]
     pub backend: &'static str,
     pub latency_ms: Option<f64>,
     pub error: Option<String>,
@@ -89,7 +94,20 @@ pub struct DbHealth {
     pub round_trips: u64,
 }
 
-/// `GET /health`: readiness.
+/// Readiness.
+///
+/// 200 when SSP can serve the API (startup finished and the database
+/// answers a ping), 503 while starting or while the database is down.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "probes",
+    security(()),
+    responses(
+        (status = 200, description = "Ready (`status` is `ok`)", body = Health),
+        (status = 503, description = "Not ready: `status` is `starting` or `unavailable`", body = Health),
+    )
+)]
 pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let ping = state.db.ping().await;
     let db = DbHealth {
@@ -150,18 +168,28 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 /// `GET /health/live` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Live {
     /// Always true in an answer.
     pub live: bool,
     /// Whether `/health` would say the bootstrap has finished (the database
     /// is not asked here).
     pub ready: bool,
+    #[schema(value_type = String)]
     pub version: &'static str,
 }
 
-/// `GET /health/live`: liveness. No database call, no lock: it answers as
-/// long as the server's event loop does.
+/// Liveness.
+///
+/// 200 as long as the process serves HTTP. No database call: use it for
+/// liveness probes, `/health` for readiness.
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "probes",
+    security(()),
+    responses((status = 200, description = "The process serves", body = Live))
+)]
 pub async fn live(State(state): State<Arc<AppState>>) -> Json<Live> {
     Json(Live {
         live: true,
@@ -171,14 +199,27 @@ pub async fn live(State(state): State<Arc<AppState>>) -> Json<Live> {
 }
 
 /// `GET /version` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Version {
+    #[schema(value_type = String, example = "ssp")]
     pub name: &'static str,
+    #[schema(value_type = String)]
     pub version: &'static str,
+    /// The SurrealDB version SSP is built against.
+    #[schema(value_type = String, example = "3.3.5")]
     pub surrealdb: &'static str,
 }
 
-/// `GET /version`.
+/// Versions.
+///
+/// The SSP version and the SurrealDB version it is built against.
+#[utoipa::path(
+    get,
+    path = "/version",
+    tag = "probes",
+    security(()),
+    responses((status = 200, description = "Versions", body = Version))
+)]
 pub async fn version() -> Json<Version> {
     Json(Version {
         name: env!("CARGO_PKG_NAME"),

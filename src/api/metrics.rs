@@ -11,7 +11,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use super::AppState;
+use super::{AppState, ErrorBody};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -29,8 +29,19 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// `GET /metrics`. Served while SSP is starting too (`ssp_ready` 0, the
-/// engine gauges not set yet), so a scrape shows a slow bootstrap.
+/// Prometheus metrics.
+///
+/// Served while SSP is starting too (`ssp_ready` 0, the engine gauges not
+/// set yet), so that a scrape shows a slow startup.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+    )
+)]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     metrics::gauge!("ssp_ready").set(if state.is_ready() { 1.0 } else { 0.0 });
     metrics::gauge!("ssp_db_round_trips").set(state.db.round_trips() as f64);

@@ -13,24 +13,30 @@
 //!    unread data, the kernel then sends a RST, and the client may lose the
 //!    413 itself (seen as "connection reset" in tests under load).
 //!
-//! Routes are added in [`router`]: public ones must also be listed in
-//! `auth::PUBLIC_ROUTES`, everything else is protected.
+//! A route is declared once, on its handler (`#[utoipa::path]`: method,
+//! path, bodies, answers), and added in [`routes()`], which gives both the axum
+//! routes and the OpenAPI description (see [`openapi`]). Public ones must
+//! also be listed in `auth::PUBLIC_ROUTES` and say `security(())`;
+//! everything else is protected.
 
 pub mod auth;
 pub mod error;
 pub mod health;
 pub mod ingest;
 pub mod metrics;
+pub mod openapi;
 pub mod views;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::{Extension, Router};
 use serde::Serialize;
 use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::Settings;
 use crate::db::Db;
@@ -39,7 +45,7 @@ use crate::persistence::SaverHandle;
 use crate::pipeline::{Pipeline, PipelineError};
 use crate::sources::change_worker::{Tracker, WorkerHandle};
 
-pub use error::{ApiError, ApiJson};
+pub use error::{ApiError, ApiJson, ErrorBody};
 
 /// What every handler can reach. Built once by `startup`, shared behind an
 /// `Arc`. The engine side ([`Core`]) only exists once the bootstrap has
@@ -70,7 +76,7 @@ pub struct Core {
 }
 
 /// How the bootstrap is going, for `/health` while it has not finished.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct BootstrapProgress {
     /// Attempts that failed (the database was unavailable) so far.
     pub failed_attempts: u32,
@@ -213,21 +219,41 @@ pub fn pipeline_error(error: PipelineError) -> ApiError {
     }
 }
 
+/// Every route, each declared once on its handler (`#[utoipa::path]`): the
+/// axum routes and the OpenAPI description both come from here. One
+/// `routes!` per path: `utoipa-axum` mounts all handlers of one call on
+/// every path of that call.
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::live))
+        .routes(routes!(health::version))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(ingest::ingest))
+        .routes(routes!(views::register))
+        .routes(routes!(views::unregister))
+        .routes(routes!(views::heartbeat))
+        .routes(routes!(views::get_view))
+        .routes(routes!(views::reset))
+}
+
+/// The OpenAPI description of [`routes()`].
+pub fn spec() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
 /// The complete router with all layers.
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.settings.body_limit_bytes;
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/health/live", get(health::live))
-        .route("/version", get(health::version))
-        .route("/metrics", get(metrics::metrics))
-        .route("/ingest", post(ingest::ingest))
-        .route("/view/register", post(views::register))
-        .route("/view/unregister", post(views::unregister))
-        .route("/view/heartbeat", post(views::heartbeat))
-        .route("/view/{id}", get(views::get_view))
-        .route("/reset", post(views::reset))
+    let (routes, spec) = routes().split_for_parts();
+    // Rendered once; the description is the same for every request.
+    let spec = spec.to_pretty_json().unwrap_or_else(|e| {
+        format!(r#"{{"error": "cannot render the OpenAPI description: {e}"}}"#)
+    });
+    routes
         .fallback(not_found)
+        .layer(Extension(openapi::SpecJson(Arc::new(spec))))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),

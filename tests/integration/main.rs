@@ -12,6 +12,7 @@ mod connection;
 mod http;
 mod metrics;
 mod migrations;
+mod openapi;
 mod persistence;
 mod pipeline;
 mod readiness;
