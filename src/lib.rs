@@ -11,6 +11,7 @@
 //! with `config`, `db` (connection and migrations) and `persistence` beside it.
 
 pub mod api;
+pub mod bootstrap;
 pub mod config;
 pub mod db;
 pub mod engine;

@@ -1,15 +1,23 @@
 //! Startup and shutdown: builds everything from [`Settings`] and runs the
 //! server until SIGINT/SIGTERM (or [`Shutdown::trigger`]).
 //!
-//! [`Application::build`] does all the fallible work (connect with backoff,
-//! migrate, bind the port) before anything is served, so a bad start fails
-//! with one error instead of a half-running server. Binding to port 0 gives a
-//! free port, which is how the tests run many servers in one process.
+//! Two phases:
+//! - [`Application::build`] does the work that either succeeds quickly or
+//!   means the configuration is wrong (connect with a deadline, migrate, bind
+//!   the port), before anything is served, so a bad start fails with one
+//!   error instead of a half-running server. Binding to port 0 gives a free
+//!   port, which is how the tests run many servers in one process.
+//! - [`Application::run_until_stopped`] serves at once and runs the
+//!   [`crate::bootstrap`] (restore, reconcile, start the pipeline
+//!   and the worker) beside it, which may take long and outlast a database
+//!   outage; [`Application::readiness`] resolves when it has finished.
 //!
-//! Shutdown order: stop accepting, let in-flight requests finish (bounded by
-//! [`SHUTDOWN_GRACE`]), then run the hooks registered with
-//! [`Application::on_shutdown`] in order (drain queues, save state), each
-//! bounded by [`SHUTDOWN_HOOK_TIMEOUT`].
+//! Shutdown order (in any phase): stop accepting and cancel a bootstrap that
+//! has not finished, let in-flight requests finish (bounded by
+//! [`SHUTDOWN_GRACE`]), then drain the pipeline and save the state (only if
+//! the bootstrap finished), stop the background tasks, and run the hooks
+//! registered with [`Application::on_shutdown`], each bounded by
+//! [`SHUTDOWN_HOOK_TIMEOUT`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,17 +30,12 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, Readiness};
+use crate::bootstrap;
 use crate::config::Settings;
 use crate::db::migrations::{self, MigrationError, MigrationReport};
 use crate::db::{Db, DbError};
-use crate::persistence::Saver;
-use crate::persistence::restore::{self, RestoreError};
-use crate::persistence::state_file::{FORMAT_VERSION, StateFile};
-use crate::pipeline::{Pipeline, ttl_sweep};
-use crate::sink::EdgeSink;
-use crate::sources::change_worker::ChangeWorker;
-use crate::sources::cursors::Cursors;
+use crate::persistence::restore::RestoreError;
 
 /// How long a request waits for its changes to commit before a 503.
 pub const WRITE_BUDGET: Duration = Duration::from_secs(10);
@@ -61,6 +64,8 @@ pub enum StartupError {
     Serve(#[source] std::io::Error),
     #[error("cannot restore the state: {0}")]
     Restore(#[from] RestoreError),
+    #[error("the bootstrap task failed: {0}")]
+    Bootstrap(String),
 }
 
 /// A cloneable switch that starts a graceful shutdown.
@@ -101,7 +106,8 @@ type Hook = (
     Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>,
 );
 
-/// A built, not yet running SSP: connected, migrated and bound.
+/// A built, not yet running SSP: connected, migrated and bound; the engine
+/// is restored once it runs.
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
@@ -127,7 +133,8 @@ impl std::fmt::Debug for Application {
 impl Application {
     /// Connects to SurrealDB (retrying up to the deadline), applies the
     /// migrations and binds the listen address. Prints the generated bearer
-    /// secret once when none is configured.
+    /// secret once when none is configured. The engine is not restored yet:
+    /// that is the bootstrap, run by [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         announce_generated_secret(&settings);
         let db = Arc::new(Db::connect(&settings.surrealdb).await?);
@@ -154,105 +161,8 @@ impl Application {
             source,
         })?;
         crate::api::metrics::install();
-        // The engine: from the state file, or rebuilt from the database.
-        let persistence = (!settings.persistence_file.as_os_str().is_empty())
-            .then(|| settings.persistence_file.clone());
-        let restored = restore::restore(persistence.as_deref(), &db).await?;
-        let sink = EdgeSink::new(Arc::clone(&db));
-        // Writes made (or lost) while SSP was down: make the edges match first.
-        restore::reconcile_edges(&restored.engine, &sink).await?;
-        let (pipeline, applier) = Pipeline::start(restored.engine, sink);
-        // Tasks that hold the connection: stopped after the shutdown hooks, so
-        // that a stopped SSP releases an embedded store.
-        let mut background = vec![applier];
-        let cursors = Cursors::from_saved(&restored.cursors, &restored.cursor_times);
-        let worker = Arc::new(ChangeWorker::start(
-            Arc::clone(&db),
-            pipeline.clone(),
-            settings.worker.clone(),
-            cursors.clone(),
-        ));
-        let saver = persistence.map(|path| {
-            let snapshot_pipeline = pipeline.clone();
-            let snapshot_cursors = cursors.clone();
-            let (saver, handle) = Saver::new(
-                path,
-                settings.save_debounce,
-                Arc::clone(pipeline.dirty()),
-                Arc::new(move || {
-                    // Cursors first: a restart then replays a little more,
-                    // never less.
-                    let (cursors, cursor_times) = snapshot_cursors.snapshot();
-                    let engine = snapshot_pipeline.read(|e| e.to_state());
-                    StateFile {
-                        format: FORMAT_VERSION,
-                        saved_at: Some(chrono::Utc::now()),
-                        cursors,
-                        cursor_times,
-                        engine,
-                    }
-                }),
-            );
-            background.push(tokio::spawn(saver.run()));
-            handle
-        });
-        background.push(tokio::spawn(ttl_sweep::run(
-            pipeline.clone(),
-            TTL_SWEEP_EVERY,
-        )));
-        let state = Arc::new(AppState {
-            settings,
-            db,
-            pipeline: pipeline.clone(),
-            tracker: worker.tracker(),
-            worker: Arc::clone(&worker),
-            saver: saver.clone(),
-            write_budget: WRITE_BUDGET,
-        });
-        let mut hooks: Vec<Hook> = Vec::new();
-        {
-            let worker = Arc::clone(&worker);
-            let pipeline = pipeline.clone();
-            hooks.push((
-                "drain the pipeline",
-                Box::new(move || {
-                    Box::pin(async move {
-                        worker.shutdown(Duration::from_secs(5)).await;
-                        if let Err(e) = pipeline.flush().await {
-                            tracing::error!(error = %e, "draining the pipeline failed");
-                        }
-                    })
-                }),
-            ));
-        }
-        if let Some(handle) = saver {
-            hooks.push((
-                "save the state file",
-                Box::new(move || {
-                    Box::pin(async move {
-                        match handle.save_now().await {
-                            Ok(()) => {
-                                tracing::info!(path = %handle.path().display(), "state saved")
-                            }
-                            Err(e) => {
-                                tracing::error!(error = %e, "saving the state on shutdown failed")
-                            }
-                        }
-                    })
-                }),
-            ));
-        }
-        hooks.push((
-            "stop background tasks",
-            Box::new(move || {
-                Box::pin(async move {
-                    for task in background {
-                        task.abort();
-                        let _ = task.await;
-                    }
-                })
-            }),
-        ));
+        let state = Arc::new(AppState::new(settings, db, WRITE_BUDGET));
+        let hooks: Vec<Hook> = Vec::new();
         Ok(Application {
             listener,
             local_addr,
@@ -284,6 +194,12 @@ impl Application {
         Arc::clone(&self.state.db)
     }
 
+    /// Resolves once the bootstrap has finished (what `/health` reports as
+    /// ready, minus the database ping).
+    pub fn readiness(&self) -> Readiness {
+        self.state.readiness()
+    }
+
     /// A handle that stops the server gracefully from anywhere.
     pub fn shutdown_handle(&self) -> Shutdown {
         self.shutdown.clone()
@@ -303,8 +219,8 @@ impl Application {
         self
     }
 
-    /// Registers work to do after the server has stopped serving: drain
-    /// queues, save state. Hooks run in registration order.
+    /// Registers work to do after the server has stopped serving, after
+    /// SSP's own (drain, save). Hooks run in registration order.
     pub fn on_shutdown<F, Fut>(&mut self, name: &'static str, hook: F)
     where
         F: FnOnce() -> Fut + Send + 'static,
@@ -313,7 +229,9 @@ impl Application {
         self.hooks.push((name, Box::new(move || Box::pin(hook()))));
     }
 
-    /// Serves until shutdown, then drains and runs the shutdown hooks.
+    /// Serves until shutdown while the bootstrap runs beside it, then drains
+    /// and runs the shutdown hooks. A bootstrap that fails for good stops the
+    /// server and is the error returned.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         let Application {
             listener,
@@ -346,6 +264,19 @@ impl Application {
             let shutdown = shutdown.clone();
             async move { shutdown.wait().await }
         };
+        // The bootstrap beside the server: a fatal failure stops the server.
+        let boot = {
+            let state = Arc::clone(&state);
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let result = bootstrap::run(&state, &shutdown).await;
+                if let Err(error) = &result {
+                    tracing::error!(%error, "bootstrap failed; stopping");
+                    shutdown.trigger();
+                }
+                result
+            })
+        };
         let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
         let result = tokio::select! {
             result = server => result.map_err(StartupError::Serve),
@@ -355,6 +286,26 @@ impl Application {
             }
         };
         tracing::info!("HTTP server stopped; running shutdown hooks");
+        // Also when the server failed on its own: a bootstrap still running
+        // must end before the engine's tasks are stopped.
+        shutdown.trigger();
+        let booted = match boot.await {
+            Ok(booted) => booted,
+            Err(e) => Err(StartupError::Bootstrap(e.to_string())),
+        };
+        let booted = match booted {
+            Ok(Some(started)) => {
+                bootstrap::stop(&state, started, SHUTDOWN_HOOK_TIMEOUT).await;
+                Ok(())
+            }
+            Ok(None) => {
+                tracing::info!(
+                    "stopped before the bootstrap finished; the state file is left as it was"
+                );
+                Ok(())
+            }
+            Err(error) => Err(error),
+        };
 
         for (name, hook) in hooks {
             if tokio::time::timeout(SHUTDOWN_HOOK_TIMEOUT, hook())
@@ -365,7 +316,7 @@ impl Application {
             }
         }
         tracing::info!("SSP stopped");
-        result
+        result.and(booted)
     }
 }
 

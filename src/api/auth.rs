@@ -1,7 +1,7 @@
 //! Bearer-token authentication.
 //!
 //! Applied to the whole router, with an explicit allow-list of public routes
-//! (`GET /health`, `GET /version`), so that a route added later is protected
+//! (the probes, `GET /version` and `GET /openapi.json`), so that a route added later is protected
 //! by default and unknown paths do not reveal whether they exist. The token is
 //! compared in constant time (`subtle`).
 
@@ -17,7 +17,12 @@ use super::AppState;
 use super::error::ApiError;
 
 /// Routes that need no token.
-const PUBLIC_ROUTES: &[(Method, &str)] = &[(Method::GET, "/health"), (Method::GET, "/version")];
+const PUBLIC_ROUTES: &[(Method, &str)] = &[
+    (Method::GET, "/health"),
+    (Method::GET, "/health/live"),
+    (Method::GET, "/version"),
+    (Method::GET, "/openapi.json"),
+];
 
 fn is_public(method: &Method, path: &str) -> bool {
     PUBLIC_ROUTES
@@ -92,6 +97,7 @@ mod tests {
     fn public_routes() {
         assert!(is_public(&Method::GET, "/health"));
         assert!(is_public(&Method::GET, "/version"));
+        assert!(is_public(&Method::GET, "/health/live"));
         assert!(!is_public(&Method::POST, "/health"));
         assert!(!is_public(&Method::GET, "/metrics"));
     }

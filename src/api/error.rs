@@ -39,15 +39,23 @@ pub enum ApiError {
     /// 503: the database is unavailable past the retry budget.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// 503: SSP is still starting (restoring its state); nothing was done.
+    #[error("{0}")]
+    NotReady(String),
     /// 500: anything else; the details go to the log, not to the client.
     #[error("internal error")]
     Internal(String),
 }
 
 /// The JSON body of every error.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// What is wrong, for people.
     pub error: String,
+    /// For programs: `bad_request`, `unauthorized`, `not_found`,
+    /// `payload_too_large`, `unsupported_query`, `invalid_query`,
+    /// `db_unavailable`, `not_ready`, `method_not_allowed`, `internal`...
+    #[schema(value_type = String, example = "not_ready")]
     pub code: &'static str,
 }
 
@@ -60,7 +68,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,6 +82,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unprocessable { code, .. } => code,
             ApiError::Unavailable(_) => "db_unavailable",
+            ApiError::NotReady(_) => "not_ready",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -229,6 +238,7 @@ mod tests {
                 "unsupported_query",
             ),
             (ApiError::Unavailable("x".into()), 503, "db_unavailable"),
+            (ApiError::NotReady("x".into()), 503, "not_ready"),
             (ApiError::Internal("x".into()), 500, "internal"),
         ];
         for (error, status, code) in cases {

@@ -1,8 +1,14 @@
-//! Public probes: `GET /health` (liveness and readiness) and `GET /version`.
+//! Public probes: `GET /health` (readiness), `GET /health/live` (liveness)
+//! and `GET /version`.
 //!
-//! `/health` answers 200 when the database answers a ping within the call
-//! timeout and 503 when it does not, with the same JSON body either way, so
-//! that load balancers and people read the same thing.
+//! Liveness and readiness are different questions. `/health/live` answers
+//! 200 as long as the process serves HTTP, without touching the database: a
+//! supervisor that restarts SSP on it never kills a server that is only
+//! restoring a large state or waiting for its database. `/health` answers
+//! 200 only when SSP can serve the API: the bootstrap has finished and the
+//! database answers a ping within the call timeout; otherwise 503, with the
+//! same JSON body either way, so that load balancers and people read the
+//! same thing.
 
 use std::sync::Arc;
 
@@ -11,30 +17,41 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::AppState;
+use super::{AppState, BootstrapProgress};
 
 /// The SurrealDB SDK version SSP is built and measured against.
 pub const SURREALDB_VERSION: &str = "3.3.5";
 
 /// `GET /health` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok` when the database answers, else `unavailable`.
+    /// `ok` (ready), `starting` (the bootstrap has not finished) or
+    /// `unavailable` (the database does not answer).
+    #[schema(value_type = String, example = "ok")]
     pub status: &'static str,
+    /// True when the API can be used: the answer is 200.
+    pub ready: bool,
+    /// Always true in an answer: the process serves.
+    pub live: bool,
+    #[schema(value_type = String)]
     pub version: &'static str,
     pub db: DbHealth,
-    /// Registered views.
+    /// Registered views (0 while starting).
     pub views: usize,
     /// Records the engine holds.
     pub records: usize,
     pub pipeline: PipelineHealth,
     pub state_file: StateFileHealth,
     pub worker: WorkerHealth,
+    /// Present while starting: failed bootstrap attempts and the last error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<BootstrapProgress>,
 }
 
 /// The change-worker part of `/health`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WorkerHealth {
     /// Tables followed with a change-feed cursor.
     pub tracked_tables: Vec<String>,
@@ -44,7 +61,7 @@ pub struct WorkerHealth {
 }
 
 /// The state-file part of `/health`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StateFileHealth {
     pub enabled: bool,
     /// Saves since start.
@@ -54,7 +71,7 @@ pub struct StateFileHealth {
 }
 
 /// The pipeline part of `/health`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PipelineHealth {
     /// Round trips made by edge and view writes (not the worker's reads).
     pub round_trips: u64,
@@ -63,11 +80,13 @@ pub struct PipelineHealth {
 }
 
 /// The database part of `/health`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DbHealth {
     /// `up` or `down`.
+    #[schema(value_type = String, example = "up")]
     pub status: &'static str,
     /// `ws`, `wss`, `mem` or `surrealkv`.
+    #[schema(value_type = String, example = "ws")]
     pub backend: &'static str,
     pub latency_ms: Option<f64>,
     pub error: Option<String>,
@@ -75,7 +94,20 @@ pub struct DbHealth {
     pub round_trips: u64,
 }
 
-/// `GET /health`.
+/// Readiness.
+///
+/// 200 when SSP can serve the API (startup finished and the database
+/// answers a ping), 503 while starting or while the database is down.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "probes",
+    security(()),
+    responses(
+        (status = 200, description = "Ready (`status` is `ok`)", body = Health),
+        (status = 503, description = "Not ready: `status` is `starting` or `unavailable`", body = Health),
+    )
+)]
 pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let ping = state.db.ping().await;
     let db = DbHealth {
@@ -85,61 +117,109 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         error: ping.as_ref().err().map(ToString::to_string),
         round_trips: state.db.round_trips(),
     };
-    let (status, code) = match ping {
-        Ok(_) => ("ok", StatusCode::OK),
-        Err(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+    let core = state.try_core();
+    let (status, code) = match (core, &ping) {
+        (None, _) => ("starting", StatusCode::SERVICE_UNAVAILABLE),
+        (Some(_), Ok(_)) => ("ok", StatusCode::OK),
+        (Some(_), Err(_)) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
     };
-    (
-        code,
-        Json(Health {
-            status,
-            version: env!("CARGO_PKG_VERSION"),
-            db,
-            views: state.pipeline.read(|e| e.view_count()),
-            records: state.pipeline.read(|e| e.record_count()),
-            pipeline: PipelineHealth {
-                round_trips: state.pipeline.round_trips(),
-                queue_depth: state.pipeline.queue_depth(),
-            },
-            worker: {
-                let (tracked_tables, lag) = state.worker_lag();
-                WorkerHealth {
-                    tracked_tables,
-                    lag,
+    let persistence = !state.settings.persistence_file.as_os_str().is_empty();
+    let body = Health {
+        status,
+        ready: code == StatusCode::OK,
+        live: true,
+        version: env!("CARGO_PKG_VERSION"),
+        db,
+        views: core.map_or(0, |c| c.pipeline.read(|e| e.view_count())),
+        records: core.map_or(0, |c| c.pipeline.read(|e| e.record_count())),
+        pipeline: PipelineHealth {
+            round_trips: core.map_or(0, |c| c.pipeline.round_trips()),
+            queue_depth: core.map_or(0, |c| c.pipeline.queue_depth()),
+        },
+        worker: {
+            let (tracked_tables, lag) = core.map(|c| c.worker_lag()).unwrap_or_default();
+            WorkerHealth {
+                tracked_tables,
+                lag,
+            }
+        },
+        state_file: match core.and_then(|c| c.saver.as_ref()) {
+            Some(saver) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                let stats = saver.stats();
+                let last = stats.last_save_unix_ms.load(Relaxed);
+                StateFileHealth {
+                    enabled: true,
+                    saves: stats.saves.load(Relaxed),
+                    failures: stats.failures.load(Relaxed),
+                    last_save_unix_ms: (last > 0).then_some(last),
                 }
+            }
+            None => StateFileHealth {
+                enabled: persistence,
+                saves: 0,
+                failures: 0,
+                last_save_unix_ms: None,
             },
-            state_file: match &state.saver {
-                Some(saver) => {
-                    use std::sync::atomic::Ordering::Relaxed;
-                    let stats = saver.stats();
-                    let last = stats.last_save_unix_ms.load(Relaxed);
-                    StateFileHealth {
-                        enabled: true,
-                        saves: stats.saves.load(Relaxed),
-                        failures: stats.failures.load(Relaxed),
-                        last_save_unix_ms: (last > 0).then_some(last),
-                    }
-                }
-                None => StateFileHealth {
-                    enabled: false,
-                    saves: 0,
-                    failures: 0,
-                    last_save_unix_ms: None,
-                },
-            },
-        }),
-    )
+        },
+        bootstrap: core.is_none().then(|| state.bootstrap_progress()),
+    };
+    (code, Json(body))
+}
+
+/// `GET /health/live` body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Live {
+    /// Always true in an answer.
+    pub live: bool,
+    /// Whether `/health` would say the bootstrap has finished (the database
+    /// is not asked here).
+    pub ready: bool,
+    #[schema(value_type = String)]
+    pub version: &'static str,
+}
+
+/// Liveness.
+///
+/// 200 as long as the process serves HTTP. No database call: use it for
+/// liveness probes, `/health` for readiness.
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "probes",
+    security(()),
+    responses((status = 200, description = "The process serves", body = Live))
+)]
+pub async fn live(State(state): State<Arc<AppState>>) -> Json<Live> {
+    Json(Live {
+        live: true,
+        ready: state.is_ready(),
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// `GET /version` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Version {
+    #[schema(value_type = String, example = "ssp")]
     pub name: &'static str,
+    #[schema(value_type = String)]
     pub version: &'static str,
+    /// The SurrealDB version SSP is built against.
+    #[schema(value_type = String, example = "3.3.5")]
     pub surrealdb: &'static str,
 }
 
-/// `GET /version`.
+/// Versions.
+///
+/// The SSP version and the SurrealDB version it is built against.
+#[utoipa::path(
+    get,
+    path = "/version",
+    tag = "probes",
+    security(()),
+    responses((status = 200, description = "Versions", body = Version))
+)]
 pub async fn version() -> Json<Version> {
     Json(Version {
         name: env!("CARGO_PKG_NAME"),

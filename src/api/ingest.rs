@@ -5,20 +5,39 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
-use super::{ApiError, ApiJson, AppState, pipeline_error};
+use super::{ApiError, ApiJson, AppState, ErrorBody, pipeline_error};
 use crate::engine::Change;
 use crate::engine::value::{RecordId, Value};
 use crate::pipeline::{IngestSummary, Source};
 
 /// One change as JSON: `{"table", "op", "id", "record"}`.
-#[derive(Debug, Deserialize)]
-struct IngestItem {
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct IngestItem {
+    /// The record's table.
+    #[schema(example = "thread")]
     table: String,
+    /// `CREATE`, `UPDATE` or `DELETE` (any case).
+    #[schema(example = "CREATE")]
     op: String,
+    /// The record id, with or without the table prefix.
+    #[schema(example = "thread:1")]
     id: String,
+    /// The whole record after the change (required unless DELETE).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     record: Option<serde_json::Value>,
+}
+
+/// One change, or a non-empty array of changes applied as one batch.
+// The route parses the body with `parse_body` (for errors that name the
+// index in the batch); this type only describes the same shape.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum IngestBody {
+    One(IngestItem),
+    Batch(Vec<IngestItem>),
 }
 
 /// What a change does to the record.
@@ -98,13 +117,31 @@ fn parse_item(item: serde_json::Value) -> Result<Change, String> {
     Ok(Change { id, content })
 }
 
+/// Ingest record changes.
+///
+/// Applies the changes to every view and answers once their edges are
+/// committed (one transaction per batch).
+#[utoipa::path(
+    post,
+    path = "/ingest",
+    tag = "ingest",
+    request_body = IngestBody,
+    responses(
+        (status = 200, description = "Committed", body = IngestSummary),
+        (status = 400, description = "Malformed body, unknown `op`, missing `record`", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 503, description = "`not_ready`: SSP is still starting; `db_unavailable`: the database did not take the write in time (it stays queued)", body = ErrorBody),
+    )
+)]
 pub async fn ingest(
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<ApiJson<IngestSummary>, ApiError> {
     let changes = parse_body(body)?;
+    let core = state.core()?;
     let summary = state
-        .await_pipeline(state.pipeline.ingest(changes, Source::Http))
+        .await_pipeline(core.pipeline.ingest(changes, Source::Http))
         .await
         .map_err(pipeline_error)?;
     Ok(ApiJson(summary))

@@ -11,7 +11,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use super::AppState;
+use super::{AppState, ErrorBody};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -29,16 +29,32 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Prometheus metrics.
+///
+/// Served while SSP is starting too (`ssp_ready` 0, the engine gauges not
+/// set yet), so that a scrape shows a slow startup.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+    )
+)]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let views = state.pipeline.read(|e| e.view_count());
-    let records = state.pipeline.read(|e| e.record_count());
-    metrics::gauge!("ssp_views_registered").set(views as f64);
-    metrics::gauge!("ssp_records").set(records as f64);
-    metrics::gauge!("ssp_pipeline_queue_depth").set(state.pipeline.queue_depth() as f64);
+    metrics::gauge!("ssp_ready").set(if state.is_ready() { 1.0 } else { 0.0 });
     metrics::gauge!("ssp_db_round_trips").set(state.db.round_trips() as f64);
-    metrics::gauge!("ssp_pipeline_round_trips").set(state.pipeline.round_trips() as f64);
-    let (_, lag) = state.worker_lag();
-    metrics::gauge!("ssp_worker_lag_versionstamps").set(lag as f64);
+    if let Some(core) = state.try_core() {
+        let views = core.pipeline.read(|e| e.view_count());
+        let records = core.pipeline.read(|e| e.record_count());
+        metrics::gauge!("ssp_views_registered").set(views as f64);
+        metrics::gauge!("ssp_records").set(records as f64);
+        metrics::gauge!("ssp_pipeline_queue_depth").set(core.pipeline.queue_depth() as f64);
+        metrics::gauge!("ssp_pipeline_round_trips").set(core.pipeline.round_trips() as f64);
+        let (_, lag) = core.worker_lag();
+        metrics::gauge!("ssp_worker_lag_versionstamps").set(lag as f64);
+    }
     let body = install().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

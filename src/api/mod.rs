@@ -13,22 +13,30 @@
 //!    unread data, the kernel then sends a RST, and the client may lose the
 //!    413 itself (seen as "connection reset" in tests under load).
 //!
-//! Routes are added in [`router`]: public ones must also be listed in
-//! `auth::PUBLIC_ROUTES`, everything else is protected.
+//! A route is declared once, on its handler (`#[utoipa::path]`: method,
+//! path, bodies, answers), and added in [`routes()`], which gives both the axum
+//! routes and the OpenAPI description (see [`openapi`]). Public ones must
+//! also be listed in `auth::PUBLIC_ROUTES` and say `security(())`;
+//! everything else is protected.
 
 pub mod auth;
 pub mod error;
 pub mod health;
 pub mod ingest;
 pub mod metrics;
+pub mod openapi;
 pub mod views;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::{Extension, Router};
+use serde::Serialize;
+use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::Settings;
 use crate::db::Db;
@@ -37,13 +45,26 @@ use crate::persistence::SaverHandle;
 use crate::pipeline::{Pipeline, PipelineError};
 use crate::sources::change_worker::{Tracker, WorkerHandle};
 
-pub use error::{ApiError, ApiJson};
+pub use error::{ApiError, ApiJson, ErrorBody};
 
 /// What every handler can reach. Built once by `startup`, shared behind an
-/// `Arc`.
+/// `Arc`. The engine side ([`Core`]) only exists once the bootstrap has
+/// finished: the server answers (probes, metrics) while it runs, and routes
+/// that need the engine answer 503 `not_ready` until then.
 pub struct AppState {
     pub settings: Settings,
     pub db: Arc<Db>,
+    /// How long a request waits for its changes to commit before it is
+    /// answered 503 (the changes stay queued and are committed later).
+    pub write_budget: std::time::Duration,
+    core: OnceLock<Core>,
+    /// `true` once `core` is set; a watch so that waiters need no polling.
+    ready: watch::Sender<bool>,
+    bootstrap: Mutex<BootstrapProgress>,
+}
+
+/// The engine side, built by the bootstrap (restore, reconcile, start).
+pub struct Core {
     /// The one ordered pipeline to the engine and the edge sink.
     pub pipeline: Pipeline,
     /// Loads and follows the tables views read.
@@ -52,32 +73,101 @@ pub struct AppState {
     pub worker: Arc<WorkerHandle>,
     /// The state-file saver, when persistence is on.
     pub saver: Option<SaverHandle>,
-    /// How long a request waits for its changes to commit before it is
-    /// answered 503 (the changes stay queued and are committed later).
-    pub write_budget: std::time::Duration,
+}
+
+/// How the bootstrap is going, for `/health` while it has not finished.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct BootstrapProgress {
+    /// Attempts that failed (the database was unavailable) so far.
+    pub failed_attempts: u32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// Resolves once SSP is ready; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Readiness(watch::Receiver<bool>);
+
+impl Readiness {
+    /// True once the bootstrap has finished.
+    pub fn is_ready(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Waits until ready: `true`, or `false` when SSP stopped before it
+    /// became ready (so a waiter never hangs on a server that is gone).
+    pub async fn wait(&mut self) -> bool {
+        self.0.wait_for(|ready| *ready).await.is_ok()
+    }
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("db", &self.db)
+            .field("ready", &self.is_ready())
             .finish_non_exhaustive()
     }
 }
 
 impl AppState {
-    /// Tables the change worker follows (those with a cursor) and its lag:
-    /// the newest versionstamp seen minus the oldest cursor, 0 when caught
-    /// up or before the first feed pass.
-    pub fn worker_lag(&self) -> (Vec<String>, u64) {
-        let cursors = self.worker.cursors().versionstamps();
-        let head = self
-            .worker
-            .stats()
-            .feed_head
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let oldest = cursors.values().min().copied().unwrap_or(head);
-        (cursors.into_keys().collect(), head.saturating_sub(oldest))
+    /// A state whose engine side is not there yet (see [`AppState::set_core`]).
+    pub fn new(settings: Settings, db: Arc<Db>, write_budget: std::time::Duration) -> Self {
+        AppState {
+            settings,
+            db,
+            write_budget,
+            core: OnceLock::new(),
+            ready: watch::channel(false).0,
+            bootstrap: Mutex::default(),
+        }
+    }
+
+    /// The engine side, or 503 `not_ready` while the bootstrap runs.
+    pub fn core(&self) -> Result<&Core, ApiError> {
+        self.core.get().ok_or_else(|| {
+            ApiError::NotReady(
+                "SSP is starting (restoring its state); retry when GET /health answers 200".into(),
+            )
+        })
+    }
+
+    /// The engine side, if the bootstrap has finished.
+    pub fn try_core(&self) -> Option<&Core> {
+        self.core.get()
+    }
+
+    /// True once the bootstrap has finished.
+    pub fn is_ready(&self) -> bool {
+        self.core.get().is_some()
+    }
+
+    /// Installs the engine side and flips readiness. Only the first call
+    /// counts; a later one gets its `Core` back.
+    pub fn set_core(&self, core: Core) -> Result<(), Core> {
+        self.core.set(core)?;
+        self.ready.send_replace(true);
+        Ok(())
+    }
+
+    /// A handle that resolves once ready.
+    pub fn readiness(&self) -> Readiness {
+        Readiness(self.ready.subscribe())
+    }
+
+    /// Records a failed bootstrap attempt (shown by `/health`).
+    pub fn bootstrap_failed(&self, error: String) {
+        let mut progress = self.bootstrap.lock().unwrap_or_else(|p| p.into_inner());
+        progress.failed_attempts += 1;
+        progress.last_error = Some(error);
+    }
+
+    /// How the bootstrap is going.
+    pub fn bootstrap_progress(&self) -> BootstrapProgress {
+        self.bootstrap
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Waits for a pipeline operation, at most [`AppState::write_budget`].
@@ -92,6 +182,22 @@ impl AppState {
                 self.write_budget.as_secs_f32()
             ))),
         }
+    }
+}
+
+impl Core {
+    /// Tables the change worker follows (those with a cursor) and its lag:
+    /// the newest versionstamp seen minus the oldest cursor, 0 when caught
+    /// up or before the first feed pass.
+    pub fn worker_lag(&self) -> (Vec<String>, u64) {
+        let cursors = self.worker.cursors().versionstamps();
+        let head = self
+            .worker
+            .stats()
+            .feed_head
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let oldest = cursors.values().min().copied().unwrap_or(head);
+        (cursors.into_keys().collect(), head.saturating_sub(oldest))
     }
 }
 
@@ -113,20 +219,41 @@ pub fn pipeline_error(error: PipelineError) -> ApiError {
     }
 }
 
+/// Every route, each declared once on its handler (`#[utoipa::path]`): the
+/// axum routes and the OpenAPI description both come from here. One
+/// `routes!` per path: `utoipa-axum` mounts all handlers of one call on
+/// every path of that call.
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::live))
+        .routes(routes!(health::version))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(ingest::ingest))
+        .routes(routes!(views::register))
+        .routes(routes!(views::unregister))
+        .routes(routes!(views::heartbeat))
+        .routes(routes!(views::get_view))
+        .routes(routes!(views::reset))
+}
+
+/// The OpenAPI description of [`routes()`].
+pub fn spec() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
 /// The complete router with all layers.
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.settings.body_limit_bytes;
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/version", get(health::version))
-        .route("/metrics", get(metrics::metrics))
-        .route("/ingest", post(ingest::ingest))
-        .route("/view/register", post(views::register))
-        .route("/view/unregister", post(views::unregister))
-        .route("/view/heartbeat", post(views::heartbeat))
-        .route("/view/{id}", get(views::get_view))
-        .route("/reset", post(views::reset))
+    let (routes, spec) = routes().split_for_parts();
+    // Rendered once; the description is the same for every request.
+    let spec = spec.to_pretty_json().unwrap_or_else(|e| {
+        format!(r#"{{"error": "cannot render the OpenAPI description: {e}"}}"#)
+    });
+    routes
         .fallback(not_found)
+        .layer(Extension(openapi::SpecJson(Arc::new(spec))))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),

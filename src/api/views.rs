@@ -5,8 +5,9 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::{ApiError, ApiJson, AppState, pipeline_error};
+use super::{ApiError, ApiJson, AppState, Core, ErrorBody, pipeline_error};
 use crate::engine::ViewMeta;
 use crate::pipeline::ttl_sweep::parse_ttl;
 
@@ -26,18 +27,32 @@ pub fn normalize_view_id(id: &str) -> Result<String, ApiError> {
     Ok(id.to_string())
 }
 
-#[derive(Debug, Deserialize)]
-struct RegisterBody {
+/// The body of `POST /view/register`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterBody {
+    /// The view id, with or without `_spooky_query:`.
+    #[schema(example = "threads-of-1")]
     id: String,
+    /// The SurrealQL `SELECT` (also accepted as `surql`).
     #[serde(alias = "surql")]
+    #[schema(example = "SELECT * FROM thread WHERE author = $uid")]
     sql: String,
+    /// The client the edges are written for.
     #[serde(rename = "clientId")]
+    #[schema(example = "browser-42")]
     client_id: String,
+    /// Values of the query's `$parameters`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     params: Option<serde_json::Value>,
+    /// How long the view lives without a heartbeat (SurrealQL duration,
+    /// default `1h`).
     #[serde(default)]
+    #[schema(example = "1h")]
     ttl: Option<String>,
+    /// RFC 3339; default now.
     #[serde(default, rename = "lastActiveAt")]
+    #[schema(format = DateTime)]
     last_active_at: Option<String>,
 }
 
@@ -76,28 +91,30 @@ fn parse_register(body: serde_json::Value) -> Result<ViewMeta, ApiError> {
 }
 
 /// One record of a view, as `GET /view/{id}` lists it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RecordRef {
     pub id: String,
     pub version: u64,
 }
 
 /// A view and its current result set.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ViewBody {
     pub id: String,
     #[serde(rename = "clientId")]
     pub client_id: String,
     pub sql: String,
+    #[schema(value_type = Object)]
     pub params: serde_json::Map<String, serde_json::Value>,
     pub ttl: String,
     #[serde(rename = "lastActiveAt")]
     pub last_active_at: DateTime<Utc>,
+    /// The result set, sorted by id, with each record's version.
     pub records: Vec<RecordRef>,
 }
 
-fn view_body(state: &AppState, id: &str) -> Option<ViewBody> {
-    state.pipeline.read(|engine| {
+fn view_body(core: &Core, id: &str) -> Option<ViewBody> {
+    core.pipeline.read(|engine| {
         let meta = engine.view(id)?;
         let records = engine
             .view_records(id)?
@@ -119,13 +136,32 @@ fn view_body(state: &AppState, id: &str) -> Option<ViewBody> {
     })
 }
 
+/// Register a view.
+///
+/// Plans the query, computes its result set and writes the view row and its
+/// edges. Registering an existing id replaces the view.
+#[utoipa::path(
+    post,
+    path = "/view/register",
+    tag = "views",
+    request_body = RegisterBody,
+    responses(
+        (status = 200, description = "Registered; the current result set", body = ViewBody),
+        (status = 400, description = "Malformed body, bad `ttl`, `params` not an object", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 422, description = "`unsupported_query` / `invalid_query`: SurrealQL outside the supported subset, or invalid", body = ErrorBody),
+        (status = 503, description = "`not_ready`: SSP is still starting; `db_unavailable`: the database did not take the write in time (it stays queued)", body = ErrorBody),
+    )
+)]
 pub async fn register(
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<ApiJson<ViewBody>, ApiError> {
     let meta = parse_register(body)?;
+    let core = state.core()?;
     // Plan first: an unsupported query is refused before anything happens.
-    let tables = state
+    let tables = core
         .pipeline
         .engine()
         .write()
@@ -134,21 +170,24 @@ pub async fn register(
         .map_err(|e| pipeline_error(e.into()))?;
     // The first view to need a table loads the table's existing rows.
     state
-        .await_pipeline(state.tracker.ensure(&tables))
+        .await_pipeline(core.tracker.ensure(&tables))
         .await
         .map_err(pipeline_error)?;
     let id = meta.id.to_string();
     state
-        .await_pipeline(state.pipeline.register(meta))
+        .await_pipeline(core.pipeline.register(meta))
         .await
         .map_err(pipeline_error)?;
-    view_body(&state, &id)
+    view_body(core, &id)
         .map(ApiJson)
         .ok_or_else(|| ApiError::Internal("the view vanished after registering".into()))
 }
 
-#[derive(Debug, Deserialize)]
-struct IdBody {
+/// A view id (`/view/unregister`, `/view/heartbeat`).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct IdBody {
+    /// With or without `_spooky_query:`.
+    #[schema(example = "threads-of-1")]
     id: String,
 }
 
@@ -158,39 +197,74 @@ fn parse_id(body: serde_json::Value) -> Result<String, ApiError> {
     normalize_view_id(&b.id)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UnregisterBody {
     pub id: String,
     pub existed: bool,
 }
 
+/// Unregister a view.
+///
+/// Removes the view, its edges and its row in one transaction. Idempotent:
+/// 200 for an unknown id too.
+#[utoipa::path(
+    post,
+    path = "/view/unregister",
+    tag = "views",
+    request_body = IdBody,
+    responses(
+        (status = 200, description = "Removed (`existed` says whether it was there)", body = UnregisterBody),
+        (status = 400, description = "Malformed body or a missing field", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 503, description = "`not_ready`: SSP is still starting; `db_unavailable`: the database did not take the write in time (it stays queued)", body = ErrorBody),
+    )
+)]
 pub async fn unregister(
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<ApiJson<UnregisterBody>, ApiError> {
     let id = parse_id(body)?;
+    let core = state.core()?;
     let existed = state
-        .await_pipeline(state.pipeline.unregister(id.clone()))
+        .await_pipeline(core.pipeline.unregister(id.clone()))
         .await
         .map_err(pipeline_error)?;
     Ok(ApiJson(UnregisterBody { id, existed }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HeartbeatBody {
     pub id: String,
     #[serde(rename = "lastActiveAt")]
     pub last_active_at: DateTime<Utc>,
 }
 
+/// Keep a view alive.
+///
+/// Sets its `lastActiveAt` to now; a view is removed once `lastActiveAt +
+/// ttl` has passed.
+#[utoipa::path(
+    post,
+    path = "/view/heartbeat",
+    tag = "views",
+    request_body = IdBody,
+    responses(
+        (status = 200, description = "Kept alive", body = HeartbeatBody),
+        (status = 400, description = "Malformed body or a missing field", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "No such view", body = ErrorBody),
+        (status = 503, description = "`not_ready`: SSP is still starting; `db_unavailable`: the database did not take the write in time (it stays queued)", body = ErrorBody),
+    )
+)]
 pub async fn heartbeat(
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<ApiJson<HeartbeatBody>, ApiError> {
     let id = parse_id(body)?;
+    let core = state.core()?;
     let now = Utc::now();
     let known = state
-        .await_pipeline(state.pipeline.heartbeat(id.clone(), now))
+        .await_pipeline(core.pipeline.heartbeat(id.clone(), now))
         .await
         .map_err(pipeline_error)?;
     if !known {
@@ -202,26 +276,56 @@ pub async fn heartbeat(
     }))
 }
 
+/// Read a view.
+///
+/// The view and its current result set, with each record's version.
+#[utoipa::path(
+    get,
+    path = "/view/{id}",
+    tag = "views",
+    params(("id" = String, Path, description = "The view id, with or without `_spooky_query:`")),
+    responses(
+        (status = 200, description = "The view", body = ViewBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "No such view", body = ErrorBody),
+        (status = 503, description = "`not_ready`: SSP is still starting", body = ErrorBody),
+    )
+)]
 pub async fn get_view(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<ApiJson<ViewBody>, ApiError> {
     let id = normalize_view_id(&id)?;
-    view_body(&state, &id)
+    view_body(state.core()?, &id)
         .map(ApiJson)
         .ok_or_else(|| ApiError::NotFound(format!("no view `{id}`")))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ResetBody {
     pub reset: bool,
 }
 
+/// Remove every view.
+///
+/// Wipes the engine state, all `_spooky_list_ref` edges and all
+/// `_spooky_query` rows in one transaction.
+#[utoipa::path(
+    post,
+    path = "/reset",
+    tag = "ops",
+    responses(
+        (status = 200, description = "Everything removed", body = ResetBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 503, description = "`not_ready`: SSP is still starting; `db_unavailable`: the database did not take the write in time (it stays queued)", body = ErrorBody),
+    )
+)]
 pub async fn reset(State(state): State<Arc<AppState>>) -> Result<ApiJson<ResetBody>, ApiError> {
+    let core = state.core()?;
     state
-        .await_pipeline(state.pipeline.reset())
+        .await_pipeline(core.pipeline.reset())
         .await
         .map_err(pipeline_error)?;
-    state.tracker.clear().await;
+    core.tracker.clear().await;
     Ok(ApiJson(ResetBody { reset: true }))
 }

@@ -646,7 +646,9 @@ fn end_to_end(results: &mut Results, mode: Mode) {
     let addr = app.local_addr();
     let db = app.db();
     let shutdown = app.shutdown_handle();
+    let mut readiness = app.readiness();
     runtime.spawn(app.run_until_stopped());
+    assert!(runtime.block_on(readiness.wait()), "ssp becomes ready");
 
     let n = if mode.smoke {
         50

@@ -50,8 +50,9 @@ impl Source {
 }
 
 /// What one ingest did, once committed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct IngestSummary {
+    /// Views whose result set changed.
     pub views_affected: usize,
     pub edges: EdgeCounts,
 }

@@ -57,7 +57,7 @@ pub struct EdgeChanges {
 }
 
 /// Counts of what a delta asks for, as reported to the caller.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct EdgeCounts {
     pub created: usize,
     pub updated: usize,

@@ -223,12 +223,22 @@ fn serve_prints_a_generated_secret_and_stops_on_sigterm() {
         });
 
         let http = reqwest::Client::new();
-        let health = http
-            .get(format!("http://{addr}/health"))
+        // Serving starts before the bootstrap ends: live at once, ready soon.
+        let live = http
+            .get(format!("http://{addr}/health/live"))
             .send()
             .await
             .unwrap();
-        assert_eq!(health.status(), StatusCode::OK);
+        assert_eq!(live.status(), StatusCode::OK);
+        crate::support::wait_for("/health to answer 200", Duration::from_secs(30), || async {
+            let health = http
+                .get(format!("http://{addr}/health"))
+                .send()
+                .await
+                .ok()?;
+            (health.status() == StatusCode::OK).then_some(())
+        })
+        .await;
         let anonymous = http
             .post(format!("http://{addr}/ingest"))
             .send()

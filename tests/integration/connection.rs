@@ -87,7 +87,7 @@ async fn the_first_connect_waits_for_the_db_to_come_up(backend: Backend) {
         .expect("connects soon after the db is up")
         .unwrap()
         .expect("starts");
-    let app = TestApp::run(test_db, app);
+    let app = TestApp::run(test_db, app).await;
     app.db.run(probe()).await.expect("works");
     app.stop().await;
 }
@@ -174,7 +174,7 @@ async fn a_restart_on_the_same_data_finds_it(backend: Backend) {
         async move { Application::build(test_db.settings()).await.ok() }
     })
     .await;
-    let app = TestApp::run(test_db, app);
+    let app = TestApp::run(test_db, app).await;
     let mut response = app
         .db
         .run(Query::new("SELECT VALUE name FROM thing:1"))

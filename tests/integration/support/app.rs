@@ -131,11 +131,31 @@ impl TestApp {
         let app = Application::build(settings)
             .await
             .unwrap_or_else(|e| panic!("SSP failed to start: {e}"));
-        Self::run(test_db, app)
+        Self::run(test_db, app).await
     }
 
-    /// Runs an already built [`Application`].
-    pub fn run(test_db: Arc<TestDb>, app: Application) -> TestApp {
+    /// Runs an already built [`Application`] and waits until it is ready
+    /// (its bootstrap has finished).
+    pub async fn run(test_db: Arc<TestDb>, app: Application) -> TestApp {
+        let mut readiness = app.readiness();
+        let mut test_app = Self::run_unready(test_db, app);
+        let task = test_app.task.as_mut().expect("running");
+        let ready = tokio::time::timeout(Duration::from_secs(60), async {
+            tokio::select! {
+                ready = readiness.wait() => ready,
+                // A bootstrap that fails stops the server: say why.
+                result = task => panic!("SSP stopped while starting: {result:?}"),
+            }
+        })
+        .await
+        .expect("SSP becomes ready within 60s");
+        assert!(ready, "SSP stopped before it became ready");
+        test_app
+    }
+
+    /// Runs an already built [`Application`] without waiting for its
+    /// bootstrap: for tests of what SSP answers while starting.
+    pub fn run_unready(test_db: Arc<TestDb>, app: Application) -> TestApp {
         let app = app.handle_signals(false);
         let addr = app.local_addr();
         let db = app.db();

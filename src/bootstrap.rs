@@ -1,0 +1,184 @@
+//! The bootstrap: everything between "the port is bound" and "ready".
+//!
+//! Restoring the engine (from the state file, or rebuilt from the database),
+//! reconciling the edges and starting the pipeline, the change worker, the
+//! saver and the TTL sweep can take minutes on a large database, and the
+//! database may be down meanwhile. So it runs while the server already
+//! answers: the probes say `starting`, routes that need the engine answer 503
+//! `not_ready`. While the database is unavailable the bootstrap retries with
+//! backoff instead of exiting; an error that waiting will not fix (a state
+//! file that cannot be moved aside, a statement SurrealDB refuses) is fatal
+//! and stops the server with one error, as a failed `build` does.
+//!
+//! Nothing is saved until the bootstrap has finished: the saver is one of the
+//! things it starts, so a server stopped while starting never overwrites the
+//! state file with an empty engine.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+
+use crate::api::{AppState, Core};
+use crate::persistence::Saver;
+use crate::persistence::restore::{self, RestoreError};
+use crate::persistence::state_file::{FORMAT_VERSION, StateFile};
+use crate::pipeline::{Pipeline, ttl_sweep};
+use crate::sink::EdgeSink;
+use crate::sources::change_worker::ChangeWorker;
+use crate::sources::cursors::Cursors;
+use crate::startup::{Shutdown, StartupError, TTL_SWEEP_EVERY};
+
+/// The first wait after a failed attempt; doubled up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What a finished bootstrap leaves for the shutdown: the tasks that hold the
+/// connection (stopped last, so that a stopped SSP releases an embedded
+/// store). The rest is in [`AppState`]'s [`Core`].
+pub struct Started {
+    pub background: Vec<JoinHandle<()>>,
+}
+
+/// Runs the bootstrap until it has finished (`Ok(Some)`, readiness flipped),
+/// the shutdown started (`Ok(None)`, nothing started), or it failed for good.
+pub async fn run(state: &AppState, shutdown: &Shutdown) -> Result<Option<Started>, StartupError> {
+    let started = Instant::now();
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let attempt = tokio::select! {
+            biased;
+            () = shutdown.wait() => return Ok(None),
+            attempt = attempt(state) => attempt,
+        };
+        match attempt {
+            Ok((core, started_tasks)) => {
+                let views = core.pipeline.read(|e| e.view_count());
+                let records = core.pipeline.read(|e| e.record_count());
+                if state.set_core(core).is_err() {
+                    // Cannot happen: only this function sets the core.
+                    tracing::error!("the engine was already started; keeping the first one");
+                }
+                tracing::info!(
+                    views,
+                    records,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "SSP ready"
+                );
+                return Ok(Some(started_tasks));
+            }
+            Err(error) if retryable(&error) => {
+                tracing::warn!(
+                    %error,
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "bootstrap: the database is unavailable; retrying"
+                );
+                state.bootstrap_failed(error.to_string());
+                tokio::select! {
+                    biased;
+                    () = shutdown.wait() => return Ok(None),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Whether waiting can fix it: the database did not answer, or a
+/// transaction conflicted.
+fn retryable(error: &RestoreError) -> bool {
+    match error {
+        RestoreError::Db(e) => e.is_unavailable() || e.is_conflict(),
+        RestoreError::MoveAside(_) => false,
+    }
+}
+
+/// One attempt: restore, reconcile, then start everything. Cancel-safe: the
+/// only awaits are the restore and the reconcile, which start nothing.
+async fn attempt(state: &AppState) -> Result<(Core, Started), RestoreError> {
+    let settings = &state.settings;
+    let db = &state.db;
+    // The engine: from the state file, or rebuilt from the database.
+    let persistence = (!settings.persistence_file.as_os_str().is_empty())
+        .then(|| settings.persistence_file.clone());
+    let restored = restore::restore(persistence.as_deref(), db).await?;
+    tracing::info!(origin = restored.origin, "state restored");
+    let sink = EdgeSink::new(Arc::clone(db));
+    // Writes made (or lost) while SSP was down: make the edges match first.
+    restore::reconcile_edges(&restored.engine, &sink).await?;
+
+    let (pipeline, applier) = Pipeline::start(restored.engine, sink);
+    let mut background = vec![applier];
+    let cursors = Cursors::from_saved(&restored.cursors, &restored.cursor_times);
+    let worker = Arc::new(ChangeWorker::start(
+        Arc::clone(db),
+        pipeline.clone(),
+        settings.worker.clone(),
+        cursors.clone(),
+    ));
+    let saver = persistence.map(|path| {
+        let snapshot_pipeline = pipeline.clone();
+        let snapshot_cursors = cursors.clone();
+        let (saver, handle) = Saver::new(
+            path,
+            settings.save_debounce,
+            Arc::clone(pipeline.dirty()),
+            Arc::new(move || {
+                // Cursors first: a restart then replays a little more,
+                // never less.
+                let (cursors, cursor_times) = snapshot_cursors.snapshot();
+                let engine = snapshot_pipeline.read(|e| e.to_state());
+                StateFile {
+                    format: FORMAT_VERSION,
+                    saved_at: Some(chrono::Utc::now()),
+                    cursors,
+                    cursor_times,
+                    engine,
+                }
+            }),
+        );
+        background.push(tokio::spawn(saver.run()));
+        handle
+    });
+    background.push(tokio::spawn(ttl_sweep::run(
+        pipeline.clone(),
+        TTL_SWEEP_EVERY,
+    )));
+    let core = Core {
+        tracker: worker.tracker(),
+        pipeline,
+        worker,
+        saver,
+    };
+    Ok((core, Started { background }))
+}
+
+/// The shutdown of a bootstrapped SSP, in order: stop the worker and drain
+/// the pipeline, save the state file, stop the background tasks.
+pub async fn stop(state: &AppState, started: Started, hook_timeout: Duration) {
+    if let Some(core) = state.try_core() {
+        let drain = async {
+            core.worker.shutdown(Duration::from_secs(5)).await;
+            if let Err(e) = core.pipeline.flush().await {
+                tracing::error!(error = %e, "draining the pipeline failed");
+            }
+        };
+        if tokio::time::timeout(hook_timeout, drain).await.is_err() {
+            tracing::error!(hook = "drain the pipeline", "shutdown hook timed out");
+        }
+        if let Some(saver) = &core.saver {
+            match tokio::time::timeout(hook_timeout, saver.save_now()).await {
+                Ok(Ok(())) => tracing::info!(path = %saver.path().display(), "state saved"),
+                Ok(Err(e)) => tracing::error!(error = %e, "saving the state on shutdown failed"),
+                Err(_) => tracing::error!(hook = "save the state file", "shutdown hook timed out"),
+            }
+        }
+    }
+    for task in started.background {
+        task.abort();
+        let _ = task.await;
+    }
+}
