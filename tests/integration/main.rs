@@ -12,6 +12,7 @@ mod connection;
 mod http;
 mod metrics;
 mod migrations;
+mod node_client;
 mod persistence;
 mod pipeline;
 mod schema;
