@@ -16,6 +16,7 @@ pub mod db;
 pub mod engine;
 pub mod persistence;
 pub mod pipeline;
+pub mod progress;
 pub mod sink;
 pub mod sources;
 pub mod startup;

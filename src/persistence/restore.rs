@@ -18,8 +18,9 @@ use crate::db::values::{record_id_from_surreal, surreal_to_json};
 use crate::db::{Db, DbError, Query};
 use crate::engine::value::RecordId;
 use crate::engine::{Engine, ViewDelta, ViewMeta};
+use crate::progress::Progress;
 use crate::sink::{EDGE_TABLE, EdgeChanges, EdgeSink, QUERY_TABLE};
-use crate::sources::snapshot::read_table;
+use crate::sources::snapshot::{PAGE_ROWS, TablePages, count_rows};
 
 /// What startup restored.
 pub struct Restored {
@@ -167,9 +168,14 @@ pub async fn rebuild(db: &Db) -> Result<Engine, DbError> {
     }
     let total = tables.len();
     for (i, t) in tables.iter().enumerate() {
-        let changes = read_table(db, t).await?;
-        tracing::info!(table = %t, rows = changes.len(), progress = format!("{}/{total}", i + 1), "rebuild: table loaded");
-        engine.apply_batch(&changes);
+        let mut progress = Progress::start("rebuild", t, count_rows(db, t).await.ok());
+        let mut pages = TablePages::new(t, PAGE_ROWS);
+        while let Some(page) = pages.next(db).await? {
+            engine.apply_batch(&page);
+            progress.add(page.len() as u64);
+        }
+        let rows = progress.finish().done;
+        tracing::info!(table = %t, rows, progress = format!("{}/{total}", i + 1), "rebuild: table loaded");
     }
     // Versions as the clients last saw them.
     for (record, version) in edge_versions(db).await? {

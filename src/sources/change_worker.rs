@@ -75,12 +75,13 @@ use tokio::task::JoinHandle;
 use super::changefeed::{self, FeedStatus};
 use super::cursors::{Cursor, Cursors};
 use super::live::{self, LiveEvent, Subscription};
-use super::snapshot::{read_records, read_table, resync_changes};
+use super::snapshot::{PAGE_ROWS, TablePages, count_rows, deletions, read_records};
 use crate::config::{ChangefeedMode, WorkerSettings};
 use crate::db::values::record_id_to_surreal;
 use crate::db::{Db, DbError, Query};
 use crate::engine::value::{Key, Object, RecordId, Value};
 use crate::pipeline::{Pipeline, PipelineError, Source};
+use crate::progress::Progress;
 use crate::sink::QUERY_TABLE;
 
 /// How often the change feed is read.
@@ -709,9 +710,25 @@ impl Worker {
         } else {
             Vec::new()
         };
-        let rows = read_table(&self.db, table).await?;
-        let count = rows.len();
-        let held = if rows.is_empty() && !held.is_empty() {
+        // Page by page, each page applied as it arrives: a large table
+        // reports progress and never sits in memory twice.
+        let total = count_rows(&self.db, table).await.ok();
+        let job = if deletes { "resync" } else { "snapshot" };
+        let mut progress = Progress::start(job, table, total);
+        let mut pages = TablePages::new(table, PAGE_ROWS);
+        let mut present: HashSet<RecordId> = HashSet::new();
+        while let Some(page) = pages.next(&self.db).await? {
+            let rows = page.len() as u64;
+            if deletes {
+                present.extend(page.iter().map(|c| c.id.clone()));
+            }
+            if !page.is_empty() {
+                self.pipeline.ingest(page, Source::Bootstrap).await?;
+            }
+            progress.add(rows);
+        }
+        let count = progress.finish().done;
+        let held = if count == 0 && !held.is_empty() {
             tracing::warn!(
                 table = %table,
                 held = held.len(),
@@ -721,9 +738,10 @@ impl Worker {
         } else {
             held
         };
-        let (changes, deleted) = resync_changes(rows, held);
-        if !changes.is_empty() {
-            self.pipeline.ingest(changes, Source::Bootstrap).await?;
+        let gone = deletions(held, &present);
+        let deleted = gone.len();
+        if !gone.is_empty() {
+            self.pipeline.ingest(gone, Source::Bootstrap).await?;
         }
         if let Some(cursor) = cursor {
             self.cursors.set(table, cursor);

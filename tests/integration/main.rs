@@ -15,5 +15,6 @@ mod migrations;
 mod node_client;
 mod persistence;
 mod pipeline;
+mod progress;
 mod schema;
 mod worker;
