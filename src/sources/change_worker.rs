@@ -75,7 +75,7 @@ use tokio::task::JoinHandle;
 use super::changefeed::{self, FeedStatus};
 use super::cursors::{Cursor, Cursors};
 use super::live::{self, LiveEvent, Subscription};
-use super::snapshot::{PAGE_ROWS, TablePages, count_rows, deletions, read_records};
+use super::snapshot::{APPLY_CHUNK, read_records, read_table, resync_changes};
 use crate::config::{ChangefeedMode, WorkerSettings};
 use crate::db::values::record_id_to_surreal;
 use crate::db::{Db, DbError, Query};
@@ -710,25 +710,11 @@ impl Worker {
         } else {
             Vec::new()
         };
-        // Page by page, each page applied as it arrives: a large table
-        // reports progress and never sits in memory twice.
-        let total = count_rows(&self.db, table).await.ok();
         let job = if deletes { "resync" } else { "snapshot" };
-        let mut progress = Progress::start(job, table, total);
-        let mut pages = TablePages::new(table, PAGE_ROWS);
-        let mut present: HashSet<RecordId> = HashSet::new();
-        while let Some(page) = pages.next(&self.db).await? {
-            let rows = page.len() as u64;
-            if deletes {
-                present.extend(page.iter().map(|c| c.id.clone()));
-            }
-            if !page.is_empty() {
-                self.pipeline.ingest(page, Source::Bootstrap).await?;
-            }
-            progress.add(rows);
-        }
-        let count = progress.finish().done;
-        let held = if count == 0 && !held.is_empty() {
+        let mut progress = Progress::start(job, table, None);
+        let rows = progress.wait(read_table(&self.db, table)).await?;
+        let count = rows.len();
+        let held = if rows.is_empty() && !held.is_empty() {
             tracing::warn!(
                 table = %table,
                 held = held.len(),
@@ -738,11 +724,19 @@ impl Worker {
         } else {
             held
         };
-        let gone = deletions(held, &present);
-        let deleted = gone.len();
-        if !gone.is_empty() {
-            self.pipeline.ingest(gone, Source::Bootstrap).await?;
+        let (changes, deleted) = resync_changes(rows, held);
+        progress.set_total(changes.len() as u64);
+        let mut changes = changes.into_iter();
+        loop {
+            let chunk: Vec<_> = changes.by_ref().take(APPLY_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len() as u64;
+            self.pipeline.ingest(chunk, Source::Bootstrap).await?;
+            progress.add(n);
         }
+        progress.finish();
         if let Some(cursor) = cursor {
             self.cursors.set(table, cursor);
         }

@@ -16,100 +16,34 @@ use crate::engine::value::{RecordId, Value};
 /// Records re-read per query.
 const READ_CHUNK: usize = 1000;
 
-/// Rows of a table read per round trip by [`TablePages`].
-pub const PAGE_ROWS: usize = 2000;
+/// Rows of a snapshot applied per batch: a large table's load reports
+/// progress as it goes, and no edge transaction grows with the table.
+pub const APPLY_CHUNK: usize = 10_000;
 
-/// How many rows `table` holds now (one round trip): the total that a
-/// progress line counts against.
-pub async fn count_rows(db: &Db, table: &str) -> Result<u64, DbError> {
-    let q = Query::new("SELECT count() AS n FROM type::table($table) GROUP ALL")
-        .bind("table", table.to_string());
+/// Every row of `table`, as upserts. One round trip (background: not counted
+/// as a request round trip, see [`Db::run_background`]).
+#[tracing::instrument(skip(db))]
+pub async fn read_table(db: &Db, table: &str) -> Result<Vec<Change>, DbError> {
+    let q = Query::new("SELECT * FROM type::table($table)").bind("table", table.to_string());
     let mut response = db.run_background(q).await?;
     let rows: Vec<sdb::Value> = response.take(0)?;
-    let n = rows.first().and_then(|row| match row {
-        sdb::Value::Object(o) => match o.get("n") {
-            Some(sdb::Value::Number(sdb::Number::Int(n))) => Some((*n).max(0) as u64),
-            _ => None,
-        },
-        _ => None,
-    });
-    Ok(n.unwrap_or(0))
+    Ok(rows.into_iter().filter_map(row_to_change).collect())
 }
 
-/// A table's rows, page by page in record-id order: each page starts after
-/// the last id of the one before (a record-id range, so every page costs
-/// its own rows, not a skip over the ones before). A long load can then
-/// report progress and keep each round trip small. Pages are separate
-/// reads, not one snapshot: callers that need every write covered take a
-/// change-feed cursor first, as for a single read.
-pub struct TablePages {
-    table: String,
-    size: usize,
-    after: Option<sdb::RecordIdKey>,
-    done: bool,
-}
-
-impl TablePages {
-    pub fn new(table: &str, size: usize) -> Self {
-        TablePages {
-            table: table.to_owned(),
-            size: size.max(1),
-            after: None,
-            done: false,
-        }
-    }
-
-    /// The next page, or `None` after the last.
-    pub async fn next(&mut self, db: &Db) -> Result<Option<Vec<Change>>, DbError> {
-        if self.done {
-            return Ok(None);
-        }
-        let limit = self.size as i64;
-        let q = match self.after.take() {
-            None => Query::new("SELECT * FROM type::table($table) LIMIT $limit")
-                .bind("table", self.table.clone()),
-            Some(after) => {
-                let range = sdb::RecordIdKeyRange {
-                    start: std::ops::Bound::Excluded(after),
-                    end: std::ops::Bound::Unbounded,
-                };
-                let from = sdb::RecordId {
-                    table: self.table.clone().into(),
-                    key: sdb::RecordIdKey::Range(Box::new(range)),
-                };
-                Query::new("SELECT * FROM $from LIMIT $limit").bind("from", from)
-            }
-        }
-        .bind("limit", limit);
-        let mut response = db.run_background(q).await?;
-        let rows: Vec<sdb::Value> = response.take(0)?;
-        self.done = rows.len() < self.size;
-        self.after = rows.last().and_then(|row| match row {
-            sdb::Value::Object(o) => match o.get("id") {
-                Some(sdb::Value::RecordId(r)) => Some(r.key.clone()),
-                _ => None,
-            },
-            _ => None,
-        });
-        if self.after.is_none() {
-            self.done = true;
-        }
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(rows.into_iter().filter_map(row_to_change).collect()))
-    }
-}
-
-/// What a resync deletes: every record the engine holds of the table
-/// (`held`) that the snapshot did not find (`present`). Applied after the
-/// snapshot's rows, it makes the engine's copy of the table equal the
-/// snapshot.
-pub fn deletions(held: Vec<RecordId>, present: &HashSet<RecordId>) -> Vec<Change> {
-    held.into_iter()
+/// A table's rows as a resync: every row as an upsert, plus a delete for
+/// every record the engine holds in that table that the database no longer
+/// has. Applying it makes the engine's copy of the table equal the snapshot.
+pub fn resync_changes(rows: Vec<Change>, engine_ids: Vec<RecordId>) -> (Vec<Change>, usize) {
+    let present: HashSet<&RecordId> = rows.iter().map(|c| &c.id).collect();
+    let gone: Vec<Change> = engine_ids
+        .into_iter()
         .filter(|id| !present.contains(id))
         .map(|id| Change { id, content: None })
-        .collect()
+        .collect();
+    let deleted = gone.len();
+    let mut changes = rows;
+    changes.extend(gone);
+    (changes, deleted)
 }
 
 /// The current content of `ids`: an upsert for each record that exists, a
@@ -166,10 +100,14 @@ mod tests {
     #[test]
     fn resync_deletes_what_the_database_lost() {
         let rid = |k: i64| RecordId::new("t", Key::Int(k));
-        let present: HashSet<RecordId> = [rid(1)].into_iter().collect();
-        let changes = deletions(vec![rid(1), rid(2)], &present);
-        assert_eq!(changes.len(), 1);
-        assert_eq!(changes[0].id, rid(2));
-        assert!(changes[0].content.is_none());
+        let rows = vec![Change {
+            id: rid(1),
+            content: Some(Default::default()),
+        }];
+        let (changes, deleted) = resync_changes(rows, vec![rid(1), rid(2)]);
+        assert_eq!(deleted, 1);
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[1].id, rid(2));
+        assert!(changes[1].content.is_none());
     }
 }

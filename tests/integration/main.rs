@@ -15,6 +15,5 @@ mod migrations;
 mod node_client;
 mod persistence;
 mod pipeline;
-mod progress;
 mod schema;
 mod worker;
