@@ -17,6 +17,7 @@ pub mod db;
 pub mod engine;
 pub mod persistence;
 pub mod pipeline;
+pub mod progress;
 pub mod sink;
 pub mod sources;
 pub mod startup;

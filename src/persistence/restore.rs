@@ -18,8 +18,9 @@ use crate::db::values::{record_id_from_surreal, surreal_to_json};
 use crate::db::{Db, DbError, Query};
 use crate::engine::value::RecordId;
 use crate::engine::{Engine, ViewDelta, ViewMeta};
+use crate::progress::Progress;
 use crate::sink::{EDGE_TABLE, EdgeChanges, EdgeSink, QUERY_TABLE};
-use crate::sources::snapshot::read_table;
+use crate::sources::snapshot::{APPLY_CHUNK, read_table};
 
 /// What startup restored.
 pub struct Restored {
@@ -167,9 +168,15 @@ pub async fn rebuild(db: &Db) -> Result<Engine, DbError> {
     }
     let total = tables.len();
     for (i, t) in tables.iter().enumerate() {
-        let changes = read_table(db, t).await?;
+        let mut progress = Progress::start("rebuild", t, None);
+        let changes = progress.wait(read_table(db, t)).await?;
+        progress.set_total(changes.len() as u64);
+        for chunk in changes.chunks(APPLY_CHUNK) {
+            engine.apply_batch(chunk);
+            progress.add(chunk.len() as u64);
+        }
+        progress.finish();
         tracing::info!(table = %t, rows = changes.len(), progress = format!("{}/{total}", i + 1), "rebuild: table loaded");
-        engine.apply_batch(&changes);
     }
     // Versions as the clients last saw them.
     for (record, version) in edge_versions(db).await? {

@@ -75,12 +75,13 @@ use tokio::task::JoinHandle;
 use super::changefeed::{self, FeedStatus};
 use super::cursors::{Cursor, Cursors};
 use super::live::{self, LiveEvent, Subscription};
-use super::snapshot::{read_records, read_table, resync_changes};
+use super::snapshot::{APPLY_CHUNK, read_records, read_table, resync_changes};
 use crate::config::{ChangefeedMode, WorkerSettings};
 use crate::db::values::record_id_to_surreal;
 use crate::db::{Db, DbError, Query};
 use crate::engine::value::{Key, Object, RecordId, Value};
 use crate::pipeline::{Pipeline, PipelineError, Source};
+use crate::progress::Progress;
 use crate::sink::QUERY_TABLE;
 
 /// How often the change feed is read.
@@ -709,7 +710,9 @@ impl Worker {
         } else {
             Vec::new()
         };
-        let rows = read_table(&self.db, table).await?;
+        let job = if deletes { "resync" } else { "snapshot" };
+        let mut progress = Progress::start(job, table, None);
+        let rows = progress.wait(read_table(&self.db, table)).await?;
         let count = rows.len();
         let held = if rows.is_empty() && !held.is_empty() {
             tracing::warn!(
@@ -722,9 +725,18 @@ impl Worker {
             held
         };
         let (changes, deleted) = resync_changes(rows, held);
-        if !changes.is_empty() {
-            self.pipeline.ingest(changes, Source::Bootstrap).await?;
+        progress.set_total(changes.len() as u64);
+        let mut changes = changes.into_iter();
+        loop {
+            let chunk: Vec<_> = changes.by_ref().take(APPLY_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len() as u64;
+            self.pipeline.ingest(chunk, Source::Bootstrap).await?;
+            progress.add(n);
         }
+        progress.finish();
         if let Some(cursor) = cursor {
             self.cursors.set(table, cursor);
         }

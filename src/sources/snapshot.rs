@@ -16,6 +16,10 @@ use crate::engine::value::{RecordId, Value};
 /// Records re-read per query.
 const READ_CHUNK: usize = 1000;
 
+/// Rows of a snapshot applied per batch: a large table's load reports
+/// progress as it goes, and no edge transaction grows with the table.
+pub const APPLY_CHUNK: usize = 10_000;
+
 /// Every row of `table`, as upserts. One round trip (background: not counted
 /// as a request round trip, see [`Db::run_background`]).
 #[tracing::instrument(skip(db))]

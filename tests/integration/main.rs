@@ -12,6 +12,7 @@ mod connection;
 mod http;
 mod metrics;
 mod migrations;
+mod node_client;
 mod openapi;
 mod persistence;
 mod pipeline;
