@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --bin ssp-bench            # the full suite
 //! cargo run --release --bin ssp-bench -- --quick # under 5 minutes on 2 cores
+//! cargo run --release --features bench-ws --bin ssp-bench -- --quick  # + ws:// rows
 //! ```
 //!
 //! Every figure that matters is reported as a ratio measured in the same run
@@ -16,8 +17,20 @@
 //! * fan-out: N `WHERE author = $uid` views, changes spread over all users;
 //! * registration: `WHERE author = $uid` views over 100,000 threads;
 //! * memory: bytes per record and per view, from a counting allocator;
-//! * end to end on embedded SurrealDB: `/ingest` over HTTP to committed
-//!   edges, 1 and 32 clients, against the same transactions written bare.
+//! * end to end, on embedded SurrealDB and on a real server over `ws://`:
+//!   `/ingest` over HTTP to committed edges, 1 and 32 clients, against the
+//!   same transactions written bare with the SDK; the LIVE path (an SDK
+//!   write to the edge commit, as a client watching the edges sees it);
+//! * against the naive approach (re-running every view's SELECT).
+//!
+//! The `ws://` rows need a server: `--features bench-ws` starts SurrealDB's
+//! own server in-process (a long first release build), or `--surreal-url
+//! ws://HOST:PORT` uses a running one (root/root). Without either they are
+//! reported as skipped. `--only e2e` (or any of forum, fan-out,
+//! registration, memory, comma-separated) runs part of the suite.
+
+// The in-process SurrealDB server (`bench-ws`) nests deep async types.
+#![recursion_limit = "256"]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, Read, Write};
@@ -78,14 +91,42 @@ fn main() {
         .position(|a| a == "--out")
         .and_then(|i| args.get(i + 1).cloned())
         .unwrap_or_else(|| "bench-results/latest.json".into());
+    let value_of = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    // `--only e2e,forum`: run just these sections (for profiling).
+    let only = value_of("--only");
+    let run = |section: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|s| s == section))
+    };
+    // As `ssp` itself does. Without a subscriber, `tracing`'s `log` feature
+    // makes every disabled span evaluate its fields: SurrealDB's key-value
+    // layer would format every key it touches (~5-10% of its time).
+    let _ = ssp::telemetry::try_init("error");
+    #[cfg(feature = "bench-ws")]
+    if let Some(addr) = value_of("--serve-surreal") {
+        serve_surreal(&addr);
+        return;
+    }
     let mut results = Results::default();
 
-    forum(&mut results, mode);
-    fan_out(&mut results, mode);
-    registration(&mut results, mode);
-    memory(&mut results, mode);
-    if !args.iter().any(|a| a == "--engine-only") {
-        end_to_end(&mut results, mode);
+    if run("forum") {
+        forum(&mut results, mode);
+    }
+    if run("fan-out") {
+        fan_out(&mut results, mode);
+    }
+    if run("registration") {
+        registration(&mut results, mode);
+    }
+    if run("memory") {
+        memory(&mut results, mode);
+    }
+    if run("e2e") && !args.iter().any(|a| a == "--engine-only") {
+        end_to_end(&mut results, mode, value_of("--surreal-url"));
     }
 
     results.print();
@@ -141,6 +182,13 @@ impl Results {
             }
         );
         self.rows.push(row);
+    }
+
+    /// A figure this run could not measure, and why.
+    fn skip(&mut self, name: &str, why: &str) {
+        println!("{name:<62} {:>14} {why}", "skipped");
+        self.rows
+            .push(json!({"name": name, "value": null, "skipped": why}));
     }
 
     fn print(&self) {
@@ -567,6 +615,12 @@ impl Http {
         }
     }
 
+    fn get(&mut self, path: &str) -> u16 {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.host);
+        self.stream.write_all(req.as_bytes()).expect("write");
+        self.response()
+    }
+
     fn post(&mut self, path: &str, body: &str) -> u16 {
         let req = format!(
             "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -575,6 +629,11 @@ impl Http {
             body.len()
         );
         self.stream.write_all(req.as_bytes()).expect("write");
+        self.response()
+    }
+
+    /// Reads one response; returns its status (0 if the connection closed).
+    fn response(&mut self) -> u16 {
         // Read the head line by line, then exactly Content-Length bytes.
         let mut head = String::new();
         loop {
@@ -607,7 +666,22 @@ impl Http {
     }
 }
 
-fn end_to_end(results: &mut Results, mode: Mode) {
+/// Where the end-to-end figures run: SSP's database for one set of rows.
+struct Backend {
+    /// `embedded` or `ws`, the prefix of the rows.
+    label: &'static str,
+    url: String,
+    /// SurrealDB runs in this process (embedded, or the `bench-ws` server):
+    /// its CPU time is in the CPU figures.
+    local: bool,
+}
+
+/// `/ingest` over HTTP to committed edges, against the bare SDK transaction
+/// writing the same edges, then the LIVE path, on embedded SurrealDB and on a
+/// real server over `ws://`: its own in-process server with `--features
+/// bench-ws`, or any server given with `--surreal-url ws://HOST:PORT`
+/// (root/root).
+fn end_to_end(results: &mut Results, mode: Mode, surreal_url: Option<String>) {
     let runtime = match ssp::startup::runtime(None) {
         Ok(r) => r,
         Err(e) => {
@@ -615,49 +689,176 @@ fn end_to_end(results: &mut Results, mode: Mode) {
             return;
         }
     };
-    let dir = std::env::temp_dir().join(format!("ssp-bench-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    let secret = "bench-secret";
-    let mut env: std::collections::HashMap<String, String> = [
+    // The server runs on a runtime of its own, as a separate process would.
+    let local = surreal_url.is_none();
+    #[cfg(feature = "bench-ws")]
+    let (_server_runtime, _server, surreal_url) = match surreal_url {
+        Some(url) => (None, None, Some(url)),
+        None => {
+            let rt = ssp::startup::runtime(None).expect("server runtime");
+            let server = rt.block_on(surreal::SurrealServer::start());
+            let url = server.url();
+            (Some(rt), Some(server), Some(url))
+        }
+    };
+    match surreal_url {
+        Some(url) => run_backend(
+            results,
+            mode,
+            &runtime,
+            &Backend {
+                label: "ws",
+                url: url.clone(),
+                local,
+            },
+        ),
+        None => {
+            let why = "no server: build with --features bench-ws or pass --surreal-url";
+            results.skip("e2e ws: 1 client", why);
+            for row in [
+                "e2e ws: SSP ingest / bare transaction",
+                "e2e ws: group commit gain (32 vs 1 client)",
+                "live ws: write -> edge committed p50",
+            ] {
+                results.skip(row, why);
+            }
+        }
+    }
+    // Embedded last: dropping its datastore frees a heap of small
+    // allocations for seconds, which would weigh on the next run.
+    let embedded = Backend {
+        label: "embedded",
+        url: "mem://".into(),
+        local: true,
+    };
+    run_backend(results, mode, &runtime, &embedded);
+    runtime.shutdown_timeout(Duration::from_secs(5));
+}
+
+/// SSP on `backend`, with the settings of a production start (persistence
+/// debounced out of the way).
+fn start_ssp(
+    runtime: &tokio::runtime::Runtime,
+    backend: &Backend,
+    dir: &std::path::Path,
+) -> Option<(ssp::startup::Application, ssp::config::Settings)> {
+    let env: std::collections::HashMap<String, String> = [
         ("SPOOKY_LISTEN_ADDR", "127.0.0.1:0".to_string()),
-        ("SPOOKY_AUTH_SECRET", secret.to_string()),
-        ("SPOOKY_SURREALDB_URL", "mem://".to_string()),
+        ("SPOOKY_AUTH_SECRET", SECRET.to_string()),
+        ("SPOOKY_SURREALDB_URL", backend.url.clone()),
+        (
+            "SPOOKY_SURREALDB_DB",
+            format!("bench{}", std::process::id()),
+        ),
         (
             "SPOOKY_PERSISTENCE_FILE",
             dir.join("state.json").display().to_string(),
         ),
+        ("SPOOKY_SAVE_DEBOUNCE_MS", "60000".to_string()),
         ("SPOOKY_LOG", "error".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    env.insert("SPOOKY_SAVE_DEBOUNCE_MS".into(), "60000".into());
     let settings = match ssp::config::Settings::load_from(None, false, &env) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("bench settings: {e}");
-            return;
+            return None;
         }
     };
-    let app = runtime
-        .block_on(ssp::startup::Application::build(settings))
-        .expect("ssp starts");
-    let app = app.handle_signals(false);
+    match runtime.block_on(ssp::startup::Application::build(settings.clone())) {
+        Ok(app) => Some((app.handle_signals(false), settings)),
+        Err(e) => {
+            eprintln!("ssp does not start on {}: {e}", backend.url);
+            None
+        }
+    }
+}
+
+const SECRET: &str = "bench-secret";
+
+fn p(sorted: &[Duration], q: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
+        .copied()
+        .unwrap_or_default()
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// CPU time used by this process so far, all threads (user + system), from
+/// `/proc/self/stat` in clock ticks (USER_HZ = 100 on Linux). On a shared
+/// machine wall time includes waiting for a core; CPU time per operation
+/// does not, so it shows SSP's own overhead better.
+fn cpu_now() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// Progress on stderr, so that a profiler can be attached to one phase.
+fn phase(backend: &str, what: &str) {
+    eprintln!("[e2e {backend}] {what}");
+}
+
+fn ingest_body(table: &str, key: usize) -> String {
+    json!({"table": table, "op": "CREATE", "id": format!("{table}:{key}"), "record": {"n": key}})
+        .to_string()
+}
+
+/// The edge transaction SSP writes for `records` entering `view`.
+fn edge_tx(view: &str, records: impl Iterator<Item = usize>) -> ssp::db::Query {
+    let mut changes = ssp::sink::EdgeChanges::default();
+    changes.absorb(&[ssp::engine::ViewDelta {
+        view: view.into(),
+        client_id: "bench".into(),
+        created: records
+            .map(|i| (RecordId::parse(&format!("thread:{i}")).expect("id"), 1))
+            .collect(),
+        ..Default::default()
+    }]);
+    changes.to_query(chrono::Utc::now())
+}
+
+fn run_backend(
+    results: &mut Results,
+    mode: Mode,
+    runtime: &tokio::runtime::Runtime,
+    backend: &Backend,
+) {
+    let b = backend.label;
+    let dir = std::env::temp_dir().join(format!("ssp-bench-{}-{b}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let Some((app, settings)) = start_ssp(runtime, backend, &dir) else {
+        results.skip(&format!("e2e {b}: 1 client"), "SSP did not start");
+        return;
+    };
     let addr = app.local_addr();
     let db = app.db();
+    let app_state = app.state();
     let shutdown = app.shutdown_handle();
     let mut readiness = app.readiness();
-    runtime.spawn(app.run_until_stopped());
+    let stopped = runtime.spawn(app.run_until_stopped());
     assert!(runtime.block_on(readiness.wait()), "ssp becomes ready");
 
     let n = if mode.smoke {
         50
     } else if mode.quick {
-        1_000
+        2_000
     } else {
-        5_000
+        10_000
     };
-    let mut http = Http::connect(addr, secret);
+    let mut http = Http::connect(addr, SECRET);
     let status = http.post(
         "/view/register",
         &json!({"id": "e2e", "sql": "SELECT * FROM thread WHERE n >= 0", "clientId": "bench"})
@@ -666,35 +867,94 @@ fn end_to_end(results: &mut Results, mode: Mode) {
     assert_eq!(status, 200, "register");
 
     // 1 client: one ingest at a time, each waits for its commit.
+    phase(b, "1 client");
+    for i in 0..n / 10 {
+        assert_eq!(
+            http.post("/ingest", &ingest_body("thread", 5_000_000 + i)),
+            200
+        );
+    }
     let started = Instant::now();
+    let cpu = cpu_now();
     let mut lat = Vec::with_capacity(n);
     for i in 0..n {
-        let body = json!({"table": "thread", "op": "CREATE", "id": format!("thread:{i}"), "record": {"n": i}}).to_string();
+        let body = ingest_body("thread", i);
         let t = Instant::now();
         assert_eq!(http.post("/ingest", &body), 200);
         lat.push(t.elapsed());
     }
     let one = n as f64 / started.elapsed().as_secs_f64();
+    let cpu_one = (cpu_now() - cpu) / n as u32;
     lat.sort();
-    let ssp_per_ingest = lat[lat.len() / 2].as_secs_f64() * 1e6;
-    results.add("e2e embedded: 1 client", one, "ingests/s", None);
+    let ssp_p50 = p(&lat, 0.5);
+    results.add(&format!("e2e {b}: 1 client"), one, "ingests/s", None);
     results.add(
-        "e2e embedded: 1 client p50 latency",
-        ssp_per_ingest,
+        &format!("e2e {b}: 1 client p50 latency"),
+        us(ssp_p50),
+        "us",
+        None,
+    );
+    results.add(
+        &format!("e2e {b}: 1 client p99 latency"),
+        us(p(&lat, 0.99)),
         "us",
         None,
     );
 
+    // The floor of any HTTP API here: a request that does nothing (public
+    // `GET /version`), with the same client.
+    phase(b, "HTTP floor");
+    let cpu = cpu_now();
+    let mut floor = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        assert_eq!(http.get("/version"), 200);
+        floor.push(t.elapsed());
+    }
+    let cpu_floor = (cpu_now() - cpu) / n as u32;
+    floor.sort();
+    let http_floor = p(&floor, 0.5);
+
+    // The same ingests straight into the pipeline, without HTTP: splits
+    // SSP's time into HTTP and pipeline (engine, applier, sink, SDK call).
+    phase(b, "pipeline without HTTP");
+    let pipeline = app_state
+        .try_core()
+        .expect("ready, so bootstrapped")
+        .pipeline
+        .clone();
+    let (pipe_p50, cpu_pipe) = runtime.block_on(async {
+        let mut lat = Vec::with_capacity(n);
+        let cpu = cpu_now();
+        for i in 0..n {
+            let change = ssp::engine::Change {
+                id: RecordId::parse(&format!("thread:{}", 3_000_000 + i)).expect("id"),
+                content: Some(obj(json!({"n": i}))),
+            };
+            let t = Instant::now();
+            pipeline
+                .ingest(vec![change], ssp::pipeline::Source::Http)
+                .await
+                .expect("in-process ingest");
+            lat.push(t.elapsed());
+        }
+        let cpu = (cpu_now() - cpu) / n as u32;
+        lat.sort();
+        (p(&lat, 0.5), cpu)
+    });
+
     // 32 clients at once: group commit merges their transactions.
     let clients = 32;
+    let per_client = (n / clients * 2).max(1);
+    phase(b, "32 clients");
     let started = Instant::now();
+    let cpu = cpu_now();
     let handles: Vec<_> = (0..clients)
         .map(|c| {
             std::thread::spawn(move || {
-                let mut http = Http::connect(addr, "bench-secret");
-                for i in 0..n / clients * 2 {
-                    let id = 1_000_000 + c * 100_000 + i;
-                    let body = json!({"table": "thread", "op": "CREATE", "id": format!("thread:{id}"), "record": {"n": id}}).to_string();
+                let mut http = Http::connect(addr, SECRET);
+                for i in 0..per_client {
+                    let body = ingest_body("thread", 1_000_000 + c * 100_000 + i);
                     assert_eq!(http.post("/ingest", &body), 200);
                 }
             })
@@ -703,45 +963,338 @@ fn end_to_end(results: &mut Results, mode: Mode) {
     for h in handles {
         let _ = h.join();
     }
-    let many = (n / clients * 2 * clients) as f64 / started.elapsed().as_secs_f64();
-    results.add("e2e embedded: 32 clients", many, "ingests/s", None);
+    let many = (per_client * clients) as f64 / started.elapsed().as_secs_f64();
+    let cpu_many = (cpu_now() - cpu) / (per_client * clients) as u32;
+    results.add(&format!("e2e {b}: 32 clients"), many, "ingests/s", None);
     let gain = many / one;
     results.add(
-        "e2e embedded: group commit gain (32 vs 1 client)",
+        &format!("e2e {b}: group commit gain (32 vs 1 client)"),
         gain,
         "x",
         Some((">= 5x", gain >= 5.0)),
     );
 
-    // The physical limit: the same edge transaction, written bare with the SDK.
-    let bare = runtime.block_on(async {
-        let mut lat = Vec::with_capacity(n);
+    // The physical limit: the same edge transactions, written bare with the
+    // SDK on SSP's own connection. Queries are built before the clock starts.
+    phase(b, "bare transactions");
+    let (bare1, bare32, bare_concurrent, cpu_bare1, cpu_bare32) = runtime.block_on(async {
+        let mut one = Vec::with_capacity(n);
+        let cpu = cpu_now();
         for i in 0..n {
-            let mut changes = ssp::sink::EdgeChanges::default();
-            changes.absorb(&[ssp::engine::ViewDelta {
-                view: "bare".into(),
-                client_id: "bench".into(),
-                created: vec![(RecordId::parse(&format!("thread:{i}")).expect("id"), 1)],
-                ..Default::default()
-            }]);
-            let q = changes.to_query(chrono::Utc::now());
+            let q = edge_tx("bare", std::iter::once(i));
             let t = Instant::now();
             db.run(q).await.expect("bare tx");
-            lat.push(t.elapsed());
+            one.push(t.elapsed());
         }
-        lat.sort();
-        lat[lat.len() / 2].as_secs_f64() * 1e6
+        let cpu_one = (cpu_now() - cpu) / n as u32;
+        one.sort();
+        let rounds = (n / 32).max(5);
+        let cpu = cpu_now();
+        let mut grouped = Vec::with_capacity(rounds);
+        for r in 0..rounds {
+            let q = edge_tx("bare32", (0..32).map(|i| r * 32 + i));
+            let t = Instant::now();
+            db.run(q).await.expect("bare tx of 32 edges");
+            grouped.push(t.elapsed());
+        }
+        let cpu_grouped = (cpu_now() - cpu) / rounds as u32;
+        grouped.sort();
+        phase(b, "bare 32 concurrent writers");
+        // 32 writers, each its own 1-edge transactions: what SurrealDB does
+        // with the same concurrency and no grouping.
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..clients)
+            .map(|c| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let mut failed = 0;
+                    for i in 0..per_client {
+                        let q = edge_tx("bare_c", std::iter::once(c * 100_000 + i));
+                        failed += usize::from(db.run(q).await.is_err());
+                    }
+                    failed
+                })
+            })
+            .collect();
+        let mut failed = 0;
+        for t in tasks {
+            failed += t.await.unwrap_or(per_client);
+        }
+        let concurrent = (per_client * clients - failed) as f64 / started.elapsed().as_secs_f64();
+        (
+            p(&one, 0.5),
+            p(&grouped, 0.5),
+            concurrent,
+            cpu_one,
+            cpu_grouped,
+        )
     });
-    results.add("e2e embedded: bare edge transaction p50", bare, "us", None);
-    let overhead = ssp_per_ingest / bare;
     results.add(
-        "e2e embedded: SSP ingest / bare transaction",
+        &format!("e2e {b}: bare edge transaction p50"),
+        us(bare1),
+        "us",
+        None,
+    );
+    let overhead = ssp_p50.as_secs_f64() / bare1.as_secs_f64();
+    results.add(
+        &format!("e2e {b}: SSP ingest / bare transaction"),
         overhead,
         "x",
         Some(("<= 1.3x", overhead <= 1.3)),
     );
+    results.add(
+        &format!("e2e {b}: HTTP floor (GET /version) p50"),
+        us(http_floor),
+        "us",
+        None,
+    );
+    results.add(
+        &format!("e2e {b}: pipeline ingest without HTTP p50"),
+        us(pipe_p50),
+        "us",
+        None,
+    );
+    results.add(
+        &format!("e2e {b}: pipeline without HTTP / bare transaction"),
+        pipe_p50.as_secs_f64() / bare1.as_secs_f64(),
+        "x",
+        None,
+    );
+    results.add(
+        &format!("e2e {b}: bare transaction of 32 edges p50"),
+        us(bare32),
+        "us",
+        None,
+    );
+    // How much one transaction of 32 edges saves over 32 of one edge: the
+    // most group commit could gain if HTTP and the engine cost nothing.
+    let ceiling = 32.0 * bare1.as_secs_f64() / bare32.as_secs_f64();
+    results.add(
+        &format!("e2e {b}: group commit ceiling (32 x 1-edge tx / 32-edge tx)"),
+        ceiling,
+        "x",
+        None,
+    );
+    let where_cpu = if backend.local {
+        "SSP and SurrealDB"
+    } else {
+        "SSP only: the server is another process"
+    };
+    results.add(
+        &format!("e2e {b}: CPU per ingest, 1 client ({where_cpu})"),
+        us(cpu_one),
+        "us",
+        None,
+    );
+    results.add(
+        &format!("e2e {b}: CPU per ingest, 32 clients"),
+        us(cpu_many),
+        "us",
+        None,
+    );
+    results.add(
+        &format!("e2e {b}: CPU per HTTP floor request (GET /version)"),
+        us(cpu_floor),
+        "us",
+        None,
+    );
+    results.add(
+        &format!("e2e {b}: CPU per pipeline ingest without HTTP"),
+        us(cpu_pipe),
+        "us",
+        None,
+    );
+    results.add(
+        &format!("e2e {b}: CPU per bare 1-edge transaction"),
+        us(cpu_bare1),
+        "us",
+        None,
+    );
+    results.add(
+        &format!("e2e {b}: CPU per bare 32-edge transaction"),
+        us(cpu_bare32),
+        "us",
+        None,
+    );
+    results.add(
+        &format!("e2e {b}: CPU, SSP ingest / bare transaction"),
+        cpu_one.as_secs_f64() / cpu_bare1.as_secs_f64().max(1e-9),
+        "x",
+        None,
+    );
+    results.add(
+        &format!("e2e {b}: bare 32 concurrent writers, 1-edge transactions"),
+        bare_concurrent,
+        "tx/s",
+        None,
+    );
 
-    // The naive approach: re-run every view's SELECT in SurrealDB per change.
+    live_path(results, mode, runtime, backend, &mut http, &db, &settings);
+
+    if b == "embedded" {
+        naive(results, mode, runtime, &db, bare1);
+    }
+
+    shutdown.trigger();
+    let _ = runtime.block_on(stopped);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The LIVE path: a write made with the SDK into a table a view reads, until
+/// its edge is committed, as a client watching the edges (`LIVE SELECT` on
+/// `_spooky_list_ref`, on a connection of its own) sees it. One write in
+/// flight at a time. The same watcher also follows the written table, which
+/// gives the floor: a LIVE notification alone (SSP waits for one, and the
+/// watcher for another, so the path holds two).
+fn live_path(
+    results: &mut Results,
+    mode: Mode,
+    runtime: &tokio::runtime::Runtime,
+    backend: &Backend,
+    http: &mut Http,
+    ssp_db: &std::sync::Arc<ssp::db::Db>,
+    settings: &ssp::config::Settings,
+) {
+    use futures::StreamExt;
+    use surrealdb::types as sdb;
+    let b = backend.label;
+    let status = http.post(
+        "/view/register",
+        &json!({"id": "live", "sql": "SELECT * FROM bench_live WHERE active = true", "clientId": "bench"})
+            .to_string(),
+    );
+    assert_eq!(status, 200, "register the LIVE view");
+    let samples = if mode.smoke {
+        20
+    } else if mode.quick {
+        1_000
+    } else {
+        5_000
+    };
+    let warmup = if mode.smoke { 5 } else { 100 };
+    phase(b, "LIVE path");
+    let outcome = runtime.block_on(async {
+        // Over ws the writer and the watcher are clients of their own; the
+        // embedded engine is only reachable through SSP's connection.
+        let connect = || async {
+            match backend.url.starts_with("mem://") {
+                true => Ok(ssp_db.clone()),
+                false => ssp::db::Db::connect(&settings.surrealdb)
+                    .await
+                    .map(std::sync::Arc::new),
+            }
+        };
+        let writer = connect().await.map_err(|e| e.to_string())?;
+        let watcher = connect().await.map_err(|e| e.to_string())?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(bool, String, Instant)>();
+        let mut streams = Vec::new();
+        for (edge, sql) in [
+            (true, "LIVE SELECT out FROM _spooky_list_ref"),
+            (false, "LIVE SELECT id FROM bench_live"),
+        ] {
+            let mut response = watcher
+                .client()
+                .query(sql)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut stream = response
+                .stream::<sdb::Value>(0)
+                .map_err(|e| e.to_string())?;
+            let tx = tx.clone();
+            streams.push(tokio::spawn(async move {
+                while let Some(Ok(n)) = stream.next().await {
+                    let at = Instant::now();
+                    if n.action != sdb::Action::Create {
+                        continue;
+                    }
+                    let key = if edge { "out" } else { "id" };
+                    if let Some(id) = n.data.into_json_value().get(key).and_then(|o| o.as_str()) {
+                        let _ = tx.send((edge, id.to_owned(), at));
+                    }
+                }
+            }));
+        }
+        let mut write = Vec::with_capacity(samples);
+        let mut path = Vec::with_capacity(samples);
+        let mut notified = Vec::with_capacity(samples);
+        for i in 0..warmup + samples {
+            let want = format!("bench_live:{i}");
+            let q = ssp::db::Query::new("CREATE $id CONTENT { active: true, n: $n } RETURN NONE")
+                .bind("id", sdb::RecordId::new("bench_live", i as i64))
+                .bind("n", i as i64);
+            let t0 = Instant::now();
+            writer.run(q).await.map_err(|e| e.to_string())?;
+            let acked = t0.elapsed();
+            let (mut edge_at, mut row_at) = (None, None);
+            while edge_at.is_none() || row_at.is_none() {
+                let wait = if i < warmup { 30 } else { 10 };
+                let (edge, id, at) = tokio::time::timeout(Duration::from_secs(wait), rx.recv())
+                    .await
+                    .map_err(|_| format!("no edge for {want} within {wait}s"))?
+                    .ok_or("the watcher's stream ended")?;
+                if id == want {
+                    *(if edge { &mut edge_at } else { &mut row_at }) = Some(at);
+                }
+            }
+            if i >= warmup {
+                write.push(acked);
+                path.push(edge_at.unwrap_or(t0) - t0);
+                notified.push(row_at.unwrap_or(t0) - t0);
+            }
+        }
+        for s in streams {
+            s.abort();
+        }
+        write.sort();
+        path.sort();
+        notified.sort();
+        Ok::<_, String>((write, path, notified))
+    });
+    let (write, path, notified) = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("LIVE path on {b}: {e}");
+            results.skip(&format!("live {b}: write -> edge committed p50"), &e);
+            return;
+        }
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (p50, p99) = (ms(p(&path, 0.5)), ms(p(&path, 0.99)));
+    results.add(
+        &format!("live {b}: write -> edge committed p50"),
+        p50,
+        "ms",
+        Some(("<= 5 ms", p50 <= 5.0)),
+    );
+    results.add(
+        &format!("live {b}: write -> edge committed p99"),
+        p99,
+        "ms",
+        Some(("<= 50 ms", p99 <= 50.0)),
+    );
+    results.add(
+        &format!("live {b}: the write alone (SDK round trip) p50"),
+        ms(p(&write, 0.5)),
+        "ms",
+        None,
+    );
+    results.add(
+        &format!("live {b}: write -> LIVE notification of the row p50 (the floor)"),
+        ms(p(&notified, 0.5)),
+        "ms",
+        None,
+    );
+}
+
+/// The naive approach: re-run every view's SELECT in SurrealDB per change,
+/// against SSP's engine plus one edge transaction.
+fn naive(
+    results: &mut Results,
+    mode: Mode,
+    runtime: &tokio::runtime::Runtime,
+    db: &std::sync::Arc<ssp::db::Db>,
+    bare: Duration,
+) {
     let views = if mode.smoke { 10 } else { 1_000 };
     let naive_changes = if mode.smoke { 2 } else { 5 };
     let naive = runtime.block_on(async {
@@ -775,7 +1328,7 @@ fn end_to_end(results: &mut Results, mode: Mode) {
         engine.apply_batch(&[put(format!("thread:{}", i % 100), json!({"n": i % 60}))]);
     }
     let engine_us = t.elapsed().as_secs_f64() * 1e6 / 1000.0;
-    let ssp_us = engine_us + bare;
+    let ssp_us = engine_us + us(bare);
     results.add(
         &format!("naive: re-run {views} SELECTs per change"),
         naive,
@@ -795,8 +1348,23 @@ fn end_to_end(results: &mut Results, mode: Mode) {
         "x",
         Some((">= 100x", ratio >= 100.0)),
     );
-
-    shutdown.trigger();
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--serve-surreal 127.0.0.1:0`: only serve SurrealDB (root/root, in
+/// memory) and print its URL, so that another `ssp-bench` (or `ssp`) can use
+/// it as a separate process with `--surreal-url`. Stops after an hour.
+#[cfg(feature = "bench-ws")]
+fn serve_surreal(addr: &str) {
+    let rt = ssp::startup::runtime(None).expect("server runtime");
+    rt.block_on(async {
+        let server = surreal::SurrealServer::start_on(addr).await;
+        println!("{}", server.url());
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    });
+}
+
+/// The SurrealDB server the integration tests use, for the `ws://` rows.
+#[cfg(feature = "bench-ws")]
+#[allow(dead_code)]
+#[path = "../../tests/integration/support/surreal.rs"]
+mod surreal;

@@ -561,8 +561,10 @@ impl Db {
     /// call fail with [`DbError::Statement`] naming the statement that really
     /// failed; in a transaction, the statements SurrealDB reports as "not
     /// executed due to a failed transaction" are skipped over.
-    pub async fn run(&self, query: Query) -> Result<Response, DbError> {
-        let mut response = self.run_unchecked(&query).await?;
+    pub async fn run(&self, mut query: Query) -> Result<Response, DbError> {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let vars = std::mem::take(&mut query.vars);
+        let mut response = self.run_raw(&query, vars).await?;
         if let Some(error) = first_failure(&query, &mut response) {
             return Err(DbError::Statement(error));
         }
@@ -573,26 +575,27 @@ impl Db {
     /// included (each [`Response::take`] then reports its own error).
     pub async fn run_unchecked(&self, query: &Query) -> Result<Response, DbError> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        self.run_raw(query).await
+        self.run_raw(query, query.vars.clone()).await
     }
 
     /// Like [`Db::run`], for background work (the change worker's reads and
     /// schema checks): bounded the same way, but counted in
     /// [`Db::background_round_trips`] instead of [`Db::round_trips`], so that
     /// a feed poll never shows up in a request's round-trip count.
-    pub async fn run_background(&self, query: Query) -> Result<Response, DbError> {
+    pub async fn run_background(&self, mut query: Query) -> Result<Response, DbError> {
         self.background_round_trips.fetch_add(1, Ordering::Relaxed);
-        let mut response = self.run_raw(&query).await?;
+        let vars = std::mem::take(&mut query.vars);
+        let mut response = self.run_raw(&query, vars).await?;
         if let Some(error) = first_failure(&query, &mut response) {
             return Err(DbError::Statement(error));
         }
         Ok(response)
     }
 
-    /// One uncounted query call.
-    async fn run_raw(&self, query: &Query) -> Result<Response, DbError> {
+    /// One uncounted query call, with `vars` taken out of `query` (owned
+    /// callers move them instead of cloning, e.g. a batch's edge rows).
+    async fn run_raw(&self, query: &Query, vars: Variables) -> Result<Response, DbError> {
         let text = query.text();
-        let vars = query.vars.clone();
         let inner = self
             .call_uncounted("query", |client| async move {
                 client.query(text).bind(vars).await

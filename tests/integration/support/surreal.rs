@@ -37,6 +37,11 @@ impl Drop for SurrealServer {
 impl SurrealServer {
     /// Starts a fresh server with an empty in-memory datastore.
     pub async fn start() -> Self {
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    /// Like [`SurrealServer::start`], listening on `addr`.
+    pub async fn start_on(addr: &str) -> Self {
         let (send, recv) = surrealdb_core::channel::bounded(1024);
         let datastore = Datastore::builder()
             .with_capabilities(Capabilities::all())
@@ -63,7 +68,7 @@ impl SurrealServer {
         router.spawn_notifications();
         let app = router.into_router();
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .expect("bind SurrealDB test server");
         let addr = listener.local_addr().expect("local addr");
