@@ -253,7 +253,7 @@ impl Engine {
         let root = self.get_or_create(&plan, &params, None);
         self.make_root(root);
         if let Some(r) = self.node_mut(root).root.as_mut() {
-            r.views.push(meta.id.clone());
+            r.views.push((meta.id.clone(), meta.client_id.clone()));
         }
         let id = meta.id.clone();
         let client_id = meta.client_id.clone();
@@ -332,7 +332,7 @@ impl Engine {
         let Some(rd) = self.node_mut(root).root.as_mut() else {
             return;
         };
-        if let Some(pos) = rd.views.iter().position(|v| v == view_id) {
+        if let Some(pos) = rd.views.iter().position(|(v, _)| v == view_id) {
             rd.views.swap_remove(pos);
         }
         if !rd.views.is_empty() {
@@ -398,7 +398,7 @@ impl Engine {
             }
         }
         let mut touched: Vec<(RecordId, Option<Arc<Value>>)> = Vec::with_capacity(finals.len());
-        let mut bumped: AHashSet<RecordId> = AHashSet::new();
+        let mut bumped: AHashSet<RecordId> = AHashSet::with_capacity(finals.len());
         for (id, content) in finals {
             let table = self.store.table_mut(&id.table);
             let old = table.records.get(&id.key).cloned();
@@ -407,10 +407,9 @@ impl Engine {
                 table.records.remove(&id.key);
                 continue;
             };
-            let mut content = content.clone();
             // The id field is the record id, whatever the JSON said.
-            content.insert("id".into(), Value::Thing(id.clone()));
-            let content = Value::Object(content);
+            let content = self.store.stored_content(id, content);
+            let table = self.store.table_mut(&id.table);
             let version = match &old {
                 Some(old) if old.content.same_content(&content) => {
                     if *old.content == content {
@@ -728,14 +727,15 @@ impl Engine {
         if delta.is_empty() {
             return;
         }
-        let node = self.node(n);
-        let parents = node.parents.clone();
-        if node.root.is_some() {
+        if self.node(n).root.is_some() {
             for (r, d) in delta {
                 self.apply_root(n, r, d * factor);
             }
         }
-        for (p, m) in parents {
+        // Propagation changes roots' results, never the node graph, so the
+        // parent list can be walked in place.
+        for i in 0..self.node(n).parents.len() {
+            let (p, m) = self.node(n).parents[i];
             self.propagate(p, delta, factor * i64::from(m));
         }
     }
@@ -758,8 +758,8 @@ impl Engine {
     }
 
     fn collect_deltas(&mut self, bumped: &AHashSet<RecordId>) -> Vec<ViewDelta> {
-        let mut per_root: AHashMap<NodeId, ViewDelta> = AHashMap::new();
-        let touched = std::mem::take(&mut self.touched);
+        let mut touched = std::mem::take(&mut self.touched);
+        let mut per_root: AHashMap<NodeId, ViewDelta> = AHashMap::with_capacity(touched.len());
         let version = |store: &Store, r: &RecordId| store.get(r).map(|x| x.version).unwrap_or(1);
         for ((root, r), was) in &touched {
             let Some(rd) = self.root_data(*root) else {
@@ -792,30 +792,41 @@ impl Engine {
                 }
             }
         }
-        let mut out = Vec::new();
+        // Sorted by view id through a list of small entries, rather than by
+        // moving the (large) deltas themselves.
+        let mut deltas = Vec::with_capacity(per_root.len());
+        let mut order: Vec<(&Arc<str>, &Arc<str>, usize)> = Vec::new();
         for (root, mut d) in per_root {
             if d.is_empty() {
                 continue;
             }
-            d.created.sort();
-            d.updated.sort();
-            d.deleted.sort();
             let Some(rd) = self.root_data(root) else {
                 continue;
             };
-            for v in &rd.views {
-                if let Some(view) = self.views.get(v) {
-                    out.push(ViewDelta {
-                        view: v.clone(),
-                        client_id: view.meta.client_id.clone(),
-                        created: d.created.clone(),
-                        updated: d.updated.clone(),
-                        deleted: d.deleted.clone(),
-                    });
-                }
-            }
+            d.created.sort();
+            d.updated.sort();
+            d.deleted.sort();
+            order.extend(rd.views.iter().map(|(v, c)| (v, c, deltas.len())));
+            deltas.push(d);
         }
-        out.sort_by(|a, b| a.view.cmp(&b.view));
+        // View ids are unique, so an unstable sort gives the same order.
+        order.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let out = order
+            .into_iter()
+            .map(|(v, c, i)| {
+                let d = &deltas[i];
+                ViewDelta {
+                    view: v.clone(),
+                    client_id: c.clone(),
+                    created: d.created.clone(),
+                    updated: d.updated.clone(),
+                    deleted: d.deleted.clone(),
+                }
+            })
+            .collect();
+        // Keep the touched map's allocation for the next batch.
+        touched.clear();
+        self.touched = touched;
         out
     }
 
@@ -1002,11 +1013,15 @@ impl Engine {
     pub fn from_state(state: EngineState) -> Result<Engine, EngineError> {
         let mut engine = Engine::new();
         for rec in state.records {
+            let content = match &rec.content {
+                Value::Object(o) => engine.store.stored_content(&rec.id, o),
+                _ => rec.content,
+            };
             let table = engine.store.table_mut(&rec.id.table);
             table.records.insert(
                 rec.id.key,
                 Record {
-                    content: Arc::new(rec.content),
+                    content: Arc::new(content),
                     version: rec.version,
                 },
             );

@@ -29,7 +29,9 @@ pub enum Dispatch {
 }
 
 pub struct RootData {
-    pub views: Vec<Arc<str>>,
+    /// The views on this root, with their client ids (copied here so that
+    /// emitting a delta needs no lookup by view id).
+    pub views: Vec<(Arc<str>, Arc<str>)>,
     /// Record -> how many paths through the node tree include it.
     pub flat: AHashMap<RecordId, u32>,
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ahash::{AHashMap, AHashSet};
 
-use super::value::{IndexKey, Key, PathPart, RecordId, Value};
+use super::value::{IndexKey, Key, Object, PathPart, RecordId, Value};
 
 pub type NodeId = u32;
 
@@ -34,6 +34,53 @@ pub struct Table {
     pub indexes: Vec<(Vec<PathPart>, FieldIndex)>,
     /// Nodes without a hashable equality term: evaluated on every change.
     pub scan_nodes: AHashSet<NodeId>,
+    /// The field names of the last record stored, in order.
+    shape: Vec<Arc<str>>,
+}
+
+/// Field `i` of a record being stored. Records of a table mostly have the
+/// same fields: the previous record's names, position by position, are found
+/// without hashing.
+fn name_at(
+    names: &mut AHashSet<Arc<str>>,
+    shape: &mut Vec<Arc<str>>,
+    i: usize,
+    name: &str,
+) -> Arc<str> {
+    if let Some(n) = shape.get(i)
+        && n.as_ref() == name
+    {
+        return n.clone();
+    }
+    let n = intern(names, name);
+    if i < shape.len() {
+        shape[i] = n.clone();
+    } else if i == shape.len() {
+        shape.push(n.clone());
+    }
+    n
+}
+
+fn intern(names: &mut AHashSet<Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(n) = names.get(name) {
+        return n.clone();
+    }
+    let n: Arc<str> = name.into();
+    names.insert(n.clone());
+    n
+}
+
+/// A copy of a nested value whose object field names are the shared ones.
+fn share_names(names: &mut AHashSet<Arc<str>>, v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(Object(
+            o.0.iter()
+                .map(|(k, v)| (intern(names, k), share_names(names, v)))
+                .collect(),
+        )),
+        Value::Array(items) => Value::Array(items.iter().map(|v| share_names(names, v)).collect()),
+        other => other.clone(),
+    }
 }
 
 pub fn is_id_path(path: &[PathPart]) -> bool {
@@ -139,9 +186,75 @@ impl Table {
 #[derive(Default)]
 pub struct Store {
     pub tables: AHashMap<Arc<str>, Table>,
+    /// Field names, shared by every stored record that has them.
+    names: AHashSet<Arc<str>>,
+    /// `names.len()` after the last sweep of names no record uses.
+    names_swept: usize,
 }
 
 impl Store {
+    /// The content to store for record `id`: `content` with the `id` field
+    /// set to the record id, field names shared with the other records, and
+    /// no spare capacity. Records are most of SSP's memory, and a record's
+    /// own copy of each field name (and the doubled capacity of a vector that
+    /// grew by one for `id`) used to cost more than its values.
+    pub fn stored_content(&mut self, id: &RecordId, content: &Object) -> Value {
+        let table_name = match self.tables.get_key_value(&id.table) {
+            Some((name, _)) => name.clone(),
+            None => {
+                self.tables.insert(id.table.clone(), Table::default());
+                id.table.clone()
+            }
+        };
+        let table = self.tables.get_mut(&id.table).expect("just ensured");
+        let id_value = Value::Thing(RecordId {
+            table: table_name,
+            key: id.key.clone(),
+        });
+        let names = &mut self.names;
+        let shape = &mut table.shape;
+        let mut fields = Vec::with_capacity(content.0.len() + 1);
+        let mut id_value = Some(id_value);
+        for (k, v) in &content.0 {
+            if id_value.is_some() && k.as_ref() >= "id" {
+                let n = name_at(names, shape, fields.len(), "id");
+                fields.push((n, id_value.take().expect("checked")));
+            }
+            if k.as_ref() == "id" {
+                continue;
+            }
+            let name = name_at(names, shape, fields.len(), k);
+            let value = match v {
+                Value::Object(_) | Value::Array(_) => share_names(names, v),
+                _ => v.clone(),
+            };
+            fields.push((name, value));
+        }
+        if let Some(v) = id_value {
+            let n = name_at(names, shape, fields.len(), "id");
+            fields.push((n, v));
+        }
+        fields.shrink_to_fit();
+        self.sweep_names();
+        Value::Object(Object(fields))
+    }
+
+    /// Forgets names no record holds any more, so that a stream of ever new
+    /// field names cannot grow the set forever.
+    fn sweep_names(&mut self) {
+        if self.names.len() > 1024 && self.names.len() > 2 * self.names_swept {
+            // A name held only by the set (and perhaps a table's shape).
+            let shapes: AHashSet<*const u8> = self
+                .tables
+                .values()
+                .flat_map(|t| t.shape.iter().map(|n| n.as_ptr()))
+                .collect();
+            self.names
+                .retain(|n| Arc::strong_count(n) > 1 + usize::from(shapes.contains(&n.as_ptr())));
+            self.names_swept = self.names.len();
+        }
+    }
+
     pub fn table_mut(&mut self, name: &Arc<str>) -> &mut Table {
         self.tables.entry(name.clone()).or_default()
     }
