@@ -408,7 +408,9 @@ impl Engine {
                 continue;
             };
             // The id field is the record id, whatever the JSON said.
-            let content = self.store.stored_content(id, content);
+            let content =
+                self.store
+                    .stored_content(id, content, old.as_ref().map(|r| r.content.as_ref()));
             let table = self.store.table_mut(&id.table);
             let version = match &old {
                 Some(old) if old.content.same_content(&content) => {
@@ -1014,7 +1016,7 @@ impl Engine {
         let mut engine = Engine::new();
         for rec in state.records {
             let content = match &rec.content {
-                Value::Object(o) => engine.store.stored_content(&rec.id, o),
+                Value::Object(o) => engine.store.stored_content(&rec.id, o, None),
                 _ => rec.content,
             };
             let table = engine.store.table_mut(&rec.id.table);
