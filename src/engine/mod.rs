@@ -21,6 +21,7 @@ pub mod eval;
 pub mod node;
 pub mod parser;
 pub mod plan;
+pub mod smallset;
 pub mod store;
 pub mod value;
 
@@ -35,6 +36,7 @@ use self::eval::{Env, bind, matches};
 use self::node::{Dispatch, Node, RootData};
 use self::parser::ParseError;
 use self::plan::{Bound, Plan, PlanError, Planner};
+use self::smallset::SmallSet;
 use self::store::{NodeId, Record, Store};
 use self::value::{Object, RecordId, Value};
 
@@ -899,7 +901,7 @@ impl Engine {
             sorted: bound.windowed.then(BTreeSet::new),
             bound,
             dispatch: dispatch.clone(),
-            members: AHashSet::new(),
+            members: SmallSet::new(),
             children: AHashMap::new(),
             parents: Vec::new(),
             root: None,

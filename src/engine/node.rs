@@ -15,9 +15,10 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashMap;
 
 use super::plan::{Bound, Plan};
+use super::smallset::SmallSet;
 use super::store::NodeId;
 use super::value::{IndexKey, Object, PathPart, RecordId, Value};
 
@@ -45,7 +46,7 @@ pub struct Node {
     pub bound: Bound,
     pub dispatch: Dispatch,
     pub sorted: Option<BTreeSet<SortEntry>>,
-    pub members: AHashSet<RecordId>,
+    pub members: SmallSet<RecordId>,
     pub children: AHashMap<RecordId, Vec<NodeId>>,
     pub parents: Vec<(NodeId, u32)>,
     pub root: Option<Box<RootData>>,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use ahash::{AHashMap, AHashSet};
 
+use super::smallset::SmallSet;
 use super::value::{IndexKey, Key, Object, PathPart, RecordId, Value};
 
 pub type NodeId = u32;
@@ -24,7 +25,7 @@ pub struct Record {
 /// `nodes` answers "which nodes filter on this value" when a record changes.
 #[derive(Default)]
 pub struct FieldIndex {
-    pub records: AHashMap<IndexKey, AHashSet<Key>>,
+    pub records: AHashMap<IndexKey, SmallSet<Key>>,
     pub nodes: AHashMap<IndexKey, Vec<NodeId>>,
 }
 
