@@ -33,7 +33,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use self::eval::{Env, bind, matches};
-use self::node::{Dispatch, Node, RootData};
+use self::node::{Dispatch, Node, RootData, Roots};
 use self::parser::ParseError;
 use self::plan::{Bound, Plan, PlanError, Planner};
 use self::smallset::SmallSet;
@@ -125,7 +125,7 @@ pub struct Engine {
     node_keys: AHashMap<(usize, Vec<Value>), NodeId>,
     views: AHashMap<Arc<str>, View>,
     /// Record -> the roots whose flattened result holds it.
-    record_roots: AHashMap<RecordId, Vec<NodeId>>,
+    record_roots: AHashMap<RecordId, Roots>,
     /// Record -> the nodes with subqueries that hold it as a member, whose
     /// children must be re-bound when its content changes.
     hosts: AHashMap<RecordId, Vec<NodeId>>,
@@ -360,7 +360,7 @@ impl Engine {
             *flat.entry(r).or_insert(0) += 1;
         }
         for r in flat.keys() {
-            self.record_roots.entry(r.clone()).or_default().push(id);
+            self.link_root_record(r.clone(), id);
         }
         self.node_mut(id).root = Some(Box::new(RootData {
             views: Vec::new(),
@@ -368,14 +368,20 @@ impl Engine {
         }));
     }
 
+    fn link_root_record(&mut self, r: RecordId, root: NodeId) {
+        match self.record_roots.entry(r) {
+            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(root),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(Roots::One(root));
+            }
+        }
+    }
+
     fn unlink_root_record(&mut self, r: &RecordId, root: NodeId) {
-        if let Some(list) = self.record_roots.get_mut(r) {
-            if let Some(pos) = list.iter().position(|x| *x == root) {
-                list.swap_remove(pos);
-            }
-            if list.is_empty() {
-                self.record_roots.remove(r);
-            }
+        if let Some(roots) = self.record_roots.get_mut(r)
+            && roots.remove(root)
+        {
+            self.record_roots.remove(r);
         }
     }
 
@@ -755,7 +761,7 @@ impl Engine {
         }
         self.touched.entry((root, r.clone())).or_insert(before > 0);
         match (before > 0, after > 0) {
-            (false, true) => self.record_roots.entry(r.clone()).or_default().push(root),
+            (false, true) => self.link_root_record(r.clone(), root),
             (true, false) => self.unlink_root_record(r, root),
             _ => {}
         }
@@ -785,7 +791,7 @@ impl Engine {
             let Some(roots) = self.record_roots.get(r) else {
                 continue;
             };
-            for &root in roots {
+            for &root in roots.as_slice() {
                 if !touched.contains_key(&(root, r.clone())) {
                     let v = version(&self.store, r);
                     per_root

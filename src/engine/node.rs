@@ -164,3 +164,48 @@ impl PartialEq for SortEntry {
 }
 
 impl Eq for SortEntry {}
+
+/// The roots whose result holds one record. Nearly every record is in one
+/// root (or a few), and there is one entry per record in any view, so the
+/// single root is kept inline rather than in a vector of its own.
+#[derive(Debug)]
+pub enum Roots {
+    One(NodeId),
+    Many(Box<Vec<NodeId>>),
+}
+
+impl Roots {
+    pub fn push(&mut self, root: NodeId) {
+        match self {
+            Roots::One(first) => *self = Roots::Many(Box::new(vec![*first, root])),
+            Roots::Many(list) => list.push(root),
+        }
+    }
+
+    /// Removes one occurrence of `root`; returns whether none is left.
+    pub fn remove(&mut self, root: NodeId) -> bool {
+        match self {
+            Roots::One(only) => *only == root,
+            Roots::Many(list) => {
+                if let Some(pos) = list.iter().position(|x| *x == root) {
+                    list.swap_remove(pos);
+                }
+                match list.as_slice() {
+                    [] => true,
+                    [one] => {
+                        *self = Roots::One(*one);
+                        false
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    pub fn as_slice(&self) -> &[NodeId] {
+        match self {
+            Roots::One(only) => std::slice::from_ref(only),
+            Roots::Many(list) => list,
+        }
+    }
+}
