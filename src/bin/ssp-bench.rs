@@ -547,7 +547,7 @@ fn memory(results: &mut Results, mode: Mode) {
     let per_record = (after_records - base) as f64 / records as f64;
     let json_per_record = json_bytes as f64 / records as f64;
     results.add(
-        &format!("memory: bytes per record ({records} records)"),
+        &format!("memory: bytes per record ({records} forum records)"),
         per_record,
         "B",
         None,
@@ -565,7 +565,7 @@ fn memory(results: &mut Results, mode: Mode) {
     }
     let per_view = (live_bytes() - after_records) as f64 / views as f64;
     results.add(
-        &format!("memory: bytes per view ({views} forum views)"),
+        &format!("memory: bytes per view ({views} forum views over {records} records)"),
         per_view,
         "B",
         Some(("<= 2048 B", per_view <= 2048.0)),
