@@ -33,7 +33,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use self::eval::{Env, bind, matches};
-use self::node::{Dispatch, Node, RootData, Roots};
+use self::node::{Dispatch, Node, RootData};
 use self::parser::ParseError;
 use self::plan::{Bound, Plan, PlanError, Planner};
 use self::smallset::SmallSet;
@@ -124,8 +124,6 @@ pub struct Engine {
     freed_in_batch: Vec<NodeId>,
     node_keys: AHashMap<(usize, Vec<Value>), NodeId>,
     views: AHashMap<Arc<str>, View>,
-    /// Record -> the roots whose flattened result holds it.
-    record_roots: AHashMap<RecordId, Roots>,
     /// Record -> the nodes with subqueries that hold it as a member, whose
     /// children must be re-bound when its content changes.
     hosts: AHashMap<RecordId, Vec<NodeId>>,
@@ -340,10 +338,7 @@ impl Engine {
         if !rd.views.is_empty() {
             return;
         }
-        let rd = self.node_mut(root).root.take().expect("checked above");
-        for r in rd.flat.keys() {
-            self.unlink_root_record(r, root);
-        }
+        self.node_mut(root).root = None;
         if self.node(root).parents.is_empty() {
             self.destroy(root);
         }
@@ -359,30 +354,10 @@ impl Engine {
         for r in all {
             *flat.entry(r).or_insert(0) += 1;
         }
-        for r in flat.keys() {
-            self.link_root_record(r.clone(), id);
-        }
         self.node_mut(id).root = Some(Box::new(RootData {
             views: Vec::new(),
             flat,
         }));
-    }
-
-    fn link_root_record(&mut self, r: RecordId, root: NodeId) {
-        match self.record_roots.entry(r) {
-            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(root),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(Roots::One(root));
-            }
-        }
-    }
-
-    fn unlink_root_record(&mut self, r: &RecordId, root: NodeId) {
-        if let Some(roots) = self.record_roots.get_mut(r)
-            && roots.remove(root)
-        {
-            self.record_roots.remove(r);
-        }
     }
 
     // ----- changes -------------------------------------------------------
@@ -451,6 +426,7 @@ impl Engine {
         let mut events: Vec<Event> = Vec::new();
         let mut dirty: Vec<NodeId> = Vec::new();
         let mut candidates: Vec<NodeId> = Vec::new();
+        let mut held: Vec<(RecordId, Vec<NodeId>)> = Vec::with_capacity(bumped.len());
         for (id, old) in &touched {
             let new = self.store.get(id).map(|r| r.content.clone());
             if let (Some(o), Some(n)) = (old, &new)
@@ -467,6 +443,9 @@ impl Engine {
             }
             candidates.sort_unstable();
             candidates.dedup();
+            if bumped.contains(id) {
+                held.push((id.clone(), candidates.clone()));
+            }
             for &n in &candidates {
                 self.evaluate(
                     n,
@@ -497,7 +476,7 @@ impl Engine {
         self.run_events(rebinds);
 
         // 4. Roots: turn count transitions and version bumps into deltas.
-        let out = self.collect_deltas(&bumped);
+        let out = self.collect_deltas(&bumped, &held);
         self.finish_batch();
         out
     }
@@ -760,14 +739,38 @@ impl Engine {
             rd.flat.insert(r.clone(), after);
         }
         self.touched.entry((root, r.clone())).or_insert(before > 0);
-        match (before > 0, after > 0) {
-            (false, true) => self.link_root_record(r.clone(), root),
-            (true, false) => self.unlink_root_record(r, root),
-            _ => {}
+    }
+
+    /// The roots whose result holds `r` through one of `nodes` (the nodes
+    /// that were dispatched `r`'s final content: every node that can hold it).
+    fn roots_holding(&self, r: &RecordId, nodes: &[NodeId], out: &mut Vec<NodeId>) {
+        let mut stack: Vec<NodeId> = nodes
+            .iter()
+            .copied()
+            .filter(|&n| self.alive(n) && self.node(n).members.contains(r))
+            .collect();
+        let mut seen: Vec<NodeId> = stack.clone();
+        while let Some(n) = stack.pop() {
+            let node = self.node(n);
+            if node.root.is_some() {
+                out.push(n);
+            }
+            for &(p, _) in &node.parents {
+                if !seen.contains(&p) {
+                    seen.push(p);
+                    stack.push(p);
+                }
+            }
         }
     }
 
-    fn collect_deltas(&mut self, bumped: &AHashSet<RecordId>) -> Vec<ViewDelta> {
+    /// `held`: each record whose version grew, with the nodes it was
+    /// dispatched to.
+    fn collect_deltas(
+        &mut self,
+        bumped: &AHashSet<RecordId>,
+        held: &[(RecordId, Vec<NodeId>)],
+    ) -> Vec<ViewDelta> {
         let mut touched = std::mem::take(&mut self.touched);
         let mut per_root: AHashMap<NodeId, ViewDelta> = AHashMap::with_capacity(touched.len());
         let version = |store: &Store, r: &RecordId| store.get(r).map(|x| x.version).unwrap_or(1);
@@ -787,11 +790,11 @@ impl Engine {
             }
         }
         // Records that kept their place in a root but changed version.
-        for r in bumped {
-            let Some(roots) = self.record_roots.get(r) else {
-                continue;
-            };
-            for &root in roots.as_slice() {
+        let mut roots = Vec::new();
+        for (r, nodes) in held {
+            roots.clear();
+            self.roots_holding(r, nodes, &mut roots);
+            for &root in &roots {
                 if !touched.contains_key(&(root, r.clone())) {
                     let v = version(&self.store, r);
                     per_root
