@@ -175,11 +175,14 @@ impl Engine {
     /// A view's result set with versions, sorted by record id.
     pub fn view_records(&self, id: &str) -> Option<Vec<(RecordId, u64)>> {
         let view = self.views.get(id)?;
-        let root = self.node(view.root).root.as_ref()?;
-        let mut out: Vec<(RecordId, u64)> = root
-            .flat
-            .keys()
-            .map(|r| (r.clone(), self.store.get(r).map(|x| x.version).unwrap_or(0)))
+        self.node(view.root).root.as_ref()?;
+        let mut out: Vec<(RecordId, u64)> = self
+            .root_records(view.root)
+            .into_iter()
+            .map(|r| {
+                let v = self.store.get(&r).map(|x| x.version).unwrap_or(0);
+                (r, v)
+            })
             .collect();
         out.sort();
         Some(out)
@@ -246,8 +249,7 @@ impl Engine {
         let before: AHashSet<RecordId> = self
             .views
             .get(&meta.id)
-            .and_then(|v| self.node(v.root).root.as_ref())
-            .map(|r| r.flat.keys().cloned().collect())
+            .map(|v| self.root_records(v.root).into_iter().collect())
             .unwrap_or_default();
 
         let root = self.get_or_create(&plan, &params, None);
@@ -262,18 +264,13 @@ impl Engine {
         }
         self.finish_batch();
 
-        let after = &self
-            .node(root)
-            .root
-            .as_ref()
-            .expect("root was just made")
-            .flat;
+        let after: AHashSet<RecordId> = self.root_records(root).into_iter().collect();
         let mut delta = ViewDelta {
             view: id,
             client_id,
             ..Default::default()
         };
-        for r in after.keys() {
+        for r in &after {
             if !before.contains(r) {
                 delta
                     .created
@@ -281,7 +278,7 @@ impl Engine {
             }
         }
         for r in before {
-            if !after.contains_key(&r) {
+            if !after.contains(&r) {
                 delta.deleted.push(r);
             }
         }
@@ -304,12 +301,7 @@ impl Engine {
     /// Removes a view; returns its records (all of which lose their edge).
     pub fn unregister(&mut self, id: &str) -> Option<ViewDelta> {
         let view = self.views.remove(id)?;
-        let mut records: Vec<RecordId> = self
-            .node(view.root)
-            .root
-            .as_ref()
-            .map(|r| r.flat.keys().cloned().collect())
-            .unwrap_or_default();
+        let mut records = self.root_records(view.root);
         records.sort();
         self.detach_view(&view.meta.id, view.root);
         drop(view.plan);
@@ -348,12 +340,19 @@ impl Engine {
         if self.node(id).root.is_some() {
             return;
         }
-        let mut all = Vec::new();
-        self.collect_flat(id, &mut all);
-        let mut flat: AHashMap<RecordId, u32> = AHashMap::new();
-        for r in all {
-            *flat.entry(r).or_insert(0) += 1;
-        }
+        // Without subqueries a node's result is its members, each once: no
+        // counts to keep (most roots; the big ones, like `text = $w`).
+        let flat = if self.node(id).plan.subplans.is_empty() {
+            None
+        } else {
+            let mut all = Vec::new();
+            self.collect_flat(id, &mut all);
+            let mut flat: AHashMap<RecordId, u32> = AHashMap::new();
+            for r in all {
+                *flat.entry(r).or_insert(0) += 1;
+            }
+            Some(flat)
+        };
         self.node_mut(id).root = Some(Box::new(RootData {
             views: Vec::new(),
             flat,
@@ -731,14 +730,22 @@ impl Engine {
 
     fn apply_root(&mut self, root: NodeId, r: &RecordId, d: i64) {
         let rd = self.node_mut(root).root.as_mut().expect("a root");
-        let before = rd.flat.get(r).copied().unwrap_or(0);
-        let after = (i64::from(before) + d).max(0) as u32;
-        if after == 0 {
-            rd.flat.remove(r);
-        } else {
-            rd.flat.insert(r.clone(), after);
-        }
-        self.touched.entry((root, r.clone())).or_insert(before > 0);
+        let was = match rd.flat.as_mut() {
+            Some(flat) => {
+                let before = flat.get(r).copied().unwrap_or(0);
+                let after = (i64::from(before) + d).max(0) as u32;
+                if after == 0 {
+                    flat.remove(r);
+                } else {
+                    flat.insert(r.clone(), after);
+                }
+                before > 0
+            }
+            // The result is the members, already updated: a member that
+            // joined was not there before, one that left was.
+            None => d < 0,
+        };
+        self.touched.entry((root, r.clone())).or_insert(was);
     }
 
     /// The roots whose result holds `r` through one of `nodes` (the nodes
@@ -778,7 +785,10 @@ impl Engine {
             let Some(rd) = self.root_data(*root) else {
                 continue;
             };
-            let is = rd.flat.contains_key(r);
+            let is = match &rd.flat {
+                Some(flat) => flat.contains_key(r),
+                None => self.node(*root).members.contains(r),
+            };
             let d = per_root.entry(*root).or_default();
             match (was, is) {
                 (false, true) => d.created.push((r.clone(), version(&self.store, r))),
@@ -841,6 +851,16 @@ impl Engine {
         touched.clear();
         self.touched = touched;
         out
+    }
+
+    /// The records in root `n`'s result (none if `n` is not a root).
+    fn root_records(&self, n: NodeId) -> Vec<RecordId> {
+        let node = self.node(n);
+        match node.root.as_ref().map(|r| &r.flat) {
+            None => Vec::new(),
+            Some(Some(flat)) => flat.keys().cloned().collect(),
+            Some(None) => node.members.iter().cloned().collect(),
+        }
     }
 
     fn root_data(&self, n: NodeId) -> Option<&RootData> {

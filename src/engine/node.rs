@@ -34,7 +34,8 @@ pub struct RootData {
     /// emitting a delta needs no lookup by view id).
     pub views: Vec<(Arc<str>, Arc<str>)>,
     /// Record -> how many paths through the node tree include it.
-    pub flat: AHashMap<RecordId, u32>,
+    /// `None` for a node without subqueries, whose result is its members.
+    pub flat: Option<AHashMap<RecordId, u32>>,
 }
 
 pub struct Node {
