@@ -21,6 +21,7 @@ pub mod eval;
 pub mod node;
 pub mod parser;
 pub mod plan;
+pub mod smallset;
 pub mod store;
 pub mod value;
 
@@ -35,6 +36,7 @@ use self::eval::{Env, bind, matches};
 use self::node::{Dispatch, Node, RootData};
 use self::parser::ParseError;
 use self::plan::{Bound, Plan, PlanError, Planner};
+use self::smallset::SmallSet;
 use self::store::{NodeId, Record, Store};
 use self::value::{Object, RecordId, Value};
 
@@ -122,8 +124,6 @@ pub struct Engine {
     freed_in_batch: Vec<NodeId>,
     node_keys: AHashMap<(usize, Vec<Value>), NodeId>,
     views: AHashMap<Arc<str>, View>,
-    /// Record -> the roots whose flattened result holds it.
-    record_roots: AHashMap<RecordId, Vec<NodeId>>,
     /// Record -> the nodes with subqueries that hold it as a member, whose
     /// children must be re-bound when its content changes.
     hosts: AHashMap<RecordId, Vec<NodeId>>,
@@ -175,11 +175,14 @@ impl Engine {
     /// A view's result set with versions, sorted by record id.
     pub fn view_records(&self, id: &str) -> Option<Vec<(RecordId, u64)>> {
         let view = self.views.get(id)?;
-        let root = self.node(view.root).root.as_ref()?;
-        let mut out: Vec<(RecordId, u64)> = root
-            .flat
-            .keys()
-            .map(|r| (r.clone(), self.store.get(r).map(|x| x.version).unwrap_or(0)))
+        self.node(view.root).root.as_ref()?;
+        let mut out: Vec<(RecordId, u64)> = self
+            .root_records(view.root)
+            .into_iter()
+            .map(|r| {
+                let v = self.store.get(&r).map(|x| x.version).unwrap_or(0);
+                (r, v)
+            })
             .collect();
         out.sort();
         Some(out)
@@ -246,14 +249,13 @@ impl Engine {
         let before: AHashSet<RecordId> = self
             .views
             .get(&meta.id)
-            .and_then(|v| self.node(v.root).root.as_ref())
-            .map(|r| r.flat.keys().cloned().collect())
+            .map(|v| self.root_records(v.root).into_iter().collect())
             .unwrap_or_default();
 
         let root = self.get_or_create(&plan, &params, None);
         self.make_root(root);
         if let Some(r) = self.node_mut(root).root.as_mut() {
-            r.views.push(meta.id.clone());
+            r.views.push((meta.id.clone(), meta.client_id.clone()));
         }
         let id = meta.id.clone();
         let client_id = meta.client_id.clone();
@@ -262,18 +264,13 @@ impl Engine {
         }
         self.finish_batch();
 
-        let after = &self
-            .node(root)
-            .root
-            .as_ref()
-            .expect("root was just made")
-            .flat;
+        let after: AHashSet<RecordId> = self.root_records(root).into_iter().collect();
         let mut delta = ViewDelta {
             view: id,
             client_id,
             ..Default::default()
         };
-        for r in after.keys() {
+        for r in &after {
             if !before.contains(r) {
                 delta
                     .created
@@ -281,7 +278,7 @@ impl Engine {
             }
         }
         for r in before {
-            if !after.contains_key(&r) {
+            if !after.contains(&r) {
                 delta.deleted.push(r);
             }
         }
@@ -304,12 +301,7 @@ impl Engine {
     /// Removes a view; returns its records (all of which lose their edge).
     pub fn unregister(&mut self, id: &str) -> Option<ViewDelta> {
         let view = self.views.remove(id)?;
-        let mut records: Vec<RecordId> = self
-            .node(view.root)
-            .root
-            .as_ref()
-            .map(|r| r.flat.keys().cloned().collect())
-            .unwrap_or_default();
+        let mut records = self.root_records(view.root);
         records.sort();
         self.detach_view(&view.meta.id, view.root);
         drop(view.plan);
@@ -332,16 +324,13 @@ impl Engine {
         let Some(rd) = self.node_mut(root).root.as_mut() else {
             return;
         };
-        if let Some(pos) = rd.views.iter().position(|v| v == view_id) {
+        if let Some(pos) = rd.views.iter().position(|(v, _)| v == view_id) {
             rd.views.swap_remove(pos);
         }
         if !rd.views.is_empty() {
             return;
         }
-        let rd = self.node_mut(root).root.take().expect("checked above");
-        for r in rd.flat.keys() {
-            self.unlink_root_record(r, root);
-        }
+        self.node_mut(root).root = None;
         if self.node(root).parents.is_empty() {
             self.destroy(root);
         }
@@ -351,30 +340,23 @@ impl Engine {
         if self.node(id).root.is_some() {
             return;
         }
-        let mut all = Vec::new();
-        self.collect_flat(id, &mut all);
-        let mut flat: AHashMap<RecordId, u32> = AHashMap::new();
-        for r in all {
-            *flat.entry(r).or_insert(0) += 1;
-        }
-        for r in flat.keys() {
-            self.record_roots.entry(r.clone()).or_default().push(id);
-        }
+        // Without subqueries a node's result is its members, each once: no
+        // counts to keep (most roots; the big ones, like `text = $w`).
+        let flat = if self.node(id).plan.subplans.is_empty() {
+            None
+        } else {
+            let mut all = Vec::new();
+            self.collect_flat(id, &mut all);
+            let mut flat: AHashMap<RecordId, u32> = AHashMap::new();
+            for r in all {
+                *flat.entry(r).or_insert(0) += 1;
+            }
+            Some(flat)
+        };
         self.node_mut(id).root = Some(Box::new(RootData {
             views: Vec::new(),
             flat,
         }));
-    }
-
-    fn unlink_root_record(&mut self, r: &RecordId, root: NodeId) {
-        if let Some(list) = self.record_roots.get_mut(r) {
-            if let Some(pos) = list.iter().position(|x| *x == root) {
-                list.swap_remove(pos);
-            }
-            if list.is_empty() {
-                self.record_roots.remove(r);
-            }
-        }
     }
 
     // ----- changes -------------------------------------------------------
@@ -398,7 +380,7 @@ impl Engine {
             }
         }
         let mut touched: Vec<(RecordId, Option<Arc<Value>>)> = Vec::with_capacity(finals.len());
-        let mut bumped: AHashSet<RecordId> = AHashSet::new();
+        let mut bumped: AHashSet<RecordId> = AHashSet::with_capacity(finals.len());
         for (id, content) in finals {
             let table = self.store.table_mut(&id.table);
             let old = table.records.get(&id.key).cloned();
@@ -407,10 +389,11 @@ impl Engine {
                 table.records.remove(&id.key);
                 continue;
             };
-            let mut content = content.clone();
             // The id field is the record id, whatever the JSON said.
-            content.insert("id".into(), Value::Thing(id.clone()));
-            let content = Value::Object(content);
+            let content =
+                self.store
+                    .stored_content(id, content, old.as_ref().map(|r| r.content.as_ref()));
+            let table = self.store.table_mut(&id.table);
             let version = match &old {
                 Some(old) if old.content.same_content(&content) => {
                     if *old.content == content {
@@ -442,6 +425,7 @@ impl Engine {
         let mut events: Vec<Event> = Vec::new();
         let mut dirty: Vec<NodeId> = Vec::new();
         let mut candidates: Vec<NodeId> = Vec::new();
+        let mut held: Vec<(RecordId, Vec<NodeId>)> = Vec::with_capacity(bumped.len());
         for (id, old) in &touched {
             let new = self.store.get(id).map(|r| r.content.clone());
             if let (Some(o), Some(n)) = (old, &new)
@@ -458,6 +442,9 @@ impl Engine {
             }
             candidates.sort_unstable();
             candidates.dedup();
+            if bumped.contains(id) {
+                held.push((id.clone(), candidates.clone()));
+            }
             for &n in &candidates {
                 self.evaluate(
                     n,
@@ -488,7 +475,7 @@ impl Engine {
         self.run_events(rebinds);
 
         // 4. Roots: turn count transitions and version bumps into deltas.
-        let out = self.collect_deltas(&bumped);
+        let out = self.collect_deltas(&bumped, &held);
         self.finish_batch();
         out
     }
@@ -728,44 +715,80 @@ impl Engine {
         if delta.is_empty() {
             return;
         }
-        let node = self.node(n);
-        let parents = node.parents.clone();
-        if node.root.is_some() {
+        if self.node(n).root.is_some() {
             for (r, d) in delta {
                 self.apply_root(n, r, d * factor);
             }
         }
-        for (p, m) in parents {
+        // Propagation changes roots' results, never the node graph, so the
+        // parent list can be walked in place.
+        for i in 0..self.node(n).parents.len() {
+            let (p, m) = self.node(n).parents[i];
             self.propagate(p, delta, factor * i64::from(m));
         }
     }
 
     fn apply_root(&mut self, root: NodeId, r: &RecordId, d: i64) {
         let rd = self.node_mut(root).root.as_mut().expect("a root");
-        let before = rd.flat.get(r).copied().unwrap_or(0);
-        let after = (i64::from(before) + d).max(0) as u32;
-        if after == 0 {
-            rd.flat.remove(r);
-        } else {
-            rd.flat.insert(r.clone(), after);
-        }
-        self.touched.entry((root, r.clone())).or_insert(before > 0);
-        match (before > 0, after > 0) {
-            (false, true) => self.record_roots.entry(r.clone()).or_default().push(root),
-            (true, false) => self.unlink_root_record(r, root),
-            _ => {}
+        let was = match rd.flat.as_mut() {
+            Some(flat) => {
+                let before = flat.get(r).copied().unwrap_or(0);
+                let after = (i64::from(before) + d).max(0) as u32;
+                if after == 0 {
+                    flat.remove(r);
+                } else {
+                    flat.insert(r.clone(), after);
+                }
+                before > 0
+            }
+            // The result is the members, already updated: a member that
+            // joined was not there before, one that left was.
+            None => d < 0,
+        };
+        self.touched.entry((root, r.clone())).or_insert(was);
+    }
+
+    /// The roots whose result holds `r` through one of `nodes` (the nodes
+    /// that were dispatched `r`'s final content: every node that can hold it).
+    fn roots_holding(&self, r: &RecordId, nodes: &[NodeId], out: &mut Vec<NodeId>) {
+        let mut stack: Vec<NodeId> = nodes
+            .iter()
+            .copied()
+            .filter(|&n| self.alive(n) && self.node(n).members.contains(r))
+            .collect();
+        let mut seen: Vec<NodeId> = stack.clone();
+        while let Some(n) = stack.pop() {
+            let node = self.node(n);
+            if node.root.is_some() {
+                out.push(n);
+            }
+            for &(p, _) in &node.parents {
+                if !seen.contains(&p) {
+                    seen.push(p);
+                    stack.push(p);
+                }
+            }
         }
     }
 
-    fn collect_deltas(&mut self, bumped: &AHashSet<RecordId>) -> Vec<ViewDelta> {
-        let mut per_root: AHashMap<NodeId, ViewDelta> = AHashMap::new();
-        let touched = std::mem::take(&mut self.touched);
+    /// `held`: each record whose version grew, with the nodes it was
+    /// dispatched to.
+    fn collect_deltas(
+        &mut self,
+        bumped: &AHashSet<RecordId>,
+        held: &[(RecordId, Vec<NodeId>)],
+    ) -> Vec<ViewDelta> {
+        let mut touched = std::mem::take(&mut self.touched);
+        let mut per_root: AHashMap<NodeId, ViewDelta> = AHashMap::with_capacity(touched.len());
         let version = |store: &Store, r: &RecordId| store.get(r).map(|x| x.version).unwrap_or(1);
         for ((root, r), was) in &touched {
             let Some(rd) = self.root_data(*root) else {
                 continue;
             };
-            let is = rd.flat.contains_key(r);
+            let is = match &rd.flat {
+                Some(flat) => flat.contains_key(r),
+                None => self.node(*root).members.contains(r),
+            };
             let d = per_root.entry(*root).or_default();
             match (was, is) {
                 (false, true) => d.created.push((r.clone(), version(&self.store, r))),
@@ -777,11 +800,11 @@ impl Engine {
             }
         }
         // Records that kept their place in a root but changed version.
-        for r in bumped {
-            let Some(roots) = self.record_roots.get(r) else {
-                continue;
-            };
-            for &root in roots {
+        let mut roots = Vec::new();
+        for (r, nodes) in held {
+            roots.clear();
+            self.roots_holding(r, nodes, &mut roots);
+            for &root in &roots {
                 if !touched.contains_key(&(root, r.clone())) {
                     let v = version(&self.store, r);
                     per_root
@@ -792,31 +815,52 @@ impl Engine {
                 }
             }
         }
-        let mut out = Vec::new();
+        // Sorted by view id through a list of small entries, rather than by
+        // moving the (large) deltas themselves.
+        let mut deltas = Vec::with_capacity(per_root.len());
+        let mut order: Vec<(&Arc<str>, &Arc<str>, usize)> = Vec::new();
         for (root, mut d) in per_root {
             if d.is_empty() {
                 continue;
             }
-            d.created.sort();
-            d.updated.sort();
-            d.deleted.sort();
             let Some(rd) = self.root_data(root) else {
                 continue;
             };
-            for v in &rd.views {
-                if let Some(view) = self.views.get(v) {
-                    out.push(ViewDelta {
-                        view: v.clone(),
-                        client_id: view.meta.client_id.clone(),
-                        created: d.created.clone(),
-                        updated: d.updated.clone(),
-                        deleted: d.deleted.clone(),
-                    });
-                }
-            }
+            d.created.sort();
+            d.updated.sort();
+            d.deleted.sort();
+            order.extend(rd.views.iter().map(|(v, c)| (v, c, deltas.len())));
+            deltas.push(d);
         }
-        out.sort_by(|a, b| a.view.cmp(&b.view));
+        // View ids are unique, so an unstable sort gives the same order.
+        order.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let out = order
+            .into_iter()
+            .map(|(v, c, i)| {
+                let d = &deltas[i];
+                ViewDelta {
+                    view: v.clone(),
+                    client_id: c.clone(),
+                    created: d.created.clone(),
+                    updated: d.updated.clone(),
+                    deleted: d.deleted.clone(),
+                }
+            })
+            .collect();
+        // Keep the touched map's allocation for the next batch.
+        touched.clear();
+        self.touched = touched;
         out
+    }
+
+    /// The records in root `n`'s result (none if `n` is not a root).
+    fn root_records(&self, n: NodeId) -> Vec<RecordId> {
+        let node = self.node(n);
+        match node.root.as_ref().map(|r| &r.flat) {
+            None => Vec::new(),
+            Some(Some(flat)) => flat.keys().cloned().collect(),
+            Some(None) => node.members.iter().cloned().collect(),
+        }
     }
 
     fn root_data(&self, n: NodeId) -> Option<&RootData> {
@@ -886,7 +930,7 @@ impl Engine {
             sorted: bound.windowed.then(BTreeSet::new),
             bound,
             dispatch: dispatch.clone(),
-            members: AHashSet::new(),
+            members: SmallSet::new(),
             children: AHashMap::new(),
             parents: Vec::new(),
             root: None,
@@ -1002,11 +1046,15 @@ impl Engine {
     pub fn from_state(state: EngineState) -> Result<Engine, EngineError> {
         let mut engine = Engine::new();
         for rec in state.records {
+            let content = match &rec.content {
+                Value::Object(o) => engine.store.stored_content(&rec.id, o, None),
+                _ => rec.content,
+            };
             let table = engine.store.table_mut(&rec.id.table);
             table.records.insert(
                 rec.id.key,
                 Record {
-                    content: Arc::new(rec.content),
+                    content: Arc::new(content),
                     version: rec.version,
                 },
             );

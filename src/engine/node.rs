@@ -15,9 +15,10 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashMap;
 
 use super::plan::{Bound, Plan};
+use super::smallset::SmallSet;
 use super::store::NodeId;
 use super::value::{IndexKey, Object, PathPart, RecordId, Value};
 
@@ -29,9 +30,12 @@ pub enum Dispatch {
 }
 
 pub struct RootData {
-    pub views: Vec<Arc<str>>,
+    /// The views on this root, with their client ids (copied here so that
+    /// emitting a delta needs no lookup by view id).
+    pub views: Vec<(Arc<str>, Arc<str>)>,
     /// Record -> how many paths through the node tree include it.
-    pub flat: AHashMap<RecordId, u32>,
+    /// `None` for a node without subqueries, whose result is its members.
+    pub flat: Option<AHashMap<RecordId, u32>>,
 }
 
 pub struct Node {
@@ -43,7 +47,7 @@ pub struct Node {
     pub bound: Bound,
     pub dispatch: Dispatch,
     pub sorted: Option<BTreeSet<SortEntry>>,
-    pub members: AHashSet<RecordId>,
+    pub members: SmallSet<RecordId>,
     pub children: AHashMap<RecordId, Vec<NodeId>>,
     pub parents: Vec<(NodeId, u32)>,
     pub root: Option<Box<RootData>>,

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use ahash::{AHashMap, AHashSet};
 
-use super::value::{IndexKey, Key, PathPart, RecordId, Value};
+use super::smallset::SmallSet;
+use super::value::{IndexKey, Key, Object, PathPart, RecordId, Value};
 
 pub type NodeId = u32;
 
@@ -24,7 +25,7 @@ pub struct Record {
 /// `nodes` answers "which nodes filter on this value" when a record changes.
 #[derive(Default)]
 pub struct FieldIndex {
-    pub records: AHashMap<IndexKey, AHashSet<Key>>,
+    pub records: AHashMap<IndexKey, SmallSet<Key>>,
     pub nodes: AHashMap<IndexKey, Vec<NodeId>>,
 }
 
@@ -34,6 +35,65 @@ pub struct Table {
     pub indexes: Vec<(Vec<PathPart>, FieldIndex)>,
     /// Nodes without a hashable equality term: evaluated on every change.
     pub scan_nodes: AHashSet<NodeId>,
+    /// The field names of the last record stored, in order.
+    shape: Vec<Arc<str>>,
+}
+
+/// Field `i` of a record being stored. Records of a table mostly have the
+/// same fields: the previous record's names, position by position, are found
+/// without hashing.
+fn name_at(
+    names: &mut AHashSet<Arc<str>>,
+    shape: &mut Vec<Arc<str>>,
+    i: usize,
+    name: &str,
+) -> Arc<str> {
+    if let Some(n) = shape.get(i)
+        && n.as_ref() == name
+    {
+        return n.clone();
+    }
+    let n = intern(names, name);
+    if i < shape.len() {
+        shape[i] = n.clone();
+    } else if i == shape.len() {
+        shape.push(n.clone());
+    }
+    n
+}
+
+/// Strings up to this length are shared between records: a link like
+/// `user:42` or a tag is stored once however many records hold it.
+const SHARED_STRING_MAX: usize = 32;
+
+fn share_string(strings: &mut AHashSet<Arc<str>>, s: &Arc<str>) -> Arc<str> {
+    if let Some(x) = strings.get(s.as_ref()) {
+        return x.clone();
+    }
+    strings.insert(s.clone());
+    s.clone()
+}
+
+fn intern(names: &mut AHashSet<Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(n) = names.get(name) {
+        return n.clone();
+    }
+    let n: Arc<str> = name.into();
+    names.insert(n.clone());
+    n
+}
+
+/// A copy of a nested value whose object field names are the shared ones.
+fn share_names(names: &mut AHashSet<Arc<str>>, v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(Object(
+            o.0.iter()
+                .map(|(k, v)| (intern(names, k), share_names(names, v)))
+                .collect(),
+        )),
+        Value::Array(items) => Value::Array(items.iter().map(|v| share_names(names, v)).collect()),
+        other => other.clone(),
+    }
 }
 
 pub fn is_id_path(path: &[PathPart]) -> bool {
@@ -139,9 +199,106 @@ impl Table {
 #[derive(Default)]
 pub struct Store {
     pub tables: AHashMap<Arc<str>, Table>,
+    /// Field names, shared by every stored record that has them.
+    names: AHashSet<Arc<str>>,
+    /// `names.len()` after the last sweep of names no record uses.
+    names_swept: usize,
+    /// Short string values, shared by every stored record that has them.
+    strings: AHashSet<Arc<str>>,
+    strings_swept: usize,
 }
 
 impl Store {
+    /// The content to store for record `id`: `content` with the `id` field
+    /// set to the record id, field names shared with the other records, and
+    /// no spare capacity. Records are most of SSP's memory, and a record's
+    /// own copy of each field name (and the doubled capacity of a vector that
+    /// grew by one for `id`) used to cost more than its values.
+    ///
+    /// `old` is the record's current content: a string field that did not
+    /// change keeps the old record's allocation without a lookup.
+    pub fn stored_content(
+        &mut self,
+        id: &RecordId,
+        content: &Object,
+        old: Option<&Value>,
+    ) -> Value {
+        let old = match old {
+            Some(Value::Object(o)) => o.0.as_slice(),
+            _ => &[],
+        };
+        let table_name = match self.tables.get_key_value(&id.table) {
+            Some((name, _)) => name.clone(),
+            None => {
+                self.tables.insert(id.table.clone(), Table::default());
+                id.table.clone()
+            }
+        };
+        let table = self.tables.get_mut(&id.table).expect("just ensured");
+        let id_value = Value::Thing(RecordId {
+            table: table_name,
+            key: id.key.clone(),
+        });
+        let names = &mut self.names;
+        let shape = &mut table.shape;
+        let mut fields = Vec::with_capacity(content.0.len() + 1);
+        let mut id_value = Some(id_value);
+        for (k, v) in &content.0 {
+            if id_value.is_some() && k.as_ref() >= "id" {
+                let n = name_at(names, shape, fields.len(), "id");
+                fields.push((n, id_value.take().expect("checked")));
+            }
+            if k.as_ref() == "id" {
+                continue;
+            }
+            let name = name_at(names, shape, fields.len(), k);
+            let value = match v {
+                Value::Object(_) | Value::Array(_) => share_names(names, v),
+                // Short strings repeat across records (links, tags, states).
+                Value::String(s) if s.len() <= SHARED_STRING_MAX => match old.get(fields.len()) {
+                    Some((n, Value::String(o))) if Arc::ptr_eq(n, &name) && o == s => {
+                        Value::String(o.clone())
+                    }
+                    _ => Value::String(share_string(&mut self.strings, s)),
+                },
+                _ => v.clone(),
+            };
+            fields.push((name, value));
+        }
+        if let Some(v) = id_value {
+            let n = name_at(names, shape, fields.len(), "id");
+            fields.push((n, v));
+        }
+        fields.shrink_to_fit();
+        self.sweep_names();
+        self.sweep_strings();
+        Value::Object(Object(fields))
+    }
+
+    /// Forgets names no record holds any more, so that a stream of ever new
+    /// field names cannot grow the set forever.
+    /// As [`Store::sweep_names`], for shared string values.
+    fn sweep_strings(&mut self) {
+        if self.strings.len() > 4096 && self.strings.len() > 2 * self.strings_swept {
+            self.strings.retain(|s| Arc::strong_count(s) > 1);
+            self.strings_swept = self.strings.len();
+        }
+    }
+
+    fn sweep_names(&mut self) {
+        if self.names.len() > 1024 && self.names.len() > 2 * self.names_swept {
+            // A name held only by the set (and perhaps a table's shape).
+            let shapes: AHashSet<*const u8> = self
+                .tables
+                .values()
+                .flat_map(|t| t.shape.iter().map(|n| n.as_ptr()))
+                .collect();
+            self.names
+                .retain(|n| Arc::strong_count(n) > 1 + usize::from(shapes.contains(&n.as_ptr())));
+            self.names_swept = self.names.len();
+        }
+    }
+
     pub fn table_mut(&mut self, name: &Arc<str>) -> &mut Table {
         self.tables.entry(name.clone()).or_default()
     }
@@ -156,5 +313,70 @@ impl Store {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::value::Number;
+
+    fn obj(pairs: Vec<(&str, Value)>) -> Object {
+        Object::from_pairs(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    fn fields(v: &Value) -> &Vec<(Arc<str>, Value)> {
+        match v {
+            Value::Object(o) => &o.0,
+            _ => panic!("an object"),
+        }
+    }
+
+    #[test]
+    fn a_stored_record_is_its_content_with_its_id_and_shares_names_and_strings() {
+        let mut store = Store::default();
+        let int = |i| Value::Number(Number::Int(i));
+        let nested = Value::Object(obj(vec![("k", int(1))]));
+        for (id, content) in [
+            // `id` sorts in the middle, first, last, or is missing.
+            (
+                "t:1",
+                obj(vec![
+                    ("b", Value::str("x")),
+                    ("id", Value::str("t:9")),
+                    ("a", nested.clone()),
+                ]),
+            ),
+            ("t:2", obj(vec![("z", Value::str("x")), ("a", int(2))])),
+            ("t:3", obj(vec![("j", Value::str("x"))])),
+            ("t:4", obj(vec![])),
+        ] {
+            let id = RecordId::parse(id).unwrap();
+            let mut expected = content.clone();
+            expected.insert("id".into(), Value::Thing(id.clone()));
+            let stored = store.stored_content(&id, &content, None);
+            assert_eq!(stored, Value::Object(expected));
+            assert_eq!(
+                fields(&stored).capacity(),
+                fields(&stored).len(),
+                "no spare capacity"
+            );
+        }
+        let a = store.stored_content(
+            &RecordId::parse("t:5").unwrap(),
+            &obj(vec![("b", Value::str("x"))]),
+            None,
+        );
+        let b = store.stored_content(
+            &RecordId::parse("t:6").unwrap(),
+            &obj(vec![("b", Value::str("x"))]),
+            None,
+        );
+        let (fa, fb) = (fields(&a), fields(&b));
+        assert!(Arc::ptr_eq(&fa[0].0, &fb[0].0), "one field name");
+        match (&fa[0].1, &fb[0].1) {
+            (Value::String(x), Value::String(y)) => assert!(Arc::ptr_eq(x, y), "one string"),
+            _ => panic!("strings"),
+        }
     }
 }

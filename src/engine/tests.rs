@@ -346,3 +346,36 @@ fn nested_subqueries_and_shared_children() {
         (s(&["comment:1", "user:2"]), vec![], s(&["comment:2"]))
     );
 }
+
+#[test]
+fn a_changed_record_is_updated_in_every_view_that_holds_it_by_any_path() {
+    let mut e = Engine::new();
+    let with_author =
+        "SELECT *, (SELECT * FROM user WHERE id = $parent.author LIMIT 1)[0] AS author FROM thread";
+    e.register(meta("threads", with_author, json!({}))).unwrap();
+    e.register(meta(
+        "me",
+        "SELECT * FROM user WHERE id = $u",
+        json!({"u": "user:1"}),
+    ))
+    .unwrap();
+    e.register(meta(
+        "other",
+        "SELECT * FROM user WHERE id = $u",
+        json!({"u": "user:2"}),
+    ))
+    .unwrap();
+    e.apply_batch(&[
+        put("user:1", json!({"name": "ann"})),
+        put("user:2", json!({"name": "bob"})),
+        put("thread:1", json!({"author": "user:1"})),
+        put("thread:2", json!({"author": "user:1"})),
+    ]);
+    // user:1 is in `threads` twice (through both threads' author node) and in `me` once.
+    let out = e.apply_batch(&[put("user:1", json!({"name": "ann b"}))]);
+    let updated = |v| of(&out, v).1;
+    assert_eq!(updated("threads"), vec![("user:1".to_string(), 2)]);
+    assert_eq!(updated("me"), vec![("user:1".to_string(), 2)]);
+    assert_eq!(of(&out, "other"), Default::default(), "holds only user:2");
+    assert_eq!(out.len(), 2);
+}

@@ -33,6 +33,15 @@ pub struct Object(pub Vec<(FieldName, Value)>);
 
 impl Object {
     pub fn get(&self, key: &str) -> Option<&Value> {
+        // Records have a handful of fields: a scan that compares lengths
+        // first beats a binary search of byte-wise comparisons.
+        if self.0.len() <= 8 {
+            return self
+                .0
+                .iter()
+                .find(|(k, _)| k.len() == key.len() && k.as_ref() == key)
+                .map(|(_, v)| v);
+        }
         self.0
             .binary_search_by(|(k, _)| k.as_ref().cmp(key))
             .ok()
@@ -84,6 +93,15 @@ impl RecordId {
         }
     }
 
+    /// A record id of `table`, whose name is shared with the other ids of
+    /// that table parsed on this thread (see [`table_name`]).
+    fn in_table(table: &str, key: Key) -> Self {
+        RecordId {
+            table: table_name(table),
+            key,
+        }
+    }
+
     /// Parses the text form `table:key` as a JSON client would write it.
     ///
     /// Digits-only keys are integers, as in SurrealQL (`user:1`). Keys wrapped
@@ -94,7 +112,7 @@ impl RecordId {
         if table.is_empty() || key.is_empty() {
             return None;
         }
-        Some(RecordId::new(table, parse_key(key)))
+        Some(RecordId::in_table(table, parse_key(key)))
     }
 
     /// Parses `id`, which is either `table:key` or a bare key of `table`.
@@ -111,8 +129,31 @@ impl RecordId {
         if id.is_empty() {
             return Err("record id is empty".into());
         }
-        Ok(RecordId::new(table, parse_key(id)))
+        Ok(RecordId::in_table(table, parse_key(id)))
     }
+}
+
+/// The shared name of a table. Every parsed record id (and every string
+/// that reads as one, when it is hashed for an index) names its table; a
+/// small per-thread cache of the tables seen lets them share one allocation
+/// instead of one per id. Bounded: past `TABLES` distinct names, a name is
+/// simply allocated.
+fn table_name(table: &str) -> Arc<str> {
+    const TABLES: usize = 64;
+    thread_local! {
+        static NAMES: std::cell::RefCell<Vec<Arc<str>>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some(n) = names.iter().find(|n| n.as_ref() == table) {
+            return n.clone();
+        }
+        let n: Arc<str> = table.into();
+        if names.len() < TABLES {
+            names.push(n.clone());
+        }
+        n
+    })
 }
 
 fn unquote_ident(s: &str) -> Option<&str> {
