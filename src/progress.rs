@@ -9,11 +9,10 @@
 //! few rows is not news. Times are passed in (`*_at`) so the rate limiting is
 //! testable without sleeping; the plain methods use the clock.
 //!
-//! A job's one long database call (reading a whole table: SurrealDB 3.3.5
-//! has no cheap way to page a table, a record-id range ignores `LIMIT` and
-//! `START` rescans what it skips) cannot count rows while it runs; it is
-//! awaited through [`Progress::wait`], which logs a "still reading" line per
-//! interval so that the job is never silent either.
+//! Tables are read in pages (see `sources::snapshot`), so rows are counted
+//! as they come in. A job that has to wait on one long call that cannot count
+//! rows while it runs awaits it through [`Progress::wait`], which logs a
+//! "still reading" line per interval so that the job is never silent either.
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -20,7 +20,7 @@ use crate::engine::value::RecordId;
 use crate::engine::{Engine, ViewDelta, ViewMeta};
 use crate::progress::Progress;
 use crate::sink::{EDGE_TABLE, EdgeChanges, EdgeSink, QUERY_TABLE};
-use crate::sources::snapshot::{APPLY_CHUNK, read_table};
+use crate::sources::snapshot::TablePages;
 
 /// What startup restored.
 pub struct Restored {
@@ -169,14 +169,16 @@ pub async fn rebuild(db: &Db) -> Result<Engine, DbError> {
     let total = tables.len();
     for (i, t) in tables.iter().enumerate() {
         let mut progress = Progress::start("rebuild", t, None);
-        let changes = progress.wait(read_table(db, t)).await?;
-        progress.set_total(changes.len() as u64);
-        for chunk in changes.chunks(APPLY_CHUNK) {
-            engine.apply_batch(chunk);
-            progress.add(chunk.len() as u64);
+        // Page by page: every call bounded whatever the table's size.
+        let mut pages = TablePages::new(t);
+        let mut rows = 0usize;
+        while let Some(page) = pages.next_page(db).await? {
+            engine.apply_batch(&page);
+            rows += page.len();
+            progress.add(page.len() as u64);
         }
         progress.finish();
-        tracing::info!(table = %t, rows = changes.len(), progress = format!("{}/{total}", i + 1), "rebuild: table loaded");
+        tracing::info!(table = %t, rows, progress = format!("{}/{total}", i + 1), "rebuild: table loaded");
     }
     // Versions as the clients last saw them.
     for (record, version) in edge_versions(db).await? {

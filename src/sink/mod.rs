@@ -107,6 +107,40 @@ impl EdgeChanges {
         }
     }
 
+    /// These changes as transactions of at most `max_edges` edges each (the
+    /// first one also carries the reset and the removed views): for writes
+    /// that may be as big as a view's whole result set, so that no one call
+    /// grows with it. Edges are independent of each other (see above), so the
+    /// split needs no order.
+    pub fn split(self, max_edges: usize) -> Vec<EdgeChanges> {
+        let max_edges = max_edges.max(1);
+        if self.edges.len() <= max_edges {
+            return vec![self];
+        }
+        let EdgeChanges {
+            edges,
+            removed_views,
+            reset,
+        } = self;
+        let mut parts = vec![EdgeChanges {
+            edges: AHashMap::with_capacity(max_edges),
+            removed_views,
+            reset,
+        }];
+        for (key, op) in edges {
+            if parts.last().is_some_and(|p| p.edges.len() >= max_edges) {
+                parts.push(EdgeChanges {
+                    edges: AHashMap::with_capacity(max_edges),
+                    ..Default::default()
+                });
+            }
+            if let Some(part) = parts.last_mut() {
+                part.edges.insert(key, op);
+            }
+        }
+        parts
+    }
+
     /// Removes a view's row and any edge of it that is still there.
     pub fn remove_view(&mut self, view: Arc<str>) {
         self.edges.retain(|(v, _), _| *v != view);
@@ -251,5 +285,32 @@ impl EdgeSink {
             .bind("row", view_row(view))
             .bind("at", sdb::Value::Datetime(at.into()));
         self.run(q).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Key;
+
+    #[test]
+    fn a_big_change_set_splits_into_bounded_parts() {
+        let rid = |k: i64| RecordId::new("t", Key::Int(k));
+        let delta = ViewDelta {
+            view: "v".into(),
+            client_id: "c".into(),
+            created: (0..10).map(|k| (rid(k), 1)).collect(),
+            updated: vec![],
+            deleted: vec![rid(10), rid(11)],
+        };
+        let mut changes = EdgeChanges::default();
+        changes.absorb(std::slice::from_ref(&delta));
+        changes.remove_view("old".into());
+        let parts = changes.split(5);
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| p.edges.len() <= 5));
+        assert_eq!(parts.iter().map(|p| p.edges.len()).sum::<usize>(), 12);
+        assert_eq!(parts[0].removed_views.len(), 1, "the first part removes");
+        assert!(parts[1..].iter().all(|p| p.removed_views.is_empty()));
     }
 }

@@ -21,7 +21,10 @@
 //! 2. subscribe LIVE; its notifications wait in the stream meanwhile;
 //! 3. take the cursor: a versionstamp a few seconds before the server's now;
 //! 4. snapshot the table, diff it against what the engine holds (deletes for
-//!    records gone) and apply it;
+//!    records gone) and apply it. The snapshot is read in pages of bounded
+//!    size (see `snapshot`), applied as they come: each page is a read made
+//!    after the cursor, so whatever changed since the cursor, before or after
+//!    its page was read, is still re-checked by step 5;
 //! 5. then the buffered notifications are applied, and the table is in "gap"
 //!    mode: the next feed pass re-checks every change since the cursor.
 //!
@@ -75,7 +78,7 @@ use tokio::task::JoinHandle;
 use super::changefeed::{self, FeedStatus};
 use super::cursors::{Cursor, Cursors};
 use super::live::{self, LiveEvent, Subscription};
-use super::snapshot::{APPLY_CHUNK, read_records, read_table, resync_changes};
+use super::snapshot::{APPLY_CHUNK, TablePages, deletes_for, read_records};
 use crate::config::{ChangefeedMode, WorkerSettings};
 use crate::db::values::record_id_to_surreal;
 use crate::db::{Db, DbError, Query};
@@ -712,9 +715,33 @@ impl Worker {
         };
         let job = if deletes { "resync" } else { "snapshot" };
         let mut progress = Progress::start(job, table, None);
-        let rows = progress.wait(read_table(&self.db, table)).await?;
-        let count = rows.len();
-        let held = if rows.is_empty() && !held.is_empty() {
+        // Page by page (each call bounded, whatever the table's size), applied
+        // as it comes in batches of APPLY_CHUNK rows; only the ids are kept,
+        // for the deletes.
+        let mut pages = TablePages::new(table);
+        let mut present: HashSet<RecordId> = HashSet::new();
+        let mut batch: Vec<crate::engine::Change> = Vec::new();
+        let mut count = 0usize;
+        while let Some(page) = pages.next_page(&self.db).await? {
+            count += page.len();
+            if deletes {
+                present.extend(page.iter().map(|c| c.id.clone()));
+            }
+            batch.extend(page);
+            if batch.len() >= APPLY_CHUNK {
+                let n = batch.len() as u64;
+                self.pipeline
+                    .ingest(std::mem::take(&mut batch), Source::Bootstrap)
+                    .await?;
+                progress.add(n);
+            }
+        }
+        if !batch.is_empty() {
+            let n = batch.len() as u64;
+            self.pipeline.ingest(batch, Source::Bootstrap).await?;
+            progress.add(n);
+        }
+        let held = if count == 0 && !held.is_empty() {
             tracing::warn!(
                 table = %table,
                 held = held.len(),
@@ -724,17 +751,13 @@ impl Worker {
         } else {
             held
         };
-        let (changes, deleted) = resync_changes(rows, held);
-        progress.set_total(changes.len() as u64);
-        let mut changes = changes.into_iter();
-        loop {
-            let chunk: Vec<_> = changes.by_ref().take(APPLY_CHUNK).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            let n = chunk.len() as u64;
-            self.pipeline.ingest(chunk, Source::Bootstrap).await?;
-            progress.add(n);
+        let gone = deletes_for(held, &present);
+        let deleted = gone.len();
+        for chunk in gone.chunks(APPLY_CHUNK) {
+            self.pipeline
+                .ingest(chunk.to_vec(), Source::Bootstrap)
+                .await?;
+            progress.add(chunk.len() as u64);
         }
         progress.finish();
         if let Some(cursor) = cursor {
@@ -745,7 +768,7 @@ impl Worker {
         }
         WorkerStats::bump(&self.stats.snapshots, 1);
         metrics::counter!("ssp_worker_snapshots_total").increment(1);
-        tracing::debug!(table = %table, rows = count, deleted, "table snapshot applied");
+        tracing::debug!(table = %table, rows = count, deleted, pages = pages.pages(), "table snapshot applied");
         Ok(())
     }
 

@@ -781,6 +781,136 @@ async fn without_a_change_feed_a_gap_is_filled_by_a_resync(backend: Backend) {
 }
 backend_tests!(without_a_change_feed_a_gap_is_filled_by_a_resync: ws);
 
+// ----- big tables ----------------------------------------------------------
+
+fn int(n: i64) -> sdb::Value {
+    sdb::Value::Number(sdb::Number::Int(n))
+}
+
+/// Creates `rows` records `table:0..rows` directly in SurrealDB, `per_call`
+/// per statement: `hot` on every `hot_every`-th, and a `pad` of `pad` bytes.
+async fn fill(db: &Db, table: &str, rows: i64, per_call: i64, hot_every: i64, pad: usize) {
+    let pad = "x".repeat(pad);
+    let mut from = 0;
+    while from < rows {
+        let to = (from + per_call).min(rows);
+        run(
+            db,
+            "FOR $i IN $from..$to { CREATE type::record($t, $i) SET n = $i, hot = $i % $every = 0, pad = $pad }",
+            vec![
+                ("t", sdb::Value::String(table.to_owned())),
+                ("from", int(from)),
+                ("to", int(to)),
+                ("every", int(hot_every)),
+                ("pad", sdb::Value::String(pad.clone())),
+            ],
+        )
+        .await;
+        from = to;
+    }
+}
+
+/// Registers `view` over a table that is already full and checks what a
+/// client sees: the answer and the edges agree with SurrealDB's own query,
+/// and the whole table is in the engine.
+async fn register_over_full_table(app: &TestApp, db: &Db, view: View, rows: u64) {
+    let body = register(app, view).await;
+    let listed: BTreeSet<String> = body["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .collect();
+    let want = expected(db, view.sql).await;
+    assert!(!want.is_empty(), "the view selects some rows");
+    assert_eq!(listed, want, "the register answer holds the table's rows");
+    if let Some(problem) = disagreement(db, &[view]).await {
+        panic!("edges disagree with SurrealDB: {problem}");
+    }
+    let health = app.get_json("/health").await;
+    assert_eq!(health["records"], json!(rows), "every row loaded: {health}");
+}
+
+const BIG: View = View {
+    id: "big_hot",
+    sql: "SELECT * FROM big WHERE hot = true",
+};
+
+const BIG_ALL: View = View {
+    id: "big_all",
+    sql: "SELECT * FROM big WHERE n >= 0",
+};
+
+/// A table whose one-call read takes longer than the call timeout loads (it
+/// used to time out, be retried from scratch and time out again, forever).
+/// The call timeout is cut to 300ms so that 60k rows are enough over `ws://`
+/// (one read of them takes most of a second in a debug build, a page of
+/// 1,000 rows ~15ms). The embedded
+/// engine reads that much within 300ms even in one call, so on `mem://` this
+/// only checks a read of several pages, on fewer rows and the usual timeout,
+/// and a view of every row (its edges written in several transactions).
+async fn a_table_slower_to_read_than_the_call_timeout_loads(backend: Backend) {
+    let rows: i64 = if backend == Backend::Ws {
+        60_000
+    } else {
+        5_500
+    };
+    let test_db = TestDb::start(backend).await;
+    let settings = if backend == Backend::Ws {
+        test_db.settings_with(&[("SPOOKY_SURREALDB_CALL_TIMEOUT_MS", "300")])
+    } else {
+        test_db.settings()
+    };
+    let app = if backend == Backend::Ws {
+        // Written before SSP starts, on a connection without the short timeout.
+        let db = direct_db(&test_db, None).await;
+        fill(&db, "big", rows, 10_000, 1_000, 20).await;
+        TestApp::spawn_on(test_db.clone(), settings).await
+    } else {
+        let app = TestApp::spawn_on(test_db.clone(), settings).await;
+        fill(&app.db, "big", rows, 1_000, 1_000, 20).await;
+        app
+    };
+    let db = direct_db(&test_db, Some(&app)).await;
+    // On mem://, a view of every row: its 5,500 edges are committed in parts.
+    let view = if backend == Backend::Ws { BIG } else { BIG_ALL };
+    register_over_full_table(&app, &db, view, rows as u64).await;
+    if backend == Backend::Ws {
+        // The page query is planned as a key-value scan that stops at the
+        // LIMIT (not one that reads the rest of the table for every page).
+        let q = ssp::sources::snapshot::PAGE_QUERY.replace("$range", "big:5>..");
+        let plan = run(&db, &format!("{q} EXPLAIN"), vec![("limit", int(10))]).await;
+        let plan = plan.to_string();
+        assert!(
+            plan.contains("DynamicScan") && plan.contains("\"limit\""),
+            "pages are read with the limit pushed into the scan: {plan}"
+        );
+    }
+    app.stop().await;
+}
+backend_tests!(a_table_slower_to_read_than_the_call_timeout_loads: mem, ws);
+
+const FAT: View = View {
+    id: "fat_hot",
+    sql: "SELECT * FROM fat WHERE hot = true",
+};
+
+/// A table bigger than the websocket message limit (64 MiB in the SDK) loads:
+/// one read of it made the SDK drop the connection (ending every LIVE query),
+/// and the worker re-subscribed and read it again, forever. Rows of 100 KB,
+/// so that even a page of them is over the limit at first: the page is
+/// retried smaller.
+async fn a_table_over_the_websocket_message_limit_loads(backend: Backend) {
+    const ROWS: i64 = 720;
+    let test_db = TestDb::start(backend).await;
+    let db = direct_db(&test_db, None).await;
+    fill(&db, "fat", ROWS, 120, 100, 100_000).await;
+    let app = TestApp::spawn_on(test_db.clone(), test_db.settings()).await;
+    register_over_full_table(&app, &db, FAT, ROWS as u64).await;
+    app.stop().await;
+}
+backend_tests!(a_table_over_the_websocket_message_limit_loads: ws);
+
 // ----- benchmark -----------------------------------------------------------
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
