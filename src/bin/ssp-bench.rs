@@ -32,7 +32,9 @@
 // The in-process SurrealDB server (`bench-ws`) nests deep async types.
 #![recursion_limit = "256"]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+use mimalloc::MiMalloc;
 use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -46,7 +48,8 @@ use ssp::db::values::to_surreal;
 use ssp::engine::value::{Object, RecordId, Value};
 use ssp::engine::{Change, Engine, ViewMeta};
 
-/// Counts live heap bytes, for the memory figures.
+/// Counts live heap bytes, for the memory figures, over mimalloc (the
+/// allocator the `ssp` binary uses).
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -54,18 +57,18 @@ static LIVE: AtomicIsize = AtomicIsize::new(0);
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
+        unsafe { MiMalloc.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { MiMalloc.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         LIVE.fetch_add(
             new_size as isize - layout.size() as isize,
             Ordering::Relaxed,
         );
-        unsafe { System.realloc(ptr, layout, new_size) }
+        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
     }
 }
 
