@@ -36,7 +36,7 @@ use self::eval::{Env, bind, matches};
 use self::node::{Dispatch, Node, RootData};
 use self::parser::ParseError;
 use self::plan::{Bound, Plan, PlanError, Planner};
-use self::smallset::SmallSet;
+use self::smallset::{SmallMap, SmallSet};
 use self::store::{NodeId, Record, Store};
 use self::value::{Object, RecordId, Value};
 
@@ -93,9 +93,56 @@ pub enum EngineError {
 }
 
 struct View {
-    meta: ViewMeta,
+    meta: CompactMeta,
     plan: Arc<Plan>,
     root: NodeId,
+}
+
+/// A [`ViewMeta`] as the engine keeps it. At 10,000 views the API's form
+/// cost ~700 B a view more: its params map is a `BTreeMap`, whose one leaf
+/// is ~630 B even for one parameter, and every view of one query held its
+/// own copy of the query text. Here the params are an exact slice (same
+/// keys and JSON values, so [`CompactMeta::to_meta`] gives back exactly what
+/// was registered) and the text is shared by the views of one query.
+struct CompactMeta {
+    id: Arc<str>,
+    client_id: Arc<str>,
+    sql: Arc<str>,
+    params: Box<[(Box<str>, serde_json::Value)]>,
+    ttl: Box<str>,
+    last_active_at: DateTime<Utc>,
+}
+
+impl CompactMeta {
+    fn new(meta: ViewMeta, sql: Arc<str>) -> Self {
+        CompactMeta {
+            id: meta.id,
+            client_id: meta.client_id,
+            sql,
+            params: meta
+                .params
+                .into_iter()
+                .map(|(k, v)| (k.into_boxed_str(), v))
+                .collect(),
+            ttl: meta.ttl.into_boxed_str(),
+            last_active_at: meta.last_active_at,
+        }
+    }
+
+    fn to_meta(&self) -> ViewMeta {
+        ViewMeta {
+            id: self.id.clone(),
+            client_id: self.client_id.clone(),
+            sql: self.sql.to_string(),
+            params: self
+                .params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            ttl: self.ttl.to_string(),
+            last_active_at: self.last_active_at,
+        }
+    }
 }
 
 /// The serialized form of the engine: views and records with versions.
@@ -123,7 +170,9 @@ pub struct Engine {
     /// for a destroyed node can never hit a new one.
     freed_in_batch: Vec<NodeId>,
     node_keys: AHashMap<(usize, Vec<Value>), NodeId>,
-    views: AHashMap<Arc<str>, View>,
+    views: AHashMap<Arc<str>, Box<View>>,
+    /// Query texts, shared by the views that registered the same one.
+    sqls: AHashSet<Arc<str>>,
     /// Record -> the nodes with subqueries that hold it as a member, whose
     /// children must be re-bound when its content changes.
     hosts: AHashMap<RecordId, Vec<NodeId>>,
@@ -156,12 +205,12 @@ impl Engine {
         self.nodes.iter().filter(|n| n.is_some()).count()
     }
 
-    pub fn view(&self, id: &str) -> Option<&ViewMeta> {
-        self.views.get(id).map(|v| &v.meta)
+    pub fn view(&self, id: &str) -> Option<ViewMeta> {
+        self.views.get(id).map(|v| v.meta.to_meta())
     }
 
-    pub fn views(&self) -> impl Iterator<Item = &ViewMeta> {
-        self.views.values().map(|v| &v.meta)
+    pub fn views(&self) -> impl Iterator<Item = ViewMeta> + '_ {
+        self.views.values().map(|v| v.meta.to_meta())
     }
 
     pub fn version(&self, id: &RecordId) -> Option<u64> {
@@ -259,8 +308,21 @@ impl Engine {
         }
         let id = meta.id.clone();
         let client_id = meta.client_id.clone();
-        if let Some(old) = self.views.insert(id.clone(), View { meta, plan, root }) {
+        let sql = match self.sqls.get(meta.sql.as_str()) {
+            Some(s) => s.clone(),
+            None => {
+                let s: Arc<str> = meta.sql.as_str().into();
+                self.sqls.insert(s.clone());
+                s
+            }
+        };
+        let meta = CompactMeta::new(meta, sql);
+        if let Some(old) = self
+            .views
+            .insert(id.clone(), Box::new(View { meta, plan, root }))
+        {
             self.detach_view(&old.meta.id, old.root);
+            self.forget_sql(old.meta.sql);
         }
         self.finish_batch();
 
@@ -304,15 +366,25 @@ impl Engine {
         let mut records = self.root_records(view.root);
         records.sort();
         self.detach_view(&view.meta.id, view.root);
-        drop(view.plan);
+        let View { meta, plan, .. } = *view;
+        self.forget_sql(meta.sql);
+        drop(plan);
         self.finish_batch();
         self.planner.collect_garbage();
         Some(ViewDelta {
-            view: view.meta.id,
-            client_id: view.meta.client_id,
+            view: meta.id,
+            client_id: meta.client_id,
             deleted: records,
             ..Default::default()
         })
+    }
+
+    /// Drops the shared copy of a query text no view uses any more.
+    fn forget_sql(&mut self, sql: Arc<str>) {
+        // Held by the set and by `sql` only.
+        if Arc::strong_count(&sql) == 2 {
+            self.sqls.remove(&sql);
+        }
     }
 
     /// Forgets every view and record.
@@ -347,9 +419,14 @@ impl Engine {
         } else {
             let mut all = Vec::new();
             self.collect_flat(id, &mut all);
-            let mut flat: AHashMap<RecordId, u32> = AHashMap::new();
+            let mut flat: SmallMap<RecordId, u32> = SmallMap::new();
             for r in all {
-                *flat.entry(r).or_insert(0) += 1;
+                match flat.get_mut(&r) {
+                    Some(c) => *c += 1,
+                    None => {
+                        flat.insert(r, 1);
+                    }
+                }
             }
             Some(flat)
         };
@@ -931,7 +1008,7 @@ impl Engine {
             bound,
             dispatch: dispatch.clone(),
             members: SmallSet::new(),
-            children: AHashMap::new(),
+            children: SmallMap::new(),
             parents: Vec::new(),
             root: None,
             dirty: false,
@@ -1014,7 +1091,7 @@ impl Engine {
                 }
             }
         }
-        for (_, kids) in node.children {
+        for kids in node.children.into_values() {
             for k in kids {
                 self.unlink(k, n);
             }
@@ -1025,7 +1102,7 @@ impl Engine {
 
     /// A consistent snapshot of everything that is not derived.
     pub fn to_state(&self) -> EngineState {
-        let mut views: Vec<ViewMeta> = self.views.values().map(|v| v.meta.clone()).collect();
+        let mut views: Vec<ViewMeta> = self.views.values().map(|v| v.meta.to_meta()).collect();
         views.sort_by(|a, b| a.id.cmp(&b.id));
         let mut records = Vec::with_capacity(self.store.len());
         for (table, t) in &self.store.tables {

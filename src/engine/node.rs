@@ -15,10 +15,8 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use ahash::AHashMap;
-
 use super::plan::{Bound, Plan};
-use super::smallset::SmallSet;
+use super::smallset::{SmallMap, SmallSet};
 use super::store::NodeId;
 use super::value::{IndexKey, Object, PathPart, RecordId, Value};
 
@@ -35,7 +33,7 @@ pub struct RootData {
     pub views: Vec<(Arc<str>, Arc<str>)>,
     /// Record -> how many paths through the node tree include it.
     /// `None` for a node without subqueries, whose result is its members.
-    pub flat: Option<AHashMap<RecordId, u32>>,
+    pub flat: Option<SmallMap<RecordId, u32>>,
 }
 
 pub struct Node {
@@ -48,7 +46,7 @@ pub struct Node {
     pub dispatch: Dispatch,
     pub sorted: Option<BTreeSet<SortEntry>>,
     pub members: SmallSet<RecordId>,
-    pub children: AHashMap<RecordId, Vec<NodeId>>,
+    pub children: SmallMap<RecordId, Vec<NodeId>>,
     pub parents: Vec<(NodeId, u32)>,
     pub root: Option<Box<RootData>>,
     pub dirty: bool,
