@@ -36,7 +36,7 @@ use self::eval::{Env, bind, matches};
 use self::node::{Dispatch, Node, RootData};
 use self::parser::ParseError;
 use self::plan::{Bound, Plan, PlanError, Planner};
-use self::smallset::{SmallMap, SmallSet};
+use self::smallset::{SmallMap, SmallSet, SortedSet};
 use self::store::{NodeId, Record, Store};
 use self::value::{Object, RecordId, Value};
 
@@ -164,7 +164,8 @@ pub struct StoredRecord {
 pub struct Engine {
     planner: Planner,
     store: Store,
-    nodes: Vec<Option<Node>>,
+    /// Boxed: a node is ~300 bytes, and the slot vector doubles.
+    nodes: Vec<Option<Box<Node>>>,
     free: Vec<NodeId>,
     /// Slots freed during a batch; reused only after it, so that queued events
     /// for a destroyed node can never hit a new one.
@@ -627,7 +628,11 @@ impl Engine {
     }
 
     fn refresh_window(&mut self, n: NodeId) {
-        let Some(node) = self.nodes.get_mut(n as usize).and_then(|x| x.as_mut()) else {
+        let Some(node) = self
+            .nodes
+            .get_mut(n as usize)
+            .and_then(|x| x.as_deref_mut())
+        else {
             return;
         };
         node.dirty = false;
@@ -952,11 +957,11 @@ impl Engine {
     // ----- nodes ---------------------------------------------------------
 
     fn node(&self, n: NodeId) -> &Node {
-        self.nodes[n as usize].as_ref().expect("a live node")
+        self.nodes[n as usize].as_deref().expect("a live node")
     }
 
     fn node_mut(&mut self, n: NodeId) -> &mut Node {
-        self.nodes[n as usize].as_mut().expect("a live node")
+        self.nodes[n as usize].as_deref_mut().expect("a live node")
     }
 
     /// Finds the node for `plan` bound to these parameters, or creates it
@@ -1004,7 +1009,7 @@ impl Engine {
             plan: plan.clone(),
             key_args: key.1.clone(),
             params: params.clone(),
-            sorted: bound.windowed.then(BTreeSet::new),
+            sorted: bound.windowed.then(SortedSet::new),
             bound,
             dispatch: dispatch.clone(),
             members: SmallSet::new(),
@@ -1051,7 +1056,7 @@ impl Engine {
             }
         }
         node.members = matched.iter().cloned().collect();
-        self.nodes[n as usize] = Some(node);
+        self.nodes[n as usize] = Some(Box::new(node));
         self.node_keys.insert(key, n);
         for r in matched {
             self.add_host(n, &r);

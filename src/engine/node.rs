@@ -12,11 +12,10 @@
 //!   reference-counted result set that those views' edges mirror.
 
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::plan::{Bound, Plan};
-use super::smallset::{SmallMap, SmallSet};
+use super::smallset::{SmallMap, SmallSet, SortedSet};
 use super::store::NodeId;
 use super::value::{IndexKey, Object, PathPart, RecordId, Value};
 
@@ -44,7 +43,7 @@ pub struct Node {
     pub params: Arc<Object>,
     pub bound: Bound,
     pub dispatch: Dispatch,
-    pub sorted: Option<BTreeSet<SortEntry>>,
+    pub sorted: Option<SortedSet<SortEntry>>,
     pub members: SmallSet<RecordId>,
     pub children: SmallMap<RecordId, Vec<NodeId>>,
     pub parents: Vec<(NodeId, u32)>,

@@ -6,6 +6,7 @@
 //! set stores up to [`SMALL`] elements in an exactly sized vector and becomes
 //! a hash set beyond, so that large sets keep O(1) operations.
 
+use std::collections::BTreeSet;
 use std::hash::Hash;
 
 use ahash::{AHashMap, AHashSet};
@@ -233,6 +234,108 @@ impl<K: Hash + Eq, V> SmallMap<K, V> {
     }
 }
 
+/// The largest size of a [`SortedSet`] kept as a vector.
+const SMALL_SORTED: usize = 32;
+
+/// An ordered set that is a sorted vector while it is small, as
+/// [`SmallSet`]: a window node over one thread's comments sorts a few
+/// entries, and a `BTreeSet` leaf is ~540 bytes however few it holds.
+#[derive(Debug, Clone)]
+pub enum SortedSet<T> {
+    Small(Vec<T>),
+    Large(BTreeSet<T>),
+}
+
+impl<T> Default for SortedSet<T> {
+    fn default() -> Self {
+        SortedSet::Small(Vec::new())
+    }
+}
+
+impl<T: Ord> SortedSet<T> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `x`; false if it was already there.
+    pub fn insert(&mut self, x: T) -> bool {
+        match self {
+            SortedSet::Small(v) => match v.binary_search(&x) {
+                Ok(_) => false,
+                Err(i) => {
+                    if v.len() < SMALL_SORTED {
+                        v.reserve_exact(1);
+                        v.insert(i, x);
+                    } else {
+                        let mut set: BTreeSet<T> = v.drain(..).collect();
+                        set.insert(x);
+                        *self = SortedSet::Large(set);
+                    }
+                    true
+                }
+            },
+            SortedSet::Large(s) => s.insert(x),
+        }
+    }
+
+    /// Removes `x`; false if it was not there.
+    pub fn remove(&mut self, x: &T) -> bool {
+        match self {
+            SortedSet::Small(v) => match v.binary_search(x) {
+                Ok(i) => {
+                    v.remove(i);
+                    if v.is_empty() {
+                        *v = Vec::new();
+                    }
+                    true
+                }
+                Err(_) => false,
+            },
+            SortedSet::Large(s) => s.remove(x),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            SortedSet::Small(v) => v.len(),
+            SortedSet::Large(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The elements in order.
+    pub fn iter(&self) -> SortedIter<'_, T> {
+        match self {
+            SortedSet::Small(v) => SortedIter::Small(v.iter()),
+            SortedSet::Large(s) => SortedIter::Large(s.iter()),
+        }
+    }
+}
+
+pub enum SortedIter<'a, T> {
+    Small(std::slice::Iter<'a, T>),
+    Large(std::collections::btree_set::Iter<'a, T>),
+}
+
+impl<'a, T> Iterator for SortedIter<'a, T> {
+    type Item = &'a T;
+    fn next(&mut self) -> Option<&'a T> {
+        match self {
+            SortedIter::Small(i) => i.next(),
+            SortedIter::Large(i) => i.next(),
+        }
+    }
+    fn nth(&mut self, n: usize) -> Option<&'a T> {
+        match self {
+            SortedIter::Small(i) => i.nth(n),
+            SortedIter::Large(i) => i.nth(n),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,5 +398,29 @@ mod tests {
         let mut want: Vec<usize> = model.into_values().collect();
         want.sort();
         assert_eq!(vals, want);
+    }
+
+    #[test]
+    fn sorted_set_keeps_order_below_and_above_the_small_size() {
+        let mut s = SortedSet::new();
+        let mut model = BTreeSet::new();
+        // Grow past SMALL_SORTED, shrink below it, grow again.
+        let ops: Vec<(bool, u32)> = (0..120)
+            .map(|i| (true, (i * 37) % 53))
+            .chain((0..120).map(|i| (false, (i * 11) % 41)))
+            .chain((0..120).map(|i| (true, (i * 7) % 19)))
+            .collect();
+        for (add, x) in ops {
+            if add {
+                assert_eq!(s.insert(x), model.insert(x));
+            } else {
+                assert_eq!(s.remove(&x), model.remove(&x));
+            }
+            assert_eq!(s.len(), model.len());
+            assert!(s.iter().eq(model.iter()), "same elements in the same order");
+            for k in [0, 5, 31, 32, 40] {
+                assert_eq!(s.iter().nth(k), model.iter().nth(k));
+            }
+        }
     }
 }
