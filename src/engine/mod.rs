@@ -988,7 +988,7 @@ impl Engine {
         let dispatch = match &plan.index_term {
             Some(term) => match bind(&term.value, &env) {
                 ast::Expr::Literal(v) => match v.index_key() {
-                    Some(k) => Dispatch::Indexed(term.path.clone(), k),
+                    Some(k) => Dispatch::Indexed(k),
                     None => Dispatch::Scan,
                 },
                 _ => Dispatch::Scan,
@@ -999,7 +999,8 @@ impl Engine {
         // Initial result: from the index when there is one, else a scan.
         let table = self.store.table_mut(&plan.table);
         let candidates: Vec<Key> = match &dispatch {
-            Dispatch::Indexed(path, k) => {
+            Dispatch::Indexed(k) => {
+                let path = index_path(plan);
                 table.field_index(path);
                 table.lookup(&plan.table, path, k)
             }
@@ -1045,8 +1046,8 @@ impl Engine {
         // Register for change routing.
         let table = self.store.table_mut(&plan.table);
         match &dispatch {
-            Dispatch::Indexed(path, k) => table
-                .field_index(path)
+            Dispatch::Indexed(k) => table
+                .field_index(index_path(plan))
                 .nodes
                 .entry(k.clone())
                 .or_default()
@@ -1082,8 +1083,8 @@ impl Engine {
             .remove(&(Arc::as_ptr(&node.plan) as usize, node.key_args.clone()));
         if let Some(table) = self.store.tables.get_mut(&node.plan.table) {
             match &node.dispatch {
-                Dispatch::Indexed(path, k) => {
-                    let idx = table.field_index(path);
+                Dispatch::Indexed(k) => {
+                    let idx = table.field_index(index_path(&node.plan));
                     if let Some(list) = idx.nodes.get_mut(k) {
                         list.retain(|x| *x != n);
                         if list.is_empty() {
@@ -1156,6 +1157,15 @@ impl Engine {
             r.version = version;
         }
     }
+}
+
+/// The path an indexed node of `plan` is registered under.
+fn index_path(plan: &Plan) -> &[value::PathPart] {
+    &plan
+        .index_term
+        .as_ref()
+        .expect("an indexed node's plan has an index term")
+        .path
 }
 
 #[cfg(test)]

@@ -17,12 +17,14 @@ use std::sync::Arc;
 use super::plan::{Bound, Plan};
 use super::smallset::{SmallMap, SmallSet, SortedSet};
 use super::store::NodeId;
-use super::value::{IndexKey, Object, PathPart, RecordId, Value};
+use super::value::{IndexKey, Object, RecordId, Value};
 
 /// Where a node is registered for change routing.
 #[derive(Clone, Debug)]
 pub enum Dispatch {
-    Indexed(Vec<PathPart>, IndexKey),
+    /// Under this key of the index on the plan's `index_term` path (the
+    /// path is the plan's, not copied into every node).
+    Indexed(IndexKey),
     Scan,
 }
 
