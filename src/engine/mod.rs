@@ -614,7 +614,7 @@ impl Engine {
         }
         let mut shifts = false;
         if let Some(e) = &old_entry {
-            shifts |= node.members.contains(id) || node.may_shift_window(e);
+            shifts |= node.is_member(id) || node.may_shift_window(e);
             node.sorted.as_mut().expect("windowed").remove(e);
         }
         if let Some(e) = new_entry {
@@ -639,15 +639,14 @@ impl Engine {
         let window = node.window();
         let now: AHashSet<&RecordId> = window.iter().collect();
         let mut events: Vec<Event> = node
-            .members
-            .iter()
+            .member_ids()
             .filter(|r| !now.contains(r))
-            .map(|r| Event::Remove(n, r.clone()))
+            .map(|r| Event::Remove(n, r))
             .collect();
         events.extend(
             window
                 .iter()
-                .filter(|r| !node.members.contains(*r))
+                .filter(|r| !node.is_member(r))
                 .map(|r| Event::Add(n, r.clone())),
         );
         self.run_events(events);
@@ -668,7 +667,7 @@ impl Engine {
     }
 
     fn add_member(&mut self, n: NodeId, r: RecordId) {
-        if !self.alive(n) || !self.node_mut(n).members.insert(r.clone()) {
+        if !self.alive(n) || !self.node_mut(n).insert_member(&r) {
             return;
         }
         self.add_host(n, &r);
@@ -686,7 +685,7 @@ impl Engine {
     }
 
     fn remove_member(&mut self, n: NodeId, r: &RecordId) {
-        if !self.alive(n) || !self.node_mut(n).members.remove(r) {
+        if !self.alive(n) || !self.node_mut(n).remove_member(r) {
             return;
         }
         self.remove_host(n, r);
@@ -706,7 +705,7 @@ impl Engine {
     /// Re-binds a member's subqueries after its content changed, when a
     /// field they read through `$parent` moved (a thread changing author).
     fn rebind(&mut self, n: NodeId, r: &RecordId) {
-        if !self.alive(n) || !self.node(n).members.contains(r) {
+        if !self.alive(n) || !self.node(n).is_member(r) {
             return;
         }
         let Some(content) = self.store.get(r).map(|x| x.content.clone()) else {
@@ -782,9 +781,10 @@ impl Engine {
     /// recursively, their subquery children's.
     fn collect_flat(&self, n: NodeId, out: &mut Vec<RecordId>) {
         let node = self.node(n);
-        for r in &node.members {
-            out.push(r.clone());
-            if let Some(kids) = node.children.get(r) {
+        for r in node.member_ids() {
+            let kids = node.children.get(&r);
+            out.push(r);
+            if let Some(kids) = kids {
                 for &k in kids {
                     self.collect_flat(k, out);
                 }
@@ -836,7 +836,7 @@ impl Engine {
         let mut stack: Vec<NodeId> = nodes
             .iter()
             .copied()
-            .filter(|&n| self.alive(n) && self.node(n).members.contains(r))
+            .filter(|&n| self.alive(n) && self.node(n).is_member(r))
             .collect();
         let mut seen: Vec<NodeId> = stack.clone();
         while let Some(n) = stack.pop() {
@@ -869,7 +869,7 @@ impl Engine {
             };
             let is = match &rd.flat {
                 Some(flat) => flat.contains_key(r),
-                None => self.node(*root).members.contains(r),
+                None => self.node(*root).is_member(r),
             };
             let d = per_root.entry(*root).or_default();
             match (was, is) {
@@ -941,7 +941,7 @@ impl Engine {
         match node.root.as_ref().map(|r| &r.flat) {
             None => Vec::new(),
             Some(Some(flat)) => flat.keys().cloned().collect(),
-            Some(None) => node.members.iter().cloned().collect(),
+            Some(None) => node.member_ids().collect(),
         }
     }
 
@@ -1056,7 +1056,7 @@ impl Engine {
                 table.scan_nodes.insert(n);
             }
         }
-        node.members = matched.iter().cloned().collect();
+        node.members = matched.iter().map(|r| r.key.clone()).collect();
         self.nodes[n as usize] = Some(Box::new(node));
         self.node_keys.insert(key, n);
         for r in matched {
@@ -1075,8 +1075,8 @@ impl Engine {
         };
         self.freed_in_batch.push(n);
         if !node.plan.subplans.is_empty() {
-            for r in &node.members {
-                self.remove_host(n, r);
+            for r in node.member_ids() {
+                self.remove_host(n, &r);
             }
         }
         self.node_keys

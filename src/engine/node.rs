@@ -17,7 +17,7 @@ use std::sync::Arc;
 use super::plan::{Bound, Plan};
 use super::smallset::{SmallMap, SmallSet, SortedSet};
 use super::store::NodeId;
-use super::value::{IndexKey, Object, RecordId, Value};
+use super::value::{IndexKey, Key, Object, RecordId, Value};
 
 /// Where a node is registered for change routing.
 #[derive(Clone, Debug)]
@@ -46,7 +46,10 @@ pub struct Node {
     pub bound: Bound,
     pub dispatch: Dispatch,
     pub sorted: Option<SortedSet<SortEntry>>,
-    pub members: SmallSet<RecordId>,
+    /// Keys of records of `plan.table` (every member is of the node's
+    /// table): half the bytes of full record ids, in the big member sets of
+    /// roots like `text = $w`.
+    pub members: SmallSet<Key>,
     pub children: SmallMap<RecordId, Vec<NodeId>>,
     pub parents: Vec<(NodeId, u32)>,
     pub root: Option<Box<RootData>>,
@@ -54,10 +57,31 @@ pub struct Node {
 }
 
 impl Node {
+    pub fn is_member(&self, r: &RecordId) -> bool {
+        r.table == self.plan.table && self.members.contains(&r.key)
+    }
+
+    /// Adds `r`, a record of the node's table; false if it was a member.
+    pub fn insert_member(&mut self, r: &RecordId) -> bool {
+        debug_assert_eq!(r.table, self.plan.table, "a member of another table");
+        self.members.insert(r.key.clone())
+    }
+
+    /// Removes `r`; false if it was not a member.
+    pub fn remove_member(&mut self, r: &RecordId) -> bool {
+        r.table == self.plan.table && self.members.remove(&r.key)
+    }
+
+    pub fn member_ids(&self) -> impl Iterator<Item = RecordId> + '_ {
+        self.members
+            .iter()
+            .map(|k| RecordId::new(self.plan.table.clone(), k.clone()))
+    }
+
     /// The window as it should be now: `START`..`START+LIMIT` of `sorted`.
     pub fn window(&self) -> Vec<RecordId> {
         let Some(sorted) = &self.sorted else {
-            return self.members.iter().cloned().collect();
+            return self.member_ids().collect();
         };
         let take = self.bound.limit.unwrap_or(usize::MAX);
         sorted
