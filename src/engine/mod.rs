@@ -36,7 +36,7 @@ use self::eval::{Env, bind, matches};
 use self::node::{Dispatch, Node, RootData};
 use self::parser::ParseError;
 use self::plan::{Bound, Plan, PlanError, Planner};
-use self::smallset::SmallSet;
+use self::smallset::{SmallMap, SmallSet, SortedSet};
 use self::store::{NodeId, Record, Store};
 use self::value::{Object, RecordId, Value};
 
@@ -93,9 +93,56 @@ pub enum EngineError {
 }
 
 struct View {
-    meta: ViewMeta,
+    meta: CompactMeta,
     plan: Arc<Plan>,
     root: NodeId,
+}
+
+/// A [`ViewMeta`] as the engine keeps it. At 10,000 views the API's form
+/// cost ~700 B a view more: its params map is a `BTreeMap`, whose one leaf
+/// is ~630 B even for one parameter, and every view of one query held its
+/// own copy of the query text. Here the params are an exact slice (same
+/// keys and JSON values, so [`CompactMeta::to_meta`] gives back exactly what
+/// was registered) and the text is shared by the views of one query.
+struct CompactMeta {
+    id: Arc<str>,
+    client_id: Arc<str>,
+    sql: Arc<str>,
+    params: Box<[(Box<str>, serde_json::Value)]>,
+    ttl: Box<str>,
+    last_active_at: DateTime<Utc>,
+}
+
+impl CompactMeta {
+    fn new(meta: ViewMeta, sql: Arc<str>) -> Self {
+        CompactMeta {
+            id: meta.id,
+            client_id: meta.client_id,
+            sql,
+            params: meta
+                .params
+                .into_iter()
+                .map(|(k, v)| (k.into_boxed_str(), v))
+                .collect(),
+            ttl: meta.ttl.into_boxed_str(),
+            last_active_at: meta.last_active_at,
+        }
+    }
+
+    fn to_meta(&self) -> ViewMeta {
+        ViewMeta {
+            id: self.id.clone(),
+            client_id: self.client_id.clone(),
+            sql: self.sql.to_string(),
+            params: self
+                .params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            ttl: self.ttl.to_string(),
+            last_active_at: self.last_active_at,
+        }
+    }
 }
 
 /// The serialized form of the engine: views and records with versions.
@@ -117,13 +164,16 @@ pub struct StoredRecord {
 pub struct Engine {
     planner: Planner,
     store: Store,
-    nodes: Vec<Option<Node>>,
+    /// Boxed: a node is ~300 bytes, and the slot vector doubles.
+    nodes: Vec<Option<Box<Node>>>,
     free: Vec<NodeId>,
     /// Slots freed during a batch; reused only after it, so that queued events
     /// for a destroyed node can never hit a new one.
     freed_in_batch: Vec<NodeId>,
     node_keys: AHashMap<(usize, Vec<Value>), NodeId>,
-    views: AHashMap<Arc<str>, View>,
+    views: AHashMap<Arc<str>, Box<View>>,
+    /// Query texts, shared by the views that registered the same one.
+    sqls: AHashSet<Arc<str>>,
     /// Record -> the nodes with subqueries that hold it as a member, whose
     /// children must be re-bound when its content changes.
     hosts: AHashMap<RecordId, Vec<NodeId>>,
@@ -156,12 +206,12 @@ impl Engine {
         self.nodes.iter().filter(|n| n.is_some()).count()
     }
 
-    pub fn view(&self, id: &str) -> Option<&ViewMeta> {
-        self.views.get(id).map(|v| &v.meta)
+    pub fn view(&self, id: &str) -> Option<ViewMeta> {
+        self.views.get(id).map(|v| v.meta.to_meta())
     }
 
-    pub fn views(&self) -> impl Iterator<Item = &ViewMeta> {
-        self.views.values().map(|v| &v.meta)
+    pub fn views(&self) -> impl Iterator<Item = ViewMeta> + '_ {
+        self.views.values().map(|v| v.meta.to_meta())
     }
 
     pub fn version(&self, id: &RecordId) -> Option<u64> {
@@ -259,8 +309,21 @@ impl Engine {
         }
         let id = meta.id.clone();
         let client_id = meta.client_id.clone();
-        if let Some(old) = self.views.insert(id.clone(), View { meta, plan, root }) {
+        let sql = match self.sqls.get(meta.sql.as_str()) {
+            Some(s) => s.clone(),
+            None => {
+                let s: Arc<str> = meta.sql.as_str().into();
+                self.sqls.insert(s.clone());
+                s
+            }
+        };
+        let meta = CompactMeta::new(meta, sql);
+        if let Some(old) = self
+            .views
+            .insert(id.clone(), Box::new(View { meta, plan, root }))
+        {
             self.detach_view(&old.meta.id, old.root);
+            self.forget_sql(old.meta.sql);
         }
         self.finish_batch();
 
@@ -304,15 +367,25 @@ impl Engine {
         let mut records = self.root_records(view.root);
         records.sort();
         self.detach_view(&view.meta.id, view.root);
-        drop(view.plan);
+        let View { meta, plan, .. } = *view;
+        self.forget_sql(meta.sql);
+        drop(plan);
         self.finish_batch();
         self.planner.collect_garbage();
         Some(ViewDelta {
-            view: view.meta.id,
-            client_id: view.meta.client_id,
+            view: meta.id,
+            client_id: meta.client_id,
             deleted: records,
             ..Default::default()
         })
+    }
+
+    /// Drops the shared copy of a query text no view uses any more.
+    fn forget_sql(&mut self, sql: Arc<str>) {
+        // Held by the set and by `sql` only.
+        if Arc::strong_count(&sql) == 2 {
+            self.sqls.remove(&sql);
+        }
     }
 
     /// Forgets every view and record.
@@ -347,9 +420,14 @@ impl Engine {
         } else {
             let mut all = Vec::new();
             self.collect_flat(id, &mut all);
-            let mut flat: AHashMap<RecordId, u32> = AHashMap::new();
+            let mut flat: SmallMap<RecordId, u32> = SmallMap::new();
             for r in all {
-                *flat.entry(r).or_insert(0) += 1;
+                match flat.get_mut(&r) {
+                    Some(c) => *c += 1,
+                    None => {
+                        flat.insert(r, 1);
+                    }
+                }
             }
             Some(flat)
         };
@@ -536,7 +614,7 @@ impl Engine {
         }
         let mut shifts = false;
         if let Some(e) = &old_entry {
-            shifts |= node.members.contains(id) || node.may_shift_window(e);
+            shifts |= node.is_member(id) || node.may_shift_window(e);
             node.sorted.as_mut().expect("windowed").remove(e);
         }
         if let Some(e) = new_entry {
@@ -550,22 +628,25 @@ impl Engine {
     }
 
     fn refresh_window(&mut self, n: NodeId) {
-        let Some(node) = self.nodes.get_mut(n as usize).and_then(|x| x.as_mut()) else {
+        let Some(node) = self
+            .nodes
+            .get_mut(n as usize)
+            .and_then(|x| x.as_deref_mut())
+        else {
             return;
         };
         node.dirty = false;
         let window = node.window();
         let now: AHashSet<&RecordId> = window.iter().collect();
         let mut events: Vec<Event> = node
-            .members
-            .iter()
+            .member_ids()
             .filter(|r| !now.contains(r))
-            .map(|r| Event::Remove(n, r.clone()))
+            .map(|r| Event::Remove(n, r))
             .collect();
         events.extend(
             window
                 .iter()
-                .filter(|r| !node.members.contains(*r))
+                .filter(|r| !node.is_member(r))
                 .map(|r| Event::Add(n, r.clone())),
         );
         self.run_events(events);
@@ -586,7 +667,7 @@ impl Engine {
     }
 
     fn add_member(&mut self, n: NodeId, r: RecordId) {
-        if !self.alive(n) || !self.node_mut(n).members.insert(r.clone()) {
+        if !self.alive(n) || !self.node_mut(n).insert_member(&r) {
             return;
         }
         self.add_host(n, &r);
@@ -604,7 +685,7 @@ impl Engine {
     }
 
     fn remove_member(&mut self, n: NodeId, r: &RecordId) {
-        if !self.alive(n) || !self.node_mut(n).members.remove(r) {
+        if !self.alive(n) || !self.node_mut(n).remove_member(r) {
             return;
         }
         self.remove_host(n, r);
@@ -624,7 +705,7 @@ impl Engine {
     /// Re-binds a member's subqueries after its content changed, when a
     /// field they read through `$parent` moved (a thread changing author).
     fn rebind(&mut self, n: NodeId, r: &RecordId) {
-        if !self.alive(n) || !self.node(n).members.contains(r) {
+        if !self.alive(n) || !self.node(n).is_member(r) {
             return;
         }
         let Some(content) = self.store.get(r).map(|x| x.content.clone()) else {
@@ -700,9 +781,10 @@ impl Engine {
     /// recursively, their subquery children's.
     fn collect_flat(&self, n: NodeId, out: &mut Vec<RecordId>) {
         let node = self.node(n);
-        for r in &node.members {
-            out.push(r.clone());
-            if let Some(kids) = node.children.get(r) {
+        for r in node.member_ids() {
+            let kids = node.children.get(&r);
+            out.push(r);
+            if let Some(kids) = kids {
                 for &k in kids {
                     self.collect_flat(k, out);
                 }
@@ -754,7 +836,7 @@ impl Engine {
         let mut stack: Vec<NodeId> = nodes
             .iter()
             .copied()
-            .filter(|&n| self.alive(n) && self.node(n).members.contains(r))
+            .filter(|&n| self.alive(n) && self.node(n).is_member(r))
             .collect();
         let mut seen: Vec<NodeId> = stack.clone();
         while let Some(n) = stack.pop() {
@@ -787,7 +869,7 @@ impl Engine {
             };
             let is = match &rd.flat {
                 Some(flat) => flat.contains_key(r),
-                None => self.node(*root).members.contains(r),
+                None => self.node(*root).is_member(r),
             };
             let d = per_root.entry(*root).or_default();
             match (was, is) {
@@ -859,7 +941,7 @@ impl Engine {
         match node.root.as_ref().map(|r| &r.flat) {
             None => Vec::new(),
             Some(Some(flat)) => flat.keys().cloned().collect(),
-            Some(None) => node.members.iter().cloned().collect(),
+            Some(None) => node.member_ids().collect(),
         }
     }
 
@@ -875,11 +957,11 @@ impl Engine {
     // ----- nodes ---------------------------------------------------------
 
     fn node(&self, n: NodeId) -> &Node {
-        self.nodes[n as usize].as_ref().expect("a live node")
+        self.nodes[n as usize].as_deref().expect("a live node")
     }
 
     fn node_mut(&mut self, n: NodeId) -> &mut Node {
-        self.nodes[n as usize].as_mut().expect("a live node")
+        self.nodes[n as usize].as_deref_mut().expect("a live node")
     }
 
     /// Finds the node for `plan` bound to these parameters, or creates it
@@ -906,7 +988,7 @@ impl Engine {
         let dispatch = match &plan.index_term {
             Some(term) => match bind(&term.value, &env) {
                 ast::Expr::Literal(v) => match v.index_key() {
-                    Some(k) => Dispatch::Indexed(term.path.clone(), k),
+                    Some(k) => Dispatch::Indexed(k),
                     None => Dispatch::Scan,
                 },
                 _ => Dispatch::Scan,
@@ -917,7 +999,8 @@ impl Engine {
         // Initial result: from the index when there is one, else a scan.
         let table = self.store.table_mut(&plan.table);
         let candidates: Vec<Key> = match &dispatch {
-            Dispatch::Indexed(path, k) => {
+            Dispatch::Indexed(k) => {
+                let path = index_path(plan);
                 table.field_index(path);
                 table.lookup(&plan.table, path, k)
             }
@@ -927,11 +1010,11 @@ impl Engine {
             plan: plan.clone(),
             key_args: key.1.clone(),
             params: params.clone(),
-            sorted: bound.windowed.then(BTreeSet::new),
+            sorted: bound.windowed.then(SortedSet::new),
             bound,
             dispatch: dispatch.clone(),
             members: SmallSet::new(),
-            children: AHashMap::new(),
+            children: SmallMap::new(),
             parents: Vec::new(),
             root: None,
             dirty: false,
@@ -963,8 +1046,8 @@ impl Engine {
         // Register for change routing.
         let table = self.store.table_mut(&plan.table);
         match &dispatch {
-            Dispatch::Indexed(path, k) => table
-                .field_index(path)
+            Dispatch::Indexed(k) => table
+                .field_index(index_path(plan))
                 .nodes
                 .entry(k.clone())
                 .or_default()
@@ -973,8 +1056,8 @@ impl Engine {
                 table.scan_nodes.insert(n);
             }
         }
-        node.members = matched.iter().cloned().collect();
-        self.nodes[n as usize] = Some(node);
+        node.members = matched.iter().map(|r| r.key.clone()).collect();
+        self.nodes[n as usize] = Some(Box::new(node));
         self.node_keys.insert(key, n);
         for r in matched {
             self.add_host(n, &r);
@@ -992,16 +1075,16 @@ impl Engine {
         };
         self.freed_in_batch.push(n);
         if !node.plan.subplans.is_empty() {
-            for r in &node.members {
-                self.remove_host(n, r);
+            for r in node.member_ids() {
+                self.remove_host(n, &r);
             }
         }
         self.node_keys
             .remove(&(Arc::as_ptr(&node.plan) as usize, node.key_args.clone()));
         if let Some(table) = self.store.tables.get_mut(&node.plan.table) {
             match &node.dispatch {
-                Dispatch::Indexed(path, k) => {
-                    let idx = table.field_index(path);
+                Dispatch::Indexed(k) => {
+                    let idx = table.field_index(index_path(&node.plan));
                     if let Some(list) = idx.nodes.get_mut(k) {
                         list.retain(|x| *x != n);
                         if list.is_empty() {
@@ -1014,7 +1097,7 @@ impl Engine {
                 }
             }
         }
-        for (_, kids) in node.children {
+        for kids in node.children.into_values() {
             for k in kids {
                 self.unlink(k, n);
             }
@@ -1025,7 +1108,7 @@ impl Engine {
 
     /// A consistent snapshot of everything that is not derived.
     pub fn to_state(&self) -> EngineState {
-        let mut views: Vec<ViewMeta> = self.views.values().map(|v| v.meta.clone()).collect();
+        let mut views: Vec<ViewMeta> = self.views.values().map(|v| v.meta.to_meta()).collect();
         views.sort_by(|a, b| a.id.cmp(&b.id));
         let mut records = Vec::with_capacity(self.store.len());
         for (table, t) in &self.store.tables {
@@ -1074,6 +1157,15 @@ impl Engine {
             r.version = version;
         }
     }
+}
+
+/// The path an indexed node of `plan` is registered under.
+fn index_path(plan: &Plan) -> &[value::PathPart] {
+    &plan
+        .index_term
+        .as_ref()
+        .expect("an indexed node's plan has an index term")
+        .path
 }
 
 #[cfg(test)]

@@ -12,20 +12,19 @@
 //!   reference-counted result set that those views' edges mirror.
 
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use ahash::AHashMap;
-
 use super::plan::{Bound, Plan};
-use super::smallset::SmallSet;
+use super::smallset::{SmallMap, SmallSet, SortedSet};
 use super::store::NodeId;
-use super::value::{IndexKey, Object, PathPart, RecordId, Value};
+use super::value::{IndexKey, Key, Object, RecordId, Value};
 
 /// Where a node is registered for change routing.
 #[derive(Clone, Debug)]
 pub enum Dispatch {
-    Indexed(Vec<PathPart>, IndexKey),
+    /// Under this key of the index on the plan's `index_term` path (the
+    /// path is the plan's, not copied into every node).
+    Indexed(IndexKey),
     Scan,
 }
 
@@ -35,7 +34,7 @@ pub struct RootData {
     pub views: Vec<(Arc<str>, Arc<str>)>,
     /// Record -> how many paths through the node tree include it.
     /// `None` for a node without subqueries, whose result is its members.
-    pub flat: Option<AHashMap<RecordId, u32>>,
+    pub flat: Option<SmallMap<RecordId, u32>>,
 }
 
 pub struct Node {
@@ -46,19 +45,43 @@ pub struct Node {
     pub params: Arc<Object>,
     pub bound: Bound,
     pub dispatch: Dispatch,
-    pub sorted: Option<BTreeSet<SortEntry>>,
-    pub members: SmallSet<RecordId>,
-    pub children: AHashMap<RecordId, Vec<NodeId>>,
+    pub sorted: Option<SortedSet<SortEntry>>,
+    /// Keys of records of `plan.table` (every member is of the node's
+    /// table): half the bytes of full record ids, in the big member sets of
+    /// roots like `text = $w`.
+    pub members: SmallSet<Key>,
+    pub children: SmallMap<RecordId, Vec<NodeId>>,
     pub parents: Vec<(NodeId, u32)>,
     pub root: Option<Box<RootData>>,
     pub dirty: bool,
 }
 
 impl Node {
+    pub fn is_member(&self, r: &RecordId) -> bool {
+        r.table == self.plan.table && self.members.contains(&r.key)
+    }
+
+    /// Adds `r`, a record of the node's table; false if it was a member.
+    pub fn insert_member(&mut self, r: &RecordId) -> bool {
+        debug_assert_eq!(r.table, self.plan.table, "a member of another table");
+        self.members.insert(r.key.clone())
+    }
+
+    /// Removes `r`; false if it was not a member.
+    pub fn remove_member(&mut self, r: &RecordId) -> bool {
+        r.table == self.plan.table && self.members.remove(&r.key)
+    }
+
+    pub fn member_ids(&self) -> impl Iterator<Item = RecordId> + '_ {
+        self.members
+            .iter()
+            .map(|k| RecordId::new(self.plan.table.clone(), k.clone()))
+    }
+
     /// The window as it should be now: `START`..`START+LIMIT` of `sorted`.
     pub fn window(&self) -> Vec<RecordId> {
         let Some(sorted) = &self.sorted else {
-            return self.members.iter().cloned().collect();
+            return self.member_ids().collect();
         };
         let take = self.bound.limit.unwrap_or(usize::MAX);
         sorted
