@@ -9,12 +9,9 @@
 //! few rows is not news. Times are passed in (`*_at`) so the rate limiting is
 //! testable without sleeping; the plain methods use the clock.
 //!
-//! Tables are read in pages (see `sources::snapshot`), so rows are counted
-//! as they come in. A job that has to wait on one long call that cannot count
-//! rows while it runs awaits it through [`Progress::wait`], which logs a
-//! "still reading" line per interval so that the job is never silent either.
+//! Tables are read in pages of bounded size (see `sources::snapshot`), so
+//! rows are counted as they come in and no single call keeps a job silent.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// What one log line reports.
@@ -115,49 +112,6 @@ impl Progress {
     /// Rows done so far.
     pub fn done(&self) -> u64 {
         self.done
-    }
-
-    /// Sets the total once it is known (after the read).
-    pub fn set_total(&mut self, total: u64) {
-        self.total = Some(total);
-    }
-
-    /// Awaits `work`, one call that reports no rows while it runs, logging a
-    /// "still reading" line whenever one is due.
-    pub async fn wait<F: Future>(&mut self, work: F) -> F::Output {
-        let mut work = std::pin::pin!(work);
-        let mut tick = tokio::time::interval(self.every.max(Duration::from_millis(10)) / 4);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                out = &mut work => return out,
-                _ = tick.tick() => {
-                    self.waiting_at(Instant::now());
-                }
-            }
-        }
-    }
-
-    /// Logs a "still reading" line at `now` if one is due; returns how long
-    /// the job has run when it did.
-    pub fn waiting_at(&mut self, now: Instant) -> Option<Duration> {
-        if now.saturating_duration_since(self.last_line) < self.every {
-            return None;
-        }
-        self.last_line = now;
-        self.lines += 1;
-        let elapsed = now.saturating_duration_since(self.started);
-        tracing::info!(
-            job = self.job,
-            table = %self.table,
-            done = self.done,
-            elapsed_ms = elapsed.as_millis() as u64,
-            "{} of {}: reading the table, {:.0}s so far",
-            self.job,
-            self.table,
-            elapsed.as_secs_f64(),
-        );
-        Some(elapsed)
     }
 
     /// Ends the job: logs the final line (total, time, average rate).
@@ -277,39 +231,6 @@ mod tests {
         let mut logged = Progress::start_at("snapshot", "big", None, t0, EVERY);
         logged.add_at(1, at(t0, 3_000)).expect("a line");
         assert!(logged.is_long(at(t0, 3_000)));
-    }
-
-    #[test]
-    fn waiting_logs_once_per_interval_and_shares_the_clock_with_rows() {
-        let t0 = Instant::now();
-        let mut p = Progress::start_at("snapshot", "thread", None, t0, EVERY);
-        assert_eq!(p.waiting_at(at(t0, 2_999)), None);
-        assert_eq!(p.waiting_at(at(t0, 3_000)), Some(Duration::from_secs(3)));
-        assert_eq!(p.waiting_at(at(t0, 4_000)), None);
-        assert_eq!(
-            p.waiting_at(at(t0, 6_500)),
-            Some(Duration::from_millis(6_500))
-        );
-        // Rows then arrive: the next row line is an interval after the last
-        // waiting line, and the rate counts the time spent reading.
-        p.set_total(1_000);
-        assert_eq!(p.add_at(500, at(t0, 9_000)), None);
-        let line = p.add_at(500, at(t0, 10_000)).expect("due");
-        assert_eq!(line.total, Some(1_000));
-        assert!((line.rate - 100.0).abs() < 1e-9);
-        assert!(p.is_long(at(t0, 10_000)));
-    }
-
-    #[test]
-    fn wait_returns_the_work_output() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("runtime");
-        let mut p = Progress::start("snapshot", "thread", None);
-        let out = runtime.block_on(p.wait(async { 42 }));
-        assert_eq!(out, 42);
-        assert_eq!(p.done(), 0);
     }
 
     #[test]
