@@ -17,6 +17,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backoff::backoff::Backoff;
 use tokio::task::JoinHandle;
 
 use crate::api::{AppState, Core};
@@ -29,7 +30,7 @@ use crate::sources::change_worker::ChangeWorker;
 use crate::sources::cursors::Cursors;
 use crate::startup::{Shutdown, StartupError, TTL_SWEEP_EVERY};
 
-/// The first wait after a failed attempt; doubled up to [`MAX_BACKOFF`].
+/// The first wait after a failed attempt; about doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -45,7 +46,7 @@ pub struct Started {
 /// the shutdown started (`Ok(None)`, nothing started), or it failed for good.
 pub async fn run(state: &AppState, shutdown: &Shutdown) -> Result<Option<Started>, StartupError> {
     let started = Instant::now();
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = crate::db::backoff_forever(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
         let attempt = tokio::select! {
             biased;
@@ -69,18 +70,18 @@ pub async fn run(state: &AppState, shutdown: &Shutdown) -> Result<Option<Started
                 return Ok(Some(started_tasks));
             }
             Err(error) if retryable(&error) => {
+                let wait = backoff.next_backoff().unwrap_or(MAX_BACKOFF);
                 tracing::warn!(
                     %error,
-                    retry_in_ms = backoff.as_millis() as u64,
+                    retry_in_ms = wait.as_millis() as u64,
                     "bootstrap: the database is unavailable; retrying"
                 );
                 state.bootstrap_failed(error.to_string());
                 tokio::select! {
                     biased;
                     () = shutdown.wait() => return Ok(None),
-                    () = tokio::time::sleep(backoff) => {}
+                    () = tokio::time::sleep(wait) => {}
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             Err(error) => return Err(error.into()),
         }

@@ -341,6 +341,19 @@ impl BackoffBudget {
     }
 }
 
+/// Exponential backoff that never gives up (doubling from `first` to at most
+/// `max`, ±30%), for work that must wait out an unavailable database rather
+/// than fail: edge writes, page reads, re-subscribing, the bootstrap.
+pub fn backoff_forever(first: Duration, max: Duration) -> ExponentialBackoff {
+    ExponentialBackoffBuilder::new()
+        .with_initial_interval(first)
+        .with_randomization_factor(0.3)
+        .with_multiplier(2.0)
+        .with_max_interval(max)
+        .with_max_elapsed_time(None)
+        .build()
+}
+
 /// Quotes a SurrealQL identifier (namespace, database, table) when needed.
 pub fn escape_ident(name: &str) -> String {
     let mut chars = name.chars();

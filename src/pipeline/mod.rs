@@ -19,7 +19,6 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use backoff::ExponentialBackoff;
 use backoff::backoff::Backoff;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -424,12 +423,8 @@ impl Applier {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<(), DbError>> + 'a,
     {
-        let mut backoff = ExponentialBackoff {
-            initial_interval: Duration::from_millis(50),
-            max_interval: Duration::from_secs(2),
-            max_elapsed_time: None,
-            ..ExponentialBackoff::default()
-        };
+        let mut backoff =
+            crate::db::backoff_forever(Duration::from_millis(50), Duration::from_secs(2));
         let mut hard_failures = 0;
         loop {
             match write().await {

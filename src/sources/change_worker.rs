@@ -359,14 +359,7 @@ impl Follow {
 }
 
 fn reconnect_backoff() -> ExponentialBackoff {
-    ExponentialBackoff {
-        initial_interval: Duration::from_millis(100),
-        randomization_factor: 0.3,
-        multiplier: 2.0,
-        max_interval: Duration::from_secs(5),
-        max_elapsed_time: None,
-        ..ExponentialBackoff::default()
-    }
+    crate::db::backoff_forever(Duration::from_millis(100), Duration::from_secs(5))
 }
 
 /// A followed table.

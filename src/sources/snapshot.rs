@@ -18,7 +18,6 @@ use std::collections::HashSet;
 use std::ops::Bound;
 use std::time::Duration;
 
-use backoff::ExponentialBackoff;
 use backoff::backoff::Backoff;
 use surrealdb::types as sdb;
 
@@ -123,12 +122,8 @@ impl TablePages {
         if self.done {
             return Ok(None);
         }
-        let mut backoff = ExponentialBackoff {
-            initial_interval: Duration::from_millis(200),
-            max_interval: Duration::from_secs(2),
-            max_elapsed_time: None,
-            ..ExponentialBackoff::default()
-        };
+        let mut backoff =
+            crate::db::backoff_forever(Duration::from_millis(200), Duration::from_secs(2));
         let mut attempt = 1;
         let (rows, asked) = loop {
             let asked = self.rows;
