@@ -196,16 +196,6 @@ fn row_key(row: &sdb::Value) -> Option<sdb::RecordIdKey> {
     }
 }
 
-/// Every row of `table`, as upserts (page by page, see [`TablePages`]).
-pub async fn read_table(db: &Db, table: &str) -> Result<Vec<Change>, DbError> {
-    let mut pages = TablePages::new(table);
-    let mut out = Vec::new();
-    while let Some(page) = pages.next_page(db).await? {
-        out.extend(page);
-    }
-    Ok(out)
-}
-
 /// A delete for every record the engine holds (`held`) that a full read of
 /// the table did not see (`present`): what makes the engine's copy of the
 /// table equal the snapshot after a resync.
