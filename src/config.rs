@@ -41,6 +41,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SPOOKY_LOG", "log"),
     // Extras, not in the contract's table but settable the same way.
     ("SPOOKY_BODY_LIMIT_BYTES", "body_limit_bytes"),
+    ("SPOOKY_WRITE_CONCURRENCY", "write_concurrency"),
     (
         "SPOOKY_SURREALDB_CONNECT_DEADLINE_MS",
         "surrealdb.connect_deadline_ms",
@@ -70,6 +71,7 @@ mod defaults {
     pub const SAVE_DEBOUNCE_MS: u64 = 2000;
     pub const LOG: &str = "info";
     pub const BODY_LIMIT_BYTES: u64 = 1024 * 1024;
+    pub const WRITE_CONCURRENCY: u64 = 2;
     pub const CONNECT_DEADLINE_MS: u64 = 30_000;
     pub const CALL_TIMEOUT_MS: u64 = 10_000;
     pub const CHANGEFEED: &str = "auto";
@@ -121,6 +123,7 @@ pub struct RawSettings {
     pub save_debounce_ms: u64,
     pub log: String,
     pub body_limit_bytes: u64,
+    pub write_concurrency: u64,
     pub surrealdb: RawDbSettings,
     pub worker: RawWorkerSettings,
 }
@@ -319,6 +322,8 @@ pub struct Settings {
     pub log: String,
     /// Largest accepted request body, in bytes; larger ones get 413.
     pub body_limit_bytes: usize,
+    /// Most group transactions of edges in flight at once (see `pipeline`).
+    pub write_concurrency: usize,
     pub surrealdb: DbSettings,
     pub worker: WorkerSettings,
 }
@@ -354,6 +359,7 @@ impl Settings {
             .set_default("save_debounce_ms", defaults::SAVE_DEBOUNCE_MS)?
             .set_default("log", defaults::LOG)?
             .set_default("body_limit_bytes", defaults::BODY_LIMIT_BYTES)?
+            .set_default("write_concurrency", defaults::WRITE_CONCURRENCY)?
             .set_default("surrealdb.url", defaults::SURREALDB_URL)?
             .set_default("surrealdb.ns", defaults::NS)?
             .set_default("surrealdb.db", defaults::DB)?
@@ -463,6 +469,13 @@ impl Settings {
                 ConfigError::invalid("body_limit_bytes", "must be a positive number of bytes")
             })?;
 
+        let write_concurrency = usize::try_from(raw.write_concurrency)
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| {
+                ConfigError::invalid("write_concurrency", "must be between 1 and 64 transactions")
+            })?;
+
         let surrealdb = validate_db(raw.surrealdb)?;
         let worker = validate_worker(raw.worker)?;
 
@@ -473,6 +486,7 @@ impl Settings {
             save_debounce: Duration::from_millis(raw.save_debounce_ms),
             log: raw.log,
             body_limit_bytes,
+            write_concurrency,
             surrealdb,
             worker,
         })
@@ -634,6 +648,7 @@ mod tests {
         assert_eq!(s.save_debounce, Duration::from_millis(2000));
         assert_eq!(s.log, "info");
         assert_eq!(s.body_limit_bytes, 1024 * 1024);
+        assert_eq!(s.write_concurrency, 2);
         assert_eq!(s.worker.changefeed, ChangefeedMode::Auto);
         assert_eq!(s.worker.changefeed_retention, "1d");
         assert!(s.worker.tables.is_empty());
@@ -680,6 +695,15 @@ mod tests {
 
         let msg = load(&[("SPOOKY_LOG", "info,[[[")]).unwrap_err().to_string();
         assert!(msg.contains("SPOOKY_LOG"), "{msg}");
+
+        for bad in ["0", "65"] {
+            let msg = load(&[("SPOOKY_WRITE_CONCURRENCY", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains("SPOOKY_WRITE_CONCURRENCY"), "{msg}");
+        }
+        let s = load(&[("SPOOKY_WRITE_CONCURRENCY", "1")]).expect("loads");
+        assert_eq!(s.write_concurrency, 1);
     }
 
     #[test]

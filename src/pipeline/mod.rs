@@ -6,21 +6,34 @@
 //! the resulting edge changes, so the edges in SurrealDB follow exactly the
 //! engine's order.
 //!
-//! Group commit: while a transaction is in flight, new ingests queue up; the
+//! Group commit: while transactions are in flight, new ingests queue up; the
 //! applier then takes all of them at once and commits their edges in ONE
 //! transaction. Each caller is answered only after that commit.
 //!
+//! Pipelined commits: up to `write_concurrency` group transactions may be in
+//! flight at once, so that SurrealDB works on one group while SSP applies
+//! the next, and a server (or the embedded engine) can use more than one
+//! core. Order is kept where it matters, per edge: a group that touches an
+//! edge still being written by an earlier group waits for that commit, and
+//! view operations (register, unregister, heartbeat, reset, flush) wait for
+//! every commit before them. Edges are independent of each other, so two
+//! groups with no edge in common commit in either order to the same state.
+//!
 //! Failures: a transaction that fails because the database is unavailable
-//! (or a transaction conflict) is retried with backoff, before anything
-//! later. Callers waiting past their budget get 503 from the API layer, but
-//! their changes stay queued and are committed when the database returns,
-//! so a caller's retry is harmless (identical content is a no-op).
+//! (or a transaction conflict) is retried with backoff, and nothing that
+//! touches its edges overtakes it. Callers waiting past their budget get 503
+//! from the API layer, but their changes stay queued and are committed when
+//! the database returns, so a caller's retry is harmless (identical content
+//! is a no-op).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use ahash::AHashMap;
 use backoff::backoff::Backoff;
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::Instrument;
 
@@ -119,8 +132,13 @@ const REGISTER_EDGES_PER_TX: usize = 1_000;
 const MAX_GROUP_CHANGES: usize = 8192;
 
 impl Pipeline {
-    /// Starts the applier task over `engine`, writing through `sink`.
-    pub fn start(engine: Engine, sink: EdgeSink) -> (Pipeline, tokio::task::JoinHandle<()>) {
+    /// Starts the applier task over `engine`, writing through `sink` with at
+    /// most `write_concurrency` group transactions in flight.
+    pub fn start(
+        engine: Engine,
+        sink: EdgeSink,
+        write_concurrency: usize,
+    ) -> (Pipeline, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4096);
         let engine = Arc::new(RwLock::new(engine));
         let dirty = Arc::new(Notify::new());
@@ -130,6 +148,9 @@ impl Pipeline {
             engine: engine.clone(),
             sink,
             dirty: dirty.clone(),
+            in_flight: FuturesUnordered::new(),
+            in_flight_edges: AHashMap::new(),
+            write_concurrency: write_concurrency.max(1),
         };
         let handle = tokio::spawn(applier.run());
         (
@@ -221,6 +242,12 @@ struct Applier {
     engine: Arc<RwLock<Engine>>,
     sink: EdgeSink,
     dirty: Arc<Notify>,
+    /// Group commits under way; each yields the edge hashes it held.
+    in_flight: FuturesUnordered<BoxFuture<'static, Vec<u64>>>,
+    /// How many in-flight groups write each edge (by hash). A hash collision
+    /// only makes a group wait when it need not.
+    in_flight_edges: AHashMap<u64, u32>,
+    write_concurrency: usize,
 }
 
 /// An ingest waiting for its group's commit.
@@ -235,10 +262,24 @@ impl Applier {
         loop {
             let first = match pending.take() {
                 Some(r) => r,
-                None => match self.rx.recv().await {
-                    Some(r) => r,
-                    None => return,
-                },
+                None => {
+                    let may_take = self.in_flight.len() < self.write_concurrency;
+                    tokio::select! {
+                        // Completions first: they free a slot and answer callers.
+                        biased;
+                        Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                            self.release(done);
+                            continue;
+                        }
+                        r = self.rx.recv(), if may_take => match r {
+                            Some(r) => r,
+                            None => {
+                                self.drain().await;
+                                return;
+                            }
+                        },
+                    }
+                }
             };
             match first {
                 Request::Ingest { .. } => {
@@ -262,8 +303,33 @@ impl Applier {
                     }
                     self.ingest_group(group).await;
                 }
-                other => self.admin(other).await,
+                other => {
+                    // View operations see every earlier commit done.
+                    self.drain().await;
+                    self.admin(other).await
+                }
             }
+        }
+    }
+
+    /// Forgets the edges of a finished group commit.
+    fn release(&mut self, edges: Vec<u64>) {
+        for h in edges {
+            if let std::collections::hash_map::Entry::Occupied(mut e) =
+                self.in_flight_edges.entry(h)
+            {
+                *e.get_mut() -= 1;
+                if *e.get() == 0 {
+                    e.remove();
+                }
+            }
+        }
+    }
+
+    /// Waits for every group commit in flight.
+    async fn drain(&mut self) {
+        while let Some(done) = self.in_flight.next().await {
+            self.release(done);
         }
     }
 
@@ -309,13 +375,32 @@ impl Applier {
             }
         }
         self.dirty.notify_one();
-        let result = self.commit(&edges).instrument(span).await;
-        for w in waiters {
-            let _ = w.reply.send(match &result {
-                Ok(()) => Ok(w.summary),
-                Err(e) => Err(PipelineError::Write(e.to_string())),
-            });
+        // An edge still being written by an earlier group: wait for it, so
+        // that each edge's writes commit in the engine's order.
+        let hashes = edges.edge_hashes();
+        while hashes.iter().any(|h| self.in_flight_edges.contains_key(h)) {
+            match self.in_flight.next().await {
+                Some(done) => self.release(done),
+                None => break,
+            }
         }
+        for h in &hashes {
+            *self.in_flight_edges.entry(*h).or_default() += 1;
+        }
+        let sink = self.sink.clone();
+        self.in_flight.push(Box::pin(
+            async move {
+                let result = commit(&sink, &edges).await;
+                for w in waiters {
+                    let _ = w.reply.send(match &result {
+                        Ok(()) => Ok(w.summary),
+                        Err(e) => Err(PipelineError::Write(e.to_string())),
+                    });
+                }
+                hashes
+            }
+            .instrument(span),
+        ));
     }
 
     async fn admin(&mut self, req: Request) {
@@ -333,12 +418,12 @@ impl Applier {
                     }
                 };
                 self.dirty.notify_one();
-                let meta_write = self.retry(|| self.sink.upsert_view(&meta)).await;
+                let meta_write = retry(|| self.sink.upsert_view(&meta)).await;
                 let result = match meta_write {
                     Ok(()) => {
                         let mut edges = EdgeChanges::default();
                         edges.absorb(std::slice::from_ref(&delta));
-                        self.commit_in_parts(edges).await
+                        commit_in_parts(&self.sink, edges).await
                     }
                     Err(e) => Err(e),
                 };
@@ -355,7 +440,7 @@ impl Applier {
                 // Always delete the row and edges: the database may hold a
                 // view this process does not know (unregister is idempotent).
                 edges.remove_view(id.into());
-                let result = self.commit(&edges).await;
+                let result = commit(&self.sink, &edges).await;
                 let _ = reply.send(
                     result
                         .map(|()| existed)
@@ -369,7 +454,7 @@ impl Applier {
                     return;
                 }
                 self.dirty.notify_one();
-                let result = self.retry(|| self.sink.touch_view(&id, at)).await;
+                let result = retry(|| self.sink.touch_view(&id, at)).await;
                 let _ = reply.send(
                     result
                         .map(|()| true)
@@ -381,68 +466,70 @@ impl Applier {
                 self.dirty.notify_one();
                 let mut edges = EdgeChanges::default();
                 edges.reset();
-                let result = self.commit(&edges).await;
+                let result = commit(&self.sink, &edges).await;
                 let _ = reply.send(result.map_err(|e| PipelineError::Write(e.to_string())));
             }
         }
     }
+}
 
-    /// Commits edge changes in one transaction, retrying as [`Self::retry`] does.
-    async fn commit(&self, edges: &EdgeChanges) -> Result<(), DbError> {
-        if edges.is_empty() {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let result = self.retry(|| self.sink.write(edges)).await;
-        metrics::histogram!("ssp_edge_tx_seconds").record(started.elapsed().as_secs_f64());
-        result
+/// Commits edge changes in one transaction, retrying as [`retry`] does.
+async fn commit(sink: &EdgeSink, edges: &EdgeChanges) -> Result<(), DbError> {
+    if edges.is_empty() {
+        return Ok(());
     }
+    let started = Instant::now();
+    let result = retry(|| sink.write(edges)).await;
+    metrics::histogram!("ssp_edge_tx_seconds").record(started.elapsed().as_secs_f64());
+    result
+}
 
-    /// Commits a view's initial result set in transactions of at most
-    /// [`REGISTER_EDGES_PER_TX`] edges. One transaction of a big view's edges
-    /// (every record of a large table) took longer than the call timeout: it
-    /// timed out, was retried whole and timed out again, so the view was
-    /// never committed. SurrealDB's cost per edge grows with the transaction
-    /// (mem engine, debug build: 40k edges committed in 43s in parts of
-    /// 1,000; in parts of 5,000 each took over 20s; in one, never within a
-    /// 30s timeout). In parts each call is bounded; a client following its
-    /// edges sees them arrive in parts, before the register answer.
-    async fn commit_in_parts(&self, edges: EdgeChanges) -> Result<(), DbError> {
-        for part in edges.split(REGISTER_EDGES_PER_TX) {
-            self.commit(&part).await?;
-        }
-        Ok(())
+/// Commits a view's initial result set in transactions of at most
+/// [`REGISTER_EDGES_PER_TX`] edges. One transaction of a big view's edges
+/// (every record of a large table) took longer than the call timeout: it
+/// timed out, was retried whole and timed out again, so the view was
+/// never committed. SurrealDB's cost per edge grows with the transaction
+/// (mem engine, debug build: 40k edges committed in 43s in parts of
+/// 1,000; in parts of 5,000 each took over 20s; in one, never within a
+/// 30s timeout): in 3.3.5 each row of an `INSERT` sets a savepoint, and
+/// the in-memory engine's savepoint clones the transaction's whole write
+/// set, so a transaction of n edges costs O(n^2). In parts each call is bounded; a client following its
+/// edges sees them arrive in parts, before the register answer.
+async fn commit_in_parts(sink: &EdgeSink, edges: EdgeChanges) -> Result<(), DbError> {
+    for part in edges.split(REGISTER_EDGES_PER_TX) {
+        commit(sink, &part).await?;
     }
+    Ok(())
+}
 
-    /// Runs a write until it succeeds. While the database is unavailable (or
-    /// the transaction conflicts) it retries with backoff for as long as it
-    /// takes: nothing later may overtake it. Any other error is retried a
-    /// few times and then reported, since it will not heal by waiting.
-    async fn retry<'a, F, Fut>(&'a self, mut write: F) -> Result<(), DbError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<(), DbError>> + 'a,
-    {
-        let mut backoff =
-            crate::db::backoff_forever(Duration::from_millis(50), Duration::from_secs(2));
-        let mut hard_failures = 0;
-        loop {
-            match write().await {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    let transient = e.is_unavailable() || e.is_conflict();
-                    if !transient {
-                        hard_failures += 1;
-                        if hard_failures >= 3 {
-                            tracing::error!(error = %e, "edge write failed permanently");
-                            return Err(e);
-                        }
+/// Runs a write until it succeeds. While the database is unavailable (or
+/// the transaction conflicts) it retries with backoff for as long as it
+/// takes: nothing that touches the same edges may overtake it (see the
+/// module doc). Any other error is retried a few times and then reported,
+/// since it will not heal by waiting.
+async fn retry<'a, F, Fut>(mut write: F) -> Result<(), DbError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), DbError>> + 'a,
+{
+    let mut backoff = crate::db::backoff_forever(Duration::from_millis(50), Duration::from_secs(2));
+    let mut hard_failures = 0;
+    loop {
+        match write().await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let transient = e.is_unavailable() || e.is_conflict();
+                if !transient {
+                    hard_failures += 1;
+                    if hard_failures >= 3 {
+                        tracing::error!(error = %e, "edge write failed permanently");
+                        return Err(e);
                     }
-                    metrics::counter!("ssp_write_retries_total").increment(1);
-                    let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(2));
-                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "edge write failed, retrying");
-                    tokio::time::sleep(wait).await;
                 }
+                metrics::counter!("ssp_write_retries_total").increment(1);
+                let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(2));
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "edge write failed, retrying");
+                tokio::time::sleep(wait).await;
             }
         }
     }

@@ -38,6 +38,12 @@ pub fn edge_id(view: &str, record: &RecordId) -> sdb::RecordId {
     sdb::RecordId::new(EDGE_TABLE, sdb::RecordIdKey::Array(key.into()))
 }
 
+/// One fixed hasher for [`EdgeChanges::edge_hashes`]: hashes from different
+/// groups are compared with each other.
+fn edge_hasher() -> ahash::RandomState {
+    ahash::RandomState::with_seeds(0x5350_5350, 0x6564_6765, 0x6861_7368, 0x6b65_7973)
+}
+
 #[derive(Clone, Debug)]
 enum EdgeOp {
     Upsert { client_id: Arc<str>, version: u64 },
@@ -105,6 +111,15 @@ impl EdgeChanges {
                     .insert((d.view.clone(), r.clone()), EdgeOp::Delete);
             }
         }
+    }
+
+    /// A hash of each edge these changes write, so that the pipeline can
+    /// keep two in-flight transactions that write the same edge in order.
+    /// (A reset or a removed view writes every edge of a view; the pipeline
+    /// runs those alone.)
+    pub fn edge_hashes(&self) -> Vec<u64> {
+        let hasher = edge_hasher();
+        self.edges.keys().map(|k| hasher.hash_one(k)).collect()
     }
 
     /// These changes as transactions of at most `max_edges` edges each (the

@@ -522,6 +522,79 @@ async fn group_commit(backend: Backend) {
 }
 backend_tests!(group_commit);
 
+/// With two group transactions in flight (the default `write_concurrency`),
+/// a group that writes other edges commits while an earlier one is still
+/// being written, but a later change to an edge that is still in flight
+/// waits for it: each edge's writes commit in the engine's order.
+async fn pipelined_commits_keep_each_edge_in_order(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::spawn(backend).await);
+    register(&app, "all", "SELECT * FROM thread", json!({})).await;
+    // Any transaction that writes version 1 of thread:slow's edge takes a
+    // second, so it stays in flight while the next requests arrive.
+    app.db
+        .run(Query::new(
+            "DEFINE EVENT slow_edge ON _spooky_list_ref \
+             WHEN $after.out = thread:slow AND $after.version = 1 THEN { sleep(1s) }",
+        ))
+        .await
+        .expect("define the slow event");
+
+    let slow = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            post(
+                &app,
+                "/ingest",
+                change("CREATE", "thread:slow", json!({"n": 1})),
+            )
+            .await
+        })
+    };
+    wait_for(
+        "the slow transaction in flight",
+        Duration::from_secs(5),
+        || {
+            let app = app.clone();
+            async move {
+                let body = app.get_json("/view/all").await;
+                (body["records"].as_array().map(Vec::len) == Some(1)).then_some(())
+            }
+        },
+    )
+    .await;
+
+    // Another edge: committed in the second slot while the first is written.
+    let (status, body) = post(
+        &app,
+        "/ingest",
+        change("CREATE", "thread:fast", json!({"n": 1})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        !slow.is_finished(),
+        "thread:fast waited for thread:slow's transaction"
+    );
+    assert_eq!(view_edges(&app, "all").await.get("thread:fast"), Some(&1));
+
+    // The same edge again: waits for version 1, then writes version 2.
+    let (status, body) = post(
+        &app,
+        "/ingest",
+        change("UPDATE", "thread:slow", json!({"n": 2})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = slow.await.expect("slow ingest");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        view_edges(&app, "all").await,
+        versions(&[("thread:fast", 1), ("thread:slow", 2)])
+    );
+    assert_edges_match_engine(&app, &["all"]).await;
+}
+backend_tests!(pipelined_commits_keep_each_edge_in_order);
+
 async fn hostile_ids_are_data(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let view = "v'`;-- DROP TABLE x; ü🎃";
