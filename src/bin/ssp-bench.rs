@@ -794,6 +794,12 @@ fn start_ssp(
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
+    // Tuning knobs pass through, to compare settings.
+    .chain(
+        std::env::var("SPOOKY_WRITE_CONCURRENCY")
+            .ok()
+            .map(|v| ("SPOOKY_WRITE_CONCURRENCY".to_string(), v)),
+    )
     .collect();
     let settings = match ssp::config::Settings::load_from(None, false, &env) {
         Ok(s) => s,

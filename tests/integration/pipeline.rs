@@ -10,7 +10,7 @@ use ssp::db::Query;
 use ssp::db::values::record_id_from_surreal;
 use surrealdb::types as sdb;
 
-use crate::support::{Backend, TestApp, wait_for};
+use crate::support::{Backend, TestApp, TestDb, wait_for};
 
 /// (view, record) -> version, as the database holds the edges.
 type Edges = BTreeMap<(String, String), i64>;
@@ -522,12 +522,15 @@ async fn group_commit(backend: Backend) {
 }
 backend_tests!(group_commit);
 
-/// With two group transactions in flight (the default `write_concurrency`),
-/// a group that writes other edges commits while an earlier one is still
-/// being written, but a later change to an edge that is still in flight
-/// waits for it: each edge's writes commit in the engine's order.
+/// With two group transactions in flight (`write_concurrency = 2`, the
+/// default over ws://), a group that writes other edges commits while an
+/// earlier one is still being written, but a later change to an edge that
+/// is still in flight waits for it: each edge's writes commit in the
+/// engine's order.
 async fn pipelined_commits_keep_each_edge_in_order(backend: Backend) {
-    let app = std::sync::Arc::new(TestApp::spawn(backend).await);
+    let test_db = TestDb::start(backend).await;
+    let settings = test_db.settings_with(&[("SPOOKY_WRITE_CONCURRENCY", "2")]);
+    let app = std::sync::Arc::new(TestApp::spawn_on(test_db, settings).await);
     register(&app, "all", "SELECT * FROM thread", json!({})).await;
     // Any transaction that writes version 1 of thread:slow's edge takes a
     // second, so it stays in flight while the next requests arrive.
