@@ -1018,7 +1018,7 @@ fn run_backend(
     // The physical limit: the same edge transactions, written bare with the
     // SDK on SSP's own connection. Queries are built before the clock starts.
     phase(b, "bare transactions");
-    let (bare1, bare32, bare_concurrent, cpu_bare1, cpu_bare32) = runtime.block_on(async {
+    let (bare1, bare32, bare256, bare_concurrent, cpu_bare1, cpu_bare32) = runtime.block_on(async {
         let mut one = Vec::with_capacity(n);
         let cpu = cpu_now();
         for i in 0..n {
@@ -1040,6 +1040,16 @@ fn run_backend(
         }
         let cpu_grouped = (cpu_now() - cpu) / rounds as u32;
         grouped.sort();
+        // SurrealDB's cost per edge grows with the transaction (a savepoint
+        // per row clones the write set): the same edges, 256 at a time.
+        let mut big = Vec::new();
+        for r in 0..if mode.smoke { 1 } else { 5 } {
+            let q = edge_tx("bare256", (0..256).map(|i| r * 256 + i));
+            let t = Instant::now();
+            db.run(q).await.expect("bare tx of 256 edges");
+            big.push(t.elapsed());
+        }
+        big.sort();
         phase(b, "bare 32 concurrent writers");
         // 32 writers, each its own 1-edge transactions: what SurrealDB does
         // with the same concurrency and no grouping.
@@ -1065,6 +1075,7 @@ fn run_backend(
         (
             p(&one, 0.5),
             p(&grouped, 0.5),
+            p(&big, 0.5),
             concurrent,
             cpu_one,
             cpu_grouped,
@@ -1116,6 +1127,14 @@ fn run_backend(
         "x",
         None,
     );
+    for (edges, d) in [(32.0, bare32), (256.0, bare256)] {
+        results.add(
+            &format!("e2e {b}: bare transaction of {edges} edges, per edge"),
+            us(d) / edges,
+            "us",
+            None,
+        );
+    }
     let where_cpu = if backend.local {
         "SSP and SurrealDB"
     } else {
