@@ -1018,69 +1018,71 @@ fn run_backend(
     // The physical limit: the same edge transactions, written bare with the
     // SDK on SSP's own connection. Queries are built before the clock starts.
     phase(b, "bare transactions");
-    let (bare1, bare32, bare256, bare_concurrent, cpu_bare1, cpu_bare32) = runtime.block_on(async {
-        let mut one = Vec::with_capacity(n);
-        let cpu = cpu_now();
-        for i in 0..n {
-            let q = edge_tx("bare", std::iter::once(i));
-            let t = Instant::now();
-            db.run(q).await.expect("bare tx");
-            one.push(t.elapsed());
-        }
-        let cpu_one = (cpu_now() - cpu) / n as u32;
-        one.sort();
-        let rounds = (n / 32).max(5);
-        let cpu = cpu_now();
-        let mut grouped = Vec::with_capacity(rounds);
-        for r in 0..rounds {
-            let q = edge_tx("bare32", (0..32).map(|i| r * 32 + i));
-            let t = Instant::now();
-            db.run(q).await.expect("bare tx of 32 edges");
-            grouped.push(t.elapsed());
-        }
-        let cpu_grouped = (cpu_now() - cpu) / rounds as u32;
-        grouped.sort();
-        // SurrealDB's cost per edge grows with the transaction (a savepoint
-        // per row clones the write set): the same edges, 256 at a time.
-        let mut big = Vec::new();
-        for r in 0..if mode.smoke { 1 } else { 5 } {
-            let q = edge_tx("bare256", (0..256).map(|i| r * 256 + i));
-            let t = Instant::now();
-            db.run(q).await.expect("bare tx of 256 edges");
-            big.push(t.elapsed());
-        }
-        big.sort();
-        phase(b, "bare 32 concurrent writers");
-        // 32 writers, each its own 1-edge transactions: what SurrealDB does
-        // with the same concurrency and no grouping.
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..clients)
-            .map(|c| {
-                let db = db.clone();
-                tokio::spawn(async move {
-                    let mut failed = 0;
-                    for i in 0..per_client {
-                        let q = edge_tx("bare_c", std::iter::once(c * 100_000 + i));
-                        failed += usize::from(db.run(q).await.is_err());
-                    }
-                    failed
+    let (bare1, bare32, bare256, bare_concurrent, cpu_bare1, cpu_bare32) =
+        runtime.block_on(async {
+            let mut one = Vec::with_capacity(n);
+            let cpu = cpu_now();
+            for i in 0..n {
+                let q = edge_tx("bare", std::iter::once(i));
+                let t = Instant::now();
+                db.run(q).await.expect("bare tx");
+                one.push(t.elapsed());
+            }
+            let cpu_one = (cpu_now() - cpu) / n as u32;
+            one.sort();
+            let rounds = (n / 32).max(5);
+            let cpu = cpu_now();
+            let mut grouped = Vec::with_capacity(rounds);
+            for r in 0..rounds {
+                let q = edge_tx("bare32", (0..32).map(|i| r * 32 + i));
+                let t = Instant::now();
+                db.run(q).await.expect("bare tx of 32 edges");
+                grouped.push(t.elapsed());
+            }
+            let cpu_grouped = (cpu_now() - cpu) / rounds as u32;
+            grouped.sort();
+            // SurrealDB's cost per edge grows with the transaction (a savepoint
+            // per row clones the write set): the same edges, 256 at a time.
+            let mut big = Vec::new();
+            for r in 0..if mode.smoke { 1 } else { 5 } {
+                let q = edge_tx("bare256", (0..256).map(|i| r * 256 + i));
+                let t = Instant::now();
+                db.run(q).await.expect("bare tx of 256 edges");
+                big.push(t.elapsed());
+            }
+            big.sort();
+            phase(b, "bare 32 concurrent writers");
+            // 32 writers, each its own 1-edge transactions: what SurrealDB does
+            // with the same concurrency and no grouping.
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..clients)
+                .map(|c| {
+                    let db = db.clone();
+                    tokio::spawn(async move {
+                        let mut failed = 0;
+                        for i in 0..per_client {
+                            let q = edge_tx("bare_c", std::iter::once(c * 100_000 + i));
+                            failed += usize::from(db.run(q).await.is_err());
+                        }
+                        failed
+                    })
                 })
-            })
-            .collect();
-        let mut failed = 0;
-        for t in tasks {
-            failed += t.await.unwrap_or(per_client);
-        }
-        let concurrent = (per_client * clients - failed) as f64 / started.elapsed().as_secs_f64();
-        (
-            p(&one, 0.5),
-            p(&grouped, 0.5),
-            p(&big, 0.5),
-            concurrent,
-            cpu_one,
-            cpu_grouped,
-        )
-    });
+                .collect();
+            let mut failed = 0;
+            for t in tasks {
+                failed += t.await.unwrap_or(per_client);
+            }
+            let concurrent =
+                (per_client * clients - failed) as f64 / started.elapsed().as_secs_f64();
+            (
+                p(&one, 0.5),
+                p(&grouped, 0.5),
+                p(&big, 0.5),
+                concurrent,
+                cpu_one,
+                cpu_grouped,
+            )
+        });
     results.add(
         &format!("e2e {b}: bare edge transaction p50"),
         us(bare1),
