@@ -141,6 +141,11 @@ pub async fn kill(db: &Db, id: sdb::Value) {
         .run_background(Query::new("KILL $id").bind("id", id))
         .await
     {
-        tracing::debug!(%error, "killing a live query failed");
+        if error.is_unavailable() {
+            // The connection is gone, and the live query with it.
+            tracing::debug!(%error, "killing a live query failed");
+        } else {
+            tracing::warn!(%error, "killing a live query failed");
+        }
     }
 }
