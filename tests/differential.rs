@@ -771,7 +771,7 @@ impl Gen {
             let existing: Vec<RecordId> = self
                 .model
                 .keys()
-                .filter(|r| r.table.as_ref() == "u")
+                .filter(|r| r.table.as_str() == "u")
                 .cloned()
                 .collect();
             if !existing.is_empty() {
@@ -998,7 +998,7 @@ impl Gen {
         let existing: Vec<RecordId> = self
             .model
             .keys()
-            .filter(|r| r.table.as_ref() == table)
+            .filter(|r| r.table.as_str() == table)
             .cloned()
             .collect();
         let id = if !existing.is_empty() && self.p(0.7) {

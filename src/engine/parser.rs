@@ -2989,7 +2989,7 @@ mod tests {
                 Value::Datetime(d) => format!("Literal(Datetime({d:?}))"),
                 Value::Thing(r) => format!(
                     "Literal(RecordId(RecordIdLit {{ table: TableName({:?}), key: {} }}))",
-                    r.table.as_ref(),
+                    r.table.as_str(),
                     match &r.key {
                         Key::Int(i) => format!("Number({i})"),
                         Key::String(s) => format!("String({:?})", s.as_ref()),

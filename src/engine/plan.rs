@@ -23,7 +23,7 @@ pub struct IndexTerm {
 
 #[derive(Debug)]
 pub struct Plan {
-    pub table: Arc<str>,
+    pub table: super::value::TableName,
     pub filter: Option<Expr>,
     /// `ORDER BY` terms: path and descending.
     pub order: Vec<(Vec<PathPart>, bool)>,
@@ -82,8 +82,8 @@ impl Plan {
 
     /// Every table this plan and its subplans read.
     pub fn tables(&self, out: &mut Vec<Arc<str>>) {
-        if !out.contains(&self.table) {
-            out.push(self.table.clone());
+        if !out.iter().any(|t| **t == *self.table) {
+            out.push(Arc::from(self.table.as_str()));
         }
         for s in &self.subplans {
             s.tables(out);

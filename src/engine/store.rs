@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ahash::{AHashMap, AHashSet};
 
 use super::smallset::SmallSet;
-use super::value::{IndexKey, Key, Object, PathPart, RecordId, Value};
+use super::value::{IndexKey, Key, Object, PathPart, RecordId, TableName, Value};
 
 pub type NodeId = u32;
 
@@ -177,7 +177,7 @@ impl Table {
     pub fn lookup(&self, table: &str, path: &[PathPart], key: &IndexKey) -> Vec<Key> {
         if is_id_path(path) {
             return match key {
-                IndexKey::Thing(rid) if rid.table.as_ref() == table => {
+                IndexKey::Thing(rid) if rid.table.as_str() == table => {
                     if self.records.contains_key(&rid.key) {
                         vec![rid.key.clone()]
                     } else {
@@ -198,7 +198,7 @@ impl Table {
 
 #[derive(Default)]
 pub struct Store {
-    pub tables: AHashMap<Arc<str>, Table>,
+    pub tables: AHashMap<TableName, Table>,
     /// Field names, shared by every stored record that has them.
     names: AHashSet<Arc<str>>,
     /// `names.len()` after the last sweep of names no record uses.
@@ -299,7 +299,7 @@ impl Store {
         }
     }
 
-    pub fn table_mut(&mut self, name: &Arc<str>) -> &mut Table {
+    pub fn table_mut(&mut self, name: &TableName) -> &mut Table {
         self.tables.entry(name.clone()).or_default()
     }
 

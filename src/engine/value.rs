@@ -78,15 +78,18 @@ pub enum Key {
     String(Arc<str>),
 }
 
+/// A table name as record ids hold it: shared, behind a thin pointer.
+pub type TableName = arcstr::ArcStr;
+
 /// A record id, `table:key`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RecordId {
-    pub table: Arc<str>,
+    pub table: TableName,
     pub key: Key,
 }
 
 impl RecordId {
-    pub fn new(table: impl Into<Arc<str>>, key: Key) -> Self {
+    pub fn new(table: impl Into<TableName>, key: Key) -> Self {
         RecordId {
             table: table.into(),
             key,
@@ -118,7 +121,7 @@ impl RecordId {
     /// Parses `id`, which is either `table:key` or a bare key of `table`.
     pub fn parse_in_table(table: &str, id: &str) -> Result<RecordId, String> {
         if let Some(rid) = RecordId::parse(id) {
-            if rid.table.as_ref() != table {
+            if rid.table.as_str() != table {
                 return Err(format!(
                     "record id `{id}` belongs to table `{}`, not `{table}`",
                     rid.table
@@ -138,17 +141,17 @@ impl RecordId {
 /// small per-thread cache of the tables seen lets them share one allocation
 /// instead of one per id. Bounded: past `TABLES` distinct names, a name is
 /// simply allocated.
-fn table_name(table: &str) -> Arc<str> {
+fn table_name(table: &str) -> TableName {
     const TABLES: usize = 64;
     thread_local! {
-        static NAMES: std::cell::RefCell<Vec<Arc<str>>> = const { std::cell::RefCell::new(Vec::new()) };
+        static NAMES: std::cell::RefCell<Vec<TableName>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     NAMES.with(|names| {
         let mut names = names.borrow_mut();
-        if let Some(n) = names.iter().find(|n| n.as_ref() == table) {
+        if let Some(n) = names.iter().find(|n| n.as_str() == table) {
             return n.clone();
         }
-        let n: Arc<str> = table.into();
+        let n: TableName = table.into();
         if names.len() < TABLES {
             names.push(n.clone());
         }

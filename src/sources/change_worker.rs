@@ -1073,7 +1073,7 @@ impl Worker {
                 self.check_clock(last);
             }
             for entry in page.entries {
-                let Some(&(cursor, gap, _)) = followed.get(&entry.id.table) else {
+                let Some(&(cursor, gap, _)) = followed.get(entry.id.table.as_str()) else {
                     continue;
                 };
                 if entry.versionstamp < cursor {

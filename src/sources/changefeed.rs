@@ -336,7 +336,10 @@ pub fn hlc_millis(versionstamp: u64) -> u64 {
 
 /// The tables among `entries`, for logs.
 pub fn tables_of(entries: &[FeedEntry]) -> Vec<Arc<str>> {
-    let mut t: Vec<Arc<str>> = entries.iter().map(|e| e.id.table.clone()).collect();
+    let mut t: Vec<Arc<str>> = entries
+        .iter()
+        .map(|e| Arc::from(e.id.table.as_str()))
+        .collect();
     t.sort();
     t.dedup();
     t
