@@ -314,6 +314,7 @@ impl Applier {
 
     /// Forgets the edges of a finished group commit.
     fn release(&mut self, edges: Vec<u64>) {
+        metrics::gauge!("ssp_edge_tx_in_flight").decrement(1.0);
         for h in edges {
             if let std::collections::hash_map::Entry::Occupied(mut e) =
                 self.in_flight_edges.entry(h)
@@ -387,6 +388,8 @@ impl Applier {
         for h in &hashes {
             *self.in_flight_edges.entry(*h).or_default() += 1;
         }
+        metrics::histogram!("ssp_group_commit_requests").record(waiters.len() as f64);
+        metrics::gauge!("ssp_edge_tx_in_flight").increment(1.0);
         let sink = self.sink.clone();
         self.in_flight.push(Box::pin(
             async move {

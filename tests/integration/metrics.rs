@@ -90,6 +90,20 @@ fn metrics_after_known_workload() {
             "{text}"
         );
         assert_eq!(sample(&text, "ssp_views_registered", &[]), 1.0, "{text}");
+        // 3 ingests one after another: 3 group transactions of 1 request,
+        // none in flight now that all were answered.
+        assert_eq!(
+            sample(&text, "ssp_group_commit_requests_count", &[]),
+            3.0,
+            "{text}"
+        );
+        assert_eq!(
+            sample(&text, "ssp_group_commit_requests_sum", &[]),
+            3.0,
+            "{text}"
+        );
+        assert_eq!(sample(&text, "ssp_edge_tx_in_flight", &[]), 0.0, "{text}");
+        assert!(text.contains("ssp_edge_tx_in_flight "), "{text}");
         // register: row + (no initial edges); 3 ingests: one transaction each.
         assert_eq!(
             sample(&text, "ssp_pipeline_round_trips", &[]),
