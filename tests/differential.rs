@@ -111,7 +111,7 @@ fn contains_thing(v: &Value) -> bool {
     match v {
         Value::Thing(_) => true,
         Value::Array(a) => a.iter().any(contains_thing),
-        Value::Object(o) => o.0.iter().any(|(_, v)| contains_thing(v)),
+        Value::Object(o) => o.iter().any(|(_, v)| contains_thing(v)),
         _ => false,
     }
 }
@@ -128,7 +128,7 @@ fn contains_datetime(v: &Value) -> bool {
     match v {
         Value::Datetime(_) => true,
         Value::Array(a) => a.iter().any(contains_datetime),
-        Value::Object(o) => o.0.iter().any(|(_, v)| contains_datetime(v)),
+        Value::Object(o) => o.iter().any(|(_, v)| contains_datetime(v)),
         _ => false,
     }
 }
@@ -145,11 +145,11 @@ fn lit(v: &Value) -> String {
         Value::Datetime(d) => format!("d\"{}\"", d.to_rfc3339_opts(SecondsFormat::Secs, true)),
         Value::Array(a) => format!("[{}]", a.iter().map(lit).collect::<Vec<_>>().join(", ")),
         Value::Object(o) => {
-            let fields: Vec<String> =
-                o.0.iter()
-                    .filter(|(_, v)| !matches!(v, Value::None))
-                    .map(|(k, v)| format!("{k}: {}", lit(v)))
-                    .collect();
+            let fields: Vec<String> = o
+                .iter()
+                .filter(|(_, v)| !matches!(v, Value::None))
+                .map(|(k, v)| format!("{k}: {}", lit(v)))
+                .collect();
             if fields.is_empty() {
                 "{}".into()
             } else {
@@ -1019,8 +1019,11 @@ impl Gen {
                     // A small update: one field changes or goes.
                     let fields = if table == "t" { T_FIELDS } else { U_FIELDS };
                     let f = self.pick(fields);
-                    let mut pairs: Vec<_> =
-                        old.0.into_iter().filter(|(k, _)| k.as_ref() != f).collect();
+                    let mut pairs: Vec<_> = old
+                        .into_pairs()
+                        .into_iter()
+                        .filter(|(k, _)| k.as_ref() != f)
+                        .collect();
                     if f == "title" || self.p(0.8) {
                         let v = self.field_value(table, f);
                         pairs.push((f.into(), v));
@@ -2183,7 +2186,7 @@ impl Runner {
             let Step::Batch(ws) = s else { continue };
             for (j, w) in ws.iter().enumerate() {
                 let Some(content) = &w.content else { continue };
-                for (k, (_, v)) in content.0.iter().enumerate() {
+                for (k, (_, v)) in content.iter().enumerate() {
                     let mut simpler = vec![None];
                     match v {
                         Value::Array(a) if !a.is_empty() => {
@@ -2193,10 +2196,10 @@ impl Runner {
                                 simpler.push(Some(Value::Array(a2)));
                             }
                         }
-                        Value::Object(o) if !o.0.is_empty() => {
-                            for x in 0..o.0.len() {
+                        Value::Object(o) if !o.is_empty() => {
+                            for x in 0..o.len() {
                                 let mut o2 = o.clone();
-                                o2.0.remove(x);
+                                o2.remove_at(x);
                                 simpler.push(Some(Value::Object(o2)));
                             }
                         }
@@ -2208,10 +2211,12 @@ impl Runner {
                             && let Some(content) = &mut ws[j].content
                         {
                             match sv {
-                                None => {
-                                    content.0.remove(k);
+                                None => content.remove_at(k),
+                                Some(v) => {
+                                    if let Some(slot) = content.value_mut(k) {
+                                        *slot = v;
+                                    }
                                 }
-                                Some(v) => content.0[k].1 = v,
                             }
                         }
                         out.push(c);

@@ -1540,7 +1540,7 @@ fn linked(v: &Value) -> Value {
             RecordId::parse(s).map_or_else(|| v.clone(), Value::Thing)
         }
         Value::Object(o) => Value::Object(Object::from_pairs(
-            o.0.iter().map(|(k, v)| (k.clone(), linked(v))).collect(),
+            o.iter().map(|(k, v)| (k.clone(), linked(v))).collect(),
         )),
         _ => v.clone(),
     }

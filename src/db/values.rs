@@ -35,7 +35,7 @@ pub fn from_surreal(v: sdb::Value) -> Value {
 
 pub fn object_from_surreal(o: sdb::Object) -> Object {
     // BTreeMap iteration is sorted by key, which is the engine's layout too.
-    Object(
+    Object::from_pairs(
         o.into_inner()
             .into_iter()
             .map(|(k, v)| (Arc::<str>::from(k), from_surreal(v)))
@@ -72,7 +72,7 @@ pub fn to_surreal(v: &Value) -> sdb::Value {
         Value::Array(a) => sdb::Value::Array(a.iter().map(to_surreal).collect::<Vec<_>>().into()),
         Value::Object(o) => {
             let mut out = sdb::Object::new();
-            for (k, v) in &o.0 {
+            for (k, v) in o.iter() {
                 out.insert(k.to_string(), to_surreal(v));
             }
             sdb::Value::Object(out)

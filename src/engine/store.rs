@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ahash::{AHashMap, AHashSet};
 
 use super::smallset::SmallSet;
-use super::value::{IndexKey, Key, Object, PathPart, RecordId, TableName, Value};
+use super::value::{IndexKey, Key, Object, PathPart, RecordId, Shape, TableName, Value};
 
 pub type NodeId = u32;
 
@@ -35,31 +35,9 @@ pub struct Table {
     pub indexes: Vec<(Vec<PathPart>, FieldIndex)>,
     /// Nodes without a hashable equality term: evaluated on every change.
     pub scan_nodes: AHashSet<NodeId>,
-    /// The field names of the last record stored, in order.
-    shape: Vec<Arc<str>>,
-}
-
-/// Field `i` of a record being stored. Records of a table mostly have the
-/// same fields: the previous record's names, position by position, are found
-/// without hashing.
-fn name_at(
-    names: &mut AHashSet<Arc<str>>,
-    shape: &mut Vec<Arc<str>>,
-    i: usize,
-    name: &str,
-) -> Arc<str> {
-    if let Some(n) = shape.get(i)
-        && n.as_ref() == name
-    {
-        return n.clone();
-    }
-    let n = intern(names, name);
-    if i < shape.len() {
-        shape[i] = n.clone();
-    } else if i == shape.len() {
-        shape.push(n.clone());
-    }
-    n
+    /// The shape of the last record stored: the next record with the same
+    /// fields shares it.
+    shape: Option<Shape>,
 }
 
 /// Strings up to this length are shared between records: a link like
@@ -86,11 +64,11 @@ fn intern(names: &mut AHashSet<Arc<str>>, name: &str) -> Arc<str> {
 /// A copy of a nested value whose object field names are the shared ones.
 fn share_names(names: &mut AHashSet<Arc<str>>, v: &Value) -> Value {
     match v {
-        Value::Object(o) => Value::Object(Object(
-            o.0.iter()
-                .map(|(k, v)| (intern(names, k), share_names(names, v)))
-                .collect(),
-        )),
+        Value::Object(o) => {
+            let shape: Shape = Arc::new(o.names().iter().map(|k| intern(names, k)).collect());
+            let values = o.values().iter().map(|v| share_names(names, v)).collect();
+            Value::Object(Object::with_shape(shape, values))
+        }
         Value::Array(items) => Value::Array(items.iter().map(|v| share_names(names, v)).collect()),
         other => other.clone(),
     }
@@ -210,10 +188,12 @@ pub struct Store {
 
 impl Store {
     /// The content to store for record `id`: `content` with the `id` field
-    /// set to the record id, field names shared with the other records, and
-    /// no spare capacity. Records are most of SSP's memory, and a record's
-    /// own copy of each field name (and the doubled capacity of a vector that
-    /// grew by one for `id`) used to cost more than its values.
+    /// set to the record id, the table's shared shape (field names) when it
+    /// has the same fields, shared short strings, and no spare capacity.
+    /// Records are most of SSP's memory: a record's own copy of each field
+    /// name (and the doubled capacity of a vector that grew by one for `id`)
+    /// used to cost more than its values, and a name per field per record
+    /// still cost 16 bytes a field before records shared shapes.
     ///
     /// `old` is the record's current content: a string field that did not
     /// change keeps the old record's allocation without a lookup.
@@ -223,9 +203,9 @@ impl Store {
         content: &Object,
         old: Option<&Value>,
     ) -> Value {
-        let old = match old {
-            Some(Value::Object(o)) => o.0.as_slice(),
-            _ => &[],
+        let (old_names, old_values): (&[Arc<str>], &[Value]) = match old {
+            Some(Value::Object(o)) => (o.names(), o.values()),
+            _ => (&[], &[]),
         };
         let table_name = match self.tables.get_key_value(&id.table) {
             Some((name, _)) => name.clone(),
@@ -235,44 +215,62 @@ impl Store {
             }
         };
         let table = self.tables.get_mut(&id.table).expect("just ensured");
-        let id_value = Value::Thing(RecordId {
+        let mut id_value = Some(Value::Thing(RecordId {
             table: table_name,
             key: id.key.clone(),
-        });
-        let names = &mut self.names;
-        let shape = &mut table.shape;
-        let mut fields = Vec::with_capacity(content.0.len() + 1);
-        let mut id_value = Some(id_value);
-        for (k, v) in &content.0 {
-            if id_value.is_some() && k.as_ref() >= "id" {
-                let n = name_at(names, shape, fields.len(), "id");
-                fields.push((n, id_value.take().expect("checked")));
+        }));
+        let mut field_names: Vec<&str> = Vec::with_capacity(content.len() + 1);
+        let mut values = Vec::with_capacity(content.len() + 1);
+        for (k, v) in content.iter() {
+            if k.as_ref() >= "id"
+                && let Some(idv) = id_value.take()
+            {
+                field_names.push("id");
+                values.push(idv);
             }
             if k.as_ref() == "id" {
                 continue;
             }
-            let name = name_at(names, shape, fields.len(), k);
+            let i = values.len();
             let value = match v {
-                Value::Object(_) | Value::Array(_) => share_names(names, v),
+                Value::Object(_) | Value::Array(_) => share_names(&mut self.names, v),
                 // Short strings repeat across records (links, tags, states).
-                Value::String(s) if s.len() <= SHARED_STRING_MAX => match old.get(fields.len()) {
-                    Some((n, Value::String(o))) if Arc::ptr_eq(n, &name) && o == s => {
-                        Value::String(o.clone())
+                Value::String(s) if s.len() <= SHARED_STRING_MAX => {
+                    match (old_names.get(i), old_values.get(i)) {
+                        (Some(n), Some(Value::String(o))) if **n == **k && o == s => {
+                            Value::String(o.clone())
+                        }
+                        _ => Value::String(share_string(&mut self.strings, s)),
                     }
-                    _ => Value::String(share_string(&mut self.strings, s)),
-                },
+                }
                 _ => v.clone(),
             };
-            fields.push((name, value));
+            field_names.push(k);
+            values.push(value);
         }
-        if let Some(v) = id_value {
-            let n = name_at(names, shape, fields.len(), "id");
-            fields.push((n, v));
+        if let Some(idv) = id_value {
+            field_names.push("id");
+            values.push(idv);
         }
-        fields.shrink_to_fit();
+        let same = |shape: &Shape| {
+            shape.len() == field_names.len()
+                && shape
+                    .iter()
+                    .zip(&field_names)
+                    .all(|(a, b)| a.as_ref() == *b)
+        };
+        let shape = match &table.shape {
+            Some(shape) if same(shape) => shape.clone(),
+            _ => {
+                let names = &mut self.names;
+                let shape: Shape = Arc::new(field_names.iter().map(|n| intern(names, n)).collect());
+                table.shape = Some(shape.clone());
+                shape
+            }
+        };
         self.sweep_names();
         self.sweep_strings();
-        Value::Object(Object(fields))
+        Value::Object(Object::with_shape(shape, values.into_boxed_slice()))
     }
 
     /// Forgets names no record holds any more, so that a stream of ever new
@@ -287,14 +285,8 @@ impl Store {
 
     fn sweep_names(&mut self) {
         if self.names.len() > 1024 && self.names.len() > 2 * self.names_swept {
-            // A name held only by the set (and perhaps a table's shape).
-            let shapes: AHashSet<*const u8> = self
-                .tables
-                .values()
-                .flat_map(|t| t.shape.iter().map(|n| n.as_ptr()))
-                .collect();
-            self.names
-                .retain(|n| Arc::strong_count(n) > 1 + usize::from(shapes.contains(&n.as_ptr())));
+            // A name held only by the set: no shape or object uses it.
+            self.names.retain(|n| Arc::strong_count(n) > 1);
             self.names_swept = self.names.len();
         }
     }
@@ -325,9 +317,9 @@ mod tests {
         Object::from_pairs(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
     }
 
-    fn fields(v: &Value) -> &Vec<(Arc<str>, Value)> {
+    fn object(v: &Value) -> &Object {
         match v {
-            Value::Object(o) => &o.0,
+            Value::Object(o) => o,
             _ => panic!("an object"),
         }
     }
@@ -356,11 +348,6 @@ mod tests {
             expected.insert("id".into(), Value::Thing(id.clone()));
             let stored = store.stored_content(&id, &content, None);
             assert_eq!(stored, Value::Object(expected));
-            assert_eq!(
-                fields(&stored).capacity(),
-                fields(&stored).len(),
-                "no spare capacity"
-            );
         }
         let a = store.stored_content(
             &RecordId::parse("t:5").unwrap(),
@@ -372,9 +359,13 @@ mod tests {
             &obj(vec![("b", Value::str("x"))]),
             None,
         );
-        let (fa, fb) = (fields(&a), fields(&b));
-        assert!(Arc::ptr_eq(&fa[0].0, &fb[0].0), "one field name");
-        match (&fa[0].1, &fb[0].1) {
+        let (fa, fb) = (object(&a), object(&b));
+        assert!(Arc::ptr_eq(fa.shape(), fb.shape()), "one shape");
+        assert!(
+            Arc::ptr_eq(&fa.names()[0], &fb.names()[0]),
+            "one field name"
+        );
+        match (&fa.values()[0], &fb.values()[0]) {
             (Value::String(x), Value::String(y)) => assert!(Arc::ptr_eq(x, y), "one string"),
             _ => panic!("strings"),
         }

@@ -26,33 +26,124 @@ use serde::{Deserialize, Serialize};
 /// are shared rather than allocated per record.
 pub type FieldName = Arc<str>;
 
-/// An object: fields sorted by name, so lookups are a binary search and two
+/// The field names of an object, sorted: its shape. Every stored record of a
+/// table with the same fields shares one shape, so a record holds only its
+/// values (a field name per field per record used to be a third of SSP's
+/// memory). Behind a thin pointer, so that an [`Object`] is 24 bytes.
+pub type Shape = Arc<Box<[FieldName]>>;
+
+/// The shape of every empty object, shared.
+fn empty_shape() -> Shape {
+    static EMPTY: std::sync::LazyLock<Shape> =
+        std::sync::LazyLock::new(|| Arc::new(Box::default()));
+    EMPTY.clone()
+}
+
+/// An object: fields sorted by name (its [`Shape`]) and their values, so two
 /// objects with the same content have the same layout.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Object(pub Vec<(FieldName, Value)>);
+#[derive(Clone)]
+pub struct Object {
+    shape: Shape,
+    values: Box<[Value]>,
+}
+
+impl Default for Object {
+    fn default() -> Self {
+        Object {
+            shape: empty_shape(),
+            values: Box::default(),
+        }
+    }
+}
 
 impl Object {
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    /// An object of `shape` (sorted, unique names) with one value per name.
+    pub fn with_shape(shape: Shape, values: Box<[Value]>) -> Self {
+        debug_assert_eq!(shape.len(), values.len(), "one value per name");
+        debug_assert!(shape.windows(2).all(|w| w[0] < w[1]), "sorted names");
+        Object { shape, values }
+    }
+
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    pub fn names(&self) -> &[FieldName] {
+        &self.shape
+    }
+
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The fields, in name order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&FieldName, &Value)> {
+        self.shape.iter().zip(self.values.iter())
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
         // Records have a handful of fields: a scan that compares lengths
         // first beats a binary search of byte-wise comparisons.
-        if self.0.len() <= 8 {
+        if self.shape.len() <= 8 {
             return self
-                .0
+                .shape
                 .iter()
-                .find(|(k, _)| k.len() == key.len() && k.as_ref() == key)
-                .map(|(_, v)| v);
+                .position(|k| k.len() == key.len() && k.as_ref() == key);
         }
-        self.0
-            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
-            .ok()
-            .map(|i| &self.0[i].1)
+        self.shape.binary_search_by(|k| k.as_ref().cmp(key)).ok()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.position(key).map(|i| &self.values[i])
     }
 
     pub fn insert(&mut self, key: FieldName, value: Value) {
-        match self.0.binary_search_by(|(k, _)| k.as_ref().cmp(&key)) {
-            Ok(i) => self.0[i].1 = value,
-            Err(i) => self.0.insert(i, (key, value)),
+        match self.shape.binary_search_by(|k| k.as_ref().cmp(&key)) {
+            Ok(i) => self.values[i] = value,
+            Err(i) => {
+                let mut names = self.shape.to_vec();
+                names.insert(i, key);
+                let mut values = std::mem::take(&mut self.values).into_vec();
+                values.insert(i, value);
+                self.shape = Arc::new(names.into_boxed_slice());
+                self.values = values.into_boxed_slice();
+            }
         }
+    }
+
+    /// The value of field `i` (in name order), to change in place.
+    pub fn value_mut(&mut self, i: usize) -> Option<&mut Value> {
+        self.values.get_mut(i)
+    }
+
+    /// Removes field `i` (in name order).
+    pub fn remove_at(&mut self, i: usize) {
+        if i >= self.len() {
+            return;
+        }
+        let mut names = self.shape.to_vec();
+        names.remove(i);
+        let mut values = std::mem::take(&mut self.values).into_vec();
+        values.remove(i);
+        self.shape = Arc::new(names.into_boxed_slice());
+        self.values = values.into_boxed_slice();
+    }
+
+    /// The fields as owned pairs, in name order.
+    pub fn into_pairs(self) -> Vec<(FieldName, Value)> {
+        self.shape
+            .iter()
+            .cloned()
+            .zip(self.values.into_vec())
+            .collect()
     }
 
     /// Builds an object from unsorted pairs; a later duplicate key wins.
@@ -66,7 +157,43 @@ impl Object {
                 false
             }
         });
-        Object(pairs)
+        if pairs.is_empty() {
+            return Object::default();
+        }
+        let (names, values): (Vec<FieldName>, Vec<Value>) = pairs.into_iter().unzip();
+        Object {
+            shape: Arc::new(names.into_boxed_slice()),
+            values: values.into_boxed_slice(),
+        }
+    }
+}
+
+impl PartialEq for Object {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && (Arc::ptr_eq(&self.shape, &other.shape) || self.shape == other.shape)
+            && self.values == other.values
+    }
+}
+
+impl fmt::Debug for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Serialised as the list of `(name, value)` pairs it always was, so state
+/// files stay readable across versions.
+impl Serialize for Object {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Object {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let pairs = Vec::<(FieldName, Value)>::deserialize(deserializer)?;
+        Ok(Object::from_pairs(pairs))
     }
 }
 
@@ -330,7 +457,7 @@ impl Value {
             Value::String(s) => !s.is_empty(),
             Value::Datetime(_) => true,
             Value::Array(a) => !a.is_empty(),
-            Value::Object(o) => !o.0.is_empty(),
+            Value::Object(o) => !o.is_empty(),
             Value::Thing(_) => true,
         }
     }
@@ -351,10 +478,9 @@ impl Value {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.sql_eq(y))
             }
             (Value::Object(a), Value::Object(b)) => {
-                a.0.len() == b.0.len()
-                    && a.0
-                        .iter()
-                        .zip(&b.0)
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b.iter())
                         .all(|((ka, va), (kb, vb))| ka == kb && va.sql_eq(vb))
             }
             _ => false,
@@ -379,13 +505,13 @@ impl Value {
                 a.len().cmp(&b.len())
             }
             (Value::Object(a), Value::Object(b)) => {
-                for ((ka, va), (kb, vb)) in a.0.iter().zip(&b.0) {
+                for ((ka, va), (kb, vb)) in a.iter().zip(b.iter()) {
                     match ka.cmp(kb).then_with(|| va.sql_cmp(vb)) {
                         Ordering::Equal => continue,
                         o => return o,
                     }
                 }
-                a.0.len().cmp(&b.0.len())
+                a.len().cmp(&b.len())
             }
             (Value::Thing(a), Value::Thing(b)) => a.cmp(b),
             _ => self.type_rank().cmp(&other.type_rank()),
@@ -408,10 +534,9 @@ impl Value {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_content(y))
             }
             (Value::Object(a), Value::Object(b)) => {
-                a.0.len() == b.0.len()
-                    && a.0
-                        .iter()
-                        .zip(&b.0)
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b.iter())
                         .all(|((ka, va), (kb, vb))| ka == kb && va.same_content(vb))
             }
             _ => self.sql_eq(other),
@@ -553,7 +678,7 @@ impl Hash for Value {
             Value::Datetime(d) => d.hash(state),
             Value::Array(a) => a.hash(state),
             Value::Object(o) => {
-                for (k, v) in &o.0 {
+                for (k, v) in o.iter() {
                     k.hash(state);
                     v.hash(state);
                 }
@@ -600,7 +725,7 @@ impl Value {
             Value::Datetime(d) => J::String(d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
             Value::Array(a) => J::Array(a.iter().map(Value::to_json).collect()),
             Value::Object(o) => J::Object(
-                o.0.iter()
+                o.iter()
                     .filter(|(_, v)| !matches!(v, Value::None))
                     .map(|(k, v)| (k.to_string(), v.to_json()))
                     .collect(),
@@ -613,6 +738,40 @@ impl Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_object_serialises_as_its_pairs_and_shares_nothing_it_should_not() {
+        let o = Object::from_pairs(vec![
+            ("b".into(), Value::str("x")),
+            ("a".into(), Value::Number(Number::Int(1))),
+        ]);
+        // The state file's format from before objects had shapes: a list
+        // of [name, value] pairs in name order.
+        let json = serde_json::to_value(&o).unwrap();
+        let legacy = serde_json::to_value(vec![
+            ("a", Value::Number(Number::Int(1))),
+            ("b", Value::str("x")),
+        ])
+        .unwrap();
+        assert_eq!(json, legacy);
+        let back: Object = serde_json::from_value(json).unwrap();
+        assert_eq!(back, o);
+
+        let mut p = o.clone();
+        p.insert("c".into(), Value::Null);
+        p.remove_at(0);
+        assert_eq!(
+            p.names().iter().map(|n| n.as_ref()).collect::<Vec<_>>(),
+            ["b", "c"]
+        );
+        assert_eq!(
+            o.names().len(),
+            2,
+            "changing a copy leaves the shared shape alone"
+        );
+        assert_eq!(o.get("a"), Some(&Value::Number(Number::Int(1))));
+        assert_eq!(Object::default().len(), 0);
+    }
 
     fn int(i: i64) -> Value {
         Value::Number(Number::Int(i))
