@@ -598,6 +598,10 @@ enum Step {
 struct Case {
     views: Vec<Option<ViewDef>>,
     steps: Vec<Step>,
+    /// When set, the engine's windows keep only this many matches past
+    /// their end, so that dropping matches and reading the table again
+    /// (`Engine::with_window_slack`) happen all the time.
+    window_slack: Option<usize>,
 }
 
 // ===========================================================================
@@ -1664,7 +1668,12 @@ impl Gen {
                 steps.push(Step::Batch(self.batch(b == 0)));
             }
         }
-        Case { views, steps }
+        let window_slack = self.p(0.5).then(|| self.n(0, 2) as usize);
+        Case {
+            views,
+            steps,
+            window_slack,
+        }
     }
 }
 
@@ -1927,7 +1936,10 @@ impl Runner {
     async fn run(&self, case: &Case, stats: &mut Stats) -> Result<(), Failure> {
         let setup = |e: String| fail(Kind::Surreal, 0, None, format!("setup: {e}"));
         self.reset().await.map_err(setup)?;
-        let mut engine = Engine::new();
+        let mut engine = match case.window_slack {
+            Some(slack) => Engine::with_window_slack(slack),
+            None => Engine::new(),
+        };
         // View id -> (definition index, edges implied by the deltas so far).
         let mut active: BTreeMap<String, (usize, Edges)> = BTreeMap::new();
         // Every record's content as the engine was given it, and its version.
@@ -2272,6 +2284,9 @@ fn repro(seed: u64, index: u64, case: &Case, f: &Failure, runs: usize) -> String
         "rerun: SSP_DIFF_SEED={seed} SSP_DIFF_ONLY={index} cargo test --test differential -- --nocapture"
     );
     let _ = writeln!(s, "(shrunk in {runs} runs)");
+    if let Some(slack) = case.window_slack {
+        let _ = writeln!(s, "(engine windows keep {slack} matches past their end)");
+    }
     let _ = writeln!(
         s,
         "-- SurrealQL, to paste into `surreal sql`. Each `-- [step n] batch` is one engine batch;\n\

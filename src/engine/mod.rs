@@ -179,7 +179,16 @@ pub struct Engine {
     hosts: AHashMap<RecordId, Vec<NodeId>>,
     /// Per (root, record) touched in this batch: was it present before?
     touched: AHashMap<(NodeId, RecordId), bool>,
+    /// How many matches past its end a bounded window keeps; `None` is the
+    /// default (as many as the window holds, at least [`WINDOW_SLACK_MIN`]).
+    window_slack: Option<usize>,
 }
+
+/// The fewest matches past its end a window with a `LIMIT` keeps. A window
+/// holds the first matches of its order only (not every match of the table),
+/// and reads the table again when removals leave it short; the slack makes
+/// that rare.
+const WINDOW_SLACK_MIN: usize = 32;
 
 enum Event {
     Add(NodeId, RecordId),
@@ -190,6 +199,16 @@ enum Event {
 impl Engine {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An engine whose bounded windows keep only `slack` matches past their
+    /// end, so that tests reach the refill from the table often.
+    #[doc(hidden)]
+    pub fn with_window_slack(slack: usize) -> Self {
+        Engine {
+            window_slack: Some(slack),
+            ..Self::default()
+        }
     }
 
     // ----- reading -------------------------------------------------------
@@ -615,19 +634,59 @@ impl Engine {
         let mut shifts = false;
         if let Some(e) = &old_entry {
             shifts |= node.is_member(id) || node.may_shift_window(e);
-            node.sorted.as_mut().expect("windowed").remove(e);
+            node.order_remove(e);
         }
         if let Some(e) = new_entry {
             shifts |= node.may_shift_window(&e);
-            node.sorted.as_mut().expect("windowed").insert(e);
+            node.order_insert(e);
         }
+        shifts |= node.needs_refill();
         if shifts && !node.dirty {
             node.dirty = true;
             dirty.push(n);
         }
     }
 
+    /// Reads a bounded window's order again from the table, once its kept
+    /// matches no longer fill the window: the records past them were
+    /// dropped. Uses the node's index entry when it has one.
+    fn refill_order(&mut self, n: NodeId) {
+        let Some(node) = self.nodes.get(n as usize).and_then(|x| x.as_deref()) else {
+            return;
+        };
+        let Some(table) = self.store.tables.get(&node.plan.table) else {
+            return;
+        };
+        let candidates: Vec<Key> = match &node.dispatch {
+            Dispatch::Indexed(k) => table.lookup(&node.plan.table, index_path(&node.plan), k),
+            Dispatch::Scan => table.records.keys().cloned().collect(),
+        };
+        let entries: Vec<node::SortEntry> = candidates
+            .into_iter()
+            .filter_map(|k| {
+                let rec = table.records.get(&k)?;
+                matches(node.bound.filter.as_ref(), &rec.content).then(|| {
+                    let id = RecordId::new(node.plan.table.clone(), k);
+                    node::SortEntry::new(&node.plan, &id, &rec.content)
+                })
+            })
+            .collect();
+        let node = self.node_mut(n);
+        node.order_clear();
+        for e in entries {
+            node.order_insert(e);
+        }
+    }
+
     fn refresh_window(&mut self, n: NodeId) {
+        if self
+            .nodes
+            .get(n as usize)
+            .and_then(|x| x.as_deref())
+            .is_some_and(Node::needs_refill)
+        {
+            self.refill_order(n);
+        }
         let Some(node) = self
             .nodes
             .get_mut(n as usize)
@@ -1006,11 +1065,21 @@ impl Engine {
             }
             Dispatch::Scan => table.records.keys().cloned().collect(),
         };
+        let keep = match (bound.windowed, bound.limit) {
+            (true, Some(limit)) => {
+                let end = bound.start.saturating_add(limit);
+                let slack = self.window_slack.unwrap_or(end.max(WINDOW_SLACK_MIN));
+                Some(end.saturating_add(slack))
+            }
+            _ => None,
+        };
         let mut node = Node {
             plan: plan.clone(),
             key_args: key.1.clone(),
             params: params.clone(),
             sorted: bound.windowed.then(SortedSet::new),
+            keep,
+            truncated: false,
             bound,
             dispatch: dispatch.clone(),
             members: SmallSet::new(),
@@ -1025,9 +1094,8 @@ impl Engine {
                 && matches(node.bound.filter.as_ref(), &rec.content)
             {
                 let id = RecordId::new(plan.table.clone(), k);
-                if let Some(sorted) = node.sorted.as_mut() {
-                    let e = node::SortEntry::new(plan, &id, &rec.content);
-                    sorted.insert(e);
+                if node.sorted.is_some() {
+                    node.order_insert(node::SortEntry::new(plan, &id, &rec.content));
                 } else {
                     matched.push(id);
                 }

@@ -4,8 +4,11 @@
 //! plan to the same parameter values points at the same node. A node keeps
 //!
 //! * `members`: its result window, the records it contributes itself;
-//! * `sorted`: for windowed nodes (`ORDER BY`/`LIMIT`/`START`), every match in
-//!   result order, so that when a member leaves the next one moves in;
+//! * `sorted`: for windowed nodes (`ORDER BY`/`LIMIT`/`START`), the matches
+//!   in result order, so that when a member leaves the next one moves in. A
+//!   window with a `LIMIT` keeps only its first `keep` matches (the window
+//!   and as many again, at least 32) rather than every match of the table:
+//!   see [`Node::order_insert`];
 //! * `children`: per member, one child node per subquery projection;
 //! * `parents`: who includes it, with multiplicity; deltas flow up this way;
 //! * `root`: for nodes that are the top of one or more views, the flattened,
@@ -46,6 +49,11 @@ pub struct Node {
     pub bound: Bound,
     pub dispatch: Dispatch,
     pub sorted: Option<SortedSet<SortEntry>>,
+    /// For a bounded window: the most matches `sorted` keeps.
+    pub keep: Option<usize>,
+    /// `sorted` dropped matches past `keep`: it holds exactly the first
+    /// `sorted.len()` matches in result order, not all of them.
+    pub truncated: bool,
     /// Keys of records of `plan.table` (every member is of the node's
     /// table): half the bytes of full record ids, in the big member sets of
     /// roots like `text = $w`.
@@ -76,6 +84,60 @@ impl Node {
         self.members
             .iter()
             .map(|k| RecordId::new(self.plan.table.clone(), k.clone()))
+    }
+
+    /// Where the window ends in result order (`START + LIMIT`), if it has
+    /// a `LIMIT`.
+    pub fn window_end(&self) -> Option<usize> {
+        self.bound.limit.map(|l| self.bound.start.saturating_add(l))
+    }
+
+    /// Adds a match to the order. A bounded window keeps the first `keep`
+    /// matches only: while others were dropped, a match that does not sort
+    /// before the last kept one is dropped too, so `sorted` is always exactly
+    /// the first `sorted.len()` matches. (Removing one of them keeps that
+    /// true; adding one that sorts before the last does too.)
+    pub fn order_insert(&mut self, e: SortEntry) {
+        let Some(sorted) = self.sorted.as_mut() else {
+            return;
+        };
+        // While matches are dropped, a new one is known to sort before them
+        // only if it sorts before a kept one; with none kept, nothing is
+        // known (the refill will place it).
+        if self.truncated && sorted.last().is_none_or(|last| e > *last) {
+            return;
+        }
+        sorted.insert(e);
+        if let Some(keep) = self.keep {
+            while sorted.len() > keep {
+                sorted.pop_last();
+                self.truncated = true;
+            }
+        }
+    }
+
+    pub fn order_remove(&mut self, e: &SortEntry) {
+        if let Some(sorted) = self.sorted.as_mut() {
+            sorted.remove(e);
+        }
+    }
+
+    /// Whether the kept matches no longer fill the window although the table
+    /// has more: the order must be read again from the table.
+    pub fn needs_refill(&self) -> bool {
+        self.truncated
+            && match (&self.sorted, self.window_end()) {
+                (Some(sorted), Some(end)) => sorted.len() < end,
+                _ => false,
+            }
+    }
+
+    /// Starts the order again (for a refill from the table).
+    pub fn order_clear(&mut self) {
+        if let Some(sorted) = self.sorted.as_mut() {
+            *sorted = SortedSet::new();
+        }
+        self.truncated = false;
     }
 
     /// The window as it should be now: `START`..`START+LIMIT` of `sorted`.

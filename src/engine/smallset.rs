@@ -306,6 +306,22 @@ impl<T: Ord> SortedSet<T> {
         self.len() == 0
     }
 
+    /// The greatest element.
+    pub fn last(&self) -> Option<&T> {
+        match self {
+            SortedSet::Small(v) => v.last(),
+            SortedSet::Large(s) => s.last(),
+        }
+    }
+
+    /// Removes and returns the greatest element.
+    pub fn pop_last(&mut self) -> Option<T> {
+        match self {
+            SortedSet::Small(v) => v.pop(),
+            SortedSet::Large(s) => s.pop_last(),
+        }
+    }
+
     /// The elements in order.
     pub fn iter(&self) -> SortedIter<'_, T> {
         match self {

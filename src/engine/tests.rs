@@ -379,3 +379,82 @@ fn a_changed_record_is_updated_in_every_view_that_holds_it_by_any_path() {
     assert_eq!(of(&out, "other"), Default::default(), "holds only user:2");
     assert_eq!(out.len(), 2);
 }
+
+/// A window with a `LIMIT` keeps only the first matches of its order; when
+/// removals leave it short it reads the table again, and a match that sorts
+/// after the kept ones while others were dropped is not taken in their
+/// place.
+#[test]
+fn a_bounded_window_keeps_the_first_matches_and_refills_from_the_table() {
+    let sql = "SELECT * FROM t ORDER BY score LIMIT 2";
+    for slack in [0, 1] {
+        let mut e = Engine::with_window_slack(slack);
+        let rows: Vec<Change> = (1..=5)
+            .map(|i| put(&format!("t:{i}"), json!({"score": i})))
+            .collect();
+        e.apply_batch(&rows);
+        e.register(meta("v", sql, json!({}))).expect("register");
+        assert_eq!(ids(&e, "v"), s(&["t:1", "t:2"]), "slack {slack}");
+
+        // One member leaves and a far match arrives in the same batch: the
+        // window is t:2 and t:3 (read again from the table), not t:10.
+        let out = e.apply_batch(&[del("t:1"), put("t:10", json!({"score": 10}))]);
+        assert_eq!(ids(&e, "v"), s(&["t:2", "t:3"]), "slack {slack}");
+        assert_eq!(
+            of(&out, "v"),
+            (s(&["t:3"]), vec![], s(&["t:1"])),
+            "slack {slack}"
+        );
+
+        // A match that sorts first enters; the rest shift out.
+        e.apply_batch(&[put("t:0", json!({"score": 0}))]);
+        assert_eq!(ids(&e, "v"), s(&["t:0", "t:2"]), "slack {slack}");
+
+        // Every kept match goes: the window is read again, down to empty.
+        e.apply_batch(&[del("t:0"), del("t:2"), del("t:3")]);
+        assert_eq!(ids(&e, "v"), s(&["t:4", "t:5"]), "slack {slack}");
+        e.apply_batch(&[del("t:4"), del("t:5"), del("t:10")]);
+        assert!(ids(&e, "v").is_empty(), "slack {slack}");
+    }
+}
+
+/// By default a window keeps as many matches again as it shows, at least
+/// 32, past its end: a top-20 view over 1,000 records holds 52, not 1,000.
+#[test]
+fn a_bounded_window_does_not_hold_the_whole_table() {
+    let mut e = Engine::new();
+    let rows: Vec<Change> = (0..1000)
+        .map(|i| put(&format!("t:{i}"), json!({"score": i})))
+        .collect();
+    e.apply_batch(&rows);
+    e.register(meta(
+        "v",
+        "SELECT * FROM t ORDER BY score DESC LIMIT 20",
+        json!({}),
+    ))
+    .expect("register");
+    let root = e.views.get("v").expect("view").root;
+    let node = e.node(root);
+    assert_eq!(node.sorted.as_ref().map(|s| s.len()), Some(52));
+    assert!(node.truncated);
+    assert_eq!(ids(&e, "v").len(), 20);
+}
+
+/// Found by the differential suite: when every kept match of a truncated
+/// window leaves, a new match cannot be placed against the dropped ones
+/// and waits for the refill.
+#[test]
+fn a_bounded_window_emptied_in_a_batch_places_new_matches_by_refill() {
+    let mut e = Engine::with_window_slack(0);
+    e.apply_batch(&[put("t:7", json!({"obj": []}))]);
+    e.apply_batch(&[put("t:B", json!({}))]);
+    e.register(meta(
+        "v",
+        "SELECT * FROM t ORDER BY obj ASC LIMIT 1",
+        json!({}),
+    ))
+    .expect("register");
+    assert_eq!(ids(&e, "v"), s(&["t:B"]), "NONE sorts first");
+    e.apply_batch(&[del("t:B"), put("t:3", json!({"obj": {}}))]);
+    assert_eq!(ids(&e, "v"), s(&["t:7"]), "an array sorts before an object");
+}
