@@ -34,7 +34,8 @@ pub struct Plan {
     pub subplans: Vec<Arc<Plan>>,
     pub index_term: Option<IndexTerm>,
     /// Every `$param` (with its path) that the filter, limit and start read.
-    /// Together with the plan, their values identify a node.
+    /// Together with the plan, their values identify a node. They include
+    /// the view parameters its subqueries read (not their `$parent`).
     pub param_refs: Vec<(String, Vec<PathPart>)>,
 }
 
@@ -173,6 +174,18 @@ impl Planner {
             .flatten()
         {
             collect_params(e, &mut param_refs);
+        }
+        // The view parameters the subqueries read are part of what this plan
+        // computes too: two views that differ only in a parameter of a
+        // subquery must not share a node. (`$parent` in a subquery is the
+        // member record, bound per member, not a view parameter.)
+        for sub in &subplans {
+            let sub: &Arc<Plan> = sub;
+            for r in &sub.param_refs {
+                if !r.0.eq_ignore_ascii_case("parent") && !param_refs.contains(r) {
+                    param_refs.push(r.clone());
+                }
+            }
         }
         let plan = Arc::new(Plan {
             table: select.table.as_str().into(),

@@ -458,3 +458,19 @@ fn a_bounded_window_emptied_in_a_batch_places_new_matches_by_refill() {
     e.apply_batch(&[del("t:B"), put("t:3", json!({"obj": {}}))]);
     assert_eq!(ids(&e, "v"), s(&["t:7"]), "an array sorts before an object");
 }
+
+/// Found by the differential suite (seed 16): two views with the same query
+/// whose subquery reads a view parameter shared one node, so the second view
+/// got the first one's subquery result. A plan's node key now includes the
+/// view parameters its subqueries read.
+#[test]
+fn views_differing_only_in_a_subquery_parameter_do_not_share_a_node() {
+    let sql = "SELECT *, (SELECT * FROM u WHERE !(name CONTAINS $p0) LIMIT 4) AS s10, (SELECT * FROM u WHERE id = $parent.link LIMIT 1) AS s11 FROM t WHERE 'x y' NOT IN links";
+    let mut e = Engine::new();
+    e.register(meta("v1", sql, json!({"p0": "A"}))).expect("v1");
+    e.register(meta("v2", sql, json!({"p0": "b"}))).expect("v2");
+    e.apply_batch(&[put("t:3", json!({}))]);
+    e.apply_batch(&[put("u:3", json!({"name": "ab"}))]);
+    assert_eq!(ids(&e, "v1"), s(&["t:3", "u:3"]));
+    assert_eq!(ids(&e, "v2"), s(&["t:3"]));
+}
