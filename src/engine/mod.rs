@@ -657,20 +657,15 @@ impl Engine {
         let Some(table) = self.store.tables.get(&node.plan.table) else {
             return;
         };
-        let candidates: Vec<Key> = match &node.dispatch {
-            Dispatch::Indexed(k) => table.lookup(&node.plan.table, index_path(&node.plan), k),
-            Dispatch::Scan => table.records.keys().cloned().collect(),
-        };
-        let entries: Vec<node::SortEntry> = candidates
-            .into_iter()
-            .filter_map(|k| {
-                let rec = table.records.get(&k)?;
-                matches(node.bound.filter.as_ref(), &rec.content).then(|| {
-                    let id = RecordId::new(node.plan.table.clone(), k);
-                    node::SortEntry::new(&node.plan, &id, &rec.content)
-                })
-            })
-            .collect();
+        let entries: Vec<node::SortEntry> = matching_records(
+            table,
+            &node.plan,
+            node.bound.filter.as_ref(),
+            &node.dispatch,
+        )
+        .into_iter()
+        .map(|(id, content)| node::SortEntry::new(&node.plan, &id, content))
+        .collect();
         let node = self.node_mut(n);
         node.order_clear();
         for e in entries {
@@ -1057,14 +1052,9 @@ impl Engine {
 
         // Initial result: from the index when there is one, else a scan.
         let table = self.store.table_mut(&plan.table);
-        let candidates: Vec<Key> = match &dispatch {
-            Dispatch::Indexed(k) => {
-                let path = index_path(plan);
-                table.field_index(path);
-                table.lookup(&plan.table, path, k)
-            }
-            Dispatch::Scan => table.records.keys().cloned().collect(),
-        };
+        if matches!(dispatch, Dispatch::Indexed(_)) {
+            table.field_index(index_path(plan));
+        }
         let keep = match (bound.windowed, bound.limit) {
             (true, Some(limit)) => {
                 let end = bound.start.saturating_add(limit);
@@ -1089,16 +1079,11 @@ impl Engine {
             dirty: false,
         };
         let mut matched = Vec::new();
-        for k in candidates {
-            if let Some(rec) = table.records.get(&k)
-                && matches(node.bound.filter.as_ref(), &rec.content)
-            {
-                let id = RecordId::new(plan.table.clone(), k);
-                if node.sorted.is_some() {
-                    node.order_insert(node::SortEntry::new(plan, &id, &rec.content));
-                } else {
-                    matched.push(id);
-                }
+        for (id, content) in matching_records(table, plan, node.bound.filter.as_ref(), &dispatch) {
+            if node.sorted.is_some() {
+                node.order_insert(node::SortEntry::new(plan, &id, content));
+            } else {
+                matched.push(id);
             }
         }
         if node.sorted.is_some() {
@@ -1228,6 +1213,29 @@ impl Engine {
 }
 
 /// The path an indexed node of `plan` is registered under.
+/// The records of `table` that a node of `plan` with `filter` matches: from
+/// its index entry when `dispatch` has one (the index must exist), else a
+/// scan of the table.
+fn matching_records<'a>(
+    table: &'a store::Table,
+    plan: &Plan,
+    filter: Option<&ast::Expr>,
+    dispatch: &Dispatch,
+) -> Vec<(RecordId, &'a Value)> {
+    let candidates: Vec<Key> = match dispatch {
+        Dispatch::Indexed(k) => table.lookup(&plan.table, index_path(plan), k),
+        Dispatch::Scan => table.records.keys().cloned().collect(),
+    };
+    candidates
+        .into_iter()
+        .filter_map(|k| {
+            let rec = table.records.get(&k)?;
+            matches(filter, &rec.content)
+                .then(|| (RecordId::new(plan.table.clone(), k), rec.content.as_ref()))
+        })
+        .collect()
+}
+
 fn index_path(plan: &Plan) -> &[value::PathPart] {
     &plan
         .index_term
