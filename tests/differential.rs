@@ -94,7 +94,7 @@ fn string(s: &str) -> Value {
 }
 
 fn thing(table: &str, key: Key) -> Value {
-    Value::Thing(RecordId::new(table, key))
+    Value::thing(RecordId::new(table, key))
 }
 
 fn object(pairs: Vec<(&str, Value)>) -> Value {
@@ -741,7 +741,7 @@ impl Gen {
 
     fn date_v(&mut self) -> Value {
         let d = DateTime::parse_from_rfc3339(self.pick(DATES)).expect("a date");
-        Value::Datetime(d.with_timezone(&Utc))
+        Value::datetime(d.with_timezone(&Utc))
     }
 
     fn t_key(&mut self) -> Key {
@@ -779,7 +779,7 @@ impl Gen {
                 .cloned()
                 .collect();
             if !existing.is_empty() {
-                return Value::Thing(self.pick(&existing));
+                return Value::thing(self.pick(&existing));
             }
         }
         let k = self.u_key();
@@ -1314,7 +1314,7 @@ impl Gen {
                         Ex::bin(op, Ex::Field(f.into()), rhs)
                     }
                     1 => {
-                        let arr = Value::Array(vec![v, self.u_ref()]);
+                        let arr = Value::Array(thin_vec::thin_vec![v, self.u_ref()]);
                         let rhs = self.operand(arr, true, params);
                         Ex::bin(Op::In, Ex::Field(f.into()), rhs)
                     }
@@ -1973,7 +1973,7 @@ impl Runner {
                             (None, None) => true,
                             (Some(o), Some(n)) => {
                                 let mut n = (*n).clone();
-                                n.insert("id".into(), Value::Thing((*id).clone()));
+                                n.insert("id".into(), Value::thing((*id).clone()));
                                 Value::Object(o.clone()).same_content(&Value::Object(n))
                             }
                             _ => false,
@@ -1984,7 +1984,7 @@ impl Runner {
                             match new {
                                 Some(n) => {
                                     let mut n = (*n).clone();
-                                    n.insert("id".into(), Value::Thing((*id).clone()));
+                                    n.insert("id".into(), Value::thing((*id).clone()));
                                     contents.insert((*id).clone(), n);
                                     *versions.entry((*id).clone()).or_insert(0) += 1;
                                 }
@@ -2121,7 +2121,7 @@ impl Runner {
                     let detail: Vec<String> = want
                         .symmetric_difference(&got)
                         .map(|r| match engine.record(r) {
-                            Some(v) => format!("{r} = {}", lit(v)),
+                            Some(v) => format!("{r} = {}", lit(&v)),
                             None => format!("{r} unknown"),
                         })
                         .collect();
@@ -2224,11 +2224,7 @@ impl Runner {
                         {
                             match sv {
                                 None => content.remove_at(k),
-                                Some(v) => {
-                                    if let Some(slot) = content.value_mut(k) {
-                                        *slot = v;
-                                    }
-                                }
+                                Some(v) => content.set_at(k, v),
                             }
                         }
                         out.push(c);

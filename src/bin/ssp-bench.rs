@@ -1414,7 +1414,7 @@ fn naive(results: &mut Results, mode: Mode, runtime: &tokio::runtime::Runtime, d
                             let mut row =
                                 linked(&Value::Object(c.content.clone().unwrap_or_default()));
                             if let Value::Object(o) = &mut row {
-                                o.insert("id".into(), Value::Thing(c.id.clone()));
+                                o.insert("id".into(), Value::thing(c.id.clone()));
                             }
                             row
                         })
@@ -1467,7 +1467,7 @@ fn naive(results: &mut Results, mode: Mode, runtime: &tokio::runtime::Runtime, d
         for change in &changes[..naive_changes] {
             db.run(
                 ssp::db::Query::new("UPSERT $id CONTENT $content")
-                    .bind("id", to_surreal(&Value::Thing(change.id.clone())))
+                    .bind("id", to_surreal(&Value::thing(change.id.clone())))
                     .bind(
                         "content",
                         to_surreal(&linked(&Value::Object(
@@ -1536,7 +1536,7 @@ fn naive(results: &mut Results, mode: Mode, runtime: &tokio::runtime::Runtime, d
 fn linked(v: &Value) -> Value {
     match v {
         Value::String(s) if s.starts_with("user:") || s.starts_with("thread:") => {
-            RecordId::parse(s).map_or_else(|| v.clone(), Value::Thing)
+            RecordId::parse(s).map_or_else(|| v.clone(), Value::thing)
         }
         Value::Object(o) => Value::Object(Object::from_pairs(
             o.iter().map(|(k, v)| (k.clone(), linked(v))).collect(),

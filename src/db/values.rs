@@ -22,8 +22,8 @@ pub fn from_surreal(v: sdb::Value) -> Value {
             Value::Number(Number::Float(n.to_f64().unwrap_or(f64::NAN)))
         }
         sdb::Value::String(s) => Value::String(s.into()),
-        sdb::Value::Datetime(d) => Value::Datetime(d.into_inner()),
-        sdb::Value::RecordId(r) => Value::Thing(record_id_from_surreal(&r)),
+        sdb::Value::Datetime(d) => Value::datetime(d.into_inner()),
+        sdb::Value::RecordId(r) => Value::thing(record_id_from_surreal(&r)),
         sdb::Value::Array(a) => {
             Value::Array(a.into_inner().into_iter().map(from_surreal).collect())
         }
@@ -68,7 +68,7 @@ pub fn to_surreal(v: &Value) -> sdb::Value {
         Value::Number(Number::Int(i)) => sdb::Value::Number(sdb::Number::Int(*i)),
         Value::Number(Number::Float(f)) => sdb::Value::Number(sdb::Number::Float(*f)),
         Value::String(s) => sdb::Value::String(s.to_string()),
-        Value::Datetime(d) => sdb::Value::Datetime((*d).into()),
+        Value::Datetime(d) => sdb::Value::Datetime((**d).into()),
         Value::Array(a) => sdb::Value::Array(a.iter().map(to_surreal).collect::<Vec<_>>().into()),
         Value::Object(o) => {
             let mut out = sdb::Object::new();

@@ -9,30 +9,84 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use super::ast::{BinOp, Expr, Function};
-use super::value::{Number, Object, Value};
+use super::value::{Number, Object, PathPart, RecordId, Value};
+
+/// A stored record as an expression sees it: its id and its other fields.
+///
+/// The store keeps a record's id as the key it is stored under, not as a
+/// field of its content: a field would cost every record 48 bytes (a value
+/// and a record id of its own). So `id` is answered here.
+#[derive(Clone, Copy, Debug)]
+pub struct Row<'a> {
+    pub id: &'a RecordId,
+    /// The record's content without `id`.
+    pub fields: &'a Value,
+}
+
+impl<'a> Row<'a> {
+    pub fn new(id: &'a RecordId, fields: &'a Value) -> Self {
+        Row { id, fields }
+    }
+
+    fn is_id(path: &[PathPart]) -> Option<&[PathPart]> {
+        match path.split_first() {
+            Some((PathPart::Field(f), rest)) if f.as_ref() == "id" => Some(rest),
+            _ => None,
+        }
+    }
+
+    /// The value at `path`, as [`Value::get_path`] on the whole record.
+    pub fn get_path(&self, path: &[PathPart]) -> Cow<'a, Value> {
+        if path.is_empty() {
+            return Cow::Owned(self.to_value());
+        }
+        if let Some(rest) = Row::is_id(path) {
+            return Cow::Owned(Value::thing(self.id.clone()).get_path(rest));
+        }
+        match self.fields.lookup(path) {
+            Some(v) => Cow::Borrowed(v),
+            // `lookup` gives up on paths through arrays; `get_path` maps them.
+            None => Cow::Owned(self.fields.get_path(path)),
+        }
+    }
+
+    /// The whole record, `id` included, as SurrealDB would return it.
+    pub fn to_value(&self) -> Value {
+        let mut o = match self.fields {
+            Value::Object(o) => o.clone(),
+            _ => Object::default(),
+        };
+        o.insert("id".into(), Value::thing(self.id.clone()));
+        Value::Object(o)
+    }
+}
 
 /// What `$name` resolves to while binding.
 pub struct Env<'a> {
     pub params: &'a Object,
     /// The including record of a subquery (`$parent`), if any.
-    pub parent: Option<&'a Value>,
+    pub parent: Option<Row<'a>>,
 }
 
 impl Env<'_> {
-    pub fn param(&self, name: &str) -> Value {
+    /// The value at `path` of parameter `name`.
+    pub fn param(&self, name: &str, path: &[PathPart]) -> Value {
         if name.eq_ignore_ascii_case("parent")
             && let Some(p) = self.parent
         {
-            return p.clone();
+            return p.get_path(path).into_owned();
         }
-        self.params.get(name).cloned().unwrap_or(Value::None)
+        match self.params.get(name) {
+            Some(v) => v.get_path(path),
+            None => Value::None,
+        }
     }
 }
 
 /// Replaces every parameter by its value. The result holds no `Param`.
 pub fn bind(expr: &Expr, env: &Env<'_>) -> Expr {
     match expr {
-        Expr::Param { name, path } => Expr::Literal(env.param(name).get_path(path)),
+        Expr::Param { name, path } => Expr::Literal(env.param(name, path)),
         Expr::Literal(_) | Expr::Field(_) => expr.clone(),
         Expr::Array(items) => {
             let bound: Vec<Expr> = items.iter().map(|e| bind(e, env)).collect();
@@ -66,7 +120,7 @@ pub fn bind(expr: &Expr, env: &Env<'_>) -> Expr {
 }
 
 /// Whether `record` satisfies a bound `WHERE` clause.
-pub fn matches(filter: Option<&Expr>, record: &Value) -> bool {
+pub fn matches(filter: Option<&Expr>, record: Row<'_>) -> bool {
     match filter {
         None => true,
         Some(f) => eval(f, record).is_truthy(),
@@ -74,14 +128,10 @@ pub fn matches(filter: Option<&Expr>, record: &Value) -> bool {
 }
 
 /// Evaluates a bound expression against a record.
-pub fn eval<'a>(expr: &'a Expr, record: &'a Value) -> Cow<'a, Value> {
+pub fn eval<'a>(expr: &'a Expr, record: Row<'a>) -> Cow<'a, Value> {
     match expr {
         Expr::Literal(v) => Cow::Borrowed(v),
-        Expr::Field(path) => match record.lookup(path) {
-            Some(v) => Cow::Borrowed(v),
-            // `lookup` gives up on paths through arrays; `get_path` maps them.
-            None => Cow::Owned(record.get_path(path)),
-        },
+        Expr::Field(path) => record.get_path(path),
         // Unbound parameters only exist if binding was skipped: NONE, as in SurrealDB.
         Expr::Param { .. } => Cow::Owned(Value::None),
         Expr::Array(items) => Cow::Owned(Value::Array(
@@ -135,7 +185,7 @@ pub fn compare(op: BinOp, l: &Value, r: &Value) -> bool {
 fn contains(haystack: &Value, needle: &Value) -> bool {
     match (haystack, needle) {
         (Value::Array(items), _) => items.iter().any(|x| x.sql_eq(needle)),
-        (Value::String(h), Value::String(n)) => h.contains(n.as_ref()),
+        (Value::String(h), Value::String(n)) => h.contains(n.as_str()),
         (Value::Object(o), Value::String(k)) => o.get(k).is_some(),
         _ => false,
     }
@@ -162,14 +212,14 @@ fn contains_set(l: &Value, r: &Value, all: bool) -> bool {
         {
             some(
                 items,
-                &|x| matches!(x, Value::String(n) if h.contains(n.as_ref())),
+                &|x| matches!(x, Value::String(n) if h.contains(n.as_str())),
             )
         }
         (Value::Array(hay), Value::Array(items)) => {
             some(items, &|x| hay.iter().any(|w| x.sql_eq(w)))
         }
         (_, Value::Array(items)) => some(items, &|_| false),
-        (Value::String(h), Value::String(n)) => h.contains(n.as_ref()),
+        (Value::String(h), Value::String(n)) => h.contains(n.as_str()),
         _ => false,
     }
 }
@@ -178,15 +228,15 @@ fn call(func: Function, args: &[Cow<'_, Value>]) -> Value {
     let arg = |i: usize| args.get(i).map(|c| c.as_ref()).unwrap_or(&Value::None);
     match func {
         Function::StringStartsWith => match (arg(0), arg(1)) {
-            (Value::String(s), Value::String(p)) => Value::Bool(s.starts_with(p.as_ref())),
+            (Value::String(s), Value::String(p)) => Value::Bool(s.starts_with(p.as_str())),
             _ => Value::None,
         },
         Function::StringEndsWith => match (arg(0), arg(1)) {
-            (Value::String(s), Value::String(p)) => Value::Bool(s.ends_with(p.as_ref())),
+            (Value::String(s), Value::String(p)) => Value::Bool(s.ends_with(p.as_str())),
             _ => Value::None,
         },
         Function::StringContains => match (arg(0), arg(1)) {
-            (Value::String(s), Value::String(p)) => Value::Bool(s.contains(p.as_ref())),
+            (Value::String(s), Value::String(p)) => Value::Bool(s.contains(p.as_str())),
             _ => Value::None,
         },
         Function::StringLowercase => match arg(0) {
@@ -224,7 +274,7 @@ mod tests {
 
     #[test]
     fn measured_operator_rows() {
-        let arr = Value::Array(vec![int(1), int(2)]);
+        let arr = Value::Array(thin_vec::thin_vec![int(1), int(2)]);
         assert!(compare(BinOp::Contains, &arr, &int(1)));
         assert!(compare(
             BinOp::Contains,
@@ -234,17 +284,17 @@ mod tests {
         assert!(compare(
             BinOp::ContainsAny,
             &arr,
-            &Value::Array(vec![int(2), int(3)])
+            &Value::Array(thin_vec::thin_vec![int(2), int(3)])
         ));
         assert!(!compare(
             BinOp::ContainsAll,
             &arr,
-            &Value::Array(vec![int(1), int(3)])
+            &Value::Array(thin_vec::thin_vec![int(1), int(3)])
         ));
         assert!(compare(
             BinOp::ContainsNone,
             &arr,
-            &Value::Array(vec![int(3)])
+            &Value::Array(thin_vec::thin_vec![int(3)])
         ));
         assert!(compare(BinOp::Inside, &int(1), &arr));
         assert!(!compare(BinOp::NotInside, &int(1), &arr));
@@ -258,7 +308,7 @@ mod tests {
     fn contains_family_edge_rows_measured_on_surrealdb() {
         // `RETURN <expr>` on SurrealDB 3.3.5; found by tests/differential.rs.
         let s = Value::str;
-        let arr = |v: Vec<Value>| Value::Array(v);
+        let arr = |v: Vec<Value>| Value::Array(v.into());
         let obj_b = Value::Object(Object::from_pairs(vec![("b".into(), int(1))]));
         let rows: Vec<(BinOp, Value, Value, bool)> = vec![
             (BinOp::Contains, obj_b.clone(), s("b"), true),
@@ -294,26 +344,29 @@ mod tests {
 
     #[test]
     fn where_on_missing_field_and_not() {
-        let rec = Value::Object(Object::from_pairs(vec![("a".into(), int(1))]));
+        let content = Value::Object(Object::from_pairs(vec![("a".into(), int(1))]));
+        let id = RecordId::new("t", super::super::value::Key::Int(1));
+        let rec = Row::new(&id, &content);
         let none_eq = Expr::Binary {
             op: BinOp::Eq,
             lhs: Box::new(field("b")),
             rhs: lit(Value::None),
         };
-        assert!(matches(Some(&none_eq), &rec));
+        assert!(matches(Some(&none_eq), rec));
         let not_b = Expr::Not(Box::new(field("b")));
-        assert!(matches(Some(&not_b), &rec));
+        assert!(matches(Some(&not_b), rec));
         let not_a = Expr::Not(Box::new(field("a")));
-        assert!(!matches(Some(&not_a), &rec));
+        assert!(!matches(Some(&not_a), rec));
     }
 
     #[test]
     fn binding_replaces_params_and_parent_paths() {
         let params = Object::from_pairs(vec![("uid".into(), Value::str("user:1"))]);
         let parent = Value::Object(Object::from_pairs(vec![("author".into(), int(7))]));
+        let id = RecordId::new("t", super::super::value::Key::Int(1));
         let env = Env {
             params: &params,
-            parent: Some(&parent),
+            parent: Some(Row::new(&id, &parent)),
         };
         let e = Expr::Binary {
             op: BinOp::And,

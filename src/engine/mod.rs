@@ -32,7 +32,7 @@ use ahash::{AHashMap, AHashSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use self::eval::{Env, bind, matches};
+use self::eval::{Env, Row, bind, matches};
 use self::node::{Dispatch, Node, RootData};
 use self::parser::ParseError;
 use self::plan::{Bound, Plan, PlanError, Planner};
@@ -237,8 +237,9 @@ impl Engine {
         self.store.get(id).map(|r| r.version)
     }
 
-    pub fn record(&self, id: &RecordId) -> Option<&Value> {
-        self.store.get(id).map(|r| r.content.as_ref())
+    /// Record `id` as SurrealDB would return it, `id` field included.
+    pub fn record(&self, id: &RecordId) -> Option<Value> {
+        self.store.get(id).map(|r| Row::new(id, &r.content).to_value())
     }
 
     /// A view's result set with versions, sorted by record id.
@@ -476,7 +477,7 @@ impl Engine {
                 }
             }
         }
-        let mut touched: Vec<(RecordId, Option<Arc<Value>>)> = Vec::with_capacity(finals.len());
+        let mut touched: Vec<(RecordId, Option<Value>)> = Vec::with_capacity(finals.len());
         let mut bumped: AHashSet<RecordId> = AHashSet::with_capacity(finals.len());
         for (id, content) in finals {
             let table = self.store.table_mut(&id.table);
@@ -489,11 +490,11 @@ impl Engine {
             // The id field is the record id, whatever the JSON said.
             let content =
                 self.store
-                    .stored_content(id, content, old.as_ref().map(|r| r.content.as_ref()));
+                    .stored_content(id, content, old.as_ref().map(|r| &r.content));
             let table = self.store.table_mut(&id.table);
             let version = match &old {
                 Some(old) if old.content.same_content(&content) => {
-                    if *old.content == content {
+                    if old.content == content {
                         continue;
                     }
                     // Same content in another representation (JSON vs typed):
@@ -512,7 +513,7 @@ impl Engine {
             table.records.insert(
                 id.key.clone(),
                 Record {
-                    content: Arc::new(content),
+                    content,
                     version,
                 },
             );
@@ -525,8 +526,9 @@ impl Engine {
         let mut held: Vec<(RecordId, Vec<NodeId>)> = Vec::with_capacity(bumped.len());
         for (id, old) in &touched {
             let new = self.store.get(id).map(|r| r.content.clone());
-            if let (Some(o), Some(n)) = (old, &new)
-                && Arc::ptr_eq(o, n)
+            // Unchanged: the store kept the very same content.
+            if let (Some(Value::Object(o)), Some(Value::Object(n))) = (old, &new)
+                && o.ptr_eq(n)
             {
                 continue;
             }
@@ -535,7 +537,7 @@ impl Engine {
             }
             candidates.clear();
             if let Some(table) = self.store.tables.get_mut(&id.table) {
-                table.reindex(&id.key, old.as_deref(), new.as_deref(), &mut candidates);
+                table.reindex(id, old.as_ref(), new.as_ref(), &mut candidates);
             }
             candidates.sort_unstable();
             candidates.dedup();
@@ -546,8 +548,8 @@ impl Engine {
                 self.evaluate(
                     n,
                     id,
-                    old.as_deref(),
-                    new.as_deref(),
+                    old.as_ref(),
+                    new.as_ref(),
                     &mut events,
                     &mut dirty,
                 );
@@ -609,8 +611,8 @@ impl Engine {
         dirty: &mut Vec<NodeId>,
     ) {
         let node = self.node_mut(n);
-        let was = old.is_some_and(|c| matches(node.bound.filter.as_ref(), c));
-        let is = new.is_some_and(|c| matches(node.bound.filter.as_ref(), c));
+        let was = old.is_some_and(|c| matches(node.bound.filter.as_ref(), Row::new(id, c)));
+        let is = new.is_some_and(|c| matches(node.bound.filter.as_ref(), Row::new(id, c)));
         if node.sorted.is_none() {
             match (was, is) {
                 (false, true) => events.push(Event::Add(n, id.clone())),
@@ -772,14 +774,14 @@ impl Engine {
         for (i, sub) in plan.subplans.iter().enumerate() {
             let env = Env {
                 params: &params,
-                parent: Some(&content),
+                parent: Some(Row::new(r, &content)),
             };
             let key = (Arc::as_ptr(sub) as usize, sub.key_args(&env));
             let old = current.get(i).copied();
             if old.is_some() && self.node_keys.get(&key).copied() == old {
                 continue;
             }
-            let new = self.get_or_create(sub, &params, Some(&content));
+            let new = self.get_or_create(sub, &params, Some(Row::new(r, &content)));
             self.node_mut(new).add_parent(n);
             let mut delta = Vec::new();
             let mut flat = Vec::new();
@@ -815,7 +817,7 @@ impl Engine {
         };
         let mut kids = Vec::with_capacity(plan.subplans.len());
         for sub in &plan.subplans {
-            let k = self.get_or_create(sub, &params, Some(&content));
+            let k = self.get_or_create(sub, &params, Some(Row::new(r, &content)));
             self.node_mut(k).add_parent(n);
             kids.push(k);
         }
@@ -1024,7 +1026,7 @@ impl Engine {
         &mut self,
         plan: &Arc<Plan>,
         params: &Arc<Object>,
-        parent: Option<&Value>,
+        parent: Option<Row<'_>>,
     ) -> NodeId {
         let env = Env { params, parent };
         let key = (Arc::as_ptr(plan) as usize, plan.key_args(&env));
@@ -1169,7 +1171,7 @@ impl Engine {
                 records.push(StoredRecord {
                     id: RecordId::new(table.clone(), k.clone()),
                     version: rec.version,
-                    content: (*rec.content).clone(),
+                    content: rec.content.clone(),
                 });
             }
         }
@@ -1190,7 +1192,7 @@ impl Engine {
             table.records.insert(
                 rec.id.key,
                 Record {
-                    content: Arc::new(content),
+                    content,
                     version: rec.version,
                 },
             );
@@ -1230,8 +1232,8 @@ fn matching_records<'a>(
         .into_iter()
         .filter_map(|k| {
             let rec = table.records.get(&k)?;
-            matches(filter, &rec.content)
-                .then(|| (RecordId::new(plan.table.clone(), k), rec.content.as_ref()))
+            let id = RecordId::new(plan.table.clone(), k);
+            matches(filter, Row::new(&id, &rec.content)).then_some((id, &rec.content))
         })
         .collect()
 }

@@ -17,6 +17,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use super::eval::Row;
 use super::plan::{Bound, Plan};
 use super::smallset::{SmallMap, SmallSet, SortedSet};
 use super::store::NodeId;
@@ -215,7 +216,7 @@ impl SortEntry {
                 .order
                 .iter()
                 .map(|(path, desc)| SortPart {
-                    value: content.get_path(path),
+                    value: Row::new(id, content).get_path(path).into_owned(),
                     descending: *desc,
                 })
                 .collect(),

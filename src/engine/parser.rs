@@ -1541,13 +1541,13 @@ impl<'a> Parser<'a> {
                 let v = self.parse_datetime(&t, s)?;
                 self.bump(&t);
                 self.refuse_path_on(t.start, "a literal")?;
-                Ok(Expr::Literal(Value::Datetime(v)))
+                Ok(Expr::Literal(Value::datetime(v)))
             }
             Tok::Prefixed('r', s) => {
                 let rid = self.parse_record_id_string(&t, s)?;
                 self.bump(&t);
                 self.refuse_path_on(t.start, "a record id")?;
-                Ok(Expr::Literal(Value::Thing(rid)))
+                Ok(Expr::Literal(Value::thing(rid)))
             }
             Tok::Prefixed(p, _) => {
                 let construct = match p {
@@ -1697,7 +1697,7 @@ impl<'a> Parser<'a> {
         if next.is(":") {
             let rid = self.parse_record_id(t)?;
             self.refuse_path_on(t.start, "a record id")?;
-            return Ok(Expr::Literal(Value::Thing(rid)));
+            return Ok(Expr::Literal(Value::thing(rid)));
         }
         self.bump(t);
         let mut path = vec![PathPart::Field(name.into())];
@@ -2145,7 +2145,7 @@ mod tests {
         Expr::Literal(Value::Bool(b))
     }
     fn thing(table: &str, key: Key) -> Expr {
-        Expr::Literal(Value::Thing(RecordId::new(table, key)))
+        Expr::Literal(Value::thing(RecordId::new(table, key)))
     }
     fn bin(op: BinOp, lhs: Expr, rhs: Expr) -> Expr {
         Expr::Binary {
@@ -2616,7 +2616,7 @@ mod tests {
     #[test]
     fn datetime_literals() {
         let d = |s: &str| {
-            Expr::Literal(Value::Datetime(
+            Expr::Literal(Value::datetime(
                 DateTime::parse_from_rfc3339(s)
                     .expect("valid")
                     .with_timezone(&Utc),

@@ -59,7 +59,7 @@ impl Plan {
     pub fn key_args(&self, env: &Env<'_>) -> Vec<Value> {
         self.param_refs
             .iter()
-            .map(|(name, path)| env.param(name).get_path(path))
+            .map(|(name, path)| env.param(name, path))
             .collect()
     }
 

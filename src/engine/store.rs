@@ -6,15 +6,16 @@ use std::sync::Arc;
 use ahash::{AHashMap, AHashSet};
 
 use super::smallset::SmallSet;
-use super::value::{IndexKey, Key, Object, PathPart, RecordId, Shape, TableName, Value};
+use super::value::{IndexKey, Key, Object, PathPart, RecordId, Shape, Str, TableName, Value};
 
 pub type NodeId = u32;
 
 /// One record: its latest content and its version (1 on first sight, +1 per
-/// content change).
+/// content change). The content is an object, shared on clone, so a batch
+/// keeps the content a record had before it without copying.
 #[derive(Clone, Debug)]
 pub struct Record {
-    pub content: Arc<Value>,
+    pub content: Value,
     pub version: u64,
 }
 
@@ -44,8 +45,8 @@ pub struct Table {
 /// `user:42` or a tag is stored once however many records hold it.
 const SHARED_STRING_MAX: usize = 32;
 
-fn share_string(strings: &mut AHashSet<Arc<str>>, s: &Arc<str>) -> Arc<str> {
-    if let Some(x) = strings.get(s.as_ref()) {
+fn share_string(strings: &mut AHashSet<Str>, s: &Str) -> Str {
+    if let Some(x) = strings.get(s.as_str()) {
         return x.clone();
     }
     strings.insert(s.clone());
@@ -78,9 +79,18 @@ pub fn is_id_path(path: &[PathPart]) -> bool {
     matches!(path, [PathPart::Field(f)] if f.as_ref() == "id")
 }
 
-/// The key a record has at `path` in a field index. Records without a
-/// hashable value there are simply not in the index.
-pub fn record_key(content: &Value, path: &[PathPart]) -> Option<IndexKey> {
+/// The key record `id` with `content` has at `path` in a field index.
+/// Records without a hashable value there are simply not in the index.
+pub fn record_key(id: &RecordId, content: &Value, path: &[PathPart]) -> Option<IndexKey> {
+    if is_id_path(path) {
+        // The id is the record's key, not a stored field.
+        return Some(IndexKey::Thing(id.clone()));
+    }
+    field_key(content, path)
+}
+
+/// As [`record_key`], for a path other than `id`.
+fn field_key(content: &Value, path: &[PathPart]) -> Option<IndexKey> {
     match content.lookup(path) {
         Some(v) => v.index_key(),
         None => Some(IndexKey::None),
@@ -95,7 +105,7 @@ impl Table {
                 let mut index = FieldIndex::default();
                 if !is_id_path(path) {
                     for (key, rec) in &self.records {
-                        if let Some(k) = record_key(&rec.content, path) {
+                        if let Some(k) = field_key(&rec.content, path) {
                             index.records.entry(k).or_default().insert(key.clone());
                         }
                     }
@@ -111,14 +121,15 @@ impl Table {
     /// collects the nodes registered under its old or new values.
     pub fn reindex(
         &mut self,
-        key: &Key,
+        id: &RecordId,
         old: Option<&Value>,
         new: Option<&Value>,
         candidates: &mut Vec<NodeId>,
     ) {
+        let key = &id.key;
         for (path, index) in &mut self.indexes {
-            let old_k = old.and_then(|c| record_key(c, path));
-            let new_k = new.and_then(|c| record_key(c, path));
+            let old_k = old.and_then(|c| record_key(id, c, path));
+            let new_k = new.and_then(|c| record_key(id, c, path));
             if !is_id_path(path) && old_k != new_k {
                 if let Some(k) = &old_k
                     && let Some(set) = index.records.get_mut(k)
@@ -182,18 +193,19 @@ pub struct Store {
     /// `names.len()` after the last sweep of names no record uses.
     names_swept: usize,
     /// Short string values, shared by every stored record that has them.
-    strings: AHashSet<Arc<str>>,
+    strings: AHashSet<Str>,
     strings_swept: usize,
 }
 
 impl Store {
-    /// The content to store for record `id`: `content` with the `id` field
-    /// set to the record id, the table's shared shape (field names) when it
-    /// has the same fields, shared short strings, and no spare capacity.
-    /// Records are most of SSP's memory: a record's own copy of each field
-    /// name (and the doubled capacity of a vector that grew by one for `id`)
-    /// used to cost more than its values, and a name per field per record
-    /// still cost 16 bytes a field before records shared shapes.
+    /// The content to store for record `id`: `content` without its `id`
+    /// field (the id is the key the record is stored under; see
+    /// [`super::eval::Row`]), with the table's shared shape (field names)
+    /// when it has the same fields, shared short strings, and no spare
+    /// capacity. Records are most of SSP's memory: a record's own copy of
+    /// each field name used to cost more than its values, and a name per
+    /// field per record still cost 16 bytes a field before records shared
+    /// shapes.
     ///
     /// `old` is the record's current content: a string field that did not
     /// change keeps the old record's allocation without a lookup.
@@ -207,27 +219,13 @@ impl Store {
             Some(Value::Object(o)) => (o.names(), o.values()),
             _ => (&[], &[]),
         };
-        let table_name = match self.tables.get_key_value(&id.table) {
-            Some((name, _)) => name.clone(),
-            None => {
-                self.tables.insert(id.table.clone(), Table::default());
-                id.table.clone()
-            }
-        };
+        if !self.tables.contains_key(&id.table) {
+            self.tables.insert(id.table.clone(), Table::default());
+        }
         let table = self.tables.get_mut(&id.table).expect("just ensured");
-        let mut id_value = Some(Value::Thing(RecordId {
-            table: table_name,
-            key: id.key.clone(),
-        }));
-        let mut field_names: Vec<&str> = Vec::with_capacity(content.len() + 1);
-        let mut values = Vec::with_capacity(content.len() + 1);
+        let mut field_names: Vec<&str> = Vec::with_capacity(content.len());
+        let mut values = Vec::with_capacity(content.len());
         for (k, v) in content.iter() {
-            if k.as_ref() >= "id"
-                && let Some(idv) = id_value.take()
-            {
-                field_names.push("id");
-                values.push(idv);
-            }
             if k.as_ref() == "id" {
                 continue;
             }
@@ -248,10 +246,6 @@ impl Store {
             field_names.push(k);
             values.push(value);
         }
-        if let Some(idv) = id_value {
-            field_names.push("id");
-            values.push(idv);
-        }
         let same = |shape: &Shape| {
             shape.len() == field_names.len()
                 && shape
@@ -270,7 +264,7 @@ impl Store {
         };
         self.sweep_names();
         self.sweep_strings();
-        Value::Object(Object::with_shape(shape, values.into_boxed_slice()))
+        Value::Object(Object::with_shape(shape, values))
     }
 
     /// Forgets names no record holds any more, so that a stream of ever new
@@ -278,7 +272,8 @@ impl Store {
     /// As [`Store::sweep_names`], for shared string values.
     fn sweep_strings(&mut self) {
         if self.strings.len() > 4096 && self.strings.len() > 2 * self.strings_swept {
-            self.strings.retain(|s| Arc::strong_count(s) > 1);
+            self.strings
+                .retain(|s| Str::strong_count(s).is_none_or(|n| n > 1));
             self.strings_swept = self.strings.len();
         }
     }
@@ -311,6 +306,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::eval::Row;
     use crate::engine::value::Number;
 
     fn obj(pairs: Vec<(&str, Value)>) -> Object {
@@ -325,7 +321,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_record_is_its_content_with_its_id_and_shares_names_and_strings() {
+    fn a_stored_record_is_its_content_without_its_id_and_shares_names_and_strings() {
         let mut store = Store::default();
         let int = |i| Value::Number(Number::Int(i));
         let nested = Value::Object(obj(vec![("k", int(1))]));
@@ -344,10 +340,19 @@ mod tests {
             ("t:4", obj(vec![])),
         ] {
             let id = RecordId::parse(id).unwrap();
-            let mut expected = content.clone();
-            expected.insert("id".into(), Value::Thing(id.clone()));
+            let without_id = Object::from_pairs(
+                content
+                    .iter()
+                    .filter(|(k, _)| k.as_ref() != "id")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            );
             let stored = store.stored_content(&id, &content, None);
-            assert_eq!(stored, Value::Object(expected));
+            assert_eq!(stored, Value::Object(without_id.clone()));
+            // As a row, the record has its own id, whatever `id` it was sent.
+            let mut whole = without_id;
+            whole.insert("id".into(), Value::thing(id.clone()));
+            assert_eq!(Row::new(&id, &stored).to_value(), Value::Object(whole));
         }
         let a = store.stored_content(
             &RecordId::parse("t:5").unwrap(),
@@ -366,7 +371,7 @@ mod tests {
             "one field name"
         );
         match (&fa.values()[0], &fb.values()[0]) {
-            (Value::String(x), Value::String(y)) => assert!(Arc::ptr_eq(x, y), "one string"),
+            (Value::String(x), Value::String(y)) => assert!(Str::ptr_eq(x, y), "one string"),
             _ => panic!("strings"),
         }
     }

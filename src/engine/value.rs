@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use thin_vec::ThinVec;
 
 /// A field name. Field names repeat across every record of a table, so they
 /// are shared rather than allocated per record.
@@ -32,118 +33,135 @@ pub type FieldName = Arc<str>;
 /// memory). Behind a thin pointer, so that an [`Object`] is 24 bytes.
 pub type Shape = Arc<Box<[FieldName]>>;
 
-/// The shape of every empty object, shared.
-fn empty_shape() -> Shape {
-    static EMPTY: std::sync::LazyLock<Shape> =
-        std::sync::LazyLock::new(|| Arc::new(Box::default()));
-    EMPTY.clone()
-}
+/// The text of a string value: shared, behind a thin (8-byte) pointer.
+pub type Str = arcstr::ArcStr;
+
+/// A record id as a value holds it: shared, behind a thin pointer. A record's
+/// links (`author: user:42`) are mostly the same few ids.
+pub type Thing = triomphe::Arc<RecordId>;
 
 /// An object: fields sorted by name (its [`Shape`]) and their values, so two
 /// objects with the same content have the same layout.
+///
+/// One allocation (count, shape, length, values) behind a thin pointer, so
+/// that a [`Value`] is 16 bytes and a record costs one allocation. Shared on
+/// clone, as records are immutable: the few changes (tests, `insert`) copy.
 #[derive(Clone)]
-pub struct Object {
-    shape: Shape,
-    values: Box<[Value]>,
+pub struct Object(triomphe::ThinArc<Shape, Value>);
+
+/// The empty object, shared.
+fn empty_object() -> Object {
+    static EMPTY: std::sync::LazyLock<Object> = std::sync::LazyLock::new(|| {
+        Object(triomphe::ThinArc::from_header_and_iter(
+            Arc::new(Box::default()),
+            std::iter::empty(),
+        ))
+    });
+    EMPTY.clone()
 }
 
 impl Default for Object {
     fn default() -> Self {
-        Object {
-            shape: empty_shape(),
-            values: Box::default(),
-        }
+        empty_object()
     }
 }
 
 impl Object {
     /// An object of `shape` (sorted, unique names) with one value per name.
-    pub fn with_shape(shape: Shape, values: Box<[Value]>) -> Self {
+    pub fn with_shape(shape: Shape, values: Vec<Value>) -> Self {
         debug_assert_eq!(shape.len(), values.len(), "one value per name");
         debug_assert!(shape.windows(2).all(|w| w[0] < w[1]), "sorted names");
-        Object { shape, values }
+        Object(triomphe::ThinArc::from_header_and_iter(
+            shape,
+            values.into_iter(),
+        ))
     }
 
     pub fn shape(&self) -> &Shape {
-        &self.shape
+        &self.0.header.header
     }
 
     pub fn names(&self) -> &[FieldName] {
-        &self.shape
+        self.shape()
     }
 
     pub fn values(&self) -> &[Value] {
-        &self.values
+        &self.0.slice
     }
 
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.0.slice.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.0.slice.is_empty()
+    }
+
+    /// Whether two objects are the same allocation (so the same content).
+    pub fn ptr_eq(&self, other: &Object) -> bool {
+        self.0.ptr() == other.0.ptr()
     }
 
     /// The fields, in name order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&FieldName, &Value)> {
-        self.shape.iter().zip(self.values.iter())
+        self.names().iter().zip(self.values().iter())
     }
 
     fn position(&self, key: &str) -> Option<usize> {
+        let names = self.names();
         // Records have a handful of fields: a scan that compares lengths
         // first beats a binary search of byte-wise comparisons.
-        if self.shape.len() <= 8 {
-            return self
-                .shape
+        if names.len() <= 8 {
+            return names
                 .iter()
                 .position(|k| k.len() == key.len() && k.as_ref() == key);
         }
-        self.shape.binary_search_by(|k| k.as_ref().cmp(key)).ok()
+        names.binary_search_by(|k| k.as_ref().cmp(key)).ok()
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.position(key).map(|i| &self.values[i])
+        self.position(key).map(|i| &self.values()[i])
     }
 
+    /// Sets field `key`. Copies the object: for tests and rare changes.
     pub fn insert(&mut self, key: FieldName, value: Value) {
-        match self.shape.binary_search_by(|k| k.as_ref().cmp(&key)) {
-            Ok(i) => self.values[i] = value,
+        let mut names = self.names().to_vec();
+        let mut values = self.values().to_vec();
+        match names.binary_search_by(|k| k.as_ref().cmp(&key)) {
+            Ok(i) => values[i] = value,
             Err(i) => {
-                let mut names = self.shape.to_vec();
                 names.insert(i, key);
-                let mut values = std::mem::take(&mut self.values).into_vec();
                 values.insert(i, value);
-                self.shape = Arc::new(names.into_boxed_slice());
-                self.values = values.into_boxed_slice();
             }
         }
+        *self = Object::with_shape(Arc::new(names.into_boxed_slice()), values);
     }
 
-    /// The value of field `i` (in name order), to change in place.
-    pub fn value_mut(&mut self, i: usize) -> Option<&mut Value> {
-        self.values.get_mut(i)
+    /// Sets the value of field `i` (in name order). Copies the object.
+    pub fn set_at(&mut self, i: usize, value: Value) {
+        if i >= self.len() {
+            return;
+        }
+        let mut values = self.values().to_vec();
+        values[i] = value;
+        *self = Object::with_shape(self.shape().clone(), values);
     }
 
-    /// Removes field `i` (in name order).
+    /// Removes field `i` (in name order). Copies the object.
     pub fn remove_at(&mut self, i: usize) {
         if i >= self.len() {
             return;
         }
-        let mut names = self.shape.to_vec();
+        let mut names = self.names().to_vec();
         names.remove(i);
-        let mut values = std::mem::take(&mut self.values).into_vec();
+        let mut values = self.values().to_vec();
         values.remove(i);
-        self.shape = Arc::new(names.into_boxed_slice());
-        self.values = values.into_boxed_slice();
+        *self = Object::with_shape(Arc::new(names.into_boxed_slice()), values);
     }
 
     /// The fields as owned pairs, in name order.
     pub fn into_pairs(self) -> Vec<(FieldName, Value)> {
-        self.shape
-            .iter()
-            .cloned()
-            .zip(self.values.into_vec())
-            .collect()
+        self.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// Builds an object from unsorted pairs; a later duplicate key wins.
@@ -161,18 +179,16 @@ impl Object {
             return Object::default();
         }
         let (names, values): (Vec<FieldName>, Vec<Value>) = pairs.into_iter().unzip();
-        Object {
-            shape: Arc::new(names.into_boxed_slice()),
-            values: values.into_boxed_slice(),
-        }
+        Object::with_shape(Arc::new(names.into_boxed_slice()), values)
     }
 }
 
 impl PartialEq for Object {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len()
-            && (Arc::ptr_eq(&self.shape, &other.shape) || self.shape == other.shape)
-            && self.values == other.values
+        self.ptr_eq(other)
+            || (self.len() == other.len()
+                && (Arc::ptr_eq(self.shape(), other.shape()) || self.shape() == other.shape())
+                && self.values() == other.values())
     }
 }
 
@@ -421,16 +437,28 @@ pub enum Value {
     Null,
     Bool(bool),
     Number(Number),
-    String(Arc<str>),
-    Datetime(DateTime<Utc>),
-    Array(Vec<Value>),
+    String(Str),
+    /// Boxed: rare in records, and 12 bytes would make every value 24.
+    Datetime(Box<DateTime<Utc>>),
+    Array(ThinVec<Value>),
     Object(Object),
-    Thing(RecordId),
+    Thing(Thing),
 }
+
+// Records are most of SSP's memory, and most of a record is its values.
+const _: () = assert!(std::mem::size_of::<Value>() == 16);
 
 impl Value {
     pub fn str(s: &str) -> Value {
         Value::String(s.into())
+    }
+
+    pub fn thing(id: RecordId) -> Value {
+        Value::Thing(triomphe::Arc::new(id))
+    }
+
+    pub fn datetime(d: DateTime<Utc>) -> Value {
+        Value::Datetime(Box::new(d))
     }
 
     /// SurrealDB's type order, used when two values have different types.
@@ -528,7 +556,7 @@ impl Value {
     pub fn same_content(&self, other: &Value) -> bool {
         match (self, other) {
             (Value::Datetime(d), Value::String(s)) | (Value::String(s), Value::Datetime(d)) => {
-                DateTime::parse_from_rfc3339(s).is_ok_and(|p| p.with_timezone(&Utc) == *d)
+                DateTime::parse_from_rfc3339(s).is_ok_and(|p| p.with_timezone(&Utc) == **d)
             }
             (Value::Array(a), Value::Array(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_content(y))
@@ -598,7 +626,7 @@ impl Value {
                 Some(rid) => IndexKey::Thing(rid),
                 None => IndexKey::Str(s.clone()),
             },
-            Value::Thing(t) => IndexKey::Thing(t.clone()),
+            Value::Thing(t) => IndexKey::Thing((**t).clone()),
             Value::Datetime(d) => IndexKey::Datetime(d.timestamp_nanos_opt().unwrap_or(0)),
             Value::Array(_) | Value::Object(_) => return None,
         })
@@ -618,7 +646,7 @@ pub enum IndexKey {
     Bool(bool),
     Int(i64),
     Float(u64),
-    Str(Arc<str>),
+    Str(Str),
     Datetime(i64),
     Thing(RecordId),
 }
@@ -780,7 +808,7 @@ mod tests {
         Value::Number(Number::Float(f))
     }
     fn thing(s: &str) -> Value {
-        Value::Thing(RecordId::parse(s).unwrap())
+        Value::thing(RecordId::parse(s).unwrap())
     }
 
     #[test]
@@ -790,7 +818,7 @@ mod tests {
         assert!(!Value::None.sql_eq(&Value::Null));
         assert!(Value::Null.sql_eq(&Value::Null));
         assert!(thing("user:1").sql_eq(&thing("user:1")));
-        assert!(Value::Array(vec![]).sql_eq(&Value::Array(vec![])));
+        assert!(Value::Array(thin_vec::thin_vec![]).sql_eq(&Value::Array(thin_vec::thin_vec![])));
         // The JSON rule.
         assert!(thing("user:1").sql_eq(&Value::str("user:1")));
         assert!(!thing("user:1").sql_eq(&Value::str("user:2")));
@@ -807,7 +835,7 @@ mod tests {
         assert_eq!(thing("user:2").sql_cmp(&thing("user:10")), Less);
         assert_eq!(thing("user:a").sql_cmp(&thing("user:1")), Greater);
         assert_eq!(
-            Value::Array(vec![int(1)]).sql_cmp(&Value::Array(vec![int(1), int(0)])),
+            Value::Array(thin_vec::thin_vec![int(1)]).sql_cmp(&Value::Array(thin_vec::thin_vec![int(1), int(0)])),
             Less
         );
         assert_eq!(Value::str("10").sql_cmp(&Value::str("9")), Less);
@@ -884,7 +912,7 @@ mod tests {
         let d = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        assert!(Value::Datetime(d).same_content(&Value::str("2024-01-01T00:00:00Z")));
+        assert!(Value::datetime(d).same_content(&Value::str("2024-01-01T00:00:00Z")));
         assert!(thing("user:1").same_content(&Value::str("user:1")));
         assert!(!int(1).same_content(&int(2)));
     }

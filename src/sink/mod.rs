@@ -190,7 +190,7 @@ impl EdgeChanges {
                     row.insert("in".to_string(), sdb::Value::RecordId(view_row(view)));
                     row.insert(
                         "out".to_string(),
-                        to_surreal(&crate::engine::value::Value::Thing(record.clone())),
+                        to_surreal(&crate::engine::value::Value::thing(record.clone())),
                     );
                     row.insert(
                         "clientId".to_string(),

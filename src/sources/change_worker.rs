@@ -1164,7 +1164,7 @@ impl Worker {
         let mut stale: Vec<RecordId> = self.pipeline.read(|engine| {
             candidates
                 .into_iter()
-                .filter(|(id, content)| !matches_engine(engine.record(id), content.as_ref()))
+                .filter(|(id, content)| !matches_engine(engine.record(id).as_ref(), content.as_ref()))
                 .map(|(id, _)| id)
                 .collect()
         });
@@ -1298,7 +1298,7 @@ mod tests {
     fn feed_content_matches_engine_content() {
         let id = RecordId::new("t", Key::Int(1));
         let content = Object::from_pairs(vec![
-            ("id".into(), Value::Thing(id.clone())),
+            ("id".into(), Value::thing(id.clone())),
             (
                 "a".into(),
                 Value::Number(crate::engine::value::Number::Int(1)),
@@ -1309,7 +1309,7 @@ mod tests {
         assert!(matches_engine(None, None));
         assert!(!matches_engine(Some(&held), None));
         assert!(!matches_engine(None, Some(&content)));
-        let other = Object::from_pairs(vec![("id".into(), Value::Thing(id))]);
+        let other = Object::from_pairs(vec![("id".into(), Value::thing(id))]);
         assert!(!matches_engine(Some(&held), Some(&other)));
     }
 
