@@ -18,6 +18,7 @@
 
 pub mod ast;
 pub mod eval;
+pub mod keyset;
 pub mod node;
 pub mod parser;
 pub mod plan;
@@ -36,7 +37,7 @@ use self::eval::{Env, Row, bind, matches};
 use self::node::{Dispatch, Node, RootData};
 use self::parser::ParseError;
 use self::plan::{Bound, Plan, PlanError, Planner};
-use self::smallset::{SmallMap, SmallSet, SortedSet};
+use self::smallset::{SmallMap, SortedSet};
 use self::store::{NodeId, Record, Store};
 use self::value::{Object, RecordId, Value};
 
@@ -239,7 +240,9 @@ impl Engine {
 
     /// Record `id` as SurrealDB would return it, `id` field included.
     pub fn record(&self, id: &RecordId) -> Option<Value> {
-        self.store.get(id).map(|r| Row::new(id, &r.content).to_value())
+        self.store
+            .get(id)
+            .map(|r| Row::new(id, &r.content).to_value())
     }
 
     /// A view's result set with versions, sorted by record id.
@@ -488,9 +491,9 @@ impl Engine {
                 continue;
             };
             // The id field is the record id, whatever the JSON said.
-            let content =
-                self.store
-                    .stored_content(id, content, old.as_ref().map(|r| &r.content));
+            let content = self
+                .store
+                .stored_content(id, content, old.as_ref().map(|r| &r.content));
             let table = self.store.table_mut(&id.table);
             let version = match &old {
                 Some(old) if old.content.same_content(&content) => {
@@ -510,13 +513,9 @@ impl Engine {
                     1
                 }
             };
-            table.records.insert(
-                id.key.clone(),
-                Record {
-                    content,
-                    version,
-                },
-            );
+            table
+                .records
+                .insert(id.key.clone(), Record { content, version });
         }
 
         // 2. Dispatch: evaluate candidate nodes before and after.
@@ -545,14 +544,7 @@ impl Engine {
                 held.push((id.clone(), candidates.clone()));
             }
             for &n in &candidates {
-                self.evaluate(
-                    n,
-                    id,
-                    old.as_ref(),
-                    new.as_ref(),
-                    &mut events,
-                    &mut dirty,
-                );
+                self.evaluate(n, id, old.as_ref(), new.as_ref(), &mut events, &mut dirty);
             }
         }
 
@@ -1074,7 +1066,7 @@ impl Engine {
             truncated: false,
             bound,
             dispatch: dispatch.clone(),
-            members: SmallSet::new(),
+            members: keyset::KeySet::new(),
             children: SmallMap::new(),
             parents: Vec::new(),
             root: None,

@@ -18,10 +18,11 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use super::eval::Row;
+use super::keyset::KeySet;
 use super::plan::{Bound, Plan};
-use super::smallset::{SmallMap, SmallSet, SortedSet};
+use super::smallset::{SmallMap, SortedSet};
 use super::store::NodeId;
-use super::value::{IndexKey, Key, Object, RecordId, Value};
+use super::value::{IndexKey, Object, RecordId, Value};
 
 /// Where a node is registered for change routing.
 #[derive(Clone, Debug)]
@@ -58,7 +59,7 @@ pub struct Node {
     /// Keys of records of `plan.table` (every member is of the node's
     /// table): half the bytes of full record ids, in the big member sets of
     /// roots like `text = $w`.
-    pub members: SmallSet<Key>,
+    pub members: KeySet,
     pub children: SmallMap<RecordId, Vec<NodeId>>,
     pub parents: Vec<(NodeId, u32)>,
     pub root: Option<Box<RootData>>,
@@ -84,7 +85,7 @@ impl Node {
     pub fn member_ids(&self) -> impl Iterator<Item = RecordId> + '_ {
         self.members
             .iter()
-            .map(|k| RecordId::new(self.plan.table.clone(), k.clone()))
+            .map(|k| RecordId::new(self.plan.table.clone(), k))
     }
 
     /// Where the window ends in result order (`START + LIMIT`), if it has

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ahash::{AHashMap, AHashSet};
 
-use super::smallset::SmallSet;
+use super::keyset::KeySet;
 use super::value::{IndexKey, Key, Object, PathPart, RecordId, Shape, Str, TableName, Value};
 
 pub type NodeId = u32;
@@ -26,7 +26,7 @@ pub struct Record {
 /// `nodes` answers "which nodes filter on this value" when a record changes.
 #[derive(Default)]
 pub struct FieldIndex {
-    pub records: AHashMap<IndexKey, SmallSet<Key>>,
+    pub records: AHashMap<IndexKey, KeySet>,
     pub nodes: AHashMap<IndexKey, Vec<NodeId>>,
 }
 
@@ -180,7 +180,7 @@ impl Table {
             .iter()
             .find(|(p, _)| p == path)
             .and_then(|(_, idx)| idx.records.get(key))
-            .map(|s| s.iter().cloned().collect())
+            .map(|s| s.iter().collect())
             .unwrap_or_default()
     }
 }

@@ -835,7 +835,8 @@ mod tests {
         assert_eq!(thing("user:2").sql_cmp(&thing("user:10")), Less);
         assert_eq!(thing("user:a").sql_cmp(&thing("user:1")), Greater);
         assert_eq!(
-            Value::Array(thin_vec::thin_vec![int(1)]).sql_cmp(&Value::Array(thin_vec::thin_vec![int(1), int(0)])),
+            Value::Array(thin_vec::thin_vec![int(1)])
+                .sql_cmp(&Value::Array(thin_vec::thin_vec![int(1), int(0)])),
             Less
         );
         assert_eq!(Value::str("10").sql_cmp(&Value::str("9")), Less);

@@ -1164,7 +1164,9 @@ impl Worker {
         let mut stale: Vec<RecordId> = self.pipeline.read(|engine| {
             candidates
                 .into_iter()
-                .filter(|(id, content)| !matches_engine(engine.record(id).as_ref(), content.as_ref()))
+                .filter(|(id, content)| {
+                    !matches_engine(engine.record(id).as_ref(), content.as_ref())
+                })
                 .map(|(id, _)| id)
                 .collect()
         });

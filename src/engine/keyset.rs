@@ -1,0 +1,209 @@
+//! A set of record keys (of one table), for node members and index entries.
+//!
+//! Most such sets are tiny (a node bound to one thread holds one record) and
+//! stay an exactly sized vector. The few big
+//! ones are most of what views cost: the members of a `text = $w` root and
+//! the index entry it was built from hold a tenth of a table each. A hash
+//! set spends ~28 bytes a key on them; integer keys (most record ids) go in
+//! a compressed bitmap instead, ~2 bytes a key, with other keys in a hash
+//! set beside it.
+
+use ahash::AHashSet;
+use roaring::RoaringTreemap;
+
+use super::value::Key;
+
+/// The largest size kept as a vector.
+const SMALL: usize = 8;
+
+#[derive(Clone, Debug)]
+pub enum KeySet {
+    Small(Vec<Key>),
+    Large(Box<Large>),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Large {
+    ints: RoaringTreemap,
+    others: AHashSet<Key>,
+}
+
+impl Default for KeySet {
+    fn default() -> Self {
+        KeySet::Small(Vec::new())
+    }
+}
+
+/// An `i64` as the bitmap's `u64`, keeping order (not needed, but free).
+fn to_bits(i: i64) -> u64 {
+    (i as u64) ^ (1 << 63)
+}
+
+fn from_bits(b: u64) -> i64 {
+    (b ^ (1 << 63)) as i64
+}
+
+impl Large {
+    fn insert(&mut self, k: Key) -> bool {
+        match k {
+            Key::Int(i) => self.ints.insert(to_bits(i)),
+            k => self.others.insert(k),
+        }
+    }
+
+    fn remove(&mut self, k: &Key) -> bool {
+        match k {
+            Key::Int(i) => self.ints.remove(to_bits(*i)),
+            k => self.others.remove(k),
+        }
+    }
+
+    fn contains(&self, k: &Key) -> bool {
+        match k {
+            Key::Int(i) => self.ints.contains(to_bits(*i)),
+            k => self.others.contains(k),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ints.len() as usize + self.others.len()
+    }
+}
+
+impl KeySet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `k`; false if it was already there.
+    pub fn insert(&mut self, k: Key) -> bool {
+        match self {
+            KeySet::Small(v) => {
+                if v.contains(&k) {
+                    return false;
+                }
+                if v.len() < SMALL {
+                    // Exactly sized: most sets never grow past a few.
+                    v.reserve_exact(1);
+                    v.push(k);
+                } else {
+                    let mut large = Large::default();
+                    for x in v.drain(..) {
+                        large.insert(x);
+                    }
+                    large.insert(k);
+                    *self = KeySet::Large(Box::new(large));
+                }
+                true
+            }
+            KeySet::Large(s) => s.insert(k),
+        }
+    }
+
+    /// Removes `k`; false if it was not there. A large set stays large (it
+    /// shrinks as it empties), so that a set near the threshold does not
+    /// convert back and forth.
+    pub fn remove(&mut self, k: &Key) -> bool {
+        match self {
+            KeySet::Small(v) => match v.iter().position(|y| y == k) {
+                Some(i) => {
+                    v.swap_remove(i);
+                    if v.is_empty() {
+                        *v = Vec::new();
+                    }
+                    true
+                }
+                None => false,
+            },
+            KeySet::Large(s) => s.remove(k),
+        }
+    }
+
+    pub fn contains(&self, k: &Key) -> bool {
+        match self {
+            KeySet::Small(v) => v.contains(k),
+            KeySet::Large(s) => s.contains(k),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            KeySet::Small(v) => v.len(),
+            KeySet::Large(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The keys, in no particular order. Owned: a bitmap holds no `Key`s.
+    pub fn iter(&self) -> impl Iterator<Item = Key> + '_ {
+        let (small, large) = match self {
+            KeySet::Small(v) => (Some(v.iter().cloned()), None),
+            KeySet::Large(s) => (
+                None,
+                Some(
+                    s.ints
+                        .iter()
+                        .map(|b| Key::Int(from_bits(b)))
+                        .chain(s.others.iter().cloned()),
+                ),
+            ),
+        };
+        small
+            .into_iter()
+            .flatten()
+            .chain(large.into_iter().flatten())
+    }
+}
+
+impl FromIterator<Key> for KeySet {
+    fn from_iter<I: IntoIterator<Item = Key>>(iter: I) -> Self {
+        let mut set = KeySet::new();
+        for k in iter {
+            set.insert(k);
+        }
+        set
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Against a `BTreeSet` through growth past the vector, removals and
+    /// re-insertions, with negative, extreme and string keys.
+    #[test]
+    fn behaves_as_a_set() {
+        let keys: Vec<Key> = [0, 1, -1, i64::MIN, i64::MAX, 7, 42, 1 << 40, -(1 << 40)]
+            .into_iter()
+            .map(Key::Int)
+            .chain(["a", "b", "1"].into_iter().map(|s| Key::String(s.into())))
+            .collect();
+        let mut set = KeySet::new();
+        let mut model = BTreeSet::new();
+        let mut seed = 7u64;
+        for _ in 0..2000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let k = keys[(seed >> 33) as usize % keys.len()].clone();
+            if (seed >> 20).is_multiple_of(3) {
+                assert_eq!(set.remove(&k), model.remove(&k), "remove {k:?}");
+            } else {
+                assert_eq!(
+                    set.insert(k.clone()),
+                    model.insert(k.clone()),
+                    "insert {k:?}"
+                );
+            }
+            assert_eq!(set.len(), model.len());
+            assert!(model.iter().all(|k| set.contains(k)));
+            let listed: BTreeSet<Key> = set.iter().collect();
+            assert_eq!(listed, model);
+        }
+        assert!(matches!(set, KeySet::Large(_)), "grew past the vector");
+    }
+}
