@@ -61,9 +61,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // The work runs as a task on a worker thread (big stack, see
     // `startup::runtime`), not on the main thread that blocks on it.
     runtime.block_on(async move {
-        tokio::spawn(execute(command, settings))
+        let result = tokio::spawn(execute(command, settings))
             .await
-            .map_err(|e| anyhow::anyhow!("the server task failed: {e}"))?
+            .map_err(|e| anyhow::anyhow!("the server task failed: {e}"))?;
+        // Let the embedded SurrealDB finish closing its datastore before the
+        // runtime (and every task on it) is dropped.
+        let left = startup::wait_for_background_tasks(startup::BACKGROUND_TASKS_GRACE).await;
+        if left > 0 {
+            tracing::debug!(tasks = left, "tasks still running at exit");
+        }
+        result
     })
 }
 
