@@ -5,8 +5,9 @@
 //!
 //! How a batch flows through (see [`Engine::apply_batch`]):
 //!
-//! 1. `store`: each change replaces a record's content; its version grows by
-//!    one when the content really changed.
+//! 1. `store`: each change replaces a record's content (kept under its id,
+//!    with no `id` field of its own); its version grows by one when the
+//!    content really changed.
 //! 2. dispatch: the changed record's indexed field values are hashed to find
 //!    the nodes that filter on them (plus the few nodes that must scan); each
 //!    is evaluated on the record's content before and after the batch.
@@ -490,7 +491,8 @@ impl Engine {
                 table.records.remove(&id.key);
                 continue;
             };
-            // The id field is the record id, whatever the JSON said.
+            // Stored without an `id` field: the id is the key, whatever the
+            // JSON said (expressions read it through `eval::Row`).
             let content = self
                 .store
                 .stored_content(id, content, old.as_ref().map(|r| &r.content));
