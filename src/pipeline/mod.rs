@@ -1,7 +1,7 @@
 //! The one ordered pipeline between the sources and the engine and sink.
 //!
 //! Every source (`POST /ingest`, the change worker, table bootstraps) and
-//! every view operation sends a [`Request`] into one queue. One task, the
+//! every view operation sends a request into one queue. One task, the
 //! applier, takes requests in order, applies them to the engine and commits
 //! the resulting edge changes, so the edges in SurrealDB follow exactly the
 //! engine's order.
