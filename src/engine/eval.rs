@@ -359,6 +359,43 @@ mod tests {
         assert!(!matches(Some(&not_a), rec));
     }
 
+    /// A stored record has no `id` field; a row answers it from its key,
+    /// for a filter, for `$parent.id` and for the whole `$parent`.
+    #[test]
+    fn a_row_answers_id_from_its_key() {
+        use super::super::value::Key;
+        let id = RecordId::new("t", Key::Int(1));
+        let fields = Value::Object(Object::from_pairs(vec![("a".into(), int(1))]));
+        let row = Row::new(&id, &fields);
+        let id_is = |v: Value| Expr::Binary {
+            op: BinOp::Eq,
+            lhs: Box::new(field("id")),
+            rhs: lit(v),
+        };
+        assert!(matches(Some(&id_is(Value::thing(id.clone()))), row));
+        assert!(matches(Some(&id_is(Value::str("t:1"))), row));
+        assert!(!matches(Some(&id_is(Value::str("t:2"))), row));
+        let path = |p: &[&str]| -> Vec<PathPart> {
+            p.iter().map(|s| PathPart::Field((*s).into())).collect()
+        };
+        assert_eq!(row.get_path(&path(&["id", "x"])).into_owned(), Value::None);
+        assert_eq!(row.get_path(&path(&["a"])).into_owned(), int(1));
+        let params = Object::default();
+        let env = Env {
+            params: &params,
+            parent: Some(row),
+        };
+        assert_eq!(
+            env.param("parent", &path(&["id"])),
+            Value::thing(id.clone())
+        );
+        let whole = Object::from_pairs(vec![
+            ("a".into(), int(1)),
+            ("id".into(), Value::thing(id.clone())),
+        ]);
+        assert_eq!(env.param("parent", &[]), Value::Object(whole));
+    }
+
     #[test]
     fn binding_replaces_params_and_parent_paths() {
         let params = Object::from_pairs(vec![("uid".into(), Value::str("user:1"))]);
