@@ -38,7 +38,7 @@ use self::eval::{Env, Row, bind, matches};
 use self::node::{Dispatch, Node, RootData};
 use self::parser::ParseError;
 use self::plan::{Bound, Plan, PlanError, Planner};
-use self::smallset::{SmallMap, SortedSet};
+use self::smallset::{SmallMap, SortedSet, push_small};
 use self::store::{NodeId, Record, Store};
 use self::value::{Object, RecordId, Value};
 
@@ -580,7 +580,7 @@ impl Engine {
 
     fn add_host(&mut self, n: NodeId, r: &RecordId) {
         if !self.node(n).plan.subplans.is_empty() {
-            self.hosts.entry(r.clone()).or_default().push(n);
+            push_small(self.hosts.entry(r.clone()).or_default(), n);
         }
     }
 
@@ -1095,12 +1095,14 @@ impl Engine {
         // Register for change routing.
         let table = self.store.table_mut(&plan.table);
         match &dispatch {
-            Dispatch::Indexed(k) => table
-                .field_index(index_path(plan))
-                .nodes
-                .entry(k.clone())
-                .or_default()
-                .push(n),
+            Dispatch::Indexed(k) => push_small(
+                table
+                    .field_index(index_path(plan))
+                    .nodes
+                    .entry(k.clone())
+                    .or_default(),
+                n,
+            ),
             Dispatch::Scan => {
                 table.scan_nodes.insert(n);
             }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use super::eval::Row;
 use super::keyset::KeySet;
 use super::plan::{Bound, Plan};
-use super::smallset::{SmallMap, SortedSet};
+use super::smallset::{SmallMap, SortedSet, push_small};
 use super::store::NodeId;
 use super::value::{IndexKey, Object, RecordId, Value};
 
@@ -178,7 +178,7 @@ impl Node {
     pub fn add_parent(&mut self, parent: NodeId) {
         match self.parents.iter_mut().find(|(p, _)| *p == parent) {
             Some((_, m)) => *m += 1,
-            None => self.parents.push((parent, 1)),
+            None => push_small(&mut self.parents, (parent, 1)),
         }
     }
 

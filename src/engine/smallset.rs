@@ -12,6 +12,19 @@ use std::hash::Hash;
 
 use ahash::AHashMap;
 
+/// Pushes `x`, growing the vector one slot at a time while it is short.
+///
+/// A `Vec`'s first push reserves four slots; most of the engine's per-node
+/// lists (a node's parents, the nodes registered under one index key, the
+/// nodes hosting one record) hold one entry for good, and there are as many
+/// such lists as nodes. Past a few entries it grows as usual (amortised).
+pub fn push_small<T>(v: &mut Vec<T>, x: T) {
+    if v.len() == v.capacity() && v.len() < 4 {
+        v.reserve_exact(1);
+    }
+    v.push(x);
+}
+
 /// The largest size of a [`SmallMap`] kept as a vector.
 const SMALL_MAP: usize = 16;
 
@@ -237,6 +250,18 @@ impl<'a, T> Iterator for SortedIter<'a, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_small_grows_one_slot_at_a_time_only_while_short() {
+        let mut v = Vec::new();
+        push_small(&mut v, 1u32);
+        assert_eq!(v.capacity(), 1, "one entry, one slot");
+        for i in 2..=100 {
+            push_small(&mut v, i);
+        }
+        assert_eq!(v, (1..=100).collect::<Vec<_>>());
+        assert!(v.capacity() < 200, "amortised growth past a few");
+    }
 
     #[test]
     fn small_map_behaves_as_a_map_below_and_above_the_small_size() {
