@@ -176,9 +176,6 @@ pub struct Engine {
     views: AHashMap<Arc<str>, Box<View>>,
     /// Query texts, shared by the views that registered the same one.
     sqls: AHashSet<Arc<str>>,
-    /// Record -> the nodes with subqueries that hold it as a member, whose
-    /// children must be re-bound when its content changes.
-    hosts: AHashMap<RecordId, Vec<NodeId>>,
     /// Per (root, record) touched in this batch: was it present before?
     touched: AHashMap<(NodeId, RecordId), bool>,
     /// How many matches past its end a bounded window keeps; `None` is the
@@ -525,6 +522,9 @@ impl Engine {
         let mut dirty: Vec<NodeId> = Vec::new();
         let mut candidates: Vec<NodeId> = Vec::new();
         let mut held: Vec<(RecordId, Vec<NodeId>)> = Vec::with_capacity(bumped.len());
+        // Candidates with subqueries: the nodes that may hold the record as
+        // a member after the batch (see the rebinds below).
+        let mut hosts: Vec<(RecordId, Vec<NodeId>)> = Vec::new();
         for (id, old) in &touched {
             let new = self.store.get(id).map(|r| r.content.clone());
             // Unchanged: the store kept the very same content.
@@ -548,6 +548,14 @@ impl Engine {
             for &n in &candidates {
                 self.evaluate(n, id, old.as_ref(), new.as_ref(), &mut events, &mut dirty);
             }
+            let with_subqueries: Vec<NodeId> = candidates
+                .iter()
+                .copied()
+                .filter(|&n| self.alive(n) && !self.node(n).plan.subplans.is_empty())
+                .collect();
+            if !with_subqueries.is_empty() {
+                hosts.push((id.clone(), with_subqueries));
+            }
         }
 
         // 3. Nodes: apply membership changes and let them flow to roots.
@@ -555,14 +563,21 @@ impl Engine {
         for n in dirty {
             self.refresh_window(n);
         }
-        let rebinds: Vec<Event> = touched
-            .iter()
-            .flat_map(|(id, _)| {
-                // Every node that holds this record as a member and has
-                // subqueries must check whether the record's link fields moved.
-                self.subquery_hosts(id)
+        // Every node that holds a changed record as a member and has
+        // subqueries must check whether the record's link fields moved. Such
+        // a node was a candidate for the record: a member matches the node's
+        // filter, so the record's new value is under the node's index key
+        // (`sql_eq` implies equal index keys), or the node scans. So the
+        // candidates are searched, and no record-to-host map is kept (it
+        // cost ~90 bytes per member of every such node).
+        let rebinds: Vec<Event> = hosts
+            .into_iter()
+            .flat_map(|(id, nodes)| {
+                let held: Vec<NodeId> = nodes
                     .into_iter()
-                    .map(move |n| Event::Rebind(n, id.clone()))
+                    .filter(|&n| self.alive(n) && self.node(n).is_member(&id))
+                    .collect();
+                held.into_iter().map(move |n| Event::Rebind(n, id.clone()))
             })
             .collect();
         self.run_events(rebinds);
@@ -571,28 +586,6 @@ impl Engine {
         let out = self.collect_deltas(&bumped, &held);
         self.finish_batch();
         out
-    }
-
-    /// The nodes with subqueries that currently hold `id` as a member.
-    fn subquery_hosts(&self, id: &RecordId) -> Vec<NodeId> {
-        self.hosts.get(id).cloned().unwrap_or_default()
-    }
-
-    fn add_host(&mut self, n: NodeId, r: &RecordId) {
-        if !self.node(n).plan.subplans.is_empty() {
-            push_small(self.hosts.entry(r.clone()).or_default(), n);
-        }
-    }
-
-    fn remove_host(&mut self, n: NodeId, r: &RecordId) {
-        if let Some(list) = self.hosts.get_mut(r) {
-            if let Some(pos) = list.iter().position(|x| *x == n) {
-                list.swap_remove(pos);
-            }
-            if list.is_empty() {
-                self.hosts.remove(r);
-            }
-        }
     }
 
     fn evaluate(
@@ -720,7 +713,6 @@ impl Engine {
         if !self.alive(n) || !self.node_mut(n).insert_member(&r) {
             return;
         }
-        self.add_host(n, &r);
         let mut delta = vec![(r.clone(), 1i64)];
         let kids = self.attach_children(n, &r);
         for &k in &kids {
@@ -738,7 +730,6 @@ impl Engine {
         if !self.alive(n) || !self.node_mut(n).remove_member(r) {
             return;
         }
-        self.remove_host(n, r);
         let mut delta = vec![(r.clone(), -1i64)];
         let kids = self.node_mut(n).children.remove(r).unwrap_or_default();
         for &k in &kids {
@@ -1111,7 +1102,6 @@ impl Engine {
         self.nodes[n as usize] = Some(Box::new(node));
         self.node_keys.insert(key, n);
         for r in matched {
-            self.add_host(n, &r);
             let kids = self.attach_children(n, &r);
             if !kids.is_empty() {
                 self.node_mut(n).children.insert(r, kids);
@@ -1125,11 +1115,6 @@ impl Engine {
             return;
         };
         self.freed_in_batch.push(n);
-        if !node.plan.subplans.is_empty() {
-            for r in node.member_ids() {
-                self.remove_host(n, &r);
-            }
-        }
         self.node_keys
             .remove(&(Arc::as_ptr(&node.plan) as usize, node.key_args.clone()));
         if let Some(table) = self.store.tables.get_mut(&node.plan.table) {
