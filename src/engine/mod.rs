@@ -721,7 +721,9 @@ impl Engine {
             delta.extend(flat.into_iter().map(|x| (x, 1)));
         }
         if !kids.is_empty() {
-            self.node_mut(n).children.insert(r, kids);
+            self.node_mut(n)
+                .children
+                .insert(r.key, kids.into_boxed_slice());
         }
         self.propagate(n, &delta, 1);
     }
@@ -731,14 +733,14 @@ impl Engine {
             return;
         }
         let mut delta = vec![(r.clone(), -1i64)];
-        let kids = self.node_mut(n).children.remove(r).unwrap_or_default();
-        for &k in &kids {
+        let kids = self.node_mut(n).children.remove(&r.key).unwrap_or_default();
+        for &k in kids.iter() {
             let mut flat = Vec::new();
             self.collect_flat(k, &mut flat);
             delta.extend(flat.into_iter().map(|x| (x, -1)));
         }
         self.propagate(n, &delta, 1);
-        for k in kids {
+        for &k in kids.iter() {
             self.unlink(k, n);
         }
     }
@@ -755,7 +757,7 @@ impl Engine {
         let node = self.node(n);
         let plan = node.plan.clone();
         let params = node.params.clone();
-        let current = node.children.get(r).cloned().unwrap_or_default();
+        let current = node.children.get(&r.key).cloned().unwrap_or_default();
         for (i, sub) in plan.subplans.iter().enumerate() {
             let env = Env {
                 params: &params,
@@ -777,7 +779,7 @@ impl Engine {
                 self.collect_flat(old, &mut flat);
                 delta.extend(flat.into_iter().map(|x| (x, -1i64)));
             }
-            if let Some(kids) = self.node_mut(n).children.get_mut(r)
+            if let Some(kids) = self.node_mut(n).children.get_mut(&r.key)
                 && i < kids.len()
             {
                 kids[i] = new;
@@ -823,10 +825,10 @@ impl Engine {
     fn collect_flat(&self, n: NodeId, out: &mut Vec<RecordId>) {
         let node = self.node(n);
         for r in node.member_ids() {
-            let kids = node.children.get(&r);
+            let kids = node.children.get(&r.key);
             out.push(r);
             if let Some(kids) = kids {
-                for &k in kids {
+                for &k in kids.iter() {
                     self.collect_flat(k, out);
                 }
             }
@@ -1104,7 +1106,9 @@ impl Engine {
         for r in matched {
             let kids = self.attach_children(n, &r);
             if !kids.is_empty() {
-                self.node_mut(n).children.insert(r, kids);
+                self.node_mut(n)
+                    .children
+                    .insert(r.key, kids.into_boxed_slice());
             }
         }
         n
@@ -1134,7 +1138,7 @@ impl Engine {
             }
         }
         for kids in node.children.into_values() {
-            for k in kids {
+            for &k in kids.iter() {
                 self.unlink(k, n);
             }
         }

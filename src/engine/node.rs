@@ -22,7 +22,7 @@ use super::keyset::KeySet;
 use super::plan::{Bound, Plan};
 use super::smallset::{SmallMap, SortedSet, push_small};
 use super::store::NodeId;
-use super::value::{IndexKey, Object, RecordId, Value};
+use super::value::{IndexKey, Key, Object, RecordId, Value};
 
 /// Where a node is registered for change routing.
 #[derive(Clone, Debug)]
@@ -60,7 +60,9 @@ pub struct Node {
     /// table): half the bytes of full record ids, in the big member sets of
     /// roots like `text = $w`.
     pub members: KeySet,
-    pub children: SmallMap<RecordId, Vec<NodeId>>,
+    /// Per member with subqueries (by its key: every member is of the
+    /// node's table), its child node for each subquery.
+    pub children: SmallMap<Key, Box<[NodeId]>>,
     pub parents: Vec<(NodeId, u32)>,
     pub root: Option<Box<RootData>>,
     pub dirty: bool,
