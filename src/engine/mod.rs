@@ -570,16 +570,14 @@ impl Engine {
         // (`sql_eq` implies equal index keys), or the node scans. So the
         // candidates are searched, and no record-to-host map is kept (it
         // cost ~90 bytes per member of every such node).
-        let rebinds: Vec<Event> = hosts
-            .into_iter()
-            .flat_map(|(id, nodes)| {
-                let held: Vec<NodeId> = nodes
-                    .into_iter()
-                    .filter(|&n| self.alive(n) && self.node(n).is_member(&id))
-                    .collect();
-                held.into_iter().map(move |n| Event::Rebind(n, id.clone()))
-            })
-            .collect();
+        let mut rebinds: Vec<Event> = Vec::new();
+        for (id, nodes) in hosts {
+            for n in nodes {
+                if self.alive(n) && self.node(n).is_member(&id) {
+                    rebinds.push(Event::Rebind(n, id.clone()));
+                }
+            }
+        }
         self.run_events(rebinds);
 
         // 4. Roots: turn count transitions and version bumps into deltas.
@@ -1199,7 +1197,6 @@ impl Engine {
     }
 }
 
-/// The path an indexed node of `plan` is registered under.
 /// The records of `table` that a node of `plan` with `filter` matches: from
 /// its index entry when `dispatch` has one (the index must exist), else a
 /// scan of the table.
@@ -1223,6 +1220,7 @@ fn matching_records<'a>(
         .collect()
 }
 
+/// The path an indexed node of `plan` is registered under.
 fn index_path(plan: &Plan) -> &[value::PathPart] {
     &plan
         .index_term
