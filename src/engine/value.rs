@@ -30,7 +30,7 @@ pub type FieldName = Arc<str>;
 /// The field names of an object, sorted: its shape. Every stored record of a
 /// table with the same fields shares one shape, so a record holds only its
 /// values (a field name per field per record used to be a third of SSP's
-/// memory). Behind a thin pointer, so that an [`Object`] is 24 bytes.
+/// memory). Shared by every object of that shape.
 pub type Shape = Arc<Box<[FieldName]>>;
 
 /// The text of a string value: shared, behind a thin (8-byte) pointer.

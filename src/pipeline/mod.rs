@@ -496,8 +496,9 @@ async fn commit(sink: &EdgeSink, edges: &EdgeChanges) -> Result<(), DbError> {
 /// 1,000; in parts of 5,000 each took over 20s; in one, never within a
 /// 30s timeout): in 3.3.5 each row of an `INSERT` sets a savepoint, and
 /// the in-memory engine's savepoint clones the transaction's whole write
-/// set, so a transaction of n edges costs O(n^2). In parts each call is bounded; a client following its
-/// edges sees them arrive in parts, before the register answer.
+/// set, so a transaction of n edges costs O(n^2). In parts each call is
+/// bounded; a client following its edges sees them arrive in parts, before
+/// the register answer.
 async fn commit_in_parts(sink: &EdgeSink, edges: EdgeChanges) -> Result<(), DbError> {
     for part in edges.split(REGISTER_EDGES_PER_TX) {
         commit(sink, &part).await?;
