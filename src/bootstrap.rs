@@ -107,7 +107,7 @@ async fn attempt(state: &AppState) -> Result<(Core, Started), RestoreError> {
         .then(|| settings.persistence_file.clone());
     let restored = restore::restore(persistence.as_deref(), db).await?;
     tracing::info!(origin = restored.origin, "state restored");
-    let sink = EdgeSink::new(Arc::clone(db));
+    let sink = EdgeSink::with_writers(Arc::clone(db), settings.write_concurrency).await;
     // Writes made (or lost) while SSP was down: make the edges match first.
     restore::reconcile_edges(&restored.engine, &sink).await?;
 

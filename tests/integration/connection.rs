@@ -98,6 +98,9 @@ async fn the_connection_comes_back_after_it_is_cut(backend: Backend) {
     let proxy = app.test_db.proxy();
     app.db.run(probe()).await.expect("before the cut");
     let accepted = proxy.accepted();
+    // SSP's connection and one per extra write slot (`write_concurrency`).
+    let live = proxy.live_connections();
+    assert_eq!(live, 2, "the main connection and a second write slot's");
 
     proxy.cut();
     wait_for(
@@ -107,15 +110,48 @@ async fn the_connection_comes_back_after_it_is_cut(backend: Backend) {
     )
     .await;
     assert!(proxy.accepted() > accepted, "a new connection was made");
-    wait_for("one live connection", Duration::from_secs(5), || async {
-        (proxy.live_connections() == 1).then_some(())
-    })
+    wait_for(
+        "as many live connections as before",
+        Duration::from_secs(5),
+        || async { (proxy.live_connections() == live).then_some(()) },
+    )
     .await;
 
     // The session was replayed: signed in as root, on the right ns/db.
     let mut response = app.db.run(probe()).await.expect("after the cut");
     let rows = response.take_json(0).unwrap();
     assert_eq!(rows[0]["count"], 1, "{rows}");
+
+    // Edges commit again, on both write slots (taken in turn).
+    let response = app
+        .post("/view/register")
+        .json(
+            &serde_json::json!({"id": "after_cut", "sql": "SELECT * FROM thread", "clientId": "c"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    for key in ["a", "b", "c"] {
+        let response = app
+            .post("/ingest")
+            .json(&serde_json::json!({"table": "thread", "op": "CREATE", "id": key, "record": {"n": 1}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "ingest of thread:{key}");
+    }
+    let mut response = app
+        .db
+        .run(Query::new(
+            "SELECT VALUE record::id(out) FROM _spooky_list_ref WHERE in = _spooky_query:after_cut ORDER BY out",
+        ))
+        .await
+        .expect("edges");
+    assert_eq!(
+        response.take_json(0).unwrap(),
+        serde_json::json!(["a", "b", "c"])
+    );
     app.stop().await;
 }
 backend_tests!(the_connection_comes_back_after_it_is_cut: ws);

@@ -598,6 +598,35 @@ async fn pipelined_commits_keep_each_edge_in_order(backend: Backend) {
 }
 backend_tests!(pipelined_commits_keep_each_edge_in_order);
 
+/// Over ws:// each write slot writes on a connection of its own, so that
+/// group commits in flight together overlap on the server; embedded, every
+/// slot shares SSP's one connection (a second would open a second store).
+async fn write_slots_have_their_own_connections_over_ws(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let sink = ssp::sink::EdgeSink::with_writers(app.db.clone(), 2).await;
+    assert_eq!(sink.slots(), 2);
+    let mut changes = ssp::sink::EdgeChanges::default();
+    changes.absorb(&[ssp::engine::ViewDelta {
+        view: "slots".into(),
+        client_id: "c1".into(),
+        created: vec![(ssp::engine::value::RecordId::parse("thread:1").unwrap(), 7)],
+        ..Default::default()
+    }]);
+    let before = app.db.round_trips();
+    sink.write_on(1, &changes).await.expect("write on slot 1");
+    let on_main = app.db.round_trips() - before;
+    match backend {
+        Backend::Ws => assert_eq!(on_main, 0, "slot 1 wrote on SSP's main connection"),
+        _ => assert_eq!(on_main, 1, "slot 1 shares SSP's connection"),
+    }
+    assert_eq!(
+        view_edges(&app, "slots").await,
+        versions(&[("thread:1", 7)])
+    );
+    app.stop().await;
+}
+backend_tests!(write_slots_have_their_own_connections_over_ws);
+
 async fn hostile_ids_are_data(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let view = "v'`;-- DROP TABLE x; ü🎃";
