@@ -37,6 +37,7 @@ use std::alloc::{GlobalAlloc, Layout};
 use mimalloc::MiMalloc;
 use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -116,6 +117,9 @@ fn main() {
         serve_surreal(&addr);
         return;
     }
+    // As `ssp` itself does (after the server above: that one stands for a
+    // stock SurrealDB server and keeps the system's setting).
+    ssp::startup::disable_transparent_huge_pages();
     let mut results = Results::default();
 
     if run("forum") {
@@ -893,6 +897,72 @@ fn edge_tx(view: &str, records: impl Iterator<Item = usize>) -> ssp::db::Query {
     changes.to_query(chrono::Utc::now())
 }
 
+/// Why pipelined commits over `ws://` take a connection each: two writers
+/// of 16-edge transactions on one connection, then on a connection each,
+/// against one writer of 32-edge transactions (all bare SDK calls).
+fn writers_per_connection(
+    results: &mut Results,
+    mode: Mode,
+    runtime: &tokio::runtime::Runtime,
+    b: &str,
+    db: &Arc<ssp::db::Db>,
+    settings: &ssp::config::Settings,
+) {
+    phase(b, "writers per connection");
+    let Ok(second) = runtime.block_on(ssp::db::Db::connect(&settings.surrealdb)) else {
+        results.skip(
+            &format!("e2e {b}: 2 writers of 16-edge transactions, a connection each"),
+            "no second connection",
+        );
+        return;
+    };
+    let second = Arc::new(second);
+    let rounds = if mode.smoke {
+        2
+    } else if mode.quick {
+        40
+    } else {
+        150
+    };
+    let cases: [(&str, Vec<Arc<ssp::db::Db>>, usize); 3] = [
+        ("1 writer of 32-edge transactions", vec![db.clone()], 32),
+        (
+            "2 writers of 16-edge transactions, one connection",
+            vec![db.clone(), db.clone()],
+            16,
+        ),
+        (
+            "2 writers of 16-edge transactions, a connection each",
+            vec![db.clone(), second],
+            16,
+        ),
+    ];
+    for (n, (label, conns, edges)) in cases.into_iter().enumerate() {
+        let writers = conns.len();
+        let started = Instant::now();
+        runtime.block_on(async {
+            let tasks: Vec<_> = conns
+                .into_iter()
+                .enumerate()
+                .map(|(w, conn)| {
+                    let view = format!("conn{n}_{w}");
+                    tokio::spawn(async move {
+                        for r in 0..rounds {
+                            let q = edge_tx(&view, (0..edges).map(|i| r * edges + i));
+                            conn.run(q).await.expect("bare tx");
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.expect("writer");
+            }
+        });
+        let rate = (rounds * writers * edges) as f64 / started.elapsed().as_secs_f64();
+        results.add(&format!("e2e {b}: {label}"), rate, "edges/s", None);
+    }
+}
+
 fn run_backend(
     results: &mut Results,
     mode: Mode,
@@ -1212,6 +1282,10 @@ fn run_backend(
         "tx/s",
         None,
     );
+    // Embedded, a second connection would open a second store.
+    if settings.surrealdb.endpoint.is_remote() {
+        writers_per_connection(results, mode, runtime, b, &db, &settings);
+    }
 
     live_path(results, mode, runtime, backend, &mut http, &db, &settings);
 
