@@ -16,10 +16,10 @@
 //! one group while SSP applies the next, and a server (or the embedded
 //! engine) can use more than one core. While a group is in flight, the
 //! waiting ingests start another only once they are as many as it holds
-//! (see [`worth_a_group`]). Order is kept where it matters, per edge: a group that touches an
-//! edge still being written by an earlier group waits for that commit, and
-//! view operations (register, unregister, heartbeat, reset, flush) wait for
-//! every commit before them. Edges are independent of each other, so two
+//! (see `worth_a_group`). Order is kept where it matters, per edge: a group
+//! that touches an edge still being written by an earlier group waits for
+//! that commit, and view operations (register, unregister, heartbeat,
+//! reset, flush) wait for every commit before them. Edges are independent of each other, so two
 //! groups with no edge in common commit in either order to the same state.
 //!
 //! Failures: a transaction that fails because the database is unavailable
