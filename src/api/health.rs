@@ -90,8 +90,11 @@ pub struct DbHealth {
     pub backend: &'static str,
     pub latency_ms: Option<f64>,
     pub error: Option<String>,
-    /// Database calls made so far.
+    /// Database calls made so far (on the main connection).
     pub round_trips: u64,
+    /// Connections SSP holds: the main one, plus one per extra write slot
+    /// over `ws://` (`write_concurrency`). All of them must answer the ping.
+    pub connections: usize,
 }
 
 /// Readiness.
@@ -109,15 +112,30 @@ pub struct DbHealth {
     )
 )]
 pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let ping = state.db.ping().await;
+    let core = state.try_core();
+    let writers = core.map_or(&[][..], |c| c.pipeline.write_connections());
+    // Every connection answers, or the API cannot serve: an ingest may be
+    // written on any of them.
+    let (ping, writer_pings) = futures::join!(
+        state.db.ping(),
+        futures::future::join_all(writers.iter().map(|w| w.ping()))
+    );
+    let writer_error = writer_pings
+        .into_iter()
+        .enumerate()
+        .find_map(|(i, r)| r.err().map(|e| format!("write connection {}: {e}", i + 1)));
+    let ping = match (ping, writer_error) {
+        (Ok(_), Some(error)) => Err(error),
+        (ping, _) => ping.map_err(|e| e.to_string()),
+    };
     let db = DbHealth {
         status: if ping.is_ok() { "up" } else { "down" },
         backend: state.db.backend(),
         latency_ms: ping.as_ref().ok().map(|d| d.as_secs_f64() * 1000.0),
-        error: ping.as_ref().err().map(ToString::to_string),
+        error: ping.as_ref().err().cloned(),
         round_trips: state.db.round_trips(),
+        connections: 1 + writers.len(),
     };
-    let core = state.try_core();
     let (status, code) = match (core, &ping) {
         (None, _) => ("starting", StatusCode::SERVICE_UNAVAILABLE),
         (Some(_), Ok(_)) => ("ok", StatusCode::OK),

@@ -126,6 +126,8 @@ pub struct Pipeline {
     dirty: Arc<Notify>,
     /// Database round trips made by the pipeline's writes.
     round_trips: Arc<std::sync::atomic::AtomicU64>,
+    /// The write slots' own connections (over `ws://`), for `/health`.
+    write_connections: Arc<[Arc<crate::db::Db>]>,
 }
 
 /// Most edges of a view's initial result set written per transaction.
@@ -146,6 +148,7 @@ impl Pipeline {
         let engine = Arc::new(RwLock::new(engine));
         let dirty = Arc::new(Notify::new());
         let round_trips = Arc::clone(sink.round_trips());
+        let write_connections = sink.own_connections().into();
         let applier = Applier {
             rx,
             engine: engine.clone(),
@@ -164,6 +167,7 @@ impl Pipeline {
                 engine,
                 dirty,
                 round_trips,
+                write_connections,
             },
             handle,
         )
@@ -177,6 +181,11 @@ impl Pipeline {
     /// Database round trips made by edge and view writes so far.
     pub fn round_trips(&self) -> u64 {
         self.round_trips.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The connections write slots opened besides SSP's main one.
+    pub fn write_connections(&self) -> &[Arc<crate::db::Db>] {
+        &self.write_connections
     }
 
     /// Requests waiting for the applier.

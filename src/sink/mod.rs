@@ -304,6 +304,16 @@ impl EdgeSink {
         self.writers.len()
     }
 
+    /// The connections the write slots opened besides `db` (none embedded),
+    /// for `/health` to ping.
+    pub fn own_connections(&self) -> Vec<Arc<Db>> {
+        self.writers
+            .iter()
+            .filter(|w| !Arc::ptr_eq(w, &self.db))
+            .cloned()
+            .collect()
+    }
+
     pub fn round_trips(&self) -> &Arc<AtomicU64> {
         &self.round_trips
     }

@@ -192,6 +192,10 @@ async fn health_and_version(backend: Backend) {
         Backend::Ws => "ws",
     };
     assert_eq!(health["db"]["backend"], expected_backend, "{health}");
+    // Over ws:// the second write slot (write_concurrency 2) has its own
+    // connection, and /health pings it too.
+    let connections = if backend == Backend::Ws { 2 } else { 1 };
+    assert_eq!(health["db"]["connections"], connections, "{health}");
 
     let version: Value = app
         .http
