@@ -237,9 +237,8 @@ impl EdgeChanges {
 /// Writes edges and view rows. Cheap to clone.
 #[derive(Clone)]
 pub struct EdgeSink {
-    db: Arc<Db>,
-    /// The connections group commits are written on, one per write slot
-    /// (see [`EdgeSink::with_writers`]); the first is `db`.
+    /// One connection per write slot (see [`EdgeSink::with_writers`]). The
+    /// first is SSP's main connection, which also writes the view rows.
     writers: Arc<[Arc<Db>]>,
     /// Round trips made by this sink: the figure behind "1 ingest = 1 round
     /// trip", unaffected by the change worker's own reads.
@@ -247,22 +246,15 @@ pub struct EdgeSink {
 }
 
 impl EdgeSink {
-    /// A sink that writes everything on `db`.
-    pub fn new(db: Arc<Db>) -> Self {
-        EdgeSink {
-            writers: Arc::from([Arc::clone(&db)]),
-            db,
-            round_trips: Arc::default(),
-        }
-    }
-
-    /// A sink with `slots` write slots for group commits in flight at once.
+    /// A sink on SSP's main connection `db`, with `slots` write slots for
+    /// group commits in flight at once.
     ///
     /// Over `ws://` every slot gets a connection of its own. Transactions in
     /// flight together on ONE connection barely overlap (measured on
-    /// SurrealDB 3.3.5: two streams of 16-edge transactions committed
-    /// 6.0-6.6k edges/s on one connection, 8.8-10.0k on two, against
-    /// 5.2-6.0k for one stream of 32-edge transactions), so pipelined
+    /// SurrealDB 3.3.5 by `ssp-bench`'s "writers per connection" rows: two
+    /// writers of 16-edge transactions commit 7,100-8,000 edges/s on one
+    /// connection and 10,300-12,300 on a connection each, against
+    /// 5,900-6,700 for one writer of 32-edge transactions), so pipelined
     /// commits need their own connections to run in parallel. An embedded
     /// engine already runs one connection's transactions in parallel, and a
     /// second embedded connection would open a second store, so there all
@@ -276,25 +268,21 @@ impl EdgeSink {
                 writers.push(Arc::clone(&db));
                 continue;
             }
-            let opened = tokio::time::timeout(settings.call_timeout, Db::connect(settings)).await;
+            let opened =
+                match tokio::time::timeout(settings.call_timeout, Db::connect(settings)).await {
+                    Ok(opened) => opened.map_err(|e| e.to_string()),
+                    Err(_) => Err("the connect timed out".to_owned()),
+                };
             match opened {
-                Ok(Ok(conn)) => writers.push(Arc::new(conn)),
-                Ok(Err(error)) => {
+                Ok(conn) => writers.push(Arc::new(conn)),
+                Err(error) => {
                     tracing::warn!(slot, %error, "could not open a write connection; the slot shares the main one");
-                    writers.push(Arc::clone(&db));
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        slot,
-                        "opening a write connection timed out; the slot shares the main one"
-                    );
                     writers.push(Arc::clone(&db));
                 }
             }
         }
         EdgeSink {
             writers: writers.into(),
-            db,
             round_trips: Arc::default(),
         }
     }
@@ -304,12 +292,12 @@ impl EdgeSink {
         self.writers.len()
     }
 
-    /// The connections the write slots opened besides `db` (none embedded),
-    /// for `/health` to ping.
+    /// The connections the write slots opened besides the main one (none
+    /// embedded), for `/health` to ping.
     pub fn own_connections(&self) -> Vec<Arc<Db>> {
         self.writers
             .iter()
-            .filter(|w| !Arc::ptr_eq(w, &self.db))
+            .filter(|w| !Arc::ptr_eq(w, self.db()))
             .cloned()
             .collect()
     }
@@ -318,13 +306,15 @@ impl EdgeSink {
         &self.round_trips
     }
 
-    async fn run(&self, q: Query) -> Result<(), DbError> {
+    /// One counted round trip on `conn`.
+    async fn run_on(&self, conn: &Db, q: Query) -> Result<(), DbError> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        self.db.run(q).await.map(|_| ())
+        conn.run(q).await.map(|_| ())
     }
 
+    /// SSP's main connection.
     pub fn db(&self) -> &Arc<Db> {
-        &self.db
+        &self.writers[0]
     }
 
     /// Commits `changes` in one transaction: one round trip.
@@ -339,9 +329,8 @@ impl EdgeSink {
         if changes.is_empty() {
             return Ok(());
         }
-        self.round_trips.fetch_add(1, Ordering::Relaxed);
         let conn = &self.writers[slot % self.writers.len()];
-        conn.run(changes.to_query(Utc::now())).await.map(|_| ())
+        self.run_on(conn, changes.to_query(Utc::now())).await
     }
 
     /// Upserts a view's `_spooky_query` row: one round trip.
@@ -362,7 +351,7 @@ impl EdgeSink {
             "lastActiveAt",
             sdb::Value::Datetime(meta.last_active_at.into()),
         );
-        self.run(q).await
+        self.run_on(self.db(), q).await
     }
 
     /// Sets a view's `lastActiveAt`: one round trip.
@@ -370,7 +359,7 @@ impl EdgeSink {
         let q = Query::new("UPDATE $row SET lastActiveAt = $at RETURN NONE")
             .bind("row", view_row(view))
             .bind("at", sdb::Value::Datetime(at.into()));
-        self.run(q).await
+        self.run_on(self.db(), q).await
     }
 }
 
