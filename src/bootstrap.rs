@@ -111,7 +111,7 @@ async fn attempt(state: &AppState) -> Result<(Core, Started), RestoreError> {
     // Writes made (or lost) while SSP was down: make the edges match first.
     restore::reconcile_edges(&restored.engine, &sink).await?;
 
-    let (pipeline, applier) = Pipeline::start(restored.engine, sink, settings.write_concurrency);
+    let (pipeline, applier) = Pipeline::start(restored.engine, sink);
     let mut background = vec![applier];
     let cursors = Cursors::from_saved(&restored.cursors, &restored.cursor_times);
     let worker = Arc::new(ChangeWorker::start(
