@@ -360,7 +360,45 @@ impl fmt::Display for RecordId {
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub enum Number {
     Int(i64),
-    Float(f64),
+    Float(#[serde(with = "float_repr")] f64),
+}
+
+/// Floats in the state file. JSON has no NaN or infinities, and serde_json
+/// writes them as `null`, which then no longer reads back as a float: the
+/// whole file failed to load. Finite floats stay JSON numbers (files written
+/// before are read unchanged); the others are the strings `"NaN"`,
+/// `"Infinity"` and `"-Infinity"`.
+mod float_repr {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(f: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+        match *f {
+            f if f.is_finite() => serializer.serialize_f64(f),
+            f if f.is_nan() => serializer.serialize_str("NaN"),
+            f if f > 0.0 => serializer.serialize_str("Infinity"),
+            _ => serializer.serialize_str("-Infinity"),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr<'a> {
+        Number(f64),
+        #[serde(borrow)]
+        Text(std::borrow::Cow<'a, str>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+        match Repr::deserialize(deserializer)? {
+            Repr::Number(f) => Ok(f),
+            Repr::Text(t) => match t.as_ref() {
+                "NaN" => Ok(f64::NAN),
+                "Infinity" => Ok(f64::INFINITY),
+                "-Infinity" => Ok(f64::NEG_INFINITY),
+                other => Err(D::Error::custom(format!("not a float: `{other}`"))),
+            },
+        }
+    }
 }
 
 impl Number {
@@ -766,6 +804,24 @@ impl Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_finite_floats_survive_the_state_file_format() {
+        for f in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 1.5e300] {
+            let v = Value::Number(Number::Float(f));
+            let text = serde_json::to_string(&v).unwrap();
+            let back: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let Value::Number(Number::Float(g)) = back else {
+                panic!("{text} read back as {back:?}")
+            };
+            assert_eq!(f.to_bits(), g.to_bits(), "{text}");
+        }
+        // Finite floats are written as before: files from earlier versions read.
+        assert_eq!(
+            serde_json::to_string(&Value::Number(Number::Float(2.5))).unwrap(),
+            r#"{"Number":{"Float":2.5}}"#
+        );
+    }
 
     #[test]
     fn an_object_serialises_as_its_pairs_and_shares_nothing_it_should_not() {
