@@ -105,11 +105,11 @@ async fn attempt(state: &AppState) -> Result<(Core, Started), RestoreError> {
     // The engine: from the state file, or rebuilt from the database.
     let persistence = (!settings.persistence_file.as_os_str().is_empty())
         .then(|| settings.persistence_file.clone());
-    let restored = restore::restore(persistence.as_deref(), db).await?;
+    let mut restored = restore::restore(persistence.as_deref(), db).await?;
     tracing::info!(origin = restored.origin, "state restored");
     let sink = EdgeSink::with_writers(Arc::clone(db), settings.write_concurrency).await;
     // Writes made (or lost) while SSP was down: make the edges match first.
-    restore::reconcile_edges(&restored.engine, &sink).await?;
+    crate::sink::reconcile::reconcile(&mut restored.engine, &sink).await?;
 
     let (pipeline, applier) = Pipeline::start(restored.engine, sink);
     let mut background = vec![applier];

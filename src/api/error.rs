@@ -36,9 +36,18 @@ pub enum ApiError {
     /// 422: SurrealQL that is invalid or outside the supported subset.
     #[error("{message}")]
     Unprocessable { message: String, code: &'static str },
-    /// 503: the database is unavailable past the retry budget.
+    /// 503: the database is unavailable past the retry budget; the request
+    /// is queued and is carried out when the database answers again.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// 503: the request never entered SSP's queue (it stayed full, or what
+    /// had to come first did not finish in time); nothing was done.
+    #[error("{0}")]
+    NotQueued(String),
+    /// 500: the database refused a write for good; the message says what
+    /// SSP does about it.
+    #[error("{0}")]
+    WriteFailed(String),
     /// 503: SSP is still starting (restoring its state); nothing was done.
     #[error("{0}")]
     NotReady(String),
@@ -54,7 +63,8 @@ pub struct ErrorBody {
     pub error: String,
     /// For programs: `bad_request`, `unauthorized`, `not_found`,
     /// `payload_too_large`, `unsupported_query`, `invalid_query`,
-    /// `db_unavailable`, `not_ready`, `method_not_allowed`, `internal`...
+    /// `db_unavailable`, `not_queued`, `write_failed`, `not_ready`,
+    /// `method_not_allowed`, `internal`...
     #[schema(value_type = String, example = "not_ready")]
     pub code: &'static str,
 }
@@ -68,8 +78,10 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) | ApiError::NotQueued(_) | ApiError::NotReady(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::WriteFailed(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -82,6 +94,8 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unprocessable { code, .. } => code,
             ApiError::Unavailable(_) => "db_unavailable",
+            ApiError::NotQueued(_) => "not_queued",
+            ApiError::WriteFailed(_) => "write_failed",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Internal(_) => "internal",
         }

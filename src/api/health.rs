@@ -77,6 +77,9 @@ pub struct PipelineHealth {
     pub round_trips: u64,
     /// Requests waiting for the applier.
     pub queue_depth: usize,
+    /// True while the database refuses a write SSP must repair: some edges
+    /// or view rows may differ from the engine until the repair commits.
+    pub diverged: bool,
 }
 
 /// The database part of `/health`.
@@ -153,6 +156,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         pipeline: PipelineHealth {
             round_trips: core.map_or(0, |c| c.pipeline.round_trips()),
             queue_depth: core.map_or(0, |c| c.pipeline.queue_depth()),
+            diverged: core.is_some_and(|c| c.pipeline.diverged()),
         },
         worker: {
             let (tracked_tables, lag) = core.map(|c| c.worker_lag()).unwrap_or_default();

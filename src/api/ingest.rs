@@ -94,6 +94,12 @@ fn parse_item(item: serde_json::Value) -> Result<Change, String> {
     if item.table.is_empty() {
         return Err("`table` is empty".into());
     }
+    if crate::engine::plan::is_reserved_table(&item.table) {
+        return Err(format!(
+            "`{}` is one of SSP's own tables (`_spooky_*`); SSP writes it, apps do not ingest it",
+            item.table
+        ));
+    }
     let op = Op::parse(&item.op).ok_or_else(|| {
         format!(
             "unknown op `{}`: expected CREATE, UPDATE or DELETE",
@@ -131,7 +137,8 @@ fn parse_item(item: serde_json::Value) -> Result<Change, String> {
         (status = 400, description = "Malformed body, unknown `op`, missing `record`", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
-        (status = 503, description = "`not_ready`: SSP is still starting; `db_unavailable`: the database did not take the write in time (it stays queued)", body = ErrorBody),
+        (status = 503, description = "`not_ready`: SSP is still starting; `db_unavailable`: the database did not take the write in time (it is queued and carried out later); `not_queued`: it never entered the queue (nothing was done)", body = ErrorBody),
+        (status = 500, description = "`write_failed`: the database refused the write for good; the message says what SSP keeps and repairs", body = ErrorBody),
     )
 )]
 pub async fn ingest(
@@ -139,9 +146,9 @@ pub async fn ingest(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<ApiJson<IngestSummary>, ApiError> {
     let changes = parse_body(body)?;
-    let core = state.core()?;
     let summary = state
-        .await_pipeline(core.pipeline.ingest(changes, Source::Http))
+        .pipeline()?
+        .ingest(changes, Source::Http)
         .await
         .map_err(pipeline_error)?;
     Ok(ApiJson(summary))

@@ -6,7 +6,10 @@
 //! 2. tracing of each request;
 //! 3. [`auth::require_bearer`]: 401 unless public or the token matches, before
 //!    anything else is looked at;
-//! 4. the body limit ([`Settings::body_limit_bytes`]; 413 past it), enforced
+//! 4. [`admission::admit`]: a request with a body takes its share of a fixed
+//!    budget of body bytes in flight, or gets 503 `not_queued`, so that
+//!    memory stays bounded while the database is down;
+//! 5. the body limit ([`Settings::body_limit_bytes`]; 413 past it), enforced
 //!    by axum's `DefaultBodyLimit` as handlers read the body. Deliberately no
 //!    up-front `Content-Length` rejection (tower-http's `RequestBodyLimitLayer`):
 //!    answering before the body is read makes the server close a socket with
@@ -19,6 +22,7 @@
 //! also be listed in `auth::PUBLIC_ROUTES` and say `security(())`;
 //! everything else is protected.
 
+pub mod admission;
 pub mod auth;
 pub mod error;
 pub mod health;
@@ -55,8 +59,10 @@ pub struct AppState {
     pub settings: Settings,
     pub db: Arc<Db>,
     /// How long a request waits for its changes to commit before it is
-    /// answered 503 (the changes stay queued and are committed later).
+    /// answered 503 (saying whether the change is queued).
     pub write_budget: std::time::Duration,
+    /// The budget of request bodies held at once.
+    pub admission: admission::Admission,
     core: OnceLock<Core>,
     /// `true` once `core` is set; a watch so that waiters need no polling.
     ready: watch::Sender<bool>,
@@ -114,6 +120,7 @@ impl AppState {
     /// A state whose engine side is not there yet (see [`AppState::set_core`]).
     pub fn new(settings: Settings, db: Arc<Db>, write_budget: std::time::Duration) -> Self {
         AppState {
+            admission: admission::Admission::new(settings.body_limit_bytes),
             settings,
             db,
             write_budget,
@@ -170,18 +177,11 @@ impl AppState {
             .clone()
     }
 
-    /// Waits for a pipeline operation, at most [`AppState::write_budget`].
-    pub async fn await_pipeline<T>(
-        &self,
-        op: impl std::future::Future<Output = Result<T, PipelineError>>,
-    ) -> Result<T, PipelineError> {
-        match tokio::time::timeout(self.write_budget, op).await {
-            Ok(result) => result,
-            Err(_) => Err(PipelineError::Unavailable(format!(
-                "not committed within {}s; the change stays queued and is applied when the database answers again",
-                self.write_budget.as_secs_f32()
-            ))),
-        }
+    /// The pipeline as routes use it: each call waits at most
+    /// [`AppState::write_budget`] and then says whether its request is
+    /// queued ([`Pipeline::within`]). 503 `not_ready` while starting.
+    pub fn pipeline(&self) -> Result<Pipeline, ApiError> {
+        Ok(self.core()?.pipeline.within(self.write_budget))
     }
 }
 
@@ -214,8 +214,11 @@ pub fn pipeline_error(error: PipelineError) -> ApiError {
             ApiError::unprocessable("invalid_query", e.to_string())
         }
         PipelineError::Unavailable(m) => ApiError::Unavailable(m),
-        PipelineError::Closed => ApiError::Unavailable("SSP is shutting down".into()),
-        PipelineError::Write(m) => ApiError::Internal(m),
+        PipelineError::NotQueued(m) => ApiError::NotQueued(m),
+        PipelineError::Closed => {
+            ApiError::NotQueued("SSP is shutting down; the request was not carried out".into())
+        }
+        PipelineError::Write(m) => ApiError::WriteFailed(format!("database write failed: {m}")),
     }
 }
 
@@ -255,6 +258,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .layer(Extension(openapi::SpecJson(Arc::new(spec))))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            admission::admit,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::require_bearer,

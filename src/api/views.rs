@@ -151,7 +151,8 @@ fn view_body(core: &Core, id: &str) -> Option<ViewBody> {
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 422, description = "`unsupported_query` / `invalid_query`: SurrealQL outside the supported subset, or invalid", body = ErrorBody),
-        (status = 503, description = "`not_ready`: SSP is still starting; `db_unavailable`: the database did not take the write in time (it stays queued)", body = ErrorBody),
+        (status = 503, description = "`not_ready`: SSP is still starting; `db_unavailable`: the database did not take the write in time (it is queued and carried out later); `not_queued`: it never entered the queue (nothing was done)", body = ErrorBody),
+        (status = 500, description = "`write_failed`: the database refused the write for good; the message says what SSP keeps and repairs", body = ErrorBody),
     )
 )]
 pub async fn register(
@@ -166,16 +167,23 @@ pub async fn register(
         .engine()
         .write()
         .unwrap_or_else(|p| p.into_inner())
-        .prepare(&meta.sql)
+        .prepare(&meta.sql, &meta.params)
         .map_err(|e| pipeline_error(e.into()))?;
     // The first view to need a table loads the table's existing rows.
-    state
-        .await_pipeline(core.tracker.ensure(&tables))
-        .await
-        .map_err(pipeline_error)?;
+    match tokio::time::timeout(state.write_budget, core.tracker.ensure(&tables)).await {
+        Ok(loaded) => loaded.map_err(pipeline_error)?,
+        Err(_) => {
+            return Err(ApiError::NotQueued(format!(
+                "loading the tables the view reads did not finish within {}s (the database \
+                 is slow or unavailable): the view was not registered; retry it",
+                state.write_budget.as_secs_f32()
+            )));
+        }
+    }
     let id = meta.id.to_string();
     state
-        .await_pipeline(core.pipeline.register(meta))
+        .pipeline()?
+        .register(meta)
         .await
         .map_err(pipeline_error)?;
     view_body(core, &id)
@@ -216,7 +224,8 @@ pub struct UnregisterBody {
         (status = 200, description = "Removed (`existed` says whether it was there)", body = UnregisterBody),
         (status = 400, description = "Malformed body or a missing field", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 503, description = "`not_ready`: SSP is still starting; `db_unavailable`: the database did not take the write in time (it stays queued)", body = ErrorBody),
+        (status = 503, description = "`not_ready`: SSP is still starting; `db_unavailable`: the database did not take the write in time (it is queued and carried out later); `not_queued`: it never entered the queue (nothing was done)", body = ErrorBody),
+        (status = 500, description = "`write_failed`: the database refused the write for good; the message says what SSP keeps and repairs", body = ErrorBody),
     )
 )]
 pub async fn unregister(
@@ -224,9 +233,9 @@ pub async fn unregister(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<ApiJson<UnregisterBody>, ApiError> {
     let id = parse_id(body)?;
-    let core = state.core()?;
     let existed = state
-        .await_pipeline(core.pipeline.unregister(id.clone()))
+        .pipeline()?
+        .unregister(id.clone())
         .await
         .map_err(pipeline_error)?;
     Ok(ApiJson(UnregisterBody { id, existed }))
@@ -253,7 +262,8 @@ pub struct HeartbeatBody {
         (status = 400, description = "Malformed body or a missing field", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, description = "No such view", body = ErrorBody),
-        (status = 503, description = "`not_ready`: SSP is still starting; `db_unavailable`: the database did not take the write in time (it stays queued)", body = ErrorBody),
+        (status = 503, description = "`not_ready`: SSP is still starting; `db_unavailable`: the database did not take the write in time (it is queued and carried out later); `not_queued`: it never entered the queue (nothing was done)", body = ErrorBody),
+        (status = 500, description = "`write_failed`: the database refused the write for good; the message says what SSP keeps and repairs", body = ErrorBody),
     )
 )]
 pub async fn heartbeat(
@@ -261,10 +271,10 @@ pub async fn heartbeat(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<ApiJson<HeartbeatBody>, ApiError> {
     let id = parse_id(body)?;
-    let core = state.core()?;
     let now = Utc::now();
     let known = state
-        .await_pipeline(core.pipeline.heartbeat(id.clone(), now))
+        .pipeline()?
+        .heartbeat(id.clone(), now)
         .await
         .map_err(pipeline_error)?;
     if !known {
@@ -317,15 +327,13 @@ pub struct ResetBody {
     responses(
         (status = 200, description = "Everything removed", body = ResetBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 503, description = "`not_ready`: SSP is still starting; `db_unavailable`: the database did not take the write in time (it stays queued)", body = ErrorBody),
+        (status = 503, description = "`not_ready`: SSP is still starting; `db_unavailable`: the database did not take the write in time (it is queued and carried out later); `not_queued`: it never entered the queue (nothing was done)", body = ErrorBody),
+        (status = 500, description = "`write_failed`: the database refused the write for good; the message says what SSP keeps and repairs", body = ErrorBody),
     )
 )]
 pub async fn reset(State(state): State<Arc<AppState>>) -> Result<ApiJson<ResetBody>, ApiError> {
     let core = state.core()?;
-    state
-        .await_pipeline(core.pipeline.reset())
-        .await
-        .map_err(pipeline_error)?;
+    state.pipeline()?.reset().await.map_err(pipeline_error)?;
     core.tracker.clear().await;
     Ok(ApiJson(ResetBody { reset: true }))
 }

@@ -72,7 +72,8 @@ pub struct ViewDelta {
     pub client_id: Arc<str>,
     /// Records that entered the view, with their versions.
     pub created: Vec<(RecordId, u64)>,
-    /// Records that stayed and whose version changed.
+    /// Records that stayed and whose edge changes: their version changed
+    /// (or, on a re-registration, the view's client id did).
     pub updated: Vec<(RecordId, u64)>,
     /// Records that left the view.
     pub deleted: Vec<RecordId>,
@@ -282,11 +283,18 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// Parses and plans a query without registering it: the tables it reads,
-    /// so that the caller can load them first.
-    pub fn prepare(&mut self, sql: &str) -> Result<Vec<Arc<str>>, EngineError> {
-        let select = parser::parse_select(sql)?;
-        let plan = self.planner.plan(&select);
+    /// Checks a view as [`Engine::register`] would, without registering
+    /// it: the tables it reads, so that the caller can load them first.
+    /// Everything that can refuse a registration (syntax, SSP's own tables,
+    /// params that do not bind) is checked here, before the caller touches
+    /// the database: a refused registration must change nothing, the
+    /// tables it names included.
+    pub fn prepare(
+        &mut self,
+        sql: &str,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<Arc<str>>, EngineError> {
+        let (plan, _) = self.plan_view(sql, params)?;
         let mut tables = Vec::new();
         plan.tables(&mut tables);
         drop(plan);
@@ -294,15 +302,15 @@ impl Engine {
         Ok(tables)
     }
 
-    // ----- views ---------------------------------------------------------
-
-    /// Registers a view, or refreshes one with the same id. Returns the edge
-    /// changes: for a new view, every record as `created`; for a refresh,
-    /// only the difference. A failed registration changes nothing.
-    pub fn register(&mut self, meta: ViewMeta) -> Result<ViewDelta, EngineError> {
-        let select = parser::parse_select(&meta.sql)?;
+    /// Parses, plans and validates a view's query under its params.
+    fn plan_view(
+        &mut self,
+        sql: &str,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(Arc<Plan>, Arc<Object>), EngineError> {
+        let select = parser::parse_select(sql)?;
         let params = Arc::new(
-            match Value::from(&serde_json::Value::Object(meta.params.clone())) {
+            match Value::from(&serde_json::Value::Object(params.clone())) {
                 Value::Object(o) => o,
                 _ => return Err(EngineError::BadParams),
             },
@@ -312,16 +320,41 @@ impl Engine {
             params: &params,
             parent: None,
         };
-        if let Err(e) = plan.validate(&env) {
+        let mut tables = Vec::new();
+        plan.tables(&mut tables);
+        let checked = match tables.iter().find(|t| plan::is_reserved_table(t)) {
+            Some(t) => Err(PlanError::ReservedTable {
+                table: t.to_string(),
+            }),
+            None => plan.validate(&env),
+        };
+        if let Err(e) = checked {
             drop(plan);
             self.planner.collect_garbage();
             return Err(e.into());
         }
+        Ok((plan, params))
+    }
+
+    // ----- views ---------------------------------------------------------
+
+    /// Registers a view, or refreshes one with the same id. Returns the edge
+    /// changes: for a new view, every record as `created`; for a refresh,
+    /// only the difference. A failed registration changes nothing.
+    pub fn register(&mut self, meta: ViewMeta) -> Result<ViewDelta, EngineError> {
+        let (plan, params) = self.plan_view(&meta.sql, &meta.params)?;
         let before: AHashSet<RecordId> = self
             .views
             .get(&meta.id)
             .map(|v| self.root_records(v.root).into_iter().collect())
             .unwrap_or_default();
+        // Edges carry the client id: when it changes, every edge that stays
+        // is rewritten too, or a client following its edges by `clientId`
+        // would never see the records that did not move.
+        let client_changed = self
+            .views
+            .get(&meta.id)
+            .is_some_and(|v| v.meta.client_id != meta.client_id);
 
         let root = self.get_or_create(&plan, &params, None);
         self.make_root(root);
@@ -364,9 +397,13 @@ impl Engine {
         for r in before {
             if !after.contains(&r) {
                 delta.deleted.push(r);
+            } else if client_changed {
+                let version = self.version(&r).unwrap_or(1);
+                delta.updated.push((r, version));
             }
         }
         delta.created.sort();
+        delta.updated.sort();
         delta.deleted.sort();
         Ok(delta)
     }
@@ -1186,13 +1223,15 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Sets a record's version without changing anything else; used when
-    /// the state is rebuilt from the edges in the database.
-    pub fn restore_version(&mut self, id: &RecordId, version: u64) {
+    /// Raises a record's version to at least `version`, changing nothing
+    /// else. Clients cache records by version, so a version SSP hands out
+    /// must never be below one an edge already showed: after a kill -9 the
+    /// state file can be older than the edges the last commits wrote.
+    pub fn raise_version(&mut self, id: &RecordId, version: u64) {
         if let Some(t) = self.store.tables.get_mut(&id.table)
             && let Some(r) = t.records.get_mut(&id.key)
         {
-            r.version = version;
+            r.version = r.version.max(version);
         }
     }
 }

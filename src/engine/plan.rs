@@ -52,6 +52,18 @@ pub struct Bound {
 pub enum PlanError {
     #[error("{clause} must be a non-negative integer, got {got}")]
     BadWindow { clause: &'static str, got: String },
+    /// SSP's own tables change with every edge SSP writes: a view over them
+    /// would feed itself (each edge write a change that writes more edges).
+    #[error("`{table}` is one of SSP's own tables (`_spooky_*`); a view cannot read it")]
+    ReservedTable { table: String },
+}
+
+/// The prefix of SSP's own tables (view rows, edges, migrations, ...).
+pub const RESERVED_PREFIX: &str = "_spooky_";
+
+/// True for a table SSP owns: never a view's table, never ingested.
+pub fn is_reserved_table(table: &str) -> bool {
+    table.starts_with(RESERVED_PREFIX)
 }
 
 impl Plan {

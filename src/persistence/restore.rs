@@ -1,25 +1,24 @@
 //! Startup: restore the engine from the state file, or rebuild it from the
-//! database, then make the edges in the database match the engine.
+//! database. The bootstrap then makes the edges match it
+//! ([`crate::sink::reconcile`], which also takes the record versions back
+//! from the edges, so clients see no version go back or bump spuriously).
 //!
 //! SSP never silently starts empty while views exist in the database: a
 //! missing, corrupt or incompatible state file is moved aside and the state
-//! is rebuilt from the `_spooky_query` rows, the tables they read and the
-//! existing edges (which give back the record versions, so clients see no
-//! spurious version bumps).
+//! is rebuilt from the `_spooky_query` rows and the tables they read.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use surrealdb::types as sdb;
 
 use super::state_file::{LoadError, StateFile, move_aside};
-use crate::db::values::{record_id_from_surreal, surreal_to_json};
+use crate::db::values::surreal_to_json;
 use crate::db::{Db, DbError, Query};
-use crate::engine::value::RecordId;
-use crate::engine::{Engine, ViewDelta, ViewMeta};
+use crate::engine::{Engine, ViewMeta};
 use crate::progress::Progress;
-use crate::sink::{EDGE_TABLE, EdgeChanges, EdgeSink, QUERY_TABLE};
+use crate::sink::QUERY_TABLE;
 use crate::sources::snapshot::TablePages;
 
 /// What startup restored.
@@ -153,7 +152,7 @@ pub async fn rebuild(db: &Db) -> Result<Engine, DbError> {
     // The tables every view reads, loaded once each.
     let mut tables = Vec::new();
     for v in &views {
-        match engine.prepare(&v.sql) {
+        match engine.prepare(&v.sql, &v.params) {
             Ok(ts) => {
                 for t in ts {
                     if !tables.contains(&t) {
@@ -180,10 +179,8 @@ pub async fn rebuild(db: &Db) -> Result<Engine, DbError> {
         progress.finish();
         tracing::info!(table = %t, rows, progress = format!("{}/{total}", i + 1), "rebuild: table loaded");
     }
-    // Versions as the clients last saw them.
-    for (record, version) in edge_versions(db).await? {
-        engine.restore_version(&record, version);
-    }
+    // Versions as the clients last saw them come from the edges, in
+    // `reconcile_edges`, which reads them anyway.
     let count = views.len();
     for meta in views {
         let id = meta.id.clone();
@@ -236,87 +233,4 @@ fn view_from_row(row: sdb::Value) -> Option<ViewMeta> {
         ttl,
         last_active_at,
     })
-}
-
-/// The highest version on any edge of each record.
-async fn edge_versions(db: &Db) -> Result<HashMap<RecordId, u64>, DbError> {
-    let mut out = HashMap::new();
-    for (_, record, version) in edges(db).await? {
-        let v = out.entry(record).or_insert(0);
-        *v = (*v).max(version);
-    }
-    Ok(out)
-}
-
-/// Every edge in the database: (view id, record, version).
-async fn edges(db: &Db) -> Result<Vec<(String, RecordId, u64)>, DbError> {
-    let mut response = db
-        .run(Query::new(format!(
-            "SELECT record::id(in) AS view, out, version FROM {EDGE_TABLE}"
-        )))
-        .await?;
-    let rows: Vec<sdb::Value> = response.take(0)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let sdb::Value::Object(o) = row else { continue };
-        let view = match o.get("view") {
-            Some(sdb::Value::String(s)) => s.clone(),
-            Some(sdb::Value::Number(n)) => n.to_string(),
-            _ => continue,
-        };
-        let Some(sdb::Value::RecordId(r)) = o.get("out") else {
-            continue;
-        };
-        let version = match o.get("version") {
-            Some(sdb::Value::Number(sdb::Number::Int(v))) => (*v).max(0) as u64,
-            _ => 0,
-        };
-        out.push((view, record_id_from_surreal(r), version));
-    }
-    Ok(out)
-}
-
-/// Makes the edges in the database equal the engine's result sets: missing
-/// or stale edges are written, extra ones (and rows of unknown views)
-/// deleted. One read and at most one transaction; returns how many edges
-/// were fixed.
-#[tracing::instrument(skip_all)]
-pub async fn reconcile_edges(engine: &Engine, sink: &EdgeSink) -> Result<usize, DbError> {
-    let db = sink.db();
-    let mut have: HashMap<(String, RecordId), u64> = HashMap::new();
-    for (view, record, version) in edges(db).await? {
-        have.insert((view, record), version);
-    }
-    let mut deltas: BTreeMap<String, ViewDelta> = BTreeMap::new();
-    for meta in engine.views() {
-        let records = engine.view_records(&meta.id).unwrap_or_default();
-        let d = deltas
-            .entry(meta.id.to_string())
-            .or_insert_with(|| ViewDelta {
-                view: meta.id.clone(),
-                client_id: meta.client_id.clone(),
-                ..Default::default()
-            });
-        for (r, version) in records {
-            match have.remove(&(meta.id.to_string(), r.clone())) {
-                Some(v) if v == version => {}
-                _ => d.created.push((r, version)),
-            }
-        }
-    }
-    let mut changes = EdgeChanges::default();
-    for ((view, record), _) in have {
-        match deltas.get_mut(&view) {
-            Some(d) => d.deleted.push(record),
-            None => changes.remove_view(view.into()),
-        }
-    }
-    let deltas: Vec<ViewDelta> = deltas.into_values().collect();
-    changes.absorb(&deltas);
-    let fixed = changes.len();
-    if fixed > 0 {
-        tracing::info!(fixed, "edges reconciled with the engine");
-        sink.write(&changes).await?;
-    }
-    Ok(fixed)
 }

@@ -25,10 +25,19 @@
 //!
 //! Failures: a transaction that fails because the database is unavailable
 //! (or a transaction conflict) is retried with backoff, and nothing that
-//! touches its edges overtakes it. Callers waiting past their budget get 503
-//! from the API layer, but their changes stay queued and are committed when
-//! the database returns, so a caller's retry is harmless (identical content
-//! is a no-op).
+//! touches its edges overtakes it. A caller with a budget ([`Pipeline::within`])
+//! is told which of two things happened when the budget runs out: its
+//! request never entered the queue (nothing was done), or it is queued and
+//! is committed when the database returns (a retry is harmless: identical
+//! content is a no-op).
+//!
+//! A write the database refuses for good (after a few attempts) fails its
+//! callers with a 500, but the engine has already moved on: it applied the
+//! batch, or the view operation. So the applier schedules a repair (see
+//! `Repair`) that, with backoff until it succeeds, rewrites the view rows
+//! involved and makes every edge equal the engine again
+//! ([`crate::sink::reconcile`]). Engine and edges re-converge without a
+//! restart.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -43,7 +52,7 @@ use tracing::Instrument;
 
 use crate::db::DbError;
 use crate::engine::{Change, Engine, EngineError, ViewDelta, ViewMeta};
-use crate::sink::{EdgeChanges, EdgeCounts, EdgeSink};
+use crate::sink::{EdgeChanges, EdgeCounts, EdgeSink, MAX_EDGES_PER_TX, reconcile};
 
 /// Where a batch of changes came from (for metrics and logs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +93,10 @@ pub enum PipelineError {
     /// The database did not take the write in time; it stays queued.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The request never entered the queue within the caller's budget;
+    /// nothing was done.
+    #[error("{0}")]
+    NotQueued(String),
     #[error("the pipeline has stopped")]
     Closed,
 }
@@ -109,6 +122,13 @@ enum Request {
         at: DateTime<Utc>,
         reply: Reply<bool>,
     },
+    /// Unregisters the view if it is still expired at `now` (a heartbeat or
+    /// re-registration may have come in since the sweep looked).
+    Expire {
+        id: String,
+        now: DateTime<Utc>,
+        reply: Reply<bool>,
+    },
     Reset {
         reply: Reply<()>,
     },
@@ -129,10 +149,12 @@ pub struct Pipeline {
     round_trips: Arc<std::sync::atomic::AtomicU64>,
     /// The write slots' own connections (over `ws://`), for `/health`.
     write_connections: Arc<[Arc<crate::db::Db>]>,
+    /// How long a call may wait (see [`Pipeline::within`]); `None`: as long
+    /// as it takes (the change worker, the TTL sweep, the shutdown).
+    budget: Option<Duration>,
+    /// True while a repair is pending (see `Repair`), for `/health`.
+    diverged: Arc<std::sync::atomic::AtomicBool>,
 }
-
-/// Most edges of a view's initial result set written per transaction.
-const REGISTER_EDGES_PER_TX: usize = 1_000;
 
 /// Most changes merged into one transaction.
 const MAX_GROUP_CHANGES: usize = 8192;
@@ -148,7 +170,9 @@ impl Pipeline {
         let round_trips = Arc::clone(sink.round_trips());
         let write_connections = sink.own_connections().into();
         let free_slots = (0..sink.slots()).collect();
+        let diverged = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let applier = Applier {
+            repair: Repair::new(Arc::clone(&diverged)),
             rx,
             engine: engine.clone(),
             sink,
@@ -166,9 +190,28 @@ impl Pipeline {
                 dirty,
                 round_trips,
                 write_connections,
+                budget: None,
+                diverged,
             },
             handle,
         )
+    }
+
+    /// This pipeline for a caller that waits at most `budget` for each
+    /// request: past it, the call answers [`PipelineError::NotQueued`] if
+    /// the request never entered the queue (it stayed full), or
+    /// [`PipelineError::Unavailable`] if it is queued and not committed yet.
+    pub fn within(&self, budget: Duration) -> Pipeline {
+        Pipeline {
+            budget: Some(budget),
+            ..self.clone()
+        }
+    }
+
+    /// True while edges or view rows may differ from the engine after a
+    /// write the database refused; a repair is pending.
+    pub fn diverged(&self) -> bool {
+        self.diverged.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Read access to the engine, for queries that need no ordering.
@@ -203,11 +246,34 @@ impl Pipeline {
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, PipelineError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .await
-            .map_err(|_| PipelineError::Closed)?;
-        rx.await.map_err(|_| PipelineError::Closed)?
+        let Some(budget) = self.budget else {
+            self.tx
+                .send(make(reply))
+                .await
+                .map_err(|_| PipelineError::Closed)?;
+            return rx.await.map_err(|_| PipelineError::Closed)?;
+        };
+        // Two waits under one deadline, so that the caller can be told
+        // truthfully whether its request is queued.
+        let deadline = tokio::time::Instant::now() + budget;
+        let seconds = budget.as_secs_f32();
+        let permit = match tokio::time::timeout_at(deadline, self.tx.reserve()).await {
+            Ok(permit) => permit.map_err(|_| PipelineError::Closed)?,
+            Err(_) => {
+                return Err(PipelineError::NotQueued(format!(
+                    "SSP's queue stayed full for {seconds}s (the database is slow or unavailable): \
+                     the request was not queued and nothing was done; retry it"
+                )));
+            }
+        };
+        permit.send(make(reply));
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(answer) => answer.map_err(|_| PipelineError::Closed)?,
+            Err(_) => Err(PipelineError::Unavailable(format!(
+                "not committed within {seconds}s; the request is queued and is carried out \
+                 when the database answers again (retrying it is harmless)"
+            ))),
+        }
     }
 
     /// Applies a batch of changes and waits until its edges are committed.
@@ -239,6 +305,11 @@ impl Pipeline {
             .await
     }
 
+    /// Unregisters `id` if it is still expired at `now`; true if it was.
+    pub async fn expire(&self, id: String, now: DateTime<Utc>) -> Result<bool, PipelineError> {
+        self.call(|reply| Request::Expire { id, now, reply }).await
+    }
+
     pub async fn reset(&self) -> Result<(), PipelineError> {
         self.call(|reply| Request::Reset { reply }).await
     }
@@ -265,6 +336,62 @@ struct Applier {
     /// How many in-flight groups write each edge (by hash). A hash collision
     /// only makes a group wait when it need not.
     in_flight_edges: AHashMap<u64, u32>,
+    /// What must be rewritten after a write the database refused for good.
+    repair: Repair,
+}
+
+/// The rows and edges that may differ from the engine after a write the
+/// database refused for good. The engine is the truth: it applied the batch
+/// (or the view operation) before the commit failed, and nothing else would
+/// write those edges again.
+struct Repair {
+    /// Edges may differ from the engine's result sets.
+    edges: bool,
+    /// Views whose `_spooky_query` row must be rewritten from the engine, or
+    /// removed with its edges when the engine no longer has the view.
+    views: std::collections::BTreeSet<Arc<str>>,
+    /// A reset that did not commit.
+    reset: bool,
+    /// The next attempt; backoff after a failed one.
+    at: tokio::time::Instant,
+    backoff: backoff::ExponentialBackoff,
+    /// Shared with [`Pipeline::diverged`].
+    flag: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Repair {
+    fn new(flag: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        Repair {
+            edges: false,
+            views: Default::default(),
+            reset: false,
+            at: tokio::time::Instant::now(),
+            backoff: crate::db::backoff_forever(
+                Duration::from_millis(200),
+                Duration::from_secs(10),
+            ),
+            flag,
+        }
+    }
+
+    fn pending(&self) -> bool {
+        self.edges || self.reset || !self.views.is_empty()
+    }
+
+    fn due(&self) -> bool {
+        self.pending() && tokio::time::Instant::now() >= self.at
+    }
+
+    /// Something must be repaired; the first attempt is at once.
+    fn needed(&mut self) {
+        if !self.pending() {
+            self.backoff.reset();
+            self.at = tokio::time::Instant::now();
+        }
+        self.edges = true;
+        self.flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        metrics::gauge!("ssp_edges_diverged").set(1.0);
+    }
 }
 
 /// Whether `waiting` ingests should start a group commit of their own while
@@ -287,6 +414,8 @@ fn worth_a_group(waiting: usize, in_flight: usize) -> bool {
 
 /// A finished group commit: what it held, to release.
 struct Done {
+    /// The database refused its edges for good: they must be repaired.
+    failed: bool,
     /// The hashes of the edges it wrote.
     edges: Vec<u64>,
     /// The ingests it answered.
@@ -311,6 +440,11 @@ impl Applier {
         let mut admin: Option<Request> = None;
         let mut closed = false;
         loop {
+            if self.repair.due() {
+                // Alone, like a view operation: every commit before it done.
+                self.drain().await;
+                self.run_repair().await;
+            }
             // Take whatever is already waiting, up to one group's worth.
             while admin.is_none() && !closed && queued_changes < MAX_GROUP_CHANGES {
                 match self.rx.try_recv() {
@@ -354,6 +488,7 @@ impl Applier {
                     Some(r) => self.accept(r, &mut queued, &mut queued_changes, &mut admin),
                     None => closed = true,
                 },
+                () = tokio::time::sleep_until(self.repair.at), if self.repair.pending() => {}
             }
         }
     }
@@ -377,6 +512,9 @@ impl Applier {
     /// Forgets the edges of a finished group commit.
     fn release(&mut self, done: Done) {
         metrics::gauge!("ssp_edge_tx_in_flight").decrement(1.0);
+        if done.failed {
+            self.repair.needed();
+        }
         self.in_flight_requests -= done.requests;
         self.free_slots.push_back(done.slot);
         for h in done.edges {
@@ -465,10 +603,14 @@ impl Applier {
                 for w in waiters {
                     let _ = w.reply.send(match &result {
                         Ok(()) => Ok(w.summary),
-                        Err(e) => Err(PipelineError::Write(e.to_string())),
+                        Err(e) => Err(PipelineError::Write(format!(
+                            "{e}; SSP keeps the change and rewrites its edges once the \
+                             database takes the write"
+                        ))),
                     });
                 }
                 Done {
+                    failed: result.is_err(),
                     edges: hashes,
                     requests,
                     slot,
@@ -485,42 +627,18 @@ impl Applier {
                 let _ = reply.send(Ok(()));
             }
             Request::Register { meta, reply } => {
-                let delta = match self.engine().register(meta.clone()) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        let _ = reply.send(Err(e.into()));
-                        return;
-                    }
-                };
-                self.dirty.notify_one();
-                let meta_write = retry(|| self.sink.upsert_view(&meta)).await;
-                let result = match meta_write {
-                    Ok(()) => {
-                        let mut edges = EdgeChanges::default();
-                        edges.absorb(std::slice::from_ref(&delta));
-                        commit_in_parts(&self.sink, edges).await
-                    }
-                    Err(e) => Err(e),
-                };
-                let _ = reply.send(
-                    result
-                        .map(|()| delta)
-                        .map_err(|e| PipelineError::Write(e.to_string())),
-                );
+                let _ = reply.send(self.register(meta).await);
             }
             Request::Unregister { id, reply } => {
-                let existed = self.engine().unregister(&id).is_some();
-                self.dirty.notify_one();
-                let mut edges = EdgeChanges::default();
-                // Always delete the row and edges: the database may hold a
-                // view this process does not know (unregister is idempotent).
-                edges.remove_view(id.into());
-                let result = commit(&self.sink, &edges).await;
-                let _ = reply.send(
-                    result
-                        .map(|()| existed)
-                        .map_err(|e| PipelineError::Write(e.to_string())),
-                );
+                let _ = reply.send(self.unregister(id.into()).await);
+            }
+            Request::Expire { id, now, reply } => {
+                let expired = self
+                    .read_engine(|e| e.view(&id).is_some_and(|v| ttl_sweep::is_expired(&v, now)));
+                let _ = reply.send(match expired {
+                    true => self.unregister(id.into()).await,
+                    false => Ok(false),
+                });
             }
             Request::Heartbeat { id, at, reply } => {
                 let known = self.engine().touch(&id, at);
@@ -530,11 +648,16 @@ impl Applier {
                 }
                 self.dirty.notify_one();
                 let result = retry(|| self.sink.touch_view(&id, at)).await;
-                let _ = reply.send(
-                    result
-                        .map(|()| true)
-                        .map_err(|e| PipelineError::Write(e.to_string())),
-                );
+                if result.is_err() {
+                    self.repair.views.insert(id.as_str().into());
+                    self.repair.needed();
+                }
+                let _ = reply.send(result.map(|()| true).map_err(|e| {
+                    PipelineError::Write(format!(
+                        "{e}; the view is kept alive in SSP and its row is rewritten once \
+                         the database takes the write"
+                    ))
+                }));
             }
             Request::Reset { reply } => {
                 self.engine().reset();
@@ -542,9 +665,139 @@ impl Applier {
                 let mut edges = EdgeChanges::default();
                 edges.reset();
                 let result = commit(&self.sink, &edges).await;
-                let _ = reply.send(result.map_err(|e| PipelineError::Write(e.to_string())));
+                if result.is_err() {
+                    self.repair.reset = true;
+                    self.repair.needed();
+                }
+                let _ = reply.send(result.map_err(|e| {
+                    PipelineError::Write(format!(
+                        "{e}; SSP is reset and removes every edge and view row once the \
+                         database takes the write"
+                    ))
+                }));
             }
         }
+    }
+
+    fn read_engine<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
+        f(&self.engine.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Registers a view: the engine first, then its row and initial edges.
+    /// If the database refuses them for good, the engine goes back to what
+    /// it had (the previous version of the view, or none) and a repair
+    /// makes the row and edges match it: a failed registration leaves no
+    /// half-registered view behind.
+    async fn register(&mut self, meta: ViewMeta) -> Result<ViewDelta, PipelineError> {
+        let previous = self.read_engine(|e| e.view(&meta.id));
+        let delta = self.engine().register(meta.clone())?;
+        self.dirty.notify_one();
+        let mut result = retry(|| self.sink.upsert_view(&meta)).await;
+        if result.is_ok() {
+            let mut edges = EdgeChanges::default();
+            edges.absorb(std::slice::from_ref(&delta));
+            result = commit_in_parts(&self.sink, edges).await;
+        }
+        match result {
+            Ok(()) => Ok(delta),
+            Err(e) => {
+                {
+                    let mut engine = self.engine();
+                    match previous {
+                        Some(old) => {
+                            // It planned before; it plans again.
+                            if let Err(error) = engine.register(old) {
+                                tracing::error!(view = %meta.id, %error, "the previous version of a view no longer registers");
+                            }
+                        }
+                        None => {
+                            engine.unregister(&meta.id);
+                        }
+                    }
+                }
+                self.dirty.notify_one();
+                self.repair.views.insert(meta.id.clone());
+                self.repair.needed();
+                Err(PipelineError::Write(format!(
+                    "{e}; the view was not registered (SSP keeps what it had before)"
+                )))
+            }
+        }
+    }
+
+    /// Removes a view from the engine, then its row and edges. Always
+    /// deletes the row and edges: the database may hold a view this process
+    /// does not know (unregister is idempotent).
+    async fn unregister(&mut self, id: Arc<str>) -> Result<bool, PipelineError> {
+        let existed = self.engine().unregister(&id).is_some();
+        self.dirty.notify_one();
+        let mut edges = EdgeChanges::default();
+        edges.remove_view(id.clone());
+        let result = commit(&self.sink, &edges).await;
+        if result.is_err() {
+            self.repair.views.insert(id);
+            self.repair.needed();
+        }
+        result.map(|()| existed).map_err(|e| {
+            PipelineError::Write(format!(
+                "{e}; the view is unregistered in SSP and its row and edges are removed once \
+                 the database takes the write"
+            ))
+        })
+    }
+
+    /// One repair attempt; on failure the next one comes after a backoff.
+    async fn run_repair(&mut self) {
+        let span = tracing::info_span!("repair");
+        match self.try_repair().instrument(span).await {
+            Ok(fixed) => {
+                tracing::info!(fixed, "edges and view rows re-converged with the engine");
+                metrics::counter!("ssp_edge_repairs_total").increment(1);
+                metrics::gauge!("ssp_edges_diverged").set(0.0);
+                self.repair
+                    .flag
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(error) => {
+                let wait = self
+                    .repair
+                    .backoff
+                    .next_backoff()
+                    .unwrap_or(Duration::from_secs(10));
+                self.repair.at = tokio::time::Instant::now() + wait;
+                tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "repairing the edges failed; retrying");
+            }
+        }
+    }
+
+    /// Rewrites what [`Repair`] lists, then makes every edge equal the
+    /// engine. Each step is cleared once it committed.
+    async fn try_repair(&mut self) -> Result<usize, DbError> {
+        if self.repair.reset {
+            let mut edges = EdgeChanges::default();
+            edges.reset();
+            self.sink.write(&edges).await?;
+            self.repair.reset = false;
+        }
+        while let Some(id) = self.repair.views.first().cloned() {
+            match self.read_engine(|e| e.view(&id)) {
+                Some(meta) => self.sink.upsert_view(&meta).await?,
+                None => {
+                    let mut edges = EdgeChanges::default();
+                    edges.remove_view(id.clone());
+                    self.sink.write(&edges).await?;
+                }
+            }
+            self.repair.views.remove(&id);
+        }
+        let rows = reconcile::read_edges(self.sink.db()).await?;
+        let changes = reconcile::plan(&mut self.engine(), rows);
+        let fixed = changes.len();
+        for part in changes.split(MAX_EDGES_PER_TX) {
+            self.sink.write(&part).await?;
+        }
+        self.repair.edges = false;
+        Ok(fixed)
     }
 }
 
@@ -565,19 +818,13 @@ async fn commit_on(sink: &EdgeSink, slot: usize, edges: &EdgeChanges) -> Result<
 }
 
 /// Commits a view's initial result set in transactions of at most
-/// [`REGISTER_EDGES_PER_TX`] edges. One transaction of a big view's edges
-/// (every record of a large table) took longer than the call timeout: it
-/// timed out, was retried whole and timed out again, so the view was
-/// never committed. SurrealDB's cost per edge grows with the transaction
-/// (mem engine, debug build: 40k edges committed in 43s in parts of
-/// 1,000; in parts of 5,000 each took over 20s; in one, never within a
-/// 30s timeout): in 3.3.5 each row of an `INSERT` sets a savepoint, and
-/// the in-memory engine's savepoint clones the transaction's whole write
-/// set, so a transaction of n edges costs O(n^2). In parts each call is
-/// bounded; a client following its edges sees them arrive in parts, before
-/// the register answer.
+/// [`MAX_EDGES_PER_TX`] edges: one transaction of a big view's edges (every
+/// record of a large table) took longer than the call timeout, was retried
+/// whole and timed out again, so the view was never committed. In parts
+/// each call is bounded; a client following its edges sees them arrive in
+/// parts, before the register answer.
 async fn commit_in_parts(sink: &EdgeSink, edges: EdgeChanges) -> Result<(), DbError> {
-    for part in edges.split(REGISTER_EDGES_PER_TX) {
+    for part in edges.split(MAX_EDGES_PER_TX) {
         commit(sink, &part).await?;
     }
     Ok(())

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
-use super::Pipeline;
+use super::{Pipeline, PipelineError};
+use crate::engine::ViewMeta;
 
 /// Parses a SurrealDB duration (`30s`, `1h`, `1d12h`) as SurrealDB does.
 pub fn parse_ttl(ttl: &str) -> Result<Duration, String> {
@@ -13,34 +14,114 @@ pub fn parse_ttl(ttl: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`ttl` is not a SurrealDB duration: `{ttl}` (e.g. \"30m\", \"1h\")"))
 }
 
+/// Whether `view` has expired at `now`: `lastActiveAt + ttl` lies before it.
+pub fn is_expired(view: &ViewMeta, now: DateTime<Utc>) -> bool {
+    let ttl = parse_ttl(&view.ttl).unwrap_or(Duration::from_secs(3600));
+    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    view.last_active_at
+        .checked_add_signed(ttl)
+        .is_some_and(|end| end < now)
+}
+
 /// The views that have expired at `now`.
-pub fn expired(pipeline: &Pipeline, now: chrono::DateTime<Utc>) -> Vec<String> {
+pub fn expired(pipeline: &Pipeline, now: DateTime<Utc>) -> Vec<String> {
     pipeline.read(|engine| {
         engine
             .views()
-            .filter(|v| {
-                let ttl = parse_ttl(&v.ttl).unwrap_or(Duration::from_secs(3600));
-                let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-                v.last_active_at
-                    .checked_add_signed(ttl)
-                    .is_some_and(|end| end < now)
-            })
+            .filter(|v| is_expired(v, now))
             .map(|v| v.id.to_string())
             .collect()
     })
 }
 
 /// Sweeps every `every` until the pipeline closes.
+///
+/// The expired views are found under a read lock, then each is expired
+/// through the pipeline, which checks again in order with every other
+/// request: a heartbeat or re-registration that came in meanwhile keeps the
+/// view. A failed removal is logged and tried again at the next sweep; only
+/// a closed pipeline ends the task.
 pub async fn run(pipeline: Pipeline, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        for id in expired(&pipeline, Utc::now()) {
-            tracing::info!(view = %id, "view expired: removing it");
-            if pipeline.unregister(id).await.is_err() {
-                return;
+        let now = Utc::now();
+        for id in expired(&pipeline, now) {
+            match pipeline.expire(id.clone(), now).await {
+                Ok(true) => tracing::info!(view = %id, "view expired: removed"),
+                Ok(false) => tracing::debug!(view = %id, "view kept alive since the sweep looked"),
+                Err(PipelineError::Closed) => return,
+                Err(error) => {
+                    tracing::warn!(view = %id, %error, "removing an expired view failed; the next sweep tries again")
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Settings;
+    use crate::db::Db;
+    use crate::engine::Engine;
+    use crate::sink::EdgeSink;
+
+    fn view(id: &str, last_active_at: DateTime<Utc>) -> ViewMeta {
+        ViewMeta {
+            id: id.into(),
+            client_id: "c".into(),
+            sql: "SELECT * FROM thread".into(),
+            params: Default::default(),
+            ttl: "1h".into(),
+            last_active_at,
+        }
+    }
+
+    /// The sweep finds a view expired, then a heartbeat comes in before the
+    /// removal reaches the applier: the view stays. Without the heartbeat
+    /// the same removal goes through.
+    #[test]
+    fn a_heartbeat_after_the_sweep_looked_keeps_the_view() {
+        let runtime = crate::startup::runtime(Some(2)).expect("runtime");
+        runtime.block_on(async {
+            let env: HashMap<String, String> =
+                [("SPOOKY_SURREALDB_URL".to_owned(), "mem://".to_owned())].into();
+            let settings = Settings::load_from(None, false, &env).expect("settings");
+            let db = Arc::new(Db::connect(&settings.surrealdb).await.expect("mem db"));
+            crate::db::migrations::migrate(&db)
+                .await
+                .expect("migrations");
+            let sink = EdgeSink::with_writers(db, 1).await;
+            let (pipeline, _applier) = Pipeline::start(Engine::new(), sink);
+            let long_ago = Utc::now() - chrono::Duration::hours(2);
+            for id in ["kept", "gone"] {
+                pipeline
+                    .register(view(id, long_ago))
+                    .await
+                    .expect("register");
+            }
+            let now = Utc::now();
+            let mut found = expired(&pipeline, now);
+            found.sort();
+            assert_eq!(found, ["gone", "kept"]);
+
+            assert!(
+                pipeline
+                    .heartbeat("kept".into(), Utc::now())
+                    .await
+                    .expect("heartbeat")
+            );
+            assert!(!pipeline.expire("kept".into(), now).await.expect("expire"));
+            assert!(pipeline.expire("gone".into(), now).await.expect("expire"));
+            let left: Vec<String> =
+                pipeline.read(|e| e.views().map(|v| v.id.to_string()).collect());
+            assert_eq!(left, ["kept"]);
+        });
+        runtime.shutdown_background();
     }
 }

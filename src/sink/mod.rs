@@ -21,8 +21,19 @@ use crate::db::{Db, DbError, Query};
 use crate::engine::value::RecordId;
 use crate::engine::{ViewDelta, ViewMeta};
 
+pub mod reconcile;
+
 pub const QUERY_TABLE: &str = "_spooky_query";
 pub const EDGE_TABLE: &str = "_spooky_list_ref";
+
+/// Most edges written per transaction where a write can be as big as a
+/// view's whole result set (a registration, a reconcile). SurrealDB's cost
+/// per edge grows with the transaction (in 3.3.5 each row of an `INSERT`
+/// sets a savepoint, and the in-memory engine's savepoint clones the
+/// transaction's whole write set, so n edges cost O(n^2)): 40k edges
+/// committed in 43 s in parts of 1,000, while one transaction of them never
+/// finished within a 30 s call timeout (mem engine, debug build).
+pub const MAX_EDGES_PER_TX: usize = 1_000;
 
 /// The record id of a view's `_spooky_query` row.
 pub fn view_row(view: &str) -> sdb::RecordId {

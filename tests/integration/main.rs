@@ -9,6 +9,7 @@ mod support;
 mod bench_smoke;
 mod cli;
 mod connection;
+mod hardening;
 mod http;
 mod metrics;
 mod migrations;

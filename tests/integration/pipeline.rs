@@ -13,9 +13,9 @@ use surrealdb::types as sdb;
 use crate::support::{Backend, TestApp, TestDb, wait_for};
 
 /// (view, record) -> version, as the database holds the edges.
-type Edges = BTreeMap<(String, String), i64>;
+pub(crate) type Edges = BTreeMap<(String, String), i64>;
 
-async fn edges(app: &TestApp) -> Edges {
+pub(crate) async fn edges(app: &TestApp) -> Edges {
     let mut res = app
         .db
         .run(Query::new(
@@ -43,7 +43,7 @@ async fn edges(app: &TestApp) -> Edges {
 }
 
 /// The edges of one view: record -> version.
-async fn view_edges(app: &TestApp, view: &str) -> BTreeMap<String, i64> {
+pub(crate) async fn view_edges(app: &TestApp, view: &str) -> BTreeMap<String, i64> {
     edges(app)
         .await
         .into_iter()
@@ -52,7 +52,7 @@ async fn view_edges(app: &TestApp, view: &str) -> BTreeMap<String, i64> {
         .collect()
 }
 
-async fn count(app: &TestApp, table: &str) -> i64 {
+pub(crate) async fn count(app: &TestApp, table: &str) -> i64 {
     let mut res = app
         .db
         .run(
@@ -71,24 +71,24 @@ async fn count(app: &TestApp, table: &str) -> i64 {
     }
 }
 
-async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
     let res = app.post(path).json(&body).send().await.expect("request");
     let status = res.status();
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn ingest(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn ingest(app: &TestApp, body: Value) -> Value {
     let (status, body) = post(app, "/ingest", body).await;
     assert_eq!(status, StatusCode::OK, "ingest: {body}");
     body
 }
 
-fn change(op: &str, id: &str, record: Value) -> Value {
+pub(crate) fn change(op: &str, id: &str, record: Value) -> Value {
     let table = id.split(':').next().unwrap_or_default();
     json!({"table": table, "op": op, "id": id, "record": record})
 }
 
-async fn register(app: &TestApp, id: &str, sql: &str, params: Value) -> Value {
+pub(crate) async fn register(app: &TestApp, id: &str, sql: &str, params: Value) -> Value {
     let (status, body) = post(
         app,
         "/view/register",
@@ -111,7 +111,7 @@ async fn round_trips(app: &TestApp) -> u64 {
 }
 
 /// Every view's edges equal its result set in the engine.
-async fn assert_edges_match_engine(app: &TestApp, views: &[&str]) {
+pub(crate) async fn assert_edges_match_engine(app: &TestApp, views: &[&str]) {
     for v in views {
         let body = app.get_json(&format!("/view/{v}")).await;
         let engine: BTreeMap<String, i64> = body["records"]
