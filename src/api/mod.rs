@@ -45,6 +45,7 @@ use utoipa_axum::routes;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::engine::EngineError;
+use crate::engine::plan::PlanError;
 use crate::persistence::SaverHandle;
 use crate::pipeline::{Pipeline, PipelineError};
 use crate::sources::change_worker::{Tracker, WorkerHandle};
@@ -208,6 +209,9 @@ pub fn pipeline_error(error: PipelineError) -> ApiError {
             ApiError::BadRequest("`params` must be a JSON object".into())
         }
         PipelineError::Engine(EngineError::Parse(e)) => {
+            ApiError::unprocessable("unsupported_query", e.to_string())
+        }
+        PipelineError::Engine(e @ EngineError::Plan(PlanError::OrderByComputed { .. })) => {
             ApiError::unprocessable("unsupported_query", e.to_string())
         }
         PipelineError::Engine(e @ EngineError::Plan(_)) => {

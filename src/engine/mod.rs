@@ -309,6 +309,9 @@ impl Engine {
         params: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<(Arc<Plan>, Arc<Object>), EngineError> {
         let select = parser::parse_select(sql)?;
+        if let Some(e) = plan::order_by_computed(&select) {
+            return Err(e.into());
+        }
         let params = Arc::new(
             match Value::from(&serde_json::Value::Object(params.clone())) {
                 Value::Object(o) => o,

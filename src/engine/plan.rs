@@ -56,6 +56,51 @@ pub enum PlanError {
     /// would feed itself (each edge write a change that writes more edges).
     #[error("`{table}` is one of SSP's own tables (`_spooky_*`); a view cannot read it")]
     ReservedTable { table: String },
+    /// SurrealDB orders the projected rows, so `ORDER BY` a computed field
+    /// sorts by the computed value; SSP sorts records by their stored
+    /// fields, and would silently cut a different window.
+    #[error(
+        "ORDER BY `{order}` names the computed field `{field}` of the projection; SSP can only \
+         order by stored fields: order by the field it is computed from, or drop the alias"
+    )]
+    OrderByComputed { order: String, field: String },
+}
+
+/// The first `ORDER BY` path of `select` (or of a subquery in it) that
+/// overlaps a field the projection computes: an `expr AS alias` other than
+/// a stored field under its own name. Overlap either way (`ORDER BY a` with
+/// `x AS a.b`, `ORDER BY a.b` with `x AS a`) changes what is sorted on.
+pub fn order_by_computed(select: &Select) -> Option<PlanError> {
+    let text = |p: &[PathPart]| {
+        p.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    for field in &select.fields {
+        let Field::Expr {
+            expr,
+            alias: Some(alias),
+        } = field
+        else {
+            continue;
+        };
+        if matches!(expr, Expr::Field(p) if p == alias) {
+            continue;
+        }
+        for o in &select.order {
+            if o.path.starts_with(alias) || alias.starts_with(&o.path) {
+                return Some(PlanError::OrderByComputed {
+                    order: text(&o.path),
+                    field: text(alias),
+                });
+            }
+        }
+    }
+    select.fields.iter().find_map(|f| match f {
+        Field::Subquery { query, .. } => order_by_computed(query),
+        _ => None,
+    })
 }
 
 /// The prefix of SSP's own tables (view rows, edges, migrations, ...).

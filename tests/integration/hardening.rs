@@ -381,3 +381,41 @@ async fn bodies_in_flight_are_bounded_and_503s_tell_the_truth(backend: Backend) 
     .await;
 }
 backend_tests!(bodies_in_flight_are_bounded_and_503s_tell_the_truth: ws);
+
+/// SurrealDB orders the projected rows: `ORDER BY` an alias of a computed
+/// field sorts on the computed value, where SSP would sort records on their
+/// stored fields and cut another window. Refused (422) rather than
+/// answered 200 with different edges; ordering by stored fields still works.
+async fn order_by_a_computed_field_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for sql in [
+        "SELECT *, title AS score FROM t ORDER BY score DESC LIMIT 1",
+        "SELECT *, string::lowercase(title) AS k FROM t ORDER BY k LIMIT 1",
+        "SELECT *, title AS a.b FROM t ORDER BY a LIMIT 1",
+        "SELECT *, (SELECT *, n AS m FROM u ORDER BY m LIMIT 1) AS x FROM t",
+    ] {
+        let (status, body) = post(
+            &app,
+            "/view/register",
+            json!({"id": "w", "sql": sql, "clientId": "c"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{sql} -> {body}");
+        assert_eq!(body["code"], "unsupported_query", "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("ORDER BY"),
+            "{body}"
+        );
+    }
+    for sql in [
+        "SELECT *, title AS title FROM t ORDER BY title LIMIT 1",
+        "SELECT *, title AS score FROM t ORDER BY title LIMIT 1",
+    ] {
+        register(&app, "ok", sql, json!({})).await;
+    }
+    app.stop().await;
+}
+backend_tests!(order_by_a_computed_field_is_refused: mem);
