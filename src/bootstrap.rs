@@ -57,7 +57,7 @@ pub async fn run(state: &AppState, shutdown: &Shutdown) -> Result<Option<Started
             Ok((core, started_tasks)) => {
                 let views = core.pipeline.read(|e| e.view_count());
                 let records = core.pipeline.read(|e| e.record_count());
-                if state.set_core(core).is_err() {
+                if !state.set_core(core) {
                     // Cannot happen: only this function sets the core.
                     tracing::error!("the engine was already started; keeping the first one");
                 }

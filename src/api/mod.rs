@@ -151,11 +151,13 @@ impl AppState {
     }
 
     /// Installs the engine side and flips readiness. Only the first call
-    /// counts; a later one gets its `Core` back.
-    pub fn set_core(&self, core: Core) -> Result<(), Core> {
-        self.core.set(core)?;
+    /// counts: false (and `core` dropped) for a later one.
+    pub fn set_core(&self, core: Core) -> bool {
+        if self.core.set(core).is_err() {
+            return false;
+        }
         self.ready.send_replace(true);
-        Ok(())
+        true
     }
 
     /// A handle that resolves once ready.
