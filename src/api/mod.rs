@@ -57,6 +57,9 @@ pub struct AppState {
     /// How long a request waits for its changes to commit before it is
     /// answered 503 (the changes stay queued and are committed later).
     pub write_budget: std::time::Duration,
+    /// The database status `/health` reports, pinged at most once per
+    /// [`health::DB_STATUS_TTL`].
+    pub db_status: health::DbStatusCache,
     core: OnceLock<Core>,
     /// `true` once `core` is set; a watch so that waiters need no polling.
     ready: watch::Sender<bool>,
@@ -117,6 +120,7 @@ impl AppState {
             settings,
             db,
             write_budget,
+            db_status: health::DbStatusCache::new(health::DB_STATUS_TTL),
             core: OnceLock::new(),
             ready: watch::channel(false).0,
             bootstrap: Mutex::default(),
