@@ -174,6 +174,66 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Why a configured bearer secret could never be presented by a client.
+///
+/// A client sends the secret as `Authorization: Bearer <secret>`. An HTTP
+/// header value is visible ASCII (0x21-0x7E) with spaces and tabs between,
+/// and whitespace around it is not part of it; `api::auth::bearer_matches`
+/// takes everything after the scheme and its space, trimmed. So a secret
+/// can be matched exactly when it is non-empty, printable ASCII (0x20-0x7E:
+/// visible characters and inner spaces), and neither starts nor ends with a
+/// space. Inner spaces are allowed because they do reach SSP intact
+/// (`Bearer my long secret` matches `my long secret`); tabs and other
+/// control characters are not, and `bearer_matches` refuses a token that
+/// breaks the same rule, so the two always agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretProblem {
+    /// Empty, or only whitespace.
+    Empty,
+    /// Whitespace before or after the secret.
+    SurroundingWhitespace,
+    /// A character outside printable ASCII, at this 1-based position
+    /// (the character itself is not shown: it is part of a secret).
+    NotPrintableAscii { position: usize },
+}
+
+impl fmt::Display for SecretProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretProblem::Empty => f.write_str(
+                "the secret is empty; set a non-empty secret or leave it unset to have one generated",
+            ),
+            SecretProblem::SurroundingWhitespace => f.write_str(
+                "the secret starts or ends with whitespace, which no bearer token can carry \
+                 (HTTP drops it and SSP trims the token it receives), so every request would get 401; \
+                 remove the surrounding whitespace",
+            ),
+            SecretProblem::NotPrintableAscii { position } => write!(
+                f,
+                "character {position} of the secret is not printable ASCII; an HTTP header \
+                 cannot carry it, so every request would get 401; use only the characters \
+                 0x21-0x7E (letters, digits, punctuation), with spaces only between them"
+            ),
+        }
+    }
+}
+
+/// Checks that `secret` can be sent as a bearer token (see [`SecretProblem`]).
+pub fn check_bearer_secret(secret: &str) -> Result<(), SecretProblem> {
+    if secret.trim().is_empty() {
+        return Err(SecretProblem::Empty);
+    }
+    if secret.trim() != secret {
+        return Err(SecretProblem::SurroundingWhitespace);
+    }
+    match secret.chars().position(|c| !matches!(c, ' '..='~')) {
+        Some(index) => Err(SecretProblem::NotPrintableAscii {
+            position: index + 1,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The bearer secret and where it came from.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -322,7 +382,9 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub persistence_file: PathBuf,
     pub save_debounce: Duration,
-    /// A `tracing` filter directive, e.g. `info` or `ssp=debug,info`.
+    /// A `tracing` filter, e.g. `info`, `debug` or `info,surrealdb=debug`.
+    /// A bare level above `warn` is for SSP's own lines, dependencies stay at
+    /// `warn` unless named: see `telemetry::with_defaults`.
     pub log: String,
     /// Largest accepted request body, in bytes; larger ones get 413.
     pub body_limit_bytes: usize,
@@ -436,16 +498,14 @@ impl Settings {
         })?;
 
         let auth = match raw.auth_secret {
-            Some(secret) if secret.trim().is_empty() => {
-                return Err(ConfigError::invalid(
-                    "auth_secret",
-                    "the secret is empty; set a non-empty secret or leave it unset to have one generated",
-                ));
+            Some(secret) => {
+                check_bearer_secret(&secret)
+                    .map_err(|problem| ConfigError::invalid("auth_secret", problem.to_string()))?;
+                AuthSettings {
+                    secret: Secret::new(secret),
+                    generated: false,
+                }
             }
-            Some(secret) => AuthSettings {
-                secret: Secret::new(secret),
-                generated: false,
-            },
             None => AuthSettings {
                 secret: Secret::new(generate_secret()),
                 generated: true,
@@ -584,6 +644,16 @@ fn validate_worker(raw: RawWorkerSettings) -> Result<WorkerSettings, ConfigError
                 format!("`{table}` is not a plain table name (letters, digits and _)"),
             ));
         }
+        // Every edge SSP writes changes its own tables: following them would
+        // feed SSP its own writes.
+        if crate::engine::plan::is_reserved_table(table) {
+            return Err(ConfigError::invalid(
+                "worker.tables",
+                format!(
+                    "`{table}` is one of SSP's own tables (`_spooky_*`); SSP does not follow them"
+                ),
+            ));
+        }
     }
     let changefeed = ChangefeedMode::parse(&raw.changefeed).ok_or_else(|| {
         ConfigError::invalid(
@@ -708,6 +778,12 @@ mod tests {
             .to_string();
         assert!(msg.contains("worker.changefeed"), "{msg}");
 
+        let msg = load(&[("SPOOKY_WORKER_TABLES", "thread, _spooky_list_ref")])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("SPOOKY_WORKER_TABLES"), "{msg}");
+        assert!(msg.contains("SSP's own tables"), "{msg}");
+
         let msg = load(&[("SPOOKY_LOG", "info,[[[")]).unwrap_err().to_string();
         assert!(msg.contains("SPOOKY_LOG"), "{msg}");
 
@@ -719,6 +795,124 @@ mod tests {
         }
         let s = load(&[("SPOOKY_WRITE_CONCURRENCY", "1")]).expect("loads");
         assert_eq!(s.write_concurrency, 1);
+    }
+
+    /// Secrets no `Authorization: Bearer` header can carry are refused at
+    /// load, with a message naming the setting and what is wrong (and not
+    /// showing the secret).
+    #[test]
+    fn a_secret_no_bearer_header_can_carry_is_refused() {
+        let cases = [
+            (" s3cret", "starts or ends with whitespace"),
+            ("s3cret ", "starts or ends with whitespace"),
+            ("s3cret\n", "starts or ends with whitespace"),
+            ("\ts3cret", "starts or ends with whitespace"),
+            ("\u{a0}s3cret", "starts or ends with whitespace"),
+            (
+                "s3cr\u{e9}t",
+                "character 5 of the secret is not printable ASCII",
+            ),
+            ("sécret", "character 2 of the secret is not printable ASCII"),
+            (
+                "s3\tcret",
+                "character 3 of the secret is not printable ASCII",
+            ),
+            (
+                "s3\u{7f}cret",
+                "character 3 of the secret is not printable ASCII",
+            ),
+            (
+                "s3\u{0}cret",
+                "character 3 of the secret is not printable ASCII",
+            ),
+            ("", "the secret is empty"),
+            ("   ", "the secret is empty"),
+        ];
+        for (secret, reason) in cases {
+            let msg = load(&[("SPOOKY_AUTH_SECRET", secret)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                msg.starts_with("invalid setting SPOOKY_AUTH_SECRET (auth_secret): "),
+                "{secret:?}: {msg}"
+            );
+            assert!(msg.contains(reason), "{secret:?}: {msg}");
+            if secret.trim().len() > 3 {
+                assert!(!msg.contains(secret.trim()), "shows the secret: {msg}");
+            }
+        }
+
+        // The same rule for the TOML key.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ssp.toml");
+        std::fs::write(&file, "auth_secret = \" s3cret\"\n").unwrap();
+        let msg = Settings::load_from(Some(&file), false, &HashMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("SPOOKY_AUTH_SECRET (auth_secret)"), "{msg}");
+        assert!(msg.contains("whitespace"), "{msg}");
+    }
+
+    #[test]
+    fn printable_ascii_secrets_with_inner_spaces_are_accepted() {
+        let every_visible: String = ('!'..='~').collect();
+        for secret in [
+            "s3cret",
+            "my long  secret",
+            "a b",
+            "~",
+            every_visible.as_str(),
+        ] {
+            let s = load(&[("SPOOKY_AUTH_SECRET", secret)])
+                .unwrap_or_else(|e| panic!("{secret:?}: {e}"));
+            assert_eq!(s.auth.secret.expose(), secret);
+        }
+    }
+
+    /// The rule and `bearer_matches` agree: a secret is accepted exactly
+    /// when a client can send it in a valid header that matches it.
+    #[test]
+    fn accepted_secrets_are_exactly_those_a_bearer_header_can_carry() {
+        use crate::api::auth::bearer_matches;
+        use axum::http::HeaderValue;
+
+        let mut candidates: Vec<String> = [
+            "s3cret",
+            " s3cret",
+            "s3cret ",
+            "a b",
+            "a  b",
+            "a\tb",
+            "a\u{b}b",
+            "é",
+            "a\u{a0}b",
+            "\u{a0}",
+            "\u{200b}x",
+            "x\r",
+            "",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        // Every single character below 0x100, alone and between two letters.
+        for c in (0u8..=0xff).map(char::from) {
+            candidates.push(c.to_string());
+            candidates.push(format!("a{c}b"));
+        }
+        for secret in candidates {
+            let accepted = check_bearer_secret(&secret).is_ok();
+            let header = HeaderValue::from_str(&format!("Bearer {secret}")).ok();
+            let carried = header
+                .as_ref()
+                .and_then(|h| h.to_str().ok())
+                .is_some_and(|h| bearer_matches(Some(h), &secret));
+            assert_eq!(accepted, carried, "{secret:?}");
+            assert_eq!(
+                accepted,
+                load(&[("SPOOKY_AUTH_SECRET", &secret)]).is_ok(),
+                "{secret:?}"
+            );
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::config::check_bearer_secret;
 
 /// Routes that need no token.
 const PUBLIC_ROUTES: &[(Method, &str)] = &[
@@ -31,6 +32,11 @@ fn is_public(method: &Method, path: &str) -> bool {
 }
 
 /// True when `header` is `Bearer <secret>` (scheme case-insensitive).
+///
+/// The token is everything after the scheme and its space, trimmed: inner
+/// spaces are part of it. A token that no configured secret could be (see
+/// [`check_bearer_secret`], which the settings apply to the secret) never
+/// matches, so the secrets SSP accepts are exactly those a client can send.
 pub fn bearer_matches(header: Option<&str>, secret: &str) -> bool {
     let Some(value) = header else {
         return false;
@@ -41,9 +47,13 @@ pub fn bearer_matches(header: Option<&str>, secret: &str) -> bool {
     if !scheme.eq_ignore_ascii_case("bearer") {
         return false;
     }
+    let token = token.trim();
+    if check_bearer_secret(token).is_err() {
+        return false;
+    }
     // `ct_eq` on slices of different lengths is false without comparing the
     // contents; the length of the secret is not treated as secret.
-    bool::from(token.trim().as_bytes().ct_eq(secret.as_bytes()))
+    bool::from(token.as_bytes().ct_eq(secret.as_bytes()))
 }
 
 /// Middleware: 401 unless the route is public or the bearer token matches.
@@ -91,6 +101,16 @@ mod tests {
         assert!(!bearer_matches(Some("abc"), "abc"));
         assert!(!bearer_matches(None, "abc"));
         assert!(!bearer_matches(Some("Bearer "), "abc"));
+        // Surrounding whitespace is not part of the token; inner spaces are.
+        assert!(bearer_matches(Some("  Bearer   abc  "), "abc"));
+        assert!(bearer_matches(
+            Some("Bearer my long secret"),
+            "my long secret"
+        ));
+        assert!(!bearer_matches(Some("Bearer my long secret"), "my long"));
+        // A token no accepted secret could be never matches, even itself.
+        assert!(!bearer_matches(Some("Bearer a\tb"), "a\tb"));
+        assert!(!bearer_matches(Some("Bearer caf\u{e9}"), "caf\u{e9}"));
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub struct AppState {
     pub write_budget: std::time::Duration,
     /// The budget of request bodies held at once.
     pub admission: admission::Admission,
+    /// The database status `/health` reports, pinged at most once per
+    /// [`health::DB_STATUS_TTL`].
+    pub db_status: health::DbStatusCache,
     core: OnceLock<Core>,
     /// `true` once `core` is set; a watch so that waiters need no polling.
     ready: watch::Sender<bool>,
@@ -125,6 +128,7 @@ impl AppState {
             settings,
             db,
             write_budget,
+            db_status: health::DbStatusCache::new(health::DB_STATUS_TTL),
             core: OnceLock::new(),
             ready: watch::channel(false).0,
             bootstrap: Mutex::default(),

@@ -270,3 +270,87 @@ fn serve_prints_a_generated_secret_and_stops_on_sigterm() {
         assert!(logs.contains("SSP stopped"), "{logs}");
     });
 }
+
+/// A secret that no `Authorization: Bearer` header can carry would make
+/// every request 401: the binary refuses it at startup and says why,
+/// without printing the secret.
+#[test]
+fn a_secret_no_bearer_header_can_carry_is_refused() {
+    crate::support::run(async {
+        let dir = tempfile::tempdir().unwrap();
+        for (secret, what) in [
+            (" s3cret", "starts or ends with whitespace"),
+            ("s3cret\n", "starts or ends with whitespace"),
+            ("s3crét", "not printable ASCII"),
+            ("s3\tcret", "not printable ASCII"),
+        ] {
+            let mut command = ssp(dir.path());
+            command.envs([
+                ("SPOOKY_AUTH_SECRET", secret),
+                ("SPOOKY_SURREALDB_URL", "mem://"),
+                ("SPOOKY_LISTEN_ADDR", "127.0.0.1:0"),
+            ]);
+            let line = assert_one_line_error(
+                &output(command).await,
+                &["SPOOKY_AUTH_SECRET (auth_secret)", what, "401"],
+            );
+            assert!(!line.contains("s3cr"), "the secret is shown: {line}");
+        }
+    });
+}
+
+/// At the default log level, on the default embedded `surrealkv://` store,
+/// the log has SSP's own INFO lines and none of its dependencies'
+/// (SurrealDB and SurrealKV print ~20 at every start at `info`).
+#[test]
+fn the_default_log_level_prints_only_ssps_own_info_lines() {
+    use crate::support::process::SspProcess;
+
+    crate::support::run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ssp = SspProcess::spawn_as_operator(dir.path(), None, &[]);
+        let http = reqwest::Client::new();
+        ssp.wait_up(&http).await;
+        assert!(
+            dir.path().join("data/surreal").exists(),
+            "the default store"
+        );
+        ssp.signal("-TERM");
+        assert!(ssp.wait().success());
+        let stderr = ssp.stderr();
+
+        // `2025-01-01T00:00:00.000000Z  INFO [span{..}: ]target: message`
+        let info: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some("INFO"))
+            .collect();
+        assert!(
+            info.iter()
+                .any(|l| l.contains("ssp::startup: SSP listening")),
+            "SSP's own INFO lines are printed: {stderr}"
+        );
+        let targets = |line: &str| -> Vec<String> {
+            line.split_whitespace()
+                .skip(2)
+                .filter_map(|t| t.strip_suffix(':'))
+                .filter(|t| {
+                    !t.is_empty()
+                        && t.chars()
+                            .all(|c| c.is_alphanumeric() || c == '_' || c == ':')
+                })
+                .map(str::to_owned)
+                .collect()
+        };
+        for line in &info {
+            let targets = targets(line);
+            let own = |t: &String| {
+                t == "ssp" || t.starts_with("ssp::") || t.starts_with("tower_http::trace")
+            };
+            assert!(targets.iter().any(own), "not an SSP line: {line}");
+            assert!(
+                !targets.iter().any(|t| t.starts_with("surreal")),
+                "a dependency's INFO line: {line}"
+            );
+        }
+    });
+}

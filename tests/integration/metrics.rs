@@ -117,3 +117,65 @@ fn metrics_after_known_workload() {
 fn scrape_after_known_workload() {
     metrics_after_known_workload();
 }
+
+/// `/health` is public: concurrent and repeated calls within
+/// `DB_STATUS_TTL` share one database ping round
+/// (`ssp_health_ping_rounds_total`), and the next call after it pings again.
+#[test]
+fn health_pings_the_database_at_most_once_per_ttl() {
+    use std::time::{Duration, Instant};
+
+    use ssp::api::health::DB_STATUS_TTL;
+
+    crate::support::run(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ssp = SspProcess::spawn(dir.path(), "mem://", &[]);
+        let http = reqwest::Client::new();
+        ssp.wait_up(&http).await;
+        let rounds = || async {
+            let text = http
+                .get(format!("{}/metrics", ssp.base))
+                .bearer_auth(&ssp.secret)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            sample(&text, "ssp_health_ping_rounds_total", &[])
+        };
+        let health = || async {
+            let response = http
+                .get(format!("{}/health", ssp.base))
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success());
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["db"]["status"], "up", "{body}");
+        };
+
+        let before = rounds().await;
+        assert!(before >= 1.0, "wait_up called /health");
+        let started = Instant::now();
+        futures::future::join_all((0..64).map(|_| health())).await;
+        for _ in 0..20 {
+            health().await;
+        }
+        let elapsed = started.elapsed();
+        let made = rounds().await - before;
+        // Rounds start at least DB_STATUS_TTL apart: at most one while the
+        // burst lasted less than that (the usual case, ~tens of ms).
+        let allowed = 1 + (elapsed.as_secs_f64() / DB_STATUS_TTL.as_secs_f64()).floor() as u64;
+        assert!(
+            made <= allowed as f64,
+            "{made} ping rounds for 84 calls in {elapsed:?} (at most {allowed})"
+        );
+
+        // Once the last round is older than the TTL, the next call pings.
+        tokio::time::sleep(DB_STATUS_TTL + Duration::from_millis(100)).await;
+        let before = rounds().await;
+        health().await;
+        assert_eq!(rounds().await - before, 1.0);
+    });
+}

@@ -2,10 +2,11 @@
 //! `starting` until it is ready, refuses engine work with 503 `not_ready`
 //! meanwhile, and follows the database going away and coming back.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use ssp::api::health::DB_STATUS_TTL;
 use ssp::db::Query;
 use ssp::startup::Application;
 
@@ -60,7 +61,20 @@ async fn readiness_flips_while_the_db_is_down_and_recovers(backend: Backend) {
     assert!(body.get("bootstrap").is_none(), "{body}");
 
     app.test_db.proxy().stop();
-    let (status, body) = health(&app).await;
+    // The database status is cached for DB_STATUS_TTL: the outage shows
+    // within that plus the time a ping takes to fail (the call timeout).
+    let stopped = Instant::now();
+    let bound = DB_STATUS_TTL + app.db.call_timeout();
+    let (status, body) = wait_for("/health to see the outage", bound * 2, || async {
+        let (status, body) = health(&app).await;
+        (status != StatusCode::OK).then_some((status, body))
+    })
+    .await;
+    assert!(
+        stopped.elapsed() <= bound + Duration::from_millis(500),
+        "the outage showed after {:?}",
+        stopped.elapsed()
+    );
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["status"], "unavailable", "{body}");
     assert_eq!(body["ready"], false, "{body}");

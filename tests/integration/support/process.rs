@@ -1,7 +1,8 @@
 //! SSP as a real process (`CARGO_BIN_EXE_ssp`): for what only a process
 //! shows — its own metrics registry, signals, `kill -9`.
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -12,6 +13,8 @@ pub struct SspProcess {
     pub child: Child,
     pub base: String,
     pub secret: String,
+    /// Where its stderr goes, when kept (see [`SspProcess::spawn_as_operator`]).
+    stderr_file: Option<PathBuf>,
 }
 
 impl Drop for SspProcess {
@@ -30,8 +33,32 @@ fn free_port() -> u16 {
 
 impl SspProcess {
     /// Starts `ssp` in `dir` (state file `dir/state.json`) with `db_url`
-    /// and extra `SPOOKY_*` variables, on a free port.
+    /// and extra `SPOOKY_*` variables, on a free port. Logs at `warn`, to
+    /// nowhere.
     pub fn spawn(dir: &Path, db_url: &str, extra: &[(&str, &str)]) -> SspProcess {
+        Self::start(dir, Some(db_url), Some("warn"), None, extra)
+    }
+
+    /// Like [`SspProcess::spawn`], but with the defaults an operator gets:
+    /// no `SPOOKY_LOG` (the default level), and with `db_url` `None` no
+    /// `SPOOKY_SURREALDB_URL` either (the default `surrealkv://data/surreal`,
+    /// under `dir`). Its stderr is kept in `dir/stderr.log`: see
+    /// [`SspProcess::stderr`].
+    pub fn spawn_as_operator(
+        dir: &Path,
+        db_url: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> SspProcess {
+        Self::start(dir, db_url, None, Some(dir.join("stderr.log")), extra)
+    }
+
+    fn start(
+        dir: &Path,
+        db_url: Option<&str>,
+        log: Option<&str>,
+        stderr_file: Option<PathBuf>,
+        extra: &[(&str, &str)],
+    ) -> SspProcess {
         let port = free_port();
         let secret = "process-secret".to_string();
         let mut command = Command::new(env!("CARGO_BIN_EXE_ssp"));
@@ -40,12 +67,19 @@ impl SspProcess {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("SPOOKY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("SPOOKY_AUTH_SECRET", &secret)
-            .env("SPOOKY_SURREALDB_URL", db_url)
             .env("SPOOKY_PERSISTENCE_FILE", dir.join("state.json"))
-            .env("SPOOKY_LOG", "warn")
             .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdout(Stdio::null());
+        if let Some(url) = db_url {
+            command.env("SPOOKY_SURREALDB_URL", url);
+        }
+        if let Some(log) = log {
+            command.env("SPOOKY_LOG", log);
+        }
+        match &stderr_file {
+            Some(path) => command.stderr(File::create(path).expect("stderr file")),
+            None => command.stderr(Stdio::null()),
+        };
         for (k, v) in extra {
             command.env(k, v);
         }
@@ -53,7 +87,18 @@ impl SspProcess {
             child: command.spawn().expect("ssp starts"),
             base: format!("http://127.0.0.1:{port}"),
             secret,
+            stderr_file,
         }
+    }
+
+    /// What it has written to stderr so far (only for
+    /// [`SspProcess::spawn_as_operator`]).
+    pub fn stderr(&self) -> String {
+        let path = self
+            .stderr_file
+            .as_ref()
+            .expect("stderr is kept only by spawn_as_operator");
+        std::fs::read_to_string(path).expect("stderr file")
     }
 
     /// Waits until `/health` answers 200.
