@@ -294,10 +294,10 @@ fn versions_never_go_back_after_kill_9() {
         p.signal("-KILL");
         p.wait();
         assert_eq!(edge_version().await, Some(3));
-        assert_eq!(
-            saved_version(),
-            Some(1),
-            "the state file is older than the edges (else this test proves nothing)"
+        let saved = saved_version();
+        assert!(
+            saved.is_some_and(|v| v < 3),
+            "the state file ({saved:?}) must be older than the edges, else this test proves nothing"
         );
 
         let mut p = spawn();
