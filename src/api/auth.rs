@@ -6,9 +6,10 @@
 //! compared in constant time (`subtle`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{Method, header};
+use axum::http::{HeaderValue, Method, Version, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
@@ -24,6 +25,18 @@ const PUBLIC_ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/version"),
     (Method::GET, "/openapi.json"),
 ];
+
+/// Most of a refused request's body that is read before the 401. Reading
+/// it lets a client that is still sending finish and see the answer (a
+/// server that answers and closes with data unread makes the kernel reset
+/// the connection, and the client may never see the 401). Beyond a small
+/// request, reading would spend our time and bandwidth on an unauthenticated
+/// client, so a longer body gets the 401 at once and the connection is
+/// closed instead.
+const REFUSED_BODY_READ: usize = 64 * 1024;
+/// How long reading that prefix may take: a client that announces a small
+/// body and trickles it must not hold the answer (nor a task) for long.
+const REFUSED_BODY_WAIT: Duration = Duration::from_secs(2);
 
 fn is_public(method: &Method, path: &str) -> bool {
     PUBLIC_ROUTES
@@ -72,19 +85,37 @@ pub async fn require_bearer(
     if bearer_matches(header, state.settings.auth.secret.expose()) {
         next.run(request).await
     } else {
-        // Read (and drop) the body, up to the body limit, before answering.
-        // A server that answers and closes with the body still unread makes
-        // the client's write fail (broken pipe / reset) and the client may
-        // never see the 401. Bounded by the same limit as any other request.
-        let limit = state.settings.body_limit_bytes;
-        let _ = axum::body::to_bytes(request.into_body(), limit).await;
+        let http1 = request.version() <= Version::HTTP_11;
+        let read_whole = refuse_reading(request).await;
         let mut response = ApiError::Unauthorized.into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
+        let headers = response.headers_mut();
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        if !read_whole && http1 {
+            // The rest of the body is still coming: this connection cannot
+            // carry another request.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
+}
+
+/// Reads (and drops) a refused request's body if it is small; true when all
+/// of it was read. A declared length over [`REFUSED_BODY_READ`] is not read
+/// at all.
+async fn refuse_reading(request: Request) -> bool {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > REFUSED_BODY_READ as u64) {
+        return false;
+    }
+    let read = axum::body::to_bytes(request.into_body(), REFUSED_BODY_READ);
+    matches!(
+        tokio::time::timeout(REFUSED_BODY_WAIT, read).await,
+        Ok(Ok(_))
+    )
 }
 
 #[cfg(test)]

@@ -51,6 +51,22 @@
 //! (snapshot and diff) instead. A cursor older than the feed's retention
 //! (entries after it may be gone) means a resync too, with a warning.
 //!
+//! **Backpressure.** The SDK buffers a LIVE stream's notifications in an
+//! unbounded channel, so a worker that stops reading (waiting for a commit
+//! the database is slow to take, or for a snapshot page) would let memory
+//! grow with the write rate. While it waits on anything long (the pipeline,
+//! a feed or snapshot read), the worker therefore keeps reading the streams
+//! into a backlog of its own, bounded by [`LIVE_BACKLOG`] notifications and
+//! applied in order afterwards. When the backlog is full, the busiest
+//! subscriptions are ended ("shed") and their notifications dropped, which
+//! frees the SDK's buffers too: those tables go into gap mode and the change
+//! feed, read in bounded pages, follows them meanwhile (a table without a
+//! feed is resynced instead). LIVE is subscribed again after a hold-off that
+//! doubles each time the table has to be shed again soon after, so a
+//! pipeline that stays slower than the writes ends up following those
+//! tables by the feed alone, one poll interval behind. Commands wait for
+//! room in a bounded queue; refresh requests are coalesced into one.
+//!
 //! **Views deleted in the database.** Deleting a `_spooky_query` row directly
 //! unregisters that view (LIVE on `_spooky_query`, deletes only). Deletes of
 //! views the engine does not know are ignored, which is also what SSP's own
@@ -61,7 +77,8 @@
 //! newer content was re-read) before that notification and the next one
 //! restore it; the edges converge to SurrealDB's state either way.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -102,6 +119,26 @@ const UNTRACK_GRACE: Duration = Duration::from_secs(10);
 const CURSOR_MARGIN: Duration = Duration::from_secs(5);
 /// Most LIVE events applied as one batch.
 const MAX_LIVE_BATCH: usize = 4096;
+/// Most LIVE notifications the worker holds, read while it waits for the
+/// pipeline or a database read. Four batches: the one being committed and
+/// what a write rate the pipeline sustains brings meanwhile (a group commit
+/// takes up to twice this batch at once), so steady heavy load is never
+/// shed, while memory stays bounded (16 MiB at 1 KiB a record) however fast
+/// SurrealDB is written and however slow the commits are.
+pub const LIVE_BACKLOG: usize = 4 * MAX_LIVE_BATCH;
+/// A shed LIVE subscription is re-subscribed after this long at first:
+/// several poll intervals, so the feed has caught the table up by then.
+const SHED_HOLDOFF: Duration = Duration::from_secs(2);
+/// The longest hold-off (it doubles each time a table is shed again soon
+/// after its re-subscription), i.e. how often an overloaded SSP tries LIVE.
+const SHED_HOLDOFF_MAX: Duration = Duration::from_secs(60);
+/// A subscription that stayed up this long is back to the first hold-off.
+const SHED_HOLDOFF_RESET: Duration = Duration::from_secs(60);
+/// Commands waiting for the worker. The worker answers them one at a time,
+/// in order, and every caller waits within a time budget, so a longer queue
+/// would only hold requests that time out anyway; past it, callers wait for
+/// room (their own future holds the request).
+const COMMAND_QUEUE: usize = 64;
 /// Records compared at once during a feed pass before re-reading mismatches.
 const FEED_FLUSH_AT: usize = 10_000;
 /// How long [`Db::wait_available`] waits per reconnect attempt.
@@ -124,6 +161,9 @@ pub struct WorkerStats {
     pub stale_cursor_resyncs: AtomicU64,
     /// LIVE subscriptions re-issued after they ended.
     pub resubscribes: AtomicU64,
+    /// LIVE subscriptions ended because their notifications came faster than
+    /// SSP committed them (the backlog was full); the feed caught them up.
+    pub live_drops: AtomicU64,
     /// Views unregistered because their `_spooky_query` row was deleted.
     pub views_removed: AtomicU64,
     /// The newest versionstamp the last feed pass saw (0 before the first),
@@ -145,12 +185,14 @@ enum Command {
     Clear {
         reply: oneshot::Sender<()>,
     },
-    Refresh,
 }
 
 /// Starts following tables; shared by the routes.
 pub struct Tracker {
-    tx: mpsc::UnboundedSender<Command>,
+    tx: mpsc::Sender<Command>,
+    /// A pending refresh: one permit however many were asked for, so
+    /// fire-and-forget callers can never grow a queue.
+    refresh: Arc<tokio::sync::Notify>,
 }
 
 impl Tracker {
@@ -165,6 +207,7 @@ impl Tracker {
                 tables: tables.to_vec(),
                 reply,
             })
+            .await
             .map_err(|_| PipelineError::Closed)?;
         rx.await.map_err(|_| PipelineError::Closed)?
     }
@@ -173,15 +216,16 @@ impl Tracker {
     /// the engine): tables are loaded again when next needed.
     pub async fn clear(&self) {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Command::Clear { reply }).is_ok() {
+        if self.tx.send(Command::Clear { reply }).await.is_ok() {
             let _ = rx.await;
         }
     }
 
     /// Asks the worker to compare the tracked tables with what the views need
-    /// now (e.g. after an unregister). Returns at once.
+    /// now (e.g. after an unregister). Returns at once; requests made before
+    /// the worker gets to them are served by one reconcile.
     pub fn refresh(&self) {
-        let _ = self.tx.send(Command::Refresh);
+        self.refresh.notify_one();
     }
 }
 
@@ -245,7 +289,8 @@ impl ChangeWorker {
         settings: WorkerSettings,
         cursors: Cursors,
     ) -> WorkerHandle {
-        let (tx, commands) = mpsc::unbounded_channel();
+        let (tx, commands) = mpsc::channel(COMMAND_QUEUE);
+        let refresh = Arc::new(tokio::sync::Notify::new());
         let (stop, stop_rx) = watch::channel(false);
         let stats = Arc::new(WorkerStats::default());
         let retention = settings.retention;
@@ -257,9 +302,11 @@ impl ChangeWorker {
             cursors: cursors.clone(),
             stats: Arc::clone(&stats),
             commands,
+            refresh: Arc::clone(&refresh),
             stop: stop_rx,
             tables: BTreeMap::new(),
             events: SelectAll::new(),
+            backlog: VecDeque::new(),
             views: Follow::down(),
             next_generation: 0,
             feed_prev: None,
@@ -272,7 +319,7 @@ impl ChangeWorker {
         };
         let task = tokio::spawn(worker.run());
         WorkerHandle {
-            tracker: Arc::new(Tracker { tx }),
+            tracker: Arc::new(Tracker { tx, refresh }),
             cursors,
             stats,
             stop,
@@ -282,7 +329,7 @@ impl ChangeWorker {
 }
 
 /// Which subscription an event came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Target {
     Table(Arc<str>),
     Views,
@@ -298,6 +345,11 @@ struct Tagged {
 struct Follow {
     generation: u64,
     state: LiveState,
+    /// When it was subscribed.
+    since: Instant,
+    /// The hold-off of the last shed (zero: never shed), kept across
+    /// re-subscriptions so that repeated sheds back off.
+    holdoff: Duration,
 }
 
 enum LiveState {
@@ -319,7 +371,34 @@ impl Follow {
                 retry_at: Instant::now(),
                 backoff: reconnect_backoff(),
             },
+            since: Instant::now(),
+            holdoff: Duration::ZERO,
         }
+    }
+
+    /// Takes the place of `old` (a re-subscription), keeping its hold-off.
+    fn replacing(mut self, old: &Follow) -> Self {
+        self.holdoff = old.holdoff;
+        self
+    }
+
+    /// Ends the subscription to shed its notifications: returns its id (to
+    /// kill) and how long to wait before subscribing again, if it was up.
+    fn shed(&mut self) -> Option<(sdb::Value, Duration)> {
+        if !self.is_up() {
+            return None;
+        }
+        let holdoff = if self.holdoff.is_zero() || self.since.elapsed() >= SHED_HOLDOFF_RESET {
+            SHED_HOLDOFF
+        } else {
+            (self.holdoff * 2).min(SHED_HOLDOFF_MAX)
+        };
+        let id = self.set_down()?;
+        if let LiveState::Down { retry_at, .. } = &mut self.state {
+            *retry_at = Instant::now() + holdoff;
+        }
+        self.holdoff = holdoff;
+        Some((id, holdoff))
     }
 
     fn is_up(&self) -> bool {
@@ -362,6 +441,15 @@ fn reconnect_backoff() -> ExponentialBackoff {
     crate::db::backoff_forever(Duration::from_millis(100), Duration::from_secs(5))
 }
 
+impl Table {
+    /// Whether feed passes read this table's changes: while LIVE is up, and
+    /// while it is shed if there is a feed (without one, the re-subscription
+    /// resyncs it).
+    fn feed_follows(&self) -> bool {
+        self.live.is_up() || (self.shed && self.feed.is_some())
+    }
+}
+
 /// A followed table.
 struct Table {
     live: Follow,
@@ -370,6 +458,9 @@ struct Table {
     /// Every feed entry since the cursor must be checked (or, without a feed,
     /// the table resynced) before LIVE alone is trusted again.
     gap: bool,
+    /// LIVE was ended to shed its notifications (the database is up): the
+    /// feed follows the table until LIVE is subscribed again.
+    shed: bool,
     /// Listed in `worker.tables`: followed even when no view reads it.
     pinned: bool,
     ensured_at: Instant,
@@ -383,10 +474,14 @@ struct Worker {
     retention: Duration,
     cursors: Cursors,
     stats: Arc<WorkerStats>,
-    commands: mpsc::UnboundedReceiver<Command>,
+    commands: mpsc::Receiver<Command>,
+    refresh: Arc<tokio::sync::Notify>,
     stop: watch::Receiver<bool>,
     tables: BTreeMap<Arc<str>, Table>,
     events: SelectAll<BoxStream<'static, Tagged>>,
+    /// Notifications read from `events` while the worker waited, not yet
+    /// applied (at most [`LIVE_BACKLOG`]); applied before anything newer.
+    backlog: VecDeque<Tagged>,
     /// The `_spooky_query` subscription.
     views: Follow,
     next_generation: u64,
@@ -449,7 +544,16 @@ impl Worker {
                     Some(command) => self.command(command).await,
                     None => break,
                 },
-                Some(first) = self.events.next(), if !self.events.is_empty() => self.on_events(first).await,
+                () = self.refresh.notified() => {
+                    self.reconcile().await;
+                    Ok(())
+                }
+                // What was read while waiting goes first: it is older.
+                () = std::future::ready(()), if !self.backlog.is_empty() => self.on_events().await,
+                Some(first) = self.events.next(), if !self.events.is_empty() => {
+                    self.backlog.push_back(first);
+                    self.on_events().await
+                }
                 _ = poll.tick() => self.feed_pass().await,
                 _ = maintain.tick() => self.maintain().await,
             };
@@ -505,10 +609,6 @@ impl Worker {
                 self.pipeline.dirty().notify_one();
                 let _ = reply.send(());
                 tracing::info!("change worker: every table forgotten (reset)");
-                Ok(())
-            }
-            Command::Refresh => {
-                self.reconcile().await;
                 Ok(())
             }
         }
@@ -582,6 +682,7 @@ impl Worker {
                     .has_feed
                     .then(|| status.retention.unwrap_or(self.retention)),
                 gap: true,
+                shed: false,
                 pinned,
                 ensured_at: Instant::now(),
                 unwanted_since: None,
@@ -649,6 +750,8 @@ impl Worker {
         Follow {
             generation,
             state: LiveState::Up { id: sub.id, abort },
+            since: Instant::now(),
+            holdoff: Duration::ZERO,
         }
     }
 
@@ -715,7 +818,8 @@ impl Worker {
         let mut present: HashSet<RecordId> = HashSet::new();
         let mut batch: Vec<crate::engine::Change> = Vec::new();
         let mut count = 0usize;
-        while let Some(page) = pages.next_page(&self.db).await? {
+        let db = Arc::clone(&self.db);
+        while let Some(page) = self.drain_while(pages.next_page(&db)).await? {
             count += page.len();
             if deletes {
                 present.extend(page.iter().map(|c| c.id.clone()));
@@ -723,15 +827,14 @@ impl Worker {
             batch.extend(page);
             if batch.len() >= APPLY_CHUNK {
                 let n = batch.len() as u64;
-                self.pipeline
-                    .ingest(std::mem::take(&mut batch), Source::Bootstrap)
+                self.ingest(std::mem::take(&mut batch), Source::Bootstrap)
                     .await?;
                 progress.add(n);
             }
         }
         if !batch.is_empty() {
             let n = batch.len() as u64;
-            self.pipeline.ingest(batch, Source::Bootstrap).await?;
+            self.ingest(batch, Source::Bootstrap).await?;
             progress.add(n);
         }
         let held = if count == 0 && !held.is_empty() {
@@ -747,9 +850,7 @@ impl Worker {
         let gone = deletes_for(held, &present);
         let deleted = gone.len();
         for chunk in gone.chunks(APPLY_CHUNK) {
-            self.pipeline
-                .ingest(chunk.to_vec(), Source::Bootstrap)
-                .await?;
+            self.ingest(chunk.to_vec(), Source::Bootstrap).await?;
             progress.add(chunk.len() as u64);
         }
         progress.finish();
@@ -815,9 +916,12 @@ impl Worker {
 
     // ----- LIVE ----------------------------------------------------------
 
-    async fn on_events(&mut self, first: Tagged) -> Result<(), StepError> {
-        let mut batch = vec![first];
-        while batch.len() < MAX_LIVE_BATCH {
+    /// Applies the oldest notifications: the backlog's, then what the
+    /// streams have ready, up to [`MAX_LIVE_BATCH`].
+    async fn on_events(&mut self) -> Result<(), StepError> {
+        let take = self.backlog.len().min(MAX_LIVE_BATCH);
+        let mut batch: Vec<Tagged> = self.backlog.drain(..take).collect();
+        while batch.len() < MAX_LIVE_BATCH && self.backlog.is_empty() {
             match self.events.next().now_or_never() {
                 Some(Some(tagged)) => batch.push(tagged),
                 _ => break,
@@ -897,7 +1001,7 @@ impl Worker {
         }
         if !changes.is_empty() {
             let n = changes.len() as u64;
-            self.pipeline.ingest(changes, Source::Live).await?;
+            self.ingest(changes, Source::Live).await?;
             WorkerStats::bump(&self.stats.live_changes, n);
         }
         for id in deleted_views {
@@ -962,8 +1066,9 @@ impl Worker {
             Ok(sub) => {
                 let follow = self.attach(Target::Table(table.clone()), sub);
                 if let Some(t) = self.tables.get_mut(table) {
-                    t.live = follow;
+                    t.live = follow.replacing(&t.live);
                     t.gap = true;
+                    t.shed = false;
                 }
                 WorkerStats::bump(&self.stats.resubscribes, 1);
                 metrics::counter!("ssp_worker_resubscribes_total").increment(1);
@@ -976,6 +1081,125 @@ impl Worker {
                 }
             }
         }
+    }
+
+    // ----- waiting without letting LIVE pile up -------------------------
+
+    /// Waits for `work` while reading LIVE notifications into the backlog, so
+    /// that they wait in bounded memory of ours rather than in the SDK's
+    /// unbounded channels; sheds subscriptions when the backlog is full.
+    async fn drain_while<T>(&mut self, work: impl Future<Output = T>) -> T {
+        let mut work = std::pin::pin!(work);
+        loop {
+            if self.backlog.len() >= LIVE_BACKLOG {
+                self.shed();
+            }
+            let room = self.backlog.len() < LIVE_BACKLOG;
+            tokio::select! {
+                biased;
+                out = &mut work => return out,
+                Some(tagged) = self.events.next(), if room && !self.events.is_empty() => {
+                    self.backlog.push_back(tagged);
+                }
+            }
+        }
+    }
+
+    /// Whether an event of `generation` from `target` is still to be
+    /// applied: its subscription is the table's current one and is up.
+    fn is_current(&self, target: &Target, generation: u64) -> bool {
+        match target {
+            Target::Table(name) => self
+                .tables
+                .get(name)
+                .is_some_and(|t| t.live.generation == generation && t.live.is_up()),
+            Target::Views => self.views.generation == generation && self.views.is_up(),
+        }
+    }
+
+    // The pipeline calls, waited for with `drain_while`.
+
+    async fn ingest(
+        &mut self,
+        changes: Vec<crate::engine::Change>,
+        source: Source,
+    ) -> Result<(), PipelineError> {
+        let pipeline = self.pipeline.clone();
+        self.drain_while(async move { pipeline.ingest(changes, source).await })
+            .await
+            .map(|_| ())
+    }
+
+    async fn flush(&mut self) -> Result<(), PipelineError> {
+        let pipeline = self.pipeline.clone();
+        self.drain_while(async move { pipeline.flush().await })
+            .await
+    }
+
+    async fn unregister(&mut self, id: String) -> Result<bool, PipelineError> {
+        let pipeline = self.pipeline.clone();
+        self.drain_while(async move { pipeline.unregister(id).await })
+            .await
+    }
+
+    /// The backlog is full: the LIVE streams bring more than the pipeline
+    /// commits. Drops what no longer counts (ended or replaced
+    /// subscriptions), then ends the busiest subscriptions, dropping their
+    /// notifications, until the backlog is half empty. Their tables are
+    /// caught up from the change feed (or resynced), as after a disconnect.
+    fn shed(&mut self) {
+        let mut backlog = std::mem::take(&mut self.backlog);
+        backlog.retain(|t| self.is_current(&t.target, t.generation));
+        self.backlog = backlog;
+        if self.backlog.len() < LIVE_BACKLOG / 2 {
+            return;
+        }
+        let mut counts: HashMap<Target, usize> = HashMap::new();
+        for tagged in &self.backlog {
+            *counts.entry(tagged.target.clone()).or_default() += 1;
+        }
+        let mut busiest: Vec<(Target, usize)> = counts.into_iter().collect();
+        busiest.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+        let mut left = self.backlog.len();
+        let mut shed: HashSet<Target> = HashSet::new();
+        for (target, count) in busiest {
+            if left < LIVE_BACKLOG / 2 {
+                break;
+            }
+            left -= count;
+            shed.insert(target);
+        }
+        self.backlog.retain(|t| !shed.contains(&t.target));
+        let mut kills = Vec::new();
+        for target in shed {
+            let (name, ended) = match &target {
+                Target::Table(name) => {
+                    let Some(t) = self.tables.get_mut(name) else {
+                        continue;
+                    };
+                    let ended = t.live.shed();
+                    if ended.is_some() {
+                        t.gap = true;
+                        t.shed = true;
+                    }
+                    (name.clone(), ended)
+                }
+                Target::Views => (Arc::from(QUERY_TABLE), self.views.shed()),
+            };
+            let Some((id, holdoff)) = ended else {
+                continue;
+            };
+            kills.push(id);
+            WorkerStats::bump(&self.stats.live_drops, 1);
+            metrics::counter!("ssp_worker_live_drops_total").increment(1);
+            tracing::warn!(
+                table = %name,
+                backlog = LIVE_BACKLOG,
+                retry_in_s = holdoff.as_secs_f64(),
+                "LIVE notifications arrive faster than SSP commits them: ending the table's LIVE subscription to bound memory; the change feed catches the table up meanwhile"
+            );
+        }
+        self.kill_later(kills);
     }
 
     // ----- the change feed -----------------------------------------------
@@ -1008,7 +1232,7 @@ impl Worker {
         let now = Utc::now();
         let mut to_resync = Vec::new();
         for (name, t) in &self.tables {
-            if !t.gap || !t.live.is_up() {
+            if !t.gap || !t.feed_follows() {
                 continue;
             }
             match (t.feed, self.cursors.get(name)) {
@@ -1045,7 +1269,7 @@ impl Worker {
         // 2. The tables the feed follows, with their cursors.
         let mut followed: HashMap<Arc<str>, (u64, bool, u64)> = HashMap::new();
         for (name, t) in &self.tables {
-            if t.feed.is_none() || !t.live.is_up() {
+            if t.feed.is_none() || !t.feed_follows() {
                 continue;
             }
             if let Some(cursor) = self.cursors.get(name) {
@@ -1067,7 +1291,10 @@ impl Worker {
         let mut pending: HashMap<RecordId, Option<Object>> = HashMap::new();
         let mut pages = 0u64;
         loop {
-            let page = changefeed::read_page(&self.db, since).await?;
+            let db = Arc::clone(&self.db);
+            let page = self
+                .drain_while(async move { changefeed::read_page(&db, since).await })
+                .await?;
             pages += 1;
             if let Some(last) = page.last_versionstamp {
                 self.check_clock(last);
@@ -1174,7 +1401,8 @@ impl Worker {
             return Ok(());
         }
         stale.sort();
-        let changes = read_records(&self.db, &stale).await?;
+        let db = Arc::clone(&self.db);
+        let changes = self.drain_while(read_records(&db, &stale)).await?;
         tracing::info!(
             records = stale.len(),
             first = %stale[0],
@@ -1182,7 +1410,7 @@ impl Worker {
         );
         WorkerStats::bump(&self.stats.feed_repairs, stale.len() as u64);
         metrics::counter!("ssp_worker_feed_repairs_total").increment(stale.len() as u64);
-        self.pipeline.ingest(changes, Source::ChangeFeed).await?;
+        self.ingest(changes, Source::ChangeFeed).await?;
         Ok(())
     }
 
@@ -1194,7 +1422,8 @@ impl Worker {
     async fn follow_views(&mut self) {
         match live::subscribe(&self.db, QUERY_TABLE, true).await {
             Ok(sub) => {
-                self.views = self.attach(Target::Views, sub);
+                let follow = self.attach(Target::Views, sub);
+                self.views = follow.replacing(&self.views);
             }
             Err(e) => {
                 tracing::debug!(error = %e, "cannot subscribe to _spooky_query yet");
@@ -1217,7 +1446,7 @@ impl Worker {
         if known.is_empty() {
             return Ok(());
         }
-        self.pipeline.flush().await?;
+        self.flush().await?;
         let q =
             Query::new("SELECT VALUE id FROM type::table($t)").bind("t", QUERY_TABLE.to_string());
         let mut response = self.db.run_background(q).await?;
@@ -1237,7 +1466,7 @@ impl Worker {
             }
             if self.pipeline.read(|engine| engine.view(&id).is_some()) {
                 tracing::info!(view = %id, "the view's _spooky_query row is gone: unregistering the view");
-                self.pipeline.unregister(id).await?;
+                self.unregister(id).await?;
                 WorkerStats::bump(&self.stats.views_removed, 1);
             }
         }
@@ -1253,7 +1482,7 @@ impl Worker {
         }
         // The view may have been registered again since the delete: then its
         // row exists again once everything queued is committed.
-        self.pipeline.flush().await?;
+        self.flush().await?;
         let q = Query::new("SELECT VALUE id FROM $row")
             .bind("row", sdb::Value::RecordId(record_id_to_surreal(&row)));
         let exists = match self.db.run_background(q).await {
@@ -1264,7 +1493,7 @@ impl Worker {
             return Ok(());
         }
         tracing::info!(view = %id, "the view's _spooky_query row was deleted in the database: unregistering the view");
-        self.pipeline.unregister(id).await?;
+        self.unregister(id).await?;
         WorkerStats::bump(&self.stats.views_removed, 1);
         self.reconcile_soon();
         Ok(())
@@ -1313,6 +1542,53 @@ mod tests {
         assert!(!matches_engine(None, Some(&content)));
         let other = Object::from_pairs(vec![("id".into(), Value::thing(id))]);
         assert!(!matches_engine(Some(&held), Some(&other)));
+    }
+
+    fn tracker() -> (Arc<Tracker>, mpsc::Receiver<Command>) {
+        let (tx, commands) = mpsc::channel(COMMAND_QUEUE);
+        let refresh = Arc::new(tokio::sync::Notify::new());
+        (Arc::new(Tracker { tx, refresh }), commands)
+    }
+
+    #[tokio::test]
+    async fn refreshes_coalesce_instead_of_queueing() {
+        let (tracker, commands) = tracker();
+        for _ in 0..100_000 {
+            tracker.refresh();
+        }
+        assert_eq!(commands.len(), 0, "a refresh queues no command");
+        let pending = tracker.refresh.notified();
+        assert!(pending.now_or_never().is_some(), "one refresh is pending");
+        let more = tracker.refresh.notified();
+        assert!(more.now_or_never().is_none(), "and only one");
+    }
+
+    #[tokio::test]
+    async fn ensure_waits_for_room_in_the_queue() {
+        let (tracker, mut commands) = tracker();
+        let callers = 3 * COMMAND_QUEUE;
+        let tasks: Vec<_> = (0..callers)
+            .map(|i| {
+                let tracker = Arc::clone(&tracker);
+                tokio::spawn(async move { tracker.ensure(&[Arc::from(format!("t{i}"))]).await })
+            })
+            .collect();
+        // The callers fill the queue and wait for room, none fails.
+        while commands.len() < COMMAND_QUEUE {
+            tokio::task::yield_now().await;
+        }
+        assert!(tasks.iter().all(|t| !t.is_finished()));
+        for _ in 0..callers {
+            match commands.recv().await {
+                Some(Command::Ensure { reply, .. }) => {
+                    let _ = reply.send(Ok(()));
+                }
+                _ => panic!("an ensure command"),
+            }
+        }
+        for task in tasks {
+            task.await.expect("caller").expect("ensured");
+        }
     }
 
     #[test]

@@ -212,3 +212,80 @@ async fn health_and_version(backend: Backend) {
     app.stop().await;
 }
 backend_tests!(health_and_version);
+
+/// Sends `head` and then `body_start` on a raw connection, never the rest of
+/// the body, and reads what the server answers until it closes.
+async fn answer_to_a_partial_request(app: &TestApp, head: &str, body_start: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("send head");
+    stream.write_all(body_start).await.expect("send body start");
+    // The rest of the body never comes: an answer only arrives if the server
+    // does not wait for it. (A deadline, not a timing assertion.) The close
+    // may come as a reset, with unread bytes on the server's side: what was
+    // read until then is the answer.
+    let read_all = async {
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stream.read(&mut buf).await {
+            answer.extend_from_slice(&buf[..n]);
+        }
+        answer
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(20), read_all)
+        .await
+        .expect("the server answers without the rest of the body, and closes");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A refused request with a big body is answered without reading the body:
+/// at most a small prefix is read, then 401 and the connection is closed
+/// (it cannot carry another request with the body still coming). Whether
+/// the client announces the size or streams it in chunks.
+async fn a_refused_big_body_is_not_read(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let chunk = vec![b'x'; 128 * 1024];
+    let announced = format!(
+        "POST /ingest HTTP/1.1\r\nhost: ssp\r\nauthorization: Bearer wrong\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        1024 * 1024 - 1
+    );
+    let chunked = "POST /ingest HTTP/1.1\r\nhost: ssp\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+    let mut first_chunk = format!("{:x}\r\n", chunk.len()).into_bytes();
+    first_chunk.extend_from_slice(&chunk);
+    first_chunk.extend_from_slice(b"\r\n");
+    for (head, body_start) in [
+        (announced.as_str(), &chunk[..16 * 1024]),
+        (chunked, &first_chunk[..]),
+    ] {
+        let started = std::time::Instant::now();
+        let answer = answer_to_a_partial_request(&app, head, body_start).await;
+        eprintln!("401 to a partial body after {:?}", started.elapsed());
+        let (headers, body) = answer
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("a whole HTTP answer: {answer:?}"));
+        let headers = headers.to_ascii_lowercase();
+        assert!(headers.starts_with("http/1.1 401"), "{headers}");
+        assert!(headers.contains("connection: close"), "{headers}");
+        assert!(headers.contains("www-authenticate: bearer"), "{headers}");
+        let body: Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("JSON body {body:?}: {e}"));
+        assert_eq!(body["code"], "unauthorized", "{body}");
+    }
+
+    // A small refused body is read whole: the connection stays usable.
+    let small = "{\"table\":\"user\"}";
+    let response = app
+        .http
+        .post(app.url("/ingest"))
+        .header("authorization", "Bearer wrong")
+        .body(small)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("connection").is_none());
+    json_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    app.stop().await;
+}
+backend_tests!(a_refused_big_body_is_not_read: mem);

@@ -911,6 +911,148 @@ async fn a_table_over_the_websocket_message_limit_loads(backend: Backend) {
 }
 backend_tests!(a_table_over_the_websocket_message_limit_loads: ws);
 
+// ----- backpressure ----------------------------------------------------------
+
+const FLOOD_HOT: View = View {
+    id: "flood_hot",
+    sql: "SELECT * FROM flood WHERE hot = true",
+};
+const FLOOD_TOP: View = View {
+    id: "flood_top",
+    sql: "SELECT * FROM flood ORDER BY n DESC LIMIT 5",
+};
+
+/// The value of a counter in SSP's `/metrics` (summed over labels), 0 when
+/// absent.
+async fn counter(app: &TestApp, name: &str) -> f64 {
+    let text = app
+        .get("/metrics")
+        .send()
+        .await
+        .expect("metrics request")
+        .text()
+        .await
+        .expect("metrics body");
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Runs `sql` over `table` for `$from..$to` ranges of `per_call` keys below
+/// `rows`, `writers` statements at a time. Small transactions: the server
+/// closes a websocket with 100 notifications queued for it, and a burst of
+/// thousands in one commit can outrun its write loop.
+async fn in_ranges(db: &Arc<Db>, sql: &'static str, table: &str, rows: i64, per_call: i64) {
+    const WRITERS: i64 = 2;
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let db = Arc::clone(db);
+            let table = table.to_owned();
+            tokio::spawn(async move {
+                let mut from = w * per_call;
+                while from < rows {
+                    let to = (from + per_call).min(rows);
+                    run(
+                        &db,
+                        sql,
+                        vec![
+                            ("t", sdb::Value::String(table.clone())),
+                            ("from", int(from)),
+                            ("to", int(to)),
+                        ],
+                    )
+                    .await;
+                    from += WRITERS * per_call;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("writer task");
+    }
+}
+
+/// While SSP's commits are stalled (the database takes none of its writes,
+/// but its connection stays up and LIVE notifications keep coming), direct
+/// writes far over the worker's LIVE backlog make it end the table's LIVE
+/// subscription rather than buffer without bound (the SDK's buffer is
+/// unbounded): the drop is counted and logged, and once commits go through
+/// again the change feed brings in every write, updates and deletes too.
+/// Few rows are in the views: what takes the time is the notifications, and
+/// the catch-up's edges commit well within the call timeout.
+async fn live_faster_than_commits_is_shed_and_caught_up(backend: Backend) {
+    assert!(
+        captured_logs().is_some(),
+        "capturing logs needs the global subscriber"
+    );
+    const ROWS: i64 = 20_000;
+    assert!(
+        ROWS as usize > ssp::sources::change_worker::LIVE_BACKLOG,
+        "more notifications than the backlog holds"
+    );
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    register(&app, FLOOD_HOT).await;
+    register(&app, FLOOD_TOP).await;
+    upsert(&db, "flood", -1, json!({"n": -1, "hot": true})).await;
+    wait_agree(&db, &[FLOOD_HOT, FLOOD_TOP], Duration::from_secs(5)).await;
+    let drops_before = counter(&app, "ssp_worker_live_drops_total").await;
+
+    app.test_db.proxy().stall();
+    in_ranges(
+        &db,
+        "FOR $i IN $from..$to { CREATE type::record($t, $i) SET n = $i, hot = $i % 100 = 0 }",
+        "flood",
+        ROWS,
+        25,
+    )
+    .await;
+    in_ranges(
+        &db,
+        "FOR $i IN $from..$to { IF $i % 7 = 0 { UPDATE type::record($t, $i) SET touched = true, hot = IF $i % 350 = 0 { !hot } ELSE { hot } } }",
+        "flood",
+        ROWS,
+        100,
+    )
+    .await;
+    in_ranges(
+        &db,
+        "FOR $i IN $from..$to { IF $i % 11 = 0 { DELETE type::record($t, $i) } }",
+        "flood",
+        ROWS,
+        100,
+    )
+    .await;
+    wait_for(
+        "the LIVE drop to be counted and logged",
+        Duration::from_secs(30),
+        || async {
+            let drops = counter(&app, "ssp_worker_live_drops_total").await;
+            (drops > drops_before && logged(&["flood", "faster than SSP commits them"]))
+                .then_some(())
+        },
+    )
+    .await;
+    app.test_db.proxy().resume();
+
+    wait_agree(&db, &[FLOOD_HOT, FLOOD_TOP], Duration::from_secs(60)).await;
+    // The table is followed again afterwards (by LIVE once re-subscribed,
+    // by the feed meanwhile).
+    upsert(&db, "flood", ROWS + 1, json!({"n": ROWS + 1, "hot": true})).await;
+    let key = format!("flood:{}", ROWS + 1);
+    wait_edges(
+        &db,
+        FLOOD_HOT.id,
+        "a write after the catch-up",
+        Duration::from_secs(10),
+        |e| e.contains_key(&key),
+    )
+    .await;
+    app.stop().await;
+}
+backend_tests!(live_faster_than_commits_is_shed_and_caught_up: ws);
+
 // ----- benchmark -----------------------------------------------------------
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

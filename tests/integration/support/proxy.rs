@@ -4,13 +4,18 @@
 //!   restart as the client sees it);
 //! - [`Proxy::stop`] also stops listening: new connections are refused (the
 //!   database is down);
-//! - [`Proxy::start`] listens again on the same port.
+//! - [`Proxy::start`] listens again on the same port;
+//! - [`Proxy::stall`] stops forwarding what clients send (the server's
+//!   answers and notifications still flow): a database that takes no writes
+//!   while the connection stays up; [`Proxy::resume`] forwards it again.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 #[derive(Default)]
@@ -25,6 +30,7 @@ pub struct Proxy {
     upstream: SocketAddr,
     state: Arc<Mutex<State>>,
     accepted: Arc<AtomicU64>,
+    stalled: watch::Sender<bool>,
 }
 
 impl Drop for Proxy {
@@ -52,6 +58,7 @@ impl Proxy {
             upstream,
             state: Arc::default(),
             accepted: Arc::default(),
+            stalled: watch::Sender::new(false),
         };
         proxy.spawn_acceptor(listener);
         proxy
@@ -76,6 +83,17 @@ impl Proxy {
         let mut state = self.state.lock().expect("proxy state");
         state.connections.retain(|c| !c.is_finished());
         state.connections.len()
+    }
+
+    /// Stops forwarding client-to-server bytes on every connection, current
+    /// and new (they wait, unread); server-to-client bytes still flow.
+    pub fn stall(&self) {
+        self.stalled.send_replace(true);
+    }
+
+    /// Forwards client-to-server bytes again after [`Proxy::stall`].
+    pub fn resume(&self) {
+        self.stalled.send_replace(false);
     }
 
     /// Drops every live connection; keeps accepting new ones.
@@ -123,13 +141,14 @@ impl Proxy {
         let upstream = self.upstream;
         let state = Arc::clone(&self.state);
         let accepted = Arc::clone(&self.accepted);
+        let stalled = self.stalled.subscribe();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     continue;
                 };
                 accepted.fetch_add(1, Ordering::SeqCst);
-                let pump = tokio::spawn(pump(client, upstream));
+                let pump = tokio::spawn(pump(client, upstream, stalled.clone()));
                 let mut state = state.lock().expect("proxy state");
                 state.connections.retain(|c| !c.is_finished());
                 state.connections.push(pump.abort_handle());
@@ -140,12 +159,37 @@ impl Proxy {
 }
 
 /// Copies bytes both ways until either side closes (or the task is aborted,
-/// which drops both sockets).
-async fn pump(mut client: TcpStream, upstream: SocketAddr) {
-    let Ok(mut server) = TcpStream::connect(upstream).await else {
+/// which drops both sockets). Client-to-server bytes wait while `stalled`.
+async fn pump(client: TcpStream, upstream: SocketAddr, mut stalled: watch::Receiver<bool>) {
+    let Ok(server) = TcpStream::connect(upstream).await else {
         return;
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let upstream = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            if stalled.wait_for(|s| !*s).await.is_err() {
+                return;
+            }
+            match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    // Bytes read just before a stall wait for its end too.
+                    if stalled.wait_for(|s| !*s).await.is_err()
+                        || server_write.write_all(&buf[..n]).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    let downstream = tokio::io::copy(&mut server_read, &mut client_write);
+    tokio::select! {
+        _ = upstream => {}
+        _ = downstream => {}
+    }
 }
