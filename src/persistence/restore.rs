@@ -104,16 +104,45 @@ async fn sync_views(engine: &mut Engine, db: &Db) -> Result<(), DbError> {
         tracing::info!(view = %id, "view row deleted while SSP was down: unregistering it");
         engine.unregister(&id);
     }
-    for meta in rows {
-        if engine.view(&meta.id).is_none() {
-            let id = meta.id.clone();
-            tracing::info!(view = %id, "view registered after the last save: re-planning it from its row");
-            if let Err(e) = engine.register(meta) {
-                tracing::warn!(view = %id, error = %e, "a stored view no longer plans; it is skipped");
+    for mut meta in rows {
+        let id = meta.id.clone();
+        match engine.view(&id) {
+            None => {
+                tracing::info!(view = %id, "view registered after the last save: re-planning it from its row");
+                if let Err(e) = engine.register(meta) {
+                    tracing::warn!(view = %id, error = %e, "a stored view no longer plans; it is skipped");
+                }
+            }
+            // The row is written before a registration or heartbeat is
+            // answered, the state file only at the next save: after a kill
+            // -9 the row can be newer. Its `lastActiveAt` must win, or views
+            // kept alive by heartbeats expire at the first sweep.
+            Some(have) if same_view(&have, &meta) => {
+                if meta.last_active_at > have.last_active_at {
+                    engine.touch(&id, meta.last_active_at);
+                }
+            }
+            Some(have) => {
+                tracing::info!(view = %id, "view re-registered after the last save: re-planning it from its row");
+                meta.last_active_at = meta.last_active_at.max(have.last_active_at);
+                if let Err(e) = engine.register(meta) {
+                    tracing::warn!(view = %id, error = %e, "the view's row no longer plans; the saved view is kept");
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Whether a view row says the same as the view the engine holds (but for
+/// `lastActiveAt`). The row's `ttl` is SurrealDB's rendering of the
+/// duration, so durations are compared, not their text.
+fn same_view(engine: &ViewMeta, row: &ViewMeta) -> bool {
+    let ttl = |m: &ViewMeta| crate::pipeline::ttl_sweep::parse_ttl(&m.ttl).ok();
+    engine.sql == row.sql
+        && engine.params == row.params
+        && engine.client_id == row.client_id
+        && ttl(engine) == ttl(row)
 }
 
 async fn view_rows(db: &Db) -> Result<Vec<ViewMeta>, DbError> {

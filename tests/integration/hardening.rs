@@ -419,3 +419,108 @@ async fn order_by_a_computed_field_is_refused(backend: Backend) {
     app.stop().await;
 }
 backend_tests!(order_by_a_computed_field_is_refused: mem);
+
+/// kill -9 after heartbeats the state file has not caught up with: the view
+/// rows hold the newer `lastActiveAt` (and a re-registration's new client),
+/// and the restart takes them, so views kept alive by heartbeats do not
+/// expire at the first sweep.
+#[test]
+fn heartbeats_and_re_registrations_survive_kill_9() {
+    crate::support::run(async {
+        let test_db = TestDb::start(Backend::Ws).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = dir.path().join("state.json");
+        let http = reqwest::Client::new();
+        let spawn = || {
+            SspProcess::spawn(
+                dir.path(),
+                &test_db.url(),
+                &[("SPOOKY_SAVE_DEBOUNCE_MS", "2000")],
+            )
+        };
+        let post = |p: &SspProcess, path: &str, body: Value| {
+            http.post(format!("{}{path}", p.base))
+                .bearer_auth(&p.secret)
+                .json(&body)
+                .send()
+        };
+        let saved = || std::fs::read_to_string(&state).unwrap_or_default();
+
+        let mut p = spawn();
+        p.wait_up(&http).await;
+        // Active 50 s ago, with a 60 s TTL: alive now, expired in 10 s
+        // unless the heartbeat below counts.
+        let long_ago = (chrono::Utc::now() - chrono::Duration::seconds(50)).to_rfc3339();
+        for (id, client) in [("kept", "c"), ("moved", "old-client")] {
+            let res = post(
+                &p,
+                "/view/register",
+                json!({"id": id, "sql": "SELECT * FROM thread", "clientId": client,
+                       "ttl": "60s", "lastActiveAt": long_ago}),
+            )
+            .await
+            .expect("register");
+            assert!(res.status().is_success());
+        }
+        wait_for(
+            "both views in the state file",
+            Duration::from_secs(20),
+            || async {
+                let text = saved();
+                (text.contains("\"kept\"") && text.contains("old-client")).then_some(())
+            },
+        )
+        .await;
+        let beat: Value = post(&p, "/view/heartbeat", json!({"id": "kept"}))
+            .await
+            .expect("heartbeat")
+            .json()
+            .await
+            .expect("heartbeat body");
+        let res = post(
+            &p,
+            "/view/register",
+            json!({"id": "moved", "sql": "SELECT * FROM thread", "clientId": "new-client",
+                   "ttl": "60s", "lastActiveAt": long_ago}),
+        )
+        .await
+        .expect("re-register");
+        assert!(res.status().is_success());
+        p.signal("-KILL");
+        p.wait();
+        assert!(
+            saved().contains("old-client"),
+            "the state file must be older than the rows, else this test proves nothing"
+        );
+
+        let mut p = spawn();
+        p.wait_up(&http).await;
+        let view = |id: &'static str| {
+            let p = &p;
+            let http = &http;
+            async move {
+                let res = http
+                    .get(format!("{}/view/{id}", p.base))
+                    .bearer_auth(&p.secret)
+                    .send()
+                    .await
+                    .expect("GET /view");
+                assert_eq!(res.status(), StatusCode::OK, "{id} is still registered");
+                res.json::<Value>().await.expect("view body")
+            }
+        };
+        let kept = view("kept").await;
+        let at = |v: &Value| {
+            chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_default())
+                .expect("an RFC 3339 time")
+        };
+        assert_eq!(
+            at(&kept["lastActiveAt"]),
+            at(&beat["lastActiveAt"]),
+            "the heartbeat counts after the restart"
+        );
+        assert_eq!(view("moved").await["clientId"], "new-client");
+        p.signal("-TERM");
+        p.wait();
+    });
+}
