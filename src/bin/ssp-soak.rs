@@ -255,6 +255,9 @@ struct Ctx {
     lifecycle: Mutex<Vec<String>>,
     follower: Mutex<Follower>,
     seed: u64,
+    /// Set a few seconds before SSP is killed: a view is re-registered with
+    /// new params, so that a kill follows a change SSP has not saved yet.
+    reregister_now: AtomicBool,
 }
 
 impl Ctx {
@@ -1418,8 +1421,8 @@ async fn registrar_task(ctx: Arc<Ctx>, seed: u64, end: Instant) {
                 .filter(|v| v.life == Life::Long)
                 .map(|v| v.id.clone())
                 .collect();
-            if now >= next_rereg {
-                next_rereg = now + Duration::from_secs(30);
+            if now >= next_rereg || ctx.reregister_now.swap(false, Ordering::Relaxed) {
+                next_rereg = now + Duration::from_secs(15);
                 long.choose(&mut rng)
                     .map(|id| (id.clone(), views[id].shape))
             } else {
@@ -2255,6 +2258,7 @@ async fn soak(o: Options) -> anyhow::Result<bool> {
         lifecycle: Mutex::new(Vec::new()),
         follower: Mutex::new(Follower::default()),
         seed,
+        reregister_now: AtomicBool::new(false),
     });
     ctx.event(format!("database db#1 up at {}", db.url()));
     let mut rng = StdRng::seed_from_u64(seed);
@@ -2345,6 +2349,7 @@ async fn soak(o: Options) -> anyhow::Result<bool> {
     let mut crashes = Vec::new();
     let mut kill_count = 0;
     let mut restart_failures = Vec::new();
+    let mut rereg_flagged = false;
     while Instant::now() < end {
         if let Some(status) = ssp.exited() {
             let instance = ctx.ssp_instance.load(Ordering::Relaxed);
@@ -2406,7 +2411,16 @@ async fn soak(o: Options) -> anyhow::Result<bool> {
             }
             continue;
         }
+        if kills
+            .last()
+            .is_some_and(|t| *t <= now + Duration::from_secs(3))
+            && !rereg_flagged
+        {
+            ctx.reregister_now.store(true, Ordering::Relaxed);
+            rereg_flagged = true;
+        }
         if kills.last().is_some_and(|t| *t <= now) {
+            rereg_flagged = false;
             kills.pop();
             let instance = ctx.ssp_instance.load(Ordering::Relaxed);
             forget_ssp_pid(&ctx);
