@@ -223,6 +223,8 @@ struct Follower {
     /// Highest version seen per record in any view, where and when.
     record_max: HashMap<String, (i64, String, f64)>,
     violations: u64,
+    /// Violations by the last scheduler event before them.
+    violations_after: BTreeMap<String, u64>,
     samples: Vec<Violation>,
     polls_ok: u64,
     polls_failed: u64,
@@ -1418,7 +1420,8 @@ async fn registrar_task(ctx: Arc<Ctx>, seed: u64, end: Instant) {
             let mut views = ctx.views.lock().unwrap();
             let long: Vec<String> = views
                 .values()
-                .filter(|v| v.life == Life::Long)
+                // Views with params, so that a re-registration changes them.
+                .filter(|v| v.life == Life::Long && v.shape != Shape::TopWithAuthor)
                 .map(|v| v.id.clone())
                 .collect();
             if now >= next_rereg || ctx.reregister_now.swap(false, Ordering::Relaxed) {
@@ -1723,7 +1726,8 @@ fn observe(ctx: &Ctx, edges: &Edges) {
     for mut v in found {
         v.last_event = last_event.clone();
         f.violations += 1;
-        if f.samples.len() < 200 {
+        *f.violations_after.entry(v.last_event.clone()).or_default() += 1;
+        if f.samples.len() < 500 {
             println!(
                 "[{t:7.1}s] VERSION WENT DOWN ({}): view {} record {}: {} (seen in {} at {:.1}s) -> {} \
                  [ssp#{} db#{}; last event: {}]",
@@ -2625,6 +2629,7 @@ async fn soak(o: Options) -> anyhow::Result<bool> {
             "edges_deleted": follower.deleted,
             "max_edges": follower.max_edges,
             "version_violations": follower.violations,
+            "version_violations_after": follower.violations_after,
             "violations": follower.samples,
             "polls_with_version_skew": follower.skewed_polls,
             "skew_samples": follower.skew_samples,
@@ -2714,6 +2719,9 @@ async fn soak(o: Options) -> anyhow::Result<bool> {
         follower.violations,
         follower.skewed_polls
     );
+    for (event, n) in &follower.violations_after {
+        println!("  {n} version violations after: {event}");
+    }
     println!(
         "final: {} views compared, {} mismatched, {} orphan edges, {} skewed records, \
          {} GET /view disagreements, {} lifecycle failures, {} evaluation errors",
