@@ -110,6 +110,16 @@ impl DbError {
                 op,
                 message: error.message().to_owned(),
             }
+        } else if matches!(error.query_details(), Some(QueryError::TransactionConflict)) {
+            // Retryable, and callers retry what `is_conflict` says: e.g. a
+            // LIVE SELECT that races the kill of an earlier one on the same
+            // table (after a reset) fails this way, not as a statement.
+            DbError::Statement(StatementError {
+                index: 0,
+                statement: Some(op.into_owned()),
+                message: error.message().to_owned(),
+                conflict: true,
+            })
         } else {
             DbError::Other {
                 op,
@@ -722,6 +732,21 @@ mod tests {
         assert_eq!(escape_ident("my-db"), "`my-db`");
         assert_eq!(escape_ident("a`b"), "`a\\`b`");
         assert_eq!(escape_ident("1abc"), "`1abc`");
+    }
+
+    #[test]
+    fn sdk_transaction_conflicts_are_retryable() {
+        let conflict = surrealdb::Error::query(
+            "Transaction conflict: Write conflict. This transaction can be retried".into(),
+            QueryError::TransactionConflict,
+        );
+        let error = DbError::from_sdk("LIVE SELECT", conflict);
+        assert!(error.is_conflict(), "{error:?}");
+        assert!(!error.is_unavailable(), "{error:?}");
+        assert!(error.to_string().contains("LIVE SELECT"), "{error}");
+
+        let other = surrealdb::Error::query("Parse error".into(), None);
+        assert!(!DbError::from_sdk("LIVE SELECT", other).is_conflict());
     }
 
     #[test]
