@@ -46,11 +46,10 @@ use surrealdb::types as sdb;
 
 use crate::support::{Backend, TestApp, wait_for};
 
-/// Set to `true` once SSP answers a register whose view is already expired
-/// without a 500 (see [`expired_on_arrival`]). Until then a 500 is tolerated
-/// for those cases only, so that the suite stays green; setting
-/// `SSP_FUZZ_KNOWN_DEFECTS=1` checks them without editing this file.
-const KNOWN_DEFECTS_FIXED: bool = false;
+/// Whether a register whose view is already expired must answer without a
+/// 500 (see [`expired_on_arrival`]): true since the TTL sweep expires views
+/// through the pipeline, which checks again in order.
+const KNOWN_DEFECTS_FIXED: bool = true;
 
 /// Cases per route when `SSP_FUZZ_CASES` is not set: enough to reach every
 /// generator branch many times, small enough for CI.
