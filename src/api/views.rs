@@ -73,13 +73,23 @@ fn parse_register(body: serde_json::Value) -> Result<ViewMeta, ApiError> {
         }
     };
     let ttl = b.ttl.unwrap_or_else(|| "1h".into());
-    parse_ttl(&ttl).map_err(ApiError::BadRequest)?;
+    let ttl_duration = parse_ttl(&ttl).map_err(ApiError::BadRequest)?;
     let last_active_at = match b.last_active_at {
         None => Utc::now(),
         Some(s) => DateTime::parse_from_rfc3339(&s)
             .map_err(|e| ApiError::BadRequest(format!("`lastActiveAt` is not RFC 3339: {e}")))?
             .with_timezone(&Utc),
     };
+    // A view expired on arrival would be registered only for the next
+    // sweep to remove it (and could be gone before its own answer).
+    let expires = chrono::Duration::from_std(ttl_duration)
+        .ok()
+        .and_then(|ttl| last_active_at.checked_add_signed(ttl));
+    if expires.is_some_and(|end| end < Utc::now()) {
+        return Err(ApiError::BadRequest(format!(
+            "the view would be expired on arrival: `lastActiveAt` + `ttl` ({ttl}) is in the past"
+        )));
+    }
     Ok(ViewMeta {
         id: id.into(),
         client_id: b.client_id.into(),
