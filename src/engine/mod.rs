@@ -182,6 +182,10 @@ pub struct Engine {
     /// How many matches past its end a bounded window keeps; `None` is the
     /// default (as many as the window holds, at least [`WINDOW_SLACK_MIN`]).
     window_slack: Option<usize>,
+    /// The highest version an edge showed for a record the engine does not
+    /// hold (see [`Engine::raise_version`]): when it arrives, its version
+    /// starts above it. Emptied as the records arrive.
+    version_floors: AHashMap<RecordId, u64>,
 }
 
 /// The fewest matches past its end a window with a `LIMIT` keeps. A window
@@ -549,7 +553,7 @@ impl Engine {
                 }
                 None => {
                     bumped.insert(id.clone());
-                    1
+                    self.version_floors.remove(id).map_or(1, |floor| floor + 1)
                 }
             };
             table
@@ -1230,11 +1234,22 @@ impl Engine {
     /// else. Clients cache records by version, so a version SSP hands out
     /// must never be below one an edge already showed: after a kill -9 the
     /// state file can be older than the edges the last commits wrote.
+    ///
+    /// A record the engine does not hold (created after the state file was
+    /// saved) gets a floor instead: when it arrives, its version starts
+    /// above what its edges showed.
     pub fn raise_version(&mut self, id: &RecordId, version: u64) {
-        if let Some(t) = self.store.tables.get_mut(&id.table)
-            && let Some(r) = t.records.get_mut(&id.key)
+        match self
+            .store
+            .tables
+            .get_mut(&id.table)
+            .and_then(|t| t.records.get_mut(&id.key))
         {
-            r.version = r.version.max(version);
+            Some(r) => r.version = r.version.max(version),
+            None => {
+                let floor = self.version_floors.entry(id.clone()).or_default();
+                *floor = (*floor).max(version);
+            }
         }
     }
 }
