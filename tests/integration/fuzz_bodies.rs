@@ -919,19 +919,6 @@ impl Snapshot {
     }
 }
 
-/// Escapes every byte but the unreserved ones, so that any view id is one
-/// path segment.
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Longer ids do not fit in a request line; the database side still covers
 /// them.
 const MAX_URL_ID: usize = 2_000;
@@ -942,7 +929,10 @@ async fn get_view(app: &TestApp, id: &str) -> Value {
     }
     // The route strips one `_spooky_query:` prefix and one pair of ⟨⟩: add
     // both, so that the id reaches it unchanged.
-    let path = format!("/view/{}", percent_encode(&format!("_spooky_query:⟨{id}⟩")));
+    let path = format!(
+        "/view/{}",
+        crate::pipeline::urlencode(&format!("_spooky_query:⟨{id}⟩"))
+    );
     let response = app
         .get(&path)
         .send()

@@ -663,7 +663,9 @@ async fn hostile_ids_are_data(backend: Backend) {
 }
 backend_tests!(hostile_ids_are_data);
 
-fn urlencode(s: &str) -> String {
+/// Escapes every byte but the unreserved ones, so that any view id is one
+/// path segment.
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
