@@ -20,6 +20,7 @@
 pub mod ast;
 pub mod eval;
 pub mod keyset;
+pub mod links;
 pub mod node;
 pub mod parser;
 pub mod plan;
@@ -95,6 +96,19 @@ pub enum EngineError {
     BadParams,
 }
 
+impl EngineError {
+    /// True when SurrealDB parsed the query and SSP's incremental engine
+    /// does not maintain one of its constructs: the re-query tier may take
+    /// it. Syntax errors, bad params and SSP's own tables stay refused.
+    pub fn is_unsupported(&self) -> bool {
+        match self {
+            EngineError::Parse(p) => p.construct.is_some(),
+            EngineError::Plan(PlanError::OrderByComputed { .. } | PlanError::FollowsLink) => true,
+            _ => false,
+        }
+    }
+}
+
 struct View {
     meta: CompactMeta,
     plan: Arc<Plan>,
@@ -154,6 +168,61 @@ impl CompactMeta {
 pub struct EngineState {
     pub views: Vec<ViewMeta>,
     pub records: Vec<StoredRecord>,
+    /// The views of `views` that run in the re-query tier, with the
+    /// records their last answer showed. Absent in files written before
+    /// the tier existed (every view was incremental then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requery: Vec<RequeryState>,
+}
+
+/// A re-query view as the state file keeps it: what was measured about it
+/// (its tables, its last answer) rather than derived, as re-deriving needs
+/// the database.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct RequeryState {
+    pub id: Arc<str>,
+    /// Why the incremental tier does not take the view.
+    pub reason: String,
+    /// The tables its text reads (user functions' bodies included).
+    pub tables: Vec<Arc<str>>,
+    /// The tables of the record ids its last answer held.
+    pub linked: Vec<Arc<str>>,
+    pub members: Vec<RecordId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Which tier maintains a view, and why (for the API and metrics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tier {
+    /// Maintained by deltas in the engine.
+    Incremental,
+    /// Re-run in SurrealDB after each change to a table it reads.
+    Requery {
+        reason: String,
+        /// The last re-run's failure, if it failed (the edges then show the
+        /// answer before it).
+        error: Option<String>,
+    },
+}
+
+/// What a re-query view's next run needs.
+#[derive(Clone, Debug)]
+pub struct RequeryTask {
+    pub view: Arc<str>,
+    pub sql: Arc<str>,
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A view of the re-query tier (see `crate::requery`): no nodes, only the
+/// records its last answer showed.
+struct RequeryView {
+    meta: CompactMeta,
+    reason: Box<str>,
+    tables: Box<[Arc<str>]>,
+    linked: Box<[Arc<str>]>,
+    members: AHashSet<RecordId>,
+    error: Option<Box<str>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -186,6 +255,12 @@ pub struct Engine {
     /// hold (see [`Engine::raise_version`]): when it arrives, its version
     /// starts above it. Emptied as the records arrive.
     version_floors: AHashMap<RecordId, u64>,
+    /// Views of the re-query tier, by id (never also in `views`).
+    requery: AHashMap<Arc<str>, RequeryView>,
+    /// Which tables records link to, while a re-query view needs it.
+    links: links::Links,
+    /// See [`Engine::links_not_followed`].
+    links_not_followed: u64,
 }
 
 /// The fewest matches past its end a window with a `LIMIT` keeps. A window
@@ -218,7 +293,12 @@ impl Engine {
     // ----- reading -------------------------------------------------------
 
     pub fn view_count(&self) -> usize {
-        self.views.len()
+        self.views.len() + self.requery.len()
+    }
+
+    /// How many views run in the re-query tier.
+    pub fn requery_count(&self) -> usize {
+        self.requery.len()
     }
 
     pub fn record_count(&self) -> usize {
@@ -230,11 +310,28 @@ impl Engine {
     }
 
     pub fn view(&self, id: &str) -> Option<ViewMeta> {
-        self.views.get(id).map(|v| v.meta.to_meta())
+        match self.views.get(id) {
+            Some(v) => Some(v.meta.to_meta()),
+            None => self.requery.get(id).map(|v| v.meta.to_meta()),
+        }
     }
 
     pub fn views(&self) -> impl Iterator<Item = ViewMeta> + '_ {
-        self.views.values().map(|v| v.meta.to_meta())
+        self.views
+            .values()
+            .map(|v| v.meta.to_meta())
+            .chain(self.requery.values().map(|v| v.meta.to_meta()))
+    }
+
+    /// Which tier maintains view `id`.
+    pub fn tier(&self, id: &str) -> Option<Tier> {
+        if self.views.contains_key(id) {
+            return Some(Tier::Incremental);
+        }
+        self.requery.get(id).map(|v| Tier::Requery {
+            reason: v.reason.to_string(),
+            error: v.error.as_deref().map(str::to_string),
+        })
     }
 
     pub fn version(&self, id: &RecordId) -> Option<u64> {
@@ -250,6 +347,15 @@ impl Engine {
 
     /// A view's result set with versions, sorted by record id.
     pub fn view_records(&self, id: &str) -> Option<Vec<(RecordId, u64)>> {
+        if let Some(v) = self.requery.get(id) {
+            let mut out: Vec<(RecordId, u64)> = v
+                .members
+                .iter()
+                .map(|r| (r.clone(), self.version(r).unwrap_or(1)))
+                .collect();
+            out.sort();
+            return Some(out);
+        }
         let view = self.views.get(id)?;
         self.node(view.root).root.as_ref()?;
         let mut out: Vec<(RecordId, u64)> = self
@@ -270,7 +376,19 @@ impl Engine {
         for v in self.views.values() {
             v.plan.tables(&mut out);
         }
-        out.into_iter().collect()
+        let mut all: BTreeSet<Arc<str>> = out.into_iter().collect();
+        for v in self.requery.values() {
+            all.extend(self.requery_tables(v));
+        }
+        all
+    }
+
+    /// The tables a change to which may change a re-query view's answer:
+    /// those its text reads, those its last answer showed record ids of,
+    /// and every table reachable from them over the links records hold.
+    fn requery_tables(&self, v: &RequeryView) -> BTreeSet<Arc<str>> {
+        self.links
+            .closure(v.tables.iter().chain(v.linked.iter()).map(|t| t.as_ref()))
     }
 
     /// Every record of `table`, for diffing against a snapshot.
@@ -350,20 +468,35 @@ impl Engine {
     /// only the difference. A failed registration changes nothing.
     pub fn register(&mut self, meta: ViewMeta) -> Result<ViewDelta, EngineError> {
         let (plan, params) = self.plan_view(&meta.sql, &meta.params)?;
-        let before: AHashSet<RecordId> = self
-            .views
-            .get(&meta.id)
-            .map(|v| self.root_records(v.root).into_iter().collect())
-            .unwrap_or_default();
+        let before: AHashSet<RecordId> = match self.views.get(&meta.id) {
+            Some(v) => self.root_records(v.root).into_iter().collect(),
+            None => self
+                .requery
+                .get(&meta.id)
+                .map(|v| v.members.clone())
+                .unwrap_or_default(),
+        };
         // Edges carry the client id: when it changes, every edge that stays
         // is rewritten too, or a client following its edges by `clientId`
         // would never see the records that did not move.
-        let client_changed = self
-            .views
-            .get(&meta.id)
-            .is_some_and(|v| v.meta.client_id != meta.client_id);
+        let client_changed = self.client_changes(&meta);
 
+        value::take_link_followed();
         let root = self.get_or_create(&plan, &params, None);
+        if value::take_link_followed() {
+            // Evaluating it on the data went through a record link: refuse
+            // it (the re-query tier takes it), undoing the nodes just made.
+            if self.node(root).root.is_none() && self.node(root).parents.is_empty() {
+                self.destroy(root);
+            }
+            self.finish_batch();
+            drop(plan);
+            self.planner.collect_garbage();
+            return Err(PlanError::FollowsLink.into());
+        }
+        // A view that moves here from the re-query tier.
+        self.remove_requery(&meta.id);
+
         self.make_root(root);
         if let Some(r) = self.node_mut(root).root.as_mut() {
             r.views.push((meta.id.clone(), meta.client_id.clone()));
@@ -415,9 +548,231 @@ impl Engine {
         Ok(delta)
     }
 
+    fn client_changes(&self, meta: &ViewMeta) -> bool {
+        match self.views.get(&meta.id) {
+            Some(v) => v.meta.client_id != meta.client_id,
+            None => self
+                .requery
+                .get(&meta.id)
+                .is_some_and(|v| v.meta.client_id != meta.client_id),
+        }
+    }
+
+    // ----- the re-query tier ---------------------------------------------
+
+    /// Registers (or refreshes) a view of the re-query tier with its first
+    /// answer, `members` (see `crate::requery`). `tables` are those its
+    /// text reads, `linked` those of the record ids the answer held.
+    /// Returns the edge changes, as [`Engine::register`] does.
+    pub fn register_requery(
+        &mut self,
+        meta: ViewMeta,
+        reason: String,
+        tables: Vec<Arc<str>>,
+        members: Vec<RecordId>,
+        linked: Vec<Arc<str>>,
+    ) -> ViewDelta {
+        let before: AHashSet<RecordId> = match self.views.get(&meta.id) {
+            Some(v) => self.root_records(v.root).into_iter().collect(),
+            None => self
+                .requery
+                .get(&meta.id)
+                .map(|v| v.members.clone())
+                .unwrap_or_default(),
+        };
+        let client_changed = self.client_changes(&meta);
+        if let Some(old) = self.views.remove(&meta.id) {
+            self.detach_view(&old.meta.id, old.root);
+            self.forget_sql(old.meta.sql);
+            self.finish_batch();
+            self.planner.collect_garbage();
+        }
+        self.start_links();
+        let sql = self.shared_sql(&meta.sql);
+        let id = meta.id.clone();
+        let client_id = meta.client_id.clone();
+        let after: AHashSet<RecordId> = members.into_iter().collect();
+        let old = self.requery.insert(
+            id.clone(),
+            RequeryView {
+                meta: CompactMeta::new(meta, sql),
+                reason: reason.into_boxed_str(),
+                tables: tables.into_boxed_slice(),
+                linked: linked.into_boxed_slice(),
+                members: after.clone(),
+                error: None,
+            },
+        );
+        if let Some(old) = old {
+            self.forget_sql(old.meta.sql);
+        }
+        let mut delta = ViewDelta {
+            view: id,
+            client_id,
+            ..Default::default()
+        };
+        for r in &after {
+            if !before.contains(r) {
+                delta
+                    .created
+                    .push((r.clone(), self.version(r).unwrap_or(1)));
+            }
+        }
+        for r in before {
+            if !after.contains(&r) {
+                delta.deleted.push(r);
+            } else if client_changed {
+                let version = self.version(&r).unwrap_or(1);
+                delta.updated.push((r, version));
+            }
+        }
+        delta.created.sort();
+        delta.updated.sort();
+        delta.deleted.sort();
+        delta
+    }
+
+    /// The re-query views a batch that changed `tables` may have changed.
+    pub fn requery_due(&self, tables: &AHashSet<&str>) -> Vec<RequeryTask> {
+        let mut due: Vec<RequeryTask> = self
+            .requery
+            .values()
+            .filter(|v| {
+                self.requery_tables(v)
+                    .iter()
+                    .any(|t| tables.contains(t.as_ref()))
+            })
+            .map(|v| RequeryTask {
+                view: v.meta.id.clone(),
+                sql: v.meta.sql.clone(),
+                params: v.meta.to_meta().params,
+            })
+            .collect();
+        due.sort_by(|a, b| a.view.cmp(&b.view));
+        due
+    }
+
+    /// A re-query view as the state file keeps it.
+    pub fn requery_state(&self, id: &str) -> Option<RequeryState> {
+        let v = self.requery.get(id)?;
+        let mut members: Vec<RecordId> = v.members.iter().cloned().collect();
+        members.sort();
+        Some(RequeryState {
+            id: v.meta.id.clone(),
+            reason: v.reason.to_string(),
+            tables: v.tables.to_vec(),
+            linked: v.linked.to_vec(),
+            members,
+            error: v.error.as_deref().map(str::to_string),
+        })
+    }
+
+    /// Every re-query view, for a re-run of all of them (after a restart).
+    pub fn requery_all(&self) -> Vec<RequeryTask> {
+        let mut due: Vec<RequeryTask> = self
+            .requery
+            .values()
+            .map(|v| RequeryTask {
+                view: v.meta.id.clone(),
+                sql: v.meta.sql.clone(),
+                params: v.meta.to_meta().params,
+            })
+            .collect();
+        due.sort_by(|a, b| a.view.cmp(&b.view));
+        due
+    }
+
+    /// A re-query view's new answer: the records that entered and left.
+    /// (Members whose version changed were already `updated` by the batch.)
+    /// `None` if the view is gone or left the tier meanwhile.
+    pub fn requery_answer(
+        &mut self,
+        id: &str,
+        members: Vec<RecordId>,
+        linked: Vec<Arc<str>>,
+    ) -> Option<ViewDelta> {
+        let versions: Vec<u64> = members
+            .iter()
+            .map(|r| self.version(r).unwrap_or(1))
+            .collect();
+        let v = self.requery.get_mut(id)?;
+        v.error = None;
+        v.linked = linked.into_boxed_slice();
+        let after: AHashSet<RecordId> = members.iter().cloned().collect();
+        let mut delta = ViewDelta {
+            view: v.meta.id.clone(),
+            client_id: v.meta.client_id.clone(),
+            ..Default::default()
+        };
+        for (r, version) in members.into_iter().zip(versions) {
+            if !v.members.contains(&r) {
+                delta.created.push((r, version));
+            }
+        }
+        for r in &v.members {
+            if !after.contains(r) {
+                delta.deleted.push(r.clone());
+            }
+        }
+        v.members = after;
+        delta.created.sort();
+        delta.deleted.sort();
+        Some(delta)
+    }
+
+    /// A re-run failed for a reason waiting does not heal (SurrealDB
+    /// refuses the query on the data it holds now): the edges keep the last
+    /// answer, and `GET /view` shows why.
+    pub fn requery_failed(&mut self, id: &str, error: String) {
+        if let Some(v) = self.requery.get_mut(id) {
+            v.error = Some(error.into_boxed_str());
+        }
+    }
+
+    /// Removes a re-query view; returns its id, client id and members.
+    fn remove_requery(&mut self, id: &str) -> Option<(Arc<str>, Arc<str>, AHashSet<RecordId>)> {
+        let v = self.requery.remove(id)?;
+        if self.requery.is_empty() {
+            self.links.stop();
+        }
+        let CompactMeta {
+            id, client_id, sql, ..
+        } = v.meta;
+        self.forget_sql(sql);
+        Some((id, client_id, v.members))
+    }
+
+    fn start_links(&mut self) {
+        if self.links.is_tracking() {
+            return;
+        }
+        let store = &self.store;
+        self.links.start(
+            store
+                .tables
+                .iter()
+                .flat_map(|(name, t)| t.records.values().map(move |r| (name, &r.content))),
+        );
+    }
+
+    fn shared_sql(&mut self, sql: &str) -> Arc<str> {
+        match self.sqls.get(sql) {
+            Some(s) => s.clone(),
+            None => {
+                let s: Arc<str> = sql.into();
+                self.sqls.insert(s.clone());
+                s
+            }
+        }
+    }
+
     /// Updates a view's `lastActiveAt`.
     pub fn touch(&mut self, id: &str, at: DateTime<Utc>) -> bool {
-        match self.views.get_mut(id) {
+        if let Some(v) = self.views.get_mut(id) {
+            v.meta.last_active_at = at;
+            return true;
+        }
+        match self.requery.get_mut(id) {
             Some(v) => {
                 v.meta.last_active_at = at;
                 true
@@ -428,6 +783,16 @@ impl Engine {
 
     /// Removes a view; returns its records (all of which lose their edge).
     pub fn unregister(&mut self, id: &str) -> Option<ViewDelta> {
+        if let Some((view, client_id, members)) = self.remove_requery(id) {
+            let mut deleted: Vec<RecordId> = members.into_iter().collect();
+            deleted.sort();
+            return Some(ViewDelta {
+                view,
+                client_id,
+                deleted,
+                ..Default::default()
+            });
+        }
         let view = self.views.remove(id)?;
         let mut records = self.root_records(view.root);
         records.sort();
@@ -508,6 +873,23 @@ impl Engine {
     /// that changed. A record changed several times in one batch counts as
     /// one change, from its content before the batch to its last content.
     pub fn apply_batch(&mut self, changes: &[Change]) -> Vec<ViewDelta> {
+        value::take_link_followed();
+        let out = self.apply_batch_inner(changes);
+        if value::take_link_followed() {
+            self.links_not_followed += 1;
+        }
+        out
+    }
+
+    /// How many batches evaluated a path through a record link for an
+    /// incremental view (see [`PlanError::FollowsLink`]): a view registered
+    /// while its data held no link there, whose data now does. Its result
+    /// may differ from SurrealDB's; the pipeline reports it.
+    pub fn links_not_followed(&self) -> u64 {
+        self.links_not_followed
+    }
+
+    fn apply_batch_inner(&mut self, changes: &[Change]) -> Vec<ViewDelta> {
         // 1. Store: each record's final content in this batch (last change
         //    wins), so its version grows at most once per batch, and a feed
         //    that replays older states before the newest one changes nothing.
@@ -580,6 +962,7 @@ impl Engine {
             if old.is_none() && new.is_none() {
                 continue;
             }
+            self.links.change(&id.table, old.as_ref(), new.as_ref());
             candidates.clear();
             if let Some(table) = self.store.tables.get_mut(&id.table) {
                 table.reindex(id, old.as_ref(), new.as_ref(), &mut candidates);
@@ -625,9 +1008,48 @@ impl Engine {
         self.run_events(rebinds);
 
         // 4. Roots: turn count transitions and version bumps into deltas.
-        let out = self.collect_deltas(&bumped, &held);
+        let mut out = self.collect_deltas(&bumped, &held);
         self.finish_batch();
+        if !self.requery.is_empty() {
+            self.requery_bumps(&bumped, &mut out);
+        }
         out
+    }
+
+    /// Re-query views hold their members without nodes: a member whose
+    /// version changed is `updated` here; whether it stays is the re-run's
+    /// answer, which the pipeline adds to the same transaction.
+    fn requery_bumps(&self, bumped: &AHashSet<RecordId>, out: &mut Vec<ViewDelta>) {
+        let mut added = false;
+        for v in self.requery.values() {
+            let mut updated: Vec<(RecordId, u64)> = if bumped.len() < v.members.len() {
+                bumped
+                    .iter()
+                    .filter(|r| v.members.contains(*r))
+                    .map(|r| (r.clone(), self.version(r).unwrap_or(1)))
+                    .collect()
+            } else {
+                v.members
+                    .iter()
+                    .filter(|r| bumped.contains(*r))
+                    .map(|r| (r.clone(), self.version(r).unwrap_or(1)))
+                    .collect()
+            };
+            if updated.is_empty() {
+                continue;
+            }
+            updated.sort();
+            out.push(ViewDelta {
+                view: v.meta.id.clone(),
+                client_id: v.meta.client_id.clone(),
+                updated,
+                ..Default::default()
+            });
+            added = true;
+        }
+        if added {
+            out.sort_by(|a, b| a.view.cmp(&b.view));
+        }
     }
 
     fn evaluate(
@@ -1190,8 +1612,14 @@ impl Engine {
 
     /// A consistent snapshot of everything that is not derived.
     pub fn to_state(&self) -> EngineState {
-        let mut views: Vec<ViewMeta> = self.views.values().map(|v| v.meta.to_meta()).collect();
+        let mut views: Vec<ViewMeta> = self.views().collect();
         views.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut requery: Vec<RequeryState> = self
+            .requery
+            .keys()
+            .filter_map(|id| self.requery_state(id))
+            .collect();
+        requery.sort_by(|a, b| a.id.cmp(&b.id));
         let mut records = Vec::with_capacity(self.store.len());
         for (table, t) in &self.store.tables {
             for (k, rec) in &t.records {
@@ -1203,7 +1631,11 @@ impl Engine {
             }
         }
         records.sort_by(|a, b| a.id.cmp(&b.id));
-        EngineState { views, records }
+        EngineState {
+            views,
+            records,
+            requery,
+        }
     }
 
     /// Rebuilds an engine from a snapshot: records first, then views, whose
@@ -1224,8 +1656,23 @@ impl Engine {
                 },
             );
         }
+        let mut requery: AHashMap<Arc<str>, RequeryState> = state
+            .requery
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
         for v in state.views {
-            engine.register(v)?;
+            match requery.remove(&v.id) {
+                Some(r) => {
+                    engine.register_requery(v, r.reason, r.tables, r.members, r.linked);
+                    if let Some(e) = r.error {
+                        engine.requery_failed(&r.id, e);
+                    }
+                }
+                None => {
+                    engine.register(v)?;
+                }
+            }
         }
         Ok(engine)
     }

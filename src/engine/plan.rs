@@ -64,6 +64,13 @@ pub enum PlanError {
          order by stored fields: order by the field it is computed from, or drop the alias"
     )]
     OrderByComputed { order: String, field: String },
+    /// A path goes through a field that holds a record link in the data:
+    /// SurrealDB fetches the linked record there, the engine cannot.
+    #[error(
+        "a path of the query goes through a record link in the data (e.g. `author.name` where \
+         `author` holds `user:1`); SSP's engine does not follow links"
+    )]
+    FollowsLink,
 }
 
 /// The first `ORDER BY` path of `select` (or of a subquery in it) that

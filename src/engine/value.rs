@@ -221,6 +221,18 @@ pub enum Key {
     String(Arc<str>),
 }
 
+thread_local! {
+    static LINK_FOLLOWED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a path was looked up through a record link (`author.name` where
+/// `author` holds `user:1`) on this thread since the last call. SurrealDB
+/// follows the link; the incremental engine cannot, so the view it
+/// evaluates for must go to the re-query tier instead of differing.
+pub fn take_link_followed() -> bool {
+    LINK_FOLLOWED.with(|f| f.replace(false))
+}
+
 /// A table name as record ids hold it: shared, behind a thin pointer.
 pub type TableName = arcstr::ArcStr;
 
@@ -638,6 +650,12 @@ impl Value {
             cur = match (part, cur) {
                 (PathPart::Field(name), Value::Object(o)) => o.get(name)?,
                 (PathPart::Index(i), Value::Array(items)) => items.get(*i)?,
+                (PathPart::Field(_), Value::Thing(_)) => {
+                    // SurrealDB would fetch the linked record here; the
+                    // engine cannot, so it says so (see `take_link_followed`).
+                    LINK_FOLLOWED.with(|f| f.set(true));
+                    return None;
+                }
                 _ => return None,
             };
         }
