@@ -18,6 +18,7 @@ pub mod engine;
 pub mod persistence;
 pub mod pipeline;
 pub mod progress;
+pub mod requery;
 pub mod sink;
 pub mod sources;
 pub mod startup;

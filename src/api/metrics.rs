@@ -49,6 +49,8 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         let views = core.pipeline.read(|e| e.view_count());
         let records = core.pipeline.read(|e| e.record_count());
         metrics::gauge!("ssp_views_registered").set(views as f64);
+        let requery = core.pipeline.read(|e| e.requery_count());
+        metrics::gauge!("ssp_views_requery").set(requery as f64);
         metrics::gauge!("ssp_records").set(records as f64);
         metrics::gauge!("ssp_pipeline_queue_depth").set(core.pipeline.queue_depth() as f64);
         metrics::gauge!("ssp_pipeline_round_trips").set(core.pipeline.round_trips() as f64);

@@ -229,6 +229,7 @@ pub fn pipeline_error(error: PipelineError) -> ApiError {
             ApiError::NotQueued("SSP is shutting down; the request was not carried out".into())
         }
         PipelineError::Write(m) => ApiError::WriteFailed(format!("database write failed: {m}")),
+        e @ PipelineError::Query(_) => ApiError::unprocessable("invalid_query", e.to_string()),
     }
 }
 

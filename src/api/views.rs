@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{ApiError, ApiJson, AppState, Core, ErrorBody, pipeline_error};
-use crate::engine::ViewMeta;
+use crate::engine::{EngineError, Tier, ViewMeta};
 use crate::pipeline::ttl_sweep::parse_ttl;
+use crate::requery::{self, RequeryPlan};
 
 /// The prefix a view id may carry; the stored id is without it.
 const VIEW_PREFIX: &str = "_spooky_query:";
@@ -121,6 +122,42 @@ pub struct ViewBody {
     pub last_active_at: DateTime<Utc>,
     /// The result set, sorted by id, with each record's version.
     pub records: Vec<RecordRef>,
+    /// Which tier maintains the view.
+    pub tier: TierBody,
+}
+
+/// How SSP keeps a view up to date.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TierBody {
+    /// `incremental`: by deltas in SSP's engine. `requery`: the query is run
+    /// again in SurrealDB after each change to a table it reads.
+    #[schema(example = "incremental")]
+    pub kind: &'static str,
+    /// Why the view is not incremental (the construct SSP's engine does not
+    /// maintain), for `requery`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The last re-run's failure, if it failed: SurrealDB refused the query
+    /// on the data it holds now, and the edges keep the answer before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<Tier> for TierBody {
+    fn from(t: Tier) -> Self {
+        match t {
+            Tier::Incremental => TierBody {
+                kind: "incremental",
+                reason: None,
+                error: None,
+            },
+            Tier::Requery { reason, error } => TierBody {
+                kind: "requery",
+                reason: Some(reason),
+                error,
+            },
+        }
+    }
 }
 
 fn view_body(core: &Core, id: &str) -> Option<ViewBody> {
@@ -142,6 +179,7 @@ fn view_body(core: &Core, id: &str) -> Option<ViewBody> {
             ttl: meta.ttl.clone(),
             last_active_at: meta.last_active_at,
             records,
+            tier: engine.tier(id)?.into(),
         })
     })
 }
@@ -172,13 +210,20 @@ pub async fn register(
     let meta = parse_register(body)?;
     let core = state.core()?;
     // Plan first: an unsupported query is refused before anything happens.
-    let tables = core
+    let planned = core
         .pipeline
         .engine()
         .write()
         .unwrap_or_else(|p| p.into_inner())
-        .prepare(&meta.sql, &meta.params)
-        .map_err(|e| pipeline_error(e.into()))?;
+        .prepare(&meta.sql, &meta.params);
+    let (tables, requery) = match planned {
+        Ok(tables) => (tables, None),
+        Err(e) if e.is_unsupported() => {
+            let plan = requery_plan(&state, &meta, e).await?;
+            (plan.tables.clone(), Some(plan))
+        }
+        Err(e) => return Err(pipeline_error(e.into())),
+    };
     // The first view to need a table loads the table's existing rows.
     match tokio::time::timeout(state.write_budget, core.tracker.ensure(&tables)).await {
         Ok(loaded) => loaded.map_err(pipeline_error)?,
@@ -191,14 +236,39 @@ pub async fn register(
         }
     }
     let id = meta.id.to_string();
-    state
-        .pipeline()?
-        .register(meta)
-        .await
-        .map_err(pipeline_error)?;
+    let pipeline = state.pipeline()?;
+    match requery {
+        None => pipeline.register(meta).await,
+        Some(plan) => pipeline.register_requery(meta, plan).await,
+    }
+    .map_err(pipeline_error)?;
     view_body(core, &id)
         .map(ApiJson)
         .ok_or_else(|| ApiError::Internal("the view vanished after registering".into()))
+}
+
+/// The re-query tier's plan for a view the engine refused with `refusal`.
+/// A query it cannot bound either is a 422 that gives both reasons.
+async fn requery_plan(
+    state: &AppState,
+    meta: &ViewMeta,
+    refusal: EngineError,
+) -> Result<RequeryPlan, ApiError> {
+    let reason = refusal.to_string();
+    match requery::plan(&state.db, &meta.sql, &meta.params, reason).await {
+        Ok(plan) => Ok(plan),
+        Err(requery::AnalyseError::Refused(why)) => Err(ApiError::unprocessable(
+            "unsupported_query",
+            format!("{refusal}; and SSP cannot re-run it in SurrealDB either: {why}"),
+        )),
+        Err(requery::AnalyseError::Db(e)) if e.is_unavailable() => {
+            Err(ApiError::NotQueued(format!(
+                "reading the database's function definitions failed ({e}): the view was not \
+                 registered; retry it"
+            )))
+        }
+        Err(requery::AnalyseError::Db(e)) => Err(ApiError::Internal(e.to_string())),
+    }
 }
 
 /// A view id (`/view/unregister`, `/view/heartbeat`).

@@ -18,6 +18,7 @@ use crate::db::values::surreal_to_json;
 use crate::db::{Db, DbError, Query};
 use crate::engine::{Engine, ViewMeta};
 use crate::progress::Progress;
+use crate::requery::{self, AnalyseError};
 use crate::sink::QUERY_TABLE;
 use crate::sources::snapshot::TablePages;
 
@@ -53,6 +54,7 @@ pub async fn restore(path: Option<&Path>, db: &Db) -> Result<Restored, RestoreEr
                 Ok(mut engine) => {
                     tracing::info!(views, records, "state restored from the state file");
                     sync_views(&mut engine, db).await?;
+                    rerun_requery(&mut engine, db).await?;
                     return Ok(Restored {
                         engine,
                         cursors: file.cursors,
@@ -109,7 +111,7 @@ async fn sync_views(engine: &mut Engine, db: &Db) -> Result<(), DbError> {
         match engine.view(&id) {
             None => {
                 tracing::info!(view = %id, "view registered after the last save: re-planning it from its row");
-                if let Err(e) = engine.register(meta) {
+                if let Err(e) = register_stored(engine, db, meta).await? {
                     tracing::warn!(view = %id, error = %e, "a stored view no longer plans; it is skipped");
                 }
             }
@@ -125,7 +127,7 @@ async fn sync_views(engine: &mut Engine, db: &Db) -> Result<(), DbError> {
             Some(have) => {
                 tracing::info!(view = %id, "view re-registered after the last save: re-planning it from its row");
                 meta.last_active_at = meta.last_active_at.max(have.last_active_at);
-                if let Err(e) = engine.register(meta) {
+                if let Err(e) = register_stored(engine, db, meta).await? {
                     tracing::warn!(view = %id, error = %e, "the view's row no longer plans; the saved view is kept");
                 }
             }
@@ -181,16 +183,23 @@ pub async fn rebuild(db: &Db) -> Result<Engine, DbError> {
     // The tables every view reads, loaded once each.
     let mut tables = Vec::new();
     for v in &views {
-        match engine.prepare(&v.sql, &v.params) {
-            Ok(ts) => {
-                for t in ts {
-                    if !tables.contains(&t) {
-                        tables.push(t);
-                    }
+        let ts = match engine.prepare(&v.sql, &v.params) {
+            Ok(ts) => ts,
+            Err(e) if e.is_unsupported() => {
+                match requery::plan(db, &v.sql, &v.params, e.to_string()).await {
+                    Ok(plan) => plan.tables,
+                    Err(AnalyseError::Db(e)) => return Err(e),
+                    Err(AnalyseError::Refused(_)) => Vec::new(),
                 }
             }
             Err(e) => {
-                tracing::warn!(view = %v.id, error = %e, "a stored view no longer plans; it is skipped")
+                tracing::warn!(view = %v.id, error = %e, "a stored view no longer plans; it is skipped");
+                Vec::new()
+            }
+        };
+        for t in ts {
+            if !tables.contains(&t) {
+                tables.push(t);
             }
         }
     }
@@ -213,7 +222,7 @@ pub async fn rebuild(db: &Db) -> Result<Engine, DbError> {
     let count = views.len();
     for meta in views {
         let id = meta.id.clone();
-        if let Err(e) = engine.register(meta) {
+        if let Err(e) = register_stored(&mut engine, db, meta).await? {
             tracing::warn!(view = %id, error = %e, "a stored view no longer plans; it is skipped");
         }
     }
@@ -225,6 +234,56 @@ pub async fn rebuild(db: &Db) -> Result<Engine, DbError> {
         "state rebuilt from the database"
     );
     Ok(engine)
+}
+
+/// Registers a view from its row in whichever tier takes it, as
+/// `POST /view/register` would. The inner error is why it no longer
+/// registers (the view is skipped); the outer one a database failure (the
+/// bootstrap retries).
+async fn register_stored(
+    engine: &mut Engine,
+    db: &Db,
+    meta: ViewMeta,
+) -> Result<Result<(), String>, DbError> {
+    let refusal = match engine.register(meta.clone()) {
+        Ok(_) => return Ok(Ok(())),
+        Err(e) if e.is_unsupported() => e,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let plan = match requery::plan(db, &meta.sql, &meta.params, refusal.to_string()).await {
+        Ok(plan) => plan,
+        Err(AnalyseError::Db(e)) => return Err(e),
+        Err(AnalyseError::Refused(why)) => return Ok(Err(format!("{refusal}; {why}"))),
+    };
+    let answer = match requery::run(db, &meta.sql, &meta.params).await {
+        Ok(answer) => answer,
+        Err(e) if e.is_unavailable() || e.is_conflict() => return Err(e),
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    engine.register_requery(
+        meta,
+        plan.reason,
+        plan.tables,
+        answer.members,
+        answer.linked.into_iter().collect(),
+    );
+    Ok(Ok(()))
+}
+
+/// Runs every re-query view again: its tables may have changed while SSP
+/// was down, in ways no change feed replays (a feed older than its
+/// retention, a function redefined). The reconcile then writes what moved.
+async fn rerun_requery(engine: &mut Engine, db: &Db) -> Result<(), DbError> {
+    for task in engine.requery_all() {
+        match requery::run(db, &task.sql, &task.params).await {
+            Ok(a) => {
+                engine.requery_answer(&task.view, a.members, a.linked.into_iter().collect());
+            }
+            Err(e) if e.is_unavailable() || e.is_conflict() => return Err(e),
+            Err(e) => engine.requery_failed(&task.view, e.to_string()),
+        }
+    }
+    Ok(())
 }
 
 fn view_from_row(row: sdb::Value) -> Option<ViewMeta> {

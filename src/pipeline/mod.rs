@@ -52,6 +52,7 @@ use tracing::Instrument;
 
 use crate::db::DbError;
 use crate::engine::{Change, Engine, EngineError, ViewDelta, ViewMeta};
+use crate::requery::{self, RequeryPlan};
 use crate::sink::{EdgeChanges, EdgeCounts, EdgeSink, MAX_EDGES_PER_TX, reconcile};
 
 /// Where a batch of changes came from (for metrics and logs).
@@ -99,6 +100,9 @@ pub enum PipelineError {
     NotQueued(String),
     #[error("the pipeline has stopped")]
     Closed,
+    /// SurrealDB refused to run a re-query view's query on its data.
+    #[error("SurrealDB cannot run the query: {0}")]
+    Query(String),
 }
 
 type Reply<T> = oneshot::Sender<Result<T, PipelineError>>;
@@ -111,6 +115,8 @@ enum Request {
     },
     Register {
         meta: ViewMeta,
+        /// `Some` for a view of the re-query tier.
+        requery: Option<RequeryPlan>,
         reply: Reply<ViewDelta>,
     },
     Unregister {
@@ -154,6 +160,10 @@ pub struct Pipeline {
     budget: Option<Duration>,
     /// True while a repair is pending (see `Repair`), for `/health`.
     diverged: Arc<std::sync::atomic::AtomicBool>,
+    /// Signalled when the tables views read may have grown without a
+    /// registration (a re-query answer showed links to a new table); the
+    /// change worker then follows them.
+    tables_wanted: Arc<Notify>,
 }
 
 /// Most changes merged into one transaction.
@@ -171,7 +181,9 @@ impl Pipeline {
         let write_connections = sink.own_connections().into();
         let free_slots = (0..sink.slots()).collect();
         let diverged = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tables_wanted = Arc::new(Notify::new());
         let applier = Applier {
+            tables_wanted: tables_wanted.clone(),
             repair: Repair::new(Arc::clone(&diverged)),
             rx,
             engine: engine.clone(),
@@ -192,6 +204,7 @@ impl Pipeline {
                 write_connections,
                 budget: None,
                 diverged,
+                tables_wanted,
             },
             handle,
         )
@@ -236,6 +249,11 @@ impl Pipeline {
 
     pub fn dirty(&self) -> &Arc<Notify> {
         &self.dirty
+    }
+
+    /// See the field of the same name.
+    pub fn tables_wanted(&self) -> &Arc<Notify> {
+        &self.tables_wanted
     }
 
     /// Reads the engine under its lock.
@@ -292,7 +310,27 @@ impl Pipeline {
 
     /// Registers (or refreshes) a view; returns the edges it created or deleted.
     pub async fn register(&self, meta: ViewMeta) -> Result<ViewDelta, PipelineError> {
-        self.call(|reply| Request::Register { meta, reply }).await
+        self.call(|reply| Request::Register {
+            meta,
+            requery: None,
+            reply,
+        })
+        .await
+    }
+
+    /// Registers (or refreshes) a view of the re-query tier: its query is
+    /// run in SurrealDB now, and again after each change to a table it reads.
+    pub async fn register_requery(
+        &self,
+        meta: ViewMeta,
+        plan: RequeryPlan,
+    ) -> Result<ViewDelta, PipelineError> {
+        self.call(|reply| Request::Register {
+            meta,
+            requery: Some(plan),
+            reply,
+        })
+        .await
     }
 
     /// Unregisters a view; false if it was unknown.
@@ -338,6 +376,7 @@ struct Applier {
     in_flight_edges: AHashMap<u64, u32>,
     /// What must be rewritten after a write the database refused for good.
     repair: Repair,
+    tables_wanted: Arc<Notify>,
 }
 
 /// The rows and edges that may differ from the engine after a write the
@@ -544,6 +583,10 @@ impl Applier {
         let span = tracing::debug_span!("ingest_group", requests = group.len());
         let mut edges = EdgeChanges::default();
         let mut waiters = Vec::with_capacity(group.len());
+        // Re-query views this group may have changed, and for each waiter
+        // the ones its own changes touched (its summary counts them).
+        let mut due: Vec<crate::engine::RequeryTask> = Vec::new();
+        let mut due_by_waiter: Vec<Vec<Arc<str>>> = Vec::new();
         {
             let _g = span.enter();
             let mut engine = self.engine();
@@ -562,7 +605,36 @@ impl Applier {
                 metrics::counter!("ssp_ingest_changes_total", "source" => source.as_str(), "op" => "delete")
                     .increment(deletes);
                 metrics::histogram!("ssp_ingest_batch_size").record(changes.len() as f64);
+                let unfollowed = engine.links_not_followed();
                 let deltas = engine.apply_batch(&changes);
+                if engine.links_not_followed() > unfollowed {
+                    // Not silent: the view may differ from SurrealDB until it
+                    // is registered again (which moves it to the re-query tier).
+                    metrics::counter!("ssp_links_not_followed_total").increment(1);
+                    let tables: std::collections::BTreeSet<&str> =
+                        changes.iter().map(|c| c.id.table.as_str()).collect();
+                    tracing::warn!(
+                        ?tables,
+                        "a change put a record link where an incremental view reads a path through it; SSP does not follow links in the incremental tier: register the view again to move it to the re-query tier"
+                    );
+                }
+                if engine.requery_count() > 0 {
+                    // The tables the changes name, changed or not: an
+                    // `/ingest` may come before its write commits, and the
+                    // worker's copy of it (identical, so no change to the
+                    // engine) is what re-runs the query on committed data.
+                    let tables: ahash::AHashSet<&str> =
+                        changes.iter().map(|c| c.id.table.as_str()).collect();
+                    let mine = engine.requery_due(&tables);
+                    due_by_waiter.push(mine.iter().map(|t| t.view.clone()).collect());
+                    for t in mine {
+                        if !due.iter().any(|d| d.view == t.view) {
+                            due.push(t);
+                        }
+                    }
+                } else {
+                    due_by_waiter.push(Vec::new());
+                }
                 let summary = IngestSummary {
                     views_affected: deltas.len(),
                     edges: EdgeCounts::of(&deltas),
@@ -576,6 +648,11 @@ impl Applier {
                     .increment(summary.edges.deleted as u64);
                 waiters.push(Waiter { reply, summary });
             }
+        }
+        if !due.is_empty() {
+            self.rerun(due, &mut edges, &mut waiters, &due_by_waiter)
+                .instrument(span.clone())
+                .await;
         }
         self.dirty.notify_one();
         // An edge still being written by an earlier group: wait for it, so
@@ -620,14 +697,70 @@ impl Applier {
         ));
     }
 
+    /// Re-runs the re-query views of a group in SurrealDB and adds the
+    /// records that entered or left them to the group's edges (one
+    /// transaction still). A query SurrealDB now refuses on its data keeps
+    /// its last answer: the view shows the error (`GET /view`), the log
+    /// and `ssp_requery_errors_total` count it.
+    async fn rerun(
+        &mut self,
+        due: Vec<crate::engine::RequeryTask>,
+        edges: &mut EdgeChanges,
+        waiters: &mut [Waiter],
+        due_by_waiter: &[Vec<Arc<str>>],
+    ) {
+        let answers = requery::run_all(self.sink.db(), due).await;
+        let mut deltas = Vec::with_capacity(answers.len());
+        let mut grew = false;
+        {
+            let mut engine = self.engine();
+            for (view, answer) in answers {
+                match answer {
+                    Ok(a) => {
+                        let before = engine.tables().len();
+                        if let Some(d) =
+                            engine.requery_answer(&view, a.members, a.linked.into_iter().collect())
+                        {
+                            grew |= engine.tables().len() > before;
+                            if !d.is_empty() {
+                                deltas.push(d);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        metrics::counter!("ssp_requery_errors_total").increment(1);
+                        tracing::warn!(view = %view, error = %e, "a re-query view's query failed; its edges keep the last answer");
+                        engine.requery_failed(&view, e.to_string());
+                    }
+                }
+            }
+        }
+        if grew {
+            self.tables_wanted.notify_one();
+        }
+        edges.absorb(&deltas);
+        for (w, mine) in waiters.iter_mut().zip(due_by_waiter) {
+            for d in deltas.iter().filter(|d| mine.contains(&d.view)) {
+                let c = EdgeCounts::of(std::slice::from_ref(d));
+                w.summary.views_affected += 1;
+                w.summary.edges.created += c.created;
+                w.summary.edges.deleted += c.deleted;
+            }
+        }
+    }
+
     async fn admin(&mut self, req: Request) {
         match req {
             Request::Ingest { .. } => unreachable!("ingests are grouped"),
             Request::Flush { reply } => {
                 let _ = reply.send(Ok(()));
             }
-            Request::Register { meta, reply } => {
-                let _ = reply.send(self.register(meta).await);
+            Request::Register {
+                meta,
+                requery,
+                reply,
+            } => {
+                let _ = reply.send(self.register(meta, requery).await);
             }
             Request::Unregister { id, reply } => {
                 let _ = reply.send(self.unregister(id.into()).await);
@@ -688,9 +821,56 @@ impl Applier {
     /// it had (the previous version of the view, or none) and a repair
     /// makes the row and edges match it: a failed registration leaves no
     /// half-registered view behind.
-    async fn register(&mut self, meta: ViewMeta) -> Result<ViewDelta, PipelineError> {
-        let previous = self.read_engine(|e| e.view(&meta.id));
-        let delta = self.engine().register(meta.clone())?;
+    async fn register(
+        &mut self,
+        meta: ViewMeta,
+        requery: Option<RequeryPlan>,
+    ) -> Result<ViewDelta, PipelineError> {
+        let previous =
+            self.read_engine(|e| e.view(&meta.id).map(|v| (v, e.requery_state(&meta.id))));
+        let registered = match requery {
+            None => self.engine().register(meta.clone()).map_err(Ok),
+            Some(plan) => Err(Err(plan)),
+        };
+        let requery = match registered {
+            Ok(delta) => Ok(delta),
+            // Planned fine, but evaluating it on the data needs what the
+            // engine cannot do (follow a record link): the re-query tier.
+            Err(Ok(e)) if e.is_unsupported() => {
+                let reason = e.to_string();
+                match requery::plan(self.sink.db(), &meta.sql, &meta.params, reason).await {
+                    Ok(plan) => Err(plan),
+                    Err(requery::AnalyseError::Refused(why)) => {
+                        return Err(PipelineError::Query(format!(
+                            "{e}; and SSP cannot re-run it in SurrealDB either: {why}"
+                        )));
+                    }
+                    Err(requery::AnalyseError::Db(e)) => {
+                        return Err(PipelineError::Unavailable(e.to_string()));
+                    }
+                }
+            }
+            Err(Ok(e)) => return Err(e.into()),
+            Err(Err(plan)) => Err(plan),
+        };
+        let delta = match requery {
+            Ok(delta) => delta,
+            Err(plan) => {
+                let answer = requery::run_until_answered(self.sink.db(), &meta.sql, &meta.params)
+                    .await
+                    .map_err(|e| PipelineError::Query(e.to_string()))?;
+                let delta = self.engine().register_requery(
+                    meta.clone(),
+                    plan.reason,
+                    plan.tables,
+                    answer.members,
+                    answer.linked.into_iter().collect(),
+                );
+                // Its links may name tables no view read before.
+                self.tables_wanted.notify_one();
+                delta
+            }
+        };
         self.dirty.notify_one();
         let mut result = retry(|| self.sink.upsert_view(&meta)).await;
         if result.is_ok() {
@@ -704,7 +884,10 @@ impl Applier {
                 {
                     let mut engine = self.engine();
                     match previous {
-                        Some(old) => {
+                        Some((old, Some(r))) => {
+                            engine.register_requery(old, r.reason, r.tables, r.members, r.linked);
+                        }
+                        Some((old, None)) => {
                             // It planned before; it plans again.
                             if let Err(error) = engine.register(old) {
                                 tracing::error!(view = %meta.id, %error, "the previous version of a view no longer registers");

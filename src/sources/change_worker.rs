@@ -290,7 +290,9 @@ impl ChangeWorker {
         cursors: Cursors,
     ) -> WorkerHandle {
         let (tx, commands) = mpsc::channel(COMMAND_QUEUE);
-        let refresh = Arc::new(tokio::sync::Notify::new());
+        // The pipeline signals it too, when a re-query view starts reading
+        // a table through its links.
+        let refresh = Arc::clone(pipeline.tables_wanted());
         let (stop, stop_rx) = watch::channel(false);
         let stats = Arc::new(WorkerStats::default());
         let retention = settings.retention;
