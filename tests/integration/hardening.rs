@@ -383,42 +383,79 @@ async fn bodies_in_flight_are_bounded_and_503s_tell_the_truth(backend: Backend) 
 backend_tests!(bodies_in_flight_are_bounded_and_503s_tell_the_truth: ws);
 
 /// SurrealDB orders the projected rows: `ORDER BY` an alias of a computed
-/// field sorts on the computed value, where SSP would sort records on their
-/// stored fields and cut another window. Refused (422) rather than
-/// answered 200 with different edges; ordering by stored fields still works.
-async fn order_by_a_computed_field_is_refused(backend: Backend) {
+/// field sorts on the computed value, where SSP's engine would sort records
+/// on their stored fields and cut another window. Such a view runs in the
+/// re-query tier and its edges are SurrealDB's answer; ordering by stored
+/// fields stays incremental.
+async fn order_by_a_computed_field_follows_surrealdb(backend: Backend) {
+    use crate::worker::{View, direct_db, rid, run, wait_agree};
     let app = TestApp::spawn(backend).await;
-    for sql in [
-        "SELECT *, title AS score FROM t ORDER BY score DESC LIMIT 1",
-        "SELECT *, string::lowercase(title) AS k FROM t ORDER BY k LIMIT 1",
-        "SELECT *, title AS a.b FROM t ORDER BY a LIMIT 1",
-        "SELECT *, (SELECT *, n AS m FROM u ORDER BY m LIMIT 1) AS x FROM t",
-    ] {
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    for (k, title) in [(1, "b"), (2, "C"), (3, "a")] {
+        run(
+            &db,
+            "UPSERT $id SET title = $t, n = $k",
+            vec![
+                ("id", rid("t", k)),
+                ("t", sdb::Value::String(title.into())),
+                ("k", sdb::Value::Number(sdb::Number::Int(k))),
+            ],
+        )
+        .await;
+    }
+    let views = [
+        View {
+            id: "w1",
+            sql: "SELECT *, title AS score FROM t ORDER BY score DESC LIMIT 1",
+        },
+        View {
+            id: "w2",
+            sql: "SELECT *, string::lowercase(title) AS k FROM t ORDER BY k LIMIT 2",
+        },
+        View {
+            id: "w3",
+            sql: "SELECT *, title AS a.b FROM t ORDER BY a LIMIT 1",
+        },
+        View {
+            id: "w4",
+            sql: "SELECT *, (SELECT *, n AS m FROM t ORDER BY m DESC LIMIT 1) AS x FROM t",
+        },
+    ];
+    for v in views {
         let (status, body) = post(
             &app,
             "/view/register",
-            json!({"id": "w", "sql": sql, "clientId": "c"}),
+            json!({"id": v.id, "sql": v.sql, "clientId": "c"}),
         )
         .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{sql} -> {body}");
-        assert_eq!(body["code"], "unsupported_query", "{body}");
+        assert_eq!(status, StatusCode::OK, "{} -> {body}", v.sql);
+        assert_eq!(body["tier"]["kind"], "requery", "{body}");
         assert!(
-            body["error"]
+            body["tier"]["reason"]
                 .as_str()
                 .unwrap_or_default()
                 .contains("ORDER BY"),
             "{body}"
         );
     }
+    wait_agree(&db, &views, Duration::from_secs(5)).await;
+    run(
+        &db,
+        "UPDATE $id SET title = 'zz'",
+        vec![("id", rid("t", 3))],
+    )
+    .await;
+    wait_agree(&db, &views, Duration::from_secs(5)).await;
     for sql in [
         "SELECT *, title AS title FROM t ORDER BY title LIMIT 1",
         "SELECT *, title AS score FROM t ORDER BY title LIMIT 1",
     ] {
-        register(&app, "ok", sql, json!({})).await;
+        let body = register(&app, "ok", sql, json!({})).await;
+        assert_eq!(body["tier"]["kind"], "incremental", "{body}");
     }
     app.stop().await;
 }
-backend_tests!(order_by_a_computed_field_is_refused: mem);
+backend_tests!(order_by_a_computed_field_follows_surrealdb);
 
 /// kill -9 after heartbeats the state file has not caught up with: the view
 /// rows hold the newer `lastActiveAt` (and a re-registration's new client),

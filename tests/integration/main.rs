@@ -19,5 +19,6 @@ mod openapi;
 mod persistence;
 mod pipeline;
 mod readiness;
+mod requery;
 mod schema;
 mod worker;

@@ -23,12 +23,12 @@ use crate::support::{Backend, TestApp, TestDb, wait_for};
 
 /// A view of a test: id and SurrealQL.
 #[derive(Clone, Copy)]
-struct View {
-    id: &'static str,
-    sql: &'static str,
+pub(crate) struct View {
+    pub id: &'static str,
+    pub sql: &'static str,
 }
 
-async fn register(app: &TestApp, view: View) -> Value {
+pub(crate) async fn register(app: &TestApp, view: View) -> Value {
     captured_logs();
     let response = app
         .post("/view/register")
@@ -43,7 +43,7 @@ async fn register(app: &TestApp, view: View) -> Value {
 }
 
 /// A connection for writes made "directly in SurrealDB".
-async fn direct_db(test_db: &TestDb, app: Option<&TestApp>) -> Arc<Db> {
+pub(crate) async fn direct_db(test_db: &TestDb, app: Option<&TestApp>) -> Arc<Db> {
     match &test_db.server {
         Some(server) => {
             let url = server.url();
@@ -61,11 +61,11 @@ async fn direct_db(test_db: &TestDb, app: Option<&TestApp>) -> Arc<Db> {
     }
 }
 
-fn rid(table: &str, key: i64) -> sdb::Value {
+pub(crate) fn rid(table: &str, key: i64) -> sdb::Value {
     sdb::Value::RecordId(sdb::RecordId::new(table, key))
 }
 
-async fn run(db: &Db, sql: &str, vars: Vec<(&str, sdb::Value)>) -> Value {
+pub(crate) async fn run(db: &Db, sql: &str, vars: Vec<(&str, sdb::Value)>) -> Value {
     let mut q = Query::new(sql.to_owned());
     for (k, v) in vars {
         q.set(k, v);
@@ -77,7 +77,7 @@ async fn run(db: &Db, sql: &str, vars: Vec<(&str, sdb::Value)>) -> Value {
     response.take_json(0).expect("result")
 }
 
-async fn upsert(db: &Db, table: &str, key: i64, content: Value) {
+pub(crate) async fn upsert(db: &Db, table: &str, key: i64, content: Value) {
     let content = ssp::db::values::json_to_surreal(&content);
     run(
         db,
@@ -87,12 +87,12 @@ async fn upsert(db: &Db, table: &str, key: i64, content: Value) {
     .await;
 }
 
-async fn delete(db: &Db, table: &str, key: i64) {
+pub(crate) async fn delete(db: &Db, table: &str, key: i64) {
     run(db, "DELETE $id", vec![("id", rid(table, key))]).await;
 }
 
 /// The view's edges: `out` -> `version`.
-async fn edges(db: &Db, view: &str) -> BTreeMap<String, i64> {
+pub(crate) async fn edges(db: &Db, view: &str) -> BTreeMap<String, i64> {
     let q = sdb::Value::RecordId(sdb::RecordId::new("_spooky_query", view.to_owned()));
     let rows = run(
         db,
@@ -113,7 +113,7 @@ async fn edges(db: &Db, view: &str) -> BTreeMap<String, i64> {
 }
 
 /// The ids SurrealDB itself returns for a query (subquery records included).
-async fn expected(db: &Db, sql: &str) -> BTreeSet<String> {
+pub(crate) async fn expected(db: &Db, sql: &str) -> BTreeSet<String> {
     fn collect(v: &Value, out: &mut BTreeSet<String>) {
         match v {
             Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
@@ -134,7 +134,7 @@ async fn expected(db: &Db, sql: &str) -> BTreeSet<String> {
 }
 
 /// The first disagreement between the edges and SurrealDB, if any.
-async fn disagreement(db: &Db, views: &[View]) -> Option<String> {
+pub(crate) async fn disagreement(db: &Db, views: &[View]) -> Option<String> {
     for view in views {
         let got: BTreeSet<String> = edges(db, view.id).await.into_keys().collect();
         let want = expected(db, view.sql).await;
@@ -153,7 +153,7 @@ async fn disagreement(db: &Db, views: &[View]) -> Option<String> {
 }
 
 /// Waits until every view's edges agree with SurrealDB.
-async fn wait_agree(db: &Db, views: &[View], timeout: Duration) {
+pub(crate) async fn wait_agree(db: &Db, views: &[View], timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
         let Some(problem) = disagreement(db, views).await else {
@@ -167,7 +167,7 @@ async fn wait_agree(db: &Db, views: &[View], timeout: Duration) {
 }
 
 /// Waits until `check` holds for the view's edges.
-async fn wait_edges(
+pub(crate) async fn wait_edges(
     db: &Db,
     view: &str,
     what: &str,

@@ -1,0 +1,357 @@
+//! The re-query tier (issue 15): queries SurrealDB accepts and SSP's
+//! incremental engine does not maintain are registered anyway, and their
+//! edges follow SurrealDB's own answer, re-run after each change.
+//!
+//! Every test writes directly in SurrealDB, as an app would, and waits until
+//! each view's edges equal the ids SurrealDB returns for its query.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use surrealdb::types as sdb;
+
+use crate::support::{Backend, TestApp};
+use crate::worker::{View, direct_db, register, rid, run, wait_agree};
+
+const AGREE: Duration = Duration::from_secs(5);
+
+async fn tier(app: &TestApp, view: &str) -> Value {
+    app.get_json(&format!("/view/{view}")).await["tier"].clone()
+}
+
+async fn write(db: &ssp::db::Db, sql: &str, vars: Vec<(&str, sdb::Value)>) {
+    run(db, sql, vars).await;
+}
+
+fn s(v: &str) -> sdb::Value {
+    sdb::Value::String(v.to_owned())
+}
+
+/// A record-link path in WHERE and a fetched link in the projection: the
+/// post enters when its author is renamed, although no row of the view
+/// showed that author before (the link is found in the data).
+async fn link_paths_follow_the_linked_record(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    write(
+        &db,
+        "UPSERT $id SET name = 'ann'",
+        vec![("id", rid("lu", 1))],
+    )
+    .await;
+    write(
+        &db,
+        "UPSERT $id SET name = 'bob'",
+        vec![("id", rid("lu", 2))],
+    )
+    .await;
+    write(
+        &db,
+        "UPSERT $id SET title = 'hello', author = $a",
+        vec![("id", rid("lp", 1)), ("a", rid("lu", 1))],
+    )
+    .await;
+    write(
+        &db,
+        "UPSERT $id SET title = 'world', author = $a",
+        vec![("id", rid("lp", 2)), ("a", rid("lu", 2))],
+    )
+    .await;
+    let view = View {
+        id: "by_ann",
+        sql: "SELECT *, author.* AS a FROM lp WHERE author.name = 'ann'",
+    };
+    let body = register(&app, view).await;
+    assert_eq!(body["tier"]["kind"], "requery", "{body}");
+    let records: Vec<&str> = body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(records, ["lp:1", "lu:1"], "the post and its fetched author");
+    wait_agree(&db, &[view], AGREE).await;
+
+    // The plain form of the same query: the engine would evaluate
+    // `author.name` as NONE, so the data's links send it to this tier too.
+    for (id, sql, params) in [
+        (
+            "plain_link",
+            "SELECT * FROM lp WHERE author.name = 'ann'",
+            json!({}),
+        ),
+        (
+            "link_id",
+            "SELECT * FROM lp WHERE author.id = $uid",
+            json!({"uid": "lu:1"}),
+        ),
+    ] {
+        let response = app
+            .post("/view/register")
+            .json(&json!({"id": id, "sql": sql, "params": params, "clientId": "c"}))
+            .send()
+            .await
+            .expect("register");
+        let body: Value = response.json().await.expect("body");
+        assert_eq!(body["tier"]["kind"], "requery", "{sql}: {body}");
+        let records: Vec<&str> = body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(records, ["lp:1"], "{sql}");
+    }
+
+    // A view that shows no row yet: nothing in its answer links to `lu`;
+    // the links in `lp`'s records say that it reads `lu` all the same.
+    let none_yet = View {
+        id: "by_dan",
+        sql: "SELECT * FROM lp WHERE author.name = 'dan' FETCH author",
+    };
+    register(&app, none_yet).await;
+    wait_agree(&db, &[none_yet], AGREE).await;
+    write(
+        &db,
+        "UPDATE $id SET name = 'dan'",
+        vec![("id", rid("lu", 3))],
+    )
+    .await;
+    write(
+        &db,
+        "UPSERT $id SET title = 'three', author = $a",
+        vec![("id", rid("lp", 3)), ("a", rid("lu", 3))],
+    )
+    .await;
+    wait_agree(&db, &[none_yet], AGREE).await;
+    write(
+        &db,
+        "UPDATE $id SET name = 'dan'",
+        vec![("id", rid("lu", 2))],
+    )
+    .await;
+    wait_agree(&db, &[none_yet], AGREE).await;
+    assert!(
+        crate::worker::edges(&db, none_yet.id)
+            .await
+            .contains_key("lp:2")
+    );
+
+    // bob becomes ann: his post enters, though the view never showed him.
+    write(
+        &db,
+        "UPDATE $id SET name = 'ann'",
+        vec![("id", rid("lu", 2))],
+    )
+    .await;
+    wait_agree(&db, &[view], AGREE).await;
+    let e = crate::worker::edges(&db, view.id).await;
+    assert!(e.contains_key("lp:2") && e.contains_key("lu:2"), "{e:?}");
+    // A change to a member's content bumps its version on the edge.
+    let v1 = e["lu:1"];
+    write(&db, "UPDATE $id SET bio = 'x'", vec![("id", rid("lu", 1))]).await;
+    crate::worker::wait_edges(&db, view.id, "lu:1's new version", AGREE, |e| {
+        e.get("lu:1") == Some(&(v1 + 1))
+    })
+    .await;
+    // ann leaves: her post and she leave the view.
+    write(
+        &db,
+        "UPDATE $id SET name = 'cat'",
+        vec![("id", rid("lu", 1))],
+    )
+    .await;
+    wait_agree(&db, &[view], AGREE).await;
+    let e = crate::worker::edges(&db, view.id).await;
+    assert!(!e.contains_key("lp:1") && !e.contains_key("lu:1"), "{e:?}");
+    app.stop().await;
+}
+backend_tests!(link_paths_follow_the_linked_record);
+
+/// Graph traversal and counts over a relation table, and a user function
+/// that reads another table: each change to any of them re-runs the views.
+async fn traversals_counts_and_user_functions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    write(
+        &db,
+        "DEFINE FUNCTION fn::banned($u: record) { RETURN count(SELECT * FROM ban WHERE who = $u) > 0; }",
+        vec![],
+    )
+    .await;
+    for k in 1..=3 {
+        write(
+            &db,
+            "UPSERT $id SET name = $n",
+            vec![("id", rid("gu", k)), ("n", s(&format!("u{k}")))],
+        )
+        .await;
+    }
+    write(
+        &db,
+        "UPSERT $id SET title = 'p'",
+        vec![("id", rid("gp", 1))],
+    )
+    .await;
+    write(
+        &db,
+        "RELATE $a->glikes->$b",
+        vec![("a", rid("gu", 1)), ("b", rid("gp", 1))],
+    )
+    .await;
+    let popular = View {
+        id: "popular",
+        sql: "SELECT id, count(<-glikes) AS likes FROM gp WHERE count(<-glikes) >= 2",
+    };
+    let likers = View {
+        id: "likers",
+        sql: "SELECT id, name, ->glikes->gp AS liked FROM gu WHERE count(->glikes) > 0",
+    };
+    let allowed = View {
+        id: "allowed",
+        sql: "SELECT * FROM gu WHERE !fn::banned(id)",
+    };
+    for v in [popular, likers, allowed] {
+        assert_eq!(
+            register(&app, v).await["tier"]["kind"],
+            "requery",
+            "{}",
+            v.sql
+        );
+    }
+    let views = [popular, likers, allowed];
+    wait_agree(&db, &views, AGREE).await;
+    write(
+        &db,
+        "RELATE $a->glikes->$b",
+        vec![("a", rid("gu", 2)), ("b", rid("gp", 1))],
+    )
+    .await;
+    wait_agree(&db, &views, AGREE).await;
+    assert!(
+        crate::worker::edges(&db, "popular")
+            .await
+            .contains_key("gp:1")
+    );
+    write(
+        &db,
+        "UPSERT $id SET who = $u",
+        vec![("id", rid("ban", 1)), ("u", rid("gu", 3))],
+    )
+    .await;
+    wait_agree(&db, &views, AGREE).await;
+    assert!(
+        !crate::worker::edges(&db, "allowed")
+            .await
+            .contains_key("gu:3")
+    );
+    write(
+        &db,
+        "DELETE glikes WHERE in = $a",
+        vec![("a", rid("gu", 1))],
+    )
+    .await;
+    wait_agree(&db, &views, AGREE).await;
+    assert!(
+        !crate::worker::edges(&db, "popular")
+            .await
+            .contains_key("gp:1")
+    );
+    app.stop().await;
+}
+backend_tests!(traversals_counts_and_user_functions);
+
+/// What neither tier can keep exact is still refused, saying why: a clock
+/// in the query, a param the view does not give, a write.
+async fn what_cannot_be_kept_exact_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (sql, needle) in [
+        ("SELECT * FROM t WHERE at > time::now() - 1h", "time::now"),
+        ("SELECT *, count(->x) AS n FROM t WHERE a = $nope", "$nope"),
+        ("SELECT *, fn::nope() AS n FROM t", "fn::nope"),
+        ("SELECT * FROM (CREATE t SET a = 1)", "CREATE"),
+    ] {
+        let response = app
+            .post("/view/register")
+            .json(&json!({"id": "refused", "sql": sql, "clientId": "c"}))
+            .send()
+            .await
+            .expect("register");
+        let status = response.status();
+        let body: Value = response.json().await.expect("body");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{sql}: {body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains(needle), "{sql}: {error}");
+    }
+    assert_eq!(
+        app.get("/view/refused").send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
+backend_tests!(what_cannot_be_kept_exact_is_refused: mem);
+
+/// A re-query view survives a restart: the state file keeps its tier and
+/// answer, and changes made while SSP was down reach its edges.
+async fn a_requery_view_survives_a_restart(backend: Backend) {
+    let test_db = crate::support::TestDb::start(backend).await;
+    let app = TestApp::spawn_on(test_db.clone(), test_db.settings()).await;
+    let db = direct_db(&test_db, Some(&app)).await;
+    write(
+        &db,
+        "UPSERT $id SET name = 'ann'",
+        vec![("id", rid("ru", 1))],
+    )
+    .await;
+    write(
+        &db,
+        "UPSERT $id SET author = $a",
+        vec![("id", rid("rp", 1)), ("a", rid("ru", 1))],
+    )
+    .await;
+    let view = View {
+        id: "restarted",
+        sql: "SELECT * FROM rp WHERE author.name = 'ann' FETCH author",
+    };
+    register(&app, view).await;
+    wait_agree(&db, &[view], AGREE).await;
+    // The embedded store is released only once every handle on it is gone.
+    drop(db);
+    app.stop().await;
+
+    let app = TestApp::spawn_on(test_db.clone(), test_db.settings()).await;
+    let db = direct_db(&test_db, Some(&app)).await;
+    assert_eq!(tier(&app, view.id).await["kind"], "requery");
+    write(
+        &db,
+        "UPSERT $id SET author = $a",
+        vec![("id", rid("rp", 2)), ("a", rid("ru", 1))],
+    )
+    .await;
+    wait_agree(&db, &[view], AGREE).await;
+    assert_eq!(
+        crate::worker::edges(&db, view.id).await.len(),
+        3,
+        "rp:1, rp:2, ru:1"
+    );
+    app.stop().await;
+
+    // Without the state file, the view is rebuilt from its row, in its tier.
+    let settings = test_db.settings();
+    std::fs::remove_file(&settings.persistence_file).expect("the state file was saved");
+    let app = TestApp::spawn_on(test_db.clone(), settings).await;
+    assert_eq!(tier(&app, view.id).await["kind"], "requery");
+    write(
+        &db,
+        "UPDATE $id SET name = 'bob'",
+        vec![("id", rid("ru", 1))],
+    )
+    .await;
+    wait_agree(&db, &[view], AGREE).await;
+    assert!(crate::worker::edges(&db, view.id).await.is_empty());
+    app.stop().await;
+}
+// Over ws only: an embedded SurrealKV store stays locked in-process while the
+// stopped server's background tasks hold it (see `worker.rs`).
+backend_tests!(a_requery_view_survives_a_restart: ws);
