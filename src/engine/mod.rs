@@ -684,19 +684,22 @@ impl Engine {
 
     /// A re-query view's new answer: the records that entered and left.
     /// (Members whose version changed were already `updated` by the batch.)
-    /// `None` if the view is gone or left the tier meanwhile.
+    /// `None` if the view is gone or left the tier meanwhile. The flag says
+    /// whether the answer links to a table it did not before (the change
+    /// worker may have to follow it).
     pub fn requery_answer(
         &mut self,
         id: &str,
         members: Vec<RecordId>,
         linked: Vec<Arc<str>>,
-    ) -> Option<ViewDelta> {
+    ) -> Option<(ViewDelta, bool)> {
         let versions: Vec<u64> = members
             .iter()
             .map(|r| self.version(r).unwrap_or(1))
             .collect();
         let v = self.requery.get_mut(id)?;
         v.error = None;
+        let grew = linked.iter().any(|t| !v.linked.contains(t));
         v.linked = linked.into_boxed_slice();
         let after: AHashSet<RecordId> = members.iter().cloned().collect();
         let mut delta = ViewDelta {
@@ -717,7 +720,7 @@ impl Engine {
         v.members = after;
         delta.created.sort();
         delta.deleted.sort();
-        Some(delta)
+        Some((delta, grew))
     }
 
     /// A re-run failed for a reason waiting does not heal (SurrealDB

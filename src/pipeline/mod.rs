@@ -717,11 +717,10 @@ impl Applier {
             for (view, answer) in answers {
                 match answer {
                     Ok(a) => {
-                        let before = engine.tables().len();
-                        if let Some(d) =
+                        if let Some((d, new_links)) =
                             engine.requery_answer(&view, a.members, a.linked.into_iter().collect())
                         {
-                            grew |= engine.tables().len() > before;
+                            grew |= new_links;
                             if !d.is_empty() {
                                 deltas.push(d);
                             }
