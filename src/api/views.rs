@@ -209,6 +209,18 @@ pub async fn register(
 ) -> Result<ApiJson<ViewBody>, ApiError> {
     let meta = parse_register(body)?;
     let core = state.core()?;
+    // SSP runs every view as itself: `$auth` would be its own session, not
+    // the viewer's (SurrealDB gives it no value the app means).
+    if let Some(p) = requery::deps::session_param(&meta.sql) {
+        return Err(ApiError::unprocessable(
+            "unsupported_query",
+            format!(
+                "the query reads `${p}`, which SSP cannot give a view (it runs every view as \
+                 itself): pass the viewer as an ordinary param, e.g. `$viewer` with \
+                 `\"params\": {{\"viewer\": \"user:1\"}}`"
+            ),
+        ));
+    }
     // Plan first: an unsupported query is refused before anything happens.
     let planned = core
         .pipeline

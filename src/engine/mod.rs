@@ -467,6 +467,8 @@ impl Engine {
     /// changes: for a new view, every record as `created`; for a refresh,
     /// only the difference. A failed registration changes nothing.
     pub fn register(&mut self, meta: ViewMeta) -> Result<ViewDelta, EngineError> {
+        // Binding the params may already look through a link (`$org.id`).
+        value::take_link_followed();
         let (plan, params) = self.plan_view(&meta.sql, &meta.params)?;
         let before: AHashSet<RecordId> = match self.views.get(&meta.id) {
             Some(v) => self.root_records(v.root).into_iter().collect(),
@@ -481,7 +483,6 @@ impl Engine {
         // would never see the records that did not move.
         let client_changed = self.client_changes(&meta);
 
-        value::take_link_followed();
         let root = self.get_or_create(&plan, &params, None);
         if value::take_link_followed() {
             // Evaluating it on the data went through a record link: refuse

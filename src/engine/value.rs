@@ -639,7 +639,22 @@ impl Value {
                 Some(v) => v.get_path(rest),
                 None => Value::None,
             },
+            (PathPart::Field(_), v) if v.is_link() => {
+                // As in `lookup`: SurrealDB would follow the link.
+                LINK_FOLLOWED.with(|f| f.set(true));
+                Value::None
+            }
             _ => Value::None,
+        }
+    }
+
+    /// A record id, or a string that is one's text (as JSON gives them): a
+    /// field path through it is a fetch of that record in SurrealDB.
+    fn is_link(&self) -> bool {
+        match self {
+            Value::Thing(_) => true,
+            Value::String(s) => RecordId::parse(s).is_some(),
+            _ => false,
         }
     }
 
@@ -650,7 +665,7 @@ impl Value {
             cur = match (part, cur) {
                 (PathPart::Field(name), Value::Object(o)) => o.get(name)?,
                 (PathPart::Index(i), Value::Array(items)) => items.get(*i)?,
-                (PathPart::Field(_), Value::Thing(_)) => {
+                (PathPart::Field(_), v) if v.is_link() => {
                     // SurrealDB would fetch the linked record here; the
                     // engine cannot, so it says so (see `take_link_followed`).
                     LINK_FOLLOWED.with(|f| f.set(true));

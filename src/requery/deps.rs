@@ -18,7 +18,9 @@ use surrealdb_expr::expr::function::Function;
 use surrealdb_expr::expr::lookup::LookupSubject;
 use surrealdb_expr::expr::statements::DefineStatement;
 use surrealdb_expr::expr::visit::{Visit, Visitor};
-use surrealdb_expr::expr::{Expr, FunctionCall, Literal, LogicalPlan, Lookup, Param, TopLevelExpr};
+use surrealdb_expr::expr::{
+    ClosureExpr, Expr, FunctionCall, Literal, LogicalPlan, Lookup, Param, TopLevelExpr,
+};
 
 use crate::engine::value::RecordId;
 
@@ -52,6 +54,20 @@ const QUERY_PARAMS: &[&str] = &[
     "parent", "this", "value", "input", "before", "after", "event",
 ];
 
+/// The session param (`auth`, `session`, ...) `sql` reads, if any: SSP
+/// runs every view as itself, so such a param has no value SSP could give
+/// it; the app passes the viewer as an ordinary param instead.
+pub fn session_param(sql: &str) -> Option<String> {
+    let plan = parse(sql).ok()?;
+    let mut walker = Walker::default();
+    walk(&plan, &mut walker).ok()?;
+    walker
+        .reads
+        .params
+        .into_iter()
+        .find(|p| SESSION_PARAMS.contains(&p.as_str()))
+}
+
 /// The tables `sql` reads. `params` are the view's (JSON): a param that
 /// holds a record id (or a table name given to `type::table`) adds its table.
 pub fn reads(
@@ -68,7 +84,7 @@ pub fn reads(
     walk(&plan, &mut walker)?;
     let mut reads = walker.reads;
     for name in &reads.params.clone() {
-        if QUERY_PARAMS.contains(&name.as_str()) {
+        if QUERY_PARAMS.contains(&name.as_str()) || walker.local_params.contains(name) {
             continue;
         }
         if SESSION_PARAMS.contains(&name.as_str()) {
@@ -163,6 +179,8 @@ struct Walker {
     reads: Reads,
     /// Params given to a function that turns a name into a table.
     table_params: BTreeSet<String>,
+    /// Params the query binds itself (closure arguments).
+    local_params: BTreeSet<String>,
 }
 
 impl Visitor for Walker {
@@ -210,6 +228,13 @@ impl Visitor for Walker {
     fn visit_param(&mut self, p: &Param) -> Result<(), Refused> {
         self.reads.params.insert(p.as_str().to_string());
         Ok(())
+    }
+
+    fn visit_closure(&mut self, c: &ClosureExpr) -> Result<(), Refused> {
+        for (p, _) in &c.args {
+            self.local_params.insert(p.as_str().to_string());
+        }
+        c.visit(self)
     }
 
     fn visit_lookup(&mut self, l: &Lookup) -> Result<(), Refused> {
@@ -337,6 +362,7 @@ mod tests {
             "SELECT *, rand() AS r FROM post",
             "SELECT * FROM post WHERE a = $missing",
             "SELECT * FROM post WHERE owner = $auth.id",
+            "SELECT * FROM post WHERE owner = $session.id",
             "SELECT ->?->? FROM user",
             "SELECT * FROM type::table(string::concat('p', 'ost'))",
             "SELECT * FROM (CREATE post SET a = 1)",

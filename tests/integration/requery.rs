@@ -86,6 +86,12 @@ async fn link_paths_follow_the_linked_record(backend: Backend) {
             "SELECT * FROM lp WHERE author.id = $uid",
             json!({"uid": "lu:1"}),
         ),
+        // A param holding a record id is a link too (found in playrbase).
+        (
+            "param_link",
+            "SELECT * FROM lp WHERE author = $u.id",
+            json!({"u": "lu:1"}),
+        ),
     ] {
         let response = app
             .post("/view/register")
@@ -271,6 +277,9 @@ async fn what_cannot_be_kept_exact_is_refused(backend: Backend) {
         ("SELECT *, count(->x) AS n FROM t WHERE a = $nope", "$nope"),
         ("SELECT *, fn::nope() AS n FROM t", "fn::nope"),
         ("SELECT * FROM (CREATE t SET a = 1)", "CREATE"),
+        // The engine would take these, reading `$auth` as NONE.
+        ("SELECT * FROM room WHERE owner == $auth.id", "$auth"),
+        ("SELECT * FROM user WHERE id = $session.rd", "$session"),
     ] {
         let response = app
             .post("/view/register")
