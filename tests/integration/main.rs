@@ -9,6 +9,7 @@ mod support;
 mod bench_smoke;
 mod cli;
 mod connection;
+mod corpus;
 mod fuzz_bodies;
 mod hardening;
 mod http;

@@ -1,0 +1,408 @@
+//! How much of what real SurrealDB apps query SSP takes (issue 15).
+//!
+//! `tests/corpus/queries.json` holds SELECT / LIVE SELECT statements taken
+//! from public application repositories, each with the repository and file
+//! it comes from (see its `about`). This test parses each with SurrealDB
+//! 3.3.5's own parser (what it does not parse is out of scope and counted
+//! apart), registers every parsed one, and tallies the tier SSP puts it in,
+//! or the reason it refuses it. It prints the table and fails if fewer
+//! queries are accepted or run incrementally than today, so a regression
+//! shows up here. It then writes a little data and checks, for a sample of
+//! accepted views of both tiers, that the edges are SurrealDB's answer.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use ssp::db::{Db, Query};
+use surrealdb::types as sdb;
+
+use crate::support::{Backend, TestApp};
+use crate::worker::{direct_db, edges, run};
+
+const AGREE: Duration = Duration::from_secs(10);
+
+/// The functions the corpus calls, as stubs: the apps define them in their
+/// schemas (MercuryCore's `init.surql`, playrbase's `schema/functions`), and
+/// SSP reads a function's body to learn which tables it reads. These bodies
+/// are plausible stand-ins that read the same tables, not the apps' own.
+const FUNCTION_STUBS: &str = "
+    DEFINE FUNCTION fn::currentContent($thing: any) { RETURN array::last($thing).text; };
+    DEFINE FUNCTION fn::getComments($comment: any, $depth: any, $user: any) {
+        RETURN SELECT * FROM comment WHERE id = $comment;
+    };
+    DEFINE FUNCTION fn::search($query: string, $match: string) {
+        RETURN string::contains(string::lowercase($match), string::lowercase($query));
+    };
+    DEFINE FUNCTION fn::filterGames($thing: any) { RETURN !$thing.privateServer AND !$thing.deleted; };
+    DEFINE FUNCTION fn::filterInventory($thing: any, $user: any) {
+        RETURN $user IN $thing<-ownsAsset<-user AND $thing.type IN [2, 8, 11, 12, 13, 18];
+    };
+    DEFINE FUNCTION fn::team::compute_eligable_players($players: any, $event: any, $x: any) {
+        RETURN SELECT * FROM user WHERE id IN $players;
+    };
+";
+
+#[derive(Clone, Debug)]
+enum Outcome {
+    Incremental,
+    Requery(String),
+    Refused(String),
+}
+
+struct Entry {
+    id: String,
+    sql: String,
+    params: Value,
+}
+
+fn corpus() -> Vec<Entry> {
+    let file: Value = serde_json::from_str(include_str!("../corpus/queries.json"))
+        .expect("tests/corpus/queries.json is JSON");
+    file["queries"]
+        .as_array()
+        .expect("queries")
+        .iter()
+        .map(|q| Entry {
+            id: q["id"].as_str().expect("id").to_owned(),
+            sql: q["sql"].as_str().expect("sql").to_owned(),
+            params: q["params"].clone(),
+        })
+        .collect()
+}
+
+/// SurrealDB's verdict on the text (the parser panics on some inputs).
+fn surreal_parses(sql: &str) -> Result<(), String> {
+    match std::panic::catch_unwind(|| surrealdb_syn::parse(sql).map(|_| ())) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("parser panicked".to_owned()),
+    }
+}
+
+async fn register(app: &TestApp, id: &str, sql: &str, params: &Value) -> Outcome {
+    let response = app
+        .post("/view/register")
+        .json(&json!({"id": id, "sql": sql, "params": params, "clientId": "corpus"}))
+        .send()
+        .await
+        .expect("register request");
+    let status = response.status();
+    let body: Value = response.json().await.expect("register body");
+    match status {
+        StatusCode::OK => match body["tier"]["kind"].as_str() {
+            Some("incremental") => Outcome::Incremental,
+            Some("requery") => Outcome::Requery(
+                body["tier"]["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            other => panic!("{id}: unknown tier {other:?}: {body}"),
+        },
+        StatusCode::UNPROCESSABLE_ENTITY => {
+            Outcome::Refused(body["error"].as_str().unwrap_or_default().to_owned())
+        }
+        other => panic!("{id}: register answered {other}: {body}"),
+    }
+}
+
+/// A reason, cut to the construct it names (without its position), so
+/// equal causes group together. A refusal names the engine's reason, then
+/// the re-query tier's: the second is why SSP refused.
+fn short(reason: &str) -> String {
+    const BOTH: &str = "SSP cannot re-run it in SurrealDB either: ";
+    let reason = reason.split(BOTH).nth(1).unwrap_or(reason);
+    let first = reason.split('\n').next().unwrap_or(reason);
+    let first = match (first.find(" at line "), first.find(": ")) {
+        (Some(at), Some(colon)) if at < colon => format!("{}{}", &first[..at], &first[colon..]),
+        _ => first.to_owned(),
+    };
+    first.chars().take(110).collect()
+}
+
+/// Where `$auth` occurs as a param of its own (not `$author`).
+fn auth_at(sql: &str) -> Vec<usize> {
+    sql.match_indices("$auth")
+        .filter(|(i, _)| !sql[i + 5..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// SSP's own advice for `$auth`: pass the viewer as an ordinary param.
+fn with_viewer(sql: &str) -> String {
+    let mut out = sql.to_owned();
+    for i in auth_at(sql).into_iter().rev() {
+        let end = if sql[i..].starts_with("$auth.id") {
+            i + 8
+        } else {
+            i + 5
+        };
+        out.replace_range(i..end, "$viewer");
+    }
+    out
+}
+
+fn tally(title: &str, rows: &[(String, Outcome)]) -> (usize, usize, usize) {
+    let mut inc = 0;
+    let mut req = 0;
+    let mut refused = 0;
+    let mut req_reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut refusals: BTreeMap<String, usize> = BTreeMap::new();
+    eprintln!("\n== {title}");
+    for (id, outcome) in rows {
+        match outcome {
+            Outcome::Incremental => {
+                inc += 1;
+                eprintln!("  {id:<28} incremental");
+            }
+            Outcome::Requery(r) => {
+                req += 1;
+                *req_reasons.entry(short(r)).or_default() += 1;
+                eprintln!("  {id:<28} requery   {}", short(r));
+            }
+            Outcome::Refused(r) => {
+                refused += 1;
+                *refusals.entry(short(r)).or_default() += 1;
+                eprintln!("  {id:<28} REFUSED   {}", short(r));
+            }
+        }
+    }
+    let top = |what: &str, m: BTreeMap<String, usize>| {
+        let mut v: Vec<_> = m.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        eprintln!("  -- {what}:");
+        for (reason, n) in v {
+            eprintln!("  {n:>4}  {reason}");
+        }
+    };
+    top("why re-query", req_reasons);
+    top("why refused", refusals);
+    eprintln!(
+        "  registered {}: incremental {inc}, requery {req}, refused {refused}",
+        rows.len()
+    );
+    (inc, req, refused)
+}
+
+/// A JSON param as SSP binds it: a string that is a record id's text is
+/// the record id.
+fn bind(v: &Value) -> sdb::Value {
+    match v {
+        Value::String(s) => match ssp::engine::value::RecordId::parse(s) {
+            Some(r) => ssp::db::values::to_surreal(&ssp::engine::value::Value::thing(r)),
+            None => sdb::Value::String(s.clone()),
+        },
+        Value::Array(items) => sdb::Value::Array(items.iter().map(bind).collect::<Vec<_>>().into()),
+        other => ssp::db::values::json_to_surreal(other),
+    }
+}
+
+/// The records SurrealDB's answer shows, as the README defines a view's
+/// members: rows with a record `id`, record ids returned as values, and
+/// objects with a record `id` nested in a row.
+async fn answer(db: &Db, sql: &str, params: &Value) -> BTreeSet<String> {
+    fn walk(v: &sdb::Value, top: bool, out: &mut BTreeSet<String>) {
+        match v {
+            sdb::Value::RecordId(r) if top => {
+                out.insert(ssp::db::values::record_id_from_surreal(r).to_string());
+            }
+            sdb::Value::Array(a) => a.iter().for_each(|i| walk(i, top, out)),
+            sdb::Value::Object(o) => {
+                if let Some(sdb::Value::RecordId(r)) = o.get("id") {
+                    out.insert(ssp::db::values::record_id_from_surreal(r).to_string());
+                }
+                o.values().for_each(|i| walk(i, false, out));
+            }
+            _ => {}
+        }
+    }
+    let mut q = Query::new(sql.to_owned());
+    if let Some(p) = params.as_object() {
+        for (k, v) in p {
+            q.set(k, bind(v));
+        }
+    }
+    let mut response = db.run(q).await.unwrap_or_else(|e| panic!("`{sql}`: {e}"));
+    let value: sdb::Value = response.take(0).expect("result");
+    let mut out = BTreeSet::new();
+    walk(&value, true, &mut out);
+    out
+}
+
+async fn wait_agree(db: &Db, sample: &[&Entry]) {
+    let deadline = Instant::now() + AGREE;
+    loop {
+        let mut problem = None;
+        for e in sample {
+            let got: BTreeSet<String> = edges(db, &e.id).await.into_keys().collect();
+            let want = answer(db, &e.sql, &e.params).await;
+            if got != want {
+                problem = Some(format!(
+                    "{}: edges {got:?}, SurrealDB {want:?} ({})",
+                    e.id, e.sql
+                ));
+                break;
+            }
+        }
+        let Some(problem) = problem else { return };
+        if Instant::now() >= deadline {
+            panic!("edges disagree with SurrealDB after {AGREE:?}: {problem}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The data the sample views are checked on: users, chirps, groups and
+/// their members, notifications, drafts, topics, moderation.
+const DATA: &str = "
+    UPSERT user:1 SET username = 'ann', status = 'Online', email = 'ann@example.com', followers = [user:2];
+    UPSERT user:2 SET username = 'bob', status = 'Offline', email = 'bob@example.com', followers = [];
+    UPSERT user:3 SET username = 'cat', status = 'Online', email = 'cat@example.com', followers = [user:1];
+    UPSERT chirp:1 SET author = user:1, text = 'hi', comments = [];
+    UPSERT chirp:2 SET author = user:2, text = 'yo', comments = [];
+    UPSERT group:1 SET name = 'Chess club';
+    UPSERT group:2 SET name = 'Go club';
+    RELATE user:1->member->group:1;
+    RELATE user:2->member->group:1;
+    UPSERT notification:1 SET recipient = user:1, viewed = false, time = d'2024-01-01T00:00:00Z', message = 'a';
+    UPSERT notification:2 SET recipient = user:1, viewed = true, time = d'2024-01-02T00:00:00Z', message = 'b';
+    UPSERT draft:1 SET user = user:1, time = d'2024-01-01T00:00:00Z';
+    UPSERT topic:rust SET votes = { score: 3 };
+    UPSERT topic:go SET votes = { score: 5 };
+    UPSERT organisation:1 SET name = 'Acme', slug = 'acme';
+    UPSERT organisation:2 SET name = 'Acme East', slug = 'acme-east', part_of = organisation:1;
+    UPSERT room:1 SET url = 'abc-def';
+    UPSERT moderation:1 SET in = user:3, out = user:2, active = true;
+";
+
+/// A second round of changes: each sample view gains or loses a record.
+const CHANGES: &str = "
+    UPSERT user:4 SET username = 'ann', status = 'Online', followers = [];
+    UPSERT chirp:3 SET author = user:1, text = 'again', comments = [];
+    RELATE user:3->member->group:2;
+    UPDATE notification:2 SET viewed = false;
+    DELETE draft:1;
+    UPDATE topic:rust SET votes.score = 9;
+    UPDATE organisation:2 SET part_of = NONE;
+    UPDATE moderation:1 SET active = false;
+    UPDATE user:2 SET username = 'annabel';
+";
+
+/// The sample checked against SurrealDB: both tiers, several constructs.
+const SAMPLE: &[&str] = &[
+    // incremental today
+    "ch-user",
+    "ch-suggested-users",
+    "dx-notifications",
+    "dx-drafts",
+    "dx-topics",
+    "al-room",
+    "mc-moderation",
+    // re-query today
+    "ch-user-chirps",
+    "ch-followers",
+    "mc-search-users",
+    "mc-admin-accounts",
+    "mc-group-members",
+    "dx-trending-users",
+    "mc-groups",
+    "pb-team-players-count",
+];
+
+async fn the_corpus_is_accepted_and_agrees(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    run(&db, FUNCTION_STUBS, vec![]).await;
+    let entries = corpus();
+
+    let mut unparsed = Vec::new();
+    let mut rows = Vec::new();
+    let mut viewer_rows = Vec::new();
+    for e in &entries {
+        if let Err(why) = surreal_parses(&e.sql) {
+            unparsed.push((e.id.clone(), short(&why)));
+            continue;
+        }
+        rows.push((e.id.clone(), register(&app, &e.id, &e.sql, &e.params).await));
+        if !auth_at(&e.sql).is_empty() {
+            let mut params = e.params.clone();
+            if !params.is_object() {
+                params = json!({});
+            }
+            params["viewer"] = json!("user:1");
+            let id = format!("{}-viewer", e.id);
+            let outcome = register(&app, &id, &with_viewer(&e.sql), &params).await;
+            viewer_rows.push((id, outcome));
+        }
+    }
+
+    eprintln!("\n== not parsed by SurrealDB 3.3.5 (out of scope)");
+    for (id, why) in &unparsed {
+        eprintln!("  {id:<28} {why}");
+    }
+    let (inc, req, refused) = tally("parsed queries, as the apps wrote them", &rows);
+    let (v_inc, v_req, _) = tally(
+        "the `$auth` queries, with `$auth` a `$viewer` param",
+        &viewer_rows,
+    );
+    let parsed = rows.len();
+    // With `$viewer` for `$auth`: each `$auth` query counts as its rewrite.
+    let mut with_viewer: BTreeMap<String, &Outcome> =
+        rows.iter().map(|(id, o)| (id.clone(), o)).collect();
+    for (id, o) in &viewer_rows {
+        with_viewer.insert(id.trim_end_matches("-viewer").to_owned(), o);
+    }
+    let w_acc = with_viewer
+        .values()
+        .filter(|o| !matches!(o, Outcome::Refused(_)))
+        .count();
+    let w_inc = with_viewer
+        .values()
+        .filter(|o| matches!(o, Outcome::Incremental))
+        .count();
+    let pct = |n: usize| 100.0 * n as f64 / parsed as f64;
+    eprintln!(
+        "\n== corpus {}: parsed {parsed}, accepted {} ({:.0}%), incremental {inc} ({:.0}%), \
+         requery {req}, refused {refused}; with `$viewer` for `$auth`: accepted {w_acc} \
+         ({:.0}%), incremental {w_inc} ({:.0}%) [`$auth` rewrites: {v_inc} incremental, {v_req} requery]",
+        entries.len(),
+        inc + req,
+        pct(inc + req),
+        pct(inc),
+        pct(w_acc),
+        pct(w_inc),
+    );
+
+    // Floors at today's figures (issue 15): 143 queries, 11 not parsed by
+    // SurrealDB 3.3.5 (`type::thing`, `time::from::secs`, `~`), 132 parsed:
+    // 119 accepted (90%; 125 = 95% with `$viewer` for `$auth`), 30
+    // incremental (23%), 89 re-query, 13 refused (6 `time::now`, 6 `$auth`,
+    // 1 closure param `$v`). A change that accepts fewer, or runs fewer
+    // incrementally, fails here; raise the floors when they rise.
+    assert!(entries.len() - parsed <= 11, "unparsed: {unparsed:?}");
+    assert!(inc + req >= 119, "accepted {} of {parsed}", inc + req);
+    assert!(w_acc >= 125, "accepted with `$viewer`: {w_acc} of {parsed}");
+    assert!(inc >= 30, "incremental {inc} of {parsed}");
+
+    // The sample: write data, then change it, and compare each time.
+    let outcome: BTreeMap<&str, &Outcome> = rows.iter().map(|(id, o)| (id.as_str(), o)).collect();
+    let sample: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| SAMPLE.contains(&e.id.as_str()))
+        .collect();
+    for e in &sample {
+        assert!(
+            !matches!(outcome.get(e.id.as_str()), None | Some(Outcome::Refused(_))),
+            "{} is in the sample but was not accepted",
+            e.id
+        );
+    }
+    run(&db, DATA, vec![]).await;
+    wait_agree(&db, &sample).await;
+    run(&db, CHANGES, vec![]).await;
+    wait_agree(&db, &sample).await;
+    app.stop().await;
+}
+backend_tests!(the_corpus_is_accepted_and_agrees: mem);
