@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use surrealdb::types as sdb;
 
-use super::{EDGE_TABLE, EdgeChanges, EdgeSink, MAX_EDGES_PER_TX};
+use super::{EDGE_TABLE, EdgeChanges, EdgeSink, MAX_EDGES_PER_TX, VERSION_TABLE};
 use crate::db::values::record_id_from_surreal;
 use crate::db::{Db, DbError, Query};
 use crate::engine::value::RecordId;
@@ -62,6 +62,37 @@ pub async fn read_edges(db: &Db) -> Result<Vec<EdgeRow>, DbError> {
     Ok(out)
 }
 
+/// Every version kept in [`VERSION_TABLE`]: per record, the highest version
+/// an edge SSP deleted showed.
+pub async fn read_kept_versions(db: &Db) -> Result<Vec<(RecordId, u64)>, DbError> {
+    let mut response = db
+        .run(Query::new(format!(
+            "SELECT record, version FROM {VERSION_TABLE}"
+        )))
+        .await?;
+    let rows: Vec<sdb::Value> = response.take(0)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let sdb::Value::Object(o) = row else { continue };
+        let (Some(sdb::Value::RecordId(r)), Some(sdb::Value::Number(sdb::Number::Int(v)))) =
+            (o.get("record"), o.get("version"))
+        else {
+            continue;
+        };
+        out.push((record_id_from_surreal(r), (*v).max(0) as u64));
+    }
+    Ok(out)
+}
+
+/// Raises every record's version to what [`VERSION_TABLE`] kept for it: a
+/// version a client saw must never go back, even when the edge that showed
+/// it is gone.
+pub fn raise_to_kept(engine: &mut Engine, kept: &[(RecordId, u64)]) {
+    for (record, version) in kept {
+        engine.raise_version(record, *version);
+    }
+}
+
 /// The writes that make `edges` equal the engine's result sets: missing or
 /// stale edges (version or client id) upserted, extra ones deleted, with the
 /// rows of views the engine does not know.
@@ -104,11 +135,14 @@ pub fn plan(engine: &mut Engine, edges: Vec<EdgeRow>) -> EdgeChanges {
     changes
 }
 
-/// Reads the edges, plans the fix and writes it (in bounded transactions);
-/// returns how many edges were fixed.
+/// Reads the edges and the kept versions, raises the engine's versions to
+/// them, plans the fix and writes it (in bounded transactions); returns how
+/// many edges were fixed.
 #[tracing::instrument(skip_all)]
 pub async fn reconcile(engine: &mut Engine, sink: &EdgeSink) -> Result<usize, DbError> {
     let edges = read_edges(sink.db()).await?;
+    let kept = read_kept_versions(sink.db()).await?;
+    raise_to_kept(engine, &kept);
     let changes = plan(engine, edges);
     let fixed = changes.len();
     if fixed > 0 {

@@ -5,7 +5,6 @@
 //! refused a write for good.
 
 use std::collections::BTreeMap;
-
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -520,6 +519,103 @@ fn heartbeats_and_re_registrations_survive_kill_9() {
             "the heartbeat counts after the restart"
         );
         assert_eq!(view("moved").await["clientId"], "new-client");
+        p.signal("-TERM");
+        p.wait();
+    });
+}
+
+/// kill -9 after a record left its view: the versions its edge showed are
+/// on no edge any more, and the state file, older, has the record back in
+/// the view at an older version. When it comes back into the view after the
+/// restart, its version must be above every version a client saw.
+#[test]
+fn a_version_seen_on_a_deleted_edge_survives_kill_9() {
+    crate::support::run(async {
+        let test_db = TestDb::start(Backend::Ws).await;
+        let db = Db::connect(&test_db.settings().surrealdb)
+            .await
+            .expect("test connection");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = dir.path().join("state.json");
+        let http = reqwest::Client::new();
+        let spawn = || {
+            SspProcess::spawn(
+                dir.path(),
+                &test_db.url(),
+                &[("SPOOKY_SAVE_DEBOUNCE_MS", "2000")],
+            )
+        };
+        let saved_version = || {
+            let text = std::fs::read_to_string(&state).ok()?;
+            let file: Value = serde_json::from_str(&text).ok()?;
+            // The only record.
+            file["engine"]["records"][0]["version"].as_u64()
+        };
+        let db = &db;
+        let edge_version = || async {
+            let q = Query::new("SELECT VALUE version FROM _spooky_list_ref");
+            let mut res = db.run(q).await.expect("edges");
+            res.take_json(0).expect("versions")[0].as_u64()
+        };
+        // Written in SurrealDB; the change worker delivers each write.
+        let write = |n: i64| async move {
+            let q = Query::new("UPSERT thread:1 SET n = $n").bind("n", n);
+            db.run(q).await.expect("write thread:1");
+        };
+        let edge_is = |want: Option<u64>| async move {
+            wait_for("the edge", Duration::from_secs(20), || async {
+                (edge_version().await == want).then_some(())
+            })
+            .await;
+        };
+
+        let mut p = spawn();
+        p.wait_up(&http).await;
+        let res = http
+            .post(format!("{}/view/register", p.base))
+            .bearer_auth(&p.secret)
+            .json(&json!({"id": "v", "sql": "SELECT * FROM thread WHERE n < 10", "clientId": "c"}))
+            .send()
+            .await
+            .expect("register");
+        assert!(res.status().is_success());
+        write(0).await;
+        edge_is(Some(1)).await;
+        wait_for(
+            "version 1 in the state file",
+            Duration::from_secs(20),
+            || async { (saved_version() == Some(1)).then_some(()) },
+        )
+        .await;
+        // Versions 2 to 4 seen on the edge, then the record leaves the view
+        // (its edge is deleted), and kill -9 before the next save.
+        for (n, version) in [(1, 2), (3, 3), (5, 4)] {
+            write(n).await;
+            edge_is(Some(version)).await;
+        }
+        write(20).await;
+        edge_is(None).await;
+        p.signal("-KILL");
+        p.wait();
+        let saved = saved_version();
+        assert!(
+            saved.is_some_and(|v| v < 4),
+            "the state file ({saved:?}) must be older than the edges, else this test proves nothing"
+        );
+
+        let mut p = spawn();
+        p.wait_up(&http).await;
+        write(2).await;
+        let back = wait_for(
+            "the record back in the view",
+            Duration::from_secs(20),
+            edge_version,
+        )
+        .await;
+        assert!(
+            back > 4,
+            "the record came back at version {back}; clients saw version 4 before"
+        );
         p.signal("-TERM");
         p.wait();
     });
