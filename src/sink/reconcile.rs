@@ -15,6 +15,7 @@ use crate::db::values::record_id_from_surreal;
 use crate::db::{Db, DbError, Query};
 use crate::engine::value::RecordId;
 use crate::engine::{Engine, ViewDelta};
+use crate::sources::snapshot::read_records;
 
 /// One edge as the database holds it.
 #[derive(Debug, Clone)]
@@ -135,14 +136,51 @@ pub fn plan(engine: &mut Engine, edges: Vec<EdgeRow>) -> EdgeChanges {
     changes
 }
 
-/// Reads the edges and the kept versions, raises the engine's versions to
-/// them, plans the fix and writes it (in bounded transactions); returns how
-/// many edges were fixed.
+/// Makes the edges equal the engine at startup: reads the edges and the kept
+/// versions, raises the engine's versions to them, refreshes from the
+/// database every record whose edge the plan would write, plans again and
+/// writes the fix (in bounded transactions); returns how many edges were
+/// fixed.
+///
+/// The refresh is what keeps a stale state file from reaching clients: the
+/// engine restored after a kill -9 may hold a record the database has
+/// deleted since (its edges went with it) or content the record no longer
+/// has. Planned from that, the reconcile would write edges for records that
+/// are not in the view any more, at the state file's older versions, and
+/// the change worker's catch-up would take them back only later (the soak
+/// saw versions go down this way at every restart). Only the records the
+/// plan touches are read, so a reconcile that finds the edges right costs
+/// no extra read.
 #[tracing::instrument(skip_all)]
 pub async fn reconcile(engine: &mut Engine, sink: &EdgeSink) -> Result<usize, DbError> {
     let edges = read_edges(sink.db()).await?;
     let kept = read_kept_versions(sink.db()).await?;
     raise_to_kept(engine, &kept);
+    let first = plan(engine, edges.clone());
+    let mut stale: Vec<RecordId> = first.edges.keys().map(|(_, r)| r.clone()).collect();
+    stale.sort();
+    stale.dedup();
+    if !stale.is_empty() {
+        let current = read_records(sink.db(), &stale).await?;
+        // A record deleted since keeps its version as a floor: the change
+        // worker's catch-up replays the feed from the state file's cursors,
+        // and a page that ends before the delete brings the record back for
+        // a moment, as new (at version 1 without the floor).
+        let gone: Vec<(RecordId, u64)> = current
+            .iter()
+            .filter(|c| c.content.is_none())
+            .filter_map(|c| Some((c.id.clone(), engine.version(&c.id)?)))
+            .collect();
+        engine.apply_batch(&current);
+        for (record, version) in &gone {
+            engine.raise_version(record, *version);
+        }
+        tracing::info!(
+            records = stale.len(),
+            kept = kept.len(),
+            "reconcile: records the edges disagree with read again from the database"
+        );
+    }
     let changes = plan(engine, edges);
     let fixed = changes.len();
     if fixed > 0 {

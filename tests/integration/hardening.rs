@@ -5,11 +5,16 @@
 //! refused a write for good.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use ssp::db::{Db, Query};
+use ssp::engine::value::{RecordId, Value as EValue};
+use ssp::engine::{Change, Engine, ViewMeta};
+use ssp::sink::reconcile::{read_edges, reconcile};
+use ssp::sink::{EdgeChanges, EdgeSink};
 use surrealdb::types as sdb;
 
 use crate::pipeline::{change, edges, ingest, post, register, view_edges};
@@ -620,3 +625,77 @@ fn a_version_seen_on_a_deleted_edge_survives_kill_9() {
         p.wait();
     });
 }
+
+/// The startup reconcile on an engine restored from a state file older than
+/// the database (a kill -9): the state holds thread:1 in the view, but it
+/// has left the view since, and thread:2 (version 2), which the database
+/// has deleted since. Their edges are gone. The reconcile must not write
+/// them again from the stale state (at its older versions, until the change
+/// worker's catch-up takes them back): it reads those records again first.
+/// And when the catch-up replays an older state of thread:2 before its
+/// delete, it comes back above version 2, not as a new record at 1.
+async fn the_startup_reconcile_writes_no_edge_from_stale_records(backend: Backend) {
+    let test_db = TestDb::start(backend).await;
+    let db = Arc::new(
+        Db::connect(&test_db.settings().surrealdb)
+            .await
+            .expect("test connection"),
+    );
+    ssp::db::migrations::migrate(&db).await.expect("migrate");
+    let thread = |k: i64, n: i64| {
+        let EValue::Object(content) = EValue::from(&json!({ "n": n })) else {
+            panic!("an object")
+        };
+        Change {
+            id: RecordId::parse(&format!("thread:{k}")).expect("a record id"),
+            content: Some(content),
+        }
+    };
+    // The state file: three threads, all in the view.
+    let mut engine = Engine::new();
+    engine.apply_batch(&[thread(1, 0), thread(2, 0), thread(3, 0)]);
+    engine.apply_batch(&[thread(2, 1)]);
+    let meta = ViewMeta {
+        id: "v".into(),
+        client_id: "c".into(),
+        sql: "SELECT * FROM thread WHERE n < 10".into(),
+        params: Default::default(),
+        ttl: "1h".into(),
+        last_active_at: chrono::Utc::now(),
+    };
+    engine.register(meta.clone()).expect("register");
+    // The database now: thread:1 out of the view, thread:2 deleted,
+    // thread:3 unchanged and its edge in place.
+    let sink = EdgeSink::with_writers(Arc::clone(&db), 1).await;
+    sink.upsert_view(&meta).await.expect("view row");
+    db.run(Query::new(
+        "CREATE thread:1 SET n = 20; CREATE thread:3 SET n = 0; \
+         INSERT RELATION INTO _spooky_list_ref \
+         {id: _spooky_list_ref:['v', thread:3], in: _spooky_query:v, out: thread:3, clientId: 'c', version: 1}",
+    ))
+    .await
+    .expect("the database since");
+    let edges = || async {
+        read_edges(&db)
+            .await
+            .expect("edges")
+            .into_iter()
+            .map(|e| (e.record.to_string(), e.version))
+            .collect::<Vec<_>>()
+    };
+
+    reconcile(&mut engine, &sink).await.expect("reconcile");
+    assert_eq!(edges().await, [("thread:3".to_owned(), 1)]);
+
+    // The catch-up replays thread:2 as it was before its delete.
+    let deltas = engine.apply_batch(&[thread(2, 0)]);
+    let mut changes = EdgeChanges::default();
+    changes.absorb(&deltas);
+    sink.write(&changes).await.expect("write");
+    let edges = edges().await;
+    assert!(
+        edges.iter().any(|(r, v)| r == "thread:2" && *v > 2),
+        "thread:2 must come back above version 2: {edges:?}"
+    );
+}
+backend_tests!(the_startup_reconcile_writes_no_edge_from_stale_records);
