@@ -136,6 +136,10 @@ pub fn plan(engine: &mut Engine, edges: Vec<EdgeRow>) -> EdgeChanges {
     changes
 }
 
+/// Conflicting attempts at one part of the startup reconcile before the
+/// bootstrap gives up and starts over.
+const CONFLICT_RETRIES: u32 = 8;
+
 /// Makes the edges equal the engine at startup: reads the edges and the kept
 /// versions, raises the engine's versions to them, refreshes from the
 /// database every record whose edge the plan would write, plans again and
@@ -186,8 +190,30 @@ pub async fn reconcile(engine: &mut Engine, sink: &EdgeSink) -> Result<usize, Db
     if fixed > 0 {
         tracing::info!(fixed, "edges reconciled with the engine");
         for part in changes.split(MAX_EDGES_PER_TX) {
-            sink.write(&part).await?;
+            write_retrying_conflicts(sink, &part).await?;
         }
     }
     Ok(fixed)
+}
+
+/// Writes one part, retrying a transaction conflict at once (with a short
+/// backoff) instead of failing the whole bootstrap attempt: under load the
+/// records' own writers conflict with a reconcile that touches hundreds of
+/// their edges, and every failed attempt cost a restore, a reconcile and a
+/// backoff that doubled up to 5 s (the soak's restarts took 8-19 s to
+/// become ready). The part is idempotent, so writing it again is safe.
+async fn write_retrying_conflicts(sink: &EdgeSink, part: &EdgeChanges) -> Result<(), DbError> {
+    let mut wait = std::time::Duration::from_millis(20);
+    let mut attempt = 1;
+    loop {
+        match sink.write(part).await {
+            Err(e) if e.is_conflict() && attempt < CONFLICT_RETRIES => {
+                tracing::debug!(attempt, error = %e, "reconcile: transaction conflict; writing the part again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_millis(500));
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
 }
