@@ -118,6 +118,11 @@ struct Options {
     /// Keep the run directory even when the run passed.
     #[arg(long)]
     keep: bool,
+    /// Write every edge change the follower sees (created, new version,
+    /// gone) to this file, one line each with its time: what a violation's
+    /// record went through before it, to trace it back to what wrote it.
+    #[arg(long)]
+    edge_log: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -260,6 +265,8 @@ struct Ctx {
     /// Set a few seconds before SSP is killed: a view is re-registered with
     /// new params, so that a kill follows a change SSP has not saved yet.
     reregister_now: AtomicBool,
+    /// `--edge-log`.
+    edge_log: Option<Mutex<std::io::BufWriter<File>>>,
 }
 
 impl Ctx {
@@ -1652,6 +1659,7 @@ fn observe(ctx: &Ctx, edges: &Edges) {
     let mut found = Vec::new();
     let mut per_record: HashMap<&str, (i64, i64)> = HashMap::new();
     let mut present = HashSet::with_capacity(edges.len());
+    let mut edge_log = Vec::new();
     for ((view, rec), &version) in edges {
         let key = (view.clone(), rec.clone());
         let span = per_record.entry(rec.as_str()).or_insert((version, version));
@@ -1688,6 +1696,10 @@ fn observe(ctx: &Ctx, edges: &Edges) {
         } else if changed {
             f.updated += 1;
         }
+        if changed {
+            let before = previous.map_or("-".to_owned(), |(v, _)| v.to_string());
+            edge_log.push(format!("{t:.2} {view} {rec} {before} -> {version}"));
+        }
         f.edges.insert(key.clone(), (version, t));
         present.insert(key);
     }
@@ -1700,9 +1712,20 @@ fn observe(ctx: &Ctx, edges: &Edges) {
             *entry = (version, view.clone(), t);
         }
     }
+    for (view, rec) in f.present.difference(&present) {
+        edge_log.push(format!("{t:.2} {view} {rec} gone"));
+    }
     let gone = f.present.difference(&present).count() as u64;
     f.deleted += gone;
     f.present = present;
+    if let Some(log) = &ctx.edge_log {
+        use std::io::Write as _;
+        let mut log = log.lock().unwrap();
+        for line in edge_log {
+            let _ = writeln!(log, "{line}");
+        }
+        let _ = log.flush();
+    }
     let skewed: Vec<String> = per_record
         .iter()
         .filter(|(_, (lo, hi))| lo != hi)
@@ -2242,6 +2265,12 @@ async fn soak(o: Options) -> anyhow::Result<bool> {
     let writers = Conn::connect(settings.clone()).await?;
     let checker = Conn::connect(settings).await?;
     let ssp_port = free_port()?;
+    let edge_log = match &o.edge_log {
+        Some(path) => Some(Mutex::new(std::io::BufWriter::new(
+            File::create(path).with_context(|| format!("create {}", path.display()))?,
+        ))),
+        None => None,
+    };
     let ctx = Arc::new(Ctx {
         t0: Instant::now(),
         stop: AtomicBool::new(false),
@@ -2263,6 +2292,7 @@ async fn soak(o: Options) -> anyhow::Result<bool> {
         follower: Mutex::new(Follower::default()),
         seed,
         reregister_now: AtomicBool::new(false),
+        edge_log,
     });
     ctx.event(format!("database db#1 up at {}", db.url()));
     let mut rng = StdRng::seed_from_u64(seed);

@@ -74,10 +74,16 @@ impl Migration {
 }
 
 /// The migrations shipped in this binary, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration::embedded(
-    "0001_spooky_schema",
-    include_str!("../../migrations/0001_spooky_schema.surql"),
-)];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration::embedded(
+        "0001_spooky_schema",
+        include_str!("../../migrations/0001_spooky_schema.surql"),
+    ),
+    Migration::embedded(
+        "0002_spooky_version",
+        include_str!("../../migrations/0002_spooky_version.surql"),
+    ),
+];
 
 /// Why migrating failed.
 #[derive(Debug, thiserror::Error)]

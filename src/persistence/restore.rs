@@ -1,7 +1,8 @@
 //! Startup: restore the engine from the state file, or rebuild it from the
 //! database. The bootstrap then makes the edges match it
 //! ([`crate::sink::reconcile`], which also takes the record versions back
-//! from the edges, so clients see no version go back or bump spuriously).
+//! from the edges and from the versions kept for deleted edges, so clients
+//! see no version go back or bump spuriously).
 //!
 //! SSP never silently starts empty while views exist in the database: a
 //! missing, corrupt or incompatible state file is moved aside and the state

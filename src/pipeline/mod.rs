@@ -973,7 +973,12 @@ impl Applier {
             self.repair.views.remove(&id);
         }
         let rows = reconcile::read_edges(self.sink.db()).await?;
-        let changes = reconcile::plan(&mut self.engine(), rows);
+        let kept = reconcile::read_kept_versions(self.sink.db()).await?;
+        let changes = {
+            let mut engine = self.engine();
+            reconcile::raise_to_kept(&mut engine, &kept);
+            reconcile::plan(&mut engine, rows)
+        };
         let fixed = changes.len();
         for part in changes.split(MAX_EDGES_PER_TX) {
             self.sink.write(&part).await?;

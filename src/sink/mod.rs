@@ -25,6 +25,27 @@ pub mod reconcile;
 
 pub const QUERY_TABLE: &str = "_spooky_query";
 pub const EDGE_TABLE: &str = "_spooky_list_ref";
+/// Per record, the highest version a deleted edge of it showed (see
+/// migration 0002 and [`keep_versions_of`]).
+pub const VERSION_TABLE: &str = "_spooky_version";
+
+/// The statement that keeps the versions of the edges `edges` selects
+/// (a SurrealQL source: `$deletes`, or the edge table with a `WHERE`) in
+/// [`VERSION_TABLE`], run in the transaction that deletes them, before the
+/// delete. Without it, a version a client saw on an edge that SSP then
+/// deleted lived in the engine only until the next save of the state file:
+/// after a kill -9 in between, the restarted SSP handed the record out again
+/// at an older version (the soak measured it). The version is read from the
+/// edge itself, so it is exactly what clients saw. (`math::max([version,
+/// ..])` does not work here: in 3.3.5 the field reads as NONE inside the
+/// array.)
+fn keep_versions_of(edges: &str) -> String {
+    format!(
+        "INSERT INTO {VERSION_TABLE} (SELECT type::record('{VERSION_TABLE}', [out]) AS id, \
+         out AS record, version FROM {edges}) ON DUPLICATE KEY UPDATE \
+         version = IF version > $input.version THEN version ELSE $input.version END RETURN NONE"
+    )
+}
 
 /// Most edges written per transaction where a write can be as big as a
 /// view's whole result set (a registration, a reconcile). SurrealDB's cost
@@ -186,6 +207,8 @@ impl EdgeChanges {
         if self.reset {
             q.push(format!("DELETE {EDGE_TABLE} RETURN NONE"));
             q.push(format!("DELETE {QUERY_TABLE} RETURN NONE"));
+            // The engine forgets every record: versions start again.
+            q.push(format!("DELETE {VERSION_TABLE} RETURN NONE"));
         }
         let mut upserts: Vec<sdb::Value> = Vec::new();
         let mut deletes: Vec<sdb::Value> = Vec::new();
@@ -226,6 +249,7 @@ impl EdgeChanges {
             q.set("upserts", sdb::Value::Array(upserts.into()));
         }
         if !deletes.is_empty() {
+            q.push(keep_versions_of("$deletes"));
             q.push("DELETE $deletes RETURN NONE");
             q.set("deletes", sdb::Value::Array(deletes.into()));
         }
@@ -235,6 +259,9 @@ impl EdgeChanges {
                 .iter()
                 .map(|v| sdb::Value::RecordId(view_row(v)))
                 .collect();
+            q.push(keep_versions_of(&format!(
+                "{EDGE_TABLE} WHERE in INSIDE $removed"
+            )));
             q.push(format!(
                 "DELETE {EDGE_TABLE} WHERE in INSIDE $removed RETURN NONE"
             ));

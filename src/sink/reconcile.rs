@@ -10,11 +10,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use surrealdb::types as sdb;
 
-use super::{EDGE_TABLE, EdgeChanges, EdgeSink, MAX_EDGES_PER_TX};
+use super::{EDGE_TABLE, EdgeChanges, EdgeSink, MAX_EDGES_PER_TX, VERSION_TABLE};
 use crate::db::values::record_id_from_surreal;
 use crate::db::{Db, DbError, Query};
 use crate::engine::value::RecordId;
 use crate::engine::{Engine, ViewDelta};
+use crate::sources::snapshot::read_records;
 
 /// One edge as the database holds it.
 #[derive(Debug, Clone)]
@@ -62,6 +63,37 @@ pub async fn read_edges(db: &Db) -> Result<Vec<EdgeRow>, DbError> {
     Ok(out)
 }
 
+/// Every version kept in [`VERSION_TABLE`]: per record, the highest version
+/// an edge SSP deleted showed.
+pub async fn read_kept_versions(db: &Db) -> Result<Vec<(RecordId, u64)>, DbError> {
+    let mut response = db
+        .run(Query::new(format!(
+            "SELECT record, version FROM {VERSION_TABLE}"
+        )))
+        .await?;
+    let rows: Vec<sdb::Value> = response.take(0)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let sdb::Value::Object(o) = row else { continue };
+        let (Some(sdb::Value::RecordId(r)), Some(sdb::Value::Number(sdb::Number::Int(v)))) =
+            (o.get("record"), o.get("version"))
+        else {
+            continue;
+        };
+        out.push((record_id_from_surreal(r), (*v).max(0) as u64));
+    }
+    Ok(out)
+}
+
+/// Raises every record's version to what [`VERSION_TABLE`] kept for it: a
+/// version a client saw must never go back, even when the edge that showed
+/// it is gone.
+pub fn raise_to_kept(engine: &mut Engine, kept: &[(RecordId, u64)]) {
+    for (record, version) in kept {
+        engine.raise_version(record, *version);
+    }
+}
+
 /// The writes that make `edges` equal the engine's result sets: missing or
 /// stale edges (version or client id) upserted, extra ones deleted, with the
 /// rows of views the engine does not know.
@@ -104,18 +136,84 @@ pub fn plan(engine: &mut Engine, edges: Vec<EdgeRow>) -> EdgeChanges {
     changes
 }
 
-/// Reads the edges, plans the fix and writes it (in bounded transactions);
-/// returns how many edges were fixed.
+/// Conflicting attempts at one part of the startup reconcile before the
+/// bootstrap gives up and starts over.
+const CONFLICT_RETRIES: u32 = 8;
+
+/// Makes the edges equal the engine at startup: reads the edges and the kept
+/// versions, raises the engine's versions to them, refreshes from the
+/// database every record whose edge the plan would write, plans again and
+/// writes the fix (in bounded transactions); returns how many edges were
+/// fixed.
+///
+/// The refresh is what keeps a stale state file from reaching clients: the
+/// engine restored after a kill -9 may hold a record the database has
+/// deleted since (its edges went with it) or content the record no longer
+/// has. Planned from that, the reconcile would write edges for records that
+/// are not in the view any more, at the state file's older versions, and
+/// the change worker's catch-up would take them back only later (the soak
+/// saw versions go down this way at every restart). Only the records the
+/// plan touches are read, so a reconcile that finds the edges right costs
+/// no extra read.
 #[tracing::instrument(skip_all)]
 pub async fn reconcile(engine: &mut Engine, sink: &EdgeSink) -> Result<usize, DbError> {
     let edges = read_edges(sink.db()).await?;
+    let kept = read_kept_versions(sink.db()).await?;
+    raise_to_kept(engine, &kept);
+    let first = plan(engine, edges.clone());
+    let mut stale: Vec<RecordId> = first.edges.keys().map(|(_, r)| r.clone()).collect();
+    stale.sort();
+    stale.dedup();
+    if !stale.is_empty() {
+        let current = read_records(sink.db(), &stale).await?;
+        // A record deleted since keeps its version as a floor: the change
+        // worker's catch-up replays the feed from the state file's cursors,
+        // and a page that ends before the delete brings the record back for
+        // a moment, as new (at version 1 without the floor).
+        let gone: Vec<(RecordId, u64)> = current
+            .iter()
+            .filter(|c| c.content.is_none())
+            .filter_map(|c| Some((c.id.clone(), engine.version(&c.id)?)))
+            .collect();
+        engine.apply_batch(&current);
+        for (record, version) in &gone {
+            engine.raise_version(record, *version);
+        }
+        tracing::info!(
+            records = stale.len(),
+            kept = kept.len(),
+            "reconcile: records the edges disagree with read again from the database"
+        );
+    }
     let changes = plan(engine, edges);
     let fixed = changes.len();
     if fixed > 0 {
         tracing::info!(fixed, "edges reconciled with the engine");
         for part in changes.split(MAX_EDGES_PER_TX) {
-            sink.write(&part).await?;
+            write_retrying_conflicts(sink, &part).await?;
         }
     }
     Ok(fixed)
+}
+
+/// Writes one part, retrying a transaction conflict at once (with a short
+/// backoff) instead of failing the whole bootstrap attempt: under load the
+/// records' own writers conflict with a reconcile that touches hundreds of
+/// their edges, and every failed attempt cost a restore, a reconcile and a
+/// backoff that doubled up to 5 s (the soak's restarts took 8-19 s to
+/// become ready). The part is idempotent, so writing it again is safe.
+async fn write_retrying_conflicts(sink: &EdgeSink, part: &EdgeChanges) -> Result<(), DbError> {
+    let mut wait = std::time::Duration::from_millis(20);
+    let mut attempt = 1;
+    loop {
+        match sink.write(part).await {
+            Err(e) if e.is_conflict() && attempt < CONFLICT_RETRIES => {
+                tracing::debug!(attempt, error = %e, "reconcile: transaction conflict; writing the part again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_millis(500));
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
 }

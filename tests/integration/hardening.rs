@@ -5,12 +5,16 @@
 //! refused a write for good.
 
 use std::collections::BTreeMap;
-
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use ssp::db::{Db, Query};
+use ssp::engine::value::{RecordId, Value as EValue};
+use ssp::engine::{Change, Engine, ViewMeta};
+use ssp::sink::reconcile::{read_edges, reconcile};
+use ssp::sink::{EdgeChanges, EdgeSink};
 use surrealdb::types as sdb;
 
 use crate::pipeline::{change, edges, ingest, post, register, view_edges};
@@ -561,3 +565,174 @@ fn heartbeats_and_re_registrations_survive_kill_9() {
         p.wait();
     });
 }
+
+/// kill -9 after a record left its view: the versions its edge showed are
+/// on no edge any more, and the state file, older, has the record back in
+/// the view at an older version. When it comes back into the view after the
+/// restart, its version must be above every version a client saw.
+#[test]
+fn a_version_seen_on_a_deleted_edge_survives_kill_9() {
+    crate::support::run(async {
+        let test_db = TestDb::start(Backend::Ws).await;
+        let db = Db::connect(&test_db.settings().surrealdb)
+            .await
+            .expect("test connection");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = dir.path().join("state.json");
+        let http = reqwest::Client::new();
+        let spawn = || {
+            SspProcess::spawn(
+                dir.path(),
+                &test_db.url(),
+                &[("SPOOKY_SAVE_DEBOUNCE_MS", "2000")],
+            )
+        };
+        let saved_version = || {
+            let text = std::fs::read_to_string(&state).ok()?;
+            let file: Value = serde_json::from_str(&text).ok()?;
+            // The only record.
+            file["engine"]["records"][0]["version"].as_u64()
+        };
+        let db = &db;
+        let edge_version = || async {
+            let q = Query::new("SELECT VALUE version FROM _spooky_list_ref");
+            let mut res = db.run(q).await.expect("edges");
+            res.take_json(0).expect("versions")[0].as_u64()
+        };
+        // Written in SurrealDB; the change worker delivers each write.
+        let write = |n: i64| async move {
+            let q = Query::new("UPSERT thread:1 SET n = $n").bind("n", n);
+            db.run(q).await.expect("write thread:1");
+        };
+        let edge_is = |want: Option<u64>| async move {
+            wait_for("the edge", Duration::from_secs(20), || async {
+                (edge_version().await == want).then_some(())
+            })
+            .await;
+        };
+
+        let mut p = spawn();
+        p.wait_up(&http).await;
+        let res = http
+            .post(format!("{}/view/register", p.base))
+            .bearer_auth(&p.secret)
+            .json(&json!({"id": "v", "sql": "SELECT * FROM thread WHERE n < 10", "clientId": "c"}))
+            .send()
+            .await
+            .expect("register");
+        assert!(res.status().is_success());
+        write(0).await;
+        edge_is(Some(1)).await;
+        wait_for(
+            "version 1 in the state file",
+            Duration::from_secs(20),
+            || async { (saved_version() == Some(1)).then_some(()) },
+        )
+        .await;
+        // Versions 2 to 4 seen on the edge, then the record leaves the view
+        // (its edge is deleted), and kill -9 before the next save.
+        for (n, version) in [(1, 2), (3, 3), (5, 4)] {
+            write(n).await;
+            edge_is(Some(version)).await;
+        }
+        write(20).await;
+        edge_is(None).await;
+        p.signal("-KILL");
+        p.wait();
+        let saved = saved_version();
+        assert!(
+            saved.is_some_and(|v| v < 4),
+            "the state file ({saved:?}) must be older than the edges, else this test proves nothing"
+        );
+
+        let mut p = spawn();
+        p.wait_up(&http).await;
+        write(2).await;
+        let back = wait_for(
+            "the record back in the view",
+            Duration::from_secs(20),
+            edge_version,
+        )
+        .await;
+        assert!(
+            back > 4,
+            "the record came back at version {back}; clients saw version 4 before"
+        );
+        p.signal("-TERM");
+        p.wait();
+    });
+}
+
+/// The startup reconcile on an engine restored from a state file older than
+/// the database (a kill -9): the state holds thread:1 in the view, but it
+/// has left the view since, and thread:2 (version 2), which the database
+/// has deleted since. Their edges are gone. The reconcile must not write
+/// them again from the stale state (at its older versions, until the change
+/// worker's catch-up takes them back): it reads those records again first.
+/// And when the catch-up replays an older state of thread:2 before its
+/// delete, it comes back above version 2, not as a new record at 1.
+async fn the_startup_reconcile_writes_no_edge_from_stale_records(backend: Backend) {
+    let test_db = TestDb::start(backend).await;
+    let db = Arc::new(
+        Db::connect(&test_db.settings().surrealdb)
+            .await
+            .expect("test connection"),
+    );
+    ssp::db::migrations::migrate(&db).await.expect("migrate");
+    let thread = |k: i64, n: i64| {
+        let EValue::Object(content) = EValue::from(&json!({ "n": n })) else {
+            panic!("an object")
+        };
+        Change {
+            id: RecordId::parse(&format!("thread:{k}")).expect("a record id"),
+            content: Some(content),
+        }
+    };
+    // The state file: three threads, all in the view.
+    let mut engine = Engine::new();
+    engine.apply_batch(&[thread(1, 0), thread(2, 0), thread(3, 0)]);
+    engine.apply_batch(&[thread(2, 1)]);
+    let meta = ViewMeta {
+        id: "v".into(),
+        client_id: "c".into(),
+        sql: "SELECT * FROM thread WHERE n < 10".into(),
+        params: Default::default(),
+        ttl: "1h".into(),
+        last_active_at: chrono::Utc::now(),
+    };
+    engine.register(meta.clone()).expect("register");
+    // The database now: thread:1 out of the view, thread:2 deleted,
+    // thread:3 unchanged and its edge in place.
+    let sink = EdgeSink::with_writers(Arc::clone(&db), 1).await;
+    sink.upsert_view(&meta).await.expect("view row");
+    db.run(Query::new(
+        "CREATE thread:1 SET n = 20; CREATE thread:3 SET n = 0; \
+         INSERT RELATION INTO _spooky_list_ref \
+         {id: _spooky_list_ref:['v', thread:3], in: _spooky_query:v, out: thread:3, clientId: 'c', version: 1}",
+    ))
+    .await
+    .expect("the database since");
+    let edges = || async {
+        read_edges(&db)
+            .await
+            .expect("edges")
+            .into_iter()
+            .map(|e| (e.record.to_string(), e.version))
+            .collect::<Vec<_>>()
+    };
+
+    reconcile(&mut engine, &sink).await.expect("reconcile");
+    assert_eq!(edges().await, [("thread:3".to_owned(), 1)]);
+
+    // The catch-up replays thread:2 as it was before its delete.
+    let deltas = engine.apply_batch(&[thread(2, 0)]);
+    let mut changes = EdgeChanges::default();
+    changes.absorb(&deltas);
+    sink.write(&changes).await.expect("write");
+    let edges = edges().await;
+    assert!(
+        edges.iter().any(|(r, v)| r == "thread:2" && *v > 2),
+        "thread:2 must come back above version 2: {edges:?}"
+    );
+}
+backend_tests!(the_startup_reconcile_writes_no_edge_from_stale_records);
