@@ -19,6 +19,7 @@
 
 pub mod ast;
 pub mod eval;
+pub mod key;
 pub mod keyset;
 pub mod node;
 pub mod parser;

@@ -41,7 +41,11 @@ pub async fn read_edges(db: &Db) -> Result<Vec<EdgeRow>, DbError> {
             Some(sdb::Value::Number(n)) => n.to_string(),
             _ => continue,
         };
-        let Some(sdb::Value::RecordId(r)) = o.get("out") else {
+        // A range is never an edge's `out`: SurrealDB refuses to create one.
+        let Some(record) = (match o.get("out") {
+            Some(sdb::Value::RecordId(r)) => record_id_from_surreal(r),
+            _ => None,
+        }) else {
             continue;
         };
         let version = match o.get("version") {
@@ -54,7 +58,7 @@ pub async fn read_edges(db: &Db) -> Result<Vec<EdgeRow>, DbError> {
         };
         out.push(EdgeRow {
             view,
-            record: record_id_from_surreal(r),
+            record,
             version,
             client_id,
         });

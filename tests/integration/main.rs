@@ -19,5 +19,6 @@ mod openapi;
 mod persistence;
 mod pipeline;
 mod readiness;
+mod record_keys;
 mod schema;
 mod worker;
