@@ -19,6 +19,7 @@
 
 pub mod ast;
 pub mod eval;
+pub mod flat;
 pub mod key;
 pub mod keyset;
 pub mod node;
@@ -161,6 +162,8 @@ pub struct EngineState {
 pub struct StoredRecord {
     pub id: RecordId,
     pub version: u64,
+    /// Flat, so that a record of any depth loads (see [`flat`]).
+    #[serde(with = "flat")]
     pub content: Value,
 }
 

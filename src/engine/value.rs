@@ -227,7 +227,7 @@ pub enum Number {
 /// whole file failed to load. Finite floats stay JSON numbers (files written
 /// before are read unchanged); the others are the strings `"NaN"`,
 /// `"Infinity"` and `"-Infinity"`.
-mod float_repr {
+pub(crate) mod float_repr {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     pub fn serialize<S: Serializer>(f: &f64, serializer: S) -> Result<S::Ok, S::Error> {
