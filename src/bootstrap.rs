@@ -106,7 +106,8 @@ async fn attempt(state: &AppState) -> Result<(Core, Started), RestoreError> {
     let persistence = (!settings.persistence_file.as_os_str().is_empty())
         .then(|| settings.persistence_file.clone());
     let mut restored = restore::restore(persistence.as_deref(), db).await?;
-    tracing::info!(origin = restored.origin, "state restored");
+    let origin = restored.origin;
+    tracing::info!(origin, "state restored");
     let sink = EdgeSink::with_writers(Arc::clone(db), settings.write_concurrency).await;
     // Writes made (or lost) while SSP was down: make the edges match first.
     crate::sink::reconcile::reconcile(&mut restored.engine, &sink).await?;
@@ -153,6 +154,7 @@ async fn attempt(state: &AppState) -> Result<(Core, Started), RestoreError> {
         pipeline,
         worker,
         saver,
+        origin,
     };
     Ok((core, Started { background }))
 }

@@ -1776,7 +1776,7 @@ fn flatten_row(
     };
     match o.get("id") {
         Some(sdb::Value::RecordId(r)) => {
-            out.insert(record_id_from_surreal(r));
+            out.insert(record_id_from_surreal(r).expect("a record id"));
             if depth > 0 {
                 *nested += 1;
             }

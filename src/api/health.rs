@@ -81,6 +81,10 @@ pub struct StateFileHealth {
     pub saves: u64,
     pub failures: u64,
     pub last_save_unix_ms: Option<u64>,
+    /// Where the state came from at startup (`state_file`, or how it was
+    /// rebuilt from the database); none before the bootstrap finishes. A
+    /// state file that stopped loading shows here, not only in the log.
+    pub origin: Option<&'static str>,
 }
 
 /// The pipeline part of `/health`.
@@ -183,6 +187,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                     saves: stats.saves.load(Relaxed),
                     failures: stats.failures.load(Relaxed),
                     last_save_unix_ms: (last > 0).then_some(last),
+                    origin: core.map(|c| c.origin),
                 }
             }
             None => StateFileHealth {
@@ -190,6 +195,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                 saves: 0,
                 failures: 0,
                 last_save_unix_ms: None,
+                origin: core.map(|c| c.origin),
             },
         },
         bootstrap: core.is_none().then(|| state.bootstrap_progress()),

@@ -106,7 +106,7 @@ fn parse_item(item: serde_json::Value) -> Result<Change, String> {
             item.op
         )
     })?;
-    let id = RecordId::parse_in_table(&item.table, &item.id)?;
+    let id = RecordId::parse_in_table(&item.table, &item.id).map_err(|e| e.to_string())?;
     let content = match op {
         Op::Delete => None,
         Op::Create | Op::Update => match item.record.as_ref().map(Value::from) {

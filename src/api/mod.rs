@@ -83,6 +83,9 @@ pub struct Core {
     pub worker: Arc<WorkerHandle>,
     /// The state-file saver, when persistence is on.
     pub saver: Option<SaverHandle>,
+    /// Where the engine's state came from at startup: `state_file`, or a
+    /// rebuild from the database (see `persistence::restore`).
+    pub origin: &'static str,
 }
 
 /// How the bootstrap is going, for `/health` while it has not finished.

@@ -1612,7 +1612,7 @@ fn view_of(r: &sdb::RecordId) -> String {
 }
 
 fn record_of(r: &sdb::RecordId) -> String {
-    record_id_from_surreal(r).to_string()
+    record_id_from_surreal(r).map_or_else(|| sdb::ToSql::to_sql(r), |id| id.to_string())
 }
 
 fn parse_edges(rows: sdb::Value) -> Result<Edges, String> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use surrealdb::types as sdb;
 
-use crate::engine::value::{Key, Number, Object, RecordId, Value};
+use crate::engine::value::{Composite, Key, Number, Object, RecordId, Value};
 
 /// A SurrealDB value as the engine evaluates it. Types outside the supported
 /// subset (uuids, durations, geometry, ...) become their SurrealQL text, which
@@ -23,7 +23,12 @@ pub fn from_surreal(v: sdb::Value) -> Value {
         }
         sdb::Value::String(s) => Value::String(s.into()),
         sdb::Value::Datetime(d) => Value::datetime(d.into_inner()),
-        sdb::Value::RecordId(r) => Value::thing(record_id_from_surreal(&r)),
+        sdb::Value::RecordId(r) => match record_id_from_surreal(&r) {
+            Some(id) => Value::thing(id),
+            // A range as a field's value: kept as its text, like other
+            // values outside the engine's types.
+            None => Value::String(sdb::ToSql::to_sql(&sdb::Value::RecordId(r)).into()),
+        },
         sdb::Value::Array(a) => {
             Value::Array(a.into_inner().into_iter().map(from_surreal).collect())
         }
@@ -43,20 +48,38 @@ pub fn object_from_surreal(o: sdb::Object) -> Object {
     )
 }
 
-pub fn record_id_from_surreal(r: &sdb::RecordId) -> RecordId {
-    let key = match &r.key {
+/// The engine's record id for a SurrealDB one; `None` for a range, which
+/// names many records and is the id of none.
+pub fn record_id_from_surreal(r: &sdb::RecordId) -> Option<RecordId> {
+    Some(RecordId::new(r.table.as_str(), key_from_surreal(&r.key)?))
+}
+
+/// The engine's key for a SurrealDB key; `None` for a range.
+pub fn key_from_surreal(k: &sdb::RecordIdKey) -> Option<Key> {
+    Some(match k {
         sdb::RecordIdKey::Number(n) => Key::Int(*n),
         sdb::RecordIdKey::String(s) => Key::String(s.as_str().into()),
-        other => Key::String(sdb::ToSql::to_sql(other).into()),
-    };
-    RecordId::new(r.table.as_str(), key)
+        sdb::RecordIdKey::Uuid(u) => Key::Uuid(*u.as_bytes()),
+        sdb::RecordIdKey::Array(a) => Key::Composite(Arc::new(Composite::new(
+            k.clone(),
+            from_surreal(sdb::Value::Array(a.clone())),
+        ))),
+        sdb::RecordIdKey::Object(o) => Key::Composite(Arc::new(Composite::new(
+            k.clone(),
+            from_surreal(sdb::Value::Object(o.clone())),
+        ))),
+        sdb::RecordIdKey::Range(_) => return None,
+    })
 }
 
 pub fn record_id_to_surreal(r: &RecordId) -> sdb::RecordId {
-    match &r.key {
-        Key::Int(i) => sdb::RecordId::new(r.table.as_ref(), *i),
-        Key::String(s) => sdb::RecordId::new(r.table.as_ref(), s.to_string()),
-    }
+    let key = match &r.key {
+        Key::Int(i) => sdb::RecordIdKey::Number(*i),
+        Key::String(s) => sdb::RecordIdKey::String(s.to_string()),
+        Key::Uuid(b) => sdb::RecordIdKey::Uuid(uuid::Uuid::from_bytes(*b).into()),
+        Key::Composite(c) => c.native().clone(),
+    };
+    sdb::RecordId::new(r.table.as_ref(), key)
 }
 
 /// The engine's value as a SurrealDB value, for binding.

@@ -19,6 +19,8 @@
 
 pub mod ast;
 pub mod eval;
+pub mod flat;
+pub mod key;
 pub mod keyset;
 pub mod links;
 pub mod node;
@@ -229,6 +231,8 @@ struct RequeryView {
 pub struct StoredRecord {
     pub id: RecordId,
     pub version: u64,
+    /// Flat, so that a record of any depth loads (see [`flat`]).
+    #[serde(with = "flat")]
     pub content: Value,
 }
 

@@ -2993,6 +2993,7 @@ mod tests {
                     match &r.key {
                         Key::Int(i) => format!("Number({i})"),
                         Key::String(s) => format!("String({:?})", s.as_ref()),
+                        other => panic!("no SurrealDB form for key {other:?}"),
                     }
                 ),
                 other => panic!("no SurrealDB form for {other:?}"),

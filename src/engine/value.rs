@@ -213,14 +213,6 @@ impl<'de> Deserialize<'de> for Object {
     }
 }
 
-/// The key part of a record id. Numeric keys sort before string keys, and
-/// numerically among themselves (`user:2 < user:10`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Key {
-    Int(i64),
-    String(Arc<str>),
-}
-
 thread_local! {
     static LINK_FOLLOWED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -233,140 +225,7 @@ pub fn take_link_followed() -> bool {
     LINK_FOLLOWED.with(|f| f.replace(false))
 }
 
-/// A table name as record ids hold it: shared, behind a thin pointer.
-pub type TableName = arcstr::ArcStr;
-
-/// A record id, `table:key`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct RecordId {
-    pub table: TableName,
-    pub key: Key,
-}
-
-impl RecordId {
-    pub fn new(table: impl Into<TableName>, key: Key) -> Self {
-        RecordId {
-            table: table.into(),
-            key,
-        }
-    }
-
-    /// A record id of `table`, whose name is shared with the other ids of
-    /// that table parsed on this thread (see [`table_name`]).
-    fn in_table(table: &str, key: Key) -> Self {
-        RecordId {
-            table: table_name(table),
-            key,
-        }
-    }
-
-    /// Parses the text form `table:key` as a JSON client would write it.
-    ///
-    /// Digits-only keys are integers, as in SurrealQL (`user:1`). Keys wrapped
-    /// in `⟨...⟩` or backticks are taken verbatim as strings.
-    pub fn parse(text: &str) -> Option<RecordId> {
-        let (table, key) = text.split_once(':')?;
-        let table = unquote_ident(table)?;
-        if table.is_empty() || key.is_empty() {
-            return None;
-        }
-        Some(RecordId::in_table(table, parse_key(key)))
-    }
-
-    /// Parses `id`, which is either `table:key` or a bare key of `table`.
-    pub fn parse_in_table(table: &str, id: &str) -> Result<RecordId, String> {
-        if let Some(rid) = RecordId::parse(id) {
-            if rid.table.as_str() != table {
-                return Err(format!(
-                    "record id `{id}` belongs to table `{}`, not `{table}`",
-                    rid.table
-                ));
-            }
-            return Ok(rid);
-        }
-        if id.is_empty() {
-            return Err("record id is empty".into());
-        }
-        Ok(RecordId::in_table(table, parse_key(id)))
-    }
-}
-
-/// The shared name of a table. Every parsed record id (and every string
-/// that reads as one, when it is hashed for an index) names its table; a
-/// small per-thread cache of the tables seen lets them share one allocation
-/// instead of one per id. Bounded: past `TABLES` distinct names, a name is
-/// simply allocated.
-fn table_name(table: &str) -> TableName {
-    const TABLES: usize = 64;
-    thread_local! {
-        static NAMES: std::cell::RefCell<Vec<TableName>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    NAMES.with(|names| {
-        let mut names = names.borrow_mut();
-        if let Some(n) = names.iter().find(|n| n.as_str() == table) {
-            return n.clone();
-        }
-        let n: TableName = table.into();
-        if names.len() < TABLES {
-            names.push(n.clone());
-        }
-        n
-    })
-}
-
-fn unquote_ident(s: &str) -> Option<&str> {
-    if let Some(inner) = s.strip_prefix('`').and_then(|r| r.strip_suffix('`')) {
-        return Some(inner);
-    }
-    if let Some(inner) = s.strip_prefix('⟨').and_then(|r| r.strip_suffix('⟩')) {
-        return Some(inner);
-    }
-    Some(s)
-}
-
-fn parse_key(key: &str) -> Key {
-    if let Some(inner) = key
-        .strip_prefix('⟨')
-        .and_then(|r| r.strip_suffix('⟩'))
-        .or_else(|| key.strip_prefix('`').and_then(|r| r.strip_suffix('`')))
-    {
-        return Key::String(inner.into());
-    }
-    let digits = key.strip_prefix('-').unwrap_or(key);
-    if !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && let Ok(n) = key.parse::<i64>()
-    {
-        return Key::Int(n);
-    }
-    Key::String(key.into())
-}
-
-fn is_plain_ident(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !s.bytes().all(|b| b.is_ascii_digit())
-}
-
-impl fmt::Display for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Key::Int(n) => write!(f, "{n}"),
-            Key::String(s) if is_plain_ident(s) => f.write_str(s),
-            Key::String(s) => write!(f, "⟨{}⟩", s.replace('⟩', "\\⟩")),
-        }
-    }
-}
-
-impl fmt::Display for RecordId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if is_plain_ident(&self.table) {
-            write!(f, "{}:{}", self.table, self.key)
-        } else {
-            write!(f, "`{}`:{}", self.table, self.key)
-        }
-    }
-}
+pub use super::key::{Composite, IdError, Key, RecordId, TableName};
 
 /// A number. SurrealDB keeps ints and floats apart but compares them by value.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -380,7 +239,7 @@ pub enum Number {
 /// whole file failed to load. Finite floats stay JSON numbers (files written
 /// before are read unchanged); the others are the strings `"NaN"`,
 /// `"Infinity"` and `"-Infinity"`.
-mod float_repr {
+pub(crate) mod float_repr {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     pub fn serialize<S: Serializer>(f: &f64, serializer: S) -> Result<S::Ok, S::Error> {
@@ -548,7 +407,7 @@ impl Value {
             (Value::Number(a), Value::Number(b)) => a == b,
             (Value::String(a), Value::String(b)) => a == b,
             (Value::Datetime(a), Value::Datetime(b)) => a == b,
-            (Value::Thing(a), Value::Thing(b)) => a == b,
+            (Value::Thing(a), Value::Thing(b)) => a.sql_eq(b),
             (Value::Thing(t), Value::String(s)) | (Value::String(s), Value::Thing(t)) => {
                 thing_matches_text(t, s)
             }
@@ -591,7 +450,7 @@ impl Value {
                 }
                 a.len().cmp(&b.len())
             }
-            (Value::Thing(a), Value::Thing(b)) => a.cmp(b),
+            (Value::Thing(a), Value::Thing(b)) => a.sql_cmp(b),
             _ => self.type_rank().cmp(&other.type_rank()),
         }
     }
@@ -694,10 +553,10 @@ impl Value {
             },
             Value::String(s) => match RecordId::parse(s) {
                 // A string that reads as a record id must key like that id.
-                Some(rid) => IndexKey::Thing(rid),
+                Some(rid) => return thing_key(rid),
                 None => IndexKey::Str(s.clone()),
             },
-            Value::Thing(t) => IndexKey::Thing((**t).clone()),
+            Value::Thing(t) => return thing_key((**t).clone()),
             Value::Datetime(d) => IndexKey::Datetime(d.timestamp_nanos_opt().unwrap_or(0)),
             Value::Array(_) | Value::Object(_) => return None,
         })
@@ -706,7 +565,17 @@ impl Value {
 
 /// Whether `s` is the text form of `t` (the JSON rule).
 fn thing_matches_text(t: &RecordId, s: &str) -> bool {
-    RecordId::parse(s).is_some_and(|p| &p == t)
+    RecordId::parse(s).is_some_and(|p| p.sql_eq(t))
+}
+
+/// The index key of a record id. Array and object keys have none: they are
+/// equal by content (`[1] = [1f]`) but hashed by identity, so views that
+/// compare them are evaluated by scanning.
+fn thing_key(rid: RecordId) -> Option<IndexKey> {
+    match rid.key {
+        Key::Composite(_) => None,
+        _ => Some(IndexKey::Thing(rid)),
+    }
 }
 
 /// The hash key of an equality-indexable value. See [`Value::index_key`].
@@ -985,9 +854,14 @@ mod tests {
 
     #[test]
     fn record_id_text_round_trips() {
-        for text in ["user:1", "user:abc", "user:⟨a b⟩", "user:-5"] {
+        for text in ["user:1", "user:abc", "user:`a b`", "user:-5"] {
             assert_eq!(RecordId::parse(text).unwrap().to_string(), text);
         }
+        // Angle brackets are read, and written as SurrealDB writes them.
+        assert_eq!(
+            RecordId::parse("user:⟨a b⟩").unwrap().to_string(),
+            "user:`a b`"
+        );
         assert_eq!(RecordId::parse("user:1").unwrap().key, Key::Int(1));
         assert!(RecordId::parse("nocolon").is_none());
         assert_eq!(

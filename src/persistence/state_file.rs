@@ -14,9 +14,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineState;
 
-/// Bumped whenever the layout changes incompatibly; an older or newer file
-/// is moved aside and the state is rebuilt from the database.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped whenever the layout changes incompatibly; a file this SSP cannot
+/// read is moved aside and the state is rebuilt from the database.
+///
+/// 2: records' content is flat, so that any depth loads
+/// ([`crate::engine::flat`]); record ids may have uuid, array and object
+/// keys. Format 1 files are still read: they differ only in the content's
+/// form, which the reader tells apart.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The formats this SSP reads.
+const READS: [u32; 2] = [1, FORMAT_VERSION];
 
 #[derive(Serialize, Deserialize, Default)]
 pub struct StateFile {
@@ -38,7 +46,7 @@ pub enum LoadError {
     Io { path: PathBuf, source: io::Error },
     #[error("state file {path} is corrupt: {message}")]
     Corrupt { path: PathBuf, message: String },
-    #[error("state file {path} has format {found}, this SSP reads format {FORMAT_VERSION}")]
+    #[error("state file {path} has format {found}, this SSP reads formats 1 to {FORMAT_VERSION}")]
     Incompatible { path: PathBuf, found: u32 },
 }
 
@@ -63,7 +71,7 @@ impl StateFile {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        if header.format != FORMAT_VERSION {
+        if !READS.contains(&header.format) {
             return Err(LoadError::Incompatible {
                 path: path.to_owned(),
                 found: header.format,
@@ -121,6 +129,98 @@ pub fn move_aside(path: &Path) -> io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::StoredRecord;
+    use crate::engine::value::{Number, Object, RecordId, Value};
+
+    /// A value `depth` levels deep, objects and arrays in turn.
+    fn deep(depth: usize) -> Value {
+        let mut v = Value::Number(Number::Float(f64::NAN));
+        for i in 0..depth {
+            v = if i % 2 == 0 {
+                Value::Object(Object::from_pairs(vec![("a".into(), v)]))
+            } else {
+                Value::Array(thin_vec::thin_vec![
+                    v,
+                    Value::Number(Number::Float(f64::INFINITY))
+                ])
+            };
+        }
+        v
+    }
+
+    #[test]
+    fn records_as_deep_as_surrealdb_allows_round_trip_on_a_small_stack() {
+        // 3.3.5 stores a record nested at most 255 levels; more, to be safe.
+        let ids = [
+            "item:1",
+            "item:`a b`",
+            "item:u'0190e2a4-0000-7000-8000-000000000000'",
+            "item:[1, 'a', 1f]",
+            "item:{ a: [u'00000000-0000-4000-8000-000000000001'] }",
+        ];
+        let mut s = StateFile {
+            format: FORMAT_VERSION,
+            ..Default::default()
+        };
+        for (i, id) in ids.iter().enumerate() {
+            s.engine.records.push(StoredRecord {
+                id: RecordId::parse(id).unwrap(),
+                version: i as u64 + 7,
+                content: Value::Object(Object::from_pairs(vec![("x".into(), deep(300))])),
+            });
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        // A thread's stack as small as a tokio worker's is plenty.
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                s.save(&path).unwrap();
+                let back = StateFile::load(&path).unwrap().unwrap();
+                assert_eq!(back.engine.records.len(), ids.len());
+                for (i, (a, b)) in back
+                    .engine
+                    .records
+                    .iter()
+                    .zip(&s.engine.records)
+                    .enumerate()
+                {
+                    assert_eq!(a.id, b.id);
+                    assert_eq!(a.id.to_string(), ids[i]);
+                    assert_eq!(a.version, b.version);
+                    // Structural equality: NaN is NaN here, bit for bit.
+                    assert_eq!(a.content, b.content, "{}", ids[i]);
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn a_format_1_file_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let v1 = r#"{"format":1,"saved_at":null,"engine":{"views":[],"records":[
+            {"id":{"table":"item","key":{"Int":1}},"version":3,
+             "content":{"Object":[["a",{"Number":{"Float":"NaN"}}],["b",{"Array":["None","Null"]}]]}},
+            {"id":{"table":"item","key":{"String":"x"}},"version":4,"content":"Null"}]}}"#;
+        fs::write(&path, v1).unwrap();
+        let back = StateFile::load(&path).unwrap().unwrap();
+        let r = &back.engine.records;
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].version, 3);
+        assert_eq!(r[0].id.to_string(), "item:1");
+        let Value::Object(o) = &r[0].content else {
+            panic!("{:?}", r[0].content)
+        };
+        assert!(matches!(o.get("a"), Some(Value::Number(Number::Float(f))) if f.is_nan()));
+        assert_eq!(
+            o.get("b"),
+            Some(&Value::Array(thin_vec::thin_vec![Value::None, Value::Null]))
+        );
+        assert_eq!(r[1].content, Value::Null);
+    }
 
     #[test]
     fn round_trip_and_bad_files() {

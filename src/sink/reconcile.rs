@@ -42,7 +42,11 @@ pub async fn read_edges(db: &Db) -> Result<Vec<EdgeRow>, DbError> {
             Some(sdb::Value::Number(n)) => n.to_string(),
             _ => continue,
         };
-        let Some(sdb::Value::RecordId(r)) = o.get("out") else {
+        // A range is never an edge's `out`: SurrealDB refuses to create one.
+        let Some(record) = (match o.get("out") {
+            Some(sdb::Value::RecordId(r)) => record_id_from_surreal(r),
+            _ => None,
+        }) else {
             continue;
         };
         let version = match o.get("version") {
@@ -55,7 +59,7 @@ pub async fn read_edges(db: &Db) -> Result<Vec<EdgeRow>, DbError> {
         };
         out.push(EdgeRow {
             view,
-            record: record_id_from_surreal(r),
+            record,
             version,
             client_id,
         });
@@ -80,7 +84,8 @@ pub async fn read_kept_versions(db: &Db) -> Result<Vec<(RecordId, u64)>, DbError
         else {
             continue;
         };
-        out.push((record_id_from_surreal(r), (*v).max(0) as u64));
+        let Some(record) = record_id_from_surreal(r) else { continue };
+        out.push((record, (*v).max(0) as u64));
     }
     Ok(out)
 }

@@ -1457,7 +1457,7 @@ impl Worker {
             .into_iter()
             .filter_map(|v| match v {
                 sdb::Value::RecordId(r) => {
-                    Some(view_id_of(&crate::db::values::record_id_from_surreal(&r)))
+                    crate::db::values::record_id_from_surreal(&r).map(|id| view_id_of(&id))
                 }
                 _ => None,
             })
@@ -1511,6 +1511,7 @@ fn view_id_of(row: &RecordId) -> String {
     match &row.key {
         Key::String(s) => s.to_string(),
         Key::Int(i) => i.to_string(),
+        other => other.to_string(),
     }
 }
 

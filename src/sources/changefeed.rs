@@ -107,7 +107,7 @@ fn parse_mutation(change: sdb::Value) -> Option<(RecordId, Option<Object>)> {
     let mut change = change.into_inner();
     if let Some(sdb::Value::Object(deleted)) = change.remove("delete") {
         return match deleted.get("id") {
-            Some(sdb::Value::RecordId(r)) => Some((record_id_from_surreal(r), None)),
+            Some(sdb::Value::RecordId(r)) => Some((record_id_from_surreal(r)?, None)),
             _ => None,
         };
     }
@@ -121,7 +121,8 @@ fn parse_mutation(change: sdb::Value) -> Option<(RecordId, Option<Object>)> {
         },
     };
     let id = match content.get("id") {
-        Some(sdb::Value::RecordId(r)) => record_id_from_surreal(r),
+        // A range is never a stored record's id.
+        Some(sdb::Value::RecordId(r)) => record_id_from_surreal(r)?,
         _ => return None,
     };
     Some((id, Some(object_from_surreal(content))))

@@ -112,10 +112,10 @@ fn to_event(
         Action::Delete => {
             let id = match &data {
                 sdb::Value::Object(o) => match o.get("id") {
-                    Some(sdb::Value::RecordId(r)) => Some(record_id_from_surreal(r)),
+                    Some(sdb::Value::RecordId(r)) => record_id_from_surreal(r),
                     _ => None,
                 },
-                sdb::Value::RecordId(r) => Some(record_id_from_surreal(r)),
+                sdb::Value::RecordId(r) => record_id_from_surreal(r),
                 _ => None,
             };
             Some(match id {

@@ -240,7 +240,8 @@ pub fn row_to_change(row: sdb::Value) -> Option<Change> {
         return None;
     };
     let id = match obj.get("id") {
-        Some(sdb::Value::RecordId(r)) => record_id_from_surreal(r),
+        // A range is never a stored record's id.
+        Some(sdb::Value::RecordId(r)) => record_id_from_surreal(r)?,
         _ => return None,
     };
     match from_surreal(sdb::Value::Object(obj)) {

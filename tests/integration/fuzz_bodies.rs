@@ -984,7 +984,9 @@ async fn snapshot(app: &TestApp) -> Snapshot {
             panic!("edge row {row:?}")
         };
         let record = match o.get("out") {
-            Some(sdb::Value::RecordId(r)) => record_id_from_surreal(r).to_string(),
+            Some(sdb::Value::RecordId(r)) => {
+                record_id_from_surreal(r).expect("a record id").to_string()
+            }
             other => format!("{other:?}"),
         };
         let version = match o.get("version") {

@@ -20,6 +20,7 @@ mod openapi;
 mod persistence;
 mod pipeline;
 mod readiness;
+mod record_keys;
 mod requery;
 mod schema;
 mod worker;

@@ -37,7 +37,13 @@ pub(crate) async fn edges(app: &TestApp) -> Edges {
         let Some(sdb::Value::Number(sdb::Number::Int(v))) = o.get("version") else {
             panic!("edge version")
         };
-        out.insert((view, record_id_from_surreal(r).to_string()), *v);
+        out.insert(
+            (
+                view,
+                record_id_from_surreal(r).expect("a record id").to_string(),
+            ),
+            *v,
+        );
     }
     out
 }
