@@ -25,10 +25,13 @@ use crate::persistence::Saver;
 use crate::persistence::restore::{self, RestoreError};
 use crate::persistence::state_file::{FORMAT_VERSION, StateFile};
 use crate::pipeline::{Pipeline, ttl_sweep};
+use crate::shutdown::Shutdown;
 use crate::sink::EdgeSink;
 use crate::sources::change_worker::ChangeWorker;
 use crate::sources::cursors::Cursors;
-use crate::startup::{Shutdown, StartupError, TTL_SWEEP_EVERY};
+
+/// How often expired views are swept.
+pub const TTL_SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// The first wait after a failed attempt; about doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -44,7 +47,7 @@ pub struct Started {
 
 /// Runs the bootstrap until it has finished (`Ok(Some)`, readiness flipped),
 /// the shutdown started (`Ok(None)`, nothing started), or it failed for good.
-pub async fn run(state: &AppState, shutdown: &Shutdown) -> Result<Option<Started>, StartupError> {
+pub async fn run(state: &AppState, shutdown: &Shutdown) -> Result<Option<Started>, RestoreError> {
     let started = Instant::now();
     let mut backoff = crate::db::backoff_forever(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
@@ -83,7 +86,7 @@ pub async fn run(state: &AppState, shutdown: &Shutdown) -> Result<Option<Started
                     () = tokio::time::sleep(wait) => {}
                 }
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => return Err(error),
         }
     }
 }

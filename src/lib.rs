@@ -19,6 +19,7 @@ pub mod persistence;
 pub mod pipeline;
 pub mod progress;
 pub mod requery;
+pub mod shutdown;
 pub mod sink;
 pub mod sources;
 pub mod startup;

@@ -28,7 +28,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::api::{self, AppState, Readiness};
 use crate::bootstrap;
@@ -36,11 +35,10 @@ use crate::config::Settings;
 use crate::db::migrations::{self, MigrationError, MigrationReport};
 use crate::db::{Db, DbError};
 use crate::persistence::restore::RestoreError;
+pub use crate::shutdown::Shutdown;
 
 /// How long a request waits for its changes to commit before a 503.
 pub const WRITE_BUDGET: Duration = Duration::from_secs(10);
-/// How often expired views are swept.
-pub const TTL_SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// How long in-flight requests may take to finish once shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -66,39 +64,6 @@ pub enum StartupError {
     Restore(#[from] RestoreError),
     #[error("the bootstrap task failed: {0}")]
     Bootstrap(String),
-}
-
-/// A cloneable switch that starts a graceful shutdown.
-#[derive(Debug, Clone)]
-pub struct Shutdown {
-    tx: Arc<watch::Sender<bool>>,
-}
-
-impl Default for Shutdown {
-    fn default() -> Self {
-        Shutdown {
-            tx: Arc::new(watch::channel(false).0),
-        }
-    }
-}
-
-impl Shutdown {
-    /// Starts the shutdown (idempotent).
-    pub fn trigger(&self) {
-        self.tx.send_replace(true);
-    }
-
-    /// True once [`Shutdown::trigger`] was called.
-    pub fn is_triggered(&self) -> bool {
-        *self.tx.borrow()
-    }
-
-    /// Resolves once the shutdown has started.
-    pub async fn wait(&self) {
-        let mut rx = self.tx.subscribe();
-        // Err means the sender is gone, which cannot happen while `self` lives.
-        let _ = rx.wait_for(|triggered| *triggered).await;
-    }
 }
 
 type Hook = (
@@ -290,7 +255,7 @@ impl Application {
         // must end before the engine's tasks are stopped.
         shutdown.trigger();
         let booted = match boot.await {
-            Ok(booted) => booted,
+            Ok(booted) => booted.map_err(StartupError::from),
             Err(e) => Err(StartupError::Bootstrap(e.to_string())),
         };
         let booted = match booted {

@@ -906,7 +906,12 @@ fn tiers(results: &mut Results, mode: Mode) {
         }
         lat.sort();
         let p50 = us(p(&lat, 0.5));
-        results.add(&format!("tiers: {kind} view, one change p50"), p50, "us", None);
+        results.add(
+            &format!("tiers: {kind} view, one change p50"),
+            p50,
+            "us",
+            None,
+        );
         match filter_p50 {
             None => filter_p50 = Some(p50),
             Some(f) => results.add(

@@ -229,7 +229,9 @@ fn answer_of(result: sdb::Value) -> Answer {
         match value {
             sdb::Value::RecordId(r) => {
                 // A range names many records and is the id of none.
-                let Some(id) = record_id_from_surreal(&r) else { continue };
+                let Some(id) = record_id_from_surreal(&r) else {
+                    continue;
+                };
                 linked.insert(Arc::<str>::from(id.table.as_str()));
                 if top {
                     members.insert(id);
@@ -239,7 +241,9 @@ fn answer_of(result: sdb::Value) -> Answer {
                 for (k, v) in o.into_inner() {
                     match (k.as_str(), v) {
                         ("id", sdb::Value::RecordId(r)) => {
-                            let Some(id) = record_id_from_surreal(&r) else { continue };
+                            let Some(id) = record_id_from_surreal(&r) else {
+                                continue;
+                            };
                             linked.insert(Arc::<str>::from(id.table.as_str()));
                             members.insert(id);
                         }

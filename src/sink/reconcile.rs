@@ -84,7 +84,9 @@ pub async fn read_kept_versions(db: &Db) -> Result<Vec<(RecordId, u64)>, DbError
         else {
             continue;
         };
-        let Some(record) = record_id_from_surreal(r) else { continue };
+        let Some(record) = record_id_from_surreal(r) else {
+            continue;
+        };
         out.push((record, (*v).max(0) as u64));
     }
     Ok(out)
