@@ -8,7 +8,9 @@
 //!   sources::change_worker) queue)        views)          SurrealDB, one tx/batch)
 //! ```
 //!
-//! with `config`, `db` (connection and migrations) and `persistence` beside it.
+//! with `config`, `db` (connections, migrations, the `_spooky_*` schema names)
+//! and `persistence` beside it; `startup` builds the server, `bootstrap`
+//! restores the engine and starts the pipeline while it answers.
 
 pub mod api;
 pub mod bootstrap;

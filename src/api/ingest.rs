@@ -94,7 +94,7 @@ fn parse_item(item: serde_json::Value) -> Result<Change, String> {
     if item.table.is_empty() {
         return Err("`table` is empty".into());
     }
-    if crate::engine::plan::is_reserved_table(&item.table) {
+    if crate::db::schema::is_reserved_table(&item.table) {
         return Err(format!(
             "`{}` is one of SSP's own tables (`_spooky_*`); SSP writes it, apps do not ingest it",
             item.table

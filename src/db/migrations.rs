@@ -23,8 +23,7 @@ use surrealdb::types::RecordId;
 
 use super::{Db, DbError, Query};
 
-/// The table that records applied migrations.
-pub const MIGRATION_TABLE: &str = "_spooky_migration";
+pub use super::schema::MIGRATION_TABLE;
 
 /// One migration: a name (its file name without `.surql`) and its SurrealQL.
 #[derive(Debug, Clone)]

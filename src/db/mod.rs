@@ -1,9 +1,11 @@
-//! The one SurrealDB connection SSP uses, and the only door to it.
+//! SSP's SurrealDB connections, and the only door to them.
 //!
-//! SSP keeps **one** connection (`Arc<Surreal<Any>>`, shared by reference:
-//! in SurrealDB 3.x `Surreal::clone()` opens a *new session*, which would lose
-//! the namespace, database and signin). It speaks `ws://`/`wss://` to a server
-//! or runs the engine embedded (`mem://`, `surrealkv://PATH`).
+//! A [`Db`] is one connection (`Arc<Surreal<Any>>`, shared by reference: in
+//! SurrealDB 3.x `Surreal::clone()` opens a *new session*, which would lose
+//! the namespace, database and signin). SSP holds the main one, and over
+//! `ws://` one more per edge-write slot (see `sink::EdgeSink::with_writers`);
+//! embedded, every slot shares the main one. It speaks `ws://`/`wss://` to a
+//! server or runs the engine embedded (`mem://`, `surrealkv://PATH`).
 //!
 //! Every database call goes through [`Db::call`] (or [`Db::run`], built on it),
 //! which
@@ -22,6 +24,7 @@
 //! [`Db::connect`] backs off exponentially up to the configured deadline.
 
 pub mod migrations;
+pub mod schema;
 pub mod values;
 
 use std::borrow::Cow;

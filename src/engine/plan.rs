@@ -110,14 +110,6 @@ pub fn order_by_computed(select: &Select) -> Option<PlanError> {
     })
 }
 
-/// The prefix of SSP's own tables (view rows, edges, migrations, ...).
-pub const RESERVED_PREFIX: &str = "_spooky_";
-
-/// True for a table SSP owns: never a view's table, never ingested.
-pub fn is_reserved_table(table: &str) -> bool {
-    table.starts_with(RESERVED_PREFIX)
-}
-
 impl Plan {
     /// The values of the parameters this plan reads, in `param_refs` order.
     pub fn key_args(&self, env: &Env<'_>) -> Vec<Value> {

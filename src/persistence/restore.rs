@@ -15,12 +15,12 @@ use chrono::{DateTime, Utc};
 use surrealdb::types as sdb;
 
 use super::state_file::{LoadError, StateFile, move_aside};
+use crate::db::schema::QUERY_TABLE;
 use crate::db::values::surreal_to_json;
 use crate::db::{Db, DbError, Query};
 use crate::engine::{Engine, ViewMeta};
 use crate::progress::Progress;
 use crate::requery::{self, AnalyseError};
-use crate::sink::QUERY_TABLE;
 use crate::sources::snapshot::TablePages;
 
 /// What startup restored.

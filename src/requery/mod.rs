@@ -101,7 +101,7 @@ pub async fn plan(
     if let Some(t) = reads
         .tables
         .iter()
-        .find(|t| crate::engine::plan::is_reserved_table(t))
+        .find(|t| crate::db::schema::is_reserved_table(t))
     {
         return Err(Refused(format!(
             "`{t}` is one of SSP's own tables (`_spooky_*`); a view cannot read it"

@@ -16,18 +16,13 @@ use ahash::AHashMap;
 use chrono::{DateTime, Utc};
 use surrealdb::types as sdb;
 
-use crate::db::values::{record_id_to_surreal, to_surreal};
+use crate::db::schema::{EDGE_TABLE, QUERY_TABLE, VERSION_TABLE, edge_id, view_row};
+use crate::db::values::to_surreal;
 use crate::db::{Db, DbError, Query};
 use crate::engine::value::RecordId;
 use crate::engine::{ViewDelta, ViewMeta};
 
 pub mod reconcile;
-
-pub const QUERY_TABLE: &str = "_spooky_query";
-pub const EDGE_TABLE: &str = "_spooky_list_ref";
-/// Per record, the highest version a deleted edge of it showed (see
-/// migration 0002 and [`keep_versions_of`]).
-pub const VERSION_TABLE: &str = "_spooky_version";
 
 /// The statement that keeps the versions of the edges `edges` selects
 /// (a SurrealQL source: `$deletes`, or the edge table with a `WHERE`) in
@@ -55,20 +50,6 @@ fn keep_versions_of(edges: &str) -> String {
 /// committed in 43 s in parts of 1,000, while one transaction of them never
 /// finished within a 30 s call timeout (mem engine, debug build).
 pub const MAX_EDGES_PER_TX: usize = 1_000;
-
-/// The record id of a view's `_spooky_query` row.
-pub fn view_row(view: &str) -> sdb::RecordId {
-    sdb::RecordId::new(QUERY_TABLE, view.to_string())
-}
-
-/// The deterministic id of the edge from `view` to `record`.
-pub fn edge_id(view: &str, record: &RecordId) -> sdb::RecordId {
-    let key: Vec<sdb::Value> = vec![
-        sdb::Value::String(view.to_string()),
-        sdb::Value::RecordId(record_id_to_surreal(record)),
-    ];
-    sdb::RecordId::new(EDGE_TABLE, sdb::RecordIdKey::Array(key.into()))
-}
 
 /// One fixed hasher for [`EdgeChanges::edge_hashes`]: hashes from different
 /// groups are compared with each other.

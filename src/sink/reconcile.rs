@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use surrealdb::types as sdb;
 
-use super::{EDGE_TABLE, EdgeChanges, EdgeSink, MAX_EDGES_PER_TX, VERSION_TABLE};
+use super::{EdgeChanges, EdgeSink, MAX_EDGES_PER_TX};
+use crate::db::schema::{EDGE_TABLE, VERSION_TABLE};
 use crate::db::values::record_id_from_surreal;
 use crate::db::{Db, DbError, Query};
 use crate::engine::value::RecordId;
@@ -193,6 +194,11 @@ pub async fn reconcile(engine: &mut Engine, sink: &EdgeSink) -> Result<usize, Db
         );
     }
     let changes = plan(engine, edges);
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        for ((view, record), op) in &changes.edges {
+            tracing::debug!(%view, %record, ?op, "reconcile: edge written");
+        }
+    }
     let fixed = changes.len();
     if fixed > 0 {
         tracing::info!(fixed, "edges reconciled with the engine");

@@ -97,12 +97,12 @@ use super::cursors::{Cursor, Cursors};
 use super::live::{self, LiveEvent, Subscription};
 use super::snapshot::{APPLY_CHUNK, TablePages, deletes_for, read_records};
 use crate::config::{ChangefeedMode, WorkerSettings};
+use crate::db::schema::QUERY_TABLE;
 use crate::db::values::record_id_to_surreal;
 use crate::db::{Db, DbError, Query};
 use crate::engine::value::{Key, Object, RecordId, Value};
 use crate::pipeline::{Pipeline, PipelineError, Source};
 use crate::progress::Progress;
-use crate::sink::QUERY_TABLE;
 
 /// How often the change feed is read.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);

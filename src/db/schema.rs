@@ -1,0 +1,50 @@
+//! SSP's own tables in SurrealDB, named once. `migrations/` defines them;
+//! the sink writes them, the bootstrap and the change worker read them.
+//!
+//! Every name starts with [`RESERVED_PREFIX`], and no table with that prefix
+//! is ever a view's table, an ingested table or a followed one: an edge write
+//! is a change to its table, so a view over the edges would feed itself.
+
+use surrealdb::types as sdb;
+
+use super::values::record_id_to_surreal;
+use crate::engine::value::RecordId;
+
+/// The prefix of SSP's own tables.
+pub const RESERVED_PREFIX: &str = "_spooky_";
+
+/// One row per view: its query, params, client and liveness
+/// (`_spooky_query:<view id>`).
+pub const QUERY_TABLE: &str = "_spooky_query";
+
+/// The membership edges, `_spooky_query:<view> -> _spooky_list_ref -> <record>`,
+/// each with the view's `clientId` and the record's `version`.
+pub const EDGE_TABLE: &str = "_spooky_list_ref";
+
+/// Per record, the highest version a deleted edge of it showed (migration
+/// 0002): a version clients saw must never come back lower after a restart.
+pub const VERSION_TABLE: &str = "_spooky_version";
+
+/// The migrations applied, with their checksums.
+pub const MIGRATION_TABLE: &str = "_spooky_migration";
+
+/// True for a table SSP owns: never a view's table, never ingested, never
+/// followed.
+pub fn is_reserved_table(table: &str) -> bool {
+    table.starts_with(RESERVED_PREFIX)
+}
+
+/// The record id of a view's row in [`QUERY_TABLE`].
+pub fn view_row(view: &str) -> sdb::RecordId {
+    sdb::RecordId::new(QUERY_TABLE, view.to_string())
+}
+
+/// The deterministic id of the edge from `view` to `record`: writing an
+/// edge twice is one edge, so every edge write can be retried.
+pub fn edge_id(view: &str, record: &RecordId) -> sdb::RecordId {
+    let key: Vec<sdb::Value> = vec![
+        sdb::Value::String(view.to_string()),
+        sdb::Value::RecordId(record_id_to_surreal(record)),
+    ];
+    sdb::RecordId::new(EDGE_TABLE, sdb::RecordIdKey::Array(key.into()))
+}
