@@ -1013,7 +1013,11 @@ impl SspProc {
             )
             .env("SPOOKY_WORKER_TABLES", TABLES.join(","))
             .env("SPOOKY_SURREALDB_CONNECT_DEADLINE_MS", "120000")
-            .env("SPOOKY_LOG", "info")
+            // SSP_SOAK_LOG: another filter for SSP's log, to trace a violation.
+            .env(
+                "SPOOKY_LOG",
+                std::env::var("SSP_SOAK_LOG").unwrap_or_else(|_| "info".to_owned()),
+            )
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(out)
