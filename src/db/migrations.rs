@@ -82,6 +82,10 @@ pub const MIGRATIONS: &[Migration] = &[
         "0002_spooky_version",
         include_str!("../../migrations/0002_spooky_version.surql"),
     ),
+    Migration::embedded(
+        "0003_spooky_version_event",
+        include_str!("../../migrations/0003_spooky_version_event.surql"),
+    ),
 ];
 
 /// Why migrating failed.

@@ -21,8 +21,10 @@ pub const QUERY_TABLE: &str = "_spooky_query";
 /// each with the view's `clientId` and the record's `version`.
 pub const EDGE_TABLE: &str = "_spooky_list_ref";
 
-/// Per record, the highest version a deleted edge of it showed (migration
-/// 0002): a version clients saw must never come back lower after a restart.
+/// Per record, the highest version a deleted edge of it showed (migrations
+/// 0002 and 0003: an event on [`EDGE_TABLE`] keeps it on every delete, SSP's
+/// own and SurrealDB's cascades alike): a version clients saw must never
+/// come back lower after a restart.
 pub const VERSION_TABLE: &str = "_spooky_version";
 
 /// The migrations applied, with their checksums.

@@ -24,24 +24,6 @@ use crate::engine::{ViewDelta, ViewMeta};
 
 pub mod reconcile;
 
-/// The statement that keeps the versions of the edges `edges` selects
-/// (a SurrealQL source: `$deletes`, or the edge table with a `WHERE`) in
-/// [`VERSION_TABLE`], run in the transaction that deletes them, before the
-/// delete. Without it, a version a client saw on an edge that SSP then
-/// deleted lived in the engine only until the next save of the state file:
-/// after a kill -9 in between, the restarted SSP handed the record out again
-/// at an older version (the soak measured it). The version is read from the
-/// edge itself, so it is exactly what clients saw. (`math::max([version,
-/// ..])` does not work here: in 3.3.5 the field reads as NONE inside the
-/// array.)
-fn keep_versions_of(edges: &str) -> String {
-    format!(
-        "INSERT INTO {VERSION_TABLE} (SELECT type::record('{VERSION_TABLE}', [out]) AS id, \
-         out AS record, version FROM {edges}) ON DUPLICATE KEY UPDATE \
-         version = IF version > $input.version THEN version ELSE $input.version END RETURN NONE"
-    )
-}
-
 /// Most edges written per transaction where a write can be as big as a
 /// view's whole result set (a registration, a reconcile). SurrealDB's cost
 /// per edge grows with the transaction (in 3.3.5 each row of an `INSERT`
@@ -230,7 +212,6 @@ impl EdgeChanges {
             q.set("upserts", sdb::Value::Array(upserts.into()));
         }
         if !deletes.is_empty() {
-            q.push(keep_versions_of("$deletes"));
             q.push("DELETE $deletes RETURN NONE");
             q.set("deletes", sdb::Value::Array(deletes.into()));
         }
@@ -240,9 +221,6 @@ impl EdgeChanges {
                 .iter()
                 .map(|v| sdb::Value::RecordId(view_row(v)))
                 .collect();
-            q.push(keep_versions_of(&format!(
-                "{EDGE_TABLE} WHERE in INSIDE $removed"
-            )));
             q.push(format!(
                 "DELETE {EDGE_TABLE} WHERE in INSIDE $removed RETURN NONE"
             ));

@@ -663,6 +663,116 @@ fn a_version_seen_on_a_deleted_edge_survives_kill_9() {
     });
 }
 
+/// As above, but SurrealDB deletes the edge itself: the view's row is
+/// deleted in the database, which takes its edges with it (the soak found
+/// it). The version that edge showed must still bound the record's version
+/// after a kill -9, when the record enters another view.
+#[test]
+fn a_version_on_an_edge_the_database_deleted_survives_kill_9() {
+    crate::support::run(async {
+        let test_db = TestDb::start(Backend::Ws).await;
+        let db = Db::connect(&test_db.settings().surrealdb)
+            .await
+            .expect("test connection");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = dir.path().join("state.json");
+        let http = reqwest::Client::new();
+        let spawn = || {
+            SspProcess::spawn(
+                dir.path(),
+                &test_db.url(),
+                &[("SPOOKY_SAVE_DEBOUNCE_MS", "2000")],
+            )
+        };
+        let saved_version = || {
+            let text = std::fs::read_to_string(&state).ok()?;
+            let file: Value = serde_json::from_str(&text).ok()?;
+            file["engine"]["records"][0]["version"].as_u64()
+        };
+        let db = &db;
+        let edge_version = |view: &'static str| async move {
+            let q = Query::new("SELECT VALUE version FROM _spooky_list_ref WHERE in = $row").bind(
+                "row",
+                surrealdb::types::RecordId::new("_spooky_query", view.to_owned()),
+            );
+            let mut res = db.run(q).await.expect("edges");
+            res.take_json(0).expect("versions")[0].as_u64()
+        };
+        let write = |n: i64| async move {
+            let q = Query::new("UPSERT thread:1 SET n = $n").bind("n", n);
+            db.run(q).await.expect("write thread:1");
+        };
+        let register = |p: &SspProcess, id: &'static str| {
+            http.post(format!("{}/view/register", p.base))
+                .bearer_auth(&p.secret)
+                .json(
+                    &json!({"id": id, "sql": "SELECT * FROM thread WHERE n < 10", "clientId": "c"}),
+                )
+                .send()
+        };
+
+        let mut p = spawn();
+        p.wait_up(&http).await;
+        assert!(
+            register(&p, "a")
+                .await
+                .expect("register")
+                .status()
+                .is_success()
+        );
+        write(0).await;
+        wait_for(
+            "version 1 in the state file",
+            Duration::from_secs(20),
+            || async { (saved_version() == Some(1)).then_some(()) },
+        )
+        .await;
+        for (n, version) in [(1, 2), (3, 3), (5, 4)] {
+            write(n).await;
+            wait_for("the edge", Duration::from_secs(20), || async {
+                (edge_version("a").await == Some(version)).then_some(())
+            })
+            .await;
+        }
+        // Deleted in SurrealDB: the row and, with it, its edge.
+        db.run(Query::new("DELETE _spooky_query:a"))
+            .await
+            .expect("delete the row");
+        p.signal("-KILL");
+        p.wait();
+        let saved = saved_version();
+        assert!(
+            saved.is_some_and(|v| v < 4),
+            "the state file ({saved:?}) must be older than the edges, else this test proves nothing"
+        );
+        assert_eq!(
+            edge_version("a").await,
+            None,
+            "the database deleted the edge"
+        );
+
+        let mut p = spawn();
+        p.wait_up(&http).await;
+        assert!(
+            register(&p, "b")
+                .await
+                .expect("register")
+                .status()
+                .is_success()
+        );
+        let back = wait_for("the record in view b", Duration::from_secs(20), || {
+            edge_version("b")
+        })
+        .await;
+        assert!(
+            back >= 4,
+            "the record entered view b at version {back}; clients saw version 4 before"
+        );
+        p.signal("-TERM");
+        p.wait();
+    });
+}
+
 /// The startup reconcile on an engine restored from a state file older than
 /// the database (a kill -9): the state holds thread:1 in the view, but it
 /// has left the view since, and thread:2 (version 2), which the database
