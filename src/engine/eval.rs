@@ -306,7 +306,7 @@ mod tests {
 
     #[test]
     fn contains_family_edge_rows_measured_on_surrealdb() {
-        // `RETURN <expr>` on SurrealDB 3.3.5; found by tests/differential.rs.
+        // `RETURN <expr>` on SurrealDB 3.3.5; found by tests/differential/.
         let s = Value::str;
         let arr = |v: Vec<Value>| Value::Array(v.into());
         let obj_b = Value::Object(Object::from_pairs(vec![("b".into(), int(1))]));

@@ -380,7 +380,7 @@ mod tests {
 
     #[test]
     fn a_later_field_with_the_same_name_drops_a_subquery() {
-        // Measured on SurrealDB 3.3.5; found by tests/differential.rs.
+        // Measured on SurrealDB 3.3.5; found by tests/differential/.
         let subs = |sql: &str| {
             let select = crate::engine::parser::parse_select(sql).unwrap();
             Planner::default().plan(&select).subplans.len()
@@ -398,7 +398,7 @@ mod tests {
 
     #[test]
     fn window_args_as_surrealdb_evaluates_them() {
-        // Measured on SurrealDB 3.3.5; found by tests/differential.rs.
+        // Measured on SurrealDB 3.3.5; found by tests/differential/.
         let int = |i| Value::Number(Number::Int(i));
         let float = |f| Value::Number(Number::Float(f));
         assert_eq!(arg(int(2)).unwrap(), Some(2));

@@ -804,7 +804,7 @@ mod tests {
 
     #[test]
     fn numbers_compare_exactly_at_every_magnitude() {
-        // As SurrealDB 3.3.5 (`Ord for Number`); found by tests/differential.rs.
+        // As SurrealDB 3.3.5 (`Ord for Number`); found by tests/differential/.
         use Ordering::*;
         assert!(float(-0.0).sql_eq(&float(0.0)));
         assert!(float(-0.0).sql_eq(&int(0)));

@@ -1,0 +1,1086 @@
+//! The random generator of cases.
+
+use super::*;
+
+// ===========================================================================
+// Generator
+// ===========================================================================
+
+pub(crate) const STRS: &[&str] = &[
+    "", "a", "A", "B", "b", "ab", "abc", "Ba", "10", "9", "x y", "é", "a b",
+];
+pub(crate) const PREFIXES: &[&str] = &["", "a", "A", "b", "B", "ab", "1", "9", "é", "x"];
+pub(crate) const FLOATS: &[f64] = &[0.5, 1.0, 2.5, -1.5, 3.0, 4.75, 10.5, 0.0, -0.0];
+/// Numbers where int/float comparison needs care (beyond 2^53, at i64::MAX).
+pub(crate) const BIG_INTS: &[i64] = &[
+    9_007_199_254_740_993,
+    -9_007_199_254_740_993,
+    i64::MAX,
+    i64::MIN,
+];
+pub(crate) const BIG_FLOATS: &[f64] = &[
+    9_007_199_254_740_992.0,
+    9.223_372_036_854_776e18,
+    -9.223_372_036_854_776e18,
+    1e300,
+];
+pub(crate) const DATES: &[&str] = &[
+    "2024-01-01T00:00:00Z",
+    "2024-01-02T00:00:00Z",
+    "2023-06-15T12:30:00Z",
+];
+
+/// `title` is on every record and always a string: `string::starts_with`
+/// makes SurrealDB fail the whole query on any other argument (NONE and NULL
+/// included), which no result set can mirror, so it is only used on `title`.
+/// Likewise `lim` is never negative nor a non-number (SurrealDB fails the
+/// query on such a `LIMIT`/`START`), so it drives `LIMIT $parent.lim`.
+pub(crate) const T_FIELDS: &[&str] = &[
+    "title", "score", "name", "flag", "tags", "obj", "link", "links", "when", "lim",
+];
+pub(crate) const U_FIELDS: &[&str] = &["title", "score", "name", "tags", "owner", "friend", "lim"];
+pub(crate) const T_PATHS: &[&str] = &[
+    "score", "name", "title", "flag", "tags", "tags[0]", "obj", "obj.b", "obj.c.d", "link",
+    "links", "when", "id", "nope",
+];
+pub(crate) const U_PATHS: &[&str] = &[
+    "score", "name", "title", "tags", "owner", "friend", "id", "nope",
+];
+pub(crate) const T_ORDER: &[&str] = &[
+    "score", "name", "title", "flag", "obj.b", "link", "id", "tags", "when", "obj", "nope",
+];
+pub(crate) const U_ORDER: &[&str] = &["score", "name", "title", "friend", "owner", "id", "tags"];
+pub(crate) const CMP_OPS: &[Op] = &[
+    Op::Eq,
+    Op::Eq,
+    Op::Eq,
+    Op::Ne,
+    Op::ExactEq,
+    Op::Lt,
+    Op::Le,
+    Op::Gt,
+    Op::Ge,
+];
+
+pub(crate) fn paths(table: &str) -> &'static [&'static str] {
+    if table == "t" { T_PATHS } else { U_PATHS }
+}
+
+pub(crate) fn is_eq_family(op: Op) -> bool {
+    !matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge)
+}
+
+pub(crate) struct Ctx {
+    pub(crate) table: &'static str,
+    pub(crate) parent: Option<&'static str>,
+}
+
+pub(crate) struct Gen {
+    pub(crate) rng: StdRng,
+    pub(crate) next_param: usize,
+    /// The data as generated so far, to derive updates from.
+    pub(crate) model: BTreeMap<RecordId, Object>,
+}
+
+impl Gen {
+    pub(crate) fn new(seed: u64, case: u64) -> Gen {
+        let mixed = seed ^ case.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Gen {
+            rng: StdRng::seed_from_u64(mixed),
+            next_param: 0,
+            model: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn p(&mut self, prob: f64) -> bool {
+        self.rng.random_bool(prob)
+    }
+
+    pub(crate) fn n(&mut self, lo: i64, hi: i64) -> i64 {
+        self.rng.random_range(lo..=hi)
+    }
+
+    pub(crate) fn pick<T: Clone>(&mut self, xs: &[T]) -> T {
+        xs[self.rng.random_range(0..xs.len())].clone()
+    }
+
+    pub(crate) fn weighted(&mut self, ws: &[u32]) -> usize {
+        let total: u32 = ws.iter().sum();
+        let mut x = self.rng.random_range(0..total);
+        for (i, w) in ws.iter().enumerate() {
+            if x < *w {
+                return i;
+            }
+            x -= w;
+        }
+        unreachable!()
+    }
+
+    // ----- values --------------------------------------------------------
+
+    pub(crate) fn int_v(&mut self) -> Value {
+        if self.p(0.03) {
+            return int(self.pick(BIG_INTS));
+        }
+        // A narrow range, so that equal values (ties, `<=` at the bound) are common.
+        int(self.n(-1, 6))
+    }
+
+    pub(crate) fn float_v(&mut self) -> Value {
+        if self.p(0.05) {
+            return float(self.pick(BIG_FLOATS));
+        }
+        float(self.pick(FLOATS))
+    }
+
+    pub(crate) fn str_v(&mut self) -> Value {
+        string(self.pick(STRS))
+    }
+
+    pub(crate) fn date_v(&mut self) -> Value {
+        let d = DateTime::parse_from_rfc3339(self.pick(DATES)).expect("a date");
+        Value::datetime(d.with_timezone(&Utc))
+    }
+
+    pub(crate) fn t_key(&mut self) -> Key {
+        if self.p(0.1) {
+            // `t:⟨7⟩` is a string key, distinct from `t:7`.
+            Key::String(self.pick(&["a", "B", "7"]).into())
+        } else {
+            Key::Int(self.n(1, 7))
+        }
+    }
+
+    pub(crate) fn u_key(&mut self) -> Key {
+        if self.p(0.1) {
+            Key::String("x".into())
+        } else {
+            Key::Int(self.n(1, 5))
+        }
+    }
+
+    pub(crate) fn t_ref(&mut self) -> Value {
+        let k = self.t_key();
+        thing("t", k)
+    }
+
+    pub(crate) fn u_ref(&mut self) -> Value {
+        if self.p(0.06) {
+            return thing("u", Key::Int(99));
+        }
+        if self.p(0.5) {
+            // Mostly records that exist, so that links resolve.
+            let existing: Vec<RecordId> = self
+                .model
+                .keys()
+                .filter(|r| r.table.as_str() == "u")
+                .cloned()
+                .collect();
+            if !existing.is_empty() {
+                return Value::thing(self.pick(&existing));
+            }
+        }
+        let k = self.u_key();
+        thing("u", k)
+    }
+
+    pub(crate) fn scalar(&mut self) -> Value {
+        match self.weighted(&[4, 2, 4, 2, 1, 1, 1, 1]) {
+            0 => self.int_v(),
+            1 => self.float_v(),
+            2 => self.str_v(),
+            3 => Value::Bool(self.p(0.5)),
+            4 => Value::Null,
+            5 => self.date_v(),
+            6 => self.u_ref(),
+            _ => self.t_ref(),
+        }
+    }
+
+    pub(crate) fn any(&mut self, depth: u32) -> Value {
+        if depth > 0 && self.p(0.25) {
+            if self.p(0.6) {
+                let n = self.n(0, 3);
+                Value::Array((0..n).map(|_| self.any(depth - 1)).collect())
+            } else {
+                let b = self.any(depth - 1);
+                let c = if self.p(0.5) {
+                    self.any(depth - 1)
+                } else {
+                    Value::None
+                };
+                object(vec![("b", b), ("c", c)])
+            }
+        } else {
+            self.scalar()
+        }
+    }
+
+    pub(crate) fn score(&mut self) -> Value {
+        match self.weighted(&[55, 20, 25]) {
+            0 => self.int_v(),
+            1 => self.float_v(),
+            _ => self.any(1),
+        }
+    }
+
+    pub(crate) fn name(&mut self) -> Value {
+        if self.p(0.8) {
+            self.str_v()
+        } else {
+            self.scalar()
+        }
+    }
+
+    pub(crate) fn flag(&mut self) -> Value {
+        match self.weighted(&[60, 10, 10, 10, 10]) {
+            0 => Value::Bool(self.p(0.5)),
+            1 => int(self.n(0, 1)),
+            2 => string(self.pick(&["", "a"])),
+            3 => Value::Null,
+            _ => self.any(1),
+        }
+    }
+
+    pub(crate) fn tag(&mut self) -> Value {
+        match self.weighted(&[6, 2, 1, 1]) {
+            0 => self.str_v(),
+            1 => int(self.n(0, 3)),
+            2 => self.u_ref(),
+            _ => Value::Null,
+        }
+    }
+
+    pub(crate) fn tags(&mut self) -> Value {
+        match self.weighted(&[70, 10, 20]) {
+            0 => {
+                let n = self.n(0, 4);
+                Value::Array((0..n).map(|_| self.tag()).collect())
+            }
+            1 => self.str_v(),
+            _ => self.any(1),
+        }
+    }
+
+    pub(crate) fn obj_b(&mut self) -> Value {
+        if self.p(0.75) {
+            int(self.n(0, 4))
+        } else {
+            self.str_v()
+        }
+    }
+
+    pub(crate) fn obj_d(&mut self) -> Value {
+        if self.p(0.6) {
+            Value::Bool(self.p(0.5))
+        } else {
+            int(self.n(0, 2))
+        }
+    }
+
+    pub(crate) fn obj(&mut self) -> Value {
+        match self.weighted(&[70, 15, 15]) {
+            0 => {
+                let b = if self.p(0.85) {
+                    self.obj_b()
+                } else {
+                    Value::None
+                };
+                let c = if self.p(0.6) {
+                    let d = if self.p(0.8) {
+                        self.obj_d()
+                    } else {
+                        Value::None
+                    };
+                    object(vec![("d", d)])
+                } else {
+                    Value::None
+                };
+                object(vec![("b", b), ("c", c)])
+            }
+            1 => {
+                let n = self.n(0, 3);
+                Value::Array(
+                    (0..n)
+                        .map(|_| {
+                            let b = self.obj_b();
+                            object(vec![("b", b)])
+                        })
+                        .collect(),
+                )
+            }
+            _ => self.scalar(),
+        }
+    }
+
+    pub(crate) fn link(&mut self) -> Value {
+        match self.weighted(&[80, 6, 6, 8]) {
+            0 => self.u_ref(),
+            1 => self.t_ref(),
+            2 => Value::Null,
+            _ => self.scalar(),
+        }
+    }
+
+    pub(crate) fn links(&mut self) -> Value {
+        if self.p(0.8) {
+            let n = self.n(0, 3);
+            Value::Array((0..n).map(|_| self.u_ref()).collect())
+        } else {
+            self.scalar()
+        }
+    }
+
+    pub(crate) fn field_value(&mut self, table: &str, field: &str) -> Value {
+        match (table, field) {
+            (_, "score") => self.score(),
+            (_, "name") => self.name(),
+            (_, "title") => self.str_v(),
+            // NULL, or a number that SurrealDB truncates to a usize.
+            (_, "lim") => match self.weighted(&[15, 60, 25]) {
+                0 => Value::Null,
+                1 => int(self.n(0, 3)),
+                _ => float(self.pick(&[0.5, 1.9, 2.5, 0.0])),
+            },
+            (_, "flag") => self.flag(),
+            (_, "tags") => self.tags(),
+            (_, "obj") => self.obj(),
+            (_, "link") => self.link(),
+            (_, "links") => self.links(),
+            (_, "when") => {
+                if self.p(0.8) {
+                    self.date_v()
+                } else {
+                    self.str_v()
+                }
+            }
+            (_, "owner") => {
+                if self.p(0.85) {
+                    self.t_ref()
+                } else {
+                    self.scalar()
+                }
+            }
+            (_, "friend") => self.link_u(),
+            _ => self.scalar(),
+        }
+    }
+
+    pub(crate) fn link_u(&mut self) -> Value {
+        if self.p(0.85) {
+            self.u_ref()
+        } else {
+            self.scalar()
+        }
+    }
+
+    pub(crate) fn content(&mut self, table: &str) -> Object {
+        let (fields, probs): (&[&str], &[f64]) = if table == "t" {
+            (
+                T_FIELDS,
+                &[1.0, 0.88, 0.85, 0.8, 0.75, 0.7, 0.8, 0.5, 0.4, 0.6],
+            )
+        } else {
+            (U_FIELDS, &[1.0, 0.88, 0.8, 0.5, 0.7, 0.6, 0.5])
+        };
+        let mut pairs = Vec::new();
+        for (f, p) in fields.iter().zip(probs) {
+            if self.p(*p) {
+                let v = self.field_value(table, f);
+                pairs.push((f.to_string(), v));
+            }
+        }
+        Object::from_pairs(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    // ----- writes --------------------------------------------------------
+
+    pub(crate) fn write(&mut self) -> Write {
+        let table = if self.p(0.6) { "t" } else { "u" };
+        let existing: Vec<RecordId> = self
+            .model
+            .keys()
+            .filter(|r| r.table.as_str() == table)
+            .cloned()
+            .collect();
+        let id = if !existing.is_empty() && self.p(0.7) {
+            self.pick(&existing)
+        } else {
+            let k = if table == "t" {
+                self.t_key()
+            } else {
+                self.u_key()
+            };
+            RecordId::new(table, k)
+        };
+        let content = match self.model.get(&id).cloned() {
+            Some(old) => match self.weighted(&[50, 20, 22, 8]) {
+                // The same content again: must change nothing.
+                3 => Some(old),
+                0 => {
+                    // A small update: one field changes or goes.
+                    let fields = if table == "t" { T_FIELDS } else { U_FIELDS };
+                    let f = self.pick(fields);
+                    let mut pairs: Vec<_> = old
+                        .into_pairs()
+                        .into_iter()
+                        .filter(|(k, _)| k.as_ref() != f)
+                        .collect();
+                    if f == "title" || self.p(0.8) {
+                        let v = self.field_value(table, f);
+                        pairs.push((f.into(), v));
+                    }
+                    Some(Object::from_pairs(pairs))
+                }
+                1 => Some(self.content(table)),
+                _ => None,
+            },
+            None => {
+                if self.p(0.05) {
+                    None
+                } else {
+                    Some(self.content(table))
+                }
+            }
+        };
+        match &content {
+            Some(c) => self.model.insert(id.clone(), c.clone()),
+            None => self.model.remove(&id),
+        };
+        Write { id, content }
+    }
+
+    pub(crate) fn batch(&mut self, first: bool) -> Vec<Write> {
+        let n = if first && self.p(0.6) {
+            // Often start with some data, so that links resolve.
+            self.n(4, 10) as usize
+        } else {
+            self.weighted(&[30, 30, 20, 12, 8]) + 1
+        };
+        (0..n).map(|_| self.write()).collect()
+    }
+
+    // ----- expressions ---------------------------------------------------
+
+    /// A new param; `prefix` is `p` for values, `w` for LIMIT/START.
+    pub(crate) fn new_param(&mut self, v: Value, params: &mut BTreeMap<String, Value>) -> Ex {
+        self.new_named_param("p", v, params)
+    }
+
+    pub(crate) fn new_named_param(
+        &mut self,
+        prefix: &str,
+        v: Value,
+        params: &mut BTreeMap<String, Value>,
+    ) -> Ex {
+        let name = format!("{prefix}{}", self.next_param);
+        self.next_param += 1;
+        params.insert(name.clone(), v);
+        Ex::Param(name)
+    }
+
+    /// A literal or a param holding `v`. Params are JSON: no datetimes, and
+    /// record links only where the JSON rule applies (equality-like ops).
+    ///
+    /// Object literals are outside the supported subset (contract §3), so a
+    /// value holding an object becomes a param, or else is replaced.
+    pub(crate) fn operand(
+        &mut self,
+        v: Value,
+        eq_family: bool,
+        params: &mut BTreeMap<String, Value>,
+    ) -> Ex {
+        let param_ok = !contains_datetime(&v) && (eq_family || !contains_thing(&v));
+        if self.p(0.01) {
+            // An unbound param is NONE on both sides.
+            return Ex::Param("unbound".into());
+        }
+        if param_ok && (contains_object(&v) || self.p(0.3)) {
+            self.new_param(v, params)
+        } else if contains_object(&v) {
+            let s = self.scalar();
+            self.operand(s, eq_family, params)
+        } else {
+            Ex::Lit(v)
+        }
+    }
+
+    /// A value to compare `path` of `table` with: mostly of the field's own
+    /// kind, sometimes anything.
+    pub(crate) fn value_for(&mut self, table: &str, path: &str) -> Value {
+        if self.p(0.15) {
+            return self.scalar();
+        }
+        match path {
+            "obj.b" => self.obj_b(),
+            "obj.c.d" => self.obj_d(),
+            "id" => {
+                if table == "t" {
+                    self.t_ref()
+                } else {
+                    thing("u", self.u_key())
+                }
+            }
+            "tags" => {
+                if self.p(0.5) {
+                    self.tag()
+                } else {
+                    self.tags()
+                }
+            }
+            "tags[0]" => self.tag(),
+            "nope" => self.scalar(),
+            f => self.field_value(table, f),
+        }
+    }
+
+    pub(crate) fn array_for(&mut self, table: &str, path: &str) -> Value {
+        let n = self.n(0, 3);
+        Value::Array((0..n).map(|_| self.value_for(table, path)).collect())
+    }
+
+    pub(crate) fn parent_ref(&mut self, parent: &str) -> Ex {
+        let f = self.pick(paths(parent));
+        Ex::Param(format!("parent.{f}"))
+    }
+
+    pub(crate) fn cond(
+        &mut self,
+        ctx: &Ctx,
+        depth: u32,
+        params: &mut BTreeMap<String, Value>,
+    ) -> Ex {
+        if depth > 0 && self.p(0.45) {
+            match self.weighted(&[40, 40, 10, 10]) {
+                i @ (0 | 1) => {
+                    let op = if i == 0 { Op::And } else { Op::Or };
+                    let l = self.cond(ctx, depth - 1, params);
+                    let r = self.cond(ctx, depth - 1, params);
+                    let paren = self.p(0.5);
+                    Ex::Bin(op, Box::new(l), Box::new(r), paren)
+                }
+                2 => Ex::Not(Box::new(self.cond(ctx, depth - 1, params))),
+                _ => Ex::NotFn(Box::new(self.cond(ctx, depth - 1, params))),
+            }
+        } else {
+            self.atom(ctx, params)
+        }
+    }
+
+    pub(crate) fn atom(&mut self, ctx: &Ctx, params: &mut BTreeMap<String, Value>) -> Ex {
+        let table = ctx.table;
+        let ps = paths(table);
+        let parent_w = if ctx.parent.is_some() { 20 } else { 0 };
+        match self.weighted(&[40, 5, 14, 12, 8, 5, 6, 6, 8, parent_w]) {
+            // field op value
+            0 | 1 => {
+                let f = self.pick(ps);
+                let op = self.pick(CMP_OPS);
+                let rhs = match ctx.parent {
+                    Some(parent) if self.p(0.25) => self.parent_ref(parent),
+                    _ => {
+                        let v = self.value_for(table, f);
+                        self.operand(v, is_eq_family(op), params)
+                    }
+                };
+                let mut e = Ex::bin(op, Ex::Field(f.into()), rhs);
+                if self.p(0.12) {
+                    // value op field
+                    if let Ex::Bin(_, l, r, _) = &mut e {
+                        std::mem::swap(l, r);
+                    }
+                }
+                e
+            }
+            // CONTAINS family
+            2 => {
+                let f = self.pick(&["tags", "tags", "name", "links", "obj", "score", "link"]);
+                let f = self.local(table, f);
+                match self.weighted(&[4, 2, 2, 2, 2]) {
+                    0 => {
+                        let v = if f == "name" {
+                            self.str_v()
+                        } else {
+                            self.value_for(table, "tags")
+                        };
+                        let rhs = self.operand(v, true, params);
+                        Ex::bin(Op::Contains, Ex::Field(f.into()), rhs)
+                    }
+                    i @ (1..=3) => {
+                        let op = [Op::ContainsAny, Op::ContainsAll, Op::ContainsNone][i - 1];
+                        let v = if self.p(0.9) {
+                            self.array_for(table, if f == "name" { "name" } else { "tags" })
+                        } else {
+                            self.value_for(table, "tags")
+                        };
+                        // Not `true`: a record link given as JSON text would turn
+                        // a mixed array into an all-string one, which these
+                        // operators treat differently (substrings of a string).
+                        let rhs = self.operand(v, false, params);
+                        Ex::bin(op, Ex::Field(f.into()), rhs)
+                    }
+                    _ => {
+                        let g = self.pick(&["score", "name", "link", "id"]);
+                        let g = self.local(table, g);
+                        let v = self.array_for(table, g);
+                        let lhs = self.operand(v, true, params);
+                        Ex::bin(Op::Contains, lhs, Ex::Field(g.into()))
+                    }
+                }
+            }
+            // INSIDE family
+            3 => {
+                let op = self.pick(&[Op::Inside, Op::In, Op::NotIn]);
+                if self.p(0.7) {
+                    let f = self.pick(ps);
+                    let v = if self.p(0.9) {
+                        self.array_for(table, f)
+                    } else {
+                        self.value_for(table, f)
+                    };
+                    let rhs = self.operand(v, true, params);
+                    Ex::bin(op, Ex::Field(f.into()), rhs)
+                } else {
+                    let f = self.pick(&["tags", "links", "name"]);
+                    let f = self.local(table, f);
+                    let v = if f == "name" {
+                        self.str_v()
+                    } else {
+                        self.value_for(table, "tags")
+                    };
+                    let lhs = self.operand(v, true, params);
+                    Ex::bin(op, lhs, Ex::Field(f.into()))
+                }
+            }
+            // NONE / NULL
+            4 => {
+                let f = self.pick(ps);
+                let (op, v) = self.pick(&[
+                    (Op::Is, Value::None),
+                    (Op::Eq, Value::None),
+                    (Op::IsNot, Value::None),
+                    (Op::Ne, Value::None),
+                    (Op::ExactEq, Value::None),
+                    (Op::Eq, Value::Null),
+                    (Op::Is, Value::Null),
+                    (Op::Ne, Value::Null),
+                ]);
+                Ex::bin(op, Ex::Field(f.into()), Ex::Lit(v))
+            }
+            // string::starts_with
+            5 => {
+                let f = "title";
+                let prefix = string(self.pick(PREFIXES));
+                let arg = match ctx.parent {
+                    Some(_) if self.p(0.2) => Ex::Param("parent.title".into()),
+                    _ if self.p(0.3) => self.new_param(prefix, params),
+                    _ => Ex::Lit(prefix),
+                };
+                Ex::StartsWith(Box::new(Ex::Field(f.into())), Box::new(arg))
+            }
+            // truthiness
+            6 => {
+                let f = self.pick(ps);
+                if self.p(0.6) {
+                    Ex::Not(Box::new(Ex::Field(f.into())))
+                } else {
+                    Ex::Field(f.into())
+                }
+            }
+            // id
+            7 => {
+                let key = |g: &mut Gen| if table == "t" { g.t_key() } else { g.u_key() };
+                if self.p(0.3) {
+                    let n = self.n(1, 3);
+                    let v = Value::Array((0..n).map(|_| thing(table, key(self))).collect());
+                    let rhs = self.operand(v, true, params);
+                    let op = self.pick(&[Op::In, Op::NotIn]);
+                    Ex::bin(op, Ex::Field("id".into()), rhs)
+                } else {
+                    let op = self.pick(CMP_OPS);
+                    let v = thing(table, key(self));
+                    let rhs = self.operand(v, is_eq_family(op), params);
+                    Ex::bin(op, Ex::Field("id".into()), rhs)
+                }
+            }
+            // links
+            8 => {
+                let f = if table == "t" {
+                    "link"
+                } else {
+                    self.pick(&["friend", "owner"])
+                };
+                let v = if f == "owner" {
+                    self.t_ref()
+                } else {
+                    self.u_ref()
+                };
+                match self.weighted(&[3, 1, 1]) {
+                    0 => {
+                        let op = self.pick(&[Op::Eq, Op::Eq, Op::Ne, Op::ExactEq]);
+                        let rhs = self.operand(v, true, params);
+                        Ex::bin(op, Ex::Field(f.into()), rhs)
+                    }
+                    1 => {
+                        let arr = Value::Array(thin_vec::thin_vec![v, self.u_ref()]);
+                        let rhs = self.operand(arr, true, params);
+                        Ex::bin(Op::In, Ex::Field(f.into()), rhs)
+                    }
+                    _ => {
+                        let f = if table == "t" { "links" } else { "tags" };
+                        let rhs = self.operand(v, true, params);
+                        Ex::bin(Op::Contains, Ex::Field(f.into()), rhs)
+                    }
+                }
+            }
+            // $parent
+            _ => {
+                let parent = ctx.parent.expect("weight 0 without a parent");
+                match self.weighted(&[3, 2, 1, 1]) {
+                    0 => {
+                        let f = self.pick(ps);
+                        let op = self.pick(CMP_OPS);
+                        let r = self.parent_ref(parent);
+                        Ex::bin(op, Ex::Field(f.into()), r)
+                    }
+                    1 => {
+                        let link = if parent == "t" { "link" } else { "friend" };
+                        Ex::bin(
+                            Op::Eq,
+                            Ex::Field("id".into()),
+                            Ex::Param(format!("parent.{link}")),
+                        )
+                    }
+                    2 => {
+                        let links = if parent == "t" { "links" } else { "tags" };
+                        if self.p(0.5) {
+                            Ex::bin(
+                                Op::In,
+                                Ex::Field("id".into()),
+                                Ex::Param(format!("parent.{links}")),
+                            )
+                        } else {
+                            Ex::bin(
+                                Op::Contains,
+                                Ex::Param(format!("parent.{links}")),
+                                Ex::Field("id".into()),
+                            )
+                        }
+                    }
+                    _ => {
+                        let back = if table == "t" { "link" } else { "owner" };
+                        Ex::bin(
+                            Op::Eq,
+                            Ex::Field(back.into()),
+                            Ex::Param("parent.id".into()),
+                        )
+                    }
+                }
+            }
+        }
+    }
+
+    /// Maps `t`'s field names to `u`'s equivalents.
+    pub(crate) fn local(&mut self, table: &str, f: &'static str) -> &'static str {
+        if table == "t" {
+            return f;
+        }
+        match f {
+            "link" => "friend",
+            "links" | "obj" => "tags",
+            other => other,
+        }
+    }
+
+    // ----- queries -------------------------------------------------------
+
+    pub(crate) fn window(&mut self, q: &mut Query, params: &mut BTreeMap<String, Value>) {
+        if self.p(0.45) {
+            let n = if self.p(0.1) { 0 } else { self.n(1, 6) };
+            q.limit = Some(if self.p(0.2) {
+                // `LIMIT NULL` selects nothing, as `LIMIT 0` does.
+                let v = if self.p(0.1) { Value::Null } else { int(n) };
+                self.new_named_param("w", v, params)
+            } else {
+                Ex::Lit(int(n))
+            });
+        }
+        if self.p(0.2) {
+            let n = self.n(0, 3);
+            q.start = Some(if self.p(0.2) {
+                let v = if self.p(0.1) { Value::Null } else { int(n) };
+                self.new_named_param("w", v, params)
+            } else {
+                Ex::Lit(int(n))
+            });
+        }
+        q.start_first = self.p(0.3);
+    }
+
+    pub(crate) fn order(&mut self, table: &str, exclude: &[String]) -> Vec<(String, Dir)> {
+        let pool = if table == "t" { T_ORDER } else { U_ORDER };
+        let n = self.weighted(&[50, 30, 15, 5]) as i64;
+        let mut out: Vec<(String, Dir)> = Vec::new();
+        for _ in 0..n {
+            let f = self.pick(pool);
+            if exclude.iter().any(|e| e == f) || out.iter().any(|(g, _)| g == f) {
+                continue;
+            }
+            let d = self.pick(&[Dir::Default, Dir::Asc, Dir::Desc, Dir::Desc]);
+            out.push((f.into(), d));
+        }
+        out
+    }
+
+    pub(crate) fn projection(&mut self, q: &mut Query) {
+        q.star = self.p(0.8);
+        if !q.star {
+            let fields = if q.table == "t" { T_FIELDS } else { U_FIELDS };
+            for f in fields {
+                if self.p(0.3) {
+                    q.fields.push(f.to_string());
+                }
+            }
+        }
+    }
+
+    pub(crate) fn query(&mut self, params: &mut BTreeMap<String, Value>) -> Query {
+        let table = if self.p(0.88) { "t" } else { "u" };
+        let mut q = Query::empty(table);
+        self.projection(&mut q);
+        let ctx = Ctx {
+            table,
+            parent: None,
+        };
+        let nsubs = self.weighted(&[45, 40, 15]);
+        if self.p(if nsubs > 0 { 0.5 } else { 0.85 }) {
+            let depth = self.weighted(&[50, 35, 15]) as u32;
+            q.cond = Some(self.cond(&ctx, depth, params));
+        }
+        q.fields_last = !q.star && self.p(0.3);
+        for i in 0..nsubs {
+            let mut s = self.sub(table, 1, i, q.star, params);
+            if i > 0 && self.p(0.12) {
+                // The same alias twice: the later subquery's rows win.
+                s.alias = q.subs[i - 1].alias.clone();
+            } else if !q.fields.is_empty() && self.p(0.15) {
+                // The alias of a plain field: whichever comes later wins.
+                s.alias = self.pick(&q.fields);
+            }
+            q.subs.push(s);
+        }
+        let aliases: Vec<String> = q.subs.iter().map(|s| s.alias.clone()).collect();
+        if self.p(0.5) {
+            q.order = self.order(table, &aliases);
+        }
+        self.window(&mut q, params);
+        q
+    }
+
+    /// A subquery projection of a record of `parent`, at nesting `depth`.
+    pub(crate) fn sub(
+        &mut self,
+        parent: &'static str,
+        depth: u32,
+        nth: usize,
+        parent_star: bool,
+        params: &mut BTreeMap<String, Value>,
+    ) -> Sub {
+        let mut alias = format!("s{depth}{nth}");
+        let shape = self.weighted(&[34, 12, 14, 20, 20]);
+        let table: &'static str = match (shape, parent) {
+            (0 | 1 | 3, _) => "u",
+            (2, "t") => "u",
+            (2, _) => "t",
+            _ => {
+                if self.p(0.7) {
+                    "u"
+                } else {
+                    "t"
+                }
+            }
+        };
+        let mut q = Query::empty(table);
+        self.projection(&mut q);
+        let ctx = Ctx {
+            table,
+            parent: Some(parent),
+        };
+        let mut index = None;
+        match shape {
+            0 => {
+                // The link lookup: `(SELECT * FROM u WHERE id = $parent.link LIMIT 1)[0]`.
+                let link = if parent == "t" { "link" } else { "friend" };
+                q.cond = Some(Ex::bin(
+                    Op::Eq,
+                    Ex::Field("id".into()),
+                    Ex::Param(format!("parent.{link}")),
+                ));
+                if self.p(0.8) {
+                    q.limit = Some(Ex::Lit(int(1)));
+                }
+                if self.p(0.85) {
+                    index = Some(0);
+                }
+                if depth == 1 && parent_star && parent == "t" && self.p(0.3) {
+                    // Shadow the link field itself, as `... AS author` does.
+                    alias = "link".into();
+                }
+            }
+            1 => {
+                let links = if parent == "t" { "links" } else { "tags" };
+                q.cond = Some(if self.p(0.5) {
+                    Ex::bin(
+                        Op::In,
+                        Ex::Field("id".into()),
+                        Ex::Param(format!("parent.{links}")),
+                    )
+                } else {
+                    Ex::bin(
+                        Op::Contains,
+                        Ex::Param(format!("parent.{links}")),
+                        Ex::Field("id".into()),
+                    )
+                });
+            }
+            2 => {
+                let back = if table == "u" { "owner" } else { "link" };
+                q.cond = Some(Ex::bin(
+                    Op::Eq,
+                    Ex::Field(back.into()),
+                    Ex::Param("parent.id".into()),
+                ));
+            }
+            3 => {
+                // Not indexable: `score > $parent.score ORDER BY score LIMIT 2`.
+                let f = self.pick(&["score", "score", "name"]);
+                let op = self.pick(&[Op::Gt, Op::Lt, Op::Ge, Op::Le, Op::Ne]);
+                q.cond = Some(Ex::bin(
+                    op,
+                    Ex::Field(f.into()),
+                    Ex::Param(format!("parent.{f}")),
+                ));
+                q.order = vec![(f.into(), self.pick(&[Dir::Default, Dir::Desc]))];
+                q.limit = Some(Ex::Lit(int(self.n(1, 3))));
+            }
+            _ => {
+                q.cond = Some(self.cond(&ctx, 1, params));
+            }
+        }
+        if shape != 0 && self.p(0.2) {
+            let extra = self.atom(&ctx, params);
+            let c = q.cond.take().expect("every shape has a condition");
+            q.cond = Some(Ex::Bin(Op::And, Box::new(c), Box::new(extra), self.p(0.5)));
+        }
+        if depth < 2 && self.p(0.3) {
+            let s = self.sub(table, depth + 1, 0, q.star, params);
+            q.subs.push(s);
+        }
+        if shape != 0 && shape != 3 {
+            let aliases: Vec<String> = q.subs.iter().map(|s| s.alias.clone()).collect();
+            if self.p(0.4) {
+                q.order = self.order(table, &aliases);
+            }
+            self.window(&mut q, params);
+            if self.p(0.15) {
+                index = Some(if self.p(0.8) { 0 } else { 1 });
+            }
+        }
+        // A window read from the parent record (NONE/NULL count as 0).
+        if shape != 0 && self.p(0.1) {
+            q.limit = Some(Ex::Param("parent.lim".into()));
+        }
+        if shape != 0 && self.p(0.08) {
+            q.start = Some(Ex::Param("parent.lim".into()));
+        }
+        Sub { q, index, alias }
+    }
+
+    pub(crate) fn view(&mut self, id: String) -> ViewDef {
+        let mut params = BTreeMap::new();
+        let q = self.query(&mut params);
+        ViewDef { id, q, params }
+    }
+
+    pub(crate) fn case(&mut self) -> Case {
+        let ndefs = self.weighted(&[25, 35, 25, 15]) + 1;
+        let mut views: Vec<Option<ViewDef>> = Vec::new();
+        for i in 0..ndefs {
+            let id = format!("v{i}");
+            if i > 0 && self.p(0.2) {
+                // The query of an earlier view, under another id: shared nodes.
+                let j = self.n(0, i as i64 - 1) as usize;
+                let mut def = views[j].clone().expect("just made");
+                def.id = id;
+                if self.p(0.4) {
+                    // ... with other param values: same plan, other nodes.
+                    // (Value params only: LIMIT/START params stay valid.)
+                    let names: Vec<String> = def
+                        .params
+                        .keys()
+                        .filter(|k| k.starts_with('p'))
+                        .cloned()
+                        .collect();
+                    let other = self.view(format!("v{i}"));
+                    for (name, v) in names.iter().zip(other.params.values()) {
+                        if matches!(
+                            (&def.params[name], v),
+                            (Value::Number(Number::Int(_)), Value::Number(Number::Int(_)))
+                                | (Value::String(_), Value::String(_))
+                                | (Value::Thing(_), Value::Thing(_))
+                        ) {
+                            def.params.insert(name.clone(), v.clone());
+                        }
+                    }
+                }
+                views.push(Some(def));
+            } else {
+                views.push(Some(self.view(id)));
+            }
+        }
+        let nbatches = self.n(2, 8) as usize;
+        // schedule[b]: what happens before batch b (b == nbatches: after the last).
+        let mut schedule: Vec<Vec<Step>> = vec![Vec::new(); nbatches + 1];
+        for d in 0..ndefs {
+            let at = if self.p(0.5) {
+                0
+            } else {
+                self.n(0, nbatches as i64) as usize
+            };
+            schedule[at].push(Step::Register(d));
+            if at < nbatches && self.p(0.12) {
+                let off = self.n((at + 1) as i64, nbatches as i64) as usize;
+                schedule[off].push(Step::Unregister(d));
+                if off < nbatches && self.p(0.5) {
+                    let again = self.n((off + 1) as i64, nbatches as i64) as usize;
+                    schedule[again].push(Step::Register(d));
+                }
+            } else if at < nbatches && self.p(0.1) {
+                // Refresh: the same id registered again, with another query.
+                let again = self.n((at + 1) as i64, nbatches as i64) as usize;
+                let id = format!("v{d}");
+                let def = if self.p(0.3) {
+                    // Same query, same params: must change nothing.
+                    views[d].clone().expect("just made")
+                } else {
+                    self.view(id)
+                };
+                views.push(Some(def));
+                schedule[again].push(Step::Register(views.len() - 1));
+            }
+        }
+        let mut steps = Vec::new();
+        for (b, evs) in schedule.into_iter().enumerate() {
+            steps.extend(evs);
+            if b < nbatches {
+                steps.push(Step::Batch(self.batch(b == 0)));
+            }
+        }
+        let window_slack = self.p(0.5).then(|| self.n(0, 2) as usize);
+        Case {
+            views,
+            steps,
+            window_slack,
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! The generated queries and cases, and their SurrealQL text.
+
+use super::*;
+
+// ===========================================================================
+// Queries
+// ===========================================================================
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Op {
+    And,
+    Or,
+    Eq,
+    ExactEq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Contains,
+    ContainsAny,
+    ContainsAll,
+    ContainsNone,
+    Inside,
+    In,
+    NotIn,
+    Is,
+    IsNot,
+}
+
+impl Op {
+    pub(crate) fn text(self) -> &'static str {
+        match self {
+            Op::And => "AND",
+            Op::Or => "OR",
+            Op::Eq => "=",
+            Op::ExactEq => "==",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Contains => "CONTAINS",
+            Op::ContainsAny => "CONTAINSANY",
+            Op::ContainsAll => "CONTAINSALL",
+            Op::ContainsNone => "CONTAINSNONE",
+            Op::Inside => "INSIDE",
+            Op::In => "IN",
+            Op::NotIn => "NOT IN",
+            Op::Is => "IS",
+            Op::IsNot => "IS NOT",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Ex {
+    Lit(Value),
+    Field(String),
+    /// `$name`, or `$parent.path` (name = "parent.path").
+    Param(String),
+    Not(Box<Ex>),
+    /// `NOT (x)`: SurrealQL's builtin `not` function.
+    NotFn(Box<Ex>),
+    /// Operator, operands, and whether the whole is parenthesised.
+    Bin(Op, Box<Ex>, Box<Ex>, bool),
+    StartsWith(Box<Ex>, Box<Ex>),
+}
+
+impl Ex {
+    pub(crate) fn bin(op: Op, l: Ex, r: Ex) -> Ex {
+        Ex::Bin(op, Box::new(l), Box::new(r), false)
+    }
+
+    pub(crate) fn render(&self, out: &mut String) {
+        match self {
+            Ex::Lit(v) => out.push_str(&lit(v)),
+            Ex::Field(p) => out.push_str(p),
+            Ex::Param(n) => {
+                out.push('$');
+                out.push_str(n);
+            }
+            Ex::Not(e) => match e.as_ref() {
+                Ex::Field(_) | Ex::Param(_) | Ex::Lit(_) | Ex::Not(_) => {
+                    out.push('!');
+                    e.render(out);
+                }
+                _ => {
+                    out.push_str("!(");
+                    e.render(out);
+                    out.push(')');
+                }
+            },
+            Ex::NotFn(e) => {
+                out.push_str("NOT (");
+                e.render(out);
+                out.push(')');
+            }
+            Ex::Bin(op, l, r, paren) => {
+                if *paren {
+                    out.push('(');
+                }
+                l.render(out);
+                out.push(' ');
+                out.push_str(op.text());
+                out.push(' ');
+                r.render(out);
+                if *paren {
+                    out.push(')');
+                }
+            }
+            Ex::StartsWith(a, b) => {
+                out.push_str("string::starts_with(");
+                a.render(out);
+                out.push_str(", ");
+                b.render(out);
+                out.push(')');
+            }
+        }
+    }
+
+    pub(crate) fn params(&self, out: &mut BTreeSet<String>) {
+        match self {
+            Ex::Lit(_) | Ex::Field(_) => {}
+            Ex::Param(n) => {
+                if !n.starts_with("parent.") {
+                    out.insert(n.clone());
+                }
+            }
+            Ex::Not(e) | Ex::NotFn(e) => e.params(out),
+            Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) => {
+                l.params(out);
+                r.params(out);
+            }
+        }
+    }
+
+    /// Smaller expressions, for shrinking.
+    pub(crate) fn shrinks(&self) -> Vec<Ex> {
+        let mut out = Vec::new();
+        match self {
+            Ex::Bin(op @ (Op::And | Op::Or), l, r, p) => {
+                out.push((**l).clone());
+                out.push((**r).clone());
+                for l2 in l.shrinks() {
+                    out.push(Ex::Bin(*op, Box::new(l2), r.clone(), *p));
+                }
+                for r2 in r.shrinks() {
+                    out.push(Ex::Bin(*op, l.clone(), Box::new(r2), *p));
+                }
+            }
+            Ex::Not(e) | Ex::NotFn(e) => {
+                out.push((**e).clone());
+                for e2 in e.shrinks() {
+                    out.push(match self {
+                        Ex::Not(_) => Ex::Not(Box::new(e2)),
+                        _ => Ex::NotFn(Box::new(e2)),
+                    });
+                }
+            }
+            Ex::Bin(op, l, r, p) => {
+                if *p {
+                    out.push(Ex::Bin(*op, l.clone(), r.clone(), false));
+                }
+                if let Ex::Lit(Value::Array(a)) = r.as_ref() {
+                    for i in 0..a.len() {
+                        let mut a2 = a.clone();
+                        a2.remove(i);
+                        out.push(Ex::Bin(
+                            *op,
+                            l.clone(),
+                            Box::new(Ex::Lit(Value::Array(a2))),
+                            *p,
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Dir {
+    Default,
+    Asc,
+    Desc,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Query {
+    pub(crate) table: &'static str,
+    /// `SELECT *` or `SELECT id, <fields>`.
+    pub(crate) star: bool,
+    pub(crate) fields: Vec<String>,
+    pub(crate) subs: Vec<Sub>,
+    pub(crate) cond: Option<Ex>,
+    pub(crate) order: Vec<(String, Dir)>,
+    pub(crate) limit: Option<Ex>,
+    pub(crate) start: Option<Ex>,
+    /// Write `START` before `LIMIT` (SurrealQL accepts both orders).
+    pub(crate) start_first: bool,
+    /// Write the plain fields after the subqueries (a later field with the
+    /// same name replaces an earlier one in SurrealDB's rows).
+    pub(crate) fields_last: bool,
+}
+
+impl Query {
+    /// `SELECT * FROM table` with no clauses yet.
+    pub(crate) fn empty(table: &'static str) -> Query {
+        Query {
+            table,
+            star: true,
+            fields: Vec::new(),
+            subs: Vec::new(),
+            cond: None,
+            order: Vec::new(),
+            limit: None,
+            start: None,
+            start_first: false,
+            fields_last: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Sub {
+    pub(crate) q: Query,
+    pub(crate) index: Option<usize>,
+    pub(crate) alias: String,
+}
+
+impl Query {
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::new();
+        self.render_into(&mut out);
+        out
+    }
+
+    pub(crate) fn render_into(&self, out: &mut String) {
+        out.push_str("SELECT ");
+        let mut items: Vec<String> = Vec::new();
+        let mut plain: Vec<String> = Vec::new();
+        if self.star {
+            items.push("*".into());
+        } else {
+            items.push("id".into());
+            for f in &self.fields {
+                plain.push(f.clone());
+            }
+            // SurrealDB orders the projected rows: order fields must be there.
+            for (f, _) in &self.order {
+                if !plain.contains(f) {
+                    plain.push(f.clone());
+                }
+            }
+        }
+        if !self.fields_last {
+            items.append(&mut plain);
+        }
+        for s in &self.subs {
+            let mut text = String::from("(");
+            s.q.render_into(&mut text);
+            text.push(')');
+            if let Some(i) = s.index {
+                let _ = write!(text, "[{i}]");
+            }
+            let _ = write!(text, " AS {}", s.alias);
+            items.push(text);
+        }
+        items.append(&mut plain);
+        out.push_str(&items.join(", "));
+        out.push_str(" FROM ");
+        out.push_str(self.table);
+        if let Some(c) = &self.cond {
+            out.push_str(" WHERE ");
+            c.render(out);
+        }
+        if !self.order.is_empty() {
+            out.push_str(" ORDER BY ");
+            let terms: Vec<String> = self
+                .order
+                .iter()
+                .map(|(f, d)| match d {
+                    Dir::Default => f.clone(),
+                    Dir::Asc => format!("{f} ASC"),
+                    Dir::Desc => format!("{f} DESC"),
+                })
+                .collect();
+            out.push_str(&terms.join(", "));
+        }
+        let limit = |out: &mut String| {
+            if let Some(l) = &self.limit {
+                out.push_str(" LIMIT ");
+                l.render(out);
+            }
+        };
+        let start = |out: &mut String| {
+            if let Some(s) = &self.start {
+                out.push_str(" START ");
+                s.render(out);
+            }
+        };
+        if self.start_first {
+            start(out);
+            limit(out);
+        } else {
+            limit(out);
+            start(out);
+        }
+    }
+
+    pub(crate) fn params(&self, out: &mut BTreeSet<String>) {
+        for e in [&self.cond, &self.limit, &self.start].into_iter().flatten() {
+            e.params(out);
+        }
+        for s in &self.subs {
+            s.q.params(out);
+        }
+    }
+
+    /// Simpler queries, for shrinking.
+    pub(crate) fn shrinks(&self) -> Vec<Query> {
+        let mut out = Vec::new();
+        for (i, _) in self.subs.iter().enumerate() {
+            let mut q = self.clone();
+            q.subs.remove(i);
+            out.push(q);
+        }
+        if let Some(c) = &self.cond {
+            let mut q = self.clone();
+            q.cond = None;
+            out.push(q);
+            for c2 in c.shrinks() {
+                let mut q = self.clone();
+                q.cond = Some(c2);
+                out.push(q);
+            }
+        }
+        for i in 0..self.order.len() {
+            let mut q = self.clone();
+            q.order.remove(i);
+            out.push(q);
+        }
+        if self.limit.is_some() {
+            let mut q = self.clone();
+            q.limit = None;
+            out.push(q);
+        }
+        if self.start.is_some() {
+            let mut q = self.clone();
+            q.start = None;
+            out.push(q);
+        }
+        if !self.star {
+            let mut q = self.clone();
+            q.star = true;
+            q.fields.clear();
+            out.push(q);
+        }
+        for (i, s) in self.subs.iter().enumerate() {
+            if s.index.is_some() {
+                let mut q = self.clone();
+                q.subs[i].index = None;
+                out.push(q);
+            }
+            for sq in s.q.shrinks() {
+                let mut q = self.clone();
+                q.subs[i].q = sq;
+                out.push(q);
+            }
+        }
+        out
+    }
+}
+
+// ===========================================================================
+// Cases
+// ===========================================================================
+
+#[derive(Clone, Debug)]
+pub(crate) struct ViewDef {
+    pub(crate) id: String,
+    pub(crate) q: Query,
+    /// Param values; record links become JSON text for the engine.
+    pub(crate) params: BTreeMap<String, Value>,
+}
+
+impl ViewDef {
+    pub(crate) fn sql(&self) -> String {
+        self.q.render()
+    }
+
+    pub(crate) fn engine_params(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect()
+    }
+
+    pub(crate) fn surreal_params(&self) -> sdb::Value {
+        let mut o = sdb::Object::new();
+        for (k, v) in &self.params {
+            o.insert(k.clone(), to_surreal(v));
+        }
+        sdb::Value::Object(o)
+    }
+
+    pub(crate) fn prune_params(&mut self) {
+        let mut used = BTreeSet::new();
+        self.q.params(&mut used);
+        self.params.retain(|k, _| used.contains(k));
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Write {
+    pub(crate) id: RecordId,
+    pub(crate) content: Option<Object>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Step {
+    Batch(Vec<Write>),
+    Register(usize),
+    Unregister(usize),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Case {
+    pub(crate) views: Vec<Option<ViewDef>>,
+    pub(crate) steps: Vec<Step>,
+    /// When set, the engine's windows keep only this many matches past
+    /// their end, so that dropping matches and reading the table again
+    /// (`Engine::with_window_slack`) happen all the time.
+    pub(crate) window_slack: Option<usize>,
+}

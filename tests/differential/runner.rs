@@ -1,0 +1,481 @@
+//! Running a case against the engine and SurrealDB in lock step.
+
+use super::*;
+
+// ===========================================================================
+// Running a case
+// ===========================================================================
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The engine's result set differs from SurrealDB's.
+    Mismatch,
+    /// The engine refused a query of the supported subset.
+    Rejected,
+    /// The deltas the engine emitted do not add up to its result set.
+    Delta,
+    /// SurrealDB failed to run something the generator made (a test bug).
+    Surreal,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Failure {
+    pub(crate) kind: Kind,
+    pub(crate) step: usize,
+    pub(crate) view: Option<usize>,
+    pub(crate) detail: String,
+    pub(crate) surreal: BTreeSet<RecordId>,
+    pub(crate) engine: BTreeSet<RecordId>,
+}
+
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub(crate) cases: u64,
+    pub(crate) steps: u64,
+    pub(crate) writes: u64,
+    pub(crate) checks: u64,
+    pub(crate) nonempty: u64,
+    pub(crate) with_sub_records: u64,
+    pub(crate) windowed: u64,
+    pub(crate) sub_views: u64,
+    pub(crate) sub_views_nonempty: u64,
+}
+
+pub(crate) struct Runner {
+    pub(crate) db: Surreal<Any>,
+}
+
+pub(crate) fn vars(pairs: Vec<(&str, sdb::Value)>) -> sdb::Value {
+    let mut o = sdb::Object::new();
+    for (k, v) in pairs {
+        o.insert(k.to_string(), v);
+    }
+    sdb::Value::Object(o)
+}
+
+pub(crate) fn fail(kind: Kind, step: usize, view: Option<usize>, detail: String) -> Failure {
+    Failure {
+        kind,
+        step,
+        view,
+        detail,
+        surreal: BTreeSet::new(),
+        engine: BTreeSet::new(),
+    }
+}
+
+/// The ids of a SurrealDB result: each row's id, plus recursively the rows
+/// inside its subquery fields.
+/// `nested` counts the records found inside subquery fields (`depth` > 0).
+pub(crate) fn flatten(
+    rows: &sdb::Value,
+    q: &Query,
+    out: &mut BTreeSet<RecordId>,
+    depth: usize,
+    nested: &mut usize,
+) -> Result<(), String> {
+    let sdb::Value::Array(rows) = rows else {
+        return Err(format!(
+            "expected an array of rows, got {}",
+            sdb::ToSql::to_sql(rows)
+        ));
+    };
+    for row in rows.iter() {
+        flatten_row(row, q, out, depth, nested)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn flatten_row(
+    row: &sdb::Value,
+    q: &Query,
+    out: &mut BTreeSet<RecordId>,
+    depth: usize,
+    nested: &mut usize,
+) -> Result<(), String> {
+    let sdb::Value::Object(o) = row else {
+        return Err(format!(
+            "expected a row object, got {}",
+            sdb::ToSql::to_sql(row)
+        ));
+    };
+    match o.get("id") {
+        Some(sdb::Value::RecordId(r)) => {
+            out.insert(record_id_from_surreal(r).expect("a record id"));
+            if depth > 0 {
+                *nested += 1;
+            }
+        }
+        other => return Err(format!("row without a record id: {other:?}")),
+    }
+    for s in written_subs(q) {
+        match o.get(&s.alias) {
+            None | Some(sdb::Value::None) | Some(sdb::Value::Null) => {}
+            Some(v @ sdb::Value::Object(_)) => flatten_row(v, &s.q, out, depth + 1, nested)?,
+            Some(v @ sdb::Value::Array(_)) => flatten(v, &s.q, out, depth + 1, nested)?,
+            Some(other) => {
+                return Err(format!(
+                    "subquery field `{}` holds {}",
+                    s.alias,
+                    sdb::ToSql::to_sql(other)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The subqueries whose rows a query's output holds: SurrealDB writes the
+/// fields of a row in order, so a later field with the same name (another
+/// subquery, or a plain field) replaces an earlier subquery's rows.
+pub(crate) fn written_subs(q: &Query) -> Vec<&Sub> {
+    let plain_later = |alias: &str| {
+        !q.star
+            && q.fields_last
+            && (q.fields.iter().any(|f| f == alias) || q.order.iter().any(|(f, _)| f == alias))
+    };
+    q.subs
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| {
+            !q.subs[i + 1..].iter().any(|t| t.alias == s.alias) && !plain_later(&s.alias)
+        })
+        .map(|(_, s)| s)
+        .collect()
+}
+
+pub(crate) fn meta(def: &ViewDef) -> ViewMeta {
+    ViewMeta {
+        id: def.id.as_str().into(),
+        client_id: "diff".into(),
+        sql: def.sql(),
+        params: def.engine_params(),
+        ttl: "1h".into(),
+        last_active_at: Utc::now(),
+    }
+}
+
+/// A view's edges as SurrealDB would hold them: record -> edge version.
+pub(crate) type Edges = BTreeMap<RecordId, u64>;
+
+/// Applies one view's delta to the edges it implies, checking that it is
+/// consistent with them.
+pub(crate) fn apply_delta(edges: &mut Edges, d: &ViewDelta) -> Result<(), String> {
+    for r in &d.deleted {
+        if edges.remove(r).is_none() {
+            return Err(format!("`deleted` for {r}, which has no edge"));
+        }
+    }
+    for (r, v) in &d.created {
+        if edges.insert(r.clone(), *v).is_some() {
+            return Err(format!("`created` for {r}, which already has an edge"));
+        }
+    }
+    for (r, v) in &d.updated {
+        match edges.get_mut(r) {
+            Some(old) if *old < *v => *old = *v,
+            Some(old) => return Err(format!("`updated` for {r} from version {old} to {v}")),
+            None => return Err(format!("`updated` for {r}, which has no edge")),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn edge_text(edges: &Edges) -> String {
+    let v: Vec<String> = edges.iter().map(|(r, v)| format!("{r}@{v}")).collect();
+    v.join(", ")
+}
+
+impl Runner {
+    pub(crate) async fn reset(&self) -> Result<(), String> {
+        let mut r = self
+            .db
+            .query("REMOVE TABLE IF EXISTS t; REMOVE TABLE IF EXISTS u; DEFINE TABLE t SCHEMALESS; DEFINE TABLE u SCHEMALESS;")
+            .await
+            .map_err(|e| e.to_string())?;
+        let errors = r.take_errors();
+        if !errors.is_empty() {
+            return Err(format!("{errors:?}"));
+        }
+        Ok(())
+    }
+
+    /// Writes one change to SurrealDB and returns it as the change worker
+    /// would see it: the stored record, read back.
+    pub(crate) async fn write(&self, w: &Write) -> Result<Change, String> {
+        let id = sdb::Value::RecordId(record_id_to_surreal(&w.id));
+        match &w.content {
+            None => {
+                let mut r = self
+                    .db
+                    .query("DELETE $id")
+                    .bind(vars(vec![("id", id)]))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                r.take::<sdb::Value>(0).map_err(|e| e.to_string())?;
+                Ok(Change {
+                    id: w.id.clone(),
+                    content: None,
+                })
+            }
+            Some(c) => {
+                let content = to_surreal(&Value::Object(c.clone()));
+                let mut r = self
+                    .db
+                    .query("UPSERT $id CONTENT $c RETURN NONE; SELECT * FROM ONLY $id")
+                    .bind(vars(vec![("id", id), ("c", content)]))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                r.take::<sdb::Value>(0).map_err(|e| e.to_string())?;
+                match r.take::<sdb::Value>(1).map_err(|e| e.to_string())? {
+                    sdb::Value::Object(o) => Ok(Change {
+                        id: w.id.clone(),
+                        content: Some(object_from_surreal(o)),
+                    }),
+                    other => Err(format!(
+                        "read back {}: {}",
+                        w.id,
+                        sdb::ToSql::to_sql(&other)
+                    )),
+                }
+            }
+        }
+    }
+
+    /// The view's result in SurrealDB, and how many records subqueries brought.
+    pub(crate) async fn surreal_view(
+        &self,
+        def: &ViewDef,
+    ) -> Result<(BTreeSet<RecordId>, usize), String> {
+        let sql = def.sql();
+        let mut r = self
+            .db
+            .query(sql.as_str())
+            .bind(def.surreal_params())
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: sdb::Value = r.take(0).map_err(|e| e.to_string())?;
+        let mut out = BTreeSet::new();
+        let mut nested = 0;
+        flatten(&v, &def.q, &mut out, 0, &mut nested)?;
+        Ok((out, nested))
+    }
+
+    pub(crate) async fn run(&self, case: &Case, stats: &mut Stats) -> Result<(), Failure> {
+        let setup = |e: String| fail(Kind::Surreal, 0, None, format!("setup: {e}"));
+        self.reset().await.map_err(setup)?;
+        let mut engine = match case.window_slack {
+            Some(slack) => Engine::with_window_slack(slack),
+            None => Engine::new(),
+        };
+        // View id -> (definition index, edges implied by the deltas so far).
+        let mut active: BTreeMap<String, (usize, Edges)> = BTreeMap::new();
+        // Every record's content as the engine was given it, and its version.
+        let mut contents: BTreeMap<RecordId, Object> = BTreeMap::new();
+        let mut versions: BTreeMap<RecordId, u64> = BTreeMap::new();
+        for (si, step) in case.steps.iter().enumerate() {
+            stats.steps += 1;
+            match step {
+                Step::Batch(ws) => {
+                    let mut changes = Vec::with_capacity(ws.len());
+                    for w in ws {
+                        stats.writes += 1;
+                        let c = self
+                            .write(w)
+                            .await
+                            .map_err(|e| fail(Kind::Surreal, si, None, format!("write: {e}")))?;
+                        changes.push(c);
+                    }
+                    let deltas = engine.apply_batch(&changes);
+                    // Versions: 1 on first sight, +1 per batch that changed the
+                    // content, gone with the record; unchanged records are in no
+                    // `updated`, and a batch that changes nothing emits nothing.
+                    let mut finals: BTreeMap<&RecordId, Option<&Object>> = BTreeMap::new();
+                    for c in &changes {
+                        finals.insert(&c.id, c.content.as_ref());
+                    }
+                    let mut unchanged = BTreeSet::new();
+                    for (id, new) in &finals {
+                        let old = contents.get(*id);
+                        let same = match (old, new) {
+                            (None, None) => true,
+                            (Some(o), Some(n)) => {
+                                let mut n = (*n).clone();
+                                n.insert("id".into(), Value::thing((*id).clone()));
+                                Value::Object(o.clone()).same_content(&Value::Object(n))
+                            }
+                            _ => false,
+                        };
+                        if same {
+                            unchanged.insert((*id).clone());
+                        } else {
+                            match new {
+                                Some(n) => {
+                                    let mut n = (*n).clone();
+                                    n.insert("id".into(), Value::thing((*id).clone()));
+                                    contents.insert((*id).clone(), n);
+                                    *versions.entry((*id).clone()).or_insert(0) += 1;
+                                }
+                                None => {
+                                    contents.remove(*id);
+                                    versions.remove(*id);
+                                }
+                            }
+                        }
+                        if engine.version(id) != versions.get(*id).copied() {
+                            return Err(fail(
+                                Kind::Delta,
+                                si,
+                                None,
+                                format!(
+                                    "{id} has version {:?}, expected {:?}",
+                                    engine.version(id),
+                                    versions.get(*id)
+                                ),
+                            ));
+                        }
+                    }
+                    if unchanged.len() == finals.len() && !deltas.is_empty() {
+                        return Err(fail(
+                            Kind::Delta,
+                            si,
+                            None,
+                            format!("a batch that changed nothing emitted {deltas:?}"),
+                        ));
+                    }
+                    let mut seen = BTreeSet::new();
+                    for d in &deltas {
+                        let Some((di, edges)) = active.get_mut(d.view.as_ref()) else {
+                            return Err(fail(
+                                Kind::Delta,
+                                si,
+                                None,
+                                format!("a delta for unknown view {}", d.view),
+                            ));
+                        };
+                        if !seen.insert(d.view.to_string()) {
+                            return Err(fail(
+                                Kind::Delta,
+                                si,
+                                Some(*di),
+                                "two deltas for one view in one batch".into(),
+                            ));
+                        }
+                        if d.is_empty() {
+                            return Err(fail(Kind::Delta, si, Some(*di), "an empty delta".into()));
+                        }
+                        apply_delta(edges, d).map_err(|e| fail(Kind::Delta, si, Some(*di), e))?;
+                        if let Some((r, _)) = d.updated.iter().find(|(r, _)| unchanged.contains(r))
+                        {
+                            return Err(fail(
+                                Kind::Delta,
+                                si,
+                                Some(*di),
+                                format!("`updated` for unchanged {r}"),
+                            ));
+                        }
+                    }
+                }
+                Step::Register(di) => {
+                    let Some(def) = &case.views[*di] else {
+                        continue;
+                    };
+                    match engine.register(meta(def)) {
+                        Ok(delta) => {
+                            let entry = active.entry(def.id.clone()).or_insert((*di, Edges::new()));
+                            entry.0 = *di;
+                            apply_delta(&mut entry.1, &delta)
+                                .map_err(|e| fail(Kind::Delta, si, Some(*di), e))?;
+                        }
+                        // Its paths go through record links in this data:
+                        // SSP runs it in the re-query tier (SurrealDB's own
+                        // answer, `tests/integration/requery.rs`); the engine
+                        // keeps what it had.
+                        Err(ssp::engine::EngineError::Plan(
+                            ssp::engine::plan::PlanError::FollowsLink,
+                        )) => continue,
+                        Err(e) => return Err(fail(Kind::Rejected, si, Some(*di), e.to_string())),
+                    }
+                }
+                Step::Unregister(di) => {
+                    let Some(def) = &case.views[*di] else {
+                        continue;
+                    };
+                    let Some((_, edges)) = active.remove(&def.id) else {
+                        continue;
+                    };
+                    let delta = engine.unregister(&def.id);
+                    let deleted: BTreeSet<RecordId> = delta
+                        .map(|d| d.deleted.into_iter().collect())
+                        .unwrap_or_default();
+                    let edges: BTreeSet<RecordId> = edges.into_keys().collect();
+                    if deleted != edges {
+                        let mut f = fail(
+                            Kind::Delta,
+                            si,
+                            Some(*di),
+                            "unregister did not delete exactly the edges".into(),
+                        );
+                        f.engine = deleted;
+                        f.surreal = edges;
+                        return Err(f);
+                    }
+                }
+            }
+            // Check every registered view against SurrealDB.
+            for (vid, (di, edges)) in &active {
+                let def = case.views[*di].as_ref().expect("active views exist");
+                stats.checks += 1;
+                let (want, nested) = self
+                    .surreal_view(def)
+                    .await
+                    .map_err(|e| fail(Kind::Surreal, si, Some(*di), format!("view query: {e}")))?;
+                let got_versions: Edges = engine
+                    .view_records(vid)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+                let got: BTreeSet<RecordId> = got_versions.keys().cloned().collect();
+                if !want.is_empty() {
+                    stats.nonempty += 1;
+                }
+                if nested > 0 {
+                    stats.with_sub_records += 1;
+                }
+                if !def.q.subs.is_empty() {
+                    stats.sub_views += 1;
+                    if !want.is_empty() {
+                        stats.sub_views_nonempty += 1;
+                    }
+                }
+                if !def.q.order.is_empty() || def.q.limit.is_some() || def.q.start.is_some() {
+                    stats.windowed += 1;
+                }
+                if want != got {
+                    // What the engine holds for the records in dispute.
+                    let detail: Vec<String> = want
+                        .symmetric_difference(&got)
+                        .map(|r| match engine.record(r) {
+                            Some(v) => format!("{r} = {}", lit(&v)),
+                            None => format!("{r} unknown"),
+                        })
+                        .collect();
+                    let mut f = fail(Kind::Mismatch, si, Some(*di), detail.join("; "));
+                    f.surreal = want;
+                    f.engine = got;
+                    return Err(f);
+                }
+                if *edges != got_versions {
+                    let detail = format!(
+                        "the edges implied by the deltas differ from the result set (record@version)\n\
+                         -- from deltas: [{}]\n-- engine:      [{}]",
+                        edge_text(edges),
+                        edge_text(&got_versions)
+                    );
+                    return Err(fail(Kind::Delta, si, Some(*di), detail));
+                }
+            }
+        }
+        Ok(())
+    }
+}
