@@ -1,0 +1,174 @@
+//! The two tiers: one change through each kind of re-query view against a filter view, and re-query runs per change.
+
+use super::*;
+
+/// Issue 15: the cost of one change for a view of each kind (link path,
+/// traversal, count, user function: the re-query tier) against a plain
+/// filter view (incremental), on embedded SurrealDB; and that a change
+/// re-runs only the re-query views whose tables it touched, not all of them
+/// (the naive way).
+///
+/// Each change is written in SurrealDB and then sent to `/ingest`, as apps
+/// do; the figure is the `/ingest` latency (p50), which includes the
+/// re-run for the re-query views.
+pub(crate) fn tiers(results: &mut Results, mode: Mode) {
+    use ssp::db::Query;
+    use surrealdb::types as sdb;
+    let Ok(runtime) = ssp::startup::runtime(None) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("ssp-bench-tiers-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let backend = Backend {
+        label: "embedded",
+        url: "mem://".into(),
+        local: true,
+    };
+    let Some((app, _)) = start_ssp(&runtime, &backend, &dir) else {
+        results.skip("tiers: filter view, one change p50", "SSP did not start");
+        return;
+    };
+    let addr = app.local_addr();
+    let db = app.db();
+    let mut readiness = app.readiness();
+    let shutdown = app.shutdown_handle();
+    let stopped = runtime.spawn(app.run_until_stopped());
+    assert!(runtime.block_on(readiness.wait()), "ssp becomes ready");
+    let (posts, changes) = if mode.smoke {
+        (50, 20)
+    } else if mode.quick {
+        (1_000, 200)
+    } else {
+        (5_000, 500)
+    };
+    let users = (posts / 10).max(2);
+    let rid = |t: &str, k: usize| sdb::Value::RecordId(sdb::RecordId::new(t, k as i64));
+    let exec = |q: Query| runtime.block_on(db.run(q)).map(|_| ()).expect("bench data");
+    exec(Query::new(
+        "DEFINE FUNCTION fn::hot($s: number) { RETURN $s > 90; }",
+    ));
+    for u in 0..users {
+        exec(
+            Query::new("UPSERT $id SET name = $n")
+                .bind("id", rid("tu", u))
+                .bind("n", sdb::Value::String(format!("user{u}"))),
+        );
+    }
+    for k in 0..posts {
+        exec(
+            Query::new("UPSERT $id SET score = $s, author = $a")
+                .bind("id", rid("tp", k))
+                .bind("s", sdb::Value::Number(sdb::Number::Int((k % 100) as i64)))
+                .bind("a", rid("tu", k % users)),
+        );
+        if k % 3 == 0 {
+            exec(
+                Query::new("RELATE $a->tlikes->$b")
+                    .bind("a", rid("tu", (k * 7) % users))
+                    .bind("b", rid("tp", k)),
+            );
+        }
+    }
+    let mut http = Http::connect(addr, SECRET);
+    let kinds = [
+        ("filter", "SELECT * FROM tp WHERE score > 90"),
+        ("link path", "SELECT * FROM tp WHERE author.name = 'user1'"),
+        (
+            "traversal",
+            "SELECT *, ->tlikes->tp AS liked FROM tu WHERE name = 'user1'",
+        ),
+        (
+            "count",
+            "SELECT id, count(<-tlikes) AS likes FROM tp WHERE count(<-tlikes) >= 1 AND score > 90",
+        ),
+        ("fn:: re-query", "SELECT * FROM tp WHERE fn::hot(score)"),
+    ];
+    let mut filter_p50 = None;
+    for (i, (kind, sql)) in kinds.iter().enumerate() {
+        let id = format!("tier{i}");
+        let status = http.post(
+            "/view/register",
+            &json!({"id": id, "sql": sql, "clientId": "bench"}).to_string(),
+        );
+        assert_eq!(status, 200, "register {sql}");
+        let mut lat = Vec::with_capacity(changes);
+        for c in 0..changes {
+            let k = (c * 37) % posts;
+            let score = ((c * 13) % 100) as i64;
+            exec(
+                Query::new("UPDATE $id SET score = $s")
+                    .bind("id", rid("tp", k))
+                    .bind("s", sdb::Value::Number(sdb::Number::Int(score))),
+            );
+            let body = json!({"table": "tp", "op": "UPDATE", "id": format!("tp:{k}"),
+                "record": {"score": score, "author": format!("tu:{}", k % users)}})
+            .to_string();
+            let t = Instant::now();
+            assert_eq!(http.post("/ingest", &body), 200);
+            lat.push(t.elapsed());
+        }
+        lat.sort();
+        let p50 = us(p(&lat, 0.5));
+        results.add(
+            &format!("tiers: {kind} view, one change p50"),
+            p50,
+            "us",
+            None,
+        );
+        match filter_p50 {
+            None => filter_p50 = Some(p50),
+            Some(f) => results.add(
+                &format!("tiers: {kind} view / filter view"),
+                p50 / f.max(1.0),
+                "x",
+                None,
+            ),
+        }
+        assert_eq!(
+            http.post("/view/unregister", &json!({"id": id}).to_string()),
+            200
+        );
+    }
+    // Re-runs per change: 10 re-query views read `tp`, 10 read `tz` only.
+    for i in 0..10 {
+        for (table, sql) in [
+            ("tp", format!("SELECT * FROM tp WHERE fn::hot(score + {i})")),
+            ("tz", format!("SELECT * FROM tz WHERE fn::hot(score + {i})")),
+        ] {
+            let status = http.post(
+                "/view/register",
+                &json!({"id": format!("many-{table}-{i}"), "sql": sql, "clientId": "bench"})
+                    .to_string(),
+            );
+            assert_eq!(status, 200, "register {sql}");
+        }
+    }
+    let runs = || -> f64 {
+        let text = ssp::api::metrics::install()
+            .map(|h| h.render())
+            .unwrap_or_default();
+        text.lines()
+            .find_map(|l| l.strip_prefix("ssp_requery_runs_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    let before = runs();
+    for c in 0..changes {
+        let k = (c * 37) % posts;
+        let body = json!({"table": "tp", "op": "UPDATE", "id": format!("tp:{k}"),
+            "record": {"score": c % 100, "author": format!("tu:{}", k % users)}})
+        .to_string();
+        assert_eq!(http.post("/ingest", &body), 200);
+    }
+    let per_change = (runs() - before) / changes as f64;
+    results.add(
+        "tiers: re-query runs per change (20 re-query views, 10 read the table)",
+        per_change,
+        "runs",
+        Some(("10 (naive: 20)", per_change <= 10.0 + f64::EPSILON)),
+    );
+    shutdown.trigger();
+    let _ = runtime.block_on(stopped);
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&dir);
+}
