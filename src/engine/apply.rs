@@ -1,0 +1,597 @@
+//! Applying a batch of record changes: store, dispatch to candidate nodes, and the deltas views emit.
+
+use super::*;
+
+impl Engine {
+    /// Applies a batch of changes and returns one combined delta per view
+    /// that changed. A record changed several times in one batch counts as
+    /// one change, from its content before the batch to its last content.
+    pub fn apply_batch(&mut self, changes: &[Change]) -> Vec<ViewDelta> {
+        value::take_link_followed();
+        let out = self.apply_batch_inner(changes);
+        if value::take_link_followed() {
+            self.links_not_followed += 1;
+        }
+        out
+    }
+
+    /// How many batches evaluated a path through a record link for an
+    /// incremental view (see [`PlanError::FollowsLink`]): a view registered
+    /// while its data held no link there, whose data now does. Its result
+    /// may differ from SurrealDB's; the pipeline reports it.
+    pub fn links_not_followed(&self) -> u64 {
+        self.links_not_followed
+    }
+
+    pub(super) fn apply_batch_inner(&mut self, changes: &[Change]) -> Vec<ViewDelta> {
+        // 1. Store: each record's final content in this batch (last change
+        //    wins), so its version grows at most once per batch, and a feed
+        //    that replays older states before the newest one changes nothing.
+        let mut finals: Vec<(&RecordId, Option<&Object>)> = Vec::with_capacity(changes.len());
+        let mut index: AHashMap<&RecordId, usize> = AHashMap::with_capacity(changes.len());
+        for change in changes {
+            match index.get(&change.id) {
+                Some(&i) => finals[i].1 = change.content.as_ref(),
+                None => {
+                    index.insert(&change.id, finals.len());
+                    finals.push((&change.id, change.content.as_ref()));
+                }
+            }
+        }
+        let mut touched: Vec<(RecordId, Option<Value>)> = Vec::with_capacity(finals.len());
+        let mut bumped: AHashSet<RecordId> = AHashSet::with_capacity(finals.len());
+        for (id, content) in finals {
+            let table = self.store.table_mut(&id.table);
+            let old = table.records.get(&id.key).cloned();
+            touched.push((id.clone(), old.as_ref().map(|r| r.content.clone())));
+            let Some(content) = content else {
+                table.records.remove(&id.key);
+                continue;
+            };
+            // Stored without an `id` field: the id is the key, whatever the
+            // JSON said (expressions read it through `eval::Row`).
+            let content = self
+                .store
+                .stored_content(id, content, old.as_ref().map(|r| &r.content));
+            let table = self.store.table_mut(&id.table);
+            let version = match &old {
+                Some(old) if old.content.same_content(&content) => {
+                    if old.content == content {
+                        continue;
+                    }
+                    // Same content in another representation (JSON vs typed):
+                    // keep the richer value, keep the version.
+                    old.version
+                }
+                Some(old) => {
+                    bumped.insert(id.clone());
+                    old.version + 1
+                }
+                None => {
+                    bumped.insert(id.clone());
+                    self.version_floors.remove(id).map_or(1, |floor| floor + 1)
+                }
+            };
+            table
+                .records
+                .insert(id.key.clone(), Record { content, version });
+        }
+
+        // 2. Dispatch: evaluate candidate nodes before and after.
+        let mut events: Vec<Event> = Vec::new();
+        let mut dirty: Vec<NodeId> = Vec::new();
+        let mut candidates: Vec<NodeId> = Vec::new();
+        let mut held: Vec<(RecordId, Vec<NodeId>)> = Vec::with_capacity(bumped.len());
+        // Candidates with subqueries: the nodes that may hold the record as
+        // a member after the batch (see the rebinds below).
+        let mut hosts: Vec<(RecordId, Vec<NodeId>)> = Vec::new();
+        for (id, old) in &touched {
+            let new = self.store.get(id).map(|r| r.content.clone());
+            // Unchanged: the store kept the very same content.
+            if let (Some(Value::Object(o)), Some(Value::Object(n))) = (old, &new)
+                && o.ptr_eq(n)
+            {
+                continue;
+            }
+            if old.is_none() && new.is_none() {
+                continue;
+            }
+            self.links.change(&id.table, old.as_ref(), new.as_ref());
+            candidates.clear();
+            if let Some(table) = self.store.tables.get_mut(&id.table) {
+                table.reindex(id, old.as_ref(), new.as_ref(), &mut candidates);
+            }
+            candidates.sort_unstable();
+            candidates.dedup();
+            if bumped.contains(id) {
+                held.push((id.clone(), candidates.clone()));
+            }
+            for &n in &candidates {
+                self.evaluate(n, id, old.as_ref(), new.as_ref(), &mut events, &mut dirty);
+            }
+            let with_subqueries: Vec<NodeId> = candidates
+                .iter()
+                .copied()
+                .filter(|&n| self.alive(n) && !self.node(n).plan.subplans.is_empty())
+                .collect();
+            if !with_subqueries.is_empty() {
+                hosts.push((id.clone(), with_subqueries));
+            }
+        }
+
+        // 3. Nodes: apply membership changes and let them flow to roots.
+        self.run_events(events);
+        for n in dirty {
+            self.refresh_window(n);
+        }
+        // Every node that holds a changed record as a member and has
+        // subqueries must check whether the record's link fields moved. Such
+        // a node was a candidate for the record: a member matches the node's
+        // filter, so the record's new value is under the node's index key
+        // (`sql_eq` implies equal index keys), or the node scans. So the
+        // candidates are searched, and no record-to-host map is kept (it
+        // cost ~90 bytes per member of every such node).
+        let mut rebinds: Vec<Event> = Vec::new();
+        for (id, nodes) in hosts {
+            for n in nodes {
+                if self.alive(n) && self.node(n).is_member(&id) {
+                    rebinds.push(Event::Rebind(n, id.clone()));
+                }
+            }
+        }
+        self.run_events(rebinds);
+
+        // 4. Roots: turn count transitions and version bumps into deltas.
+        let mut out = self.collect_deltas(&bumped, &held);
+        self.finish_batch();
+        if !self.requery.is_empty() {
+            self.requery_bumps(&bumped, &mut out);
+        }
+        out
+    }
+
+    /// Re-query views hold their members without nodes: a member whose
+    /// version changed is `updated` here; whether it stays is the re-run's
+    /// answer, which the pipeline adds to the same transaction.
+    pub(super) fn requery_bumps(&self, bumped: &AHashSet<RecordId>, out: &mut Vec<ViewDelta>) {
+        let mut added = false;
+        for v in self.requery.values() {
+            let mut updated: Vec<(RecordId, u64)> = if bumped.len() < v.members.len() {
+                bumped
+                    .iter()
+                    .filter(|r| v.members.contains(*r))
+                    .map(|r| (r.clone(), self.version(r).unwrap_or(1)))
+                    .collect()
+            } else {
+                v.members
+                    .iter()
+                    .filter(|r| bumped.contains(*r))
+                    .map(|r| (r.clone(), self.version(r).unwrap_or(1)))
+                    .collect()
+            };
+            if updated.is_empty() {
+                continue;
+            }
+            updated.sort();
+            out.push(ViewDelta {
+                view: v.meta.id.clone(),
+                client_id: v.meta.client_id.clone(),
+                updated,
+                ..Default::default()
+            });
+            added = true;
+        }
+        if added {
+            out.sort_by(|a, b| a.view.cmp(&b.view));
+        }
+    }
+
+    pub(super) fn evaluate(
+        &mut self,
+        n: NodeId,
+        id: &RecordId,
+        old: Option<&Value>,
+        new: Option<&Value>,
+        events: &mut Vec<Event>,
+        dirty: &mut Vec<NodeId>,
+    ) {
+        let node = self.node_mut(n);
+        let was = old.is_some_and(|c| matches(node.bound.filter.as_ref(), Row::new(id, c)));
+        let is = new.is_some_and(|c| matches(node.bound.filter.as_ref(), Row::new(id, c)));
+        if node.sorted.is_none() {
+            match (was, is) {
+                (false, true) => events.push(Event::Add(n, id.clone())),
+                (true, false) => events.push(Event::Remove(n, id.clone())),
+                _ => {}
+            }
+            return;
+        }
+        if !was && !is {
+            return;
+        }
+        let old_entry = old
+            .filter(|_| was)
+            .map(|c| node::SortEntry::new(&node.plan, id, c));
+        let new_entry = new
+            .filter(|_| is)
+            .map(|c| node::SortEntry::new(&node.plan, id, c));
+        if old_entry == new_entry && old_entry.is_some() {
+            return; // Same place in the order: the window cannot move.
+        }
+        let mut shifts = false;
+        if let Some(e) = &old_entry {
+            shifts |= node.is_member(id) || node.may_shift_window(e);
+            node.order_remove(e);
+        }
+        if let Some(e) = new_entry {
+            shifts |= node.may_shift_window(&e);
+            node.order_insert(e);
+        }
+        shifts |= node.needs_refill();
+        if shifts && !node.dirty {
+            node.dirty = true;
+            dirty.push(n);
+        }
+    }
+
+    /// Reads a bounded window's order again from the table, once its kept
+    /// matches no longer fill the window: the records past them were
+    /// dropped. Uses the node's index entry when it has one.
+    pub(super) fn refill_order(&mut self, n: NodeId) {
+        let Some(node) = self.nodes.get(n as usize).and_then(|x| x.as_deref()) else {
+            return;
+        };
+        let Some(table) = self.store.tables.get(&node.plan.table) else {
+            return;
+        };
+        let entries: Vec<node::SortEntry> = matching_records(
+            table,
+            &node.plan,
+            node.bound.filter.as_ref(),
+            &node.dispatch,
+        )
+        .into_iter()
+        .map(|(id, content)| node::SortEntry::new(&node.plan, &id, content))
+        .collect();
+        let node = self.node_mut(n);
+        node.order_clear();
+        for e in entries {
+            node.order_insert(e);
+        }
+    }
+
+    pub(super) fn refresh_window(&mut self, n: NodeId) {
+        if self
+            .nodes
+            .get(n as usize)
+            .and_then(|x| x.as_deref())
+            .is_some_and(Node::needs_refill)
+        {
+            self.refill_order(n);
+        }
+        let Some(node) = self
+            .nodes
+            .get_mut(n as usize)
+            .and_then(|x| x.as_deref_mut())
+        else {
+            return;
+        };
+        node.dirty = false;
+        let window = node.window();
+        let now: AHashSet<&RecordId> = window.iter().collect();
+        let mut events: Vec<Event> = node
+            .member_ids()
+            .filter(|r| !now.contains(r))
+            .map(|r| Event::Remove(n, r))
+            .collect();
+        events.extend(
+            window
+                .iter()
+                .filter(|r| !node.is_member(r))
+                .map(|r| Event::Add(n, r.clone())),
+        );
+        self.run_events(events);
+    }
+
+    pub(super) fn run_events(&mut self, events: Vec<Event>) {
+        for ev in events {
+            match ev {
+                Event::Add(n, r) => self.add_member(n, r),
+                Event::Remove(n, r) => self.remove_member(n, &r),
+                Event::Rebind(n, r) => self.rebind(n, &r),
+            }
+        }
+    }
+
+    pub(super) fn alive(&self, n: NodeId) -> bool {
+        self.nodes.get(n as usize).is_some_and(|x| x.is_some())
+    }
+
+    pub(super) fn add_member(&mut self, n: NodeId, r: RecordId) {
+        if !self.alive(n) || !self.node_mut(n).insert_member(&r) {
+            return;
+        }
+        let mut delta = vec![(r.clone(), 1i64)];
+        let kids = self.attach_children(n, &r);
+        for &k in &kids {
+            let mut flat = Vec::new();
+            self.collect_flat(k, &mut flat);
+            delta.extend(flat.into_iter().map(|x| (x, 1)));
+        }
+        if !kids.is_empty() {
+            self.node_mut(n)
+                .children
+                .insert(r.key, kids.into_boxed_slice());
+        }
+        self.propagate(n, &delta, 1);
+    }
+
+    pub(super) fn remove_member(&mut self, n: NodeId, r: &RecordId) {
+        if !self.alive(n) || !self.node_mut(n).remove_member(r) {
+            return;
+        }
+        let mut delta = vec![(r.clone(), -1i64)];
+        let kids = self.node_mut(n).children.remove(&r.key).unwrap_or_default();
+        for &k in kids.iter() {
+            let mut flat = Vec::new();
+            self.collect_flat(k, &mut flat);
+            delta.extend(flat.into_iter().map(|x| (x, -1)));
+        }
+        self.propagate(n, &delta, 1);
+        for &k in kids.iter() {
+            self.unlink(k, n);
+        }
+    }
+
+    /// Re-binds a member's subqueries after its content changed, when a
+    /// field they read through `$parent` moved (a thread changing author).
+    pub(super) fn rebind(&mut self, n: NodeId, r: &RecordId) {
+        if !self.alive(n) || !self.node(n).is_member(r) {
+            return;
+        }
+        let Some(content) = self.store.get(r).map(|x| x.content.clone()) else {
+            return;
+        };
+        let node = self.node(n);
+        let plan = node.plan.clone();
+        let params = node.params.clone();
+        let current = node.children.get(&r.key).cloned().unwrap_or_default();
+        for (i, sub) in plan.subplans.iter().enumerate() {
+            let env = Env {
+                params: &params,
+                parent: Some(Row::new(r, &content)),
+            };
+            let key = (Arc::as_ptr(sub) as usize, sub.key_args(&env));
+            let old = current.get(i).copied();
+            if old.is_some() && self.node_keys.get(&key).copied() == old {
+                continue;
+            }
+            let new = self.get_or_create(sub, &params, Some(Row::new(r, &content)));
+            self.node_mut(new).add_parent(n);
+            let mut delta = Vec::new();
+            let mut flat = Vec::new();
+            self.collect_flat(new, &mut flat);
+            delta.extend(flat.into_iter().map(|x| (x, 1i64)));
+            if let Some(old) = old {
+                let mut flat = Vec::new();
+                self.collect_flat(old, &mut flat);
+                delta.extend(flat.into_iter().map(|x| (x, -1i64)));
+            }
+            if let Some(kids) = self.node_mut(n).children.get_mut(&r.key)
+                && i < kids.len()
+            {
+                kids[i] = new;
+            }
+            self.propagate(n, &delta, 1);
+            if let Some(old) = old {
+                self.unlink(old, n);
+            }
+        }
+    }
+
+    /// Creates (or finds) the child nodes of member `r` of node `n`.
+    pub(super) fn attach_children(&mut self, n: NodeId, r: &RecordId) -> Vec<NodeId> {
+        let node = self.node(n);
+        if node.plan.subplans.is_empty() {
+            return Vec::new();
+        }
+        let plan = node.plan.clone();
+        let params = node.params.clone();
+        let Some(content) = self.store.get(r).map(|x| x.content.clone()) else {
+            return Vec::new();
+        };
+        let mut kids = Vec::with_capacity(plan.subplans.len());
+        for sub in &plan.subplans {
+            let k = self.get_or_create(sub, &params, Some(Row::new(r, &content)));
+            self.node_mut(k).add_parent(n);
+            kids.push(k);
+        }
+        kids
+    }
+
+    pub(super) fn unlink(&mut self, child: NodeId, parent: NodeId) {
+        if !self.alive(child) {
+            return;
+        }
+        if self.node_mut(child).remove_parent(parent) {
+            self.destroy(child);
+        }
+    }
+
+    /// Every record a node contributes, with multiplicity: its members and,
+    /// recursively, their subquery children's.
+    pub(super) fn collect_flat(&self, n: NodeId, out: &mut Vec<RecordId>) {
+        let node = self.node(n);
+        for r in node.member_ids() {
+            let kids = node.children.get(&r.key);
+            out.push(r);
+            if let Some(kids) = kids {
+                for &k in kids.iter() {
+                    self.collect_flat(k, out);
+                }
+            }
+        }
+    }
+
+    /// Sends a Z-set delta up from node `n` to every root above it.
+    pub(super) fn propagate(&mut self, n: NodeId, delta: &[(RecordId, i64)], factor: i64) {
+        if delta.is_empty() {
+            return;
+        }
+        if self.node(n).root.is_some() {
+            for (r, d) in delta {
+                self.apply_root(n, r, d * factor);
+            }
+        }
+        // Propagation changes roots' results, never the node graph, so the
+        // parent list can be walked in place.
+        for i in 0..self.node(n).parents.len() {
+            let (p, m) = self.node(n).parents[i];
+            self.propagate(p, delta, factor * i64::from(m));
+        }
+    }
+
+    pub(super) fn apply_root(&mut self, root: NodeId, r: &RecordId, d: i64) {
+        let rd = self.node_mut(root).root.as_mut().expect("a root");
+        let was = match rd.flat.as_mut() {
+            Some(flat) => {
+                let before = flat.get(r).copied().unwrap_or(0);
+                let after = (i64::from(before) + d).max(0) as u32;
+                if after == 0 {
+                    flat.remove(r);
+                } else {
+                    flat.insert(r.clone(), after);
+                }
+                before > 0
+            }
+            // The result is the members, already updated: a member that
+            // joined was not there before, one that left was.
+            None => d < 0,
+        };
+        self.touched.entry((root, r.clone())).or_insert(was);
+    }
+
+    /// The roots whose result holds `r` through one of `nodes` (the nodes
+    /// that were dispatched `r`'s final content: every node that can hold it).
+    pub(super) fn roots_holding(&self, r: &RecordId, nodes: &[NodeId], out: &mut Vec<NodeId>) {
+        let mut stack: Vec<NodeId> = nodes
+            .iter()
+            .copied()
+            .filter(|&n| self.alive(n) && self.node(n).is_member(r))
+            .collect();
+        let mut seen: Vec<NodeId> = stack.clone();
+        while let Some(n) = stack.pop() {
+            let node = self.node(n);
+            if node.root.is_some() {
+                out.push(n);
+            }
+            for &(p, _) in &node.parents {
+                if !seen.contains(&p) {
+                    seen.push(p);
+                    stack.push(p);
+                }
+            }
+        }
+    }
+
+    /// `held`: each record whose version grew, with the nodes it was
+    /// dispatched to.
+    pub(super) fn collect_deltas(
+        &mut self,
+        bumped: &AHashSet<RecordId>,
+        held: &[(RecordId, Vec<NodeId>)],
+    ) -> Vec<ViewDelta> {
+        let mut touched = std::mem::take(&mut self.touched);
+        let mut per_root: AHashMap<NodeId, ViewDelta> = AHashMap::with_capacity(touched.len());
+        let version = |store: &Store, r: &RecordId| store.get(r).map(|x| x.version).unwrap_or(1);
+        for ((root, r), was) in &touched {
+            let Some(rd) = self.root_data(*root) else {
+                continue;
+            };
+            let is = match &rd.flat {
+                Some(flat) => flat.contains_key(r),
+                None => self.node(*root).is_member(r),
+            };
+            let d = per_root.entry(*root).or_default();
+            match (was, is) {
+                (false, true) => d.created.push((r.clone(), version(&self.store, r))),
+                (true, false) => d.deleted.push(r.clone()),
+                (true, true) if bumped.contains(r) => {
+                    d.updated.push((r.clone(), version(&self.store, r)))
+                }
+                _ => {}
+            }
+        }
+        // Records that kept their place in a root but changed version.
+        let mut roots = Vec::new();
+        for (r, nodes) in held {
+            roots.clear();
+            self.roots_holding(r, nodes, &mut roots);
+            for &root in &roots {
+                if !touched.contains_key(&(root, r.clone())) {
+                    let v = version(&self.store, r);
+                    per_root
+                        .entry(root)
+                        .or_default()
+                        .updated
+                        .push((r.clone(), v));
+                }
+            }
+        }
+        // Sorted by view id through a list of small entries, rather than by
+        // moving the (large) deltas themselves.
+        let mut deltas = Vec::with_capacity(per_root.len());
+        let mut order: Vec<(&Arc<str>, &Arc<str>, usize)> = Vec::new();
+        for (root, mut d) in per_root {
+            if d.is_empty() {
+                continue;
+            }
+            let Some(rd) = self.root_data(root) else {
+                continue;
+            };
+            d.created.sort();
+            d.updated.sort();
+            d.deleted.sort();
+            order.extend(rd.views.iter().map(|(v, c)| (v, c, deltas.len())));
+            deltas.push(d);
+        }
+        // View ids are unique, so an unstable sort gives the same order.
+        order.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let out = order
+            .into_iter()
+            .map(|(v, c, i)| {
+                let d = &deltas[i];
+                ViewDelta {
+                    view: v.clone(),
+                    client_id: c.clone(),
+                    created: d.created.clone(),
+                    updated: d.updated.clone(),
+                    deleted: d.deleted.clone(),
+                }
+            })
+            .collect();
+        // Keep the touched map's allocation for the next batch.
+        touched.clear();
+        self.touched = touched;
+        out
+    }
+
+    /// The records in root `n`'s result (none if `n` is not a root).
+    pub(super) fn root_records(&self, n: NodeId) -> Vec<RecordId> {
+        let node = self.node(n);
+        match node.root.as_ref().map(|r| &r.flat) {
+            None => Vec::new(),
+            Some(Some(flat)) => flat.keys().cloned().collect(),
+            Some(None) => node.member_ids().collect(),
+        }
+    }
+
+    pub(super) fn root_data(&self, n: NodeId) -> Option<&RootData> {
+        self.nodes.get(n as usize)?.as_ref()?.root.as_deref()
+    }
+
+    pub(super) fn finish_batch(&mut self) {
+        self.touched.clear();
+        self.free.append(&mut self.freed_in_batch);
+    }
+}

@@ -1,0 +1,150 @@
+//! The graph of shared nodes: creating, re-using and dropping nodes, and their index registrations.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn node(&self, n: NodeId) -> &Node {
+        self.nodes[n as usize].as_deref().expect("a live node")
+    }
+
+    pub(super) fn node_mut(&mut self, n: NodeId) -> &mut Node {
+        self.nodes[n as usize].as_deref_mut().expect("a live node")
+    }
+
+    /// Finds the node for `plan` bound to these parameters, or creates it
+    /// and computes its initial result from the store.
+    pub(super) fn get_or_create(
+        &mut self,
+        plan: &Arc<Plan>,
+        params: &Arc<Object>,
+        parent: Option<Row<'_>>,
+    ) -> NodeId {
+        let env = Env { params, parent };
+        let key = (Arc::as_ptr(plan) as usize, plan.key_args(&env));
+        if let Some(&n) = self.node_keys.get(&key) {
+            return n;
+        }
+        let bound = plan.bind(&env).unwrap_or(Bound {
+            // Only a `$parent`-driven LIMIT can fail here (root plans are
+            // validated at registration); SurrealDB errors there, we match nothing.
+            filter: Some(ast::Expr::Literal(Value::Bool(false))),
+            start: 0,
+            limit: Some(0),
+            windowed: true,
+        });
+        let dispatch = match &plan.index_term {
+            Some(term) => match bind(&term.value, &env) {
+                ast::Expr::Literal(v) => match v.index_key() {
+                    Some(k) => Dispatch::Indexed(k),
+                    None => Dispatch::Scan,
+                },
+                _ => Dispatch::Scan,
+            },
+            None => Dispatch::Scan,
+        };
+
+        // Initial result: from the index when there is one, else a scan.
+        let table = self.store.table_mut(&plan.table);
+        if matches!(dispatch, Dispatch::Indexed(_)) {
+            table.field_index(index_path(plan));
+        }
+        let keep = match (bound.windowed, bound.limit) {
+            (true, Some(limit)) => {
+                let end = bound.start.saturating_add(limit);
+                let slack = self.window_slack.unwrap_or(end.max(WINDOW_SLACK_MIN));
+                Some(end.saturating_add(slack))
+            }
+            _ => None,
+        };
+        let mut node = Node {
+            plan: plan.clone(),
+            key_args: key.1.clone(),
+            params: params.clone(),
+            sorted: bound.windowed.then(SortedSet::new),
+            keep,
+            truncated: false,
+            bound,
+            dispatch: dispatch.clone(),
+            members: keyset::KeySet::new(),
+            children: SmallMap::new(),
+            parents: Vec::new(),
+            root: None,
+            dirty: false,
+        };
+        let mut matched = Vec::new();
+        for (id, content) in matching_records(table, plan, node.bound.filter.as_ref(), &dispatch) {
+            if node.sorted.is_some() {
+                node.order_insert(node::SortEntry::new(plan, &id, content));
+            } else {
+                matched.push(id);
+            }
+        }
+        if node.sorted.is_some() {
+            matched = node.window();
+        }
+        let n = match self.free.pop() {
+            Some(n) => n,
+            None => {
+                self.nodes.push(None);
+                (self.nodes.len() - 1) as NodeId
+            }
+        };
+        // Register for change routing.
+        let table = self.store.table_mut(&plan.table);
+        match &dispatch {
+            Dispatch::Indexed(k) => push_small(
+                table
+                    .field_index(index_path(plan))
+                    .nodes
+                    .entry(k.clone())
+                    .or_default(),
+                n,
+            ),
+            Dispatch::Scan => {
+                table.scan_nodes.insert(n);
+            }
+        }
+        node.members = matched.iter().map(|r| r.key.clone()).collect();
+        self.nodes[n as usize] = Some(Box::new(node));
+        self.node_keys.insert(key, n);
+        for r in matched {
+            let kids = self.attach_children(n, &r);
+            if !kids.is_empty() {
+                self.node_mut(n)
+                    .children
+                    .insert(r.key, kids.into_boxed_slice());
+            }
+        }
+        n
+    }
+
+    pub(super) fn destroy(&mut self, n: NodeId) {
+        let Some(node) = self.nodes[n as usize].take() else {
+            return;
+        };
+        self.freed_in_batch.push(n);
+        self.node_keys
+            .remove(&(Arc::as_ptr(&node.plan) as usize, node.key_args.clone()));
+        if let Some(table) = self.store.tables.get_mut(&node.plan.table) {
+            match &node.dispatch {
+                Dispatch::Indexed(k) => {
+                    let idx = table.field_index(index_path(&node.plan));
+                    if let Some(list) = idx.nodes.get_mut(k) {
+                        list.retain(|x| *x != n);
+                        if list.is_empty() {
+                            idx.nodes.remove(k);
+                        }
+                    }
+                }
+                Dispatch::Scan => {
+                    table.scan_nodes.remove(&n);
+                }
+            }
+        }
+        for kids in node.children.into_values() {
+            for &k in kids.iter() {
+                self.unlink(k, n);
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Reading the engine: views, records, versions, counts (for the API, metrics and persistence).
+
+use super::*;
+
+impl Engine {
+    pub fn view_count(&self) -> usize {
+        self.views.len() + self.requery.len()
+    }
+
+    /// How many views run in the re-query tier.
+    pub fn requery_count(&self) -> usize {
+        self.requery.len()
+    }
+
+    pub fn record_count(&self) -> usize {
+        self.store.len()
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.iter().filter(|n| n.is_some()).count()
+    }
+
+    pub fn view(&self, id: &str) -> Option<ViewMeta> {
+        match self.views.get(id) {
+            Some(v) => Some(v.meta.to_meta()),
+            None => self.requery.get(id).map(|v| v.meta.to_meta()),
+        }
+    }
+
+    pub fn views(&self) -> impl Iterator<Item = ViewMeta> + '_ {
+        self.views
+            .values()
+            .map(|v| v.meta.to_meta())
+            .chain(self.requery.values().map(|v| v.meta.to_meta()))
+    }
+
+    /// Which tier maintains view `id`.
+    pub fn tier(&self, id: &str) -> Option<Tier> {
+        if self.views.contains_key(id) {
+            return Some(Tier::Incremental);
+        }
+        self.requery.get(id).map(|v| Tier::Requery {
+            reason: v.reason.to_string(),
+            error: v.error.as_deref().map(str::to_string),
+        })
+    }
+
+    pub fn version(&self, id: &RecordId) -> Option<u64> {
+        self.store.get(id).map(|r| r.version)
+    }
+
+    /// Record `id` as SurrealDB would return it, `id` field included.
+    pub fn record(&self, id: &RecordId) -> Option<Value> {
+        self.store
+            .get(id)
+            .map(|r| Row::new(id, &r.content).to_value())
+    }
+
+    /// A view's result set with versions, sorted by record id.
+    pub fn view_records(&self, id: &str) -> Option<Vec<(RecordId, u64)>> {
+        if let Some(v) = self.requery.get(id) {
+            let mut out: Vec<(RecordId, u64)> = v
+                .members
+                .iter()
+                .map(|r| (r.clone(), self.version(r).unwrap_or(1)))
+                .collect();
+            out.sort();
+            return Some(out);
+        }
+        let view = self.views.get(id)?;
+        self.node(view.root).root.as_ref()?;
+        let mut out: Vec<(RecordId, u64)> = self
+            .root_records(view.root)
+            .into_iter()
+            .map(|r| {
+                let v = self.store.get(&r).map(|x| x.version).unwrap_or(0);
+                (r, v)
+            })
+            .collect();
+        out.sort();
+        Some(out)
+    }
+
+    /// Every table some registered view reads.
+    pub fn tables(&self) -> BTreeSet<Arc<str>> {
+        let mut out = Vec::new();
+        for v in self.views.values() {
+            v.plan.tables(&mut out);
+        }
+        let mut all: BTreeSet<Arc<str>> = out.into_iter().collect();
+        for v in self.requery.values() {
+            all.extend(self.requery_tables(v));
+        }
+        all
+    }
+
+    /// The tables a change to which may change a re-query view's answer:
+    /// those its text reads, those its last answer showed record ids of,
+    /// and every table reachable from them over the links records hold.
+    pub(super) fn requery_tables(&self, v: &RequeryView) -> BTreeSet<Arc<str>> {
+        self.links
+            .closure(v.tables.iter().chain(v.linked.iter()).map(|t| t.as_ref()))
+    }
+
+    /// Every record of `table`, for diffing against a snapshot.
+    pub fn table_records(&self, table: &str) -> Vec<RecordId> {
+        self.store
+            .tables
+            .get(table)
+            .map(|t| {
+                t.records
+                    .keys()
+                    .map(|k| RecordId::new(table, k.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Checks a view as [`Engine::register`] would, without registering
+    /// it: the tables it reads, so that the caller can load them first.
+    /// Everything that can refuse a registration (syntax, SSP's own tables,
+    /// params that do not bind) is checked here, before the caller touches
+    /// the database: a refused registration must change nothing, the
+    /// tables it names included.
+    pub fn prepare(
+        &mut self,
+        sql: &str,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<Arc<str>>, EngineError> {
+        let (plan, _) = self.plan_view(sql, params)?;
+        let mut tables = Vec::new();
+        plan.tables(&mut tables);
+        drop(plan);
+        self.planner.collect_garbage();
+        Ok(tables)
+    }
+
+    /// Parses, plans and validates a view's query under its params.
+    pub(super) fn plan_view(
+        &mut self,
+        sql: &str,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(Arc<Plan>, Arc<Object>), EngineError> {
+        let select = parser::parse_select(sql)?;
+        if let Some(e) = plan::order_by_computed(&select) {
+            return Err(e.into());
+        }
+        let params = Arc::new(
+            match Value::from(&serde_json::Value::Object(params.clone())) {
+                Value::Object(o) => o,
+                _ => return Err(EngineError::BadParams),
+            },
+        );
+        let plan = self.planner.plan(&select);
+        let env = Env {
+            params: &params,
+            parent: None,
+        };
+        let mut tables = Vec::new();
+        plan.tables(&mut tables);
+        let checked = match tables
+            .iter()
+            .find(|t| crate::db::schema::is_reserved_table(t))
+        {
+            Some(t) => Err(PlanError::ReservedTable {
+                table: t.to_string(),
+            }),
+            None => plan.validate(&env),
+        };
+        if let Err(e) = checked {
+            drop(plan);
+            self.planner.collect_garbage();
+            return Err(e.into());
+        }
+        Ok((plan, params))
+    }
+}

@@ -1,0 +1,95 @@
+//! The engine's state as the state file holds it: export and restore.
+
+use super::*;
+
+impl Engine {
+    /// A consistent snapshot of everything that is not derived.
+    pub fn to_state(&self) -> EngineState {
+        let mut views: Vec<ViewMeta> = self.views().collect();
+        views.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut requery: Vec<RequeryState> = self
+            .requery
+            .keys()
+            .filter_map(|id| self.requery_state(id))
+            .collect();
+        requery.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut records = Vec::with_capacity(self.store.len());
+        for (table, t) in &self.store.tables {
+            for (k, rec) in &t.records {
+                records.push(StoredRecord {
+                    id: RecordId::new(table.clone(), k.clone()),
+                    version: rec.version,
+                    content: rec.content.clone(),
+                });
+            }
+        }
+        records.sort_by(|a, b| a.id.cmp(&b.id));
+        EngineState {
+            views,
+            records,
+            requery,
+        }
+    }
+
+    /// Rebuilds an engine from a snapshot: records first, then views, whose
+    /// nodes and indexes are derived again.
+    pub fn from_state(state: EngineState) -> Result<Engine, EngineError> {
+        let mut engine = Engine::new();
+        for rec in state.records {
+            let content = match &rec.content {
+                Value::Object(o) => engine.store.stored_content(&rec.id, o, None),
+                _ => rec.content,
+            };
+            let table = engine.store.table_mut(&rec.id.table);
+            table.records.insert(
+                rec.id.key,
+                Record {
+                    content,
+                    version: rec.version,
+                },
+            );
+        }
+        let mut requery: AHashMap<Arc<str>, RequeryState> = state
+            .requery
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        for v in state.views {
+            match requery.remove(&v.id) {
+                Some(r) => {
+                    engine.register_requery(v, r.reason, r.tables, r.members, r.linked);
+                    if let Some(e) = r.error {
+                        engine.requery_failed(&r.id, e);
+                    }
+                }
+                None => {
+                    engine.register(v)?;
+                }
+            }
+        }
+        Ok(engine)
+    }
+
+    /// Raises a record's version to at least `version`, changing nothing
+    /// else. Clients cache records by version, so a version SSP hands out
+    /// must never be below one an edge already showed: after a kill -9 the
+    /// state file can be older than the edges the last commits wrote.
+    ///
+    /// A record the engine does not hold (created after the state file was
+    /// saved) gets a floor instead: when it arrives, its version starts
+    /// above what its edges showed.
+    pub fn raise_version(&mut self, id: &RecordId, version: u64) {
+        match self
+            .store
+            .tables
+            .get_mut(&id.table)
+            .and_then(|t| t.records.get_mut(&id.key))
+        {
+            Some(r) => r.version = r.version.max(version),
+            None => {
+                let floor = self.version_floors.entry(id.clone()).or_default();
+                *floor = (*floor).max(version);
+            }
+        }
+    }
+}

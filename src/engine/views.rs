@@ -1,0 +1,101 @@
+//! Registering, refreshing and unregistering incremental views.
+
+use super::*;
+
+impl Engine {
+    /// Registers a view, or refreshes one with the same id. Returns the edge
+    /// changes: for a new view, every record as `created`; for a refresh,
+    /// only the difference. A failed registration changes nothing.
+    pub fn register(&mut self, meta: ViewMeta) -> Result<ViewDelta, EngineError> {
+        // Binding the params may already look through a link (`$org.id`).
+        value::take_link_followed();
+        let (plan, params) = self.plan_view(&meta.sql, &meta.params)?;
+        let before: AHashSet<RecordId> = match self.views.get(&meta.id) {
+            Some(v) => self.root_records(v.root).into_iter().collect(),
+            None => self
+                .requery
+                .get(&meta.id)
+                .map(|v| v.members.clone())
+                .unwrap_or_default(),
+        };
+        // Edges carry the client id: when it changes, every edge that stays
+        // is rewritten too, or a client following its edges by `clientId`
+        // would never see the records that did not move.
+        let client_changed = self.client_changes(&meta);
+
+        let root = self.get_or_create(&plan, &params, None);
+        if value::take_link_followed() {
+            // Evaluating it on the data went through a record link: refuse
+            // it (the re-query tier takes it), undoing the nodes just made.
+            if self.node(root).root.is_none() && self.node(root).parents.is_empty() {
+                self.destroy(root);
+            }
+            self.finish_batch();
+            drop(plan);
+            self.planner.collect_garbage();
+            return Err(PlanError::FollowsLink.into());
+        }
+        // A view that moves here from the re-query tier.
+        self.remove_requery(&meta.id);
+
+        self.make_root(root);
+        if let Some(r) = self.node_mut(root).root.as_mut() {
+            r.views.push((meta.id.clone(), meta.client_id.clone()));
+        }
+        let id = meta.id.clone();
+        let client_id = meta.client_id.clone();
+        let sql = match self.sqls.get(meta.sql.as_str()) {
+            Some(s) => s.clone(),
+            None => {
+                let s: Arc<str> = meta.sql.as_str().into();
+                self.sqls.insert(s.clone());
+                s
+            }
+        };
+        let meta = CompactMeta::new(meta, sql);
+        if let Some(old) = self
+            .views
+            .insert(id.clone(), Box::new(View { meta, plan, root }))
+        {
+            self.detach_view(&old.meta.id, old.root);
+            self.forget_sql(old.meta.sql);
+        }
+        self.finish_batch();
+
+        let after: AHashSet<RecordId> = self.root_records(root).into_iter().collect();
+        let mut delta = ViewDelta {
+            view: id,
+            client_id,
+            ..Default::default()
+        };
+        for r in &after {
+            if !before.contains(r) {
+                delta
+                    .created
+                    .push((r.clone(), self.version(r).unwrap_or(1)));
+            }
+        }
+        for r in before {
+            if !after.contains(&r) {
+                delta.deleted.push(r);
+            } else if client_changed {
+                let version = self.version(&r).unwrap_or(1);
+                delta.updated.push((r, version));
+            }
+        }
+        delta.created.sort();
+        delta.updated.sort();
+        delta.deleted.sort();
+        Ok(delta)
+    }
+
+    pub(super) fn client_changes(&self, meta: &ViewMeta) -> bool {
+        match self.views.get(&meta.id) {
+            Some(v) => v.meta.client_id != meta.client_id,
+            None => self
+                .requery
+                .get(&meta.id)
+                .is_some_and(|v| v.meta.client_id != meta.client_id),
+        }
+    }
+}
