@@ -1,0 +1,720 @@
+//! The applier: the one task that takes requests in order, applies them to
+//! the engine and commits their edges (group commit, retries, the repair
+//! after a commit that failed for good).
+
+use super::*;
+
+pub(super) struct Applier {
+    pub(super) rx: mpsc::Receiver<Request>,
+    pub(super) engine: Arc<RwLock<Engine>>,
+    pub(super) sink: EdgeSink,
+    pub(super) dirty: Arc<Notify>,
+    /// Group commits under way; each yields the edge hashes it held.
+    pub(super) in_flight: FuturesUnordered<BoxFuture<'static, Done>>,
+    /// Write slots (the sink's connections) no group commit is using, the
+    /// least recently used first: taking them in turn keeps every
+    /// connection in use, so a broken one shows at once, not under load.
+    pub(super) free_slots: std::collections::VecDeque<usize>,
+    /// Ingests in the group commits under way.
+    pub(super) in_flight_requests: usize,
+    /// How many in-flight groups write each edge (by hash). A hash collision
+    /// only makes a group wait when it need not.
+    pub(super) in_flight_edges: AHashMap<u64, u32>,
+    /// What must be rewritten after a write the database refused for good.
+    pub(super) repair: Repair,
+    pub(super) tables_wanted: Arc<Notify>,
+}
+
+/// The rows and edges that may differ from the engine after a write the
+/// database refused for good. The engine is the truth: it applied the batch
+/// (or the view operation) before the commit failed, and nothing else would
+/// write those edges again.
+pub(super) struct Repair {
+    /// Edges may differ from the engine's result sets.
+    pub(super) edges: bool,
+    /// Views whose `_spooky_query` row must be rewritten from the engine, or
+    /// removed with its edges when the engine no longer has the view.
+    pub(super) views: std::collections::BTreeSet<Arc<str>>,
+    /// A reset that did not commit.
+    pub(super) reset: bool,
+    /// The next attempt; backoff after a failed one.
+    pub(super) at: tokio::time::Instant,
+    pub(super) backoff: backoff::ExponentialBackoff,
+    /// Shared with [`Pipeline::diverged`].
+    pub(super) flag: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Repair {
+    pub(super) fn new(flag: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        Repair {
+            edges: false,
+            views: Default::default(),
+            reset: false,
+            at: tokio::time::Instant::now(),
+            backoff: crate::db::backoff_forever(
+                Duration::from_millis(200),
+                Duration::from_secs(10),
+            ),
+            flag,
+        }
+    }
+
+    pub(super) fn pending(&self) -> bool {
+        self.edges || self.reset || !self.views.is_empty()
+    }
+
+    pub(super) fn due(&self) -> bool {
+        self.pending() && tokio::time::Instant::now() >= self.at
+    }
+
+    /// Something must be repaired; the first attempt is at once.
+    pub(super) fn needed(&mut self) {
+        if !self.pending() {
+            self.backoff.reset();
+            self.at = tokio::time::Instant::now();
+        }
+        self.edges = true;
+        self.flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        metrics::gauge!("ssp_edges_diverged").set(1.0);
+    }
+}
+
+/// Whether `waiting` ingests should start a group commit of their own while
+/// `in_flight` ingests are still being committed in other groups (a write
+/// slot being free).
+///
+/// Every transaction pays a fixed cost (a round trip, BEGIN and COMMIT), so
+/// a new group starts only when it is at least as big as what is in flight;
+/// smaller, the ingests wait and join the next group. Without this rule a
+/// free slot took whatever was queued: at 32 closed-loop clients over
+/// `ws://`, groups of 1-6 ingests alternated with groups of 25, and each
+/// small one cost nearly as much as a big one. With it, they settle at two
+/// groups of 16, and the 32-client rate rose by about a sixth (6,124-7,037
+/// against 5,072-6,024 ingests/s in alternating runs; see bench-results/README.md's group
+/// commit figures). The wait is bounded by the commits in flight, as
+/// with a single write slot.
+fn worth_a_group(waiting: usize, in_flight: usize) -> bool {
+    in_flight == 0 || waiting >= in_flight
+}
+
+/// A finished group commit: what it held, to release.
+pub(super) struct Done {
+    /// The database refused its edges for good: they must be repaired.
+    pub(super) failed: bool,
+    /// The hashes of the edges it wrote.
+    pub(super) edges: Vec<u64>,
+    /// The ingests it answered.
+    pub(super) requests: usize,
+    /// The write slot it used.
+    pub(super) slot: usize,
+}
+
+/// An ingest waiting for its group's commit.
+pub(super) struct Waiter {
+    pub(super) reply: Reply<IngestSummary>,
+    pub(super) summary: IngestSummary,
+}
+
+impl Applier {
+    pub(super) async fn run(mut self) {
+        // Ingests received but not yet in a group, and the changes they hold.
+        let mut queued: Vec<Request> = Vec::new();
+        let mut queued_changes = 0;
+        // A view operation received after `queued`: it runs once they and
+        // every commit before it are done.
+        let mut admin: Option<Request> = None;
+        let mut closed = false;
+        loop {
+            if self.repair.due() {
+                // Alone, like a view operation: every commit before it done.
+                self.drain().await;
+                self.run_repair().await;
+            }
+            // Take whatever is already waiting, up to one group's worth.
+            while admin.is_none() && !closed && queued_changes < MAX_GROUP_CHANGES {
+                match self.rx.try_recv() {
+                    Ok(r) => self.accept(r, &mut queued, &mut queued_changes, &mut admin),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => closed = true,
+                }
+            }
+            if !queued.is_empty()
+                && !self.free_slots.is_empty()
+                && (self.in_flight.is_empty()
+                    || admin.is_some()
+                    || closed
+                    || queued_changes >= MAX_GROUP_CHANGES
+                    || worth_a_group(queued.len(), self.in_flight_requests))
+            {
+                queued_changes = 0;
+                self.ingest_group(std::mem::take(&mut queued)).await;
+                continue;
+            }
+            if queued.is_empty() {
+                if let Some(request) = admin.take() {
+                    // View operations see every earlier commit done.
+                    self.drain().await;
+                    self.admin(request).await;
+                    continue;
+                }
+                if closed {
+                    self.drain().await;
+                    return;
+                }
+            }
+            let may_receive = admin.is_none() && !closed && queued_changes < MAX_GROUP_CHANGES;
+            tokio::select! {
+                // Completions first: they free a slot and answer callers.
+                biased;
+                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.release(done);
+                }
+                r = self.rx.recv(), if may_receive => match r {
+                    Some(r) => self.accept(r, &mut queued, &mut queued_changes, &mut admin),
+                    None => closed = true,
+                },
+                () = tokio::time::sleep_until(self.repair.at), if self.repair.pending() => {}
+            }
+        }
+    }
+
+    pub(super) fn accept(
+        &self,
+        request: Request,
+        queued: &mut Vec<Request>,
+        queued_changes: &mut usize,
+        admin: &mut Option<Request>,
+    ) {
+        match request {
+            Request::Ingest { ref changes, .. } => {
+                *queued_changes += changes.len().max(1);
+                queued.push(request);
+            }
+            other => *admin = Some(other),
+        }
+    }
+
+    /// Forgets the edges of a finished group commit.
+    pub(super) fn release(&mut self, done: Done) {
+        metrics::gauge!("ssp_edge_tx_in_flight").decrement(1.0);
+        if done.failed {
+            self.repair.needed();
+        }
+        self.in_flight_requests -= done.requests;
+        self.free_slots.push_back(done.slot);
+        for h in done.edges {
+            if let std::collections::hash_map::Entry::Occupied(mut e) =
+                self.in_flight_edges.entry(h)
+            {
+                *e.get_mut() -= 1;
+                if *e.get() == 0 {
+                    e.remove();
+                }
+            }
+        }
+    }
+
+    /// Waits for every group commit in flight.
+    pub(super) async fn drain(&mut self) {
+        while let Some(done) = self.in_flight.next().await {
+            self.release(done);
+        }
+    }
+
+    pub(super) fn engine(&self) -> std::sync::RwLockWriteGuard<'_, Engine> {
+        self.engine.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) async fn ingest_group(&mut self, group: Vec<Request>) {
+        let span = tracing::debug_span!("ingest_group", requests = group.len());
+        let mut edges = EdgeChanges::default();
+        let mut waiters = Vec::with_capacity(group.len());
+        // Re-query views this group may have changed, and for each waiter
+        // the ones its own changes touched (its summary counts them).
+        let mut due: Vec<crate::engine::RequeryTask> = Vec::new();
+        let mut due_by_waiter: Vec<Vec<Arc<str>>> = Vec::new();
+        {
+            let _g = span.enter();
+            let mut engine = self.engine();
+            for req in group {
+                let Request::Ingest {
+                    changes,
+                    source,
+                    reply,
+                } = req
+                else {
+                    continue;
+                };
+                let deletes = changes.iter().filter(|c| c.content.is_none()).count() as u64;
+                metrics::counter!("ssp_ingest_changes_total", "source" => source.as_str(), "op" => "upsert")
+                    .increment(changes.len() as u64 - deletes);
+                metrics::counter!("ssp_ingest_changes_total", "source" => source.as_str(), "op" => "delete")
+                    .increment(deletes);
+                metrics::histogram!("ssp_ingest_batch_size").record(changes.len() as f64);
+                let unfollowed = engine.links_not_followed();
+                let deltas = engine.apply_batch(&changes);
+                if engine.links_not_followed() > unfollowed {
+                    // Not silent: the view may differ from SurrealDB until it
+                    // is registered again (which moves it to the re-query tier).
+                    metrics::counter!("ssp_links_not_followed_total").increment(1);
+                    let tables: std::collections::BTreeSet<&str> =
+                        changes.iter().map(|c| c.id.table.as_str()).collect();
+                    tracing::warn!(
+                        ?tables,
+                        "a change put a record link where an incremental view reads a path through it; SSP does not follow links in the incremental tier: register the view again to move it to the re-query tier"
+                    );
+                }
+                if engine.requery_count() > 0 {
+                    // The tables the changes name, changed or not: an
+                    // `/ingest` may come before its write commits, and the
+                    // worker's copy of it (identical, so no change to the
+                    // engine) is what re-runs the query on committed data.
+                    let tables: ahash::AHashSet<&str> =
+                        changes.iter().map(|c| c.id.table.as_str()).collect();
+                    let mine = engine.requery_due(&tables);
+                    due_by_waiter.push(mine.iter().map(|t| t.view.clone()).collect());
+                    for t in mine {
+                        if !due.iter().any(|d| d.view == t.view) {
+                            due.push(t);
+                        }
+                    }
+                } else {
+                    due_by_waiter.push(Vec::new());
+                }
+                let summary = IngestSummary {
+                    views_affected: deltas.len(),
+                    edges: EdgeCounts::of(&deltas),
+                };
+                edges.absorb(&deltas);
+                metrics::counter!("ssp_edge_ops_total", "kind" => "created")
+                    .increment(summary.edges.created as u64);
+                metrics::counter!("ssp_edge_ops_total", "kind" => "updated")
+                    .increment(summary.edges.updated as u64);
+                metrics::counter!("ssp_edge_ops_total", "kind" => "deleted")
+                    .increment(summary.edges.deleted as u64);
+                waiters.push(Waiter { reply, summary });
+            }
+        }
+        if !due.is_empty() {
+            self.rerun(due, &mut edges, &mut waiters, &due_by_waiter)
+                .instrument(span.clone())
+                .await;
+        }
+        self.dirty.notify_one();
+        // An edge still being written by an earlier group: wait for it, so
+        // that each edge's writes commit in the engine's order.
+        let hashes = edges.edge_hashes();
+        while hashes.iter().any(|h| self.in_flight_edges.contains_key(h)) {
+            match self.in_flight.next().await {
+                Some(done) => self.release(done),
+                None => break,
+            }
+        }
+        for h in &hashes {
+            *self.in_flight_edges.entry(*h).or_default() += 1;
+        }
+        metrics::histogram!("ssp_group_commit_requests").record(waiters.len() as f64);
+        let requests = waiters.len();
+        self.in_flight_requests += requests;
+        metrics::gauge!("ssp_edge_tx_in_flight").increment(1.0);
+        let sink = self.sink.clone();
+        // `run` starts a group only with a slot free.
+        let slot = self.free_slots.pop_front().unwrap_or(0);
+        self.in_flight.push(Box::pin(
+            async move {
+                let result = commit_on(&sink, slot, &edges).await;
+                for w in waiters {
+                    let _ = w.reply.send(match &result {
+                        Ok(()) => Ok(w.summary),
+                        Err(e) => Err(PipelineError::Write(format!(
+                            "{e}; SSP keeps the change and rewrites its edges once the \
+                             database takes the write"
+                        ))),
+                    });
+                }
+                Done {
+                    failed: result.is_err(),
+                    edges: hashes,
+                    requests,
+                    slot,
+                }
+            }
+            .instrument(span),
+        ));
+    }
+
+    /// Re-runs the re-query views of a group in SurrealDB and adds the
+    /// records that entered or left them to the group's edges (one
+    /// transaction still). A query SurrealDB now refuses on its data keeps
+    /// its last answer: the view shows the error (`GET /view`), the log
+    /// and `ssp_requery_errors_total` count it.
+    pub(super) async fn rerun(
+        &mut self,
+        due: Vec<crate::engine::RequeryTask>,
+        edges: &mut EdgeChanges,
+        waiters: &mut [Waiter],
+        due_by_waiter: &[Vec<Arc<str>>],
+    ) {
+        let answers = requery::run_all(self.sink.db(), due).await;
+        let mut deltas = Vec::with_capacity(answers.len());
+        let mut grew = false;
+        {
+            let mut engine = self.engine();
+            for (view, answer) in answers {
+                match answer {
+                    Ok(a) => {
+                        if let Some((d, new_links)) =
+                            engine.requery_answer(&view, a.members, a.linked.into_iter().collect())
+                        {
+                            grew |= new_links;
+                            if !d.is_empty() {
+                                deltas.push(d);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        metrics::counter!("ssp_requery_errors_total").increment(1);
+                        tracing::warn!(view = %view, error = %e, "a re-query view's query failed; its edges keep the last answer");
+                        engine.requery_failed(&view, e.to_string());
+                    }
+                }
+            }
+        }
+        if grew {
+            self.tables_wanted.notify_one();
+        }
+        edges.absorb(&deltas);
+        for (w, mine) in waiters.iter_mut().zip(due_by_waiter) {
+            for d in deltas.iter().filter(|d| mine.contains(&d.view)) {
+                let c = EdgeCounts::of(std::slice::from_ref(d));
+                w.summary.views_affected += 1;
+                w.summary.edges.created += c.created;
+                w.summary.edges.deleted += c.deleted;
+            }
+        }
+    }
+
+    pub(super) async fn admin(&mut self, req: Request) {
+        match req {
+            Request::Ingest { .. } => unreachable!("ingests are grouped"),
+            Request::Flush { reply } => {
+                let _ = reply.send(Ok(()));
+            }
+            Request::Register {
+                meta,
+                requery,
+                reply,
+            } => {
+                let _ = reply.send(self.register(meta, requery).await);
+            }
+            Request::Unregister { id, reply } => {
+                let _ = reply.send(self.unregister(id.into()).await);
+            }
+            Request::Expire { id, now, reply } => {
+                let expired = self
+                    .read_engine(|e| e.view(&id).is_some_and(|v| ttl_sweep::is_expired(&v, now)));
+                let _ = reply.send(match expired {
+                    true => self.unregister(id.into()).await,
+                    false => Ok(false),
+                });
+            }
+            Request::Heartbeat { id, at, reply } => {
+                let known = self.engine().touch(&id, at);
+                if !known {
+                    let _ = reply.send(Ok(false));
+                    return;
+                }
+                self.dirty.notify_one();
+                let result = retry(|| self.sink.touch_view(&id, at)).await;
+                if result.is_err() {
+                    self.repair.views.insert(id.as_str().into());
+                    self.repair.needed();
+                }
+                let _ = reply.send(result.map(|()| true).map_err(|e| {
+                    PipelineError::Write(format!(
+                        "{e}; the view is kept alive in SSP and its row is rewritten once \
+                         the database takes the write"
+                    ))
+                }));
+            }
+            Request::Reset { reply } => {
+                self.engine().reset();
+                self.dirty.notify_one();
+                let mut edges = EdgeChanges::default();
+                edges.reset();
+                let result = commit(&self.sink, &edges).await;
+                if result.is_err() {
+                    self.repair.reset = true;
+                    self.repair.needed();
+                }
+                let _ = reply.send(result.map_err(|e| {
+                    PipelineError::Write(format!(
+                        "{e}; SSP is reset and removes every edge and view row once the \
+                         database takes the write"
+                    ))
+                }));
+            }
+        }
+    }
+
+    pub(super) fn read_engine<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
+        f(&self.engine.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Registers a view: the engine first, then its row and initial edges.
+    /// If the database refuses them for good, the engine goes back to what
+    /// it had (the previous version of the view, or none) and a repair
+    /// makes the row and edges match it: a failed registration leaves no
+    /// half-registered view behind.
+    pub(super) async fn register(
+        &mut self,
+        meta: ViewMeta,
+        requery: Option<RequeryPlan>,
+    ) -> Result<ViewDelta, PipelineError> {
+        let previous =
+            self.read_engine(|e| e.view(&meta.id).map(|v| (v, e.requery_state(&meta.id))));
+        let registered = match requery {
+            None => self.engine().register(meta.clone()).map_err(Ok),
+            Some(plan) => Err(Err(plan)),
+        };
+        let requery = match registered {
+            Ok(delta) => Ok(delta),
+            // Planned fine, but evaluating it on the data needs what the
+            // engine cannot do (follow a record link): the re-query tier.
+            Err(Ok(e)) if e.is_unsupported() => {
+                let reason = e.to_string();
+                match requery::plan(self.sink.db(), &meta.sql, &meta.params, reason).await {
+                    Ok(plan) => Err(plan),
+                    Err(requery::AnalyseError::Refused(why)) => {
+                        return Err(PipelineError::Query(format!(
+                            "{e}; and SSP cannot re-run it in SurrealDB either: {why}"
+                        )));
+                    }
+                    Err(requery::AnalyseError::Db(e)) => {
+                        return Err(PipelineError::Unavailable(e.to_string()));
+                    }
+                }
+            }
+            Err(Ok(e)) => return Err(e.into()),
+            Err(Err(plan)) => Err(plan),
+        };
+        let delta = match requery {
+            Ok(delta) => delta,
+            Err(plan) => {
+                let answer = requery::run_until_answered(self.sink.db(), &meta.sql, &meta.params)
+                    .await
+                    .map_err(|e| PipelineError::Query(e.to_string()))?;
+                let delta = self.engine().register_requery(
+                    meta.clone(),
+                    plan.reason,
+                    plan.tables,
+                    answer.members,
+                    answer.linked.into_iter().collect(),
+                );
+                // Its links may name tables no view read before.
+                self.tables_wanted.notify_one();
+                delta
+            }
+        };
+        self.dirty.notify_one();
+        let mut result = retry(|| self.sink.upsert_view(&meta)).await;
+        if result.is_ok() {
+            let mut edges = EdgeChanges::default();
+            edges.absorb(std::slice::from_ref(&delta));
+            result = commit_in_parts(&self.sink, edges).await;
+        }
+        match result {
+            Ok(()) => Ok(delta),
+            Err(e) => {
+                {
+                    let mut engine = self.engine();
+                    match previous {
+                        Some((old, Some(r))) => {
+                            engine.register_requery(old, r.reason, r.tables, r.members, r.linked);
+                        }
+                        Some((old, None)) => {
+                            // It planned before; it plans again.
+                            if let Err(error) = engine.register(old) {
+                                tracing::error!(view = %meta.id, %error, "the previous version of a view no longer registers");
+                            }
+                        }
+                        None => {
+                            engine.unregister(&meta.id);
+                        }
+                    }
+                }
+                self.dirty.notify_one();
+                self.repair.views.insert(meta.id.clone());
+                self.repair.needed();
+                Err(PipelineError::Write(format!(
+                    "{e}; the view was not registered (SSP keeps what it had before)"
+                )))
+            }
+        }
+    }
+
+    /// Removes a view from the engine, then its row and edges. Always
+    /// deletes the row and edges: the database may hold a view this process
+    /// does not know (unregister is idempotent).
+    pub(super) async fn unregister(&mut self, id: Arc<str>) -> Result<bool, PipelineError> {
+        let existed = self.engine().unregister(&id).is_some();
+        self.dirty.notify_one();
+        let mut edges = EdgeChanges::default();
+        edges.remove_view(id.clone());
+        let result = commit(&self.sink, &edges).await;
+        if result.is_err() {
+            self.repair.views.insert(id);
+            self.repair.needed();
+        }
+        result.map(|()| existed).map_err(|e| {
+            PipelineError::Write(format!(
+                "{e}; the view is unregistered in SSP and its row and edges are removed once \
+                 the database takes the write"
+            ))
+        })
+    }
+
+    /// One repair attempt; on failure the next one comes after a backoff.
+    pub(super) async fn run_repair(&mut self) {
+        let span = tracing::info_span!("repair");
+        match self.try_repair().instrument(span).await {
+            Ok(fixed) => {
+                tracing::info!(fixed, "edges and view rows re-converged with the engine");
+                metrics::counter!("ssp_edge_repairs_total").increment(1);
+                metrics::gauge!("ssp_edges_diverged").set(0.0);
+                self.repair
+                    .flag
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(error) => {
+                let wait = self
+                    .repair
+                    .backoff
+                    .next_backoff()
+                    .unwrap_or(Duration::from_secs(10));
+                self.repair.at = tokio::time::Instant::now() + wait;
+                tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "repairing the edges failed; retrying");
+            }
+        }
+    }
+
+    /// Rewrites what [`Repair`] lists, then makes every edge equal the
+    /// engine. Each step is cleared once it committed.
+    pub(super) async fn try_repair(&mut self) -> Result<usize, DbError> {
+        if self.repair.reset {
+            let mut edges = EdgeChanges::default();
+            edges.reset();
+            self.sink.write(&edges).await?;
+            self.repair.reset = false;
+        }
+        while let Some(id) = self.repair.views.first().cloned() {
+            match self.read_engine(|e| e.view(&id)) {
+                Some(meta) => self.sink.upsert_view(&meta).await?,
+                None => {
+                    let mut edges = EdgeChanges::default();
+                    edges.remove_view(id.clone());
+                    self.sink.write(&edges).await?;
+                }
+            }
+            self.repair.views.remove(&id);
+        }
+        let rows = reconcile::read_edges(self.sink.db()).await?;
+        let kept = reconcile::read_kept_versions(self.sink.db()).await?;
+        let changes = {
+            let mut engine = self.engine();
+            reconcile::raise_to_kept(&mut engine, &kept);
+            reconcile::plan(&mut engine, rows)
+        };
+        let fixed = changes.len();
+        for part in changes.split(MAX_EDGES_PER_TX) {
+            self.sink.write(&part).await?;
+        }
+        self.repair.edges = false;
+        Ok(fixed)
+    }
+}
+
+/// Commits edge changes in one transaction, retrying as [`retry`] does.
+pub(super) async fn commit(sink: &EdgeSink, edges: &EdgeChanges) -> Result<(), DbError> {
+    commit_on(sink, 0, edges).await
+}
+
+/// [`commit`] on write slot `slot`.
+pub(super) async fn commit_on(
+    sink: &EdgeSink,
+    slot: usize,
+    edges: &EdgeChanges,
+) -> Result<(), DbError> {
+    if edges.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let result = retry(|| sink.write_on(slot, edges)).await;
+    metrics::histogram!("ssp_edge_tx_seconds").record(started.elapsed().as_secs_f64());
+    result
+}
+
+/// Commits a view's initial result set in transactions of at most
+/// [`MAX_EDGES_PER_TX`] edges: one transaction of a big view's edges (every
+/// record of a large table) took longer than the call timeout, was retried
+/// whole and timed out again, so the view was never committed. In parts
+/// each call is bounded; a client following its edges sees them arrive in
+/// parts, before the register answer.
+pub(super) async fn commit_in_parts(sink: &EdgeSink, edges: EdgeChanges) -> Result<(), DbError> {
+    for part in edges.split(MAX_EDGES_PER_TX) {
+        commit(sink, &part).await?;
+    }
+    Ok(())
+}
+
+/// Runs a write until it succeeds. While the database is unavailable (or
+/// the transaction conflicts) it retries with backoff for as long as it
+/// takes: nothing that touches the same edges may overtake it (see the
+/// module doc). Any other error is retried a few times and then reported,
+/// since it will not heal by waiting.
+pub(super) async fn retry<'a, F, Fut>(mut write: F) -> Result<(), DbError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), DbError>> + 'a,
+{
+    let mut backoff = crate::db::backoff_forever(Duration::from_millis(50), Duration::from_secs(2));
+    let mut hard_failures = 0;
+    loop {
+        match write().await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let transient = e.is_unavailable() || e.is_conflict();
+                if !transient {
+                    hard_failures += 1;
+                    if hard_failures >= 3 {
+                        tracing::error!(error = %e, "edge write failed permanently");
+                        return Err(e);
+                    }
+                }
+                metrics::counter!("ssp_write_retries_total").increment(1);
+                let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(2));
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "edge write failed, retrying");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worth_a_group;
+
+    #[test]
+    fn a_second_group_starts_only_when_as_big_as_what_is_in_flight() {
+        // Nothing in flight: any waiting ingest goes at once.
+        assert!(worth_a_group(1, 0));
+        // One ingest in flight (a lone client, or the start of a burst).
+        assert!(worth_a_group(1, 1));
+        // A group of 16 in flight: 3 waiting ingests join the next group
+        // instead of paying a transaction of their own; 16 start one.
+        assert!(!worth_a_group(3, 16));
+        assert!(!worth_a_group(15, 16));
+        assert!(worth_a_group(16, 16));
+        assert!(worth_a_group(20, 16));
+    }
+}
