@@ -49,50 +49,16 @@ impl Engine {
         if let Some(old) = old {
             self.forget_sql(old.meta.sql);
         }
-        let mut delta = ViewDelta {
-            view: id,
-            client_id,
-            ..Default::default()
-        };
-        for r in &after {
-            if !before.contains(r) {
-                delta
-                    .created
-                    .push((r.clone(), self.version(r).unwrap_or(1)));
-            }
-        }
-        for r in before {
-            if !after.contains(&r) {
-                delta.deleted.push(r);
-            } else if client_changed {
-                let version = self.version(&r).unwrap_or(1);
-                delta.updated.push((r, version));
-            }
-        }
-        delta.created.sort();
-        delta.updated.sort();
-        delta.deleted.sort();
-        delta
+        self.membership_delta(id, client_id, before, &after, client_changed)
     }
 
     /// The re-query views a batch that changed `tables` may have changed.
     pub fn requery_due(&self, tables: &AHashSet<&str>) -> Vec<RequeryTask> {
-        let mut due: Vec<RequeryTask> = self
-            .requery
-            .values()
-            .filter(|v| {
-                self.requery_tables(v)
-                    .iter()
-                    .any(|t| tables.contains(t.as_ref()))
-            })
-            .map(|v| RequeryTask {
-                view: v.meta.id.clone(),
-                sql: v.meta.sql.clone(),
-                params: v.meta.to_meta().params,
-            })
-            .collect();
-        due.sort_by(|a, b| a.view.cmp(&b.view));
-        due
+        self.requery_tasks(|v| {
+            self.requery_tables(v)
+                .iter()
+                .any(|t| tables.contains(t.as_ref()))
+        })
     }
 
     /// A re-query view as the state file keeps it.
@@ -112,17 +78,23 @@ impl Engine {
 
     /// Every re-query view, for a re-run of all of them (after a restart).
     pub fn requery_all(&self) -> Vec<RequeryTask> {
-        let mut due: Vec<RequeryTask> = self
+        self.requery_tasks(|_| true)
+    }
+
+    /// The runs of the re-query views `due` picks, in view id order.
+    fn requery_tasks(&self, due: impl Fn(&RequeryView) -> bool) -> Vec<RequeryTask> {
+        let mut tasks: Vec<RequeryTask> = self
             .requery
             .values()
+            .filter(|v| due(v))
             .map(|v| RequeryTask {
                 view: v.meta.id.clone(),
                 sql: v.meta.sql.clone(),
                 params: v.meta.to_meta().params,
             })
             .collect();
-        due.sort_by(|a, b| a.view.cmp(&b.view));
-        due
+        tasks.sort_by(|a, b| a.view.cmp(&b.view));
+        tasks
     }
 
     /// A re-query view's new answer: the records that entered and left.

@@ -63,12 +63,26 @@ impl Engine {
         self.finish_batch();
 
         let after: AHashSet<RecordId> = self.root_records(root).into_iter().collect();
+        Ok(self.membership_delta(id, client_id, before, &after, client_changed))
+    }
+
+    /// What a (re-)registration changed in a view's members, `before` to
+    /// `after`: for either tier. A new client id re-announces the records
+    /// that stayed, so a client following its edges by `clientId` sees them.
+    pub(super) fn membership_delta(
+        &self,
+        id: Arc<str>,
+        client_id: Arc<str>,
+        before: AHashSet<RecordId>,
+        after: &AHashSet<RecordId>,
+        client_changed: bool,
+    ) -> ViewDelta {
         let mut delta = ViewDelta {
             view: id,
             client_id,
             ..Default::default()
         };
-        for r in &after {
+        for r in after {
             if !before.contains(r) {
                 delta
                     .created
@@ -86,7 +100,7 @@ impl Engine {
         delta.created.sort();
         delta.updated.sort();
         delta.deleted.sort();
-        Ok(delta)
+        delta
     }
 
     pub(super) fn client_changes(&self, meta: &ViewMeta) -> bool {
