@@ -216,7 +216,17 @@ async fn deep_nan_and_every_key_kind_survive_a_restart(backend: Backend) {
         q.set("n", sdb::Value::Number(sdb::Number::Int(i as i64)));
         app.db.run(q).await.unwrap().take_json(0).expect("created");
     }
-    // A second version for one of them.
+    // A second version for one of them, once the first is applied: a create
+    // and an update delivered in one batch are one change (version 1).
+    wait_for(
+        "every record in the view at version 1",
+        Duration::from_secs(10),
+        || async {
+            let recs = view_records(&app.base, &app.http, crate::support::SECRET, "v").await;
+            (recs.as_array().map(Vec::len) == Some(keys.len())).then_some(())
+        },
+    )
+    .await;
     let mut q = ssp::db::Query::new("UPDATE $id SET n = 10 RETURN NONE");
     q.set(
         "id",
