@@ -8,9 +8,9 @@ use surrealdb::types as sdb;
 
 use crate::engine::value::{Composite, Key, Number, Object, RecordId, Value};
 
-/// A SurrealDB value as the engine evaluates it. Types outside the supported
-/// subset (uuids, durations, geometry, ...) become their SurrealQL text, which
-/// keeps them comparable for equality.
+/// A SurrealDB value as the engine evaluates it, type for type. Sets become
+/// arrays; tables, files, regexes and ranges (values no record field holds
+/// in practice) become their SurrealQL text.
 pub fn from_surreal(v: sdb::Value) -> Value {
     match v {
         sdb::Value::None => Value::None,
@@ -18,11 +18,13 @@ pub fn from_surreal(v: sdb::Value) -> Value {
         sdb::Value::Bool(b) => Value::Bool(b),
         sdb::Value::Number(sdb::Number::Int(i)) => Value::Number(Number::Int(i)),
         sdb::Value::Number(sdb::Number::Float(f)) => Value::Number(Number::Float(f)),
-        sdb::Value::Number(n @ sdb::Number::Decimal(_)) => {
-            Value::Number(Number::Float(n.to_f64().unwrap_or(f64::NAN)))
-        }
+        sdb::Value::Number(sdb::Number::Decimal(d)) => Value::decimal(d),
         sdb::Value::String(s) => Value::String(s.into()),
         sdb::Value::Datetime(d) => Value::datetime(d.into_inner()),
+        sdb::Value::Duration(d) => Value::duration(d.into_inner()),
+        sdb::Value::Uuid(u) => Value::uuid(u.into_inner()),
+        sdb::Value::Bytes(b) => Value::Bytes(b.into_inner().iter().copied().collect()),
+        sdb::Value::Geometry(g) => Value::Geometry(Box::new(g)),
         sdb::Value::RecordId(r) => match record_id_from_surreal(&r) {
             Some(id) => Value::thing(id),
             // A range as a field's value: kept as its text, like other
@@ -90,8 +92,13 @@ pub fn to_surreal(v: &Value) -> sdb::Value {
         Value::Bool(b) => sdb::Value::Bool(*b),
         Value::Number(Number::Int(i)) => sdb::Value::Number(sdb::Number::Int(*i)),
         Value::Number(Number::Float(f)) => sdb::Value::Number(sdb::Number::Float(*f)),
+        Value::Decimal(d) => sdb::Value::Number(sdb::Number::Decimal(**d)),
         Value::String(s) => sdb::Value::String(s.to_string()),
+        Value::Duration(d) => sdb::Value::Duration(sdb::Duration::from_std(**d)),
         Value::Datetime(d) => sdb::Value::Datetime((**d).into()),
+        Value::Uuid(u) => sdb::Value::Uuid((**u).into()),
+        Value::Bytes(b) => sdb::Value::Bytes(b.to_vec().into()),
+        Value::Geometry(g) => sdb::Value::Geometry((**g).clone()),
         Value::Array(a) => sdb::Value::Array(a.iter().map(to_surreal).collect::<Vec<_>>().into()),
         Value::Object(o) => {
             let mut out = sdb::Object::new();

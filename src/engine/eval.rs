@@ -10,6 +10,7 @@ use std::cmp::Ordering;
 
 use super::ast::{BinOp, Expr, Function};
 use super::value::{Number, Object, PathPart, RecordId, Value};
+use surrealdb::types as sdb;
 
 /// A stored record as an expression sees it: its id and its other fields.
 ///
@@ -181,12 +182,30 @@ pub fn compare(op: BinOp, l: &Value, r: &Value) -> bool {
 }
 
 /// `haystack CONTAINS needle`, as SurrealDB's `Value::contains`: array
-/// membership, substring, or (for an object and a string) key presence.
+/// membership, substring (of a string, or of a uuid's text), key presence
+/// (an object and a string), or spatial containment of geometries.
 fn contains(haystack: &Value, needle: &Value) -> bool {
     match (haystack, needle) {
         (Value::Array(items), _) => items.iter().any(|x| x.sql_eq(needle)),
         (Value::String(h), Value::String(n)) => h.contains(n.as_str()),
+        (Value::Uuid(u), Value::String(n)) => u.hyphenated().to_string().contains(n.as_str()),
         (Value::Object(o), Value::String(k)) => o.get(k).is_some(),
+        (Value::Geometry(h), Value::Geometry(n)) => geometry_contains(h, n),
+        _ => false,
+    }
+}
+
+/// SurrealDB's own spatial containment (its `Geometry::contains`, through
+/// its internal value type): nothing to re-implement.
+fn geometry_contains(h: &sdb::Geometry, n: &sdb::Geometry) -> bool {
+    use surrealdb_expr::val::convert_public::convert_public_value_to_internal as internal;
+    match (
+        internal(sdb::Value::Geometry(h.clone())),
+        internal(sdb::Value::Geometry(n.clone())),
+    ) {
+        (surrealdb_expr::val::Value::Geometry(h), surrealdb_expr::val::Value::Geometry(n)) => {
+            h.contains(&n)
+        }
         _ => false,
     }
 }
@@ -218,6 +237,7 @@ fn contains_set(l: &Value, r: &Value, all: bool) -> bool {
         (Value::Array(hay), Value::Array(items)) => {
             some(items, &|x| hay.iter().any(|w| x.sql_eq(w)))
         }
+        (Value::Geometry(_), Value::Array(items)) => some(items, &|x| contains(l, x)),
         (_, Value::Array(items)) => some(items, &|_| false),
         (Value::String(h), Value::String(n)) => h.contains(n.as_str()),
         _ => false,

@@ -13,6 +13,8 @@
 //! |---|---|
 //! | NONE, NULL | `"n"`, `"z"` |
 //! | bool, int, float, string, datetime | `{"b": true}`, `{"i": 1}`, `{"f": 1.5}` (or `"NaN"`, `"Infinity"`, `"-Infinity"`), `{"s": "…"}`, `{"d": "…"}` |
+//! | decimal, duration, uuid | `{"m": "1.50"}` (its text, exact), `{"u": {"secs": …, "nanos": …}}`, `{"g": "…"}` (hyphenated) |
+//! | bytes, geometry | `{"y": [1, 2]}`, `{"e": …}` (SurrealDB's own serde form) |
 //! | record id | `{"t": {"table": …, "key": …}}` (keys as in the rest of the file) |
 //! | array of n items | `{"a": n}`, then the n items |
 //! | object | `{"o": ["name", …]}`, then one item per name |
@@ -26,6 +28,8 @@ use serde::{Deserialize, Serialize};
 use thin_vec::ThinVec;
 
 use super::value::{FieldName, Number, Object, RecordId, Value, float_repr};
+use surrealdb::types as sdb;
+use surrealdb::types::Decimal;
 
 #[derive(Serialize, Deserialize)]
 enum Node {
@@ -43,6 +47,16 @@ enum Node {
     String(Box<str>),
     #[serde(rename = "d")]
     Datetime(DateTime<Utc>),
+    #[serde(rename = "m")]
+    Decimal(Decimal),
+    #[serde(rename = "u")]
+    Duration(std::time::Duration),
+    #[serde(rename = "g")]
+    Uuid(uuid::Uuid),
+    #[serde(rename = "y")]
+    Bytes(Vec<u8>),
+    #[serde(rename = "e")]
+    Geometry(sdb::Geometry),
     #[serde(rename = "t")]
     Thing(RecordId),
     #[serde(rename = "a")]
@@ -68,6 +82,16 @@ enum NodeRef<'a> {
     String(&'a str),
     #[serde(rename = "d")]
     Datetime(&'a DateTime<Utc>),
+    #[serde(rename = "m")]
+    Decimal(&'a Decimal),
+    #[serde(rename = "u")]
+    Duration(&'a std::time::Duration),
+    #[serde(rename = "g")]
+    Uuid(&'a uuid::Uuid),
+    #[serde(rename = "y")]
+    Bytes(&'a [u8]),
+    #[serde(rename = "e")]
+    Geometry(&'a sdb::Geometry),
     #[serde(rename = "t")]
     Thing(&'a RecordId),
     #[serde(rename = "a")]
@@ -85,6 +109,11 @@ fn node_of(v: &Value) -> NodeRef<'_> {
         Value::Number(Number::Float(f)) => NodeRef::Float(*f),
         Value::String(s) => NodeRef::String(s),
         Value::Datetime(d) => NodeRef::Datetime(d),
+        Value::Decimal(d) => NodeRef::Decimal(d),
+        Value::Duration(d) => NodeRef::Duration(d),
+        Value::Uuid(u) => NodeRef::Uuid(u),
+        Value::Bytes(b) => NodeRef::Bytes(b),
+        Value::Geometry(g) => NodeRef::Geometry(g),
         Value::Thing(t) => NodeRef::Thing(t),
         Value::Array(a) => NodeRef::Array(a.len()),
         Value::Object(o) => NodeRef::Object(o.names()),
@@ -161,6 +190,11 @@ impl<'de> Visitor<'de> for FlatVisitor {
                 Node::Float(f) => Value::Number(Number::Float(f)),
                 Node::String(s) => Value::String(s.as_ref().into()),
                 Node::Datetime(d) => Value::datetime(d),
+                Node::Decimal(d) => Value::decimal(d),
+                Node::Duration(d) => Value::duration(d),
+                Node::Uuid(u) => Value::uuid(u),
+                Node::Bytes(b) => Value::Bytes(ThinVec::from(b)),
+                Node::Geometry(g) => Value::Geometry(Box::new(g)),
                 Node::Thing(t) => Value::thing(t),
                 Node::Array(n) => {
                     // The count is the file's word: grow as items come.

@@ -35,8 +35,9 @@ impl Engine {
         let dispatch = match &plan.index_term {
             Some(term) => match bind(&term.value, &env) {
                 ast::Expr::Literal(v) => match v.index_key() {
+                    // A decimal literal: `=` to numbers no key names.
+                    Some(value::IndexKey::Inexact) | None => Dispatch::Scan,
                     Some(k) => Dispatch::Indexed(k),
-                    None => Dispatch::Scan,
                 },
                 _ => Dispatch::Scan,
             },

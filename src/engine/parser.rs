@@ -62,6 +62,8 @@ use chrono::{DateTime, Utc};
 
 use super::ast::{BinOp, Expr, Field, Function, Order, Select};
 use super::value::{Key, Number, PathPart, RecordId, Value};
+use surrealdb::types as sdb;
+use surrealdb::types::Decimal;
 
 /// Why a query was refused: a syntax error (from SurrealDB) or a construct SSP
 /// does not maintain. `message` is the complete, human-readable explanation,
@@ -328,10 +330,24 @@ enum Infix {
     Refused(String, &'static str),
 }
 
-/// A number literal as lexed.
+/// A number literal as lexed: a number, or the `dec` and duration
+/// literals that start like one.
 enum NumLit {
     Int(i64),
     Float(f64),
+    Decimal(Decimal),
+    Duration(std::time::Duration),
+}
+
+impl NumLit {
+    fn into_value(self) -> Value {
+        match self {
+            NumLit::Int(i) => Value::Number(Number::Int(i)),
+            NumLit::Float(f) => Value::Number(Number::Float(f)),
+            NumLit::Decimal(d) => Value::decimal(d),
+            NumLit::Duration(d) => Value::duration(d),
+        }
+    }
 }
 
 struct Parser<'a> {
@@ -684,7 +700,8 @@ impl<'a> Parser<'a> {
     /// Lexes the number starting at `start` (a digit, or a sign directly
     /// followed by a digit), with SurrealDB's rules: `_` separators, a
     /// fraction only when `.` is followed by a digit, an exponent, the `f`
-    /// suffix for floats; `dec` suffixes (decimals) and durations are refused.
+    /// suffix for floats, the `dec` suffix for decimals, and durations
+    /// (`1h30m`), read by SurrealDB's own duration parser.
     fn lex_number(&self, start: usize) -> PResult<(NumLit, usize)> {
         let b = self.bytes();
         let at = |i: usize| b.get(i).copied();
@@ -703,11 +720,24 @@ impl<'a> Parser<'a> {
             _ => false,
         };
         if duration {
-            return Err(self.refuse(
-                start,
-                "duration literal",
-                "durations are not supported in SSP queries",
-            ));
+            if negative || at(start) == Some(b'+') {
+                return Err(self.refuse(
+                    start,
+                    "signed duration literal",
+                    "durations have no sign",
+                ));
+            }
+            // A duration is digits and units (`µ` is two bytes) to the end
+            // of the word.
+            let mut end = i;
+            while at(end).is_some_and(|x| x.is_ascii_alphanumeric() || x == b'_' || x >= 0x80) {
+                end += 1;
+            }
+            let text = &self.src[start..end];
+            return match text.parse::<sdb::Duration>() {
+                Ok(d) => Ok((NumLit::Duration(d.into_inner()), end)),
+                Err(e) => Err(self.error(start, "invalid duration", &e.to_string(), None)),
+            };
         }
         let mut float = false;
         if at(i) == Some(b'.') && at(i + 1).is_some_and(|x| x.is_ascii_digit()) {
@@ -733,12 +763,21 @@ impl<'a> Parser<'a> {
         if at(i) == Some(b'f') {
             i += 1;
             float = true;
-        } else if at(i) == Some(b'd') {
-            return Err(self.refuse(
-                start,
-                "decimal literal",
-                "`dec` numbers are not supported in SSP queries; write an int or a float",
-            ));
+        } else if b.get(i..i + 3) == Some(b"dec".as_slice())
+            && !at(i + 3).is_some_and(|x| x.is_ascii_alphanumeric() || x == b'_')
+        {
+            // As SurrealDB's lexer reads a `dec` literal.
+            let text: String = self.src[start..i].chars().filter(|c| *c != '_').collect();
+            let parsed = if text.contains(['e', 'E']) {
+                Decimal::from_scientific(&text)
+            } else {
+                // SurrealDB's `from_str_normalized`: rounds past 28 digits.
+                text.parse::<Decimal>().map(|d| d.normalize())
+            };
+            return match parsed {
+                Ok(d) => Ok((NumLit::Decimal(d), i + 3)),
+                Err(e) => Err(self.error(start, "invalid decimal", &e.to_string(), None)),
+            };
         }
         if at(i).is_some_and(|x| x.is_ascii_alphabetic()) {
             return Err(self.error(
@@ -1283,10 +1322,7 @@ impl<'a> Parser<'a> {
                     // `-5`, `+1.5e3`: one number literal.
                     let (n, end) = self.lex_number(t.start)?;
                     self.pos = end;
-                    let e = Expr::Literal(Value::Number(match n {
-                        NumLit::Int(i) => Number::Int(i),
-                        NumLit::Float(f) => Number::Float(f),
-                    }));
+                    let e = Expr::Literal(n.into_value());
                     self.refuse_path_on(t.start, "a literal")?;
                     e
                 } else {
@@ -1526,10 +1562,7 @@ impl<'a> Parser<'a> {
                 let (n, end) = self.lex_number(t.start)?;
                 self.pos = end;
                 self.refuse_path_on(t.start, "a literal")?;
-                Ok(Expr::Literal(Value::Number(match n {
-                    NumLit::Int(i) => Number::Int(i),
-                    NumLit::Float(f) => Number::Float(f),
-                })))
+                Ok(Expr::Literal(n.into_value()))
             }
             Tok::Str(s) => {
                 let v = Value::str(s);
@@ -1549,9 +1582,19 @@ impl<'a> Parser<'a> {
                 self.refuse_path_on(t.start, "a record id")?;
                 Ok(Expr::Literal(Value::thing(rid)))
             }
+            Tok::Prefixed('u', s) => {
+                let v = match s.parse::<sdb::Uuid>() {
+                    Ok(u) => Value::uuid(u.into_inner()),
+                    Err(e) => {
+                        return Err(self.error(t.start, "invalid uuid", &e.to_string(), None));
+                    }
+                };
+                self.bump(&t);
+                self.refuse_path_on(t.start, "a literal")?;
+                Ok(Expr::Literal(v))
+            }
             Tok::Prefixed(p, _) => {
                 let construct = match p {
-                    'u' => "uuid literal",
                     'b' => "bytes literal",
                     _ => "file literal",
                 };
@@ -2163,6 +2206,40 @@ mod tests {
             path: path.iter().map(|p| PathPart::Field((*p).into())).collect(),
         }
     }
+    #[test]
+    fn typed_literals_are_read_as_surrealdb_reads_them() {
+        let lit = |c: &str| match cond(c) {
+            Expr::Binary { rhs, .. } => match *rhs {
+                Expr::Literal(v) => v,
+                other => panic!("{c}: {other:?}"),
+            },
+            other => panic!("{c}: {other:?}"),
+        };
+        let dec = |t: &str| Value::decimal(t.parse().unwrap());
+        assert_eq!(lit("a = 1.50dec"), dec("1.5"));
+        assert_eq!(lit("a = -2dec"), dec("-2"));
+        assert_eq!(lit("a = 1.5e2dec"), dec("150"));
+        assert_eq!(
+            lit("a = 1.00000000000000000001dec"),
+            dec("1.00000000000000000001")
+        );
+        let secs = |s: u64| Value::duration(std::time::Duration::from_secs(s));
+        assert_eq!(lit("a = 5s"), secs(5));
+        assert_eq!(lit("a = 1h30m"), secs(5400));
+        assert_eq!(lit("a = 2d"), secs(172_800));
+        assert_eq!(
+            lit("a = 3µs"),
+            Value::duration(std::time::Duration::from_micros(3))
+        );
+        assert_eq!(lit("a = 0ns"), Value::duration(std::time::Duration::ZERO));
+        assert_eq!(
+            lit("a = u'0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3a'"),
+            Value::uuid(uuid::Uuid::parse_str("0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3a").unwrap())
+        );
+        assert!(parse_select("SELECT * FROM t WHERE a = u'nope'").is_err());
+        assert!(parse_select("SELECT * FROM t WHERE a = 5parsecs").is_err());
+    }
+
     fn a_eq(v: Expr) -> Expr {
         bin(BinOp::Eq, field(&["a"]), v)
     }
@@ -2903,12 +2980,7 @@ mod tests {
             "object literal or block",
         );
         refused("SELECT * FROM t WHERE a = 1..5", "range");
-        refused("SELECT * FROM t WHERE a = 5s", "duration literal");
-        refused("SELECT * FROM t WHERE a = 1.5dec", "decimal literal");
-        refused(
-            "SELECT * FROM t WHERE a = u'0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3a'",
-            "uuid literal",
-        );
+        refused("SELECT * FROM t WHERE a = -5s", "signed duration literal");
         refused("SELECT * FROM t WHERE a = /x/", "regex literal");
         refused("SELECT * FROM t WHERE a.*", "`.*` (all fields)");
         refused("SELECT * FROM t WHERE a[*] = 1", "`[*]` (all elements)");

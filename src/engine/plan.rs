@@ -180,6 +180,8 @@ fn window_arg(
     let n = match &v {
         Value::Number(Number::Int(i)) => *i,
         Value::Number(Number::Float(f)) => *f as i64,
+        // SurrealDB's `Number::to_int`: truncated, and 0 when out of range.
+        Value::Decimal(d) => i64::try_from(d.trunc()).unwrap_or_default(),
         Value::None | Value::Null => 0,
         _ => -1,
     };

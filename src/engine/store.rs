@@ -147,6 +147,16 @@ impl Table {
                         .insert(key.clone());
                 }
             }
+            if matches!(old_k, Some(IndexKey::Inexact)) || matches!(new_k, Some(IndexKey::Inexact))
+            {
+                // A decimal may be `=` to any number: every view that looks
+                // up a number on this path is a candidate.
+                for (k, nodes) in &index.nodes {
+                    if k.is_numeric() {
+                        candidates.extend_from_slice(nodes);
+                    }
+                }
+            }
             if let Some(k) = &old_k
                 && let Some(nodes) = index.nodes.get(k)
             {
@@ -176,12 +186,22 @@ impl Table {
                 _ => Vec::new(),
             };
         }
-        self.indexes
-            .iter()
-            .find(|(p, _)| p == path)
-            .and_then(|(_, idx)| idx.records.get(key))
+        let Some((_, idx)) = self.indexes.iter().find(|(p, _)| p == path) else {
+            return Vec::new();
+        };
+        let mut keys: Vec<Key> = idx
+            .records
+            .get(key)
             .map(|s| s.iter().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if key.is_numeric() && *key != IndexKey::Inexact {
+            // Decimals that may be `=` to this number (the caller's filter
+            // decides).
+            if let Some(s) = idx.records.get(&IndexKey::Inexact) {
+                keys.extend(s.iter());
+            }
+        }
+        keys
     }
 }
 

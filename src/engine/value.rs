@@ -7,7 +7,8 @@
 //! `shared/spec/surrealql-semantics.md`; the ones that matter most:
 //!
 //! * one total order across types: NONE < NULL < bool < number < string <
-//!   datetime < array < object < record id;
+//!   duration < datetime < uuid < array < object < geometry < bytes < record
+//!   id (the order of SurrealDB's own `Value` enum);
 //! * ints and floats compare numerically (`1 = 1.0`);
 //! * strings compare byte-wise;
 //! * record ids compare by table, then key, numeric keys first;
@@ -21,6 +22,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use surrealdb::types as sdb;
+use surrealdb::types::Decimal;
 use thin_vec::ThinVec;
 
 /// A field name. Field names repeat across every record of a table, so they
@@ -337,7 +340,12 @@ impl PartialEq for Number {
     }
 }
 
-/// A SurrealQL value, reduced to what SSP's supported subset can observe.
+/// A SurrealQL value, with every type a record can hold in SurrealDB 3.3.5
+/// except sets, tables, files, regexes and ranges (kept as their SurrealQL
+/// text; see [`crate::db::values::from_surreal`]).
+///
+/// The rare types are boxed: each is 12–16 bytes, and one unboxed would make
+/// every value (most of SSP's memory) 24 bytes instead of 16.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub enum Value {
     /// A missing field. Distinct from NULL in every comparison.
@@ -346,11 +354,19 @@ pub enum Value {
     Null,
     Bool(bool),
     Number(Number),
+    /// A `dec` number: exact, and compared with ints and floats by value as
+    /// SurrealDB does. Apart from [`Number`] so that numbers stay `Copy`.
+    Decimal(Box<Decimal>),
     String(Str),
-    /// Boxed: rare in records, and 12 bytes would make every value 24.
+    Duration(Box<std::time::Duration>),
     Datetime(Box<DateTime<Utc>>),
+    Uuid(Box<uuid::Uuid>),
     Array(ThinVec<Value>),
     Object(Object),
+    /// SurrealDB's own geometry type: its equality and (partial) order are
+    /// SurrealDB's, with nothing to re-implement.
+    Geometry(Box<sdb::Geometry>),
+    Bytes(ThinVec<u8>),
     Thing(Thing),
 }
 
@@ -370,31 +386,67 @@ impl Value {
         Value::Datetime(Box::new(d))
     }
 
-    /// SurrealDB's type order, used when two values have different types.
+    pub fn decimal(d: Decimal) -> Value {
+        Value::Decimal(Box::new(d))
+    }
+
+    pub fn duration(d: std::time::Duration) -> Value {
+        Value::Duration(Box::new(d))
+    }
+
+    pub fn uuid(u: uuid::Uuid) -> Value {
+        Value::Uuid(Box::new(u))
+    }
+
+    /// SurrealDB's type order, used when two values have different types:
+    /// the order of the variants of SurrealDB's `Value` (whose `PartialOrd`
+    /// is derived), with decimals among the numbers.
     fn type_rank(&self) -> u8 {
         match self {
             Value::None => 0,
             Value::Null => 1,
             Value::Bool(_) => 2,
-            Value::Number(_) => 3,
+            Value::Number(_) | Value::Decimal(_) => 3,
             Value::String(_) => 4,
-            Value::Datetime(_) => 5,
-            Value::Array(_) => 6,
-            Value::Object(_) => 7,
-            Value::Thing(_) => 8,
+            Value::Duration(_) => 5,
+            Value::Datetime(_) => 6,
+            Value::Uuid(_) => 7,
+            Value::Array(_) => 8,
+            Value::Object(_) => 9,
+            Value::Geometry(_) => 10,
+            Value::Bytes(_) => 11,
+            Value::Thing(_) => 12,
         }
     }
 
-    /// Truthiness, as `WHERE v`, `!v`, `AND` and `OR` use it.
+    /// The number this value is, as SurrealDB's number type: the one place
+    /// where ints, floats and decimals meet (its `Ord` and `PartialEq` are
+    /// the rules SurrealDB compares numbers by, including the approximate
+    /// float–decimal equality).
+    fn as_sdb_number(&self) -> Option<sdb::Number> {
+        match self {
+            Value::Number(Number::Int(i)) => Some(sdb::Number::Int(*i)),
+            Value::Number(Number::Float(f)) => Some(sdb::Number::Float(*f)),
+            Value::Decimal(d) => Some(sdb::Number::Decimal(**d)),
+            _ => None,
+        }
+    }
+
+    /// Truthiness, as `WHERE v`, `!v`, `AND` and `OR` use it
+    /// (SurrealDB's `Value::is_truthy`).
     pub fn is_truthy(&self) -> bool {
         match self {
             Value::None | Value::Null => false,
             Value::Bool(b) => *b,
-            Value::Number(n) => n.as_f64() != 0.0,
+            Value::Number(Number::Int(i)) => *i != 0,
+            Value::Number(Number::Float(f)) => *f != 0.0,
+            Value::Decimal(d) => !d.is_zero(),
             Value::String(s) => !s.is_empty(),
-            Value::Datetime(_) => true,
+            Value::Duration(d) => !d.is_zero(),
+            Value::Datetime(_) | Value::Uuid(_) | Value::Geometry(_) => true,
             Value::Array(a) => !a.is_empty(),
             Value::Object(o) => !o.is_empty(),
+            Value::Bytes(b) => !b.is_empty(),
             Value::Thing(_) => true,
         }
     }
@@ -405,8 +457,16 @@ impl Value {
             (Value::None, Value::None) | (Value::Null, Value::Null) => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Number(a), Value::Number(b)) => a == b,
+            (Value::Decimal(_), Value::Number(_) | Value::Decimal(_))
+            | (Value::Number(_), Value::Decimal(_)) => {
+                self.as_sdb_number() == other.as_sdb_number()
+            }
             (Value::String(a), Value::String(b)) => a == b,
+            (Value::Duration(a), Value::Duration(b)) => a == b,
             (Value::Datetime(a), Value::Datetime(b)) => a == b,
+            (Value::Uuid(a), Value::Uuid(b)) => a == b,
+            (Value::Geometry(a), Value::Geometry(b)) => a == b,
+            (Value::Bytes(a), Value::Bytes(b)) => a == b,
             (Value::Thing(a), Value::Thing(b)) => a.sql_eq(b),
             (Value::Thing(t), Value::String(s)) | (Value::String(s), Value::Thing(t)) => {
                 thing_matches_text(t, s)
@@ -430,8 +490,18 @@ impl Value {
             (Value::None, Value::None) | (Value::Null, Value::Null) => Ordering::Equal,
             (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
             (Value::Number(a), Value::Number(b)) => a.cmp_num(*b),
+            (Value::Decimal(_), Value::Number(_) | Value::Decimal(_))
+            | (Value::Number(_), Value::Decimal(_)) => {
+                self.as_sdb_number().cmp(&other.as_sdb_number())
+            }
             (Value::String(a), Value::String(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (Value::Duration(a), Value::Duration(b)) => a.cmp(b),
             (Value::Datetime(a), Value::Datetime(b)) => a.cmp(b),
+            (Value::Uuid(a), Value::Uuid(b)) => a.cmp(b),
+            // Geometries are only partly ordered (NaN coordinates): where
+            // SurrealDB finds no order, its ORDER BY treats them as equal.
+            (Value::Geometry(a), Value::Geometry(b)) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
+            (Value::Bytes(a), Value::Bytes(b)) => a.as_slice().cmp(b.as_slice()),
             (Value::Array(a), Value::Array(b)) => {
                 for (x, y) in a.iter().zip(b) {
                     match x.sql_cmp(y) {
@@ -467,6 +537,20 @@ impl Value {
             (Value::Datetime(d), Value::String(s)) | (Value::String(s), Value::Datetime(d)) => {
                 DateTime::parse_from_rfc3339(s).is_ok_and(|p| p.with_timezone(&Utc) == **d)
             }
+            // The JSON forms SurrealDB gives these types: their text.
+            (Value::Decimal(d), Value::String(s)) | (Value::String(s), Value::Decimal(d)) => {
+                s.parse::<Decimal>().is_ok_and(|p| p == **d)
+            }
+            (Value::Duration(d), Value::String(s)) | (Value::String(s), Value::Duration(d)) => s
+                .parse::<sdb::Duration>()
+                .is_ok_and(|p| p.into_inner() == **d),
+            (Value::Uuid(u), Value::String(s)) | (Value::String(s), Value::Uuid(u)) => {
+                uuid::Uuid::try_parse(s).is_ok_and(|p| p == **u)
+            }
+            // A decimal and a number can be `=` without being the same
+            // number (`0.1 = 0.1dec`): a change between them is a change.
+            (Value::Decimal(a), Value::Decimal(b)) => a == b,
+            (Value::Decimal(_), Value::Number(_)) | (Value::Number(_), Value::Decimal(_)) => false,
             (Value::Array(a), Value::Array(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_content(y))
             }
@@ -558,7 +642,21 @@ impl Value {
             },
             Value::Thing(t) => return thing_key((**t).clone()),
             Value::Datetime(d) => IndexKey::Datetime(d.timestamp_nanos_opt().unwrap_or(0)),
-            Value::Array(_) | Value::Object(_) => return None,
+            Value::Decimal(d) => match i64::try_from(**d) {
+                // A whole decimal is `=` to exactly the ints and floats of
+                // its value.
+                Ok(i) if d.is_integer() => IndexKey::Int(i),
+                // Other decimals are `=` to floats only approximately (as
+                // SurrealDB's number equality is): no hash can agree with
+                // that, so they share one key that every number looks in.
+                _ => IndexKey::Inexact,
+            },
+            Value::Duration(d) => IndexKey::Duration(d.as_nanos()),
+            Value::Uuid(u) => IndexKey::Uuid(u.into_bytes()),
+            // Equal only to their own type, which no indexed literal is.
+            Value::Array(_) | Value::Object(_) | Value::Geometry(_) | Value::Bytes(_) => {
+                return None;
+            }
         })
     }
 }
@@ -588,7 +686,23 @@ pub enum IndexKey {
     Float(u64),
     Str(Str),
     Datetime(i64),
+    Duration(u128),
+    Uuid([u8; 16]),
+    /// Every decimal that is not a whole i64: see [`Value::index_key`].
+    /// Records here are candidates for every numeric key, and a view whose
+    /// literal has this key scans.
+    Inexact,
     Thing(RecordId),
+}
+
+impl IndexKey {
+    /// Whether records under [`IndexKey::Inexact`] may be `=` to this key.
+    pub fn is_numeric(&self) -> bool {
+        matches!(
+            self,
+            IndexKey::Int(_) | IndexKey::Float(_) | IndexKey::Inexact
+        )
+    }
 }
 
 /// One step of a field path: `.name` or `[index]`.
@@ -643,7 +757,14 @@ impl Hash for Value {
                 f.to_bits().hash(state)
             }
             Value::String(s) => s.hash(state),
+            // Equal decimals (`1.0 = 1.00`) normalise alike.
+            Value::Decimal(d) => d.normalize().hash(state),
+            Value::Duration(d) => d.hash(state),
             Value::Datetime(d) => d.hash(state),
+            Value::Uuid(u) => u.hash(state),
+            Value::Bytes(b) => b.hash(state),
+            // f64 coordinates have no hash that agrees with their equality.
+            Value::Geometry(_) => {}
             Value::Array(a) => a.hash(state),
             Value::Object(o) => {
                 for (k, v) in o.iter() {
@@ -691,6 +812,13 @@ impl Value {
                 .unwrap_or(J::Null),
             Value::String(s) => J::String(s.to_string()),
             Value::Datetime(d) => J::String(d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            // As SurrealDB's own JSON: decimals, durations and uuids as
+            // their text, bytes as an array of numbers, geometry as GeoJSON.
+            Value::Decimal(d) => J::String(d.to_string()),
+            Value::Duration(d) => J::String(sdb::Duration::from_std(**d).to_string()),
+            Value::Uuid(u) => J::String(u.hyphenated().to_string()),
+            Value::Bytes(b) => J::Array(b.iter().map(|x| J::from(*x)).collect()),
+            Value::Geometry(g) => sdb::Value::Geometry((**g).clone()).into_json_value(),
             Value::Array(a) => J::Array(a.iter().map(Value::to_json).collect()),
             Value::Object(o) => J::Object(
                 o.iter()

@@ -10,7 +10,7 @@ pub(crate) const STRS: &[&str] = &[
     "", "a", "A", "B", "b", "ab", "abc", "Ba", "10", "9", "x y", "é", "a b",
 ];
 pub(crate) const PREFIXES: &[&str] = &["", "a", "A", "b", "B", "ab", "1", "9", "é", "x"];
-pub(crate) const FLOATS: &[f64] = &[0.5, 1.0, 2.5, -1.5, 3.0, 4.75, 10.5, 0.0, -0.0];
+pub(crate) const FLOATS: &[f64] = &[0.5, 1.0, 2.5, -1.5, 3.0, 4.75, 10.5, 0.0, -0.0, 0.1];
 /// Numbers where int/float comparison needs care (beyond 2^53, at i64::MAX).
 pub(crate) const BIG_INTS: &[i64] = &[
     9_007_199_254_740_993,
@@ -23,6 +23,41 @@ pub(crate) const BIG_FLOATS: &[f64] = &[
     9.223_372_036_854_776e18,
     -9.223_372_036_854_776e18,
     1e300,
+    f64::NAN,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+];
+/// Decimals: equal to ints (`1`, `3`), to floats only approximately (`0.1`,
+/// `1.5`), beyond f64's precision (`1.00000000000000000001`, `2^53 + 1`),
+/// with trailing zeros (`2.50 = 2.5`).
+pub(crate) const DECIMALS: &[&str] = &[
+    "0",
+    "1",
+    "3",
+    "1.5",
+    "-1.5",
+    "0.1",
+    "2.50",
+    "0.5",
+    "1.00000000000000000001",
+    "9007199254740993",
+];
+/// Durations in nanoseconds: zero (falsy), and values whose text sorts
+/// unlike their length (`1h` < `30m` as text).
+pub(crate) const DURATIONS_NS: &[u64] = &[
+    0,
+    1_000_000,
+    30_000_000_000,
+    90_000_000_000,
+    1_800_000_000_000,
+    3_600_000_000_000,
+    86_400_000_000_000,
+];
+pub(crate) const UUIDS: &[&str] = &[
+    "00000000-0000-0000-0000-000000000000",
+    "0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3a",
+    "0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3b",
+    "ffffffff-ffff-ffff-ffff-ffffffffffff",
 ];
 pub(crate) const DATES: &[&str] = &[
     "2024-01-01T00:00:00Z",
@@ -36,18 +71,18 @@ pub(crate) const DATES: &[&str] = &[
 /// Likewise `lim` is never negative nor a non-number (SurrealDB fails the
 /// query on such a `LIMIT`/`START`), so it drives `LIMIT $parent.lim`.
 pub(crate) const T_FIELDS: &[&str] = &[
-    "title", "score", "name", "flag", "tags", "obj", "link", "links", "when", "lim",
+    "title", "score", "name", "flag", "tags", "obj", "link", "links", "when", "lim", "ttl",
 ];
 pub(crate) const U_FIELDS: &[&str] = &["title", "score", "name", "tags", "owner", "friend", "lim"];
 pub(crate) const T_PATHS: &[&str] = &[
     "score", "name", "title", "flag", "tags", "tags[0]", "obj", "obj.b", "obj.c.d", "link",
-    "links", "when", "id", "nope",
+    "links", "when", "ttl", "id", "nope",
 ];
 pub(crate) const U_PATHS: &[&str] = &[
     "score", "name", "title", "tags", "owner", "friend", "id", "nope",
 ];
 pub(crate) const T_ORDER: &[&str] = &[
-    "score", "name", "title", "flag", "obj.b", "link", "id", "tags", "when", "obj", "nope",
+    "score", "name", "title", "flag", "obj.b", "link", "id", "tags", "when", "ttl", "obj", "nope",
 ];
 pub(crate) const U_ORDER: &[&str] = &["score", "name", "title", "friend", "owner", "id", "tags"];
 pub(crate) const CMP_OPS: &[Op] = &[
@@ -142,6 +177,36 @@ impl Gen {
         Value::datetime(d.with_timezone(&Utc))
     }
 
+    pub(crate) fn dec_v(&mut self) -> Value {
+        // Half the time one of the decimals f64 cannot tell from a
+        // neighbour, where approximate comparison would show.
+        let text = if self.p(0.5) {
+            self.pick(&["1.00000000000000000001", "0.1", "9007199254740993"])
+        } else {
+            self.pick(DECIMALS)
+        };
+        Value::decimal(text.parse().expect("a decimal"))
+    }
+
+    pub(crate) fn dur_v(&mut self) -> Value {
+        Value::duration(std::time::Duration::from_nanos(self.pick(DURATIONS_NS)))
+    }
+
+    pub(crate) fn uuid_v(&mut self) -> Value {
+        Value::uuid(uuid::Uuid::parse_str(self.pick(UUIDS)).expect("a uuid"))
+    }
+
+    /// Bytes or a geometry: data only (queries have no literal for them).
+    pub(crate) fn blob_v(&mut self) -> Value {
+        if self.p(0.5) {
+            let n = self.n(0, 2) as usize;
+            Value::Bytes((0..n).map(|i| [0u8, 7, 255][i]).collect())
+        } else {
+            let (x, y) = (self.n(-1, 1) as f64, self.pick(&[0.5, 1.0]));
+            Value::Geometry(Box::new(sdb::Geometry::Point((x, y).into())))
+        }
+    }
+
     pub(crate) fn t_key(&mut self) -> Key {
         if self.p(0.1) {
             // `t:⟨7⟩` is a string key, distinct from `t:7`.
@@ -185,7 +250,7 @@ impl Gen {
     }
 
     pub(crate) fn scalar(&mut self) -> Value {
-        match self.weighted(&[4, 2, 4, 2, 1, 1, 1, 1]) {
+        match self.weighted(&[4, 2, 4, 2, 1, 1, 1, 1, 1, 1, 1, 1]) {
             0 => self.int_v(),
             1 => self.float_v(),
             2 => self.str_v(),
@@ -193,7 +258,11 @@ impl Gen {
             4 => Value::Null,
             5 => self.date_v(),
             6 => self.u_ref(),
-            _ => self.t_ref(),
+            7 => self.t_ref(),
+            8 => self.dec_v(),
+            9 => self.dur_v(),
+            10 => self.uuid_v(),
+            _ => self.blob_v(),
         }
     }
 
@@ -217,9 +286,10 @@ impl Gen {
     }
 
     pub(crate) fn score(&mut self) -> Value {
-        match self.weighted(&[55, 20, 25]) {
+        match self.weighted(&[42, 18, 20, 20]) {
             0 => self.int_v(),
             1 => self.float_v(),
+            2 => self.dec_v(),
             _ => self.any(1),
         }
     }
@@ -337,10 +407,11 @@ impl Gen {
             (_, "name") => self.name(),
             (_, "title") => self.str_v(),
             // NULL, or a number that SurrealDB truncates to a usize.
-            (_, "lim") => match self.weighted(&[15, 60, 25]) {
+            (_, "lim") => match self.weighted(&[15, 50, 20, 15]) {
                 0 => Value::Null,
                 1 => int(self.n(0, 3)),
-                _ => float(self.pick(&[0.5, 1.9, 2.5, 0.0])),
+                2 => float(self.pick(&[0.5, 1.9, 2.5, 0.0])),
+                _ => Value::decimal(self.pick(&["0", "1.9", "2.50"]).parse().expect("a decimal")),
             },
             (_, "flag") => self.flag(),
             (_, "tags") => self.tags(),
@@ -362,6 +433,13 @@ impl Gen {
                 }
             }
             (_, "friend") => self.link_u(),
+            (_, "ttl") => {
+                if self.p(0.75) {
+                    self.dur_v()
+                } else {
+                    self.scalar()
+                }
+            }
             _ => self.scalar(),
         }
     }
@@ -378,7 +456,7 @@ impl Gen {
         let (fields, probs): (&[&str], &[f64]) = if table == "t" {
             (
                 T_FIELDS,
-                &[1.0, 0.88, 0.85, 0.8, 0.75, 0.7, 0.8, 0.5, 0.4, 0.6],
+                &[1.0, 0.88, 0.85, 0.8, 0.75, 0.7, 0.8, 0.5, 0.4, 0.6, 0.5],
             )
         } else {
             (U_FIELDS, &[1.0, 0.88, 0.8, 0.5, 0.7, 0.6, 0.5])
@@ -490,14 +568,14 @@ impl Gen {
         eq_family: bool,
         params: &mut BTreeMap<String, Value>,
     ) -> Ex {
-        let param_ok = !contains_datetime(&v) && (eq_family || !contains_thing(&v));
+        let param_ok = !contains_typed(&v) && (eq_family || !contains_thing(&v));
         if self.p(0.01) {
             // An unbound param is NONE on both sides.
             return Ex::Param("unbound".into());
         }
         if param_ok && (contains_object(&v) || self.p(0.3)) {
             self.new_param(v, params)
-        } else if contains_object(&v) {
+        } else if contains_object(&v) || contains_unwritable(&v) {
             let s = self.scalar();
             self.operand(s, eq_family, params)
         } else {

@@ -5,8 +5,10 @@
 //! * **data**: a main table `t` and a linked table `u` with ints, floats,
 //!   strings that sort interestingly (`'B'` < `'a'`, `'10'` < `'9'`, `''`),
 //!   bools, missing fields (NONE), NULL, arrays, nested objects (`obj.c.d`),
-//!   datetimes and record links (`u:3`, real SurrealDB record ids);
-//!   Numbers include `-0.0` and values beyond 2^53 and near `i64::MAX`; keys
+//!   datetimes, decimals (`0.1dec`, `1.00000000000000000001dec`), durations
+//!   (`ttl`, `0ns` among them), uuids, bytes, geometry points and record
+//!   links (`u:3`, real SurrealDB record ids); Numbers include `-0.0`, NaN,
+//!   ±Infinity and values beyond 2^53 and near `i64::MAX`; keys
 //!   include `t:a`, `t:B` and the string key `t:⟨7⟩` beside `t:7`;
 //! * **views**: random queries of the supported subset (contract §3): `*` or
 //!   field lists, `WHERE` with every supported operator, `NOT (..)`/`!`,
@@ -39,7 +41,9 @@
 //! Params: a record link param is bound to SurrealDB as a record id and given
 //! to the engine as its JSON text (`"u:3"`), the documented JSON rule; such
 //! params only appear in equality-like comparisons (`=`, `!=`, `==`, `IN`,
-//! `CONTAINS`), where the rule applies. Params are JSON: no datetimes.
+//! `CONTAINS`), where the rule applies. Params are JSON: no datetimes,
+//! decimals, durations, uuids, bytes or geometry (those are literals, and
+//! bytes and geometry, which have no literal in SSP's queries, only data).
 //!
 //! Generator restrictions, where SurrealDB does something no result set can
 //! mirror: `string::starts_with` only gets string arguments (SurrealDB fails

@@ -49,11 +49,29 @@ pub(crate) fn contains_object(v: &Value) -> bool {
     }
 }
 
-pub(crate) fn contains_datetime(v: &Value) -> bool {
+/// Whether `v` holds a value JSON has no type for (a datetime, decimal,
+/// duration, uuid, bytes or geometry): params are JSON, so it cannot be one.
+pub(crate) fn contains_typed(v: &Value) -> bool {
     match v {
-        Value::Datetime(_) => true,
-        Value::Array(a) => a.iter().any(contains_datetime),
-        Value::Object(o) => o.iter().any(|(_, v)| contains_datetime(v)),
+        Value::Datetime(_)
+        | Value::Decimal(_)
+        | Value::Duration(_)
+        | Value::Uuid(_)
+        | Value::Bytes(_)
+        | Value::Geometry(_) => true,
+        Value::Array(a) => a.iter().any(contains_typed),
+        Value::Object(o) => o.iter().any(|(_, v)| contains_typed(v)),
+        _ => false,
+    }
+}
+
+/// Whether `v` holds bytes or a geometry, which SSP's queries have no
+/// literal for.
+pub(crate) fn contains_unwritable(v: &Value) -> bool {
+    match v {
+        Value::Bytes(_) | Value::Geometry(_) => true,
+        Value::Array(a) => a.iter().any(contains_unwritable),
+        Value::Object(o) => o.iter().any(|(_, v)| contains_unwritable(v)),
         _ => false,
     }
 }
@@ -82,12 +100,23 @@ pub(crate) fn lit(v: &Value) -> String {
             }
         }
         Value::Thing(t) => t.to_string(),
+        // SurrealDB's own SurrealQL text for them (`1.5dec`, `1h30m`, `u'…'`).
+        Value::Decimal(_)
+        | Value::Duration(_)
+        | Value::Uuid(_)
+        | Value::Bytes(_)
+        | Value::Geometry(_) => sdb::ToSql::to_sql(&to_surreal(v)),
     }
 }
 
 pub(crate) fn float_lit(f: f64) -> String {
-    // `{:?}` always writes a `.` or an exponent, which SurrealQL reads as a float.
-    format!("{f:?}")
+    match f {
+        f if f.is_nan() => "NaN".into(),
+        f if f == f64::INFINITY => "Infinity".into(),
+        f if f == f64::NEG_INFINITY => "-Infinity".into(),
+        // `{:?}` always writes a `.` or an exponent, which SurrealQL reads as a float.
+        f => format!("{f:?}"),
+    }
 }
 
 pub(crate) fn quote(s: &str) -> String {

@@ -23,4 +23,5 @@ mod readiness;
 mod record_keys;
 mod requery;
 mod schema;
+mod value_types;
 mod worker;

@@ -181,9 +181,10 @@ fn depth(v: &ssp::engine::value::Value) -> usize {
     }
 }
 
-/// Records as deep as SurrealDB takes (255 levels), with NaN and infinities,
-/// under every kind of key, are in the state file after a stop and come back
-/// from it (not from a rebuild) after a restart, with their versions.
+/// Records as deep as SurrealDB takes (255 levels), with NaN and infinities
+/// and every value type, under every kind of key, are in the state file
+/// after a stop and come back from it (not from a rebuild) after a restart,
+/// with their versions and their exact values.
 async fn deep_nan_and_every_key_kind_survive_a_restart(backend: Backend) {
     use surrealdb::types as sdb;
     // 3.3.5 refuses a value nested 256 levels; over ws:// a value ~165
@@ -210,7 +211,11 @@ async fn deep_nan_and_every_key_kind_survive_a_restart(backend: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     for (i, key) in keys.iter().enumerate() {
         let id = surrealdb_syn::record_id(key).expect("a record id");
-        let mut q = ssp::db::Query::new("CREATE $id CONTENT { deep: $deep, n: $n } RETURN NONE");
+        let mut q = ssp::db::Query::new(
+            "CREATE $id CONTENT { deep: $deep, n: $n, typed: { d: 1.00000000000000000001dec, \
+             t: 1h30m, u: u'0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3a', b: b\"00FF\", g: (1.5, 2.5), \
+             nan: NaN, inf: -Infinity } } RETURN NONE",
+        );
         q.set("id", sdb::Value::RecordId(id.clone()));
         q.set("deep", nested(deep));
         q.set("n", sdb::Value::Number(sdb::Number::Int(i as i64)));
@@ -265,6 +270,13 @@ async fn deep_nan_and_every_key_kind_survive_a_restart(backend: Backend) {
     let mut want: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
     want.sort();
     assert_eq!(ids, want, "every key kind, as SurrealDB names it");
+    let typed = ssp::db::values::from_surreal(
+        surrealdb_syn::value(
+            "{ d: 1.00000000000000000001dec, t: 1h30m, u: u'0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3a', \
+             b: b\"00FF\", g: (1.5, 2.5), nan: NaN, inf: -Infinity }",
+        )
+        .expect("a value"),
+    );
     for r in &file.engine.records {
         assert_eq!(
             depth(&r.content),
@@ -272,6 +284,10 @@ async fn deep_nan_and_every_key_kind_survive_a_restart(backend: Backend) {
             "{}: record, `deep`, then the array",
             r.id
         );
+        let got = r
+            .content
+            .get_path(&[ssp::engine::value::PathPart::Field("typed".into())]);
+        assert_eq!(got, typed, "{}: every type as it was", r.id);
     }
 
     let app = TestApp::spawn_on(test_db.clone(), test_db.settings()).await;
