@@ -651,7 +651,7 @@ impl Value {
                 // that, so they share one key that every number looks in.
                 _ => IndexKey::Inexact,
             },
-            Value::Duration(d) => IndexKey::Duration(d.as_nanos()),
+            Value::Duration(d) => IndexKey::Duration(d.as_secs(), d.subsec_nanos()),
             Value::Uuid(u) => IndexKey::Uuid(u.into_bytes()),
             // Equal only to their own type, which no indexed literal is.
             Value::Array(_) | Value::Object(_) | Value::Geometry(_) | Value::Bytes(_) => {
@@ -686,7 +686,8 @@ pub enum IndexKey {
     Float(u64),
     Str(Str),
     Datetime(i64),
-    Duration(u128),
+    /// Seconds and nanoseconds: a u128 would align (and so grow) every key.
+    Duration(u64, u32),
     Uuid([u8; 16]),
     /// Every decimal that is not a whole i64: see [`Value::index_key`].
     /// Records here are candidates for every numeric key, and a view whose
