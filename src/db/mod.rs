@@ -24,6 +24,7 @@
 //! [`Db::connect`] backs off exponentially up to the configured deadline.
 
 pub mod migrations;
+pub mod records;
 pub mod schema;
 pub mod values;
 

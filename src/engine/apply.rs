@@ -56,11 +56,15 @@ impl Engine {
             let table = self.store.table_mut(&id.table);
             let version = match &old {
                 Some(old) if old.content.same_content(&content) => {
-                    if old.content == content {
+                    // Same content, or the same in another representation
+                    // (JSON text vs SurrealDB's typed value): keep the
+                    // version, and keep the typed copy whichever came last,
+                    // so that views compare what SurrealDB compares.
+                    if old.content == content
+                        || old.content.typed_leaves() >= content.typed_leaves()
+                    {
                         continue;
                     }
-                    // Same content in another representation (JSON vs typed):
-                    // keep the richer value, keep the version.
                     old.version
                 }
                 Some(old) => {

@@ -564,6 +564,25 @@ impl Value {
         }
     }
 
+    /// How many values in `self` are of a type JSON has no form for
+    /// (datetimes, decimals, durations, uuids, bytes, geometry, record ids):
+    /// of two copies with the [same content](Value::same_content), the one
+    /// SurrealDB delivered has more.
+    pub fn typed_leaves(&self) -> usize {
+        match self {
+            Value::Datetime(_)
+            | Value::Decimal(_)
+            | Value::Duration(_)
+            | Value::Uuid(_)
+            | Value::Bytes(_)
+            | Value::Geometry(_)
+            | Value::Thing(_) => 1,
+            Value::Array(a) => a.iter().map(Value::typed_leaves).sum(),
+            Value::Object(o) => o.values().iter().map(Value::typed_leaves).sum(),
+            _ => 0,
+        }
+    }
+
     /// Follows a field path. Missing fields, and fields of non-objects, are NONE.
     /// A field of an array maps over its elements, as in SurrealQL.
     pub fn get_path(&self, path: &[PathPart]) -> Value {

@@ -3,6 +3,8 @@
 //! after a commit that failed for good).
 
 use super::*;
+use crate::db::records::read_records;
+use crate::engine::value::RecordId;
 
 pub(super) struct Applier {
     pub(super) rx: mpsc::Receiver<Request>,
@@ -225,8 +227,83 @@ impl Applier {
         self.engine.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(super) async fn ingest_group(&mut self, group: Vec<Request>) {
+    /// Replaces what the change worker delivered (LIVE notifications,
+    /// change-feed entries) by each record's current content in SurrealDB,
+    /// read here, at its turn in the pipeline.
+    ///
+    /// Why: a notification can arrive after a newer state of its record was
+    /// applied (an `/ingest` of a later write, sent as soon as the write
+    /// committed, overtakes the LIVE notification of an earlier one).
+    /// Applied as delivered, it would put the old state back until the next
+    /// notification: a deleted record re-entering its views, an update
+    /// going back, versions rising for nothing. Read at its turn, it can
+    /// only bring the record forward to what the database holds now, which
+    /// is as new as anything applied before it, since an `/ingest` comes
+    /// after its write. Everything the worker delivers becomes "this record
+    /// changed"; the database says to what. One read per group (one round
+    /// trip per 1,000 records). If the read fails, the changes are applied
+    /// as delivered (as before this step), with a warning and
+    /// `ssp_worker_resolve_failures_total`: never dropped.
+    async fn resolve_from_database(db: &crate::db::Db, group: &mut [Request]) {
+        let from_worker = |source: &Source| matches!(source, Source::Live | Source::ChangeFeed);
+        let mut ids: Vec<RecordId> = Vec::new();
+        let mut seen: ahash::AHashSet<&RecordId> = ahash::AHashSet::new();
+        for req in group.iter() {
+            if let Request::Ingest {
+                changes, source, ..
+            } = req
+                && from_worker(source)
+            {
+                for c in changes {
+                    if seen.insert(&c.id) {
+                        ids.push(c.id.clone());
+                    }
+                }
+            }
+        }
+        if ids.is_empty() {
+            return;
+        }
+        let current = match read_records(db, &ids).await {
+            Ok(current) => current,
+            Err(e) => {
+                metrics::counter!("ssp_worker_resolve_failures_total").increment(1);
+                tracing::warn!(
+                    error = %e,
+                    records = ids.len(),
+                    "could not read the current content of the records the change worker reported; applying them as delivered"
+                );
+                return;
+            }
+        };
+        let current: AHashMap<RecordId, Option<crate::engine::value::Object>> =
+            current.into_iter().map(|c| (c.id, c.content)).collect();
+        for req in group.iter_mut() {
+            if let Request::Ingest {
+                changes, source, ..
+            } = req
+                && from_worker(source)
+            {
+                for c in changes.iter_mut() {
+                    if let Some(now) = current.get(&c.id) {
+                        c.content = now.clone();
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) async fn ingest_group(&mut self, mut group: Vec<Request>) {
         let span = tracing::debug_span!("ingest_group", requests = group.len());
+        let db = Arc::clone(self.sink.db());
+        Self::resolve_from_database(&db, &mut group)
+            .instrument(span.clone())
+            .await;
+        // The records this group names, for the wait below: a group whose
+        // changes an earlier group already applied (the worker's copy of an
+        // `/ingest`, or the other way round) changes no edge itself, yet
+        // must not answer before that earlier group's edges are committed.
+        let records = record_hashes(&group);
         let mut edges = EdgeChanges::default();
         let mut waiters = Vec::with_capacity(group.len());
         // Re-query views this group may have changed, and for each waiter
@@ -301,9 +378,13 @@ impl Applier {
                 .await;
         }
         self.dirty.notify_one();
-        // An edge still being written by an earlier group: wait for it, so
-        // that each edge's writes commit in the engine's order.
-        let hashes = edges.edge_hashes();
+        // An edge (or a record) still being written by an earlier group:
+        // wait for it, so that each edge's writes commit in the engine's
+        // order, and an answer about a record follows its earlier commits.
+        let mut hashes = edges.edge_hashes();
+        hashes.extend(records);
+        hashes.sort_unstable();
+        hashes.dedup();
         while hashes.iter().any(|h| self.in_flight_edges.contains_key(h)) {
             match self.in_flight.next().await {
                 Some(done) => self.release(done),
@@ -635,6 +716,20 @@ impl Applier {
 }
 
 /// Commits edge changes in one transaction, retrying as [`retry`] does.
+/// One hash per record the group's changes name, in a space of their own
+/// beside the edges' (a collision only makes a group wait when it need not).
+fn record_hashes(group: &[Request]) -> Vec<u64> {
+    static HASHER: std::sync::LazyLock<ahash::RandomState> =
+        std::sync::LazyLock::new(ahash::RandomState::new);
+    let mut out = Vec::new();
+    for req in group {
+        if let Request::Ingest { changes, .. } = req {
+            out.extend(changes.iter().map(|c| HASHER.hash_one(("record", &c.id))));
+        }
+    }
+    out
+}
+
 pub(super) async fn commit(sink: &EdgeSink, edges: &EdgeChanges) -> Result<(), DbError> {
     commit_on(sink, 0, edges).await
 }

@@ -11,12 +11,12 @@ use std::collections::{BTreeMap, HashMap};
 use surrealdb::types as sdb;
 
 use super::{EdgeChanges, EdgeSink, MAX_EDGES_PER_TX};
+use crate::db::records::read_records;
 use crate::db::schema::{EDGE_TABLE, VERSION_TABLE};
 use crate::db::values::record_id_from_surreal;
 use crate::db::{Db, DbError, Query};
 use crate::engine::value::RecordId;
 use crate::engine::{Engine, ViewDelta};
-use crate::sources::snapshot::read_records;
 
 /// One edge as the database holds it.
 #[derive(Debug, Clone)]

@@ -24,7 +24,7 @@ use futures::stream::BoxStream;
 use surrealdb::types as sdb;
 use surrealdb::types::Action;
 
-use super::snapshot::row_to_change;
+use crate::db::records::row_to_change;
 use crate::db::values::record_id_from_surreal;
 use crate::db::{Db, DbError, Query};
 use crate::engine::Change;

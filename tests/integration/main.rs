@@ -15,6 +15,7 @@ mod hardening;
 mod http;
 mod metrics;
 mod migrations;
+mod mixed_sources;
 mod node_client;
 mod openapi;
 mod persistence;
