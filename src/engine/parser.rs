@@ -1995,7 +1995,7 @@ impl<'a> Parser<'a> {
             Err(self.refuse(
                 i,
                 &format!("{what} record id key"),
-                "only integer and string record id keys are supported",
+                "only integer, string and uuid record id keys are supported",
             ))
         };
         if self.src[i..].starts_with("..") {
@@ -2006,7 +2006,14 @@ impl<'a> Parser<'a> {
                 let (k, end) = self.lex_quoted(i, 1, '`')?;
                 Ok((Key::String(k.into()), end))
             }
-            Some(b'u') if matches!(at(i + 1), Some(b'"' | b'\'')) => refuse_key("uuid"),
+            Some(b'u') if matches!(at(i + 1), Some(b'"' | b'\'')) => {
+                let quote = at(i + 1).unwrap_or(b'"');
+                let (text, end) = self.lex_string(i + 2, quote)?;
+                match text.parse::<sdb::Uuid>() {
+                    Ok(u) => Ok((Key::Uuid(*u.into_inner().as_bytes()), end)),
+                    Err(e) => Err(self.error(i, "invalid uuid", &e.to_string(), None)),
+                }
+            }
             Some(b'{') => refuse_key("object"),
             Some(b'[') => refuse_key("array"),
             Some(sign @ (b'+' | b'-')) => {
@@ -2088,7 +2095,7 @@ impl<'a> Parser<'a> {
                 Some(_) => self.refuse(
                     t.start,
                     e.construct.as_deref().unwrap_or(""),
-                    "only integer and string record id keys are supported",
+                    "only integer, string and uuid record id keys are supported",
                 ),
                 None => bad(),
             })?;
@@ -2236,7 +2243,19 @@ mod tests {
             lit("a = u'0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3a'"),
             Value::uuid(uuid::Uuid::parse_str("0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3a").unwrap())
         );
+        assert_eq!(
+            lit("a = t:u'0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3a'"),
+            Value::thing(RecordId::new(
+                "t",
+                Key::Uuid(
+                    *uuid::Uuid::parse_str("0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3a")
+                        .unwrap()
+                        .as_bytes()
+                )
+            ))
+        );
         assert!(parse_select("SELECT * FROM t WHERE a = u'nope'").is_err());
+        assert!(parse_select("SELECT * FROM t WHERE a = t:u'nope'").is_err());
         assert!(parse_select("SELECT * FROM t WHERE a = 5parsecs").is_err());
     }
 

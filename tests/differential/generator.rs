@@ -6,6 +6,13 @@ use super::*;
 // Generator
 // ===========================================================================
 
+/// The engine's key for an array or object key, as the change worker makes it.
+pub(crate) fn composite_key(key: sdb::RecordIdKey) -> Key {
+    record_id_from_surreal(&sdb::RecordId::new("t", key))
+        .expect("not a range")
+        .key
+}
+
 pub(crate) const STRS: &[&str] = &[
     "", "a", "A", "B", "b", "ab", "abc", "Ba", "10", "9", "x y", "é", "a b",
 ];
@@ -208,11 +215,34 @@ impl Gen {
     }
 
     pub(crate) fn t_key(&mut self) -> Key {
-        if self.p(0.1) {
+        match self.weighted(&[80, 10, 4, 4, 2]) {
+            0 => Key::Int(self.n(1, 7)),
             // `t:⟨7⟩` is a string key, distinct from `t:7`.
-            Key::String(self.pick(&["a", "B", "7"]).into())
-        } else {
-            Key::Int(self.n(1, 7))
+            1 => Key::String(self.pick(&["a", "B", "7"]).into()),
+            2 => Key::Uuid(
+                *uuid::Uuid::parse_str(self.pick(UUIDS))
+                    .expect("a uuid")
+                    .as_bytes(),
+            ),
+            // Array and object keys, compared by content (`[1] = [1f]`).
+            3 => {
+                let first = if self.p(0.5) {
+                    sdb::Value::Number(sdb::Number::Int(self.n(1, 2)))
+                } else {
+                    sdb::Value::Number(sdb::Number::Float(1.0))
+                };
+                composite_key(sdb::RecordIdKey::Array(
+                    vec![first, sdb::Value::String("a".into())].into(),
+                ))
+            }
+            _ => {
+                let mut o = sdb::Object::new();
+                o.insert(
+                    "a".to_owned(),
+                    sdb::Value::Number(sdb::Number::Int(self.n(1, 2))),
+                );
+                composite_key(sdb::RecordIdKey::Object(o))
+            }
         }
     }
 

@@ -9,8 +9,10 @@
 //!   (`ttl`, `0ns` among them), uuids, bytes, geometry points and record
 //!   links (`u:3`, real SurrealDB record ids); Numbers include `-0.0`, NaN,
 //!   ±Infinity and values beyond 2^53 and near `i64::MAX`; keys
-//!   include `t:a`, `t:B` and the string key `t:⟨7⟩` beside `t:7`;
-//! * **views**: random queries of the supported subset (contract §3): `*` or
+//!   include `t:a`, `t:B` and the string key `t:⟨7⟩` beside `t:7`, uuid
+//!   keys (`t:u'…'`, also as literals), and array and object keys
+//!   (`t:[1, 'a']` beside `t:[1f, 'a']`, `t:{ a: 1 }`; in data and params);
+//! * **views**: random queries of the supported subset: `*` or
 //!   field lists, `WHERE` with every supported operator, `NOT (..)`/`!`,
 //!   `IS [NOT] NONE`, nested and indexed paths, literals of every kind and
 //!   `$params`, `ORDER BY` on several fields, `LIMIT`/`START` (literal, param,

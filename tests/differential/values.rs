@@ -65,11 +65,12 @@ pub(crate) fn contains_typed(v: &Value) -> bool {
     }
 }
 
-/// Whether `v` holds bytes or a geometry, which SSP's queries have no
-/// literal for.
+/// Whether `v` holds bytes, a geometry or a record id with an array or
+/// object key, which SSP's queries have no literal for.
 pub(crate) fn contains_unwritable(v: &Value) -> bool {
     match v {
         Value::Bytes(_) | Value::Geometry(_) => true,
+        Value::Thing(t) => matches!(t.key, Key::Composite(_)),
         Value::Array(a) => a.iter().any(contains_unwritable),
         Value::Object(o) => o.iter().any(|(_, v)| contains_unwritable(v)),
         _ => false,
