@@ -123,6 +123,33 @@ fn parse_item(item: serde_json::Value) -> Result<Change, String> {
     Ok(Change { id, content })
 }
 
+/// Converts the fields the tables' schemas type (datetime, decimal,
+/// duration, uuid, record) from their JSON form to SurrealDB's type, as the
+/// database holds them (see [`crate::db::field_types`]).
+async fn typed(state: &AppState, changes: &mut [Change]) {
+    let mut tables: Vec<&str> = changes.iter().map(|c| c.id.table.as_str()).collect();
+    tables.sort_unstable();
+    tables.dedup();
+    let mut by_table = Vec::with_capacity(tables.len());
+    for t in tables {
+        let types = state.field_types.of(&state.db, t).await;
+        if !types.is_empty() {
+            by_table.push((t.to_owned(), types));
+        }
+    }
+    if by_table.is_empty() {
+        return;
+    }
+    for c in changes.iter_mut() {
+        if let (Some(content), Some((_, types))) = (
+            c.content.as_mut(),
+            by_table.iter().find(|(t, _)| t == c.id.table.as_str()),
+        ) {
+            types.apply(content);
+        }
+    }
+}
+
 /// Ingest record changes.
 ///
 /// Applies the changes to every view and answers once their edges are
@@ -145,7 +172,8 @@ pub async fn ingest(
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<ApiJson<IngestSummary>, ApiError> {
-    let changes = parse_body(body)?;
+    let mut changes = parse_body(body)?;
+    typed(&state, &mut changes).await;
     let summary = state
         .pipeline()?
         .ingest(changes, Source::Http)

@@ -67,6 +67,8 @@ pub struct AppState {
     /// The database status `/health` reports, pinged at most once per
     /// [`health::DB_STATUS_TTL`].
     pub db_status: health::DbStatusCache,
+    /// The schema's field types, by table: what `/ingest`'s JSON becomes.
+    pub field_types: crate::db::field_types::FieldTypes,
     core: OnceLock<Core>,
     /// `true` once `core` is set; a watch so that waiters need no polling.
     ready: watch::Sender<bool>,
@@ -132,6 +134,7 @@ impl AppState {
             db,
             write_budget,
             db_status: health::DbStatusCache::new(health::DB_STATUS_TTL),
+            field_types: Default::default(),
             core: OnceLock::new(),
             ready: watch::channel(false).0,
             bootstrap: Mutex::default(),

@@ -23,6 +23,7 @@
 //! wait for the connection to come back. The first connect is ours to retry:
 //! [`Db::connect`] backs off exponentially up to the configured deadline.
 
+pub mod field_types;
 pub mod migrations;
 pub mod records;
 pub mod schema;

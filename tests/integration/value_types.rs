@@ -194,3 +194,104 @@ async fn typed_literals_register_incremental(backend: Backend) {
     app.stop().await;
 }
 backend_tests!(typed_literals_register_incremental: mem);
+
+/// `/ingest` is typed by the schema: a JSON string in a field defined as
+/// `datetime`, `decimal`, `duration` or `record<…>` is that type, as the
+/// database would hold it, so views compare what SurrealDB compares. The
+/// same records written in SurrealDB afterwards are the same content: no
+/// version moves.
+async fn ingest_follows_the_schemas_types(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    run(
+        &db,
+        "DEFINE TABLE ev SCHEMAFULL;
+         DEFINE FIELD at ON ev TYPE datetime;
+         DEFINE FIELD amount ON ev TYPE decimal;
+         DEFINE FIELD ttl ON ev TYPE option<duration>;
+         DEFINE FIELD owner ON ev TYPE option<record<user>>;",
+        vec![],
+    )
+    .await;
+    let views = [
+        View {
+            id: "ev_recent",
+            sql: "SELECT * FROM ev WHERE at > d'2024-01-01T00:00:00Z'",
+        },
+        View {
+            id: "ev_big",
+            sql: "SELECT * FROM ev WHERE amount > 1",
+        },
+        View {
+            id: "ev_longest",
+            sql: "SELECT * FROM ev ORDER BY ttl DESC LIMIT 1",
+        },
+        View {
+            id: "ev_owner",
+            sql: "SELECT * FROM ev WHERE owner > 'zzz'",
+        },
+    ];
+    for v in views {
+        register(&app, v).await;
+    }
+    let records = [
+        (
+            1,
+            r#"{"at": "2024-06-01T00:00:00Z", "amount": "1.00000000000000000001", "ttl": "1h", "owner": "user:1"}"#,
+        ),
+        (
+            2,
+            r#"{"at": "2023-01-01T00:00:00Z", "amount": 0.5, "ttl": "30m"}"#,
+        ),
+        (
+            3,
+            r#"{"at": "2025-01-01T00:00:00Z", "amount": 2, "ttl": "90s"}"#,
+        ),
+    ];
+    for (key, record) in records {
+        let record: serde_json::Value = serde_json::from_str(record).unwrap();
+        let response = app
+            .post("/ingest")
+            .json(&serde_json::json!({"table": "ev", "op": "CREATE", "id": format!("ev:{key}"), "record": record}))
+            .send()
+            .await
+            .expect("ingest");
+        assert_eq!(response.status(), 200);
+    }
+    // As text, `"2024-06-01..." > d'2024-01-01'` is false, `"1.000…01" > 1`
+    // is true for the wrong reason (every string is), and `"90s"` sorts
+    // above `"1h"`.
+    let want: [(&str, &[&str]); 4] = [
+        ("ev_recent", &["ev:1", "ev:3"]),
+        ("ev_big", &["ev:1", "ev:3"]),
+        ("ev_longest", &["ev:1"]),
+        ("ev_owner", &["ev:1"]),
+    ];
+    for (view, ids) in want {
+        let got: BTreeSet<String> = edges(&db, view).await.into_keys().collect();
+        let ids: BTreeSet<String> = ids.iter().map(|s| s.to_string()).collect();
+        assert_eq!(got, ids, "{view}");
+    }
+
+    // The same records in SurrealDB: the worker's typed copies are the same
+    // content, and the edges are SurrealDB's answer at version 1.
+    run(
+        &db,
+        "CREATE ev:1 CONTENT { at: d'2024-06-01T00:00:00Z', amount: 1.00000000000000000001dec, ttl: 1h, owner: user:1 };
+         CREATE ev:2 CONTENT { at: d'2023-01-01T00:00:00Z', amount: 0.5dec, ttl: 30m };
+         CREATE ev:3 CONTENT { at: d'2025-01-01T00:00:00Z', amount: 2dec, ttl: 90s };",
+        vec![],
+    )
+    .await;
+    wait_agree(&db, &views, AGREE).await;
+    for view in views {
+        let e = edges(&db, view.id).await;
+        assert!(
+            e.values().all(|v| *v == 1),
+            "{}: one version per record, whichever copy came first: {e:?}",
+            view.id
+        );
+    }
+    app.stop().await;
+}
+backend_tests!(ingest_follows_the_schemas_types: mem, ws);
