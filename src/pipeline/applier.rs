@@ -241,9 +241,10 @@ impl Applier {
     /// is as new as anything applied before it, since an `/ingest` comes
     /// after its write. Everything the worker delivers becomes "this record
     /// changed"; the database says to what. One read per group (one round
-    /// trip per 1,000 records). If the read fails, the changes are applied
-    /// as delivered (as before this step), with a warning and
-    /// `ssp_worker_resolve_failures_total`: never dropped.
+    /// trip per 1,000 records). While the database is unavailable the read
+    /// is retried (with backoff, as commits are); if it fails otherwise, the
+    /// changes are applied as delivered (as before this step), with a
+    /// warning and `ssp_worker_resolve_failures_total`: never dropped.
     async fn resolve_from_database(db: &crate::db::Db, group: &mut [Request]) {
         let from_worker = |source: &Source| matches!(source, Source::Live | Source::ChangeFeed);
         let mut ids: Vec<RecordId> = Vec::new();
@@ -264,16 +265,31 @@ impl Applier {
         if ids.is_empty() {
             return;
         }
-        let current = match read_records(db, &ids).await {
-            Ok(current) => current,
-            Err(e) => {
-                metrics::counter!("ssp_worker_resolve_failures_total").increment(1);
-                tracing::warn!(
-                    error = %e,
-                    records = ids.len(),
-                    "could not read the current content of the records the change worker reported; applying them as delivered"
-                );
-                return;
+        // While the database is down, wait for it, as commits do: applied
+        // as delivered, a stale notification could move a record back.
+        let mut backoff =
+            crate::db::backoff_forever(Duration::from_millis(50), Duration::from_secs(2));
+        let current = loop {
+            match read_records(db, &ids).await {
+                Ok(current) => break current,
+                Err(e) if e.is_unavailable() => {
+                    let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(2));
+                    tracing::warn!(
+                        error = %e,
+                        retry_in_ms = wait.as_millis() as u64,
+                        "reading the records the change worker reported failed; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => {
+                    metrics::counter!("ssp_worker_resolve_failures_total").increment(1);
+                    tracing::warn!(
+                        error = %e,
+                        records = ids.len(),
+                        "could not read the current content of the records the change worker reported; applying them as delivered"
+                    );
+                    return;
+                }
             }
         };
         let current: AHashMap<RecordId, Option<crate::engine::value::Object>> =
