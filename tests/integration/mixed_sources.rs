@@ -102,6 +102,29 @@ async fn surreal_ids(db: &ssp::db::Db, sql: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// Writes `c` as record `mx:<key>` in SurrealDB, and counts the write in
+/// `changed` if it changes what `model` says the record holds.
+async fn upsert(
+    db: &ssp::db::Db,
+    key: i64,
+    c: &Value,
+    model: &BTreeMap<i64, Value>,
+    changed: &mut BTreeMap<i64, u64>,
+) {
+    run(
+        db,
+        "UPSERT $id CONTENT $c",
+        vec![
+            ("id", rid("mx", key)),
+            ("c", ssp::db::values::json_to_surreal(c)),
+        ],
+    )
+    .await;
+    if model.get(&key) != Some(c) {
+        *changed.entry(key).or_default() += 1;
+    }
+}
+
 async fn every_answer_after_ingest_is_surrealdbs(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let db = direct_db(&app.test_db, Some(&app)).await;
@@ -137,33 +160,11 @@ async fn every_answer_after_ingest_is_surrealdbs(backend: Backend) {
                 // Two writes, and one `/ingest` with the final content (a
                 // full record, as `/ingest` takes): the LIVE notification of
                 // the first may arrive after the `/ingest`.
-                run(
-                    &db,
-                    "UPSERT $id CONTENT $c",
-                    vec![
-                        ("id", rid("mx", key)),
-                        ("c", ssp::db::values::json_to_surreal(&c)),
-                    ],
-                )
-                .await;
-                if model.get(&key) != Some(&c) {
-                    *changed.entry(key).or_default() += 1;
-                }
-                model.insert(key, c.clone());
+                upsert(&db, key, &c, &model, &mut changed).await;
+                model.insert(key, c);
                 c = content(&mut rng);
             }
-            run(
-                &db,
-                "UPSERT $id CONTENT $c",
-                vec![
-                    ("id", rid("mx", key)),
-                    ("c", ssp::db::values::json_to_surreal(&c)),
-                ],
-            )
-            .await;
-            if model.get(&key) != Some(&c) {
-                *changed.entry(key).or_default() += 1;
-            }
+            upsert(&db, key, &c, &model, &mut changed).await;
             let op = if model.insert(key, c.clone()).is_some() {
                 "UPDATE"
             } else {
