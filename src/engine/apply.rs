@@ -8,11 +8,49 @@ impl Engine {
     /// one change, from its content before the batch to its last content.
     pub fn apply_batch(&mut self, changes: &[Change]) -> Vec<ViewDelta> {
         value::take_link_followed();
+        let noted = self.link_views.len();
         let out = self.apply_batch_inner(changes);
-        if value::take_link_followed() {
+        if value::take_link_followed() || self.link_views.len() > noted {
             self.links_not_followed += 1;
         }
         out
+    }
+
+    /// The incremental views whose evaluation went through a record link
+    /// (see [`Engine::links_not_followed`]) since the last call, which only
+    /// the re-query tier keeps exact: the pipeline moves them there.
+    pub fn take_link_views(&mut self) -> Vec<ViewMeta> {
+        let ids = std::mem::take(&mut self.link_views);
+        let mut seen = AHashSet::new();
+        ids.into_iter()
+            .filter(|id| seen.insert(id.clone()))
+            .filter_map(|id| self.views.get(&id).map(|v| v.meta.to_meta()))
+            .collect()
+    }
+
+    /// Notes the views node `n` serves (through its parents, up to their
+    /// roots) when evaluating it just went through a record link.
+    fn note_link_followed(&mut self, n: NodeId) {
+        if value::take_link_followed() {
+            self.note_link_nodes(vec![n]);
+        }
+    }
+
+    /// Notes the views nodes `todo` serve, through their parents up to
+    /// their roots (see [`Engine::take_link_views`]).
+    fn note_link_nodes(&mut self, mut todo: Vec<NodeId>) {
+        let mut seen = AHashSet::new();
+        while let Some(n) = todo.pop() {
+            if !seen.insert(n) || !self.alive(n) {
+                continue;
+            }
+            let node = &self.nodes[n as usize].as_deref().expect("alive");
+            if let Some(root) = &node.root {
+                self.link_views
+                    .extend(root.views.iter().map(|(id, _)| id.clone()));
+            }
+            todo.extend(node.parents.iter().map(|(p, _)| *p));
+        }
     }
 
     /// How many batches evaluated a path through a record link for an
@@ -102,8 +140,18 @@ impl Engine {
             }
             self.links.change(&id.table, old.as_ref(), new.as_ref());
             candidates.clear();
+            let mut through_links = Vec::new();
             if let Some(table) = self.store.tables.get_mut(&id.table) {
-                table.reindex(id, old.as_ref(), new.as_ref(), &mut candidates);
+                table.reindex(
+                    id,
+                    old.as_ref(),
+                    new.as_ref(),
+                    &mut candidates,
+                    &mut through_links,
+                );
+            }
+            if !through_links.is_empty() {
+                self.note_link_nodes(through_links);
             }
             candidates.sort_unstable();
             candidates.dedup();
@@ -112,6 +160,7 @@ impl Engine {
             }
             for &n in &candidates {
                 self.evaluate(n, id, old.as_ref(), new.as_ref(), &mut events, &mut dirty);
+                self.note_link_followed(n);
             }
             let with_subqueries: Vec<NodeId> = candidates
                 .iter()
@@ -272,6 +321,7 @@ impl Engine {
             .is_some_and(Node::needs_refill)
         {
             self.refill_order(n);
+            self.note_link_followed(n);
         }
         let Some(node) = self
             .nodes

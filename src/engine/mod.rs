@@ -273,6 +273,8 @@ pub struct Engine {
     links: links::Links,
     /// See [`Engine::links_not_followed`].
     links_not_followed: u64,
+    /// See [`Engine::take_link_views`].
+    link_views: Vec<Arc<str>>,
 }
 
 /// The fewest matches past its end a window with a `LIMIT` keeps. A window

@@ -125,11 +125,19 @@ impl Table {
         old: Option<&Value>,
         new: Option<&Value>,
         candidates: &mut Vec<NodeId>,
+        through_links: &mut Vec<NodeId>,
     ) {
         let key = &id.key;
         for (path, index) in &mut self.indexes {
+            super::value::take_link_followed();
             let old_k = old.and_then(|c| record_key(id, c, path));
             let new_k = new.and_then(|c| record_key(id, c, path));
+            if super::value::take_link_followed() {
+                // The indexed path goes through a record link, which
+                // SurrealDB would follow: every node indexed on it reads
+                // through that link.
+                through_links.extend(index.nodes.values().flatten().copied());
+            }
             if !is_id_path(path) && old_k != new_k {
                 if let Some(k) = &old_k
                     && let Some(set) = index.records.get_mut(k)

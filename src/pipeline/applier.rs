@@ -150,6 +150,7 @@ impl Applier {
             {
                 queued_changes = 0;
                 self.ingest_group(std::mem::take(&mut queued)).await;
+                self.retier_link_views().await;
                 continue;
             }
             if queued.is_empty() {
@@ -354,7 +355,7 @@ impl Applier {
                         changes.iter().map(|c| c.id.table.as_str()).collect();
                     tracing::warn!(
                         ?tables,
-                        "a change put a record link where an incremental view reads a path through it; SSP does not follow links in the incremental tier: register the view again to move it to the re-query tier"
+                        "a change put a record link where an incremental view reads a path through it; SSP moves the view to the re-query tier"
                     );
                 }
                 if engine.requery_count() > 0 {
@@ -438,6 +439,43 @@ impl Applier {
             }
             .instrument(span),
         ));
+    }
+
+    /// Moves the incremental views whose evaluation just went through a
+    /// record link to the re-query tier, as their registration would have
+    /// if the data had held the link then (a view registered before its
+    /// data existed, or before a field first held a link): the engine does
+    /// not follow links, SurrealDB does. Like a view operation, after every
+    /// earlier commit; the edges move by the difference.
+    async fn retier_link_views(&mut self) {
+        let metas = self.engine().take_link_views();
+        if metas.is_empty() {
+            return;
+        }
+        self.drain().await;
+        for meta in metas {
+            let reason =
+                "a path through a record link (found in the data after the view registered)";
+            let plan = match requery::plan(self.sink.db(), &meta.sql, &meta.params, reason.into())
+                .await
+            {
+                Ok(plan) => plan,
+                Err(e) => {
+                    tracing::warn!(view = %meta.id, error = %e, "could not move the view to the re-query tier; it stays incremental and may differ from SurrealDB until registered again");
+                    continue;
+                }
+            };
+            let id = meta.id.clone();
+            match self.register(meta, Some(plan)).await {
+                Ok(_) => {
+                    metrics::counter!("ssp_views_retiered_total").increment(1);
+                    tracing::info!(view = %id, "view moved to the re-query tier: its data now holds a record link on a path it reads");
+                }
+                Err(e) => {
+                    tracing::warn!(view = %id, error = %e, "moving the view to the re-query tier failed");
+                }
+            }
+        }
     }
 
     /// Re-runs the re-query views of a group in SurrealDB and adds the

@@ -175,6 +175,56 @@ async fn link_paths_follow_the_linked_record(backend: Backend) {
 }
 backend_tests!(link_paths_follow_the_linked_record);
 
+/// A view registered before its data exists cannot know that `author` will
+/// hold record links: it starts incremental. The first change that puts a
+/// link on a path it reads moves it to the re-query tier, and its edges
+/// become SurrealDB's answer; a view that reads no such path stays.
+async fn a_view_moves_to_requery_when_its_data_gains_a_link(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    write(&db, "DEFINE TABLE gp; DEFINE TABLE gu;", vec![]).await;
+    let by_name = View {
+        id: "gp_by_author_name",
+        sql: "SELECT * FROM gp WHERE author.name = 'ann'",
+    };
+    let by_title = View {
+        id: "gp_by_title",
+        sql: "SELECT * FROM gp WHERE title = 'hello'",
+    };
+    for v in [by_name, by_title] {
+        let body = register(&app, v).await;
+        assert_eq!(body["tier"]["kind"], "incremental", "{body}");
+    }
+    write(
+        &db,
+        "UPSERT $id SET name = 'ann'",
+        vec![("id", rid("gu", 1))],
+    )
+    .await;
+    write(
+        &db,
+        "UPSERT $id SET title = 'hello', author = $a",
+        vec![("id", rid("gp", 1)), ("a", rid("gu", 1))],
+    )
+    .await;
+    wait_agree(&db, &[by_name, by_title], AGREE).await;
+    let e = crate::worker::edges(&db, by_name.id).await;
+    assert!(e.contains_key("gp:1"), "the post by ann: {e:?}");
+    assert_eq!(tier(&app, by_name.id).await["kind"], "requery");
+    assert_eq!(tier(&app, by_title.id).await["kind"], "incremental");
+    // From now on it follows the linked record too.
+    write(
+        &db,
+        "UPDATE $id SET name = 'bob'",
+        vec![("id", rid("gu", 1))],
+    )
+    .await;
+    wait_agree(&db, &[by_name, by_title], AGREE).await;
+    assert!(crate::worker::edges(&db, by_name.id).await.is_empty());
+    app.stop().await;
+}
+backend_tests!(a_view_moves_to_requery_when_its_data_gains_a_link);
+
 /// Graph traversal and counts over a relation table, and a user function
 /// that reads another table: each change to any of them re-runs the views.
 async fn traversals_counts_and_user_functions(backend: Backend) {
