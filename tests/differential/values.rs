@@ -49,10 +49,12 @@ pub(crate) fn contains_object(v: &Value) -> bool {
     }
 }
 
-/// Whether `v` holds a value JSON has no type for (a datetime, decimal,
-/// duration, uuid, bytes or geometry): params are JSON, so it cannot be one.
+/// Whether `v` holds a value JSON has no form for (a datetime, decimal,
+/// duration, uuid, bytes, geometry, NaN or an infinity): params are JSON,
+/// so it cannot be one.
 pub(crate) fn contains_typed(v: &Value) -> bool {
     match v {
+        Value::Number(Number::Float(f)) => !f.is_finite(),
         Value::Datetime(_)
         | Value::Decimal(_)
         | Value::Duration(_)
