@@ -34,11 +34,18 @@ impl Engine {
         });
         let dispatch = match &plan.index_term {
             Some(term) => match bind(&term.value, &env) {
-                ast::Expr::Literal(v) => match v.index_key() {
-                    // A decimal literal: `=` to numbers no key names.
-                    Some(value::IndexKey::Inexact) | None => Dispatch::Scan,
-                    Some(k) => Dispatch::Indexed(k),
-                },
+                ast::Expr::Literal(v) => {
+                    let key = if store::is_id_path(&term.path) {
+                        id_lookup_key(&v)
+                    } else {
+                        v.index_key()
+                    };
+                    match key {
+                        // A decimal literal: `=` to numbers no key names.
+                        Some(value::IndexKey::Inexact) | None => Dispatch::Scan,
+                        Some(k) => Dispatch::Indexed(k),
+                    }
+                }
                 _ => Dispatch::Scan,
             },
             None => Dispatch::Scan,
@@ -147,5 +154,24 @@ impl Engine {
                 self.unlink(k, n);
             }
         }
+    }
+}
+
+/// The key an `id = <record id>` term of a view's top-level `AND` looks up.
+///
+/// SurrealDB 3.3.5 answers such a term by looking the key up, so it matches
+/// exactly that key: `WHERE id = t:[1, 'a']` does not find `t:[1f, 'a']`,
+/// although `t:[1f, 'a'] = t:[1, 'a']` is true as values (and `WHERE id =
+/// t:[1, 'a'] OR ...`, a scan, finds it). So the node looks the exact key
+/// up too, array and object keys included (fields compare by content: see
+/// [`value::Value::index_key`]); its filter still decides.
+fn id_lookup_key(v: &Value) -> Option<value::IndexKey> {
+    match v {
+        Value::Thing(t) => Some(value::IndexKey::Thing((**t).clone())),
+        Value::String(s) => match RecordId::parse(s) {
+            Some(rid) => Some(value::IndexKey::Thing(rid)),
+            None => v.index_key(),
+        },
+        _ => v.index_key(),
     }
 }
