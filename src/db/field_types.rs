@@ -9,8 +9,9 @@
 //! does not read as its field's type is left as it came: SurrealDB would
 //! have refused such a write, and guessing would be worse.
 //!
-//! Types are cached per table for [`TTL`]: a schema change is seen within
-//! that long. Schemaless fields stay as JSON gave them.
+//! Types are cached per table and read again in the background once older
+//! than [`TTL`]: a schema change is seen within about that long. Schemaless
+//! fields stay as JSON gave them.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -162,41 +163,65 @@ fn convert(v: Value, target: &Target) -> Value {
     converted.unwrap_or(v)
 }
 
+/// Per table: when its types were read (or their refresh began), and them.
+type Cache = Arc<Mutex<AHashMap<String, (Instant, Arc<TableTypes>)>>>;
+
 /// The field types of the tables `/ingest` has seen, read again after [`TTL`].
 #[derive(Default)]
 pub struct FieldTypes {
-    cache: Mutex<AHashMap<String, (Instant, Arc<TableTypes>)>>,
+    cache: Cache,
 }
 
 impl FieldTypes {
-    /// `table`'s field types: cached, or read now (one background round
-    /// trip). A table that cannot be read has none (nothing is converted).
-    pub async fn of(&self, db: &Db, table: &str) -> Arc<TableTypes> {
-        if let Some((at, types)) = self.cache.lock().ok().and_then(|c| c.get(table).cloned())
-            && at.elapsed() < TTL
-        {
+    /// `table`'s field types. The first time a table is seen they are read
+    /// now (one background round trip); after that the cached ones answer,
+    /// and once they are older than [`TTL`] a task reads them again while
+    /// the request goes on with them: no request waits on the schema again.
+    /// A table that cannot be read has none (nothing is converted).
+    pub async fn of(&self, db: &Arc<Db>, table: &str) -> Arc<TableTypes> {
+        let cached = self.cache.lock().ok().and_then(|mut c| {
+            let (at, types) = c.get_mut(table)?;
+            if at.elapsed() >= TTL {
+                // One refresh per TTL: the entry counts as fresh meanwhile.
+                *at = Instant::now();
+                let (db, cache, table) =
+                    (Arc::clone(db), Arc::clone(&self.cache), table.to_owned());
+                tokio::spawn(async move {
+                    let types = Arc::new(read(&db, &table).await);
+                    if let Ok(mut c) = cache.lock() {
+                        c.insert(table, (Instant::now(), types));
+                    }
+                });
+            }
+            Some(Arc::clone(types))
+        });
+        if let Some(types) = cached {
             return types;
         }
-        let q = Query::new("INFO FOR TABLE $t STRUCTURE")
-            .bind("t", sdb::Value::String(table.to_owned()));
-        let types = match db.run_background(q).await {
-            Ok(mut response) => match response.take::<sdb::Value>(0) {
-                Ok(info) => TableTypes::from_info(&info),
-                Err(e) => {
-                    tracing::debug!(table, error = %e, "no field types for the table");
-                    TableTypes::default()
-                }
-            },
-            Err(e) => {
-                tracing::debug!(table, error = %e, "could not read the table's field types");
-                TableTypes::default()
-            }
-        };
-        let types = Arc::new(types);
+        let types = Arc::new(read(db, table).await);
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(table.to_owned(), (Instant::now(), Arc::clone(&types)));
         }
         types
+    }
+}
+
+/// Reads `table`'s field types (`INFO FOR TABLE`); none if it cannot.
+async fn read(db: &Db, table: &str) -> TableTypes {
+    let q =
+        Query::new("INFO FOR TABLE $t STRUCTURE").bind("t", sdb::Value::String(table.to_owned()));
+    match db.run_background(q).await {
+        Ok(mut response) => match response.take::<sdb::Value>(0) {
+            Ok(info) => TableTypes::from_info(&info),
+            Err(e) => {
+                tracing::debug!(table, error = %e, "no field types for the table");
+                TableTypes::default()
+            }
+        },
+        Err(e) => {
+            tracing::debug!(table, error = %e, "could not read the table's field types");
+            TableTypes::default()
+        }
     }
 }
 
