@@ -171,21 +171,31 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let (parts, body) = request.into_parts();
-        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
-            .await
-            .map_err(|rejection| match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
-                    limit: current_body_limit(),
-                },
-                _ => ApiError::BadRequest(rejection.body_text()),
-            })?;
+        let (parts, bytes) = read_body(request, state).await?;
         // The same checks as before (content type, then JSON), on a body
         // that is already read.
         let request = Request::from_parts(parts, Body::from(bytes));
         let Json(value) = Json::<T>::from_request(request, state).await?;
         Ok(ApiJson(value))
     }
+}
+
+/// Reads a request's whole body, with the API's errors: 413 over the body
+/// limit (with the limit in the message), 400 for a body that breaks off.
+pub(crate) async fn read_body<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<(axum::http::request::Parts, Bytes), ApiError> {
+    let (parts, body) = request.into_parts();
+    let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+        .await
+        .map_err(|rejection| match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+                limit: current_body_limit(),
+            },
+            _ => ApiError::BadRequest(rejection.body_text()),
+        })?;
+    Ok((parts, bytes))
 }
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {

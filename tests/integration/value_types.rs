@@ -119,18 +119,38 @@ const VIEWS: [(View, &[&str], &[&str]); 11] = [
     ),
 ];
 
-/// The first writes, in SurrealQL as an app sends it (fixed test text).
-const FIRST: &str = "
-    UPSERT typed:1 CONTENT { amount: 1dec, ttl: 1d, uid: u'0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3a',
-        at: d'2023-06-01T00:00:00Z', f: NaN, blob: b\"\", geo: (10.0, 10.0) };
-    UPSERT typed:2 CONTENT { amount: 1.00000000000000000001dec, ttl: 90s,
+/// The first records: (key, content in SurrealQL, fixed test text).
+const FIRST: [(u32, &str); 4] = [
+    (
+        1,
+        "{ amount: 1dec, ttl: 1d, uid: u'0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3a',
+        at: d'2023-06-01T00:00:00Z', f: NaN, blob: b\"\", geo: (10.0, 10.0) }",
+    ),
+    (
+        2,
+        "{ amount: 1.00000000000000000001dec, ttl: 90s,
         uid: u'0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3b', at: d'2024-01-01T00:00:00Z', f: -Infinity,
-        blob: b\"00FF\", geo: (50.0, 50.0) };
-    UPSERT typed:3 CONTENT { amount: 2.50dec, ttl: 1h, uid: u'00000000-0000-0000-0000-000000000000',
-        at: d'2024-02-01T00:00:00Z', f: -0.0, blob: b\"\", geo: (0.5, 0.5) };
-    UPSERT typed:4 CONTENT { amount: 0.1dec, ttl: 0ns, uid: u'ffffffff-ffff-ffff-ffff-ffffffffffff',
-        at: d'2025-01-01T00:00:00Z', f: Infinity, blob: b\"\", geo: (60.0, 60.0) };
-";
+        blob: b\"00FF\", geo: (50.0, 50.0) }",
+    ),
+    (
+        3,
+        "{ amount: 2.50dec, ttl: 1h, uid: u'00000000-0000-0000-0000-000000000000',
+        at: d'2024-02-01T00:00:00Z', f: -0.0, blob: b\"\", geo: (0.5, 0.5) }",
+    ),
+    (
+        4,
+        "{ amount: 0.1dec, ttl: 0ns, uid: u'ffffffff-ffff-ffff-ffff-ffffffffffff',
+        at: d'2025-01-01T00:00:00Z', f: Infinity, blob: b\"\", geo: (60.0, 60.0) }",
+    ),
+];
+
+/// The first writes, as an app sends them in SurrealQL.
+fn first_writes() -> String {
+    FIRST
+        .iter()
+        .map(|(key, content)| format!("UPSERT typed:{key} CONTENT {content};"))
+        .collect()
+}
 
 /// The second writes: every typed field moves.
 const SECOND: &str = "
@@ -156,8 +176,8 @@ async fn every_value_type_keeps_its_surrealdb_semantics(backend: Backend) {
     }
     let views: Vec<View> = VIEWS.iter().map(|(v, _, _)| *v).collect();
 
-    for (step, sql) in [FIRST, SECOND].into_iter().enumerate() {
-        run(&db, sql, vec![]).await;
+    for (step, sql) in [first_writes(), SECOND.to_owned()].into_iter().enumerate() {
+        run(&db, &sql, vec![]).await;
         wait_agree(&db, &views, AGREE).await;
         for (view, first, second) in VIEWS {
             let want: BTreeSet<String> = [first, second][step]
@@ -177,6 +197,77 @@ async fn every_value_type_keeps_its_surrealdb_semantics(backend: Backend) {
     app.stop().await;
 }
 backend_tests!(every_value_type_keeps_its_surrealdb_semantics: mem, ws);
+
+/// `/ingest` in SurrealDB's own CBOR (`application/cbor`, what its SDKs
+/// speak) keeps every value's type with no schema at all: the views answer
+/// as SurrealDB does on the same data before the data is even written.
+/// Written in SurrealDB afterwards, the worker's copies are the same
+/// content: every edge stays at version 1.
+async fn cbor_ingest_keeps_every_type_without_a_schema(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    run(&db, "DEFINE TABLE typed SCHEMALESS", vec![]).await;
+    for (view, _, _) in VIEWS {
+        register(&app, view).await;
+    }
+    let views: Vec<View> = VIEWS.iter().map(|(v, _, _)| *v).collect();
+    // The body, as SurrealDB values: SurrealDB evaluates it, nothing is written.
+    let changes: Vec<String> = FIRST
+        .iter()
+        .map(|(key, content)| {
+            format!("{{ table: 'typed', op: 'CREATE', id: typed:{key}, record: {content} }}")
+        })
+        .collect();
+    let mut response = db
+        .run(ssp::db::Query::new(format!("RETURN [{}]", changes.join(", "))))
+        .await
+        .expect("the body evaluates");
+    let body: surrealdb::types::Value = response.take(0).expect("a value");
+    let body = surrealdb_core::rpc::format::cbor::encode(body).expect("CBOR");
+    let response = app
+        .post("/ingest")
+        .header("content-type", "application/cbor")
+        .body(body)
+        .send()
+        .await
+        .expect("ingest");
+    let status = response.status();
+    assert_eq!(status, 200, "{}", response.text().await.unwrap_or_default());
+    for (view, first, _) in VIEWS {
+        let want: BTreeSet<String> = first.iter().map(|s| s.to_string()).collect();
+        assert_eq!(ids(&db, view.id).await, want, "view {}: {}", view.id, view.sql);
+    }
+
+    run(&db, &first_writes(), vec![]).await;
+    wait_agree(&db, &views, AGREE).await;
+    // Let the worker's notifications reach the engine before reading versions.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for view in &views {
+        let e = edges(&db, view.id).await;
+        assert!(
+            e.values().all(|v| *v == 1),
+            "{}: the CBOR copy and SurrealDB's are one content: {e:?}",
+            view.id
+        );
+    }
+
+    // Not CBOR: a 400 that says so, and nothing changes.
+    let response = app
+        .post("/ingest")
+        .header("content-type", "application/cbor")
+        .body(vec![0xff, 0x00, 0x13])
+        .send()
+        .await
+        .expect("ingest");
+    assert_eq!(response.status(), 400);
+    let error: serde_json::Value = response.json().await.expect("a JSON error");
+    assert!(
+        error["error"].as_str().unwrap_or("").contains("CBOR"),
+        "{error}"
+    );
+    app.stop().await;
+}
+backend_tests!(cbor_ingest_keeps_every_type_without_a_schema: mem, ws);
 
 /// A view with `dec` and duration literals is kept by the incremental
 /// engine, not sent to the re-query tier.
