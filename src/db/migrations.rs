@@ -86,6 +86,10 @@ pub const MIGRATIONS: &[Migration] = &[
         "0003_spooky_version_event",
         include_str!("../../migrations/0003_spooky_version_event.surql"),
     ),
+    Migration::embedded(
+        "0004_spooky_edge_key",
+        include_str!("../../migrations/0004_spooky_edge_key.surql"),
+    ),
 ];
 
 /// Why migrating failed.

@@ -8,7 +8,7 @@
 use surrealdb::types as sdb;
 
 use super::values::record_id_to_surreal;
-use crate::engine::value::RecordId;
+use crate::engine::value::{Key, RecordId};
 
 /// The prefix of SSP's own tables.
 pub const RESERVED_PREFIX: &str = "_spooky_";
@@ -43,10 +43,23 @@ pub fn view_row(view: &str) -> sdb::RecordId {
 
 /// The deterministic id of the edge from `view` to `record`: writing an
 /// edge twice is one edge, so every edge write can be retried.
+///
+/// `[view, record]`, and for a record with an array or object key also the
+/// record's text: `[view, record, "t:[1f, 'a']"]`. SurrealDB keeps
+/// `t:[1, 'a']` and `t:[1f, 'a']` as two records, but compares them as
+/// equal values, and 3.3.5's transaction reads edges whose ids are equal
+/// values as one document: after one edge was written, an update of the
+/// other in the same transaction wrote the first one's `out` into it. The
+/// text (`t:[1, 'a']` vs `t:[1f, 'a']`) keeps the ids apart as values too.
 pub fn edge_id(view: &str, record: &RecordId) -> sdb::RecordId {
-    let key: Vec<sdb::Value> = vec![
+    let out = record_id_to_surreal(record);
+    let text = matches!(record.key, Key::Composite(_)).then(|| sdb::ToSql::to_sql(&out));
+    let mut key: Vec<sdb::Value> = vec![
         sdb::Value::String(view.to_string()),
-        sdb::Value::RecordId(record_id_to_surreal(record)),
+        sdb::Value::RecordId(out),
     ];
+    // SurrealDB's own text of the id, as `<string> out` gives it (migration
+    // 0004 renames older edges with that).
+    key.extend(text.map(sdb::Value::String));
     sdb::RecordId::new(EDGE_TABLE, sdb::RecordIdKey::Array(key.into()))
 }

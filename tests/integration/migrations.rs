@@ -183,3 +183,69 @@ async fn a_failing_migration_is_rolled_back_and_names_its_statement(backend: Bac
     app.stop().await;
 }
 backend_tests!(a_failing_migration_is_rolled_back_and_names_its_statement);
+
+/// Migration 0004 on a database that SSP 0003 wrote: edges of array- and
+/// object-keyed records move to their new ids (`[view, record, text]`),
+/// keeping version and client, two records equal as values keep two edges,
+/// other edges keep theirs, and the unique index reads the exact id.
+async fn edges_of_composite_keys_move_to_their_exact_ids(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = &app.db;
+    // The schema as 0003 left it, with edges under the old ids.
+    db.run(Query::new(
+        "DELETE _spooky_migration:`0004_spooky_edge_key`;
+         REMOVE INDEX _spooky_list_ref_in_out ON _spooky_list_ref;
+         REMOVE FIELD outKey ON _spooky_list_ref;
+         DEFINE INDEX _spooky_list_ref_in_out ON _spooky_list_ref FIELDS in, out UNIQUE;
+         INSERT RELATION INTO _spooky_list_ref [
+            { id: _spooky_list_ref:['v', k:[1, 'a']], in: _spooky_query:v, out: k:[1, 'a'], clientId: 'c1', version: 3 },
+            { id: _spooky_list_ref:['v', k:1], in: _spooky_query:v, out: k:1, clientId: 'c1', version: 2 },
+            { id: _spooky_list_ref:['v', k:{ a: 1 }], in: _spooky_query:v, out: k:{ a: 1 }, clientId: 'c2', version: 5 }
+         ];",
+    ))
+    .await
+    .expect("the 0003 state");
+    let report = migrations::migrate(db).await.expect("0004 applies");
+    assert_eq!(report.applied, vec!["0004_spooky_edge_key"]);
+
+    let rows = db
+        .run(Query::new(
+            "SELECT id, out, clientId, version, outKey FROM _spooky_list_ref ORDER BY version",
+        ))
+        .await
+        .expect("edges")
+        .take_json(0)
+        .expect("rows");
+    let want = [
+        ("k:1", "c1", 2),
+        ("k:[1, 'a']", "c1", 3),
+        ("k:{ a: 1 }", "c2", 5),
+    ];
+    assert_eq!(rows.as_array().map(Vec::len), Some(want.len()), "{rows}");
+    for (row, (out, client, version)) in rows.as_array().unwrap().iter().zip(want) {
+        let record = ssp::engine::value::RecordId::parse_in_table("k", out).expect("an id");
+        let id = surrealdb::types::ToSql::to_sql(&surrealdb::types::Value::RecordId(
+            ssp::db::schema::edge_id("v", &record),
+        ));
+        assert_eq!(row["id"], id.as_str(), "{rows}");
+        assert_eq!(row["out"], out, "{rows}");
+        assert_eq!(row["outKey"], out, "{rows}");
+        assert_eq!(row["clientId"], client, "{rows}");
+        assert_eq!(row["version"], version, "{rows}");
+    }
+    // And the record equal to `k:[1, 'a']` as a value gets its own edge.
+    db.run(Query::new(
+        "INSERT RELATION INTO _spooky_list_ref [{ id: _spooky_list_ref:['v', k:[1f, 'a'], \"k:[1f, 'a']\"], in: _spooky_query:v, out: k:[1f, 'a'], clientId: 'c1', version: 1 }];",
+    ))
+    .await
+    .expect("a second edge");
+    let n = db
+        .run(Query::new("SELECT count() FROM _spooky_list_ref GROUP ALL"))
+        .await
+        .expect("count")
+        .take_json(0)
+        .expect("rows");
+    assert_eq!(n[0]["count"], 4, "{n}");
+    app.stop().await;
+}
+backend_tests!(edges_of_composite_keys_move_to_their_exact_ids: mem, ws);

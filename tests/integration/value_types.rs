@@ -219,7 +219,10 @@ async fn cbor_ingest_keeps_every_type_without_a_schema(backend: Backend) {
         })
         .collect();
     let mut response = db
-        .run(ssp::db::Query::new(format!("RETURN [{}]", changes.join(", "))))
+        .run(ssp::db::Query::new(format!(
+            "RETURN [{}]",
+            changes.join(", ")
+        )))
         .await
         .expect("the body evaluates");
     let body: surrealdb::types::Value = response.take(0).expect("a value");
@@ -235,7 +238,13 @@ async fn cbor_ingest_keeps_every_type_without_a_schema(backend: Backend) {
     assert_eq!(status, 200, "{}", response.text().await.unwrap_or_default());
     for (view, first, _) in VIEWS {
         let want: BTreeSet<String> = first.iter().map(|s| s.to_string()).collect();
-        assert_eq!(ids(&db, view.id).await, want, "view {}: {}", view.id, view.sql);
+        assert_eq!(
+            ids(&db, view.id).await,
+            want,
+            "view {}: {}",
+            view.id,
+            view.sql
+        );
     }
 
     run(&db, &first_writes(), vec![]).await;
@@ -386,3 +395,130 @@ async fn ingest_follows_the_schemas_types(backend: Backend) {
     app.stop().await;
 }
 backend_tests!(ingest_follows_the_schemas_types: mem, ws);
+
+/// `k:[1, 'a']` and `k:[1f, 'a']` are equal as values and two records in
+/// SurrealDB, so two edges. SurrealDB 3.3.5 mixes such records up within
+/// one statement (`SELECT * FROM [..]` returns the first twice, a
+/// multi-row `INSERT RELATION` writes one's `out` into the other's edge)
+/// and in a UNIQUE index, which SSP's edge writes and change reads used to
+/// meet: the second record went missing from its views. Both sources, in
+/// one batch each.
+async fn records_equal_as_values_keep_their_own_edges(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    run(&db, "DEFINE TABLE k SCHEMALESS", vec![]).await;
+    let views = [
+        View {
+            id: "k_all",
+            sql: "SELECT * FROM k",
+        },
+        View {
+            id: "k_pos",
+            sql: "SELECT * FROM k WHERE n > 0",
+        },
+    ];
+    for view in views {
+        register(&app, view).await;
+    }
+    let ids = |view: &'static str| {
+        let db = &db;
+        async move {
+            edges(db, view)
+                .await
+                .into_keys()
+                .collect::<BTreeSet<String>>()
+        }
+    };
+    let set = |items: &[&str]| {
+        items
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<BTreeSet<String>>()
+    };
+
+    // `/ingest` (CBOR: the keys are SurrealDB values): one record, then a
+    // batch that creates the other and updates the first.
+    let ingest = |changes: &'static str| {
+        let (db, app) = (&db, &app);
+        async move {
+            let mut response = db
+                .run(ssp::db::Query::new(format!("RETURN [{changes}]")))
+                .await
+                .expect("the body evaluates");
+            let body: surrealdb::types::Value = response.take(0).expect("a value");
+            app.post("/ingest")
+                .header("content-type", "application/cbor")
+                .body(surrealdb_core::rpc::format::cbor::encode(body).expect("CBOR"))
+                .send()
+                .await
+                .expect("ingest")
+                .status()
+        }
+    };
+    let first = "{ table: 'k', op: 'CREATE', id: k:[1f, 'a'], record: { n: 2 } }";
+    assert_eq!(ingest(first).await, 200);
+    let batch = "{ table: 'k', op: 'CREATE', id: k:[1, 'a'], record: { n: 1 } },
+        { table: 'k', op: 'UPDATE', id: k:[1f, 'a'], record: { n: 3 } }";
+    assert_eq!(ingest(batch).await, 200);
+    let both = set(&["k:[1, 'a']", "k:[1f, 'a']"]);
+    assert_eq!(ids("k_all").await, both);
+    assert_eq!(ids("k_pos").await, both);
+    let versions = edges(&db, "k_all").await;
+    assert_eq!(
+        (versions["k:[1, 'a']"], versions["k:[1f, 'a']"]),
+        (1, 2),
+        "{versions:?}"
+    );
+
+    // The change worker: both written in one query, read back together.
+    run(
+        &db,
+        "UPSERT k:[1, 'a'] SET n = 3; UPSERT k:[1f, 'a'] SET n = 0;
+         CREATE k:[2, 'b'] SET n = 1; CREATE k:[2f, 'b'] SET n = 1;",
+        vec![],
+    )
+    .await;
+    wait_agree(&db, &views, AGREE).await;
+    assert_eq!(
+        ids("k_all").await,
+        set(&["k:[1, 'a']", "k:[1f, 'a']", "k:[2, 'b']", "k:[2f, 'b']"])
+    );
+    assert_eq!(
+        ids("k_pos").await,
+        set(&["k:[1, 'a']", "k:[2, 'b']", "k:[2f, 'b']"])
+    );
+    // The read the pipeline orders the worker's changes by: both records,
+    // each with its own content (`SELECT * FROM [both]` answers the first
+    // twice on 3.3.5).
+    let both_ids: Vec<ssp::engine::value::RecordId> = ["k:[1, 'a']", "k:[1f, 'a']"]
+        .iter()
+        .map(|id| ssp::engine::value::RecordId::parse_in_table("k", id).expect("an id"))
+        .collect();
+    let read = ssp::db::records::read_records(&db, &both_ids)
+        .await
+        .expect("read");
+    let read: Vec<(String, String)> = read
+        .iter()
+        .map(|c| {
+            let n = c
+                .content
+                .as_ref()
+                .and_then(|o| o.get("n"))
+                .map(|n| format!("{n:?}"));
+            (c.id.to_string(), n.unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(read.len(), 2, "{read:?}");
+    assert_ne!(read[0], read[1], "{read:?}");
+    assert!(
+        read.iter().all(|(_, n)| !n.is_empty()),
+        "both exist: {read:?}"
+    );
+
+    run(&db, "DELETE k:[2f, 'b']; DELETE k:[1, 'a'];", vec![]).await;
+    wait_agree(&db, &views, AGREE).await;
+    assert_eq!(ids("k_all").await, set(&["k:[1f, 'a']", "k:[2, 'b']"]));
+    assert_eq!(ids("k_pos").await, set(&["k:[2, 'b']"]));
+    app.stop().await;
+}
+backend_tests!(records_equal_as_values_keep_their_own_edges: mem, ws);
