@@ -181,9 +181,7 @@ fn parse_cbor_item(item: sdb::Value) -> Result<Change, String> {
             let id = record_id_from_surreal(&id)
                 .ok_or("`id` is a range of records; a change names one record")?;
             if id.table.as_str() != table {
-                return Err(format!(
-                    "`id` {id} is not a record of table `{table}`"
-                ));
+                return Err(format!("`id` {id} is not a record of table `{table}`"));
             }
             id
         }

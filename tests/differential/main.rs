@@ -60,6 +60,9 @@
 //! [`DEFAULT_CASES`]), `SSP_DIFF_ONLY=<case>` to run a single case,
 //! `SSP_DIFF_DUMP=1` to print every generated view.
 
+// The in-process SurrealDB server (the mixed mode's `ws://` backend) needs it.
+#![recursion_limit = "256"]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -77,11 +80,17 @@ use surrealdb::engine::any::Any;
 use surrealdb::types as sdb;
 
 mod generator;
+mod mixed;
 mod query;
 mod report;
 mod runner;
 mod shrink;
 mod values;
+
+// The integration tests' harness: SSP and SurrealDB's server in-process.
+#[allow(unused_macros, unused_imports)]
+#[path = "../integration/support/mod.rs"]
+mod support;
 
 use generator::*;
 use query::*;
@@ -172,4 +181,57 @@ async fn engine_agrees_with_surrealdb() {
         "{} differential failure(s); the shrunk reproductions are printed above",
         failures.len()
     );
+}
+
+/// The mixed mode: the same generated cases through a running SSP, every
+/// change written in SurrealDB (followed by the change worker) and sent to
+/// `/ingest`, the edges compared with SurrealDB's answer right after each
+/// 200 (see `mixed.rs`).
+#[test]
+fn mixed_sources_agree_with_surrealdb() {
+    let seed = env_u64("SSP_DIFF_SEED").unwrap_or(DEFAULT_SEED);
+    let cases = env_u64("SSP_DIFF_MIXED_CASES").unwrap_or(mixed::DEFAULT_MIXED_CASES);
+    let range = match env_u64("SSP_DIFF_ONLY") {
+        Some(i) => i..i + 1,
+        None => 0..cases,
+    };
+    let backend = match std::env::var("SSP_DIFF_MIXED_BACKEND").as_deref() {
+        Ok("ws") => support::Backend::Ws,
+        Ok("mem") | Err(_) => support::Backend::Mem,
+        Ok(other) => panic!("SSP_DIFF_MIXED_BACKEND is mem or ws, not {other}"),
+    };
+    support::run(async move {
+        let started = Instant::now();
+        let mut stats = mixed::MixedStats::default();
+        let mut failures = Vec::new();
+        for i in range {
+            let case = Gen::new(seed, i).case();
+            stats.cases += 1;
+            if let Err(report) = mixed::run_mixed(backend, seed, i, &case, &mut stats).await {
+                eprintln!("{report}");
+                failures.push(report);
+                if failures.len() >= MAX_FAILURES {
+                    break;
+                }
+            }
+        }
+        eprintln!(
+            "differential (mixed, {backend:?}): seed {seed:#x}: {} cases, {} ingests ({} in CBOR), \
+             {} view checks ({} non-empty), {} edge versions checked in {:.1?}; {} failure(s)",
+            stats.cases,
+            stats.ingests,
+            stats.cbor_ingests,
+            stats.checks,
+            stats.nonempty,
+            stats.edges_checked,
+            started.elapsed(),
+            failures.len()
+        );
+        assert!(stats.nonempty > 0 && stats.cbor_ingests > 0 && stats.cbor_ingests < stats.ingests);
+        assert!(
+            failures.is_empty(),
+            "{} mixed-mode failure(s); the cases are printed above",
+            failures.len()
+        );
+    });
 }
