@@ -35,8 +35,11 @@ enum Target {
     Duration,
     Uuid,
     Record,
-    /// `array<T>` and `set<T>`: each element.
+    /// `array<T>`: each element.
     Each(Box<Target>),
+    /// `set` and `set<T>`: a set (items in SurrealDB's order, each once),
+    /// each element converted first.
+    Set(Option<Box<Target>>),
 }
 
 /// The typed fields of one table, by path (`meta.created` is two parts).
@@ -98,9 +101,8 @@ fn target_of(kind: &Kind) -> Option<Target> {
         Kind::Duration => Some(Target::Duration),
         Kind::Uuid => Some(Target::Uuid),
         Kind::Record(_) => Some(Target::Record),
-        Kind::Array(inner, _) | Kind::Set(inner, _) => {
-            target_of(inner).map(|t| Target::Each(Box::new(t)))
-        }
+        Kind::Array(inner, _) => target_of(inner).map(|t| Target::Each(Box::new(t))),
+        Kind::Set(inner, _) => Some(Target::Set(target_of(inner).map(Box::new))),
         Kind::Either(kinds) => {
             let mut targets = kinds
                 .iter()
@@ -140,6 +142,18 @@ fn convert(v: Value, target: &Target) -> Value {
         (Value::Array(items), Target::Each(t)) => Some(Value::Array(
             items.iter().map(|x| convert(x.clone(), t)).collect(),
         )),
+        (Value::Array(items), Target::Set(t)) => {
+            let mut items: Vec<Value> = items
+                .iter()
+                .map(|x| match t {
+                    Some(t) => convert(x.clone(), t),
+                    None => x.clone(),
+                })
+                .collect();
+            items.sort_by(|a, b| a.sql_cmp(b));
+            items.dedup_by(|a, b| a.sql_eq(b));
+            Some(Value::Set(items.into()))
+        }
         (Value::String(s), Target::Datetime) => surrealdb_syn::datetime(s)
             .ok()
             .map(|d| Value::datetime(d.into_inner())),

@@ -8,9 +8,9 @@ use surrealdb::types as sdb;
 
 use crate::engine::value::{Composite, Key, Number, Object, RecordId, Value};
 
-/// A SurrealDB value as the engine evaluates it, type for type. Sets become
-/// arrays; tables, files, regexes and ranges (values no record field holds
-/// in practice) become their SurrealQL text.
+/// A SurrealDB value as the engine evaluates it, type for type. Tables,
+/// files, regexes and ranges (values no record field holds in practice)
+/// become their SurrealQL text.
 pub fn from_surreal(v: sdb::Value) -> Value {
     match v {
         sdb::Value::None => Value::None,
@@ -34,7 +34,8 @@ pub fn from_surreal(v: sdb::Value) -> Value {
         sdb::Value::Array(a) => {
             Value::Array(a.into_inner().into_iter().map(from_surreal).collect())
         }
-        sdb::Value::Set(s) => Value::Array(s.into_iter().map(from_surreal).collect()),
+        // The SDK's set iterates in SurrealDB's order (the test below).
+        sdb::Value::Set(s) => Value::Set(s.into_iter().map(from_surreal).collect()),
         sdb::Value::Object(o) => Value::Object(object_from_surreal(o)),
         other => Value::String(sdb::ToSql::to_sql(&other).into()),
     }
@@ -100,6 +101,7 @@ pub fn to_surreal(v: &Value) -> sdb::Value {
         Value::Bytes(b) => sdb::Value::Bytes(b.to_vec().into()),
         Value::Geometry(g) => sdb::Value::Geometry((**g).clone()),
         Value::Array(a) => sdb::Value::Array(a.iter().map(to_surreal).collect::<Vec<_>>().into()),
+        Value::Set(a) => sdb::Value::Set(a.iter().map(to_surreal).collect::<Vec<_>>().into()),
         Value::Object(o) => {
             let mut out = sdb::Object::new();
             for (k, v) in o.iter() {
@@ -119,4 +121,40 @@ pub fn json_to_surreal(j: &serde_json::Value) -> sdb::Value {
 /// A SurrealDB value as JSON (record links and datetimes become strings).
 pub fn surreal_to_json(v: sdb::Value) -> serde_json::Value {
     from_surreal(v).to_json()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A set's items come in SurrealDB's order (a duration before bytes,
+    /// an array before a record id), which `[0]` and comparisons read, and
+    /// not in the order of the SDK's value variants (Bytes < Duration,
+    /// RecordId < Array).
+    #[test]
+    fn a_set_keeps_surrealdbs_order() {
+        let set = sdb::Value::Set(
+            vec![
+                sdb::Value::Bytes(vec![1u8].into()),
+                sdb::Value::Duration(sdb::Duration::from_std(std::time::Duration::from_secs(1))),
+                sdb::Value::RecordId(sdb::RecordId::new("t", 1)),
+                sdb::Value::Array(vec![sdb::Value::Number(sdb::Number::Int(1))].into()),
+            ]
+            .into(),
+        );
+        let Value::Set(items) = from_surreal(set) else {
+            panic!("a set stays a set");
+        };
+        let kinds: Vec<&str> = items
+            .iter()
+            .map(|v| match v {
+                Value::Duration(_) => "duration",
+                Value::Array(_) => "array",
+                Value::Bytes(_) => "bytes",
+                Value::Thing(_) => "record",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["duration", "array", "bytes", "record"]);
+    }
 }

@@ -186,7 +186,7 @@ pub fn compare(op: BinOp, l: &Value, r: &Value) -> bool {
 /// (an object and a string), or spatial containment of geometries.
 fn contains(haystack: &Value, needle: &Value) -> bool {
     match (haystack, needle) {
-        (Value::Array(items), _) => items.iter().any(|x| x.sql_eq(needle)),
+        (Value::Array(items) | Value::Set(items), _) => items.iter().any(|x| x.sql_eq(needle)),
         (Value::String(h), Value::String(n)) => h.contains(n.as_str()),
         (Value::Uuid(u), Value::String(n)) => u.hyphenated().to_string().contains(n.as_str()),
         (Value::Object(o), Value::String(k)) => o.get(k).is_some(),
@@ -234,7 +234,7 @@ fn contains_set(l: &Value, r: &Value, all: bool) -> bool {
                 &|x| matches!(x, Value::String(n) if h.contains(n.as_str())),
             )
         }
-        (Value::Array(hay), Value::Array(items)) => {
+        (Value::Array(hay) | Value::Set(hay), Value::Array(items)) => {
             some(items, &|x| hay.iter().any(|w| x.sql_eq(w)))
         }
         (Value::Geometry(_), Value::Array(items)) => some(items, &|x| contains(l, x)),
@@ -267,6 +267,9 @@ fn call(func: Function, args: &[Cow<'_, Value>]) -> Value {
             Value::String(s) => Value::String(s.to_uppercase().into()),
             _ => Value::None,
         },
+        // SurrealDB fails the whole query for anything but an array (a set
+        // included), so no answer can be mirrored: NONE, as for the string
+        // functions.
         Function::ArrayLen => match arg(0) {
             Value::Array(a) => Value::Number(Number::Int(a.len() as i64)),
             _ => Value::None,

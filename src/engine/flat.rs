@@ -61,6 +61,8 @@ enum Node {
     Thing(RecordId),
     #[serde(rename = "a")]
     Array(usize),
+    #[serde(rename = "q")]
+    Set(usize),
     #[serde(rename = "o")]
     Object(Vec<FieldName>),
 }
@@ -96,6 +98,8 @@ enum NodeRef<'a> {
     Thing(&'a RecordId),
     #[serde(rename = "a")]
     Array(usize),
+    #[serde(rename = "q")]
+    Set(usize),
     #[serde(rename = "o")]
     Object(&'a [FieldName]),
 }
@@ -116,6 +120,7 @@ fn node_of(v: &Value) -> NodeRef<'_> {
         Value::Geometry(g) => NodeRef::Geometry(g),
         Value::Thing(t) => NodeRef::Thing(t),
         Value::Array(a) => NodeRef::Array(a.len()),
+        Value::Set(a) => NodeRef::Set(a.len()),
         Value::Object(o) => NodeRef::Object(o.names()),
     }
 }
@@ -127,7 +132,7 @@ pub fn serialize<S: Serializer>(value: &Value, serializer: S) -> Result<S::Ok, S
     while let Some(v) = todo.pop() {
         seq.serialize_element(&node_of(v))?;
         match v {
-            Value::Array(a) => todo.extend(a.iter().rev()),
+            Value::Array(a) | Value::Set(a) => todo.extend(a.iter().rev()),
             Value::Object(o) => todo.extend(o.values().iter().rev()),
             _ => {}
         }
@@ -138,20 +143,21 @@ pub fn serialize<S: Serializer>(value: &Value, serializer: S) -> Result<S::Ok, S
 /// A container being rebuilt: its items so far, and what it still needs.
 enum Open {
     Array(usize, Vec<Value>),
+    Set(usize, Vec<Value>),
     Object(Vec<FieldName>, Vec<Value>),
 }
 
 impl Open {
     fn missing(&self) -> usize {
         match self {
-            Open::Array(n, items) => n - items.len(),
+            Open::Array(n, items) | Open::Set(n, items) => n - items.len(),
             Open::Object(names, values) => names.len() - values.len(),
         }
     }
 
     fn push(&mut self, v: Value) {
         match self {
-            Open::Array(_, items) => items.push(v),
+            Open::Array(_, items) | Open::Set(_, items) => items.push(v),
             Open::Object(_, values) => values.push(v),
         }
     }
@@ -159,6 +165,7 @@ impl Open {
     fn close(self) -> Value {
         match self {
             Open::Array(_, items) => Value::Array(ThinVec::from(items)),
+            Open::Set(_, items) => Value::Set(ThinVec::from(items)),
             Open::Object(names, values) => {
                 Value::Object(Object::from_pairs(names.into_iter().zip(values).collect()))
             }
@@ -199,6 +206,14 @@ impl<'de> Visitor<'de> for FlatVisitor {
                 Node::Array(n) => {
                     // The count is the file's word: grow as items come.
                     let o = Open::Array(n, Vec::with_capacity(n.min(1024)));
+                    if n > 0 {
+                        open.push(o);
+                        continue;
+                    }
+                    o.close()
+                }
+                Node::Set(n) => {
+                    let o = Open::Set(n, Vec::with_capacity(n.min(1024)));
                     if n > 0 {
                         open.push(o);
                         continue;

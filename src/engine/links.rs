@@ -90,7 +90,7 @@ fn for_each_link(v: &Value, f: &mut impl FnMut(&TableName)) {
     while let Some(v) = stack.pop() {
         match v {
             Value::Thing(r) => f(&r.table),
-            Value::Array(items) => stack.extend(items.iter()),
+            Value::Array(items) | Value::Set(items) => stack.extend(items.iter()),
             Value::Object(o) => stack.extend(o.values().iter()),
             _ => {}
         }

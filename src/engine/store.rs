@@ -71,6 +71,7 @@ fn share_names(names: &mut AHashSet<Arc<str>>, v: &Value) -> Value {
             Value::Object(Object::with_shape(shape, values))
         }
         Value::Array(items) => Value::Array(items.iter().map(|v| share_names(names, v)).collect()),
+        Value::Set(items) => Value::Set(items.iter().map(|v| share_names(names, v)).collect()),
         other => other.clone(),
     }
 }
@@ -259,7 +260,9 @@ impl Store {
             }
             let i = values.len();
             let value = match v {
-                Value::Object(_) | Value::Array(_) => share_names(&mut self.names, v),
+                Value::Object(_) | Value::Array(_) | Value::Set(_) => {
+                    share_names(&mut self.names, v)
+                }
                 // Short strings repeat across records (links, tags, states).
                 Value::String(s) if s.len() <= SHARED_STRING_MAX => {
                     match (old_names.get(i), old_values.get(i)) {

@@ -362,6 +362,11 @@ pub enum Value {
     Datetime(Box<DateTime<Utc>>),
     Uuid(Box<uuid::Uuid>),
     Array(ThinVec<Value>),
+    /// A SurrealDB 3 set (`<set>[..]`, a `set<T>` field): its items in
+    /// SurrealDB's order, each once, as SurrealDB delivers them. Equal only
+    /// to sets, and ordered between arrays and objects; otherwise read as an
+    /// array is (`CONTAINS`, `IN`, `[n]`).
+    Set(ThinVec<Value>),
     Object(Object),
     /// SurrealDB's own geometry type: its equality and (partial) order are
     /// SurrealDB's, with nothing to re-implement.
@@ -412,10 +417,11 @@ impl Value {
             Value::Datetime(_) => 6,
             Value::Uuid(_) => 7,
             Value::Array(_) => 8,
-            Value::Object(_) => 9,
-            Value::Geometry(_) => 10,
-            Value::Bytes(_) => 11,
-            Value::Thing(_) => 12,
+            Value::Set(_) => 9,
+            Value::Object(_) => 10,
+            Value::Geometry(_) => 11,
+            Value::Bytes(_) => 12,
+            Value::Thing(_) => 13,
         }
     }
 
@@ -444,7 +450,7 @@ impl Value {
             Value::String(s) => !s.is_empty(),
             Value::Duration(d) => !d.is_zero(),
             Value::Datetime(_) | Value::Uuid(_) | Value::Geometry(_) => true,
-            Value::Array(a) => !a.is_empty(),
+            Value::Array(a) | Value::Set(a) => !a.is_empty(),
             Value::Object(o) => !o.is_empty(),
             Value::Bytes(b) => !b.is_empty(),
             Value::Thing(_) => true,
@@ -471,7 +477,7 @@ impl Value {
             (Value::Thing(t), Value::String(s)) | (Value::String(s), Value::Thing(t)) => {
                 thing_matches_text(t, s)
             }
-            (Value::Array(a), Value::Array(b)) => {
+            (Value::Array(a), Value::Array(b)) | (Value::Set(a), Value::Set(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.sql_eq(y))
             }
             (Value::Object(a), Value::Object(b)) => {
@@ -502,7 +508,7 @@ impl Value {
             // SurrealDB finds no order, its ORDER BY treats them as equal.
             (Value::Geometry(a), Value::Geometry(b)) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
             (Value::Bytes(a), Value::Bytes(b)) => a.as_slice().cmp(b.as_slice()),
-            (Value::Array(a), Value::Array(b)) => {
+            (Value::Array(a), Value::Array(b)) | (Value::Set(a), Value::Set(b)) => {
                 for (x, y) in a.iter().zip(b) {
                     match x.sql_cmp(y) {
                         Ordering::Equal => continue,
@@ -551,7 +557,7 @@ impl Value {
             // number (`0.1 = 0.1dec`): a change between them is a change.
             (Value::Decimal(a), Value::Decimal(b)) => a == b,
             (Value::Decimal(_), Value::Number(_)) | (Value::Number(_), Value::Decimal(_)) => false,
-            (Value::Array(a), Value::Array(b)) => {
+            (Value::Array(a), Value::Array(b)) | (Value::Set(a), Value::Set(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_content(y))
             }
             (Value::Object(a), Value::Object(b)) => {
@@ -577,7 +583,7 @@ impl Value {
             | Value::Bytes(_)
             | Value::Geometry(_)
             | Value::Thing(_) => 1,
-            Value::Array(a) => a.iter().map(Value::typed_leaves).sum(),
+            Value::Array(a) | Value::Set(a) => a.iter().map(Value::typed_leaves).sum(),
             Value::Object(o) => o.values().iter().map(Value::typed_leaves).sum(),
             _ => 0,
         }
@@ -594,10 +600,10 @@ impl Value {
                 Some(v) => v.get_path(rest),
                 None => Value::None,
             },
-            (PathPart::Field(_), Value::Array(items)) => {
+            (PathPart::Field(_), Value::Array(items) | Value::Set(items)) => {
                 Value::Array(items.iter().map(|v| v.get_path(path)).collect())
             }
-            (PathPart::Index(i), Value::Array(items)) => match items.get(*i) {
+            (PathPart::Index(i), Value::Array(items) | Value::Set(items)) => match items.get(*i) {
                 Some(v) => v.get_path(rest),
                 None => Value::None,
             },
@@ -626,7 +632,7 @@ impl Value {
         for part in path {
             cur = match (part, cur) {
                 (PathPart::Field(name), Value::Object(o)) => o.get(name)?,
-                (PathPart::Index(i), Value::Array(items)) => items.get(*i)?,
+                (PathPart::Index(i), Value::Array(items) | Value::Set(items)) => items.get(*i)?,
                 (PathPart::Field(_), v) if v.is_link() => {
                     // SurrealDB would fetch the linked record here; the
                     // engine cannot, so it says so (see `take_link_followed`).
@@ -673,7 +679,11 @@ impl Value {
             Value::Duration(d) => IndexKey::Duration(d.as_secs(), d.subsec_nanos()),
             Value::Uuid(u) => IndexKey::Uuid(u.into_bytes()),
             // Equal only to their own type, which no indexed literal is.
-            Value::Array(_) | Value::Object(_) | Value::Geometry(_) | Value::Bytes(_) => {
+            Value::Array(_)
+            | Value::Set(_)
+            | Value::Object(_)
+            | Value::Geometry(_)
+            | Value::Bytes(_) => {
                 return None;
             }
         })
@@ -751,7 +761,7 @@ impl PartialEq for Value {
                 a.to_bits() == b.to_bits()
             }
             (Value::Number(_), Value::Number(_)) => false,
-            (Value::Array(a), Value::Array(b)) => a == b,
+            (Value::Array(a), Value::Array(b)) | (Value::Set(a), Value::Set(b)) => a == b,
             (Value::Object(a), Value::Object(b)) => a == b,
             _ => {
                 std::mem::discriminant(self) == std::mem::discriminant(other) && self.sql_eq(other)
@@ -785,7 +795,7 @@ impl Hash for Value {
             Value::Bytes(b) => b.hash(state),
             // f64 coordinates have no hash that agrees with their equality.
             Value::Geometry(_) => {}
-            Value::Array(a) => a.hash(state),
+            Value::Array(a) | Value::Set(a) => a.hash(state),
             Value::Object(o) => {
                 for (k, v) in o.iter() {
                     k.hash(state);
@@ -839,7 +849,7 @@ impl Value {
             Value::Uuid(u) => J::String(u.hyphenated().to_string()),
             Value::Bytes(b) => J::Array(b.iter().map(|x| J::from(*x)).collect()),
             Value::Geometry(g) => sdb::Value::Geometry((**g).clone()).into_json_value(),
-            Value::Array(a) => J::Array(a.iter().map(Value::to_json).collect()),
+            Value::Array(a) | Value::Set(a) => J::Array(a.iter().map(Value::to_json).collect()),
             Value::Object(o) => J::Object(
                 o.iter()
                     .filter(|(_, v)| !matches!(v, Value::None))

@@ -352,12 +352,17 @@ impl Gen {
     }
 
     pub(crate) fn tags(&mut self) -> Value {
-        match self.weighted(&[70, 10, 20]) {
+        match self.weighted(&[60, 12, 10, 20]) {
             0 => {
                 let n = self.n(0, 4);
                 Value::Array((0..n).map(|_| self.tag()).collect())
             }
-            1 => self.str_v(),
+            // A set (a `set<T>` field): SurrealDB orders and deduplicates it.
+            1 => {
+                let n = self.n(0, 4);
+                Value::Set((0..n).map(|_| self.tag()).collect())
+            }
+            2 => self.str_v(),
             _ => self.any(1),
         }
     }
@@ -423,9 +428,12 @@ impl Gen {
     }
 
     pub(crate) fn links(&mut self) -> Value {
-        if self.p(0.8) {
+        if self.p(0.7) {
             let n = self.n(0, 3);
             Value::Array((0..n).map(|_| self.u_ref()).collect())
+        } else if self.p(0.35) {
+            let n = self.n(0, 3);
+            Value::Set((0..n).map(|_| self.u_ref()).collect())
         } else {
             self.scalar()
         }

@@ -60,7 +60,8 @@ pub(crate) fn contains_typed(v: &Value) -> bool {
         | Value::Duration(_)
         | Value::Uuid(_)
         | Value::Bytes(_)
-        | Value::Geometry(_) => true,
+        | Value::Geometry(_)
+        | Value::Set(_) => true,
         Value::Array(a) => a.iter().any(contains_typed),
         Value::Object(o) => o.iter().any(|(_, v)| contains_typed(v)),
         _ => false,
@@ -71,7 +72,7 @@ pub(crate) fn contains_typed(v: &Value) -> bool {
 /// object key, which SSP's queries have no literal for.
 pub(crate) fn contains_unwritable(v: &Value) -> bool {
     match v {
-        Value::Bytes(_) | Value::Geometry(_) => true,
+        Value::Bytes(_) | Value::Geometry(_) | Value::Set(_) => true,
         Value::Thing(t) => matches!(t.key, Key::Composite(_)),
         Value::Array(a) => a.iter().any(contains_unwritable),
         Value::Object(o) => o.iter().any(|(_, v)| contains_unwritable(v)),
@@ -90,6 +91,10 @@ pub(crate) fn lit(v: &Value) -> String {
         Value::String(s) => quote(s),
         Value::Datetime(d) => format!("d\"{}\"", d.to_rfc3339_opts(SecondsFormat::Secs, true)),
         Value::Array(a) => format!("[{}]", a.iter().map(lit).collect::<Vec<_>>().join(", ")),
+        Value::Set(a) => format!(
+            "<set>[{}]",
+            a.iter().map(lit).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(o) => {
             let fields: Vec<String> = o
                 .iter()

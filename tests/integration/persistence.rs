@@ -214,7 +214,7 @@ async fn deep_nan_and_every_key_kind_survive_a_restart(backend: Backend) {
         let mut q = ssp::db::Query::new(
             "CREATE $id CONTENT { deep: $deep, n: $n, typed: { d: 1.00000000000000000001dec, \
              t: 1h30m, u: u'0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3a', b: b\"00FF\", g: (1.5, 2.5), \
-             nan: NaN, inf: -Infinity } } RETURN NONE",
+             nan: NaN, inf: -Infinity, s: {'b', 'a', 'b'} } } RETURN NONE",
         );
         q.set("id", sdb::Value::RecordId(id.clone()));
         q.set("deep", nested(deep));
@@ -273,7 +273,7 @@ async fn deep_nan_and_every_key_kind_survive_a_restart(backend: Backend) {
     let typed = ssp::db::values::from_surreal(
         surrealdb_syn::value(
             "{ d: 1.00000000000000000001dec, t: 1h30m, u: u'0190fe58-8c5b-7d0c-9d5e-7b7a1c2f4e3a', \
-             b: b\"00FF\", g: (1.5, 2.5), nan: NaN, inf: -Infinity }",
+             b: b\"00FF\", g: (1.5, 2.5), nan: NaN, inf: -Infinity, s: {'a', 'b'} }",
         )
         .expect("a value"),
     );

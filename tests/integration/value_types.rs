@@ -522,3 +522,96 @@ async fn records_equal_as_values_keep_their_own_edges(backend: Backend) {
     app.stop().await;
 }
 backend_tests!(records_equal_as_values_keep_their_own_edges: mem, ws);
+
+/// Sets (SurrealDB 3: `set<T>` fields, `<set>[..]`) are their own type: a
+/// set never equals an array, sorts after every array, and is read like one
+/// by `CONTAINS` and `[n]`. A JSON array sent to `/ingest` for a `set<T>`
+/// field is that set (ordered, deduplicated), so the worker's copy of the
+/// same write is the same content: version 1.
+async fn sets_are_not_arrays(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    run(
+        &db,
+        "DEFINE TABLE st SCHEMAFULL; DEFINE FIELD tags ON st TYPE set<string>;
+         DEFINE FIELD list ON st TYPE option<array<string>>;",
+        vec![],
+    )
+    .await;
+    let views = [
+        View {
+            id: "st_eq_array",
+            sql: "SELECT * FROM st WHERE tags = ['a', 'b']",
+        },
+        View {
+            id: "st_contains",
+            sql: "SELECT * FROM st WHERE tags CONTAINS 'b'",
+        },
+        View {
+            id: "st_first",
+            sql: "SELECT * FROM st WHERE tags[0] = 'a'",
+        },
+        View {
+            id: "st_above_arrays",
+            sql: "SELECT * FROM st WHERE tags > ['z', 'z']",
+        },
+        View {
+            id: "st_list_eq",
+            sql: "SELECT * FROM st WHERE list = ['b', 'a']",
+        },
+    ];
+    for view in views {
+        let body = register(&app, view).await;
+        assert_eq!(body["tier"]["kind"], "incremental", "{}: {body}", view.id);
+    }
+    // `/ingest` first (JSON, typed by the schema), then the same writes in
+    // SurrealDB.
+    let records = [
+        (
+            1,
+            serde_json::json!({"tags": ["b", "a", "b"], "list": ["b", "a"]}),
+        ),
+        (2, serde_json::json!({"tags": ["c"]})),
+    ];
+    for (key, record) in &records {
+        let status = app
+            .post("/ingest")
+            .json(&serde_json::json!({"table": "st", "op": "CREATE", "id": format!("st:{key}"), "record": record}))
+            .send()
+            .await
+            .expect("ingest")
+            .status();
+        assert_eq!(status, 200);
+    }
+    let want: [(&str, &[&str]); 5] = [
+        ("st_eq_array", &[]),
+        ("st_contains", &["st:1"]),
+        ("st_first", &["st:1"]),
+        ("st_above_arrays", &["st:1", "st:2"]),
+        ("st_list_eq", &["st:1"]),
+    ];
+    for (view, ids) in want {
+        let got: BTreeSet<String> = edges(&db, view).await.into_keys().collect();
+        let ids: BTreeSet<String> = ids.iter().map(|s| s.to_string()).collect();
+        assert_eq!(got, ids, "{view}");
+    }
+    run(
+        &db,
+        "CREATE st:1 CONTENT { tags: ['b', 'a', 'b'], list: ['b', 'a'] };
+         CREATE st:2 CONTENT { tags: ['c'] };",
+        vec![],
+    )
+    .await;
+    wait_agree(&db, &views, AGREE).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for view in views {
+        let e = edges(&db, view.id).await;
+        assert!(
+            e.values().all(|v| *v == 1),
+            "{}: the JSON copy and SurrealDB's set are one content: {e:?}",
+            view.id
+        );
+    }
+    app.stop().await;
+}
+backend_tests!(sets_are_not_arrays: mem, ws);
