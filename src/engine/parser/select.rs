@@ -1,0 +1,444 @@
+//! `SELECT` and its clauses: fields, subquery projections, `FROM`,
+//! `ORDER BY`, `LIMIT`/`START`.
+
+use super::*;
+
+impl<'a> Parser<'a> {
+    /// `SELECT ... [;]` and nothing else.
+    pub(super) fn parse_query(mut self) -> PResult<Select> {
+        // Empty statements before the query are harmless (SurrealDB skips them).
+        let mut t = self.peek()?;
+        while t.is(";") {
+            self.bump(&t);
+            t = self.peek()?;
+        }
+        if !t.is_kw("SELECT") {
+            return Err(match &t.tok {
+                Tok::Eof => self.error(t.start, "empty query", "expected a SELECT statement", None),
+                Tok::Word(w) => self.refuse(
+                    t.start,
+                    &format!("{} statement", w.to_ascii_uppercase()),
+                    "a view must be exactly one SELECT statement",
+                ),
+                _ => self.refuse(
+                    t.start,
+                    "expression statement",
+                    "a view must be exactly one SELECT statement",
+                ),
+            });
+        }
+        self.bump(&t);
+        let select = self.parse_select_body(false)?;
+        let mut semicolon = false;
+        loop {
+            let t = self.peek()?;
+            if t.is(";") {
+                self.bump(&t);
+                semicolon = true;
+                continue;
+            }
+            if matches!(t.tok, Tok::Eof) {
+                return Ok(select);
+            }
+            return Err(if semicolon {
+                self.refuse(
+                    t.start,
+                    "several statements",
+                    "a view must be exactly one SELECT statement",
+                )
+            } else {
+                self.trailing(&t)
+            });
+        }
+    }
+
+    /// Text after a complete query. SurrealDB parses a statement as an
+    /// expression, so an operator there (`SELECT * FROM t ORDER BY a = 1`)
+    /// applies to the whole query's result: refused as such.
+    pub(super) fn trailing(&self, t: &Token) -> ParseError {
+        if let Ok(Some(_)) = self.infix(t) {
+            return self.refuse(
+                t.start,
+                "operator applied to the query",
+                "a view must be exactly one plain SELECT statement",
+            );
+        }
+        let rest: String = self.src[t.start..].trim_end().chars().take(40).collect();
+        self.error(
+            t.start,
+            "unexpected text after the query",
+            &format!("{rest:?}"),
+            Some("trailing text".into()),
+        )
+    }
+
+    /// Everything after `SELECT`. `nested` is true inside `( ... )`; the
+    /// caller consumes the closing parenthesis.
+    pub(super) fn parse_select_body(&mut self, nested: bool) -> PResult<Select> {
+        let t = self.peek()?;
+        self.enter(t.start)?;
+        let result = self.parse_select_body_inner(nested);
+        self.leave();
+        result
+    }
+
+    pub(super) fn parse_select_body_inner(&mut self, nested: bool) -> PResult<Select> {
+        let fields = self.parse_fields()?;
+
+        let t = self.peek()?;
+        if t.is_kw("OMIT") {
+            return Err(self.refuse(
+                t.start,
+                "OMIT",
+                "SSP views return whole records; remove OMIT",
+            ));
+        }
+        if !t.is_kw("FROM") {
+            return Err(self.unexpected(&t, "`FROM`"));
+        }
+        self.bump(&t);
+
+        let table = self.parse_from_target()?;
+        self.check_clause()?;
+
+        let filter = if self.eat_kw("WHERE")? {
+            let e = self.parse_expr(Bp::Base)?;
+            self.check_clause()?;
+            Some(e)
+        } else {
+            None
+        };
+
+        let mut order = Vec::new();
+        let t = self.peek()?;
+        if t.is_kw("ORDER") {
+            self.bump(&t);
+            self.eat_kw("BY")?;
+            loop {
+                order.push(self.parse_order()?);
+                let t = self.peek()?;
+                if !t.is(",") {
+                    break;
+                }
+                self.bump(&t);
+            }
+            self.check_clause()?;
+        }
+
+        // SurrealDB accepts LIMIT and START in either order.
+        let (mut limit, mut start) = (None, None);
+        for _ in 0..2 {
+            let t = self.peek()?;
+            if t.is_kw("LIMIT") && limit.is_none() {
+                self.bump(&t);
+                self.eat_kw("BY")?;
+                limit = Some(self.parse_count("LIMIT")?);
+            } else if t.is_kw("START") && start.is_none() {
+                self.bump(&t);
+                self.eat_kw("AT")?;
+                start = Some(self.parse_count("START")?);
+            } else {
+                break;
+            }
+            self.check_clause()?;
+        }
+
+        let t = self.peek()?;
+        let at_end = if nested {
+            t.is(")")
+        } else {
+            t.is(";") || matches!(t.tok, Tok::Eof)
+        };
+        if !at_end {
+            return Err(if nested {
+                self.unexpected(&t, "`)` closing the subquery")
+            } else {
+                self.trailing(&t)
+            });
+        }
+
+        Ok(Select {
+            fields,
+            table,
+            filter,
+            order,
+            limit,
+            start,
+        })
+    }
+
+    /// Refuses a clause SurrealDB accepts at this point but SSP does not
+    /// maintain. Called between the supported clauses so that no clause is
+    /// ever skipped.
+    pub(super) fn check_clause(&self) -> PResult<()> {
+        let t = self.peek()?;
+        let Tok::Word(w) = &t.tok else { return Ok(()) };
+        let upper = w.to_ascii_uppercase();
+        let (construct, why): (&str, &str) = match upper.as_str() {
+            "WITH" => (
+                "WITH",
+                "index hints are not supported; remove the WITH clause",
+            ),
+            "SPLIT" => (
+                "SPLIT",
+                "splitting records into several rows is not supported",
+            ),
+            "GROUP" => {
+                let next = self.peek_after(&t)?;
+                let construct = if next.is_kw("ALL") {
+                    "GROUP ALL"
+                } else {
+                    "GROUP BY"
+                };
+                (
+                    construct,
+                    "grouping and aggregation are not supported; SSP maintains only plain record selections",
+                )
+            }
+            "FETCH" => (
+                "FETCH",
+                "to bring linked records into the view, use a subquery projection such as \
+                 `(SELECT * FROM user WHERE id = $parent.author LIMIT 1)[0] AS author`",
+            ),
+            "VERSION" => ("VERSION", "historical (versioned) reads are not supported"),
+            "TIMEOUT" => ("TIMEOUT", "remove the TIMEOUT clause"),
+            "PARALLEL" => ("PARALLEL", "remove the PARALLEL clause"),
+            "FOR" => ("FOR UPDATE", "row locking is not supported in views"),
+            "TEMPFILES" => ("TEMPFILES", "remove the TEMPFILES clause"),
+            "EXPLAIN" => ("EXPLAIN", "query plans are not views"),
+            "OMIT" => ("OMIT", "SSP views return whole records; remove OMIT"),
+            _ => return Ok(()),
+        };
+        Err(self.refuse(t.start, construct, why))
+    }
+
+    /// The projection list.
+    pub(super) fn parse_fields(&mut self) -> PResult<Vec<Field>> {
+        let t = self.peek()?;
+        if t.is_kw("VALUE") {
+            return Err(self.refuse(
+                t.start,
+                "SELECT VALUE",
+                "a view is a set of records; use `SELECT *` or a field list",
+            ));
+        }
+        let mut fields = Vec::new();
+        loop {
+            let t = self.peek()?;
+            let field = if t.is("*") {
+                self.bump(&t);
+                Field::All
+            } else if t.is("(") && self.peek_after(&t)?.is_kw("SELECT") {
+                self.parse_subquery_field()?
+            } else {
+                let expr = self.parse_expr(Bp::Base)?;
+                let alias = self.parse_alias()?;
+                Field::Expr { expr, alias }
+            };
+            fields.push(field);
+            let t = self.peek()?;
+            if !t.is(",") {
+                return Ok(fields);
+            }
+            self.bump(&t);
+        }
+    }
+
+    /// `(SELECT ...)[n] [AS alias]`, the parenthesis being next.
+    pub(super) fn parse_subquery_field(&mut self) -> PResult<Field> {
+        let open = self.expect_punct("(", "`(`")?;
+        let select_kw = self.peek()?;
+        self.bump(&select_kw);
+        let query = self.parse_select_body(true)?;
+        self.expect_punct(")", "`)` closing the subquery")?;
+
+        let t = self.peek()?;
+        let index = if t.is("[") {
+            Some(self.parse_bracket_index()?)
+        } else {
+            None
+        };
+
+        // Only the whole subquery (or one element of it) may be projected:
+        // anything else would be an expression over its result.
+        let t = self.peek()?;
+        // (`OMIT` is refused by name once the field list ends.)
+        let ends_field = t.is(",") || t.is_kw("AS") || t.is_kw("FROM") || t.is_kw("OMIT");
+        if !ends_field {
+            let construct = if self.is_path_continuation(&t) {
+                "path after a subquery"
+            } else {
+                "subquery inside an expression"
+            };
+            return Err(self.refuse(
+                if self.is_path_continuation(&t) {
+                    t.start
+                } else {
+                    open.start
+                },
+                construct,
+                "a subquery may only be projected whole, as `(SELECT ...)[n] AS alias`",
+            ));
+        }
+        let alias = self.parse_alias()?;
+        Ok(Field::Subquery {
+            query: Box::new(query),
+            index,
+            alias,
+        })
+    }
+
+    /// `[AS alias]`, where the alias is a plain field path.
+    pub(super) fn parse_alias(&mut self) -> PResult<Option<Vec<PathPart>>> {
+        if !self.eat_kw("AS")? {
+            return Ok(None);
+        }
+        let t = self.peek()?;
+        let Some(name) = t.ident() else {
+            if t.is("->") || t.is("<") {
+                return Err(self.refuse(
+                    t.start,
+                    "graph traversal",
+                    "graph traversal is not supported",
+                ));
+            }
+            return Err(self.unexpected(&t, "an alias name"));
+        };
+        let mut path = vec![PathPart::Field(name.into())];
+        self.bump(&t);
+        self.parse_path_rest(&mut path)?;
+        Ok(Some(path))
+    }
+
+    /// The single `FROM` target: exactly one table name.
+    pub(super) fn parse_from_target(&mut self) -> PResult<String> {
+        let t = self.peek()?;
+        let why_one = "a view reads exactly one table: `FROM <table>`";
+        if t.is_kw("ONLY") {
+            return Err(self.refuse(
+                t.start,
+                "ONLY",
+                "`FROM ONLY` is not supported; write `FROM <table>`",
+            ));
+        }
+        let name = match &t.tok {
+            Tok::Word(w) if Self::word_is_special_prime(w) => {
+                return Err(self.refuse(
+                    t.start,
+                    &format!("FROM {}", w.to_ascii_uppercase()),
+                    why_one,
+                ));
+            }
+            Tok::Word(w) | Tok::Quoted(w) => w.clone(),
+            Tok::Param(_) => return Err(self.refuse(t.start, "FROM a parameter", why_one)),
+            Tok::Punct("(") => return Err(self.refuse(t.start, "FROM a subquery", why_one)),
+            _ if t.is("->") || self.is_path_continuation(&t) => {
+                return Err(self.refuse(
+                    t.start,
+                    "graph traversal",
+                    "graph traversal is not supported",
+                ));
+            }
+            _ => return Err(self.refuse(t.start, "FROM a value", why_one)),
+        };
+        self.bump(&t);
+
+        let next = self.peek()?;
+        let refusal = if next.is(":") {
+            Some("FROM a record id")
+        } else if next.is("::") || next.is("(") {
+            Some("FROM a function call")
+        } else if self.is_path_continuation(&next) {
+            Some("FROM a field path or graph traversal")
+        } else if next.is(",") {
+            Some("several FROM targets")
+        } else {
+            None
+        };
+        if let Some(construct) = refusal {
+            let at = if next.is(",") { next.start } else { t.start };
+            return Err(self.refuse(at, construct, why_one));
+        }
+        let ends = matches!(next.tok, Tok::Eof)
+            || next.is(";")
+            || next.is(")")
+            || [
+                "WITH",
+                "WHERE",
+                "SPLIT",
+                "GROUP",
+                "ORDER",
+                "LIMIT",
+                "START",
+                "FETCH",
+                "VERSION",
+                "TIMEOUT",
+                "FOR",
+                "TEMPFILES",
+                "EXPLAIN",
+                "PARALLEL",
+            ]
+            .iter()
+            .any(|kw| next.is_kw(kw));
+        if !ends {
+            // SurrealDB parsed the target as an expression (`FROM t AND x`,
+            // `FROM a - b`, ...), or the text is trailing garbage.
+            return Err(self.refuse(next.start, "expression in FROM", why_one));
+        }
+        Ok(name)
+    }
+
+    /// One `ORDER BY` item: a basic field path and an optional direction.
+    pub(super) fn parse_order(&mut self) -> PResult<Order> {
+        let t = self.peek()?;
+        if t.is_kw("RAND") && self.peek_after(&t)?.is("(") {
+            return Err(self.refuse(
+                t.start,
+                "ORDER BY RAND()",
+                "random order cannot be maintained",
+            ));
+        }
+        let Some(name) = t.ident() else {
+            return Err(self.unexpected(&t, "a field to order by"));
+        };
+        let mut path = vec![PathPart::Field(name.into())];
+        self.bump(&t);
+        self.parse_path_rest(&mut path)?;
+        let t = self.peek()?;
+        if t.is_kw("COLLATE") || t.is_kw("NUMERIC") {
+            let w = t.ident().unwrap_or("").to_ascii_uppercase();
+            return Err(self.refuse(
+                t.start,
+                &format!("ORDER BY ... {w}"),
+                "only plain ascending and descending order is supported",
+            ));
+        }
+        let descending = if t.is_kw("DESC") || t.is_kw("DESCENDING") {
+            self.bump(&t);
+            true
+        } else {
+            if t.is_kw("ASC") || t.is_kw("ASCENDING") {
+                self.bump(&t);
+            }
+            false
+        };
+        Ok(Order { path, descending })
+    }
+
+    /// The value of `LIMIT` or `START`: a non-negative int literal or a `$param`.
+    pub(super) fn parse_count(&mut self, clause: &str) -> PResult<Expr> {
+        let t = self.peek()?;
+        let e = self.parse_expr(Bp::Base)?;
+        match &e {
+            Expr::Literal(Value::Number(Number::Int(n))) if *n >= 0 => Ok(e),
+            Expr::Param { .. } => Ok(e),
+            _ => Err(self.refuse(
+                t.start,
+                &format!("{clause} expression"),
+                &format!("{clause} takes a non-negative integer literal or a $parameter"),
+            )),
+        }
+    }
+
+    // --- expressions ------------------------------------------------------
+}
