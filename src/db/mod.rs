@@ -25,9 +25,12 @@
 
 pub mod field_types;
 pub mod migrations;
+mod query;
 pub mod records;
 pub mod schema;
 pub mod values;
+
+pub use query::{Query, Response};
 
 use std::borrow::Cow;
 use std::fmt;
@@ -41,7 +44,7 @@ use backoff::{ExponentialBackoff, ExponentialBackoffBuilder};
 use surrealdb::Surreal;
 use surrealdb::engine::any::Any;
 use surrealdb::opt::auth::Root;
-use surrealdb::types::{QueryError, SurrealValue, Value, Variables};
+use surrealdb::types::{QueryError, Variables};
 
 use crate::config::{DbEndpoint, DbSettings};
 
@@ -169,125 +172,6 @@ fn abbreviate(text: &str, max: usize) -> Cow<'_, str> {
         Cow::Borrowed(text)
     } else {
         Cow::Owned(format!("{}…", text.chars().take(max).collect::<String>()))
-    }
-}
-
-/// A SurrealQL query with bound parameters.
-///
-/// User data never goes into the text: bind it (`$name`) instead. Push one
-/// statement at a time so that a failure names the statement; a
-/// [`Query::transaction`] wraps the statements in `BEGIN`/`COMMIT` so they
-/// commit together in one round trip.
-#[derive(Debug, Clone)]
-pub struct Query {
-    statements: Vec<String>,
-    vars: Variables,
-    transaction: bool,
-}
-
-impl Query {
-    /// A query of one statement (or of several in one text, in which case a
-    /// failure is reported by index only).
-    pub fn new(sql: impl Into<String>) -> Self {
-        Query {
-            statements: vec![sql.into()],
-            vars: Variables::new(),
-            transaction: false,
-        }
-    }
-
-    /// An empty transaction: statements pushed into it run between `BEGIN
-    /// TRANSACTION` and `COMMIT TRANSACTION`, all or nothing.
-    pub fn transaction() -> Self {
-        Query {
-            statements: Vec::new(),
-            vars: Variables::new(),
-            transaction: true,
-        }
-    }
-
-    /// Appends a statement; returns its index for [`Response::take`].
-    pub fn push(&mut self, statement: impl Into<String>) -> usize {
-        self.statements.push(statement.into());
-        self.statements.len() - 1
-    }
-
-    /// Binds `$name` to `value` (consuming form, for chaining).
-    pub fn bind(mut self, name: impl Into<String>, value: impl SurrealValue) -> Self {
-        self.set(name, value);
-        self
-    }
-
-    /// Binds `$name` to `value`.
-    pub fn set(&mut self, name: impl Into<String>, value: impl SurrealValue) -> &mut Self {
-        self.vars.insert(name.into(), value.into_value());
-        self
-    }
-
-    /// Number of statements pushed (BEGIN/COMMIT not counted).
-    pub fn len(&self) -> usize {
-        self.statements.len()
-    }
-
-    /// True when no statement was pushed.
-    pub fn is_empty(&self) -> bool {
-        self.statements.is_empty()
-    }
-
-    /// True for a [`Query::transaction`].
-    pub fn is_transaction(&self) -> bool {
-        self.transaction
-    }
-
-    /// The SurrealQL text sent to the database.
-    pub fn text(&self) -> String {
-        let mut text = String::new();
-        if self.transaction {
-            text.push_str("BEGIN TRANSACTION;\n");
-        }
-        for statement in &self.statements {
-            let statement = statement.trim().trim_end_matches(';');
-            text.push_str(statement);
-            text.push_str(";\n");
-        }
-        if self.transaction {
-            text.push_str("COMMIT TRANSACTION;\n");
-        }
-        text
-    }
-}
-
-/// The results of a [`Query`], indexed like the statements pushed into it.
-#[derive(Debug)]
-pub struct Response {
-    inner: surrealdb::IndexedResults,
-    /// Results before the first pushed statement (the `BEGIN` of a transaction).
-    offset: usize,
-}
-
-impl Response {
-    /// The result of statement `index`, as `R` (`Option<T>`, `Vec<T>` or `Value`).
-    pub fn take<R>(&mut self, index: usize) -> Result<R, DbError>
-    where
-        R: SurrealValue,
-        usize: surrealdb::opt::QueryResult<R>,
-    {
-        self.inner
-            .take::<R>(index + self.offset)
-            .map_err(|error| DbError::Other {
-                op: Cow::Borrowed("take result"),
-                message: error.message().to_owned(),
-            })
-    }
-
-    /// The result of statement `index` as JSON.
-    pub fn take_json(&mut self, index: usize) -> Result<serde_json::Value, DbError> {
-        Ok(self.take::<Value>(index)?.into_json_value())
-    }
-
-    /// Number of results (BEGIN/COMMIT included, if the server reports them).
-    pub fn num_results(&self) -> usize {
-        self.inner.num_statements()
     }
 }
 
@@ -728,40 +612,4 @@ fn first_failure(query: &Query, response: &mut Response) -> Option<StatementErro
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers_are_quoted_when_needed() {
-        assert_eq!(escape_ident("spooky"), "spooky");
-        assert_eq!(escape_ident("my-db"), "`my-db`");
-        assert_eq!(escape_ident("a`b"), "`a\\`b`");
-        assert_eq!(escape_ident("1abc"), "`1abc`");
-    }
-
-    #[test]
-    fn sdk_transaction_conflicts_are_retryable() {
-        let conflict = surrealdb::Error::query(
-            "Transaction conflict: Write conflict. This transaction can be retried".into(),
-            QueryError::TransactionConflict,
-        );
-        let error = DbError::from_sdk("LIVE SELECT", conflict);
-        assert!(error.is_conflict(), "{error:?}");
-        assert!(!error.is_unavailable(), "{error:?}");
-        assert!(error.to_string().contains("LIVE SELECT"), "{error}");
-
-        let other = surrealdb::Error::query("Parse error".into(), None);
-        assert!(!DbError::from_sdk("LIVE SELECT", other).is_conflict());
-    }
-
-    #[test]
-    fn transaction_text() {
-        let mut q = Query::transaction();
-        q.push("CREATE a:1;");
-        q.push("CREATE a:2");
-        assert_eq!(
-            q.text(),
-            "BEGIN TRANSACTION;\nCREATE a:1;\nCREATE a:2;\nCOMMIT TRANSACTION;\n"
-        );
-    }
-}
+mod tests;

@@ -6,6 +6,12 @@ use super::*;
 use crate::db::records::read_records;
 use crate::engine::value::RecordId;
 
+mod commit;
+mod repair;
+
+pub(super) use commit::*;
+pub(super) use repair::Repair;
+
 pub(super) struct Applier {
     pub(super) rx: mpsc::Receiver<Request>,
     pub(super) engine: Arc<RwLock<Engine>>,
@@ -25,60 +31,6 @@ pub(super) struct Applier {
     /// What must be rewritten after a write the database refused for good.
     pub(super) repair: Repair,
     pub(super) tables_wanted: Arc<Notify>,
-}
-
-/// The rows and edges that may differ from the engine after a write the
-/// database refused for good. The engine is the truth: it applied the batch
-/// (or the view operation) before the commit failed, and nothing else would
-/// write those edges again.
-pub(super) struct Repair {
-    /// Edges may differ from the engine's result sets.
-    pub(super) edges: bool,
-    /// Views whose `_spooky_query` row must be rewritten from the engine, or
-    /// removed with its edges when the engine no longer has the view.
-    pub(super) views: std::collections::BTreeSet<Arc<str>>,
-    /// A reset that did not commit.
-    pub(super) reset: bool,
-    /// The next attempt; backoff after a failed one.
-    pub(super) at: tokio::time::Instant,
-    pub(super) backoff: backoff::ExponentialBackoff,
-    /// Shared with [`Pipeline::diverged`].
-    pub(super) flag: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Repair {
-    pub(super) fn new(flag: Arc<std::sync::atomic::AtomicBool>) -> Self {
-        Repair {
-            edges: false,
-            views: Default::default(),
-            reset: false,
-            at: tokio::time::Instant::now(),
-            backoff: crate::db::backoff_forever(
-                Duration::from_millis(200),
-                Duration::from_secs(10),
-            ),
-            flag,
-        }
-    }
-
-    pub(super) fn pending(&self) -> bool {
-        self.edges || self.reset || !self.views.is_empty()
-    }
-
-    pub(super) fn due(&self) -> bool {
-        self.pending() && tokio::time::Instant::now() >= self.at
-    }
-
-    /// Something must be repaired; the first attempt is at once.
-    pub(super) fn needed(&mut self) {
-        if !self.pending() {
-            self.backoff.reset();
-            self.at = tokio::time::Instant::now();
-        }
-        self.edges = true;
-        self.flag.store(true, std::sync::atomic::Ordering::Relaxed);
-        metrics::gauge!("ssp_edges_diverged").set(1.0);
-    }
 }
 
 /// Whether `waiting` ingests should start a group commit of their own while
@@ -708,68 +660,8 @@ impl Applier {
             ))
         })
     }
-
-    /// One repair attempt; on failure the next one comes after a backoff.
-    pub(super) async fn run_repair(&mut self) {
-        let span = tracing::info_span!("repair");
-        match self.try_repair().instrument(span).await {
-            Ok(fixed) => {
-                tracing::info!(fixed, "edges and view rows re-converged with the engine");
-                metrics::counter!("ssp_edge_repairs_total").increment(1);
-                metrics::gauge!("ssp_edges_diverged").set(0.0);
-                self.repair
-                    .flag
-                    .store(false, std::sync::atomic::Ordering::Relaxed);
-            }
-            Err(error) => {
-                let wait = self
-                    .repair
-                    .backoff
-                    .next_backoff()
-                    .unwrap_or(Duration::from_secs(10));
-                self.repair.at = tokio::time::Instant::now() + wait;
-                tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "repairing the edges failed; retrying");
-            }
-        }
-    }
-
-    /// Rewrites what [`Repair`] lists, then makes every edge equal the
-    /// engine. Each step is cleared once it committed.
-    pub(super) async fn try_repair(&mut self) -> Result<usize, DbError> {
-        if self.repair.reset {
-            let mut edges = EdgeChanges::default();
-            edges.reset();
-            self.sink.write(&edges).await?;
-            self.repair.reset = false;
-        }
-        while let Some(id) = self.repair.views.first().cloned() {
-            match self.read_engine(|e| e.view(&id)) {
-                Some(meta) => self.sink.upsert_view(&meta).await?,
-                None => {
-                    let mut edges = EdgeChanges::default();
-                    edges.remove_view(id.clone());
-                    self.sink.write(&edges).await?;
-                }
-            }
-            self.repair.views.remove(&id);
-        }
-        let rows = reconcile::read_edges(self.sink.db()).await?;
-        let kept = reconcile::read_kept_versions(self.sink.db()).await?;
-        let changes = {
-            let mut engine = self.engine();
-            reconcile::raise_to_kept(&mut engine, &kept);
-            reconcile::plan(&mut engine, rows)
-        };
-        let fixed = changes.len();
-        for part in changes.split(MAX_EDGES_PER_TX) {
-            self.sink.write(&part).await?;
-        }
-        self.repair.edges = false;
-        Ok(fixed)
-    }
 }
 
-/// Commits edge changes in one transaction, retrying as [`retry`] does.
 /// One hash per record the group's changes name, in a space of their own
 /// beside the edges' (a collision only makes a group wait when it need not).
 fn record_hashes(group: &[Request]) -> Vec<u64> {
@@ -784,86 +676,5 @@ fn record_hashes(group: &[Request]) -> Vec<u64> {
     out
 }
 
-pub(super) async fn commit(sink: &EdgeSink, edges: &EdgeChanges) -> Result<(), DbError> {
-    commit_on(sink, 0, edges).await
-}
-
-/// [`commit`] on write slot `slot`.
-pub(super) async fn commit_on(
-    sink: &EdgeSink,
-    slot: usize,
-    edges: &EdgeChanges,
-) -> Result<(), DbError> {
-    if edges.is_empty() {
-        return Ok(());
-    }
-    let started = Instant::now();
-    let result = retry(|| sink.write_on(slot, edges)).await;
-    metrics::histogram!("ssp_edge_tx_seconds").record(started.elapsed().as_secs_f64());
-    result
-}
-
-/// Commits a view's initial result set in transactions of at most
-/// [`MAX_EDGES_PER_TX`] edges: one transaction of a big view's edges (every
-/// record of a large table) took longer than the call timeout, was retried
-/// whole and timed out again, so the view was never committed. In parts
-/// each call is bounded; a client following its edges sees them arrive in
-/// parts, before the register answer.
-pub(super) async fn commit_in_parts(sink: &EdgeSink, edges: EdgeChanges) -> Result<(), DbError> {
-    for part in edges.split(MAX_EDGES_PER_TX) {
-        commit(sink, &part).await?;
-    }
-    Ok(())
-}
-
-/// Runs a write until it succeeds. While the database is unavailable (or
-/// the transaction conflicts) it retries with backoff for as long as it
-/// takes: nothing that touches the same edges may overtake it (see the
-/// module doc). Any other error is retried a few times and then reported,
-/// since it will not heal by waiting.
-pub(super) async fn retry<'a, F, Fut>(mut write: F) -> Result<(), DbError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), DbError>> + 'a,
-{
-    let mut backoff = crate::db::backoff_forever(Duration::from_millis(50), Duration::from_secs(2));
-    let mut hard_failures = 0;
-    loop {
-        match write().await {
-            Ok(()) => return Ok(()),
-            Err(e) => {
-                let transient = e.is_unavailable() || e.is_conflict();
-                if !transient {
-                    hard_failures += 1;
-                    if hard_failures >= 3 {
-                        tracing::error!(error = %e, "edge write failed permanently");
-                        return Err(e);
-                    }
-                }
-                metrics::counter!("ssp_write_retries_total").increment(1);
-                let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(2));
-                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "edge write failed, retrying");
-                tokio::time::sleep(wait).await;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::worth_a_group;
-
-    #[test]
-    fn a_second_group_starts_only_when_as_big_as_what_is_in_flight() {
-        // Nothing in flight: any waiting ingest goes at once.
-        assert!(worth_a_group(1, 0));
-        // One ingest in flight (a lone client, or the start of a burst).
-        assert!(worth_a_group(1, 1));
-        // A group of 16 in flight: 3 waiting ingests join the next group
-        // instead of paying a transaction of their own; 16 start one.
-        assert!(!worth_a_group(3, 16));
-        assert!(!worth_a_group(15, 16));
-        assert!(worth_a_group(16, 16));
-        assert!(worth_a_group(20, 16));
-    }
-}
+mod tests;

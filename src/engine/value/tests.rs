@@ -1,0 +1,175 @@
+use super::*;
+
+#[test]
+fn non_finite_floats_survive_the_state_file_format() {
+    for f in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 1.5e300] {
+        let v = Value::Number(Number::Float(f));
+        let text = serde_json::to_string(&v).unwrap();
+        let back: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let Value::Number(Number::Float(g)) = back else {
+            panic!("{text} read back as {back:?}")
+        };
+        assert_eq!(f.to_bits(), g.to_bits(), "{text}");
+    }
+    // Finite floats are written as before: files from earlier versions read.
+    assert_eq!(
+        serde_json::to_string(&Value::Number(Number::Float(2.5))).unwrap(),
+        r#"{"Number":{"Float":2.5}}"#
+    );
+}
+
+#[test]
+fn an_object_serialises_as_its_pairs_and_shares_nothing_it_should_not() {
+    let o = Object::from_pairs(vec![
+        ("b".into(), Value::str("x")),
+        ("a".into(), Value::Number(Number::Int(1))),
+    ]);
+    // The state file's format from before objects had shapes: a list
+    // of [name, value] pairs in name order.
+    let json = serde_json::to_value(&o).unwrap();
+    let legacy = serde_json::to_value(vec![
+        ("a", Value::Number(Number::Int(1))),
+        ("b", Value::str("x")),
+    ])
+    .unwrap();
+    assert_eq!(json, legacy);
+    let back: Object = serde_json::from_value(json).unwrap();
+    assert_eq!(back, o);
+
+    let mut p = o.clone();
+    p.insert("c".into(), Value::Null);
+    p.remove_at(0);
+    assert_eq!(
+        p.names().iter().map(|n| n.as_ref()).collect::<Vec<_>>(),
+        ["b", "c"]
+    );
+    assert_eq!(
+        o.names().len(),
+        2,
+        "changing a copy leaves the shared shape alone"
+    );
+    assert_eq!(o.get("a"), Some(&Value::Number(Number::Int(1))));
+    assert_eq!(Object::default().len(), 0);
+}
+
+fn int(i: i64) -> Value {
+    Value::Number(Number::Int(i))
+}
+fn float(f: f64) -> Value {
+    Value::Number(Number::Float(f))
+}
+fn thing(s: &str) -> Value {
+    Value::thing(RecordId::parse(s).unwrap())
+}
+
+#[test]
+fn measured_equalities() {
+    assert!(int(1).sql_eq(&float(1.0)));
+    assert!(!int(1).sql_eq(&Value::str("1")));
+    assert!(!Value::None.sql_eq(&Value::Null));
+    assert!(Value::Null.sql_eq(&Value::Null));
+    assert!(thing("user:1").sql_eq(&thing("user:1")));
+    assert!(Value::Array(thin_vec::thin_vec![]).sql_eq(&Value::Array(thin_vec::thin_vec![])));
+    // The JSON rule.
+    assert!(thing("user:1").sql_eq(&Value::str("user:1")));
+    assert!(!thing("user:1").sql_eq(&Value::str("user:2")));
+}
+
+#[test]
+fn measured_order() {
+    use Ordering::*;
+    assert_eq!(Value::str("B").sql_cmp(&Value::str("a")), Less);
+    assert_eq!(int(1).sql_cmp(&Value::str("a")), Less);
+    assert_eq!(Value::Bool(true).sql_cmp(&int(1)), Less);
+    assert_eq!(Value::Null.sql_cmp(&int(0)), Less);
+    assert_eq!(Value::None.sql_cmp(&Value::Null), Less);
+    assert_eq!(thing("user:2").sql_cmp(&thing("user:10")), Less);
+    assert_eq!(thing("user:a").sql_cmp(&thing("user:1")), Greater);
+    assert_eq!(
+        Value::Array(thin_vec::thin_vec![int(1)])
+            .sql_cmp(&Value::Array(thin_vec::thin_vec![int(1), int(0)])),
+        Less
+    );
+    assert_eq!(Value::str("10").sql_cmp(&Value::str("9")), Less);
+    assert_eq!(int(10).sql_cmp(&float(9.99)), Greater);
+    assert_eq!(float(1.5).sql_cmp(&int(1)), Greater);
+}
+
+#[test]
+fn numbers_compare_exactly_at_every_magnitude() {
+    // As SurrealDB 3.3.5 (`Ord for Number`); found by tests/differential/.
+    use Ordering::*;
+    assert!(float(-0.0).sql_eq(&float(0.0)));
+    assert!(float(-0.0).sql_eq(&int(0)));
+    assert_eq!(float(-0.0).sql_cmp(&float(0.0)), Equal);
+    assert_eq!(
+        int(i64::MAX).sql_cmp(&float(9.223_372_036_854_776e18)),
+        Less
+    );
+    assert_eq!(
+        int(i64::MIN).sql_cmp(&float(-9.223_372_036_854_776e18)),
+        Equal
+    );
+    assert_eq!(
+        int(9_007_199_254_740_993).sql_cmp(&float(9_007_199_254_740_992.0)),
+        Greater
+    );
+    assert!(int(9_007_199_254_740_992).sql_eq(&float(9_007_199_254_740_992.0)));
+    assert_eq!(int(i64::MAX).sql_cmp(&float(1e300)), Less);
+    assert_eq!(int(1).sql_cmp(&float(1.5)), Less);
+    assert_eq!(int(-1).sql_cmp(&float(-1.5)), Greater);
+    assert_eq!(int(i64::MAX).sql_cmp(&float(f64::INFINITY)), Less);
+    assert_eq!(int(i64::MIN).sql_cmp(&float(f64::NEG_INFINITY)), Greater);
+}
+
+#[test]
+fn index_keys_agree_with_equality() {
+    assert_eq!(float(-0.0).index_key(), int(0).index_key());
+    assert_eq!(
+        float(9_007_199_254_740_992.0).index_key(),
+        int(9_007_199_254_740_992).index_key()
+    );
+    assert_eq!(
+        float(-9.223_372_036_854_776e18).index_key(),
+        int(i64::MIN).index_key()
+    );
+    assert_ne!(
+        float(9.223_372_036_854_776e18).index_key(),
+        int(i64::MAX).index_key()
+    );
+    assert_eq!(int(1).index_key(), float(1.0).index_key());
+    assert_eq!(
+        thing("user:1").index_key(),
+        Value::str("user:1").index_key()
+    );
+    assert_ne!(int(1).index_key(), Value::str("1").index_key());
+}
+
+#[test]
+fn record_id_text_round_trips() {
+    for text in ["user:1", "user:abc", "user:`a b`", "user:-5"] {
+        assert_eq!(RecordId::parse(text).unwrap().to_string(), text);
+    }
+    // Angle brackets are read, and written as SurrealDB writes them.
+    assert_eq!(
+        RecordId::parse("user:⟨a b⟩").unwrap().to_string(),
+        "user:`a b`"
+    );
+    assert_eq!(RecordId::parse("user:1").unwrap().key, Key::Int(1));
+    assert!(RecordId::parse("nocolon").is_none());
+    assert_eq!(
+        RecordId::parse_in_table("t", "x'; DROP").unwrap().key,
+        Key::String("x'; DROP".into())
+    );
+    assert!(RecordId::parse_in_table("t", "u:1").is_err());
+}
+
+#[test]
+fn same_content_bridges_json_and_typed_values() {
+    let d = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    assert!(Value::datetime(d).same_content(&Value::str("2024-01-01T00:00:00Z")));
+    assert!(thing("user:1").same_content(&Value::str("user:1")));
+    assert!(!int(1).same_content(&int(2)));
+}
