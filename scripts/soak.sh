@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The soak test (src/bin/ssp-soak.rs): builds `ssp` and `ssp-soak` in the dev
+# The soak test (src/bin/ssp-soak/): builds `ssp` and `ssp-soak` in the dev
 # profile (SurrealDB's crates are optimised there already; a release build of
 # its server takes over an hour on 2 cores), then runs the soak. Arguments go
 # to ssp-soak:
