@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use backoff::backoff::Backoff;
 use tokio::task::JoinHandle;
 
-use crate::api::{AppState, Core};
+use crate::app::{App, Core};
 use crate::persistence::Saver;
 use crate::persistence::restore::{self, RestoreError};
 use crate::persistence::state_file::{FORMAT_VERSION, StateFile};
@@ -40,14 +40,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What a finished bootstrap leaves for the shutdown: the tasks that hold the
 /// connection (stopped last, so that a stopped SSP releases an embedded
-/// store). The rest is in [`AppState`]'s [`Core`].
+/// store). The rest is in [`App`]'s [`Core`].
 pub struct Started {
     pub background: Vec<JoinHandle<()>>,
 }
 
 /// Runs the bootstrap until it has finished (`Ok(Some)`, readiness flipped),
 /// the shutdown started (`Ok(None)`, nothing started), or it failed for good.
-pub async fn run(state: &AppState, shutdown: &Shutdown) -> Result<Option<Started>, RestoreError> {
+pub async fn run(state: &App, shutdown: &Shutdown) -> Result<Option<Started>, RestoreError> {
     let started = Instant::now();
     let mut backoff = crate::db::backoff_forever(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
@@ -102,7 +102,7 @@ fn retryable(error: &RestoreError) -> bool {
 
 /// One attempt: restore, reconcile, then start everything. Cancel-safe: the
 /// only awaits are the restore and the reconcile, which start nothing.
-async fn attempt(state: &AppState) -> Result<(Core, Started), RestoreError> {
+async fn attempt(state: &App) -> Result<(Core, Started), RestoreError> {
     let settings = &state.settings;
     let db = &state.db;
     // The engine: from the state file, or rebuilt from the database.
@@ -164,7 +164,7 @@ async fn attempt(state: &AppState) -> Result<(Core, Started), RestoreError> {
 
 /// The shutdown of a bootstrapped SSP, in order: stop the worker and drain
 /// the pipeline, save the state file, stop the background tasks.
-pub async fn stop(state: &AppState, started: Started, hook_timeout: Duration) {
+pub async fn stop(state: &App, started: Started, hook_timeout: Duration) {
     if let Some(core) = state.try_core() {
         let drain = async {
             core.worker.shutdown(Duration::from_secs(5)).await;

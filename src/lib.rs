@@ -13,6 +13,7 @@
 //! restores the engine and starts the pipeline while it answers.
 
 pub mod api;
+pub mod app;
 pub mod bootstrap;
 pub mod config;
 pub mod db;

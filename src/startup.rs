@@ -29,7 +29,8 @@ use axum::Router;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
-use crate::api::{self, AppState, Readiness};
+use crate::api::{self, AppState};
+use crate::app::{App, Readiness};
 use crate::bootstrap;
 use crate::config::Settings;
 use crate::db::migrations::{self, MigrationError, MigrationReport};
@@ -126,7 +127,10 @@ impl Application {
             source,
         })?;
         crate::api::metrics::install();
-        let state = Arc::new(AppState::new(settings, db, WRITE_BUDGET));
+        let state = Arc::new(AppState::new(
+            Arc::new(App::new(settings, db)),
+            WRITE_BUDGET,
+        ));
         let hooks: Vec<Hook> = Vec::new();
         Ok(Application {
             listener,

@@ -31,7 +31,8 @@ use futures::future::{BoxFuture, Shared};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{AppState, BootstrapProgress};
+use super::AppState;
+use crate::app::BootstrapProgress;
 use crate::db::Db;
 
 /// The SurrealDB SDK version SSP is built and measured against.

@@ -1,5 +1,5 @@
-//! The HTTP API (contract section 2): the router, the state every handler
-//! shares, and the layers every request goes through.
+//! The HTTP API: the router, the state every handler shares, and the layers
+//! every request goes through.
 //!
 //! Layers, outermost first:
 //! 1. [`error::normalize_error_responses`]: every error leaves as JSON;
@@ -9,7 +9,7 @@
 //! 4. [`admission::admit`]: a request with a body takes its share of a fixed
 //!    budget of body bytes in flight, or gets 503 `not_queued`, so that
 //!    memory stays bounded while the database is down;
-//! 5. the body limit ([`Settings::body_limit_bytes`]; 413 past it), enforced
+//! 5. the body limit ([`crate::config::Settings::body_limit_bytes`]; 413 past it), enforced
 //!    by axum's `DefaultBodyLimit` as handlers read the body. Deliberately no
 //!    up-front `Content-Length` rejection (tower-http's `RequestBodyLimitLayer`):
 //!    answering before the body is read makes the server close a socket with
@@ -31,34 +31,27 @@ pub mod metrics;
 pub mod openapi;
 pub mod views;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::{Extension, Router};
-use serde::Serialize;
-use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::config::Settings;
-use crate::db::Db;
+use crate::app::{App, Core};
 use crate::engine::EngineError;
 use crate::engine::plan::PlanError;
-use crate::persistence::SaverHandle;
 use crate::pipeline::{Pipeline, PipelineError};
-use crate::sources::change_worker::{Tracker, WorkerHandle};
 
 pub use error::{ApiError, ApiJson, ErrorBody};
 
-/// What every handler can reach. Built once by `startup`, shared behind an
-/// `Arc`. The engine side ([`Core`]) only exists once the bootstrap has
-/// finished: the server answers (probes, metrics) while it runs, and routes
-/// that need the engine answer 503 `not_ready` until then.
+/// What every handler can reach: the application ([`App`], reached through
+/// `Deref`: `state.db`, `state.settings`, `state.try_core()`), and what only
+/// the HTTP layer needs. Built once by `startup`, shared behind an `Arc`.
 pub struct AppState {
-    pub settings: Settings,
-    pub db: Arc<Db>,
+    pub app: Arc<App>,
     /// How long a request waits for its changes to commit before it is
     /// answered 503 (saying whether the change is queued).
     pub write_budget: std::time::Duration,
@@ -67,127 +60,41 @@ pub struct AppState {
     /// The database status `/health` reports, pinged at most once per
     /// [`health::DB_STATUS_TTL`].
     pub db_status: health::DbStatusCache,
-    /// The schema's field types, by table: what `/ingest`'s JSON becomes.
-    pub field_types: crate::db::field_types::FieldTypes,
-    core: OnceLock<Core>,
-    /// `true` once `core` is set; a watch so that waiters need no polling.
-    ready: watch::Sender<bool>,
-    bootstrap: Mutex<BootstrapProgress>,
 }
 
-/// The engine side, built by the bootstrap (restore, reconcile, start).
-pub struct Core {
-    /// The one ordered pipeline to the engine and the edge sink.
-    pub pipeline: Pipeline,
-    /// Loads and follows the tables views read.
-    pub tracker: Arc<Tracker>,
-    /// The change worker, for its stats and cursors.
-    pub worker: Arc<WorkerHandle>,
-    /// The state-file saver, when persistence is on.
-    pub saver: Option<SaverHandle>,
-    /// Where the engine's state came from at startup: `state_file`, or a
-    /// rebuild from the database (see `persistence::restore`).
-    pub origin: &'static str,
-}
+impl std::ops::Deref for AppState {
+    type Target = App;
 
-/// How the bootstrap is going, for `/health` while it has not finished.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct BootstrapProgress {
-    /// Attempts that failed (the database was unavailable) so far.
-    pub failed_attempts: u32,
-    /// Why the last attempt failed.
-    pub last_error: Option<String>,
-}
-
-/// Resolves once SSP is ready; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Readiness(watch::Receiver<bool>);
-
-impl Readiness {
-    /// True once the bootstrap has finished.
-    pub fn is_ready(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    /// Waits until ready: `true`, or `false` when SSP stopped before it
-    /// became ready (so a waiter never hangs on a server that is gone).
-    pub async fn wait(&mut self) -> bool {
-        self.0.wait_for(|ready| *ready).await.is_ok()
+    fn deref(&self) -> &App {
+        &self.app
     }
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("db", &self.db)
-            .field("ready", &self.is_ready())
+            .field("app", &self.app)
             .finish_non_exhaustive()
     }
 }
 
 impl AppState {
-    /// A state whose engine side is not there yet (see [`AppState::set_core`]).
-    pub fn new(settings: Settings, db: Arc<Db>, write_budget: std::time::Duration) -> Self {
+    pub fn new(app: Arc<App>, write_budget: std::time::Duration) -> Self {
         AppState {
-            admission: admission::Admission::new(settings.body_limit_bytes),
-            settings,
-            db,
-            write_budget,
+            admission: admission::Admission::new(app.settings.body_limit_bytes),
             db_status: health::DbStatusCache::new(health::DB_STATUS_TTL),
-            field_types: Default::default(),
-            core: OnceLock::new(),
-            ready: watch::channel(false).0,
-            bootstrap: Mutex::default(),
+            app,
+            write_budget,
         }
     }
 
     /// The engine side, or 503 `not_ready` while the bootstrap runs.
     pub fn core(&self) -> Result<&Core, ApiError> {
-        self.core.get().ok_or_else(|| {
+        self.app.try_core().ok_or_else(|| {
             ApiError::NotReady(
                 "SSP is starting (restoring its state); retry when GET /health answers 200".into(),
             )
         })
-    }
-
-    /// The engine side, if the bootstrap has finished.
-    pub fn try_core(&self) -> Option<&Core> {
-        self.core.get()
-    }
-
-    /// True once the bootstrap has finished.
-    pub fn is_ready(&self) -> bool {
-        self.core.get().is_some()
-    }
-
-    /// Installs the engine side and flips readiness. Only the first call
-    /// counts: false (and `core` dropped) for a later one.
-    pub fn set_core(&self, core: Core) -> bool {
-        if self.core.set(core).is_err() {
-            return false;
-        }
-        self.ready.send_replace(true);
-        true
-    }
-
-    /// A handle that resolves once ready.
-    pub fn readiness(&self) -> Readiness {
-        Readiness(self.ready.subscribe())
-    }
-
-    /// Records a failed bootstrap attempt (shown by `/health`).
-    pub fn bootstrap_failed(&self, error: String) {
-        let mut progress = self.bootstrap.lock().unwrap_or_else(|p| p.into_inner());
-        progress.failed_attempts += 1;
-        progress.last_error = Some(error);
-    }
-
-    /// How the bootstrap is going.
-    pub fn bootstrap_progress(&self) -> BootstrapProgress {
-        self.bootstrap
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 
     /// The pipeline as routes use it: each call waits at most
@@ -195,22 +102,6 @@ impl AppState {
     /// queued ([`Pipeline::within`]). 503 `not_ready` while starting.
     pub fn pipeline(&self) -> Result<Pipeline, ApiError> {
         Ok(self.core()?.pipeline.within(self.write_budget))
-    }
-}
-
-impl Core {
-    /// Tables the change worker follows (those with a cursor) and its lag:
-    /// the newest versionstamp seen minus the oldest cursor, 0 when caught
-    /// up or before the first feed pass.
-    pub fn worker_lag(&self) -> (Vec<String>, u64) {
-        let cursors = self.worker.cursors().versionstamps();
-        let head = self
-            .worker
-            .stats()
-            .feed_head
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let oldest = cursors.values().min().copied().unwrap_or(head);
-        (cursors.into_keys().collect(), head.saturating_sub(oldest))
     }
 }
 

@@ -10,7 +10,7 @@
 //!
 //! The tables a row *links* to (`author.name` where `author` holds
 //! `user:1`) are not in the text; the engine adds them from the data (see
-//! [`crate::engine::Engine::requery_tables`]).
+//! `Engine::requery_tables`).
 
 use std::collections::BTreeSet;
 
