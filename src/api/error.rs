@@ -1,5 +1,5 @@
 //! API errors: every failure leaves the server as `{"error": "...", "code": "..."}`
-//! with the status of the contract's table (section 2).
+//! with the status of the README's error table.
 //!
 //! Three sources are folded into that one shape:
 //! - handlers return [`ApiError`];

@@ -4,7 +4,7 @@
 //!
 //! 1. built-in defaults (the one-command start works with no file at all);
 //! 2. the TOML file (`--config PATH`, else `./config.toml` if it exists);
-//! 3. the `SPOOKY_*` environment variables of the contract (section 1), mapped
+//! 3. the `SPOOKY_*` environment variables, mapped
 //!    explicitly in [`ENV_VARS`] rather than by the `config` crate's naming
 //!    convention, so that `SPOOKY_SURREALDB_URL` means `surrealdb.url` exactly
 //!    and nothing else slips in.

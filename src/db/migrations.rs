@@ -1,7 +1,7 @@
 //! Schema migrations, embedded in the binary so that `ssp` runs from any
 //! directory.
 //!
-//! Rules (contract section 5):
+//! Rules:
 //! - the files of `migrations/` are applied in order of their names, at
 //!   startup and by `ssp migrate`;
 //! - each runs in its own transaction together with the row that records it in

@@ -1,4 +1,5 @@
-//! Engine-level acceptance cases (contract §6, cases 1–15).
+//! Engine-level acceptance cases: what a view must hold after each kind of
+//! change, on the engine alone.
 
 use super::*;
 use serde_json::json;

@@ -598,7 +598,7 @@ impl Gen {
     /// A literal or a param holding `v`. Params are JSON: no datetimes, and
     /// record links only where the JSON rule applies (equality-like ops).
     ///
-    /// Object literals are outside the supported subset (contract §3), so a
+    /// Object literals are outside the supported subset, so a
     /// value holding an object becomes a param, or else is replaced.
     pub(crate) fn operand(
         &mut self,

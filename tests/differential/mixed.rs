@@ -1,4 +1,4 @@
-//! The mixed mode (issue 16): the generated cases, through a running SSP
+//! The mixed mode: the generated cases, through a running SSP
 //! with both sources at once, as the seed's apps use it.
 //!
 //! Every write of a batch is made in SurrealDB (where SSP's change worker

@@ -1,4 +1,4 @@
-//! How much of what real SurrealDB apps query SSP takes (issue 15).
+//! How much of what real SurrealDB apps query SSP takes.
 //!
 //! `tests/corpus/queries.json` holds SELECT / LIVE SELECT statements taken
 //! from public application repositories, each with the repository and file
@@ -376,7 +376,7 @@ async fn the_corpus_is_accepted_and_agrees(backend: Backend) {
         pct(w_inc),
     );
 
-    // Floors at today's figures (issue 15): 143 queries, 11 not parsed by
+    // Floors at today's figures: 143 queries, 11 not parsed by
     // SurrealDB 3.3.5 (`type::thing`, `time::from::secs`, `~`), 132 parsed:
     // 118 accepted (89%; 126 = 95% with `$viewer` for `$auth`), 21
     // incremental (16%), 97 re-query, 14 refused (6 `time::now`, 8 `$auth`).

@@ -1,4 +1,4 @@
-//! Both sources at once, as the seed's apps use SSP (issue 16): every change
+//! Both sources at once, as the seed's apps use SSP: every change
 //! is written in SurrealDB, where the change worker follows it, and then
 //! sent to `POST /ingest`. Right after each 200, with no settling time,
 //! every view's edges must equal SurrealDB's own answer, and no record's

@@ -1,4 +1,4 @@
-//! A real browser-style client, end to end (issue 8): the Node.js example in
+//! A real browser-style client, end to end: the Node.js example in
 //! `examples/node-client/` (official `surrealdb` SDK) registers a view through
 //! SSP, follows its edges with `LIVE SELECT ... WHERE clientId = $clientId`
 //! and keeps a local copy, while this test writes "from another process":

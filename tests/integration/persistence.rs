@@ -1,4 +1,4 @@
-//! The state file (contract §4, issue 6): debounced saves, a save on
+//! The state file: debounced saves, a save on
 //! SIGTERM, atomic writes under kill -9, and a rebuild from the database
 //! when the file is gone or corrupt.
 

@@ -1,4 +1,4 @@
-//! The HTTP API end to end (contract §2, §3, §6 cases 1–15 and 17): HTTP in,
+//! The HTTP API end to end: HTTP in,
 //! SurrealDB edges out, on the embedded engine and over ws://.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Liveness and readiness (issue 8): SSP serves while it bootstraps, says
+//! Liveness and readiness: SSP serves while it bootstraps, says
 //! `starting` until it is ready, refuses engine work with 503 `not_ready`
 //! meanwhile, and follows the database going away and coming back.
 

@@ -1,4 +1,4 @@
-//! Record ids of every key kind SurrealDB stores (issue 16): number, string,
+//! Record ids of every key kind SurrealDB stores: number, string,
 //! uuid, array, object. A view over them must write edges whose `out` is
 //! exactly the record, whether the record came from SurrealDB (the worker)
 //! or from `/ingest`, and `GET /view` must name them as SurrealDB does.

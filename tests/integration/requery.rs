@@ -1,4 +1,4 @@
-//! The re-query tier (issue 15): queries SurrealDB accepts and SSP's
+//! The re-query tier: queries SurrealDB accepts and SSP's
 //! incremental engine does not maintain are registered anyway, and their
 //! edges follow SurrealDB's own answer, re-run after each change.
 //!

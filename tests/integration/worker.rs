@@ -1,4 +1,4 @@
-//! The change worker (issue 5, contract §4): SSP follows SurrealDB itself.
+//! The change worker: SSP follows SurrealDB itself.
 //!
 //! Every test writes **directly** in SurrealDB (no `/ingest`) and then waits,
 //! with a deadline, until the edges *agree*: for each view, the set of `out`

@@ -10,7 +10,7 @@
 //! (absolute times on a shared machine are noise). Results go to
 //! `bench-results/latest.json` and a summary table on stdout.
 //!
-//! Workloads (issue 7):
+//! Workloads:
 //! * forum: users, threads, comments; a mix of filter, by-author, top-20
 //!   with authors, and thread-detail views; create / update 20% of comments /
 //!   delete 10%; engine alone;

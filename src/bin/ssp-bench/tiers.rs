@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// Issue 15: the cost of one change for a view of each kind (link path,
+/// The cost of one change for a view of each kind (link path,
 /// traversal, count, user function: the re-query tier) against a plain
 /// filter view (incremental), on embedded SurrealDB; and that a change
 /// re-runs only the re-query views whose tables it touched, not all of them

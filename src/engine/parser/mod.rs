@@ -85,7 +85,7 @@ pub struct ParseError {
 ///
 /// The text must be exactly one `SELECT` statement (optionally followed by
 /// `;`) that SurrealDB 3.3.5 accepts and that uses only the supported subset
-/// (contract §3). See the module documentation.
+/// (see the module documentation).
 pub fn parse_select(sql: &str) -> Result<Select, ParseError> {
     check_with_surrealdb(sql)?;
     Parser::new(sql).parse_query()

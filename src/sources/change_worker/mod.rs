@@ -1,5 +1,5 @@
 //! The change worker: follows SurrealDB itself, so that apps need not call
-//! `/ingest`, and makes sure no write is ever missed (contract §4).
+//! `/ingest`, and makes sure no write is ever missed.
 //!
 //! One task owns all the state and does one thing at a time, in order: apply
 //! LIVE notifications, run a change-feed pass, load a table, reconcile which

@@ -37,7 +37,7 @@ impl Worker {
         }
         // A first load only adds: what the engine holds of a table never
         // followed came through `/ingest`, and may be a record the database
-        // does not hold yet (contract §3). Loading again (restored without a
+        // does not hold yet. Loading again (restored without a
         // usable cursor, or followed before in this run) is a resync.
         if let Err(e) = self.resync(table, adopt || loaded_before).await {
             self.untrack(table).await;
