@@ -9,7 +9,8 @@
 //! ```
 //!
 //! with `config`, `db` (connections, migrations, the `_spooky_*` schema names)
-//! and `persistence` beside it; `startup` builds the server, `bootstrap`
+//! and `persistence` (the state file, the saver) beside it. `app` is what the
+//! routes and the bootstrap share; `startup` builds the server, `bootstrap`
 //! restores the engine and starts the pipeline while it answers.
 
 pub mod api;

@@ -32,10 +32,10 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState};
 use crate::app::{App, Readiness};
 use crate::bootstrap;
+use crate::bootstrap::restore::RestoreError;
 use crate::config::Settings;
 use crate::db::migrations::{self, MigrationError, MigrationReport};
 use crate::db::{Db, DbError};
-use crate::persistence::restore::RestoreError;
 pub use crate::shutdown::Shutdown;
 
 /// How long a request waits for its changes to commit before a 503.

@@ -4,7 +4,6 @@
 //! * `state_file`: the versioned format, atomic writes, and loading;
 //! * `saver`: the debounced background saver.
 
-pub mod restore;
 pub mod saver;
 pub mod state_file;
 

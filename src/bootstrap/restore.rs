@@ -14,11 +14,11 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use surrealdb::types as sdb;
 
-use super::state_file::{LoadError, StateFile, move_aside};
 use crate::db::schema::QUERY_TABLE;
 use crate::db::values::surreal_to_json;
 use crate::db::{Db, DbError, Query};
 use crate::engine::{Engine, ViewMeta};
+use crate::persistence::state_file::{LoadError, StateFile, move_aside};
 use crate::progress::Progress;
 use crate::requery::{self, AnalyseError};
 use crate::sources::snapshot::TablePages;

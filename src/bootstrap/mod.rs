@@ -20,9 +20,12 @@ use std::time::{Duration, Instant};
 use backoff::backoff::Backoff;
 use tokio::task::JoinHandle;
 
+pub mod restore;
+
+use restore::RestoreError;
+
 use crate::app::{App, Core};
 use crate::persistence::Saver;
-use crate::persistence::restore::{self, RestoreError};
 use crate::persistence::state_file::{FORMAT_VERSION, StateFile};
 use crate::pipeline::{Pipeline, ttl_sweep};
 use crate::shutdown::Shutdown;
