@@ -1,5 +1,5 @@
 //! The application: what the HTTP routes and the bootstrap share. The
-//! routes receive it (through [`crate::api::AppState`]); the bootstrap builds
+//! routes receive it (through `api::AppState`); the bootstrap builds
 //! its engine side ([`Core`]) and flips readiness.
 
 use std::sync::{Arc, Mutex, OnceLock};

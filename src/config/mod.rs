@@ -646,7 +646,7 @@ fn validate_worker(raw: RawWorkerSettings) -> Result<WorkerSettings, ConfigError
         }
         // Every edge SSP writes changes its own tables: following them would
         // feed SSP its own writes.
-        if crate::db::schema::is_reserved_table(table) {
+        if crate::engine::value::is_reserved_table(table) {
             return Err(ConfigError::invalid(
                 "worker.tables",
                 format!(

@@ -28,7 +28,10 @@ pub mod migrations;
 mod query;
 pub mod records;
 pub mod schema;
-pub mod values;
+/// The conversions between SurrealDB's values and the engine's.
+pub mod values {
+    pub use crate::engine::value::surreal::*;
+}
 
 pub use query::{Query, Response};
 

@@ -10,8 +10,7 @@ use surrealdb::types as sdb;
 use super::values::record_id_to_surreal;
 use crate::engine::value::{Key, RecordId};
 
-/// The prefix of SSP's own tables.
-pub const RESERVED_PREFIX: &str = "_spooky_";
+pub use crate::engine::value::{RESERVED_PREFIX, is_reserved_table};
 
 /// One row per view: its query, params, client and liveness
 /// (`_spooky_query:<view id>`).
@@ -29,12 +28,6 @@ pub const VERSION_TABLE: &str = "_spooky_version";
 
 /// The migrations applied, with their checksums.
 pub const MIGRATION_TABLE: &str = "_spooky_migration";
-
-/// True for a table SSP owns: never a view's table, never ingested, never
-/// followed.
-pub fn is_reserved_table(table: &str) -> bool {
-    table.starts_with(RESERVED_PREFIX)
-}
 
 /// The record id of a view's row in [`QUERY_TABLE`].
 pub fn view_row(view: &str) -> sdb::RecordId {

@@ -323,7 +323,7 @@ fn parse_with_surrealdb(text: &str) -> Result<RecordId, ()> {
     })
     .map_err(|_| ())?;
     let rid = parsed.map_err(|_| ())?;
-    crate::db::values::record_id_from_surreal(&rid).ok_or(())
+    super::value::surreal::record_id_from_surreal(&rid).ok_or(())
 }
 
 /// Whether SurrealDB reads `text` as a range of record ids (`item:1..3`),
@@ -442,6 +442,16 @@ impl fmt::Display for RecordId {
         }
         write!(f, ":{}", self.key)
     }
+}
+
+/// The prefix of SSP's own tables (`_spooky_*`, named in `db::schema`).
+pub const RESERVED_PREFIX: &str = "_spooky_";
+
+/// True for a table SSP owns: never a view's table, never ingested, never
+/// followed (an edge write is a change to its table, so a view over the
+/// edges would feed itself).
+pub fn is_reserved_table(table: &str) -> bool {
+    table.starts_with(RESERVED_PREFIX)
 }
 
 #[cfg(test)]

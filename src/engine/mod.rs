@@ -224,7 +224,7 @@ pub struct RequeryTask {
     pub params: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A view of the re-query tier (see `crate::requery`): no nodes, only the
+/// A view of the re-query tier (see the `requery` module): no nodes, only the
 /// records its last answer showed.
 struct RequeryView {
     meta: CompactMeta,

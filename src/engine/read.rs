@@ -158,10 +158,7 @@ impl Engine {
         };
         let mut tables = Vec::new();
         plan.tables(&mut tables);
-        let checked = match tables
-            .iter()
-            .find(|t| crate::db::schema::is_reserved_table(t))
-        {
+        let checked = match tables.iter().find(|t| super::value::is_reserved_table(t)) {
             Some(t) => Err(PlanError::ReservedTable {
                 table: t.to_string(),
             }),

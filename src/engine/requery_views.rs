@@ -4,7 +4,7 @@ use super::*;
 
 impl Engine {
     /// Registers (or refreshes) a view of the re-query tier with its first
-    /// answer, `members` (see `crate::requery`). `tables` are those its
+    /// answer, `members` (see the `requery` module). `tables` are those its
     /// text reads, `linked` those of the record ids the answer held.
     /// Returns the edge changes, as [`Engine::register`] does.
     pub fn register_requery(

@@ -27,6 +27,7 @@ use surrealdb::types::Decimal;
 use thin_vec::ThinVec;
 
 mod object;
+pub mod surreal;
 
 pub use object::Object;
 
@@ -59,7 +60,9 @@ pub fn take_link_followed() -> bool {
     LINK_FOLLOWED.with(|f| f.replace(false))
 }
 
-pub use super::key::{Composite, IdError, Key, RecordId, TableName};
+pub use super::key::{
+    Composite, IdError, Key, RESERVED_PREFIX, RecordId, TableName, is_reserved_table,
+};
 
 /// A number. SurrealDB keeps ints and floats apart but compares them by value.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -173,7 +176,7 @@ impl PartialEq for Number {
 
 /// A SurrealQL value, with every type a record can hold in SurrealDB 3.3.5
 /// except sets, tables, files, regexes and ranges (kept as their SurrealQL
-/// text; see [`crate::db::values::from_surreal`]).
+/// text; see [`surreal::from_surreal`]).
 ///
 /// The rare types are boxed: each is 12–16 bytes, and one unboxed would make
 /// every value (most of SSP's memory) 24 bytes instead of 16.

@@ -1,12 +1,14 @@
 //! Conversions between SurrealDB's values and the engine's.
 //!
-//! Kept at the I/O boundary so that the engine never sees SDK types.
+//! The engine's values are SurrealDB's (its geometry and record keys are held
+//! as SurrealDB's own types); this is the one place they are converted.
+//! `db::values` re-exports it for the I/O side.
 
 use std::sync::Arc;
 
 use surrealdb::types as sdb;
 
-use crate::engine::value::{Composite, Key, Number, Object, RecordId, Value};
+use super::{Composite, Key, Number, Object, RecordId, Value};
 
 /// A SurrealDB value as the engine evaluates it, type for type. Tables,
 /// files, regexes and ranges (values no record field holds in practice)
