@@ -222,12 +222,7 @@ pub async fn register(
         ));
     }
     // Plan first: an unsupported query is refused before anything happens.
-    let planned = core
-        .pipeline
-        .engine()
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .prepare(&meta.sql, &meta.params);
+    let planned = core.pipeline.plan(&meta.sql, &meta.params);
     let (tables, requery) = match planned {
         Ok(tables) => (tables, None),
         Err(e) if e.is_unsupported() => {

@@ -256,6 +256,21 @@ impl Pipeline {
         &self.tables_wanted
     }
 
+    /// Plans a view's query (parse, plan, check the params) without
+    /// registering it, and names the tables it reads: a refusal before
+    /// anything changes. The engine's lock is held for the planning only (the
+    /// planner shares plans between views), never while data is read.
+    pub fn plan(
+        &self,
+        sql: &str,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<Arc<str>>, EngineError> {
+        self.engine
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .prepare(sql, params)
+    }
+
     /// Reads the engine under its lock.
     pub fn read<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
         let guard = self.engine.read().unwrap_or_else(|p| p.into_inner());
