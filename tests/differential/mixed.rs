@@ -223,7 +223,7 @@ impl MixedRun<'_> {
         loop {
             match self.db.run(q.clone()).await {
                 Ok(r) => return Ok(r),
-                Err(e) if attempt < 10 && e.to_string().contains("can be retried") => {
+                Err(e) if attempt < 10 && e.is_conflict() => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
