@@ -416,6 +416,13 @@ impl Engine {
                 parent: Some(Row::new(r, &content)),
             };
             let key = (Arc::as_ptr(sub) as usize, sub.key_args(&env));
+            // A `$parent` path through a record link (`$parent.author.name`
+            // where `author` now holds `user:1`): SurrealDB follows it, so
+            // the view goes to the re-query tier, even when the binding
+            // reads the same (NONE) as before.
+            if value::take_link_followed() {
+                self.note_link_nodes(vec![n]);
+            }
             let old = current.get(i).copied();
             if old.is_some() && self.node_keys.get(&key).copied() == old {
                 continue;

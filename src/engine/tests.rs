@@ -542,3 +542,40 @@ fn decimals_meet_indexed_number_views_both_ways() {
     assert_eq!(of(&out, "i").2, s(&["t:4"]));
     assert_eq!(ids(&e, "f"), s(&["t:5"]));
 }
+
+/// A subquery's `$parent` path that comes to go through a record link
+/// (`$parent.link.name` once `link` holds `u:1`) is one SurrealDB follows:
+/// the view is handed to the re-query tier, whether the parent record is new
+/// or was already a member (where the binding reads NONE before and after).
+#[test]
+fn a_parent_path_through_a_link_sends_the_view_to_requery() {
+    for member_before in [true, false] {
+        let mut e = Engine::new();
+        let mut batch = vec![
+            put("u:1", json!({"name": "a"})),
+            put("u:2", json!({"name": "a"})),
+        ];
+        if member_before {
+            batch.push(put("t:1", json!({"x": 1})));
+        }
+        e.apply_batch(&batch);
+        e.register(meta(
+            "v",
+            "SELECT *, (SELECT * FROM u WHERE name = $parent.link.name) AS s FROM t",
+            json!({}),
+        ))
+        .expect("no link in the data yet");
+        assert!(e.take_link_views().is_empty());
+        let mut t = put("t:1", json!({}));
+        if let Some(c) = t.content.as_mut() {
+            c.insert("link".into(), Value::thing(rid("u:1")));
+        }
+        e.apply_batch(&[t]);
+        let moved: Vec<String> = e
+            .take_link_views()
+            .iter()
+            .map(|m| m.id.to_string())
+            .collect();
+        assert_eq!(moved, ["v"], "member before: {member_before}");
+    }
+}

@@ -191,10 +191,22 @@ async fn a_view_moves_to_requery_when_its_data_gains_a_link(backend: Backend) {
         id: "gp_by_title",
         sql: "SELECT * FROM gp WHERE title = 'hello'",
     };
-    for v in [by_name, by_title] {
+    // The link only in a subquery's `$parent` path: the namesakes of the
+    // post's author.
+    let namesakes = View {
+        id: "gp_author_namesakes",
+        sql: "SELECT *, (SELECT * FROM gu WHERE name = $parent.author.name) AS same FROM gp",
+    };
+    for v in [by_name, by_title, namesakes] {
         let body = register(&app, v).await;
         assert_eq!(body["tier"]["kind"], "incremental", "{body}");
     }
+    write(
+        &db,
+        "UPSERT $id SET name = 'ann'",
+        vec![("id", rid("gu", 2))],
+    )
+    .await;
     write(
         &db,
         "UPSERT $id SET name = 'ann'",
@@ -207,10 +219,16 @@ async fn a_view_moves_to_requery_when_its_data_gains_a_link(backend: Backend) {
         vec![("id", rid("gp", 1)), ("a", rid("gu", 1))],
     )
     .await;
-    wait_agree(&db, &[by_name, by_title], AGREE).await;
+    wait_agree(&db, &[by_name, by_title, namesakes], AGREE).await;
     let e = crate::worker::edges(&db, by_name.id).await;
     assert!(e.contains_key("gp:1"), "the post by ann: {e:?}");
+    let e = crate::worker::edges(&db, namesakes.id).await;
+    assert!(
+        e.contains_key("gu:1") && e.contains_key("gu:2"),
+        "both anns, through the post's author: {e:?}"
+    );
     assert_eq!(tier(&app, by_name.id).await["kind"], "requery");
+    assert_eq!(tier(&app, namesakes.id).await["kind"], "requery");
     assert_eq!(tier(&app, by_title.id).await["kind"], "incremental");
     // From now on it follows the linked record too.
     write(
@@ -219,7 +237,7 @@ async fn a_view_moves_to_requery_when_its_data_gains_a_link(backend: Backend) {
         vec![("id", rid("gu", 1))],
     )
     .await;
-    wait_agree(&db, &[by_name, by_title], AGREE).await;
+    wait_agree(&db, &[by_name, by_title, namesakes], AGREE).await;
     assert!(crate::worker::edges(&db, by_name.id).await.is_empty());
     app.stop().await;
 }
