@@ -217,6 +217,9 @@ fn geometry_contains(h: &sdb::Geometry, n: &sdb::Geometry) -> bool {
 /// * an array and an array: membership of each element;
 /// * anything else, including an array of mixed types against a string, an
 ///   object, or a right side that is neither array nor string: false.
+///
+/// A set counts as an array on either side (measured on 3.3.5:
+/// `NONE CONTAINSALL <set>[]` is true, as with `[]`).
 fn contains_set(l: &Value, r: &Value, all: bool) -> bool {
     let some = |items: &[Value], test: &dyn Fn(&Value) -> bool| {
         if all {
@@ -226,7 +229,7 @@ fn contains_set(l: &Value, r: &Value, all: bool) -> bool {
         }
     };
     match (l, r) {
-        (Value::String(h), Value::Array(items))
+        (Value::String(h), Value::Array(items) | Value::Set(items))
             if items.iter().all(|x| matches!(x, Value::String(_))) =>
         {
             some(
@@ -234,11 +237,13 @@ fn contains_set(l: &Value, r: &Value, all: bool) -> bool {
                 &|x| matches!(x, Value::String(n) if h.contains(n.as_str())),
             )
         }
-        (Value::Array(hay) | Value::Set(hay), Value::Array(items)) => {
+        (Value::Array(hay) | Value::Set(hay), Value::Array(items) | Value::Set(items)) => {
             some(items, &|x| hay.iter().any(|w| x.sql_eq(w)))
         }
-        (Value::Geometry(_), Value::Array(items)) => some(items, &|x| contains(l, x)),
-        (_, Value::Array(items)) => some(items, &|_| false),
+        (Value::Geometry(_), Value::Array(items) | Value::Set(items)) => {
+            some(items, &|x| contains(l, x))
+        }
+        (_, Value::Array(items) | Value::Set(items)) => some(items, &|_| false),
         (Value::String(h), Value::String(n)) => h.contains(n.as_str()),
         _ => false,
     }

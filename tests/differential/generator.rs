@@ -852,7 +852,7 @@ impl Gen {
             // $parent
             _ => {
                 let parent = ctx.parent.expect("weight 0 without a parent");
-                match self.weighted(&[3, 2, 1, 1]) {
+                match self.weighted(&[3, 2, 1, 1, 1]) {
                     0 => {
                         let f = self.pick(ps);
                         let op = self.pick(CMP_OPS);
@@ -883,12 +883,22 @@ impl Gen {
                             )
                         }
                     }
-                    _ => {
+                    3 => {
                         let back = if table == "t" { "link" } else { "owner" };
                         Ex::bin(
                             Op::Eq,
                             Ex::Field(back.into()),
                             Ex::Param("parent.id".into()),
+                        )
+                    }
+                    // Two records' collections, arrays or sets:
+                    // `tags CONTAINSANY $parent.tags`.
+                    _ => {
+                        let op = self.pick(&[Op::ContainsAny, Op::ContainsAll, Op::ContainsNone]);
+                        Ex::bin(
+                            op,
+                            Ex::Field("tags".into()),
+                            Ex::Param("parent.tags".into()),
                         )
                     }
                 }
@@ -1042,6 +1052,16 @@ impl Gen {
                     // Shadow the link field itself, as `... AS author` does.
                     alias = "link".into();
                 }
+            }
+            1 if self.p(0.3) => {
+                // The records sharing a tag with the parent (arrays or sets
+                // on either side): `tags CONTAINSANY $parent.tags`.
+                let op = self.pick(&[Op::ContainsAny, Op::ContainsAll, Op::ContainsNone]);
+                q.cond = Some(Ex::bin(
+                    op,
+                    Ex::Field("tags".into()),
+                    Ex::Param("parent.tags".into()),
+                ));
             }
             1 => {
                 let links = if parent == "t" { "links" } else { "tags" };

@@ -17,7 +17,8 @@
 //!   `IS [NOT] NONE`, nested and indexed paths, literals of every kind and
 //!   `$params`, `ORDER BY` on several fields, `LIMIT`/`START` (literal, param,
 //!   NULL, or `$parent.lim`), and subquery projections on `$parent` (link
-//!   lookups with `[0]`, reverse links, `IN $parent.links`, non-indexed
+//!   lookups with `[0]`, reverse links, `IN $parent.links`, `tags
+//!   CONTAINSANY $parent.tags` (arrays or sets on either side), non-indexed
 //!   `score > $parent.score ORDER BY .. LIMIT`, random ones), nested one level
 //!   deeper, with aliases that repeat or shadow plain fields; views sharing a
 //!   query (with equal or other params);
