@@ -161,6 +161,23 @@ const SECOND: &str = "
     UPDATE typed:4 SET ttl = 30m, f = -1.5, blob = b\"01\", at = d'2024-03-01T00:00:00Z';
 ";
 
+/// Sends `changes` (SurrealQL objects, comma-separated) to `/ingest` in
+/// SurrealDB's CBOR: SurrealDB evaluates them into values (nothing is
+/// written), so the body holds every type as itself.
+async fn ingest_cbor(app: &TestApp, db: &ssp::db::Db, changes: &str) -> reqwest::Response {
+    let mut response = db
+        .run(ssp::db::Query::new(format!("RETURN [{changes}]")))
+        .await
+        .expect("the body evaluates");
+    let body: surrealdb::types::Value = response.take(0).expect("a value");
+    app.post("/ingest")
+        .header("content-type", "application/cbor")
+        .body(surrealdb_core::rpc::format::cbor::encode(body).expect("CBOR"))
+        .send()
+        .await
+        .expect("ingest")
+}
+
 async fn ids(db: &ssp::db::Db, view: &str) -> BTreeSet<String> {
     edges(db, view).await.into_keys().collect()
 }
@@ -218,22 +235,7 @@ async fn cbor_ingest_keeps_every_type_without_a_schema(backend: Backend) {
             format!("{{ table: 'typed', op: 'CREATE', id: typed:{key}, record: {content} }}")
         })
         .collect();
-    let mut response = db
-        .run(ssp::db::Query::new(format!(
-            "RETURN [{}]",
-            changes.join(", ")
-        )))
-        .await
-        .expect("the body evaluates");
-    let body: surrealdb::types::Value = response.take(0).expect("a value");
-    let body = surrealdb_core::rpc::format::cbor::encode(body).expect("CBOR");
-    let response = app
-        .post("/ingest")
-        .header("content-type", "application/cbor")
-        .body(body)
-        .send()
-        .await
-        .expect("ingest");
+    let response = ingest_cbor(&app, &db, &changes.join(", ")).await;
     let status = response.status();
     assert_eq!(status, 200, "{}", response.text().await.unwrap_or_default());
     for (view, first, _) in VIEWS {
@@ -440,20 +442,7 @@ async fn records_equal_as_values_keep_their_own_edges(backend: Backend) {
     // batch that creates the other and updates the first.
     let ingest = |changes: &'static str| {
         let (db, app) = (&db, &app);
-        async move {
-            let mut response = db
-                .run(ssp::db::Query::new(format!("RETURN [{changes}]")))
-                .await
-                .expect("the body evaluates");
-            let body: surrealdb::types::Value = response.take(0).expect("a value");
-            app.post("/ingest")
-                .header("content-type", "application/cbor")
-                .body(surrealdb_core::rpc::format::cbor::encode(body).expect("CBOR"))
-                .send()
-                .await
-                .expect("ingest")
-                .status()
-        }
+        async move { ingest_cbor(app, db, changes).await.status() }
     };
     let first = "{ table: 'k', op: 'CREATE', id: k:[1f, 'a'], record: { n: 2 } }";
     assert_eq!(ingest(first).await, 200);
