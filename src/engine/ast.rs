@@ -9,11 +9,29 @@ use serde::{Deserialize, Serialize};
 
 use super::value::{PathPart, Value};
 
-/// `SELECT <fields> FROM <table> [WHERE ..] [ORDER BY ..] [LIMIT ..] [START ..]`
+/// `SELECT [VALUE] <fields> [OMIT ..] FROM [ONLY] <table or ids> [WHERE ..]
+/// [ORDER BY ..] [LIMIT ..] [START ..]`
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Select {
+    /// `SELECT VALUE <expr>`: rows are values, not objects. Which records a
+    /// view holds does not change (SurrealDB still orders by the record's
+    /// fields), so the engine only needs to know it for `ORDER BY` checks.
+    pub value: bool,
     pub fields: Vec<Field>,
+    /// `OMIT a, b.c`: fields dropped from each row after the projection.
+    /// Only a subquery projection it drops changes the view's records.
+    pub omit: Vec<Vec<PathPart>>,
+    /// `FROM ONLY`: one row instead of a list. Kept only where it cannot
+    /// fail (one record id, or a window of at most one row).
+    pub only: bool,
+    /// The table read. Empty until [`crate::engine::plan::resolve`] fills it
+    /// from `ids` when those come from a `$param`.
     pub table: String,
+    /// `FROM t:1`, `FROM [t:1, t:2]`, `FROM $ids`: the rows are these
+    /// records of `table` (a literal record id, an array literal of them,
+    /// or a parameter without a path). `resolve` lowers it to an `id`
+    /// condition once the parameters are known.
+    pub ids: Option<Expr>,
     pub filter: Option<Expr>,
     pub order: Vec<Order>,
     /// `LIMIT n`: an integer literal or a `$param` holding one.
@@ -108,6 +126,12 @@ pub enum Function {
     StringUppercase,
     /// `array::len(a)`
     ArrayLen,
+    /// `record::id(id)` (also `meta::id`): the key of a record id. The parser
+    /// takes it only on `id` or `$parent.id`, which always hold a record, so
+    /// it never fails as it does in SurrealDB on anything else.
+    RecordKey,
+    /// `record::tb(id)` (also `meta::tb`, `record::table`): its table name.
+    RecordTable,
 }
 
 impl Function {
@@ -119,13 +143,19 @@ impl Function {
             Function::StringLowercase => "string::lowercase",
             Function::StringUppercase => "string::uppercase",
             Function::ArrayLen => "array::len",
+            Function::RecordKey => "record::id",
+            Function::RecordTable => "record::tb",
         }
     }
 
     pub fn arity(self) -> usize {
         match self {
             Function::StringStartsWith | Function::StringEndsWith | Function::StringContains => 2,
-            Function::StringLowercase | Function::StringUppercase | Function::ArrayLen => 1,
+            Function::StringLowercase
+            | Function::StringUppercase
+            | Function::ArrayLen
+            | Function::RecordKey
+            | Function::RecordTable => 1,
         }
     }
 
@@ -138,6 +168,8 @@ impl Function {
             "string::lowercase" => Function::StringLowercase,
             "string::uppercase" => Function::StringUppercase,
             "array::len" => Function::ArrayLen,
+            "record::id" | "meta::id" => Function::RecordKey,
+            "record::tb" | "meta::tb" | "record::table" => Function::RecordTable,
             _ => return None,
         })
     }

@@ -279,6 +279,15 @@ fn call(func: Function, args: &[Cow<'_, Value>]) -> Value {
             Value::Array(a) => Value::Number(Number::Int(a.len() as i64)),
             _ => Value::None,
         },
+        // The parser takes these on `id` and `$parent.id` only: a record.
+        Function::RecordKey => match arg(0) {
+            Value::Thing(t) => t.key.to_value(),
+            _ => Value::None,
+        },
+        Function::RecordTable => match arg(0) {
+            Value::Thing(t) => Value::str(t.table.as_str()),
+            _ => Value::None,
+        },
     }
 }
 

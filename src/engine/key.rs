@@ -165,6 +165,17 @@ fn id_order(a: &Value, b: &Value) -> Ordering {
 }
 
 impl Key {
+    /// The key as a value, as `record::id` returns it: `t:[1f, 'a']` gives
+    /// `[1f, 'a']`, `t:u'…'` a uuid.
+    pub fn to_value(&self) -> Value {
+        match self {
+            Key::Int(i) => Value::Number(Number::Int(*i)),
+            Key::String(s) => Value::String(s.as_ref().into()),
+            Key::Uuid(b) => Value::uuid(uuid::Uuid::from_bytes(*b)),
+            Key::Composite(c) => c.value.clone(),
+        }
+    }
+
     /// Value equality (`=`): composite keys by content, so `[1] = [1f]`.
     pub fn sql_eq(&self, other: &Key) -> bool {
         match (self, other) {

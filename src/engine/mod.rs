@@ -113,7 +113,11 @@ impl EngineError {
     pub fn is_unsupported(&self) -> bool {
         match self {
             EngineError::Parse(p) => p.construct.is_some(),
-            EngineError::Plan(PlanError::OrderByComputed { .. } | PlanError::FollowsLink) => true,
+            EngineError::Plan(
+                PlanError::OrderByComputed { .. }
+                | PlanError::FollowsLink
+                | PlanError::Unsupported(_),
+            ) => true,
             _ => false,
         }
     }

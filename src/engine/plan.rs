@@ -71,6 +71,131 @@ pub enum PlanError {
          `author` holds `user:1`); SSP's engine does not follow links"
     )]
     FollowsLink,
+    /// A construct the engine reads but cannot keep exact under these
+    /// params (the re-query tier takes the view).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Lowers what depends on the view's params into the plain form the planner
+/// takes: `FROM t:1` / `FROM $ids` become `FROM t WHERE id = ...` (or
+/// `id IN [...]`), with the ids as literals; and checks that `ONLY` and
+/// `OMIT` cannot make SurrealDB's rows differ from the engine's.
+pub fn resolve(mut select: Select, params: &super::value::Object) -> Result<Select, PlanError> {
+    let unsupported = |why: &str| Err(PlanError::Unsupported(why.to_owned()));
+    for path in &select.omit {
+        // `OMIT a.b` where a subquery writes `a`: what SurrealDB drops from
+        // inside the subquery's rows is not something the engine tracks.
+        let inside_sub = select.fields.iter().any(|f| {
+            matches!(f, Field::Subquery { alias: Some(a), .. } if path.len() > a.len() && path.starts_with(a))
+        });
+        if inside_sub {
+            return unsupported("`OMIT` of a path inside a subquery projection");
+        }
+    }
+    if let Some(ids) = select.ids.take() {
+        let (ids, many) = match ids {
+            Expr::Param { name, .. } => match params.get(&name) {
+                Some(v) => match record_ids(v) {
+                    Some(ids) => ids,
+                    None => {
+                        return unsupported(
+                            "`FROM $param` where the param does not hold a record id or a list of them",
+                        );
+                    }
+                },
+                None => return unsupported("`FROM $param` where the view gives no such param"),
+            },
+            Expr::Literal(Value::Thing(r)) => (vec![(*r).clone()], false),
+            Expr::Array(items) => (
+                items
+                    .into_iter()
+                    .filter_map(|i| match i {
+                        Expr::Literal(Value::Thing(r)) => Some((*r).clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                true,
+            ),
+            _ => return unsupported("`FROM` a value that is not a record id"),
+        };
+        let Some(first) = ids.first() else {
+            return unsupported("`FROM` an empty list");
+        };
+        if ids.iter().any(|r| r.table != first.table) {
+            return unsupported("`FROM` record ids of several tables");
+        }
+        // SurrealDB fetches `FROM t:[1, 'a']` by its exact key; `id = ...`
+        // compares values, where `t:[1, 'a']` equals `t:[1f, 'a']`.
+        if ids.iter().any(|r| matches!(r.key, super::value::Key::Composite(_))) {
+            return unsupported("`FROM` a record id whose key is an array or object");
+        }
+        // SurrealDB cuts a window of a list in the list's order, repeats
+        // included; the engine in record order.
+        let windowed = select.limit.is_some() || select.start.is_some();
+        if many && ids.len() > 1 && windowed {
+            return unsupported("`FROM` a list of record ids with `LIMIT` or `START`");
+        }
+        // `FROM ONLY [t:1]` fails unless exactly one row comes out (a
+        // single `FROM ONLY t:1` gives NONE for a missing record).
+        if select.only && many {
+            return unsupported("`FROM ONLY` a list of record ids");
+        }
+        select.table = first.table.to_string();
+        let id = Box::new(Expr::Field(vec![PathPart::Field("id".into())]));
+        let term = if many {
+            Expr::Binary {
+                op: BinOp::Inside,
+                lhs: id,
+                rhs: Box::new(Expr::Literal(Value::Array(
+                    ids.into_iter().map(Value::thing).collect(),
+                ))),
+            }
+        } else {
+            Expr::Binary {
+                op: BinOp::Eq,
+                lhs: id,
+                rhs: Box::new(Expr::Literal(Value::thing(first.clone()))),
+            }
+        };
+        select.filter = Some(match select.filter.take() {
+            None => term,
+            Some(f) => Expr::Binary {
+                op: BinOp::And,
+                lhs: Box::new(term),
+                rhs: Box::new(f),
+            },
+        });
+        // One id under `ONLY`: at most one row, as it needs.
+        select.only = false;
+    }
+    if select.only {
+        // `FROM ONLY <table>` fails in SurrealDB when more than one row
+        // comes out; `LIMIT` 0 or 1 makes that impossible.
+        let env = Env {
+            params,
+            parent: None,
+        };
+        match window_arg("LIMIT", select.limit.as_ref(), &env) {
+            Ok(Some(n)) if n <= 1 => select.only = false,
+            _ => return unsupported("`FROM ONLY` a table without `LIMIT 1`"),
+        }
+    }
+    Ok(select)
+}
+
+/// The record ids a param holds, and whether it is a list: a record id (or
+/// its text, as JSON gives it), or an array of them.
+fn record_ids(v: &Value) -> Option<(Vec<super::value::RecordId>, bool)> {
+    let one = |v: &Value| match v {
+        Value::Thing(r) => Some((**r).clone()),
+        Value::String(s) => super::value::RecordId::parse(s),
+        _ => None,
+    };
+    match v {
+        Value::Array(items) => Some((items.iter().map(one).collect::<Option<Vec<_>>>()?, true)),
+        other => Some((vec![one(other)?], false)),
+    }
 }
 
 /// The first `ORDER BY` path of `select` (or of a subquery in it) that
@@ -220,7 +345,9 @@ impl Planner {
                     query,
                     index,
                     alias,
-                } if !shadowed(alias.as_deref(), &outputs[i + 1..]) => {
+                } if !shadowed(alias.as_deref(), &outputs[i + 1..])
+                    && !omitted(alias.as_deref(), &select.omit) =>
+                {
                     Some(self.intern(query, *index))
                 }
                 _ => None,
@@ -298,6 +425,14 @@ fn shadowed(alias: Option<&[PathPart]>, later: &[Option<&[PathPart]>]) -> bool {
     later.iter().flatten().any(|p| alias.starts_with(p))
 }
 
+/// Whether `OMIT` drops a subquery's rows from the output: it names the
+/// alias or a prefix of it. (Paths inside the alias are refused by
+/// [`resolve`].)
+fn omitted(alias: Option<&[PathPart]>, omit: &[Vec<PathPart>]) -> bool {
+    let Some(alias) = alias else { return false };
+    omit.iter().any(|p| alias.starts_with(p))
+}
+
 fn collect_params(e: &Expr, out: &mut Vec<(String, Vec<PathPart>)>) {
     match e {
         Expr::Param { name, path } => {
@@ -366,6 +501,7 @@ fn flatten_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
 mod tests {
     use super::*;
     use crate::engine::value::Object;
+    use serde_json::json;
 
     fn arg(v: Value) -> Result<Option<usize>, PlanError> {
         let params = Object::from_pairs(vec![("n".into(), v)]);
@@ -396,6 +532,71 @@ mod tests {
         assert_eq!(subs(&format!("SELECT {sub} AS a, * FROM t")), 1);
         assert_eq!(subs(&format!("SELECT {sub} AS a.b, 1 AS a FROM t")), 0);
         assert_eq!(subs(&format!("SELECT {sub} AS a, 1 AS a.b FROM t")), 1);
+    }
+
+    fn resolved(sql: &str, params: serde_json::Value) -> Result<Select, PlanError> {
+        let select = crate::engine::parser::parse_select(sql).unwrap();
+        let Value::Object(params) = Value::from(&params) else {
+            panic!("params")
+        };
+        resolve(select, &params)
+    }
+
+    #[test]
+    fn record_targets_become_id_conditions() {
+        // `FROM t:1` is `FROM t WHERE id = t:1`; the ids come in as
+        // literals, so the node hashes on them (`index_term`).
+        let s = resolved("SELECT * FROM $a WHERE x = 1", json!({"a": "asset:1"})).unwrap();
+        assert_eq!(s.table, "asset");
+        assert!(s.ids.is_none());
+        let plan = Planner::default().plan(&s);
+        let term = plan.index_term.as_ref().expect("hashes on id");
+        assert_eq!(term.path, [PathPart::Field("id".into())]);
+        let s = resolved("SELECT * FROM $a", json!({"a": ["a:1", "a:2", "a:1"]})).unwrap();
+        assert!(matches!(s.filter, Some(Expr::Binary { op: BinOp::Inside, .. })));
+        let s = resolved("SELECT * FROM ONLY a:1", json!({})).unwrap();
+        assert!(!s.only && s.table == "a");
+        // One id under a window is still one row.
+        assert!(resolved("SELECT * FROM a:1 LIMIT 1 START 1", json!({})).is_ok());
+    }
+
+    #[test]
+    fn record_targets_the_engine_cannot_keep_exact_are_unsupported() {
+        let unsupported = |sql: &str, params: serde_json::Value| {
+            assert!(
+                matches!(resolved(sql, params), Err(PlanError::Unsupported(_))),
+                "{sql}"
+            )
+        };
+        // SurrealDB cuts the window in the list's order, repeats included.
+        unsupported("SELECT * FROM [a:2, a:1] LIMIT 1", json!({}));
+        unsupported("SELECT * FROM $a START 1", json!({"a": ["a:1", "a:2"]}));
+        unsupported("SELECT * FROM $a", json!({"a": ["a:1", "b:2"]}));
+        unsupported("SELECT * FROM $a", json!({"a": "not a record"}));
+        unsupported("SELECT * FROM $a", json!({"a": []}));
+        unsupported("SELECT * FROM $a", json!({}));
+        // Fetched by exact key, but `id =` compares `[1]` equal to `[1f]`.
+        unsupported("SELECT * FROM $a", json!({"a": "a:[1, 'x']"}));
+        // `ONLY` fails the query in SurrealDB when two rows come out.
+        unsupported("SELECT * FROM ONLY $a", json!({"a": ["a:1", "a:2"]}));
+        unsupported("SELECT * FROM ONLY [a:1]", json!({}));
+        unsupported("SELECT * FROM ONLY t WHERE x = 1", json!({}));
+        unsupported("SELECT * FROM ONLY t LIMIT $n", json!({"n": 2}));
+        assert!(resolved("SELECT * FROM ONLY t LIMIT $n", json!({"n": 1})).is_ok());
+        // What `OMIT s.a` drops inside a subquery's rows (nothing, in 3.3.5).
+        unsupported("SELECT *, (SELECT * FROM u) AS s OMIT s.a FROM t", json!({}));
+    }
+
+    #[test]
+    fn omitting_a_subquery_alias_drops_its_records() {
+        let subs = |sql: &str| {
+            let select = resolved(sql, json!({})).unwrap();
+            Planner::default().plan(&select).subplans.len()
+        };
+        let sub = "(SELECT * FROM u)";
+        assert_eq!(subs(&format!("SELECT *, {sub} AS s OMIT s FROM t")), 0);
+        assert_eq!(subs(&format!("SELECT *, {sub} AS s.x OMIT s FROM t")), 0);
+        assert_eq!(subs(&format!("SELECT *, {sub} AS s OMIT a FROM t")), 1);
     }
 
     #[test]

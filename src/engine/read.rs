@@ -146,11 +146,12 @@ impl Engine {
             return Err(e.into());
         }
         let params = Arc::new(
-            match Value::from(&serde_json::Value::Object(params.clone())) {
+            match Value::param_from_json(&serde_json::Value::Object(params.clone())) {
                 Value::Object(o) => o,
                 _ => return Err(EngineError::BadParams),
             },
         );
+        let select = plan::resolve(select, &params)?;
         let plan = self.planner.plan(&select);
         let env = Env {
             params: &params,

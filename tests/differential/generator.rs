@@ -686,6 +686,9 @@ impl Gen {
     pub(crate) fn atom(&mut self, ctx: &Ctx, params: &mut BTreeMap<String, Value>) -> Ex {
         let table = ctx.table;
         let ps = paths(table);
+        if self.p(0.04) {
+            return self.key_fn_atom(ctx, params);
+        }
         let parent_w = if ctx.parent.is_some() { 20 } else { 0 };
         match self.weighted(&[40, 5, 14, 12, 8, 5, 6, 6, 8, parent_w]) {
             // field op value
@@ -906,6 +909,104 @@ impl Gen {
         }
     }
 
+    /// `record::id(id) = <key>`, `meta::tb($parent.id) != 'u'`, ...
+    pub(crate) fn key_fn_atom(&mut self, ctx: &Ctx, params: &mut BTreeMap<String, Value>) -> Ex {
+        let arg = match ctx.parent {
+            Some(_) if self.p(0.4) => Ex::Param("parent.id".into()),
+            _ => Ex::Field("id".into()),
+        };
+        if self.p(0.65) {
+            let name = self.pick(&["record::id", "meta::id"]);
+            let key = if ctx.table == "t" {
+                self.t_key()
+            } else {
+                self.u_key()
+            };
+            let op = self.pick(&[Op::Eq, Op::Eq, Op::Ne, Op::Lt, Op::Ge, Op::In]);
+            let v = if op == Op::In {
+                let other = self.t_key().to_value();
+                Value::Array(thin_vec::thin_vec![key.to_value(), other])
+            } else {
+                key.to_value()
+            };
+            let rhs = self.operand(v, is_eq_family(op), params);
+            Ex::bin(op, Ex::KeyFn(name, Box::new(arg)), rhs)
+        } else {
+            let name = self.pick(&["record::tb", "meta::tb", "record::table"]);
+            let op = self.pick(&[Op::Eq, Op::Ne]);
+            let t = Value::str(self.pick(&["t", "u"]));
+            Ex::bin(op, Ex::KeyFn(name, Box::new(arg)), Ex::Lit(t))
+        }
+    }
+
+    /// `FROM` records of `q.table` instead of the table: one id or a list,
+    /// existing or not, as a literal or a `$param`.
+    pub(crate) fn from_ids(&mut self, q: &mut Query, params: &mut BTreeMap<String, Value>) {
+        let table = q.table;
+        let existing: Vec<RecordId> = self
+            .model
+            .keys()
+            .filter(|r| r.table.as_str() == table)
+            .cloned()
+            .collect();
+        let list = self.p(0.45);
+        let n = if list { self.n(1, 3) as usize } else { 1 };
+        let ids: Vec<RecordId> = (0..n)
+            .map(|_| {
+                if !existing.is_empty() && self.p(0.4) {
+                    self.pick(&existing)
+                } else {
+                    let k = if table == "t" { self.t_key() } else { self.u_key() };
+                    RecordId::new(table, k)
+                }
+            })
+            .collect();
+        // Literal record ids take plain keys only; arrays and objects go
+        // through a param (the engine refers those to the re-query tier).
+        let composite = ids.iter().any(|r| matches!(r.key, Key::Composite(_)));
+        let param = (composite || self.p(0.5)).then(|| {
+            let v = if list {
+                Value::Array(ids.iter().cloned().map(Value::thing).collect())
+            } else {
+                Value::thing(ids[0].clone())
+            };
+            let Ex::Param(name) = self.new_named_param("f", v, params) else {
+                unreachable!("a param")
+            };
+            name
+        });
+        if list && ids.len() > 1 && self.p(0.8) {
+            // A window over a list is cut in the list's order (re-query tier).
+            q.limit = None;
+            q.start = None;
+        }
+        q.from = Source::Ids { ids, list, param };
+    }
+
+    /// Projections that do not decide membership: `OMIT`, `record::id(id)`.
+    pub(crate) fn extras(&mut self, q: &mut Query) {
+        if self.p(0.1) {
+            let fields = if q.table == "t" { T_FIELDS } else { U_FIELDS };
+            let mut pool: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+            pool.extend(q.subs.iter().map(|s| s.alias.clone()));
+            for _ in 0..self.n(1, 2) {
+                let f = self.pick(&pool);
+                if !q.omit.contains(&f) {
+                    q.omit.push(f);
+                }
+            }
+        }
+        if self.p(0.08) {
+            let f = self.pick(&[
+                "record::id(id) AS rid",
+                "meta::id(id) AS rid",
+                "record::tb(id) AS rtb",
+                "meta::tb(id) AS rtb",
+            ]);
+            q.key_fns.push(f.into());
+        }
+    }
+
     /// Maps `t`'s field names to `u`'s equivalents.
     pub(crate) fn local(&mut self, table: &str, f: &'static str) -> &'static str {
         if table == "t" {
@@ -1000,6 +1101,27 @@ impl Gen {
             q.order = self.order(table, &aliases);
         }
         self.window(&mut q, params);
+        if self.p(0.12) {
+            self.from_ids(&mut q, params);
+            if self.p(0.5) {
+                // Few of a handful of ids pass a condition too.
+                q.cond = None;
+            }
+        }
+        // `ONLY` a list fails the query unless exactly one row comes out.
+        let one_id = matches!(&q.from, Source::Ids { list: false, .. });
+        let limit_one = matches!(
+            q.limit,
+            Some(Ex::Lit(Value::Number(Number::Int(0 | 1))))
+        );
+        if (one_id || (q.from == Source::Table && limit_one)) && self.p(0.3) {
+            q.only = true;
+        }
+        if q.subs.is_empty() && self.p(0.06) {
+            q.value = true;
+        } else {
+            self.extras(&mut q);
+        }
         q
     }
 
@@ -1129,6 +1251,7 @@ impl Gen {
         if shape != 0 && self.p(0.08) {
             q.start = Some(Ex::Param("parent.lim".into()));
         }
+        self.extras(&mut q);
         Sub { q, index, alias }
     }
 

@@ -177,6 +177,12 @@ async fn engine_agrees_with_surrealdb() {
         started.elapsed(),
         failures.len()
     );
+    let per: Vec<String> = stats
+        .constructs
+        .iter()
+        .map(|(c, (n, nonempty))| format!("{c}: {n} ({nonempty} non-empty)"))
+        .collect();
+    eprintln!("differential: view checks per construct: {}", per.join(", "));
     assert!(
         failures.is_empty(),
         "{} differential failure(s); the shrunk reproductions are printed above",

@@ -354,7 +354,7 @@ impl MixedRun<'_> {
         let mut r = self.db.run(q).await.map_err(|e| e.to_string())?;
         let v: sdb::Value = r.take(0).map_err(|e| e.to_string())?;
         let mut out = BTreeSet::new();
-        flatten(&v, &def.q, &mut out, 0, &mut 0)?;
+        flatten_answer(&v, &def.q, &mut out, &mut 0)?;
         Ok(out)
     }
 

@@ -65,6 +65,9 @@ pub(crate) enum Ex {
     /// Operator, operands, and whether the whole is parenthesised.
     Bin(Op, Box<Ex>, Box<Ex>, bool),
     StartsWith(Box<Ex>, Box<Ex>),
+    /// `record::id(x)`, `meta::tb(x)`, ...: the name and its argument
+    /// (`id` or `$parent.id`).
+    KeyFn(&'static str, Box<Ex>),
 }
 
 impl Ex {
@@ -116,6 +119,12 @@ impl Ex {
                 b.render(out);
                 out.push(')');
             }
+            Ex::KeyFn(name, a) => {
+                out.push_str(name);
+                out.push('(');
+                a.render(out);
+                out.push(')');
+            }
         }
     }
 
@@ -127,7 +136,7 @@ impl Ex {
                     out.insert(n.clone());
                 }
             }
-            Ex::Not(e) | Ex::NotFn(e) => e.params(out),
+            Ex::Not(e) | Ex::NotFn(e) | Ex::KeyFn(_, e) => e.params(out),
             Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) => {
                 l.params(out);
                 r.params(out);
@@ -188,9 +197,30 @@ pub(crate) enum Dir {
     Desc,
 }
 
+/// What a query reads: its table, or records of it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Source {
+    Table,
+    /// `FROM t:1`, `FROM [t:1, t:2]` (`list`), or either as `$param`.
+    Ids {
+        ids: Vec<RecordId>,
+        list: bool,
+        param: Option<String>,
+    },
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Query {
     pub(crate) table: &'static str,
+    pub(crate) from: Source,
+    /// `FROM ONLY`: one row (or NONE) instead of a list.
+    pub(crate) only: bool,
+    /// `SELECT VALUE id`: record ids instead of rows.
+    pub(crate) value: bool,
+    /// `record::id(id) AS rid` and such: projected, membership unchanged.
+    pub(crate) key_fns: Vec<String>,
+    /// `OMIT a, b`: fields or subquery aliases dropped from the rows.
+    pub(crate) omit: Vec<String>,
     /// `SELECT *` or `SELECT id, <fields>`.
     pub(crate) star: bool,
     pub(crate) fields: Vec<String>,
@@ -211,6 +241,11 @@ impl Query {
     pub(crate) fn empty(table: &'static str) -> Query {
         Query {
             table,
+            from: Source::Table,
+            only: false,
+            value: false,
+            key_fns: Vec::new(),
+            omit: Vec::new(),
             star: true,
             fields: Vec::new(),
             subs: Vec::new(),
@@ -240,6 +275,40 @@ impl Query {
 
     pub(crate) fn render_into(&self, out: &mut String) {
         out.push_str("SELECT ");
+        if self.value {
+            out.push_str("VALUE id");
+        } else {
+            self.render_fields(out);
+        }
+        if !self.omit.is_empty() {
+            out.push_str(" OMIT ");
+            out.push_str(&self.omit.join(", "));
+        }
+        out.push_str(" FROM ");
+        if self.only {
+            out.push_str("ONLY ");
+        }
+        match &self.from {
+            Source::Table => out.push_str(self.table),
+            Source::Ids {
+                param: Some(name), ..
+            } => {
+                out.push('$');
+                out.push_str(name);
+            }
+            Source::Ids { ids, list, .. } => {
+                let things = ids.iter().cloned().map(Value::thing);
+                if *list {
+                    out.push_str(&lit(&Value::Array(things.collect())));
+                } else if let Some(t) = things.into_iter().next() {
+                    out.push_str(&lit(&t));
+                }
+            }
+        }
+        self.render_clauses(out);
+    }
+
+    fn render_fields(&self, out: &mut String) {
         let mut items: Vec<String> = Vec::new();
         let mut plain: Vec<String> = Vec::new();
         if self.star {
@@ -270,9 +339,11 @@ impl Query {
             items.push(text);
         }
         items.append(&mut plain);
+        items.extend(self.key_fns.iter().cloned());
         out.push_str(&items.join(", "));
-        out.push_str(" FROM ");
-        out.push_str(self.table);
+    }
+
+    fn render_clauses(&self, out: &mut String) {
         if let Some(c) = &self.cond {
             out.push_str(" WHERE ");
             c.render(out);
@@ -315,6 +386,12 @@ impl Query {
         for e in [&self.cond, &self.limit, &self.start].into_iter().flatten() {
             e.params(out);
         }
+        if let Source::Ids {
+            param: Some(name), ..
+        } = &self.from
+        {
+            out.insert(name.clone());
+        }
         for s in &self.subs {
             s.q.params(out);
         }
@@ -323,6 +400,31 @@ impl Query {
     /// Simpler queries, for shrinking.
     pub(crate) fn shrinks(&self) -> Vec<Query> {
         let mut out = Vec::new();
+        if self.from != Source::Table && !self.only {
+            let mut q = self.clone();
+            q.from = Source::Table;
+            out.push(q);
+        }
+        if self.only && self.from != Source::Table {
+            let mut q = self.clone();
+            q.only = false;
+            out.push(q);
+        }
+        if self.value {
+            let mut q = self.clone();
+            q.value = false;
+            out.push(q);
+        }
+        if !self.key_fns.is_empty() {
+            let mut q = self.clone();
+            q.key_fns.clear();
+            out.push(q);
+        }
+        if !self.omit.is_empty() {
+            let mut q = self.clone();
+            q.omit.clear();
+            out.push(q);
+        }
         for (i, _) in self.subs.iter().enumerate() {
             let mut q = self.clone();
             q.subs.remove(i);

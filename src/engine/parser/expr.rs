@@ -555,6 +555,28 @@ impl<'a> Parser<'a> {
             if args.len() != func.arity() {
                 return Err(arity_error(func.arity(), args.len()));
             }
+            // SurrealDB fails the whole query when one of these meets
+            // anything but a record id; `id` and `$parent.id` always hold one.
+            if matches!(func, Function::RecordKey | Function::RecordTable) {
+                let id = [PathPart::Field("id".into())];
+                let on_id = match &args[0] {
+                    Expr::Field(p) => p.as_slice() == id,
+                    Expr::Param { name, path } => {
+                        name.eq_ignore_ascii_case("parent") && path.as_slice() == id
+                    }
+                    _ => false,
+                };
+                if !on_id {
+                    return Err(self.refuse(
+                        t.start,
+                        &format!("function {name}"),
+                        &format!(
+                            "SSP takes `{name}` only of `id` or `$parent.id` (anything \
+                             that is not a record id fails the whole query in SurrealDB)"
+                        ),
+                    ));
+                }
+            }
             Expr::Call { func, args }
         };
         self.refuse_path_on(t.start, "a function result")?;

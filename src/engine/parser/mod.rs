@@ -252,6 +252,8 @@ fn supported_functions() -> String {
         Function::StringLowercase,
         Function::StringUppercase,
         Function::ArrayLen,
+        Function::RecordKey,
+        Function::RecordTable,
     ]
     .iter()
     .map(|f| format!("`{}`", f.name()))

@@ -3,6 +3,24 @@
 
 use super::*;
 
+/// The keywords that may follow a `FROM` target.
+const CLAUSES: [&str; 14] = [
+    "WITH",
+    "WHERE",
+    "SPLIT",
+    "GROUP",
+    "ORDER",
+    "LIMIT",
+    "START",
+    "FETCH",
+    "VERSION",
+    "TIMEOUT",
+    "FOR",
+    "TEMPFILES",
+    "EXPLAIN",
+    "PARALLEL",
+];
+
 impl<'a> Parser<'a> {
     /// `SELECT ... [;]` and nothing else.
     pub(super) fn parse_query(mut self) -> PResult<Select> {
@@ -83,22 +101,30 @@ impl<'a> Parser<'a> {
     }
 
     pub(super) fn parse_select_body_inner(&mut self, nested: bool) -> PResult<Select> {
-        let fields = self.parse_fields()?;
-
         let t = self.peek()?;
-        if t.is_kw("OMIT") {
-            return Err(self.refuse(
-                t.start,
-                "OMIT",
-                "SSP views return whole records; remove OMIT",
-            ));
-        }
+        let value = t.is_kw("VALUE");
+        let fields = if value {
+            if nested {
+                return Err(self.refuse(
+                    t.start,
+                    "SELECT VALUE in a subquery",
+                    "a subquery projection selects records: `(SELECT * FROM ...)`",
+                ));
+            }
+            self.bump(&t);
+            self.parse_value_field()?
+        } else {
+            self.parse_fields()?
+        };
+
+        let omit = self.parse_omit()?;
+        let t = self.peek()?;
         if !t.is_kw("FROM") {
             return Err(self.unexpected(&t, "`FROM`"));
         }
         self.bump(&t);
 
-        let table = self.parse_from_target()?;
+        let (only, table, ids) = self.parse_from_target(nested)?;
         self.check_clause()?;
 
         let filter = if self.eat_kw("WHERE")? {
@@ -158,8 +184,12 @@ impl<'a> Parser<'a> {
         }
 
         Ok(Select {
+            value,
             fields,
+            omit,
+            only,
             table,
+            ids,
             filter,
             order,
             limit,
@@ -206,7 +236,6 @@ impl<'a> Parser<'a> {
             "FOR" => ("FOR UPDATE", "row locking is not supported in views"),
             "TEMPFILES" => ("TEMPFILES", "remove the TEMPFILES clause"),
             "EXPLAIN" => ("EXPLAIN", "query plans are not views"),
-            "OMIT" => ("OMIT", "SSP views return whole records; remove OMIT"),
             _ => return Ok(()),
         };
         Err(self.refuse(t.start, construct, why))
@@ -214,14 +243,6 @@ impl<'a> Parser<'a> {
 
     /// The projection list.
     pub(super) fn parse_fields(&mut self) -> PResult<Vec<Field>> {
-        let t = self.peek()?;
-        if t.is_kw("VALUE") {
-            return Err(self.refuse(
-                t.start,
-                "SELECT VALUE",
-                "a view is a set of records; use `SELECT *` or a field list",
-            ));
-        }
         let mut fields = Vec::new();
         loop {
             let t = self.peek()?;
@@ -239,6 +260,44 @@ impl<'a> Parser<'a> {
             let t = self.peek()?;
             if !t.is(",") {
                 return Ok(fields);
+            }
+            self.bump(&t);
+        }
+    }
+
+    /// The one expression after `SELECT VALUE`. A subquery there would be
+    /// a value made of records, which is not a projection of them.
+    pub(super) fn parse_value_field(&mut self) -> PResult<Vec<Field>> {
+        let t = self.peek()?;
+        if t.is("(") && self.peek_after(&t)?.is_kw("SELECT") {
+            return Err(self.refuse(
+                t.start,
+                "SELECT VALUE of a subquery",
+                "project the subquery as a field: `SELECT *, (SELECT ...) AS x FROM ...`",
+            ));
+        }
+        let expr = self.parse_expr(Bp::Base)?;
+        Ok(vec![Field::Expr { expr, alias: None }])
+    }
+
+    /// `[OMIT path, ...]`.
+    pub(super) fn parse_omit(&mut self) -> PResult<Vec<Vec<PathPart>>> {
+        let mut omit = Vec::new();
+        if !self.eat_kw("OMIT")? {
+            return Ok(omit);
+        }
+        loop {
+            let t = self.peek()?;
+            let Some(name) = t.ident() else {
+                return Err(self.unexpected(&t, "a field to omit"));
+            };
+            let mut path = vec![PathPart::Field(name.into())];
+            self.bump(&t);
+            self.parse_path_rest(&mut path)?;
+            omit.push(path);
+            let t = self.peek()?;
+            if !t.is(",") {
+                return Ok(omit);
             }
             self.bump(&t);
         }
@@ -310,16 +369,58 @@ impl<'a> Parser<'a> {
         Ok(Some(path))
     }
 
-    /// The single `FROM` target: exactly one table name.
-    pub(super) fn parse_from_target(&mut self) -> PResult<String> {
-        let t = self.peek()?;
+    /// The single `FROM` target: `[ONLY]` and one table name, a record id,
+    /// an array of record ids or (outside subqueries) a `$param`, as
+    /// `(only, table, ids)`. A param's table is known only once it is bound.
+    pub(super) fn parse_from_target(
+        &mut self,
+        nested: bool,
+    ) -> PResult<(bool, String, Option<Expr>)> {
+        let mut t = self.peek()?;
         let why_one = "a view reads exactly one table: `FROM <table>`";
-        if t.is_kw("ONLY") {
-            return Err(self.refuse(
-                t.start,
-                "ONLY",
-                "`FROM ONLY` is not supported; write `FROM <table>`",
-            ));
+        // `ONLY` followed by a target (not by a clause or the end, where it
+        // is a table named `only`).
+        let only = t.is_kw("ONLY") && {
+            let n = self.peek_after(&t)?;
+            (matches!(n.tok, Tok::Word(_) | Tok::Quoted(_) | Tok::Param(_) | Tok::Prefixed(..))
+                || n.is("["))
+                && !CLAUSES.iter().any(|kw| n.is_kw(kw))
+        };
+        if only {
+            if nested {
+                return Err(self.refuse(
+                    t.start,
+                    "ONLY in a subquery",
+                    "`FROM ONLY` is supported in the outer query only",
+                ));
+            }
+            self.bump(&t);
+            t = self.peek()?;
+        }
+        if let Some(ids) = self.parse_from_ids(&t, nested)? {
+            let table = match &ids {
+                Expr::Literal(Value::Thing(r)) => r.table.to_string(),
+                Expr::Array(items) => {
+                    let mut tables = items.iter().map(|i| match i {
+                        Expr::Literal(Value::Thing(r)) => Some(r.table.as_str()),
+                        _ => None,
+                    });
+                    let first = tables.next().flatten();
+                    match first {
+                        Some(f) if tables.all(|x| x == Some(f)) => f.to_owned(),
+                        _ => {
+                            return Err(self.refuse(
+                                t.start,
+                                "FROM a list of values",
+                                "a list in FROM must hold record ids of one table",
+                            ));
+                        }
+                    }
+                }
+                _ => String::new(),
+            };
+            self.from_target_ends(why_one)?;
+            return Ok((only, table, Some(ids)));
         }
         let name = match &t.tok {
             Tok::Word(w) if Self::word_is_special_prime(w) => {
@@ -359,33 +460,69 @@ impl<'a> Parser<'a> {
             let at = if next.is(",") { next.start } else { t.start };
             return Err(self.refuse(at, construct, why_one));
         }
+        self.from_target_ends(why_one)?;
+        Ok((only, name, None))
+    }
+
+    /// `FROM t:1`, `FROM [t:1, t:2]`, `FROM $ids`: the target when it names
+    /// records rather than a table; `None` for anything else.
+    fn parse_from_ids(&mut self, t: &Token, nested: bool) -> PResult<Option<Expr>> {
+        let record = matches!(t.tok, Tok::Word(_)) && self.peek_after(t)?.is(":")
+            || matches!(t.tok, Tok::Prefixed('r', _));
+        if matches!(t.tok, Tok::Param(_)) {
+            if nested {
+                return Ok(None);
+            }
+            let e = self.parse_primary()?;
+            return match e {
+                Expr::Param { ref path, .. } if path.is_empty() => Ok(Some(e)),
+                _ => Err(self.refuse(
+                    t.start,
+                    "FROM a parameter's path",
+                    "`FROM $param` takes a parameter holding record ids, without a path",
+                )),
+            };
+        }
+        if !record && !t.is("[") {
+            return Ok(None);
+        }
+        let e = self.parse_primary()?;
+        let ok = match &e {
+            Expr::Literal(Value::Thing(_)) => true,
+            Expr::Array(items) => {
+                !items.is_empty()
+                    && items
+                        .iter()
+                        .all(|i| matches!(i, Expr::Literal(Value::Thing(_))))
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(self.refuse(
+                t.start,
+                "FROM a list of values",
+                "a list in FROM must hold record ids of one table",
+            ));
+        }
+        Ok(Some(e))
+    }
+
+    /// After the FROM target: a clause, the end, or a refusal.
+    fn from_target_ends(&self, why_one: &str) -> PResult<()> {
+        let next = self.peek()?;
+        if next.is(",") {
+            return Err(self.refuse(next.start, "several FROM targets", why_one));
+        }
         let ends = matches!(next.tok, Tok::Eof)
             || next.is(";")
             || next.is(")")
-            || [
-                "WITH",
-                "WHERE",
-                "SPLIT",
-                "GROUP",
-                "ORDER",
-                "LIMIT",
-                "START",
-                "FETCH",
-                "VERSION",
-                "TIMEOUT",
-                "FOR",
-                "TEMPFILES",
-                "EXPLAIN",
-                "PARALLEL",
-            ]
-            .iter()
-            .any(|kw| next.is_kw(kw));
+            || CLAUSES.iter().any(|kw| next.is_kw(kw));
         if !ends {
             // SurrealDB parsed the target as an expression (`FROM t AND x`,
             // `FROM a - b`, ...), or the text is trailing garbage.
             return Err(self.refuse(next.start, "expression in FROM", why_one));
         }
-        Ok(name)
+        Ok(())
     }
 
     /// One `ORDER BY` item: a basic field path and an optional direction.

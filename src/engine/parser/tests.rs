@@ -778,11 +778,21 @@ fn refuses_aggregates_and_unknown_functions() {
 #[test]
 fn refuses_several_tables_and_other_targets() {
     refused("SELECT * FROM a, b", "several FROM targets");
-    refused("SELECT * FROM user:1", "FROM a record id");
-    refused("SELECT * FROM user:1..5", "FROM a record id");
+    refused("SELECT * FROM user:1..5", "record id range");
+    refused("SELECT * FROM user:1, user:2", "several FROM targets");
+    refused("SELECT * FROM [user:1, 5]", "FROM a list of values");
+    refused("SELECT * FROM [user:1, post:1]", "FROM a list of values");
+    refused("SELECT * FROM []", "FROM a list of values");
     refused("SELECT * FROM (SELECT * FROM t)", "FROM a subquery");
-    refused("SELECT * FROM $tb", "FROM a parameter");
-    refused("SELECT * FROM ONLY t", "ONLY");
+    refused("SELECT * FROM $team.players", "FROM a parameter's path");
+    refused(
+        "SELECT *, (SELECT * FROM $ids) AS x FROM t",
+        "FROM a parameter",
+    );
+    refused(
+        "SELECT *, (SELECT * FROM ONLY u:1) AS x FROM t",
+        "ONLY in a subquery",
+    );
     refused("SELECT * FROM type::table('t')", "FROM a function call");
     refused("SELECT * FROM t AND u", "expression in FROM");
 }
@@ -796,8 +806,13 @@ fn refuses_clauses() {
     refused("SELECT * FROM t EXPLAIN", "EXPLAIN");
     refused("SELECT * FROM t TEMPFILES", "TEMPFILES");
     refused("SELECT * FROM t VERSION d'2024-01-01'", "VERSION");
-    refused("SELECT * OMIT a FROM t", "OMIT");
-    refused("SELECT VALUE a FROM t", "SELECT VALUE");
+    refused(
+        "SELECT *, (SELECT VALUE id FROM u) AS x FROM t",
+        "SELECT VALUE in a subquery",
+    );
+    refused("SELECT VALUE (SELECT * FROM u) FROM t", "SELECT VALUE of a subquery");
+    refused("SELECT record::id(owner) AS o FROM t", "function record::id");
+    refused("SELECT * FROM t WHERE meta::tb($x) = 'u'", "function meta::tb");
     refused("SELECT * FROM t ORDER BY RAND()", "ORDER BY RAND()");
     refused("SELECT * FROM t ORDER BY a COLLATE", "ORDER BY ... COLLATE");
     refused(
@@ -1278,4 +1293,38 @@ fn supported_queries_agree_with_surrealdb() {
         assert!(surrealdb_syn::parse(q).is_ok(), "SurrealDB rejects {q:?}");
         ok(q);
     }
+}
+
+#[test]
+fn value_omit_only_and_record_targets() {
+    let s = ok("SELECT VALUE name FROM t ORDER BY age");
+    assert!(s.value);
+    assert_eq!(s.fields.len(), 1);
+    let s = ok("SELECT * OMIT secret, meta.a FROM t");
+    assert_eq!(
+        s.omit,
+        vec![
+            vec![PathPart::Field("secret".into())],
+            vec![PathPart::Field("meta".into()), PathPart::Field("a".into())],
+        ]
+    );
+    let s = ok("SELECT * FROM ONLY user:1");
+    assert!(s.only);
+    assert_eq!(s.table, "user");
+    assert!(matches!(s.ids, Some(Expr::Literal(Value::Thing(_)))));
+    let s = ok("SELECT * FROM [user:1, user:`a;b`] WHERE x = 1");
+    assert_eq!(s.table, "user");
+    assert!(matches!(s.ids, Some(Expr::Array(ref a)) if a.len() == 2));
+    let s = ok("SELECT * FROM $asset");
+    assert_eq!(s.table, "", "known once the param is bound");
+    assert!(matches!(s.ids, Some(Expr::Param { .. })));
+    let s = ok("SELECT * FROM ONLY organisation WHERE slug = $s LIMIT 1");
+    assert!(s.only);
+    assert_eq!(s.table, "organisation");
+    let s = ok("SELECT record::id(id) AS id, meta::tb(id) AS tb FROM t WHERE record::table(id) = 't'");
+    assert!(matches!(
+        s.filter,
+        Some(Expr::Binary { ref lhs, .. }) if matches!(**lhs, Expr::Call { func: Function::RecordTable, .. })
+    ));
+    ok("SELECT *, (SELECT * FROM u WHERE k = record::id($parent.id)) AS x FROM t");
 }

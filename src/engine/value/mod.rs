@@ -641,6 +641,28 @@ impl Hash for Value {
     }
 }
 
+impl Value {
+    /// A view's param from JSON, as SSP binds it in SurrealDB too (the
+    /// re-query tier does the same): a string that is a record id's text is
+    /// that record id, at any depth. So `$p CONTAINS ''` or `title < $p`
+    /// read a record, as SurrealDB does, and not its text.
+    pub fn param_from_json(json: &serde_json::Value) -> Value {
+        match json {
+            serde_json::Value::String(s) => match RecordId::parse(s) {
+                Some(r) => Value::thing(r),
+                None => Value::String(s.as_str().into()),
+            },
+            serde_json::Value::Array(a) => Value::Array(a.iter().map(Value::param_from_json).collect()),
+            serde_json::Value::Object(o) => Value::Object(Object::from_pairs(
+                o.iter()
+                    .map(|(k, v)| (k.as_str().into(), Value::param_from_json(v)))
+                    .collect(),
+            )),
+            other => Value::from(other),
+        }
+    }
+}
+
 impl From<&serde_json::Value> for Value {
     /// JSON in: strings stay strings (the JSON rule handles record links),
     /// integers that fit stay integers.
