@@ -55,6 +55,11 @@ pub struct RegisterBody {
     #[serde(default, rename = "lastActiveAt")]
     #[schema(format = DateTime)]
     last_active_at: Option<String>,
+    /// The viewer's record id: the query's `$auth`, as it would be for that
+    /// record user signed in. Kept among the params as `auth`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "user:1")]
+    auth: Option<serde_json::Value>,
 }
 
 fn parse_register(body: serde_json::Value) -> Result<ViewMeta, ApiError> {
@@ -64,7 +69,7 @@ fn parse_register(body: serde_json::Value) -> Result<ViewMeta, ApiError> {
     if b.client_id.is_empty() {
         return Err(ApiError::BadRequest("`clientId` is empty".into()));
     }
-    let params = match b.params {
+    let mut params = match b.params {
         None | Some(serde_json::Value::Null) => serde_json::Map::new(),
         Some(serde_json::Value::Object(o)) => o,
         Some(_) => {
@@ -73,6 +78,26 @@ fn parse_register(body: serde_json::Value) -> Result<ViewMeta, ApiError> {
             ));
         }
     };
+    if let Some(auth) = b.auth.filter(|a| !a.is_null()) {
+        let is_record = auth
+            .as_str()
+            .is_some_and(|a| crate::engine::value::RecordId::parse(a).is_some());
+        if !is_record {
+            return Err(ApiError::BadRequest(format!(
+                "`auth` must be the viewer's record id, as text (`\"user:1\"`), got {auth}"
+            )));
+        }
+        match params.get("auth") {
+            Some(p) if *p != auth => {
+                return Err(ApiError::BadRequest(
+                    "`auth` and `params.auth` differ; give the viewer once".into(),
+                ));
+            }
+            _ => {
+                params.insert("auth".into(), auth);
+            }
+        }
+    }
     let ttl = b.ttl.unwrap_or_else(|| "1h".into());
     let ttl_duration = parse_ttl(&ttl).map_err(ApiError::BadRequest)?;
     let last_active_at = match b.last_active_at {
@@ -211,13 +236,17 @@ pub async fn register(
     let core = state.core()?;
     // SSP runs every view as itself: `$auth` would be its own session, not
     // the viewer's (SurrealDB gives it no value the app means).
-    if let Some(p) = requery::deps::session_param(&meta.sql) {
+    if let Some(p) = requery::deps::session_param(&meta.sql, &meta.params) {
+        let advice = if p == requery::deps::AUTH {
+            "give the viewer's record id as `auth` in the registration (`\"auth\": \"user:1\"`)"
+        } else {
+            "pass the value as an ordinary param, e.g. `$viewer` with \
+             `\"params\": {\"viewer\": \"user:1\"}`"
+        };
         return Err(ApiError::unprocessable(
             "unsupported_query",
             format!(
-                "the query reads `${p}`, which SSP cannot give a view (it runs every view as \
-                 itself): pass the viewer as an ordinary param, e.g. `$viewer` with \
-                 `\"params\": {{\"viewer\": \"user:1\"}}`"
+                "the query reads `${p}`, which SSP cannot give a view (it runs every view as itself): {advice}"
             ),
         ));
     }

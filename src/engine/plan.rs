@@ -127,7 +127,10 @@ pub fn resolve(mut select: Select, params: &super::value::Object) -> Result<Sele
         }
         // SurrealDB fetches `FROM t:[1, 'a']` by its exact key; `id = ...`
         // compares values, where `t:[1, 'a']` equals `t:[1f, 'a']`.
-        if ids.iter().any(|r| matches!(r.key, super::value::Key::Composite(_))) {
+        if ids
+            .iter()
+            .any(|r| matches!(r.key, super::value::Key::Composite(_)))
+        {
             return unsupported("`FROM` a record id whose key is an array or object");
         }
         // SurrealDB cuts a window of a list in the list's order, repeats
@@ -182,6 +185,26 @@ pub fn resolve(mut select: Select, params: &super::value::Object) -> Result<Sele
         }
     }
     Ok(select)
+}
+
+/// Whether `path` into `v` goes through a record id: SurrealDB fetches the
+/// record there (`$auth.name`, `$p.id` with `$p` a record), the engine
+/// cannot, so a param read that way sends the view to the re-query tier.
+pub fn through_link(v: &Value, path: &[PathPart]) -> bool {
+    let Some((part, rest)) = path.split_first() else {
+        return false;
+    };
+    match (v, part) {
+        (Value::Thing(_), _) => true,
+        (Value::Object(o), PathPart::Field(f)) => o.get(f).is_some_and(|x| through_link(x, rest)),
+        (Value::Array(a) | Value::Set(a), PathPart::Index(i)) => {
+            a.get(*i).is_some_and(|x| through_link(x, rest))
+        }
+        (Value::Array(a) | Value::Set(a), PathPart::Field(_)) => {
+            a.iter().any(|x| through_link(x, path))
+        }
+        _ => false,
+    }
 }
 
 /// The record ids a param holds, and whether it is a list: a record id (or
@@ -553,7 +576,13 @@ mod tests {
         let term = plan.index_term.as_ref().expect("hashes on id");
         assert_eq!(term.path, [PathPart::Field("id".into())]);
         let s = resolved("SELECT * FROM $a", json!({"a": ["a:1", "a:2", "a:1"]})).unwrap();
-        assert!(matches!(s.filter, Some(Expr::Binary { op: BinOp::Inside, .. })));
+        assert!(matches!(
+            s.filter,
+            Some(Expr::Binary {
+                op: BinOp::Inside,
+                ..
+            })
+        ));
         let s = resolved("SELECT * FROM ONLY a:1", json!({})).unwrap();
         assert!(!s.only && s.table == "a");
         // One id under a window is still one row.
@@ -584,7 +613,10 @@ mod tests {
         unsupported("SELECT * FROM ONLY t LIMIT $n", json!({"n": 2}));
         assert!(resolved("SELECT * FROM ONLY t LIMIT $n", json!({"n": 1})).is_ok());
         // What `OMIT s.a` drops inside a subquery's rows (nothing, in 3.3.5).
-        unsupported("SELECT *, (SELECT * FROM u) AS s OMIT s.a FROM t", json!({}));
+        unsupported(
+            "SELECT *, (SELECT * FROM u) AS s OMIT s.a FROM t",
+            json!({}),
+        );
     }
 
     #[test]

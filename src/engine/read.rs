@@ -159,10 +159,17 @@ impl Engine {
         };
         let mut tables = Vec::new();
         plan.tables(&mut tables);
+        let follows_link = plan.param_refs.iter().any(|(name, path)| {
+            !name.eq_ignore_ascii_case("parent")
+                && params
+                    .get(name)
+                    .is_some_and(|v| plan::through_link(v, path))
+        });
         let checked = match tables.iter().find(|t| super::value::is_reserved_table(t)) {
             Some(t) => Err(PlanError::ReservedTable {
                 table: t.to_string(),
             }),
+            None if follows_link => Err(PlanError::FollowsLink),
             None => plan.validate(&env),
         };
         if let Err(e) = checked {

@@ -57,7 +57,12 @@ const QUERY_PARAMS: &[&str] = &[
 /// The session param (`auth`, `session`, ...) `sql` reads, if any: SSP
 /// runs every view as itself, so such a param has no value SSP could give
 /// it; the app passes the viewer as an ordinary param instead.
-pub fn session_param(sql: &str) -> Option<String> {
+/// `$auth` is the exception when the view gives it (`auth` at
+/// registration): the viewer's record id.
+pub fn session_param(
+    sql: &str,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Option<String> {
     let plan = parse(sql).ok()?;
     let mut walker = Walker::default();
     walk(&plan, &mut walker).ok()?;
@@ -65,7 +70,42 @@ pub fn session_param(sql: &str) -> Option<String> {
         .reads
         .params
         .into_iter()
-        .find(|p| SESSION_PARAMS.contains(&p.as_str()))
+        .find(|p| SESSION_PARAMS.contains(&p.as_str()) && !given_auth(p, params))
+}
+
+/// Whether `name` is `auth` and the view gives it.
+fn given_auth(name: &str, params: &serde_json::Map<String, serde_json::Value>) -> bool {
+    name == AUTH && params.contains_key(AUTH)
+}
+
+/// The session param a view may give: the viewer's record id.
+pub const AUTH: &str = "auth";
+
+/// The name `$auth` is bound under when the re-query tier runs a view:
+/// SurrealDB refuses to bind `auth` itself (a protected param).
+pub const AUTH_BOUND_AS: &str = "__ssp_auth";
+
+/// `sql` with every `$auth` renamed [`AUTH_BOUND_AS`], found with
+/// SurrealDB's own lexer so that text inside strings is left alone.
+pub fn rename_auth(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut at = 0;
+    let lexer = surrealdb_syn::lexer::Lexer::new(sql.as_bytes());
+    for token in lexer {
+        if token.kind != surrealdb_syn::token::TokenKind::Parameter {
+            continue;
+        }
+        let start = token.span.offset as usize;
+        let end = start + token.span.len as usize;
+        if sql.get(start..end) == Some("$auth") {
+            out.push_str(&sql[at..start]);
+            out.push('$');
+            out.push_str(AUTH_BOUND_AS);
+            at = end;
+        }
+    }
+    out.push_str(&sql[at..]);
+    out
 }
 
 /// The tables `sql` reads. `params` are the view's (JSON): a param that
@@ -87,7 +127,7 @@ pub fn reads(
         if QUERY_PARAMS.contains(&name.as_str()) || walker.local_params.contains(name) {
             continue;
         }
-        if SESSION_PARAMS.contains(&name.as_str()) {
+        if SESSION_PARAMS.contains(&name.as_str()) && !given_auth(name, params) {
             return Err(Refused(format!(
                 "the query reads `${name}`, which SSP's re-query tier does not have: pass the \
                  value as an ordinary param instead"
@@ -121,6 +161,20 @@ impl Reads {
         };
         let mut walker = Walker::default();
         walker.visit_block(&f.block)?;
+        // A function runs in SSP's own session, where `$auth` and the
+        // like are not the viewer's.
+        if let Some(p) = walker
+            .reads
+            .params
+            .iter()
+            .find(|p| SESSION_PARAMS.contains(&p.as_str()))
+        {
+            return Err(Refused(format!(
+                "the function `fn::{}` reads `${p}`, which SSP cannot give it (it runs every \
+                 view as itself)",
+                f.name.as_str()
+            )));
+        }
         self.tables.extend(walker.reads.tables);
         self.functions.extend(walker.reads.functions);
         Ok(())
@@ -303,6 +357,37 @@ impl Visitor for Walker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_is_renamed_where_it_is_a_param_only() {
+        assert_eq!(
+            rename_auth(
+                "SELECT * FROM t WHERE o = $auth AND a = $author AND s = '$auth' AND x = $auth.id"
+            ),
+            "SELECT * FROM t WHERE o = $__ssp_auth AND a = $author AND s = '$auth' AND x = $__ssp_auth.id"
+        );
+        assert_eq!(rename_auth("SELECT * FROM t"), "SELECT * FROM t");
+        let mut params = serde_json::Map::new();
+        assert_eq!(
+            session_param("SELECT * FROM t WHERE o = $auth", &params).as_deref(),
+            Some("auth")
+        );
+        params.insert("auth".into(), "user:1".into());
+        assert_eq!(
+            session_param("SELECT * FROM t WHERE o = $auth", &params),
+            None
+        );
+        assert_eq!(
+            session_param("SELECT * FROM t WHERE o = $session.id", &params).as_deref(),
+            Some("session")
+        );
+        let reads = reads("SELECT * FROM t WHERE o = $auth.id", &params).expect("reads");
+        assert!(
+            reads.tables.iter().any(|t| t == "user"),
+            "the viewer's table: {:?}",
+            reads.tables
+        );
+    }
 
     fn tables(sql: &str) -> Vec<String> {
         reads(sql, &serde_json::Map::new())

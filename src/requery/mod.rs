@@ -131,9 +131,17 @@ pub async fn run(
     sql: &str,
     params: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Answer, DbError> {
-    let mut query = Query::new(sql);
+    let mut query = match params.get(deps::AUTH) {
+        Some(_) => Query::new(deps::rename_auth(sql)),
+        None => Query::new(sql),
+    };
     for (name, value) in params {
-        query.set(name.clone(), param_value(value));
+        let name = if name == deps::AUTH {
+            deps::AUTH_BOUND_AS.to_owned()
+        } else {
+            name.clone()
+        };
+        query.set(name, param_value(value));
     }
     let mut response = db.run(query).await?;
     let result: sdb::Value = response.take(0)?;

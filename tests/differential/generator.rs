@@ -941,7 +941,7 @@ impl Gen {
 
     /// `FROM` records of `q.table` instead of the table: one id or a list,
     /// existing or not, as a literal or a `$param`.
-    pub(crate) fn from_ids(&mut self, q: &mut Query, params: &mut BTreeMap<String, Value>) {
+    pub(crate) fn record_source(&mut self, q: &mut Query, params: &mut BTreeMap<String, Value>) {
         let table = q.table;
         let existing: Vec<RecordId> = self
             .model
@@ -956,7 +956,11 @@ impl Gen {
                 if !existing.is_empty() && self.p(0.4) {
                     self.pick(&existing)
                 } else {
-                    let k = if table == "t" { self.t_key() } else { self.u_key() };
+                    let k = if table == "t" {
+                        self.t_key()
+                    } else {
+                        self.u_key()
+                    };
                     RecordId::new(table, k)
                 }
             })
@@ -1102,7 +1106,7 @@ impl Gen {
         }
         self.window(&mut q, params);
         if self.p(0.12) {
-            self.from_ids(&mut q, params);
+            self.record_source(&mut q, params);
             if self.p(0.5) {
                 // Few of a handful of ids pass a condition too.
                 q.cond = None;
@@ -1110,10 +1114,7 @@ impl Gen {
         }
         // `ONLY` a list fails the query unless exactly one row comes out.
         let one_id = matches!(&q.from, Source::Ids { list: false, .. });
-        let limit_one = matches!(
-            q.limit,
-            Some(Ex::Lit(Value::Number(Number::Int(0 | 1))))
-        );
+        let limit_one = matches!(q.limit, Some(Ex::Lit(Value::Number(Number::Int(0 | 1)))));
         if (one_id || (q.from == Source::Table && limit_one)) && self.p(0.3) {
             q.only = true;
         }

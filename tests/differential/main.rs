@@ -182,7 +182,10 @@ async fn engine_agrees_with_surrealdb() {
         .iter()
         .map(|(c, (n, nonempty))| format!("{c}: {n} ({nonempty} non-empty)"))
         .collect();
-    eprintln!("differential: view checks per construct: {}", per.join(", "));
+    eprintln!(
+        "differential: view checks per construct: {}",
+        per.join(", ")
+    );
     assert!(
         failures.is_empty(),
         "{} differential failure(s); the shrunk reproductions are printed above",

@@ -58,7 +58,10 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
         ("ONLY", q.only),
         ("SELECT VALUE", q.value),
         ("OMIT", sql.contains(" OMIT ")),
-        ("record::/meta:: fns", sql.contains("record::") || sql.contains("meta::")),
+        (
+            "record::/meta:: fns",
+            sql.contains("record::") || sql.contains("meta::"),
+        ),
     ];
     out.extend(checks.iter().filter(|c| c.1).map(|c| c.0));
     out

@@ -345,8 +345,9 @@ async fn what_cannot_be_kept_exact_is_refused(backend: Backend) {
         ("SELECT *, count(->x) AS n FROM t WHERE a = $nope", "$nope"),
         ("SELECT *, fn::nope() AS n FROM t", "fn::nope"),
         ("SELECT * FROM (CREATE t SET a = 1)", "CREATE"),
-        // The engine would take these, reading `$auth` as NONE.
-        ("SELECT * FROM room WHERE owner == $auth.id", "$auth"),
+        // `$auth` without the viewer given as `auth` (the answer says so),
+        // and the session params SSP never has.
+        ("SELECT * FROM room WHERE owner == $auth.id", "`auth`"),
         ("SELECT * FROM user WHERE id = $session.rd", "$session"),
     ] {
         let response = app
@@ -432,3 +433,135 @@ async fn a_requery_view_survives_a_restart(backend: Backend) {
 // Over ws only: an embedded SurrealKV store stays locked in-process while the
 // stopped server's background tasks hold it (see `worker.rs`).
 backend_tests!(a_requery_view_survives_a_restart: ws);
+
+/// Until the viewer signs in again, `$auth` is the record id the app gave
+/// as `auth`: plain `$auth` runs incrementally, `$auth.id` (which fetches
+/// the viewer's record) in the re-query tier, both as SurrealDB answers
+/// with `$auth` that record.
+async fn auth_is_the_viewer_given_at_registration(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    for (room, owner) in [(1, 1), (2, 2), (3, 1)] {
+        write(
+            &db,
+            "UPSERT $id SET owner = $o",
+            vec![("id", rid("room", room)), ("o", rid("user", owner))],
+        )
+        .await;
+    }
+    let register = |id: &'static str, sql: &'static str, auth: Value| {
+        let app = &app;
+        async move {
+            let response = app
+                .post("/view/register")
+                .json(&json!({"id": id, "sql": sql, "auth": auth, "clientId": "c"}))
+                .send()
+                .await
+                .expect("register");
+            let status = response.status();
+            let body: Value = response.json().await.expect("body");
+            (status, body)
+        }
+    };
+    let ids = |body: &Value| -> Vec<String> {
+        body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, body) = register(
+        "mine",
+        "SELECT * FROM room WHERE owner = $auth",
+        json!("user:1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["tier"]["kind"], "incremental", "{body}");
+    assert_eq!(body["params"]["auth"], "user:1", "kept among the params");
+    assert_eq!(ids(&body), ["room:1", "room:3"]);
+
+    // `$auth.id` fetches the viewer's record: NONE while it does not exist.
+    let (status, body) = register(
+        "mine_by_id",
+        "SELECT * FROM room WHERE owner == $auth.id",
+        json!("user:2"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["tier"]["kind"], "requery", "{body}");
+    assert!(ids(&body).is_empty(), "{body}");
+    write(
+        &db,
+        "UPSERT $id SET name = 'bob'",
+        vec![("id", rid("user", 2))],
+    )
+    .await;
+    write(
+        &db,
+        "UPSERT $id SET owner = $o",
+        vec![("id", rid("room", 4)), ("o", rid("user", 2))],
+    )
+    .await;
+    let want = |view: &str, records: &[&str]| {
+        let db = &db;
+        let view = view.to_owned();
+        let records: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+        async move {
+            let deadline = std::time::Instant::now() + AGREE;
+            loop {
+                let got: Vec<String> = crate::worker::edges(db, &view).await.into_keys().collect();
+                if got == records {
+                    return;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{view}: edges {got:?}, want {records:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    want("mine_by_id", &["room:2", "room:4"]).await;
+    write(
+        &db,
+        "UPSERT $id SET owner = $o",
+        vec![("id", rid("room", 5)), ("o", rid("user", 1))],
+    )
+    .await;
+    want("mine", &["room:1", "room:3", "room:5"]).await;
+
+    // Bad viewers are 400s, and change nothing.
+    for (auth, params) in [
+        (json!("not a record"), json!({})),
+        (json!(1), json!({})),
+        (json!("user:1"), json!({"auth": "user:2"})),
+    ] {
+        let response = app
+            .post("/view/register")
+            .json(&json!({
+                "id": "bad", "sql": "SELECT * FROM room WHERE owner = $auth",
+                "auth": auth, "params": params, "clientId": "c"
+            }))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "{auth} {params}"
+        );
+        let body: Value = response.json().await.expect("body");
+        assert!(
+            body["error"].as_str().unwrap_or_default().contains("auth"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        app.get("/view/bad").send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
+backend_tests!(auth_is_the_viewer_given_at_registration);

@@ -382,8 +382,10 @@ impl<'a> Parser<'a> {
         // is a table named `only`).
         let only = t.is_kw("ONLY") && {
             let n = self.peek_after(&t)?;
-            (matches!(n.tok, Tok::Word(_) | Tok::Quoted(_) | Tok::Param(_) | Tok::Prefixed(..))
-                || n.is("["))
+            (matches!(
+                n.tok,
+                Tok::Word(_) | Tok::Quoted(_) | Tok::Param(_) | Tok::Prefixed(..)
+            ) || n.is("["))
                 && !CLAUSES.iter().any(|kw| n.is_kw(kw))
         };
         if only {
@@ -419,7 +421,7 @@ impl<'a> Parser<'a> {
                 }
                 _ => String::new(),
             };
-            self.from_target_ends(why_one)?;
+            self.end_of_from_target(why_one)?;
             return Ok((only, table, Some(ids)));
         }
         let name = match &t.tok {
@@ -460,7 +462,7 @@ impl<'a> Parser<'a> {
             let at = if next.is(",") { next.start } else { t.start };
             return Err(self.refuse(at, construct, why_one));
         }
-        self.from_target_ends(why_one)?;
+        self.end_of_from_target(why_one)?;
         Ok((only, name, None))
     }
 
@@ -508,7 +510,7 @@ impl<'a> Parser<'a> {
     }
 
     /// After the FROM target: a clause, the end, or a refusal.
-    fn from_target_ends(&self, why_one: &str) -> PResult<()> {
+    fn end_of_from_target(&self, why_one: &str) -> PResult<()> {
         let next = self.peek()?;
         if next.is(",") {
             return Err(self.refuse(next.start, "several FROM targets", why_one));

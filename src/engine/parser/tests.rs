@@ -810,9 +810,18 @@ fn refuses_clauses() {
         "SELECT *, (SELECT VALUE id FROM u) AS x FROM t",
         "SELECT VALUE in a subquery",
     );
-    refused("SELECT VALUE (SELECT * FROM u) FROM t", "SELECT VALUE of a subquery");
-    refused("SELECT record::id(owner) AS o FROM t", "function record::id");
-    refused("SELECT * FROM t WHERE meta::tb($x) = 'u'", "function meta::tb");
+    refused(
+        "SELECT VALUE (SELECT * FROM u) FROM t",
+        "SELECT VALUE of a subquery",
+    );
+    refused(
+        "SELECT record::id(owner) AS o FROM t",
+        "function record::id",
+    );
+    refused(
+        "SELECT * FROM t WHERE meta::tb($x) = 'u'",
+        "function meta::tb",
+    );
     refused("SELECT * FROM t ORDER BY RAND()", "ORDER BY RAND()");
     refused("SELECT * FROM t ORDER BY a COLLATE", "ORDER BY ... COLLATE");
     refused(
@@ -1321,7 +1330,8 @@ fn value_omit_only_and_record_targets() {
     let s = ok("SELECT * FROM ONLY organisation WHERE slug = $s LIMIT 1");
     assert!(s.only);
     assert_eq!(s.table, "organisation");
-    let s = ok("SELECT record::id(id) AS id, meta::tb(id) AS tb FROM t WHERE record::table(id) = 't'");
+    let s =
+        ok("SELECT record::id(id) AS id, meta::tb(id) AS tb FROM t WHERE record::table(id) = 't'");
     assert!(matches!(
         s.filter,
         Some(Expr::Binary { ref lhs, .. }) if matches!(**lhs, Expr::Call { func: Function::RecordTable, .. })

@@ -652,7 +652,9 @@ impl Value {
                 Some(r) => Value::thing(r),
                 None => Value::String(s.as_str().into()),
             },
-            serde_json::Value::Array(a) => Value::Array(a.iter().map(Value::param_from_json).collect()),
+            serde_json::Value::Array(a) => {
+                Value::Array(a.iter().map(Value::param_from_json).collect())
+            }
             serde_json::Value::Object(o) => Value::Object(Object::from_pairs(
                 o.iter()
                     .map(|(k, v)| (k.as_str().into(), Value::param_from_json(v)))
