@@ -25,4 +25,5 @@ mod record_keys;
 mod requery;
 mod schema;
 mod value_types;
+mod view_shapes;
 mod worker;
