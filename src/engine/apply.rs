@@ -111,7 +111,8 @@ impl Engine {
                 }
                 None => {
                     bumped.insert(id.clone());
-                    self.version_floors.remove(id).map_or(1, |floor| floor + 1)
+                    let table_floor = self.table_floors.get(&id.table).copied().unwrap_or(0);
+                    self.version_floors.remove(id).unwrap_or(0).max(table_floor) + 1
                 }
             };
             table

@@ -187,6 +187,11 @@ pub struct EngineState {
     /// the tier existed (every view was incremental then).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requery: Vec<RequeryState>,
+    /// Per table whose records were let go when no view read it any more,
+    /// the highest version they had: when the table is read again, its
+    /// records start above it, so no version a client saw comes back lower.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub table_floors: std::collections::BTreeMap<String, u64>,
 }
 
 /// A re-query view as the state file keeps it: what was measured about it
@@ -271,6 +276,8 @@ pub struct Engine {
     /// hold (see [`Engine::raise_version`]): when it arrives, its version
     /// starts above it. Emptied as the records arrive.
     version_floors: AHashMap<RecordId, u64>,
+    /// See [`EngineState::table_floors`] and [`Engine::forget_table`].
+    table_floors: AHashMap<value::TableName, u64>,
     /// Views of the re-query tier, by id (never also in `views`).
     requery: AHashMap<Arc<str>, RequeryView>,
     /// Which tables records link to, while a re-query view needs it.

@@ -28,6 +28,11 @@ impl Engine {
             views,
             records,
             requery,
+            table_floors: self
+                .table_floors
+                .iter()
+                .map(|(t, v)| (t.to_string(), *v))
+                .collect(),
         }
     }
 
@@ -35,6 +40,11 @@ impl Engine {
     /// nodes and indexes are derived again.
     pub fn from_state(state: EngineState) -> Result<Engine, EngineError> {
         let mut engine = Engine::new();
+        engine.table_floors = state
+            .table_floors
+            .into_iter()
+            .map(|(t, v)| (value::TableName::from(t.as_str()), v))
+            .collect();
         for rec in state.records {
             let content = match &rec.content {
                 Value::Object(o) => engine.store.stored_content(&rec.id, o, None),
@@ -91,5 +101,38 @@ impl Engine {
                 *floor = (*floor).max(version);
             }
         }
+    }
+
+    /// Lets go of `table`'s records when no view reads it any more (the
+    /// change worker stopped following it): memory follows the views. Its
+    /// highest version is kept as the table's floor, so that when a view
+    /// reads it again its records start above any version a client saw.
+    /// Returns how many records were dropped (none if a view reads it).
+    pub fn forget_table(&mut self, table: &str) -> usize {
+        if self.tables().iter().any(|t| t.as_ref() == table) {
+            return 0;
+        }
+        let Some(t) = self.store.tables.get(table) else {
+            return 0;
+        };
+        // A node of a view on another table may still be registered under
+        // this one (nothing reads it, so none should): keep it then.
+        if !t.scan_nodes.is_empty() || t.has_index_nodes() {
+            return 0;
+        }
+        let Some(t) = self.store.tables.remove(table) else {
+            return 0;
+        };
+        let name = value::TableName::from(table);
+        let mut floor = self.table_floors.get(&name).copied().unwrap_or(0);
+        for r in t.records.values() {
+            floor = floor.max(r.version);
+            self.links.change(&name, Some(&r.content), None);
+        }
+        let dropped = t.records.len();
+        if dropped > 0 {
+            self.table_floors.insert(name, floor);
+        }
+        dropped
     }
 }

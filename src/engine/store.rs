@@ -99,6 +99,13 @@ fn field_key(content: &Value, path: &[PathPart]) -> Option<IndexKey> {
 }
 
 impl Table {
+    /// Whether some node is registered under a value of one of the indexes.
+    pub fn has_index_nodes(&self) -> bool {
+        self.indexes
+            .iter()
+            .any(|(_, i)| i.nodes.values().any(|n| !n.is_empty()))
+    }
+
     pub fn field_index(&mut self, path: &[PathPart]) -> &mut FieldIndex {
         let pos = match self.indexes.iter().position(|(p, _)| p == path) {
             Some(pos) => pos,

@@ -579,3 +579,27 @@ fn a_parent_path_through_a_link_sends_the_view_to_requery() {
         assert_eq!(moved, ["v"], "member before: {member_before}");
     }
 }
+
+#[test]
+fn a_table_no_view_reads_is_let_go_and_its_versions_never_go_back() {
+    let mut e = Engine::new();
+    e.register(meta("v", "SELECT * FROM t", json!({}))).unwrap();
+    e.apply_batch(&[put("t:1", json!({"a": 1})), put("u:1", json!({"b": 1}))]);
+    e.apply_batch(&[put("t:1", json!({"a": 2}))]);
+    assert_eq!(e.view_records("v").unwrap(), vec![(rid("t:1"), 2)]);
+    assert_eq!(e.forget_table("t"), 0, "a view reads it");
+    e.unregister("v");
+    assert_eq!(e.forget_table("t"), 1);
+    assert!(e.record(&rid("t:1")).is_none(), "let go");
+    assert!(e.record(&rid("u:1")).is_some(), "another table stays");
+    // Saved and restored, the table's floor survives.
+    let state = serde_json::to_string(&e.to_state()).unwrap();
+    let mut e = Engine::from_state(serde_json::from_str(&state).unwrap()).unwrap();
+    // Read again, its records start above every version a client saw.
+    e.register(meta("w", "SELECT * FROM t", json!({}))).unwrap();
+    e.apply_batch(&[put("t:1", json!({"a": 2})), put("t:2", json!({"a": 3}))]);
+    assert_eq!(
+        e.view_records("w").unwrap(),
+        vec![(rid("t:1"), 3), (rid("t:2"), 3)]
+    );
+}

@@ -142,6 +142,12 @@ enum Request {
     Flush {
         reply: Reply<()>,
     },
+    /// The change worker stopped following a table: its records go, unless
+    /// a view reads it again by now.
+    ForgetTable {
+        table: Arc<str>,
+        reply: Reply<usize>,
+    },
 }
 
 /// The handle every source and route uses. Cheap to clone.
@@ -370,6 +376,13 @@ impl Pipeline {
     /// Waits until everything queued so far is applied and committed.
     pub async fn flush(&self) -> Result<(), PipelineError> {
         self.call(|reply| Request::Flush { reply }).await
+    }
+
+    /// Lets go of a table's records if no view reads it (in order with the
+    /// batches, so a view registered meanwhile keeps them); how many went.
+    pub async fn forget_table(&self, table: Arc<str>) -> Result<usize, PipelineError> {
+        self.call(|reply| Request::ForgetTable { table, reply })
+            .await
     }
 }
 

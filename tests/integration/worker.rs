@@ -1208,3 +1208,57 @@ fn latency_benchmark() {
         app.stop().await;
     });
 }
+
+/// Memory follows the views: once no view reads a table, the change worker
+/// stops following it and the engine lets go of its records (`/health`
+/// counts them); when a view reads it again, it is loaded again and every
+/// version starts above what clients saw before.
+async fn a_table_no_view_reads_is_let_go(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    for k in 1..=3 {
+        run(&db, "UPSERT $id SET n = 0", vec![("id", rid("gone", k))]).await;
+    }
+    let view = View {
+        id: "gone_all",
+        sql: "SELECT * FROM gone",
+    };
+    register(&app, view).await;
+    run(&db, "UPDATE $id SET n = 1", vec![("id", rid("gone", 1))]).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while edges(&db, view.id).await.get("gone:1") != Some(&2) {
+        assert!(Instant::now() < deadline, "gone:1 never reached version 2");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let held = app.get_json("/health").await["records"].as_u64().unwrap();
+    assert!(held >= 3, "{held}");
+
+    let response = app
+        .post("/view/unregister")
+        .json(&json!({"id": view.id}))
+        .send()
+        .await
+        .expect("unregister");
+    assert!(response.status().is_success());
+    // The worker lets a table go 10 s after it was loaded, 2 s after its
+    // last view left.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let now = app.get_json("/health").await["records"].as_u64().unwrap();
+        if now + 3 <= held {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {now} records of {held}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    register(&app, view).await;
+    let got = edges(&db, view.id).await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(
+        got.values().all(|v| *v >= 3),
+        "versions start above the 2 clients saw: {got:?}"
+    );
+    app.stop().await;
+}
+backend_tests!(a_table_no_view_reads_is_let_go: mem);

@@ -400,6 +400,23 @@ pub(crate) fn memory(results: &mut Results, mode: Mode) {
         "B",
         None,
     );
+    // Memory follows the views: every view unregistered, and each table
+    // let go as the change worker does once no view reads it.
+    let peak = live_bytes() - base;
+    let ids: Vec<String> = engine.views().map(|m| m.id.to_string()).collect();
+    for id in ids {
+        engine.unregister(&id);
+    }
+    for table in ["user", "thread", "comment"] {
+        engine.forget_table(table);
+    }
+    let left = (live_bytes() - base) as f64 / peak as f64;
+    results.add(
+        "memory: left after unregistering every view, of the peak",
+        left * 100.0,
+        "%",
+        Some(("<= 10%", left <= 0.10)),
+    );
     drop(engine);
 }
 

@@ -487,6 +487,14 @@ impl Applier {
             Request::Flush { reply } => {
                 let _ = reply.send(Ok(()));
             }
+            Request::ForgetTable { table, reply } => {
+                let dropped = self.engine().forget_table(&table);
+                if dropped > 0 {
+                    self.dirty.notify_one();
+                    tracing::info!(table = %table, records = dropped, "no view reads the table: its records are let go");
+                }
+                let _ = reply.send(Ok(dropped));
+            }
             Request::Register {
                 meta,
                 requery,

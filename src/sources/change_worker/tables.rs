@@ -256,6 +256,11 @@ impl Worker {
         for table in unwanted {
             tracing::info!(table = %table, "no view reads the table any more; no longer following it");
             self.untrack(&table).await;
+            // Memory follows the views: the engine lets go of the records
+            // too (it keeps them if a view came to read the table meanwhile).
+            if let Err(e) = self.pipeline.forget_table(table.clone()).await {
+                tracing::debug!(table = %table, error = %e, "the table's records stay for now");
+            }
         }
     }
 }
