@@ -176,6 +176,17 @@ impl Key {
         }
     }
 
+    /// The items of an array key.
+    pub fn array_key(&self) -> Option<&[Value]> {
+        match self {
+            Key::Composite(c) => match &c.value {
+                Value::Array(items) => Some(items),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Value equality (`=`): composite keys by content, so `[1] = [1f]`.
     pub fn sql_eq(&self, other: &Key) -> bool {
         match (self, other) {

@@ -11,6 +11,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use ssp::db::Db;
+
 use crate::support::{Backend, TestApp};
 use crate::worker::{View, direct_db, edges, register, run, wait_agree};
 
@@ -215,6 +217,39 @@ async fn every_value_type_keeps_its_surrealdb_semantics(backend: Backend) {
 }
 backend_tests!(every_value_type_keeps_its_surrealdb_semantics: mem, ws);
 
+/// Waits until the change worker has passed on to the engine every write
+/// made so far to `table`: it writes one more record there (`set`, which
+/// `filter` matches) and waits until a view of it shows that record. One
+/// table's changes reach the engine in commit order, LIVE or change feed.
+async fn worker_passed_on(app: &TestApp, db: &Db, table: &str, filter: &str, set: &str) {
+    let view = format!("sentinel_{table}");
+    let response = app
+        .post("/view/register")
+        .json(&serde_json::json!({
+            "id": view, "sql": format!("SELECT * FROM {table} WHERE {filter}"), "clientId": "c"
+        }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(response.status(), 200);
+    let id = surrealdb::types::RecordId::new(table, "zz_sentinel".to_owned());
+    run(
+        db,
+        &format!("UPSERT $id {set}"),
+        vec![("id", surrealdb::types::Value::RecordId(id))],
+    )
+    .await;
+    let want = format!("{table}:zz_sentinel");
+    let deadline = std::time::Instant::now() + AGREE;
+    while !edges(db, &view).await.contains_key(&want) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{want} never reached the engine"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// `/ingest` in SurrealDB's own CBOR (`application/cbor`, what its SDKs
 /// speak) keeps every value's type with no schema at all: the views answer
 /// as SurrealDB does on the same data before the data is even written.
@@ -251,8 +286,9 @@ async fn cbor_ingest_keeps_every_type_without_a_schema(backend: Backend) {
 
     run(&db, &first_writes(), vec![]).await;
     wait_agree(&db, &views, AGREE).await;
-    // Let the worker's notifications reach the engine before reading versions.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The worker's copies of those writes reach the engine before versions
+    // are read.
+    worker_passed_on(&app, &db, "typed", "sentinel = true", "SET sentinel = true").await;
     for view in &views {
         let e = edges(&db, view.id).await;
         assert!(
@@ -592,7 +628,14 @@ async fn sets_are_not_arrays(backend: Backend) {
     )
     .await;
     wait_agree(&db, &views, AGREE).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    worker_passed_on(
+        &app,
+        &db,
+        "st",
+        "tags CONTAINS 'zz'",
+        "SET tags = <set>['zz']",
+    )
+    .await;
     for view in views {
         let e = edges(&db, view.id).await;
         assert!(

@@ -441,8 +441,20 @@ impl Value {
                 Some(v) => v.get_path(rest),
                 None => Value::None,
             },
+            (PathPart::Index(i), Value::Thing(t)) => {
+                match t.key.array_key().and_then(|a| a.get(*i)) {
+                    Some(v) => v.get_path(rest),
+                    None => Value::None,
+                }
+            }
             (PathPart::Field(_), v) if v.is_link() => {
                 // As in `lookup`: SurrealDB would follow the link.
+                LINK_FOLLOWED.with(|f| f.set(true));
+                Value::None
+            }
+            (PathPart::Index(_), Value::String(s)) if text_of_array_keyed_id(s) => {
+                // If the database holds a record id there, `[n]` reads its
+                // key; JSON text cannot say which it is.
                 LINK_FOLLOWED.with(|f| f.set(true));
                 Value::None
             }
@@ -467,6 +479,13 @@ impl Value {
             cur = match (part, cur) {
                 (PathPart::Field(name), Value::Object(o)) => o.get(name)?,
                 (PathPart::Index(i), Value::Array(items) | Value::Set(items)) => items.get(*i)?,
+                // `t:[1, 'a'][0]` is `1`: an index reads an array key (no
+                // fetch); of any other record id it is NONE. Measured on 3.3.5.
+                (PathPart::Index(i), Value::Thing(t)) => t.key.array_key()?.get(*i)?,
+                (PathPart::Index(_), Value::String(s)) if text_of_array_keyed_id(s) => {
+                    LINK_FOLLOWED.with(|f| f.set(true));
+                    return None;
+                }
                 (PathPart::Field(_), v) if v.is_link() => {
                     // SurrealDB would fetch the linked record here; the
                     // engine cannot, so it says so (see `take_link_followed`).
@@ -522,6 +541,11 @@ impl Value {
             }
         })
     }
+}
+
+/// Whether `s` is the text of a record id with an array key (`t:[1, 'a']`).
+fn text_of_array_keyed_id(s: &str) -> bool {
+    RecordId::parse(s).is_some_and(|r| r.key.array_key().is_some())
 }
 
 /// Whether `s` is the text form of `t` (the JSON rule).

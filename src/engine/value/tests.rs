@@ -173,3 +173,23 @@ fn same_content_bridges_json_and_typed_values() {
     assert!(thing("user:1").same_content(&Value::str("user:1")));
     assert!(!int(1).same_content(&int(2)));
 }
+
+#[test]
+fn an_index_reads_an_array_key_of_a_record_id() {
+    // Measured on SurrealDB 3.3.5: `t:[1f, 'a'][0]` is `1f`, `t:7[0]` NONE,
+    // with or without such a record (no fetch). Found by the differential.
+    let rec = Value::Object(Object::from_pairs(vec![("l".into(), thing("t:[1f, 'a']"))]));
+    let at = |path: Vec<PathPart>| rec.get_path(&path);
+    let l = PathPart::Field("l".into());
+    assert!(
+        matches!(at(vec![l.clone(), PathPart::Index(0)]), Value::Number(Number::Float(f)) if f == 1.0)
+    );
+    assert_eq!(at(vec![l.clone(), PathPart::Index(1)]), Value::str("a"));
+    assert_eq!(at(vec![l.clone(), PathPart::Index(2)]), Value::None);
+    assert_eq!(thing("t:7").get_path(&[PathPart::Index(0)]), Value::None);
+    assert!(
+        rec.lookup(&[l, PathPart::Index(1)])
+            .is_some_and(|v| *v == Value::str("a"))
+    );
+    assert!(!take_link_followed(), "no record was fetched");
+}
