@@ -221,6 +221,62 @@ fn record_ids(v: &Value) -> Option<(Vec<super::value::RecordId>, bool)> {
     }
 }
 
+/// `ORDER BY` an alias that only renames a stored field (`SELECT *, title
+/// AS score ... ORDER BY score`) sorts on that field: SurrealDB sorts on
+/// the alias's value, which is the field's. Rewritten only where nothing
+/// else in the projection writes at or around the alias (no second field
+/// of that name, no `OMIT` of it), in the query and its subqueries;
+/// anything else is left to [`order_by_computed`].
+pub fn order_by_renamed(mut select: Select) -> Select {
+    for o in &mut select.order {
+        let overlapping: Vec<&Field> = select
+            .fields
+            .iter()
+            .filter(|f| {
+                output_path(f).is_some_and(|p| p.starts_with(&o.path) || o.path.starts_with(p))
+            })
+            .collect();
+        let omitted = select
+            .omit
+            .iter()
+            .any(|p| p.starts_with(&o.path) || o.path.starts_with(p));
+        if let (
+            [
+                Field::Expr {
+                    expr: Expr::Field(stored),
+                    alias: Some(alias),
+                },
+            ],
+            false,
+        ) = (overlapping.as_slice(), omitted)
+            && *alias == o.path
+        {
+            o.path = stored.clone();
+        }
+    }
+    for f in &mut select.fields {
+        if let Field::Subquery { query, .. } = f {
+            **query = order_by_renamed(std::mem::replace(&mut **query, empty_select()));
+        }
+    }
+    select
+}
+
+fn empty_select() -> Select {
+    Select {
+        value: false,
+        fields: Vec::new(),
+        omit: Vec::new(),
+        only: false,
+        table: String::new(),
+        ids: None,
+        filter: None,
+        order: Vec::new(),
+        limit: None,
+        start: None,
+    }
+}
+
 /// The first `ORDER BY` path of `select` (or of a subquery in it) that
 /// overlaps a field the projection computes: an `expr AS alias` other than
 /// a stored field under its own name. Overlap either way (`ORDER BY a` with
@@ -617,6 +673,36 @@ mod tests {
             "SELECT *, (SELECT * FROM u) AS s OMIT s.a FROM t",
             json!({}),
         );
+    }
+
+    #[test]
+    fn order_by_an_alias_that_renames_a_stored_field_sorts_on_the_field() {
+        let order = |sql: &str| {
+            let select = order_by_renamed(crate::engine::parser::parse_select(sql).unwrap());
+            let sub = select.fields.iter().find_map(|f| match f {
+                Field::Subquery { query, .. } => Some(query.order[0].path.clone()),
+                _ => None,
+            });
+            (select.order[0].path.clone(), sub)
+        };
+        let path = |p: &str| vec![PathPart::Field(p.into())];
+        assert_eq!(
+            order("SELECT *, title AS score FROM t ORDER BY score").0,
+            path("title")
+        );
+        assert_eq!(
+            order("SELECT *, (SELECT name AS n FROM u ORDER BY n) AS s FROM t ORDER BY a").1,
+            Some(path("name"))
+        );
+        // Written twice, omitted, or computed: left to `order_by_computed`.
+        for sql in [
+            "SELECT title AS score, name AS score FROM t ORDER BY score",
+            "SELECT *, title AS score OMIT score FROM t ORDER BY score",
+            "SELECT *, string::lowercase(title) AS score FROM t ORDER BY score",
+            "SELECT *, title AS score FROM t ORDER BY score.x",
+        ] {
+            assert_ne!(order(sql).0, path("title"), "{sql}");
+        }
     }
 
     #[test]

@@ -141,7 +141,7 @@ impl Engine {
         sql: &str,
         params: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<(Arc<Plan>, Arc<Object>), EngineError> {
-        let select = parser::parse_select(sql)?;
+        let select = plan::order_by_renamed(parser::parse_select(sql)?);
         if let Some(e) = plan::order_by_computed(&select) {
             return Err(e.into());
         }

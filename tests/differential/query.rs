@@ -318,9 +318,15 @@ impl Query {
             for f in &self.fields {
                 plain.push(f.clone());
             }
-            // SurrealDB orders the projected rows: order fields must be there.
+            // SurrealDB orders the projected rows: order fields must be there
+            // (an alias of `key_fns` is there already).
+            let aliases: Vec<&str> = self
+                .key_fns
+                .iter()
+                .filter_map(|k| k.rsplit(" AS ").next())
+                .collect();
             for (f, _) in &self.order {
-                if !plain.contains(f) {
+                if !plain.contains(f) && !aliases.contains(&f.as_str()) {
                     plain.push(f.clone());
                 }
             }

@@ -54,7 +54,9 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
         Source::Ids { .. } => out.push("FROM id"),
         Source::Table => {}
     }
-    let checks: [(&'static str, bool); 4] = [
+    let renamed = q.key_fns.iter().any(|k| !k.contains("(id)"));
+    let checks: [(&'static str, bool); 5] = [
+        ("ORDER BY a renaming alias", renamed),
         ("ONLY", q.only),
         ("SELECT VALUE", q.value),
         ("OMIT", sql.contains(" OMIT ")),
