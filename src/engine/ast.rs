@@ -86,6 +86,20 @@ pub enum Expr {
     },
     /// A function call, restricted to [`Function`].
     Call { func: Function, args: Vec<Expr> },
+    /// `+`, `-`, `*` of integers, in the outer query's `LIMIT` and `START`
+    /// only (`START ($page - 1) * 50`): bound once from the view's params.
+    Arith {
+        op: ArithOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use super::ast::{BinOp, Expr, Function};
+use super::ast::{ArithOp, BinOp, Expr, Function};
 use super::value::{Number, Object, PathPart, RecordId, Value};
 use surrealdb::types as sdb;
 
@@ -117,6 +117,30 @@ pub fn bind(expr: &Expr, env: &Env<'_>) -> Expr {
             func: *func,
             args: args.iter().map(|e| bind(e, env)).collect(),
         },
+        Expr::Arith { op, lhs, rhs } => {
+            let (lhs, rhs) = (bind(lhs, env), bind(rhs, env));
+            // Integers only, and no overflow: anything else stays unbound,
+            // and the window refers the view to SurrealDB (`window_arg`).
+            if let (
+                Expr::Literal(Value::Number(Number::Int(a))),
+                Expr::Literal(Value::Number(Number::Int(b))),
+            ) = (&lhs, &rhs)
+            {
+                let folded = match op {
+                    ArithOp::Add => a.checked_add(*b),
+                    ArithOp::Sub => a.checked_sub(*b),
+                    ArithOp::Mul => a.checked_mul(*b),
+                };
+                if let Some(n) = folded {
+                    return Expr::Literal(Value::Number(Number::Int(n)));
+                }
+            }
+            Expr::Arith {
+                op: *op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            }
+        }
     }
 }
 
@@ -135,6 +159,9 @@ pub fn eval<'a>(expr: &'a Expr, record: Row<'a>) -> Cow<'a, Value> {
         Expr::Field(path) => record.get_path(path),
         // Unbound parameters only exist if binding was skipped: NONE, as in SurrealDB.
         Expr::Param { .. } => Cow::Owned(Value::None),
+        // The parser takes arithmetic in `LIMIT`/`START` only, never
+        // evaluated against a record.
+        Expr::Arith { .. } => Cow::Owned(Value::None),
         Expr::Array(items) => Cow::Owned(Value::Array(
             items.iter().map(|e| eval(e, record).into_owned()).collect(),
         )),

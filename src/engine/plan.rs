@@ -371,6 +371,13 @@ fn window_arg(
     let Some(expr) = expr else { return Ok(None) };
     let v = match bind(expr, env) {
         Expr::Literal(v) => v,
+        // Arithmetic on something other than integers, or an overflow:
+        // SurrealDB's own rules decide (the re-query tier).
+        Expr::Arith { .. } => {
+            return Err(PlanError::Unsupported(format!(
+                "`{clause}` arithmetic on values other than integers"
+            )));
+        }
         other => {
             return Err(PlanError::BadWindow {
                 clause,
@@ -528,6 +535,10 @@ fn collect_params(e: &Expr, out: &mut Vec<(String, Vec<PathPart>)>) {
             collect_params(rhs, out);
         }
         Expr::Call { args, .. } => args.iter().for_each(|i| collect_params(i, out)),
+        Expr::Arith { lhs, rhs, .. } => {
+            collect_params(lhs, out);
+            collect_params(rhs, out);
+        }
     }
 }
 
@@ -715,6 +726,41 @@ mod tests {
         assert_eq!(subs(&format!("SELECT *, {sub} AS s OMIT s FROM t")), 0);
         assert_eq!(subs(&format!("SELECT *, {sub} AS s.x OMIT s FROM t")), 0);
         assert_eq!(subs(&format!("SELECT *, {sub} AS s OMIT a FROM t")), 1);
+    }
+
+    #[test]
+    fn window_arithmetic_binds_from_integer_params() {
+        let bound = |sql: &str, params: serde_json::Value| {
+            let select = crate::engine::parser::parse_select(sql).unwrap();
+            let Value::Object(params) = Value::from(&params) else {
+                panic!("params")
+            };
+            let env = Env {
+                params: &params,
+                parent: None,
+            };
+            window_arg("START", select.start.as_ref(), &env)
+        };
+        let sql = "SELECT * FROM t LIMIT 50 START ($page - 1) * 50";
+        assert_eq!(bound(sql, json!({"page": 3})).unwrap(), Some(100));
+        assert!(matches!(
+            bound(sql, json!({"page": 0})),
+            Err(PlanError::BadWindow { .. })
+        ));
+        // Floats, NONE and overflows: SurrealDB's own rules (re-query tier).
+        for page in [json!(1.5), json!(null), json!(i64::MAX)] {
+            assert!(
+                matches!(
+                    bound(sql, json!({ "page": page })),
+                    Err(PlanError::Unsupported(_))
+                ),
+                "{page}"
+            );
+        }
+        assert!(matches!(
+            bound(sql, json!({})),
+            Err(PlanError::Unsupported(_))
+        ));
     }
 
     #[test]

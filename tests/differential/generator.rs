@@ -987,6 +987,41 @@ impl Gen {
         q.from = Source::Ids { ids, list, param };
     }
 
+    /// `LIMIT $w + k`, `START ($w - 1) * m` (outer query only): the same
+    /// window as a literal, bound from params; now and then a float param,
+    /// which the engine leaves to SurrealDB.
+    pub(crate) fn window_arithmetic(
+        &mut self,
+        q: &mut Query,
+        params: &mut BTreeMap<String, Value>,
+    ) {
+        let lit = |e: &Option<Ex>| match e {
+            Some(Ex::Lit(Value::Number(Number::Int(n)))) => Some(*n),
+            _ => None,
+        };
+        if let Some(n) = lit(&q.limit)
+            && self.p(0.15)
+        {
+            let k = self.n(0, n.min(2));
+            let v = if self.p(0.1) {
+                Value::Number(Number::Float((n - k) as f64 + 0.5))
+            } else {
+                int(n - k)
+            };
+            let w = self.new_named_param("w", v, params);
+            q.limit = Some(Ex::Arith("+", Box::new(w), Box::new(Ex::Lit(int(k)))));
+        }
+        if let Some(n) = lit(&q.start)
+            && self.p(0.15)
+        {
+            // `($w - 1) * m` with `m` 1 or 2: `n` when `m` divides it.
+            let m = if n % 2 == 0 && n > 0 { self.n(1, 2) } else { 1 };
+            let w = self.new_named_param("w", int(n / m + 1), params);
+            let minus = Ex::Arith("-", Box::new(w), Box::new(Ex::Lit(int(1))));
+            q.start = Some(Ex::Arith("*", Box::new(minus), Box::new(Ex::Lit(int(m)))));
+        }
+    }
+
     /// Projections that do not decide membership: `OMIT`, `record::id(id)`.
     pub(crate) fn extras(&mut self, q: &mut Query) {
         if self.p(0.1) {
@@ -1112,6 +1147,7 @@ impl Gen {
             }
         }
         self.window(&mut q, params);
+        self.window_arithmetic(&mut q, params);
         if self.p(0.12) {
             self.record_source(&mut q, params);
             if self.p(0.5) {

@@ -68,6 +68,8 @@ pub(crate) enum Ex {
     /// `record::id(x)`, `meta::tb(x)`, ...: the name and its argument
     /// (`id` or `$parent.id`).
     KeyFn(&'static str, Box<Ex>),
+    /// `(a + b)`, `(a - b)`, `(a * b)`: in the outer `LIMIT`/`START` only.
+    Arith(&'static str, Box<Ex>, Box<Ex>),
 }
 
 impl Ex {
@@ -125,6 +127,15 @@ impl Ex {
                 a.render(out);
                 out.push(')');
             }
+            Ex::Arith(op, l, r) => {
+                out.push('(');
+                l.render(out);
+                out.push(' ');
+                out.push_str(op);
+                out.push(' ');
+                r.render(out);
+                out.push(')');
+            }
         }
     }
 
@@ -137,7 +148,7 @@ impl Ex {
                 }
             }
             Ex::Not(e) | Ex::NotFn(e) | Ex::KeyFn(_, e) => e.params(out),
-            Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) => {
+            Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) | Ex::Arith(_, l, r) => {
                 l.params(out);
                 r.params(out);
             }

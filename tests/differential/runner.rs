@@ -55,7 +55,11 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
         Source::Table => {}
     }
     let renamed = q.key_fns.iter().any(|k| !k.contains("(id)"));
-    let checks: [(&'static str, bool); 5] = [
+    let arith = [&q.limit, &q.start]
+        .iter()
+        .any(|e| matches!(e, Some(Ex::Arith(..))));
+    let checks: [(&'static str, bool); 6] = [
+        ("LIMIT/START arithmetic", arith),
         ("ORDER BY a renaming alias", renamed),
         ("ONLY", q.only),
         ("SELECT VALUE", q.value),

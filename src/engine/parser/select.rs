@@ -158,11 +158,11 @@ impl<'a> Parser<'a> {
             if t.is_kw("LIMIT") && limit.is_none() {
                 self.bump(&t);
                 self.eat_kw("BY")?;
-                limit = Some(self.parse_count("LIMIT")?);
+                limit = Some(self.parse_count("LIMIT", nested)?);
             } else if t.is_kw("START") && start.is_none() {
                 self.bump(&t);
                 self.eat_kw("AT")?;
-                start = Some(self.parse_count("START")?);
+                start = Some(self.parse_count("START", nested)?);
             } else {
                 break;
             }
@@ -564,17 +564,97 @@ impl<'a> Parser<'a> {
         Ok(Order { path, descending })
     }
 
-    /// The value of `LIMIT` or `START`: a non-negative int literal or a `$param`.
-    pub(super) fn parse_count(&mut self, clause: &str) -> PResult<Expr> {
+    /// The value of `LIMIT` or `START`: a non-negative int literal or a
+    /// `$param`, or (outside subqueries, where it is bound once from the
+    /// view's params) `+`, `-`, `*` and parentheses over those.
+    pub(super) fn parse_count(&mut self, clause: &str, nested: bool) -> PResult<Expr> {
         let t = self.peek()?;
-        let e = self.parse_expr(Bp::Base)?;
+        let refusal = |p: &Self| {
+            p.refuse(
+                t.start,
+                &format!("{clause} expression"),
+                &format!(
+                    "{clause} takes a non-negative integer literal or a $parameter (or, in the \
+                     outer query, + - * of those)"
+                ),
+            )
+        };
+        let e = if nested {
+            self.parse_expr(Bp::Base)?
+        } else {
+            // SurrealDB parsed the text: whatever this does not take is a
+            // construct the engine does not, not a syntax error.
+            let e = self.parse_count_sum().map_err(|_| refusal(self))?;
+            // An operator SurrealDB read on (`LIMIT 10 ..`, `LIMIT $n / 2`).
+            let next = self.peek()?;
+            if matches!(next.tok, Tok::Punct(_)) && !next.is(";") && !next.is(")") {
+                return Err(refusal(self));
+            }
+            e
+        };
         match &e {
             Expr::Literal(Value::Number(Number::Int(n))) if *n >= 0 => Ok(e),
+            Expr::Param { .. } | Expr::Arith { .. } => Ok(e),
+            _ => Err(refusal(self)),
+        }
+    }
+
+    /// `a + b - c` of [`parse_count_product`]s, left to right.
+    fn parse_count_sum(&mut self) -> PResult<Expr> {
+        let mut lhs = self.parse_count_product()?;
+        loop {
+            let t = self.peek()?;
+            let op = if t.is("+") {
+                ArithOp::Add
+            } else if t.is("-") {
+                ArithOp::Sub
+            } else {
+                return Ok(lhs);
+            };
+            self.bump(&t);
+            let rhs = self.parse_count_product()?;
+            lhs = Expr::Arith {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            };
+        }
+    }
+
+    /// `a * b` of integer literals, `$params` and parenthesised sums.
+    fn parse_count_product(&mut self) -> PResult<Expr> {
+        let mut lhs = self.parse_count_term()?;
+        loop {
+            let t = self.peek()?;
+            if !(t.is("*") || t.is("×")) {
+                return Ok(lhs);
+            }
+            self.bump(&t);
+            let rhs = self.parse_count_term()?;
+            lhs = Expr::Arith {
+                op: ArithOp::Mul,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            };
+        }
+    }
+
+    fn parse_count_term(&mut self) -> PResult<Expr> {
+        let t = self.peek()?;
+        if t.is("(") {
+            self.bump(&t);
+            let e = self.parse_count_sum()?;
+            self.expect_punct(")", "`)`")?;
+            return Ok(e);
+        }
+        let e = self.parse_primary()?;
+        match e {
+            Expr::Literal(Value::Number(Number::Int(n))) if n >= 0 => Ok(e),
             Expr::Param { .. } => Ok(e),
             _ => Err(self.refuse(
                 t.start,
-                &format!("{clause} expression"),
-                &format!("{clause} takes a non-negative integer literal or a $parameter"),
+                "LIMIT expression",
+                "not an integer or a $parameter",
             )),
         }
     }

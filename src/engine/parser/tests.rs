@@ -1338,3 +1338,31 @@ fn value_omit_only_and_record_targets() {
     ));
     ok("SELECT *, (SELECT * FROM u WHERE k = record::id($parent.id)) AS x FROM t");
 }
+
+#[test]
+fn arithmetic_in_the_outer_window_only() {
+    let s = ok("SELECT * FROM t LIMIT 50 START ($page - 1) * 50");
+    assert!(matches!(
+        s.start,
+        Some(Expr::Arith {
+            op: ArithOp::Mul,
+            ..
+        })
+    ));
+    let s = ok("SELECT * FROM t LIMIT $n + 1 START 2");
+    assert!(matches!(
+        s.limit,
+        Some(Expr::Arith {
+            op: ArithOp::Add,
+            ..
+        })
+    ));
+    refused("SELECT * FROM t LIMIT $n / 2", "LIMIT expression");
+    refused("SELECT * FROM t LIMIT 10 ..", "LIMIT expression");
+    refused("SELECT * FROM t LIMIT $n + 'a'", "LIMIT expression");
+    refused(
+        "SELECT *, (SELECT * FROM u LIMIT $n + 1) AS x FROM t",
+        "arithmetic operator `+`",
+    );
+    refused("SELECT * FROM t WHERE a + 1 = 2", "arithmetic operator `+`");
+}
