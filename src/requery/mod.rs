@@ -22,9 +22,9 @@ use std::sync::Arc;
 
 use surrealdb::types as sdb;
 
-use crate::db::values::{record_id_from_surreal, to_surreal};
+use crate::db::values::{param_to_surreal, record_id_from_surreal};
 use crate::db::{Db, DbError, Query};
-use crate::engine::value::{RecordId, Value};
+use crate::engine::value::RecordId;
 
 pub use deps::{Reads, Refused};
 
@@ -141,7 +141,7 @@ pub async fn run(
         } else {
             name.clone()
         };
-        query.set(name, param_value(value));
+        query.set(name, param_to_surreal(value));
     }
     let mut response = db.run(query).await?;
     let result: sdb::Value = response.take(0)?;
@@ -196,29 +196,6 @@ pub async fn run_until_answered(
             }
             other => return other,
         }
-    }
-}
-
-/// A param as the re-query binds it: the contract lets JSON give a record
-/// id as its text (`"user:1"`), which the engine compares equal to the
-/// record id; SurrealDB would not, so the text becomes the record id.
-fn param_value(value: &serde_json::Value) -> sdb::Value {
-    match value {
-        serde_json::Value::String(s) => match RecordId::parse(s) {
-            Some(r) => to_surreal(&Value::thing(r)),
-            None => sdb::Value::String(s.clone()),
-        },
-        serde_json::Value::Array(items) => {
-            sdb::Value::Array(items.iter().map(param_value).collect::<Vec<_>>().into())
-        }
-        serde_json::Value::Object(o) => {
-            let mut out = sdb::Object::new();
-            for (k, v) in o {
-                out.insert(k.clone(), param_value(v));
-            }
-            sdb::Value::Object(out)
-        }
-        other => to_surreal(&Value::from(other)),
     }
 }
 

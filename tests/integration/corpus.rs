@@ -178,19 +178,6 @@ fn tally(title: &str, rows: &[(String, Outcome)]) -> (usize, usize, usize) {
     (inc, req, refused)
 }
 
-/// A JSON param as SSP binds it: a string that is a record id's text is
-/// the record id.
-fn bind(v: &Value) -> sdb::Value {
-    match v {
-        Value::String(s) => match ssp::engine::value::RecordId::parse(s) {
-            Some(r) => ssp::db::values::to_surreal(&ssp::engine::value::Value::thing(r)),
-            None => sdb::Value::String(s.clone()),
-        },
-        Value::Array(items) => sdb::Value::Array(items.iter().map(bind).collect::<Vec<_>>().into()),
-        other => ssp::db::values::json_to_surreal(other),
-    }
-}
-
 /// The records SurrealDB's answer shows, as the README defines a view's
 /// members: rows with a record `id`, record ids returned as values, and
 /// objects with a record `id` nested in a row.
@@ -216,11 +203,14 @@ async fn answer(db: &Db, sql: &str, params: &Value) -> BTreeSet<String> {
     let mut q = Query::new(ssp::requery::deps::rename_auth(sql));
     if let Some(p) = params.as_object() {
         for (k, v) in p {
-            q.set(k, bind(v));
+            q.set(k, ssp::db::values::param_to_surreal(v));
         }
     }
     if reads_auth(sql) {
-        q.set(ssp::requery::deps::AUTH_BOUND_AS, bind(&json!(VIEWER)));
+        q.set(
+            ssp::requery::deps::AUTH_BOUND_AS,
+            ssp::db::values::param_to_surreal(&json!(VIEWER)),
+        );
     }
     let mut response = db.run(q).await.unwrap_or_else(|e| panic!("`{sql}`: {e}"));
     let value: sdb::Value = response.take(0).expect("result");

@@ -7,11 +7,11 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 use ssp::db::{Db, Query};
 use surrealdb::types as sdb;
 
+use crate::pipeline::register;
 use crate::support::{Backend, TestApp, TestDb};
 use crate::worker::{direct_db, edges, rid, run};
 
@@ -55,24 +55,8 @@ fn views() -> Vec<(&'static str, &'static str, Value)> {
 async fn answer(db: &Db, sql: &str, params: &Value) -> BTreeSet<String> {
     let mut q = Query::new(sql.to_owned());
     for (k, v) in params.as_object().expect("params") {
-        let v = match v {
-            // As SSP binds params: a record id's text is that record id.
-            Value::String(s) => match ssp::engine::value::RecordId::parse(s) {
-                Some(r) => ssp::db::values::to_surreal(&ssp::engine::value::Value::thing(r)),
-                None => sdb::Value::String(s.clone()),
-            },
-            Value::Array(items) => sdb::Value::Array(
-                items
-                    .iter()
-                    .map(|i| {
-                        let r = ssp::engine::value::RecordId::parse(i.as_str().unwrap()).unwrap();
-                        ssp::db::values::to_surreal(&ssp::engine::value::Value::thing(r))
-                    })
-                    .collect::<Vec<_>>()
-                    .into(),
-            ),
-            other => ssp::db::values::json_to_surreal(other),
-        };
+        // As SSP binds params: a record id's text is that record id.
+        let v = ssp::db::values::param_to_surreal(v);
         q.set(k.clone(), v);
     }
     let mut response = db.run(q).await.expect("query");
@@ -147,14 +131,7 @@ async fn record_sources_and_projections_follow_surrealdb(backend: Backend) {
     put(&db, odd(), "d", 4).await;
     let names: Vec<&str> = views().iter().map(|v| v.0).collect();
     for (id, sql, params) in views() {
-        let response = app
-            .post("/view/register")
-            .json(&json!({"id": id, "sql": sql, "params": params, "clientId": "c"}))
-            .send()
-            .await
-            .expect("register");
-        assert_eq!(response.status(), StatusCode::OK, "{sql}");
-        let body: Value = response.json().await.expect("body");
+        let body = register(&app, id, sql, params).await;
         assert_eq!(body["tier"]["kind"], "incremental", "{sql}: {body}");
     }
     wait_agree(&db, &names).await;
@@ -203,13 +180,7 @@ async fn record_sources_the_engine_cannot_keep_go_to_requery(backend: Backend) {
             "link",
         ),
     ] {
-        let response = app
-            .post("/view/register")
-            .json(&json!({"id": "r", "sql": sql, "params": params, "clientId": "c"}))
-            .send()
-            .await
-            .expect("register");
-        let body: Value = response.json().await.expect("body");
+        let body = register(&app, "r", sql, params).await;
         assert_eq!(body["tier"]["kind"], "requery", "{sql}: {body}");
         let reason = body["tier"]["reason"].as_str().unwrap_or_default();
         assert!(reason.contains(why), "{sql}: {reason}");

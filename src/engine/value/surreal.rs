@@ -120,6 +120,13 @@ pub fn json_to_surreal(j: &serde_json::Value) -> sdb::Value {
     to_surreal(&Value::from(j))
 }
 
+/// A view's param as SSP binds it when it runs the query in SurrealDB: as
+/// [`Value::param_from_json`] reads it in the engine (a record id's text is
+/// that record id), so that both tiers see the same value.
+pub fn param_to_surreal(j: &serde_json::Value) -> sdb::Value {
+    to_surreal(&Value::param_from_json(j))
+}
+
 /// A SurrealDB value as JSON (record links and datetimes become strings).
 pub fn surreal_to_json(v: sdb::Value) -> serde_json::Value {
     from_surreal(v).to_json()
