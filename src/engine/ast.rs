@@ -11,7 +11,7 @@ use super::value::{PathPart, Value};
 
 /// `SELECT [VALUE] <fields> [OMIT ..] FROM [ONLY] <table or ids> [WHERE ..]
 /// [ORDER BY ..] [LIMIT ..] [START ..]`
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Select {
     /// `SELECT VALUE <expr>`: rows are values, not objects. Which records a
     /// view holds does not change (SurrealDB still orders by the record's

@@ -256,25 +256,10 @@ pub fn order_by_renamed(mut select: Select) -> Select {
     }
     for f in &mut select.fields {
         if let Field::Subquery { query, .. } = f {
-            **query = order_by_renamed(std::mem::replace(&mut **query, empty_select()));
+            **query = order_by_renamed(std::mem::take(&mut **query));
         }
     }
     select
-}
-
-fn empty_select() -> Select {
-    Select {
-        value: false,
-        fields: Vec::new(),
-        omit: Vec::new(),
-        only: false,
-        table: String::new(),
-        ids: None,
-        filter: None,
-        order: Vec::new(),
-        limit: None,
-        start: None,
-    }
 }
 
 /// The first `ORDER BY` path of `select` (or of a subquery in it) that
