@@ -511,24 +511,29 @@ impl Gen {
 
     // ----- writes --------------------------------------------------------
 
-    pub(crate) fn write(&mut self) -> Write {
-        let table = if self.p(0.6) { "t" } else { "u" };
-        let existing: Vec<RecordId> = self
+    /// A record id of `table`: with probability `existing`, one the data
+    /// holds so far (if any), else a fresh key, which may exist too.
+    pub(crate) fn record_of(&mut self, table: &'static str, existing: f64) -> RecordId {
+        let held: Vec<RecordId> = self
             .model
             .keys()
             .filter(|r| r.table.as_str() == table)
             .cloned()
             .collect();
-        let id = if !existing.is_empty() && self.p(0.7) {
-            self.pick(&existing)
+        if !held.is_empty() && self.p(existing) {
+            return self.pick(&held);
+        }
+        let k = if table == "t" {
+            self.t_key()
         } else {
-            let k = if table == "t" {
-                self.t_key()
-            } else {
-                self.u_key()
-            };
-            RecordId::new(table, k)
+            self.u_key()
         };
+        RecordId::new(table, k)
+    }
+
+    pub(crate) fn write(&mut self) -> Write {
+        let table = if self.p(0.6) { "t" } else { "u" };
+        let id = self.record_of(table, 0.7);
         let content = match self.model.get(&id).cloned() {
             Some(old) => match self.weighted(&[50, 20, 22, 8]) {
                 // The same content again: must change nothing.
@@ -940,31 +945,14 @@ impl Gen {
     }
 
     /// `FROM` records of `q.table` instead of the table: one id or a list,
-    /// existing or not, as a literal or a `$param`.
+    /// as a literal or a `$param`. Views are drawn before their data, so
+    /// the ids come from the small key space the writes use: some come to
+    /// exist, some never do.
     pub(crate) fn record_source(&mut self, q: &mut Query, params: &mut BTreeMap<String, Value>) {
         let table = q.table;
-        let existing: Vec<RecordId> = self
-            .model
-            .keys()
-            .filter(|r| r.table.as_str() == table)
-            .cloned()
-            .collect();
         let list = self.p(0.45);
         let n = if list { self.n(1, 3) as usize } else { 1 };
-        let ids: Vec<RecordId> = (0..n)
-            .map(|_| {
-                if !existing.is_empty() && self.p(0.4) {
-                    self.pick(&existing)
-                } else {
-                    let k = if table == "t" {
-                        self.t_key()
-                    } else {
-                        self.u_key()
-                    };
-                    RecordId::new(table, k)
-                }
-            })
-            .collect();
+        let ids: Vec<RecordId> = (0..n).map(|_| self.record_of(table, 0.4)).collect();
         // Literal record ids take plain keys only; arrays and objects go
         // through a param (the engine refers those to the re-query tier).
         let composite = ids.iter().any(|r| matches!(r.key, Key::Composite(_)));
@@ -1019,6 +1007,17 @@ impl Gen {
             let w = self.new_named_param("w", int(n / m + 1), params);
             let minus = Ex::Arith("-", Box::new(w), Box::new(Ex::Lit(int(1))));
             q.start = Some(Ex::Arith("*", Box::new(minus), Box::new(Ex::Lit(int(m)))));
+        }
+    }
+
+    /// Now and then, `ORDER BY` an alias that renames the first order field
+    /// (`SELECT ..., score AS rscore ... ORDER BY rscore`). Not for `id`:
+    /// SurrealDB's rows then lose `id`, which the oracle reads.
+    pub(crate) fn rename_order(&mut self, q: &mut Query) {
+        if !q.order.is_empty() && q.order[0].0 != "id" && self.p(0.15) {
+            let f = q.order[0].0.clone();
+            q.key_fns.push(format!("{f} AS r{f}"));
+            q.order[0].0 = format!("r{f}");
         }
     }
 
@@ -1138,13 +1137,7 @@ impl Gen {
         let aliases: Vec<String> = q.subs.iter().map(|s| s.alias.clone()).collect();
         if self.p(0.5) {
             q.order = self.order(table, &aliases);
-            // (Not `id`: SurrealDB's rows then lose `id`, which the oracle reads.)
-            if !q.order.is_empty() && q.order[0].0 != "id" && self.p(0.15) {
-                // `ORDER BY` an alias that renames a stored field.
-                let f = q.order[0].0.clone();
-                q.key_fns.push(format!("{f} AS r{f}"));
-                q.order[0].0 = format!("r{f}");
-            }
+            self.rename_order(&mut q);
         }
         self.window(&mut q, params);
         self.window_arithmetic(&mut q, params);
@@ -1263,6 +1256,7 @@ impl Gen {
                     Ex::Param(format!("parent.{f}")),
                 ));
                 q.order = vec![(f.into(), self.pick(&[Dir::Default, Dir::Desc]))];
+                self.rename_order(&mut q);
                 q.limit = Some(Ex::Lit(int(self.n(1, 3))));
             }
             _ => {
@@ -1282,6 +1276,7 @@ impl Gen {
             let aliases: Vec<String> = q.subs.iter().map(|s| s.alias.clone()).collect();
             if self.p(0.4) {
                 q.order = self.order(table, &aliases);
+                self.rename_order(&mut q);
             }
             self.window(&mut q, params);
             if self.p(0.15) {

@@ -54,7 +54,10 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
         Source::Ids { .. } => out.push("FROM id"),
         Source::Table => {}
     }
-    let renamed = q.key_fns.iter().any(|k| !k.contains("(id)"));
+    fn renames(q: &Query) -> bool {
+        q.key_fns.iter().any(|k| !k.contains("(id)")) || q.subs.iter().any(|s| renames(&s.q))
+    }
+    let renamed = renames(q);
     let arith = [&q.limit, &q.start]
         .iter()
         .any(|e| matches!(e, Some(Ex::Arith(..))));
