@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use surrealdb::types as sdb;
 
+use crate::pipeline::post;
 use crate::support::{Backend, TestApp};
 use crate::worker::{View, direct_db, register, rid, run, wait_agree};
 
@@ -450,18 +451,11 @@ async fn auth_is_the_viewer_given_at_registration(backend: Backend) {
         .await;
     }
     let register = |id: &'static str, sql: &'static str, auth: Value| {
-        let app = &app;
-        async move {
-            let response = app
-                .post("/view/register")
-                .json(&json!({"id": id, "sql": sql, "auth": auth, "clientId": "c"}))
-                .send()
-                .await
-                .expect("register");
-            let status = response.status();
-            let body: Value = response.json().await.expect("body");
-            (status, body)
-        }
+        post(
+            &app,
+            "/view/register",
+            json!({"id": id, "sql": sql, "auth": auth, "clientId": "c"}),
+        )
     };
     let ids = |body: &Value| -> Vec<String> {
         body["records"]
@@ -504,24 +498,10 @@ async fn auth_is_the_viewer_given_at_registration(backend: Backend) {
         vec![("id", rid("room", 4)), ("o", rid("user", 2))],
     )
     .await;
-    let want = |view: &str, records: &[&str]| {
-        let db = &db;
-        let view = view.to_owned();
-        let records: Vec<String> = records.iter().map(|r| r.to_string()).collect();
-        async move {
-            let deadline = std::time::Instant::now() + AGREE;
-            loop {
-                let got: Vec<String> = crate::worker::edges(db, &view).await.into_keys().collect();
-                if got == records {
-                    return;
-                }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "{view}: edges {got:?}, want {records:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
+    let want = |view: &'static str, records: &'static [&'static str]| {
+        crate::worker::wait_edges(&db, view, view, AGREE, move |e| {
+            e.keys().map(String::as_str).eq(records.iter().copied())
+        })
     };
     want("mine_by_id", &["room:2", "room:4"]).await;
     write(
@@ -538,21 +518,16 @@ async fn auth_is_the_viewer_given_at_registration(backend: Backend) {
         (json!(1), json!({})),
         (json!("user:1"), json!({"auth": "user:2"})),
     ] {
-        let response = app
-            .post("/view/register")
-            .json(&json!({
+        let (status, body) = post(
+            &app,
+            "/view/register",
+            json!({
                 "id": "bad", "sql": "SELECT * FROM room WHERE owner = $auth",
                 "auth": auth, "params": params, "clientId": "c"
-            }))
-            .send()
-            .await
-            .expect("register");
-        assert_eq!(
-            response.status(),
-            StatusCode::BAD_REQUEST,
-            "{auth} {params}"
-        );
-        let body: Value = response.json().await.expect("body");
+            }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{auth} {params}");
         assert!(
             body["error"].as_str().unwrap_or_default().contains("auth"),
             "{body}"

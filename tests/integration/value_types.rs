@@ -14,7 +14,7 @@ use std::time::Duration;
 use ssp::db::Db;
 
 use crate::support::{Backend, TestApp};
-use crate::worker::{View, direct_db, edges, register, run, wait_agree};
+use crate::worker::{View, direct_db, edges, register, run, wait_agree, wait_edges};
 
 const AGREE: Duration = Duration::from_secs(10);
 
@@ -240,14 +240,7 @@ async fn worker_passed_on(app: &TestApp, db: &Db, table: &str, filter: &str, set
     )
     .await;
     let want = format!("{table}:zz_sentinel");
-    let deadline = std::time::Instant::now() + AGREE;
-    while !edges(db, &view).await.contains_key(&want) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{want} never reached the engine"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_edges(db, &view, &want, AGREE, |e| e.contains_key(&want)).await;
 }
 
 /// `/ingest` in SurrealDB's own CBOR (`application/cbor`, what its SDKs
