@@ -120,6 +120,11 @@ pub fn pipeline_error(error: PipelineError) -> ApiError {
         PipelineError::Engine(e @ EngineError::Plan(_)) => {
             ApiError::unprocessable("invalid_query", e.to_string())
         }
+        // The register route loads the tables and tries again; reaching a
+        // client means they did not load in time.
+        PipelineError::Engine(e @ EngineError::NeedsTables(_)) => {
+            ApiError::NotQueued(format!("{e}; the view was not registered: retry it"))
+        }
         PipelineError::Unavailable(m) => ApiError::Unavailable(m),
         PipelineError::NotQueued(m) => ApiError::NotQueued(m),
         PipelineError::Closed => {

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::{ApiError, ApiJson, AppState, Core, ErrorBody, pipeline_error};
 use crate::engine::{EngineError, Tier, ViewMeta};
+use crate::pipeline::PipelineError;
 use crate::pipeline::ttl_sweep::parse_ttl;
 use crate::requery::{self, RequeryPlan};
 
@@ -209,6 +210,56 @@ fn view_body(core: &Core, id: &str) -> Option<ViewBody> {
     })
 }
 
+/// Loads and follows `tables` (the first view to need a table loads its
+/// existing rows), within the write budget.
+async fn ensure_tables(state: &AppState, core: &Core, tables: &[Arc<str>]) -> Result<(), ApiError> {
+    match tokio::time::timeout(state.write_budget, core.tracker.ensure(tables)).await {
+        Ok(loaded) => loaded.map_err(pipeline_error),
+        Err(_) => Err(ApiError::NotQueued(format!(
+            "loading the tables the view reads did not finish within {}s (the database \
+             is slow or unavailable): the view was not registered; retry it",
+            state.write_budget.as_secs_f32()
+        ))),
+    }
+}
+
+/// How often a registration may come back for tables its record links
+/// reach (`author.org.name` reaches two, one after the other) before the
+/// view goes to the re-query tier instead.
+const LINK_LOAD_ROUNDS: usize = 4;
+
+/// Registers an incremental view; when its record links reach tables SSP
+/// does not hold yet, loads them and tries again, so that the engine
+/// evaluates `author.name` on the author as SurrealDB does.
+async fn register_following_links(
+    state: &AppState,
+    core: &Core,
+    pipeline: &crate::pipeline::Pipeline,
+    meta: crate::engine::ViewMeta,
+) -> Result<crate::engine::ViewDelta, PipelineError> {
+    let mut loaded: Vec<Arc<str>> = Vec::new();
+    for _ in 0..LINK_LOAD_ROUNDS {
+        match pipeline
+            .register_after_loading(meta.clone(), loaded.clone())
+            .await
+        {
+            Err(PipelineError::Engine(EngineError::NeedsTables(more))) => {
+                if ensure_tables(state, core, &more).await.is_err() {
+                    break;
+                }
+                loaded.extend(more);
+            }
+            other => return other,
+        }
+    }
+    // Still short of a table: SurrealDB's own answer instead.
+    let why = EngineError::Plan(crate::engine::plan::PlanError::FollowsLink);
+    let plan = requery::plan(&state.db, &meta.sql, &meta.params, why.to_string())
+        .await
+        .map_err(|e| PipelineError::Query(e.to_string()))?;
+    pipeline.register_requery(meta, plan).await
+}
+
 /// Register a view.
 ///
 /// Plans the query, computes its result set and writes the view row and its
@@ -261,20 +312,11 @@ pub async fn register(
         Err(e) => return Err(pipeline_error(e.into())),
     };
     // The first view to need a table loads the table's existing rows.
-    match tokio::time::timeout(state.write_budget, core.tracker.ensure(&tables)).await {
-        Ok(loaded) => loaded.map_err(pipeline_error)?,
-        Err(_) => {
-            return Err(ApiError::NotQueued(format!(
-                "loading the tables the view reads did not finish within {}s (the database \
-                 is slow or unavailable): the view was not registered; retry it",
-                state.write_budget.as_secs_f32()
-            )));
-        }
-    }
+    ensure_tables(&state, core, &tables).await?;
     let id = meta.id.to_string();
     let pipeline = state.pipeline()?;
     match requery {
-        None => pipeline.register(meta).await,
+        None => register_following_links(&state, core, &pipeline, meta).await,
         Some(plan) => pipeline.register_requery(meta, plan).await,
     }
     .map_err(pipeline_error)?;

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use surrealdb::types as sdb;
@@ -17,7 +18,8 @@ use surrealdb::types as sdb;
 use crate::db::schema::QUERY_TABLE;
 use crate::db::values::surreal_to_json;
 use crate::db::{Db, DbError, Query};
-use crate::engine::{Engine, ViewMeta};
+use crate::engine::plan::PlanError;
+use crate::engine::{Engine, EngineError, ViewMeta};
 use crate::persistence::state_file::{LoadError, StateFile, move_aside};
 use crate::progress::Progress;
 use crate::requery::{self, AnalyseError};
@@ -206,16 +208,7 @@ pub async fn rebuild(db: &Db) -> Result<Engine, DbError> {
     }
     let total = tables.len();
     for (i, t) in tables.iter().enumerate() {
-        let mut progress = Progress::start("rebuild", t, None);
-        // Page by page: every call bounded whatever the table's size.
-        let mut pages = TablePages::new(t);
-        let mut rows = 0usize;
-        while let Some(page) = pages.next_page(db).await? {
-            engine.apply_batch(&page);
-            rows += page.len();
-            progress.add(page.len() as u64);
-        }
-        progress.finish();
+        let rows = load_table(&mut engine, db, t).await?;
         tracing::info!(table = %t, rows, progress = format!("{}/{total}", i + 1), "rebuild: table loaded");
     }
     // Versions as the clients last saw them come from the edges, in
@@ -237,6 +230,21 @@ pub async fn rebuild(db: &Db) -> Result<Engine, DbError> {
     Ok(engine)
 }
 
+/// Reads every record of `table` into the engine, page by page (every call
+/// bounded whatever the table's size); returns how many.
+async fn load_table(engine: &mut Engine, db: &Db, table: &Arc<str>) -> Result<usize, DbError> {
+    let mut progress = Progress::start("rebuild", table, None);
+    let mut pages = TablePages::new(table);
+    let mut rows = 0usize;
+    while let Some(page) = pages.next_page(db).await? {
+        engine.apply_batch(&page);
+        rows += page.len();
+        progress.add(page.len() as u64);
+    }
+    progress.finish();
+    Ok(rows)
+}
+
 /// Registers a view from its row in whichever tier takes it, as
 /// `POST /view/register` would. The inner error is why it no longer
 /// registers (the view is skipped); the outer one a database failure (the
@@ -246,10 +254,23 @@ async fn register_stored(
     db: &Db,
     meta: ViewMeta,
 ) -> Result<Result<(), String>, DbError> {
-    let refusal = match engine.register(meta.clone()) {
-        Ok(_) => return Ok(Ok(())),
-        Err(e) if e.is_unsupported() => e,
-        Err(e) => return Ok(Err(e.to_string())),
+    let mut rounds = 0;
+    let refusal = loop {
+        match engine.register(meta.clone()) {
+            Ok(_) => return Ok(Ok(())),
+            // Its record links reach tables no view's text names: load
+            // them too, as `POST /view/register` does.
+            Err(EngineError::NeedsTables(tables)) if rounds < 4 => {
+                rounds += 1;
+                for t in &tables {
+                    load_table(engine, db, t).await?;
+                }
+                engine.mark_loaded(&tables);
+            }
+            Err(EngineError::NeedsTables(_)) => break EngineError::Plan(PlanError::FollowsLink),
+            Err(e) if e.is_unsupported() => break e,
+            Err(e) => return Ok(Err(e.to_string())),
+        }
     };
     let plan = match requery::plan(db, &meta.sql, &meta.params, refusal.to_string()).await {
         Ok(plan) => plan,

@@ -38,6 +38,11 @@ pub struct Select {
     pub limit: Option<Expr>,
     /// `START n`: an integer literal or a `$param` holding one.
     pub start: Option<Expr>,
+    /// `FETCH a, b`: fields whose record links SurrealDB replaces by the
+    /// linked records in each row; those records are members of the view.
+    /// One field name each (`FETCH a.b` is refused by name).
+    #[serde(default)]
+    pub fetch: Vec<super::value::FieldName>,
 }
 
 /// One item of the projection list.
@@ -65,6 +70,13 @@ pub enum Field {
 pub struct Order {
     pub path: Vec<PathPart>,
     pub descending: bool,
+    /// An `ORDER BY` alias sorts on the projected value, fetched through
+    /// links (`author.name AS n ... ORDER BY n`); any other path is read on
+    /// the record without following links (`ORDER BY author.name` sorts as
+    /// NONE, whatever the projection). Measured on 3.3.5; set by
+    /// [`crate::engine::plan::order_by_renamed`], never by the parser.
+    #[serde(default)]
+    pub fetch: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

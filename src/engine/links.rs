@@ -1,4 +1,11 @@
-//! Which tables the records of each table link to.
+//! Record links: which tables the records of each table link to, which
+//! records link to each record, and fetching through them.
+//!
+//! An incremental view whose `WHERE` or `ORDER BY` reads a path through a
+//! link (`author.name = 'ann'`) is evaluated with a [`Fetcher`] that reads
+//! the linked record from the store, when the engine holds that record's
+//! table in full (it is *loaded*); when the linked record changes, the
+//! records that link to it ([`Links::linking_to`]) are evaluated again.
 //!
 //! A re-query view that follows a record link (`WHERE author.name = 'ann'`)
 //! reads the linked table although its text never names it, and it must be
@@ -14,14 +21,19 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use ahash::AHashMap;
+use ahash::{AHashMap, AHashSet};
 
-use super::value::{TableName, Value};
+use super::eval::{self, Fetched};
+use super::store::Store;
+use super::value::{RecordId, TableName, Value};
 
 #[derive(Default)]
 pub struct Links {
-    /// `None` while no re-query view needs the counts.
+    /// `None` while no view needs the counts.
     counts: Option<AHashMap<TableName, AHashMap<TableName, u32>>>,
+    /// Per record id, the records that hold it (once per record, however
+    /// often). `None` while no incremental view follows links.
+    back: Option<AHashMap<RecordId, Vec<RecordId>>>,
 }
 
 impl Links {
@@ -36,17 +48,72 @@ impl Links {
         }
         self.counts = Some(AHashMap::new());
         for (table, content) in records {
-            self.change(table, None, Some(content));
+            self.count(table, None, Some(content));
         }
     }
 
-    /// Stops counting (no re-query view is left).
+    /// Stops counting (no view needs the counts).
     pub fn stop(&mut self) {
         self.counts = None;
     }
 
-    /// A record of `table` changed from `old` to `new`.
-    pub fn change(&mut self, table: &TableName, old: Option<&Value>, new: Option<&Value>) {
+    pub fn is_tracking_back(&self) -> bool {
+        self.back.is_some()
+    }
+
+    /// Starts keeping who links to whom, from every record the store holds
+    /// now.
+    pub fn start_back<'a>(&mut self, records: impl Iterator<Item = (RecordId, &'a Value)>) {
+        if self.back.is_some() {
+            return;
+        }
+        let mut back: AHashMap<RecordId, Vec<RecordId>> = AHashMap::new();
+        for (id, content) in records {
+            for target in link_targets(content) {
+                back.entry(target).or_default().push(id.clone());
+            }
+        }
+        self.back = Some(back);
+    }
+
+    /// Stops keeping backlinks (no incremental view follows links).
+    pub fn stop_back(&mut self) {
+        self.back = None;
+    }
+
+    /// The records that hold a link to `id`.
+    pub fn linking_to(&self, id: &RecordId) -> &[RecordId] {
+        self.back
+            .as_ref()
+            .and_then(|b| b.get(id))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// Record `id` changed from `old` to `new`.
+    pub fn change(&mut self, id: &RecordId, old: Option<&Value>, new: Option<&Value>) {
+        if let Some(back) = self.back.as_mut() {
+            let before = old.map(link_targets).unwrap_or_default();
+            let after = new.map(link_targets).unwrap_or_default();
+            for gone in before.difference(&after) {
+                if let Some(list) = back.get_mut(gone) {
+                    if let Some(pos) = list.iter().position(|r| r == id) {
+                        list.swap_remove(pos);
+                    }
+                    if list.is_empty() {
+                        back.remove(gone);
+                    }
+                }
+            }
+            for came in after.difference(&before) {
+                back.entry(came.clone()).or_default().push(id.clone());
+            }
+        }
+        self.count(&id.table, old, new);
+    }
+
+    /// The per-table counts' part of [`Links::change`].
+    fn count(&mut self, table: &TableName, old: Option<&Value>, new: Option<&Value>) {
         let Some(counts) = self.counts.as_mut() else {
             return;
         };
@@ -83,6 +150,76 @@ impl Links {
     }
 }
 
+/// The record ids `v` holds, at any depth, once each.
+fn link_targets(v: &Value) -> AHashSet<RecordId> {
+    let mut out = AHashSet::new();
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Thing(r) => {
+                out.insert((**r).clone());
+            }
+            Value::Array(items) | Value::Set(items) => stack.extend(items.iter()),
+            Value::Object(o) => stack.extend(o.values().iter()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Reads linked records for [`eval::Row`]s from the store, for tables the
+/// engine holds in full; with `before`, as they were before the batch (the
+/// old contents of the records it changed), so that a node can tell what a
+/// record matched before and after.
+pub struct Fetcher<'a> {
+    pub store: &'a Store,
+    pub loaded: &'a AHashSet<TableName>,
+    pub before: Option<&'a AHashMap<RecordId, Option<Value>>>,
+}
+
+thread_local! {
+    static UNKNOWN_TABLES: std::cell::RefCell<Vec<TableName>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The tables a [`Fetcher`] was asked for and does not hold, on this thread
+/// since the last call: what a registration must load first.
+pub fn take_unknown_tables() -> Vec<TableName> {
+    let mut tables = UNKNOWN_TABLES.with(|u| std::mem::take(&mut *u.borrow_mut()));
+    tables.sort();
+    tables.dedup();
+    tables
+}
+
+/// Notes that a record of `table`, which the engine does not hold in full,
+/// was needed (see [`take_unknown_tables`]).
+pub fn note_unknown_table(table: &TableName) {
+    UNKNOWN_TABLES.with(|u| {
+        let mut u = u.borrow_mut();
+        if !u.contains(table) {
+            u.push(table.clone());
+        }
+    });
+}
+
+impl eval::Links for Fetcher<'_> {
+    fn fetch(&self, id: &RecordId) -> Fetched<'_> {
+        if !self.loaded.contains(&id.table) {
+            note_unknown_table(&id.table);
+            return Fetched::Unknown;
+        }
+        if let Some(old) = self.before.and_then(|b| b.get(id)) {
+            return match old {
+                Some(content) => Fetched::Record(content),
+                None => Fetched::Missing,
+            };
+        }
+        match self.store.get(id) {
+            Some(r) => Fetched::Record(&r.content),
+            None => Fetched::Missing,
+        }
+    }
+}
+
 /// Calls `f` with the table of every record id in `v`, at any depth
 /// (iteratively: values nest as deep as SurrealDB lets them).
 fn for_each_link(v: &Value, f: &mut impl FnMut(&TableName)) {
@@ -116,8 +253,8 @@ mod tests {
     #[test]
     fn the_closure_follows_links_while_a_record_holds_one() {
         let mut links = Links::default();
-        let p = TableName::from("post");
-        let u = TableName::from("user");
+        let p = RecordId::new("post", Key::Int(1));
+        let u = RecordId::new("user", Key::Int(1));
         links.start(std::iter::empty());
         links.change(&p, None, Some(&post(Some("user"))));
         links.change(&u, None, Some(&post(Some("org"))));

@@ -104,6 +104,11 @@ pub enum EngineError {
     Plan(#[from] PlanError),
     #[error("params must be a JSON object")]
     BadParams,
+    /// The view reads through record links into tables the engine does not
+    /// hold in full yet: the caller loads them, marks them
+    /// ([`Engine::mark_loaded`]) and registers again.
+    #[error("the view follows record links into tables SSP has not loaded: {}", .0.join(", "))]
+    NeedsTables(Vec<Arc<str>>),
 }
 
 impl EngineError {
@@ -192,6 +197,11 @@ pub struct EngineState {
     /// records start above it, so no version a client saw comes back lower.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub table_floors: std::collections::BTreeMap<String, u64>,
+    /// The tables the engine holds in full (see `Engine::mark_loaded`),
+    /// beyond those its views' queries name: tables that views reach
+    /// through record links. Absent in older files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loaded: Vec<String>,
 }
 
 /// A re-query view as the state file keeps it: what was measured about it
@@ -280,8 +290,23 @@ pub struct Engine {
     table_floors: AHashMap<value::TableName, u64>,
     /// Views of the re-query tier, by id (never also in `views`).
     requery: AHashMap<Arc<str>, RequeryView>,
-    /// Which tables records link to, while a re-query view needs it.
+    /// Which tables records link to, while a view needs it, and which
+    /// records link to each record, while an incremental view follows links.
     links: links::Links,
+    /// Tables whose records the engine holds in full (loaded by the change
+    /// worker when a view came to read them, and followed since): a path
+    /// through a link into one of them is evaluated, into any other it is
+    /// [`eval::Fetched::Unknown`].
+    loaded: AHashSet<value::TableName>,
+    /// Live nodes whose plan reads a path through record links.
+    link_nodes: usize,
+    /// Per table, the plan of the `FETCH` children of its records (see
+    /// [`plan::Plan::fetch_child`]): one per table, so that every member
+    /// that fetches a record shares its node.
+    fetch_plans: AHashMap<value::TableName, Arc<Plan>>,
+    /// The most links a path of such a node goes through (see
+    /// [`plan::Plan::link_hops`]); 0 again when the last one goes.
+    link_hops: usize,
     /// See [`Engine::links_not_followed`].
     links_not_followed: u64,
     /// See [`Engine::take_link_views`].
@@ -324,6 +349,7 @@ fn matching_records<'a>(
     plan: &Plan,
     filter: Option<&ast::Expr>,
     dispatch: &Dispatch,
+    links: &dyn eval::Links,
 ) -> Vec<(RecordId, &'a Value)> {
     let candidates: Vec<Key> = match dispatch {
         Dispatch::Indexed(k) => table.lookup(&plan.table, index_path(plan), k),
@@ -334,7 +360,8 @@ fn matching_records<'a>(
         .filter_map(|k| {
             let rec = table.records.get(&k)?;
             let id = RecordId::new(plan.table.clone(), k);
-            matches(filter, Row::new(&id, &rec.content)).then_some((id, &rec.content))
+            matches(filter, Row::linked(&id, &rec.content, Some(links)))
+                .then_some((id, &rec.content))
         })
         .collect()
 }

@@ -212,15 +212,27 @@ pub struct SortEntry {
 }
 
 impl SortEntry {
-    /// The entry of record `id` with `content` in `plan`'s `ORDER BY`.
-    pub fn new(plan: &Plan, id: &RecordId, content: &Value) -> SortEntry {
+    /// The entry of record `id` with `content` in `plan`'s `ORDER BY`: a
+    /// term the projection fetched follows record links through `links`,
+    /// any other reads NONE through them ([`super::eval::NoFetch`]).
+    pub fn new(
+        plan: &Plan,
+        id: &RecordId,
+        content: &Value,
+        links: &dyn super::eval::Links,
+    ) -> SortEntry {
         SortEntry {
             key: plan
                 .order
                 .iter()
-                .map(|(path, desc)| SortPart {
-                    value: Row::new(id, content).get_path(path).into_owned(),
-                    descending: *desc,
+                .map(|(path, desc, fetch)| {
+                    let links = if *fetch { links } else { &super::eval::NoFetch };
+                    SortPart {
+                        value: Row::linked(id, content, Some(links))
+                            .get_path(path)
+                            .into_owned(),
+                        descending: *desc,
+                    }
                 })
                 .collect(),
             id: id.clone(),

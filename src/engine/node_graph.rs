@@ -79,10 +79,22 @@ impl Engine {
             root: None,
             dirty: false,
         };
+        let fetcher = links::Fetcher {
+            store: &self.store,
+            loaded: &self.loaded,
+            before: None,
+        };
+        let table = self
+            .store
+            .tables
+            .get(&plan.table)
+            .expect("created just above");
         let mut matched = Vec::new();
-        for (id, content) in matching_records(table, plan, node.bound.filter.as_ref(), &dispatch) {
+        for (id, content) in
+            matching_records(table, plan, node.bound.filter.as_ref(), &dispatch, &fetcher)
+        {
             if node.sorted.is_some() {
-                node.order_insert(node::SortEntry::new(plan, &id, content));
+                node.order_insert(node::SortEntry::new(plan, &id, content, &fetcher));
             } else {
                 matched.push(id);
             }
@@ -110,6 +122,14 @@ impl Engine {
             ),
             Dispatch::Scan => {
                 table.scan_nodes.insert(n);
+            }
+        }
+        if plan.follows_links {
+            table.link_nodes.insert(n);
+            self.link_nodes += 1;
+            self.link_hops = self.link_hops.max(plan.link_hops);
+            if self.link_nodes == 1 {
+                self.start_backlinks();
             }
         }
         node.members = matched.iter().map(|r| r.key.clone()).collect();
@@ -148,12 +168,37 @@ impl Engine {
                     table.scan_nodes.remove(&n);
                 }
             }
+            if table.link_nodes.remove(&n) {
+                self.link_nodes -= 1;
+                if self.link_nodes == 0 {
+                    self.link_hops = 0;
+                    self.links.stop_back();
+                    if self.requery.is_empty() {
+                        self.links.stop();
+                    }
+                }
+            }
         }
         for kids in node.children.into_values() {
             for &k in kids.iter() {
                 self.unlink(k, n);
             }
         }
+    }
+}
+
+impl Engine {
+    /// Starts keeping who links to whom (and which tables link where), for
+    /// the first node that follows links.
+    fn start_backlinks(&mut self) {
+        self.start_links();
+        let store = &self.store;
+        self.links
+            .start_back(store.tables.iter().flat_map(|(name, t)| {
+                t.records
+                    .iter()
+                    .map(move |(k, r)| (RecordId::new(name.clone(), k.clone()), &r.content))
+            }));
     }
 }
 

@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::ast::{BinOp, Expr, Field, Select};
-use super::eval::{Env, bind};
-use super::value::{Number, PathPart, Value};
+use super::eval::{Env, bind, may_fetch};
+use super::store;
+use super::value::{FieldName, Number, PathPart, Value};
 
 /// An equality conjunct of the `WHERE` clause that the engine can hash on:
 /// `path = value`, where `value` is a literal or a parameter. Views with such
@@ -25,14 +26,26 @@ pub struct IndexTerm {
 pub struct Plan {
     pub table: super::value::TableName,
     pub filter: Option<Expr>,
-    /// `ORDER BY` terms: path and descending.
-    pub order: Vec<(Vec<PathPart>, bool)>,
+    /// `ORDER BY` terms: path, descending, and whether the path is read
+    /// through links (see [`super::ast::Order::fetch`]).
+    pub order: Vec<(Vec<PathPart>, bool, bool)>,
     pub limit: Option<Expr>,
     pub start: Option<Expr>,
     /// `(SELECT ...)[n]`: only the n-th element of the window is included.
     pub element: Option<usize>,
     pub subplans: Vec<Arc<Plan>>,
     pub index_term: Option<IndexTerm>,
+    /// Its `WHERE` reads a path that may go through a record link
+    /// (`author.name`), or its `ORDER BY` sorts on one that the projection
+    /// fetched: its nodes are evaluated again when a linked
+    /// record changes (see [`super::links`]).
+    pub follows_links: bool,
+    /// The most links one of those paths can go through (`author.org.name`:
+    /// two): how far back from a changed record its nodes' records can be.
+    pub link_hops: usize,
+    /// `FETCH` fields the rows hold as stored (see [`fetched_fields`]): the
+    /// records their links name are members, as children of each member.
+    pub fetch: Vec<FieldName>,
     /// Every `$param` (with its path) that the filter, limit and start read.
     /// Together with the plan, their values identify a node. They include
     /// the view parameters its subqueries read (not their `$parent`).
@@ -67,8 +80,9 @@ pub enum PlanError {
     /// A path goes through a field that holds a record link in the data:
     /// SurrealDB fetches the linked record there, the engine cannot.
     #[error(
-        "a path of the query goes through a record link in the data (e.g. `author.name` where \
-         `author` holds `user:1`); SSP's engine does not follow links"
+        "a path of the query goes through a record link in the data that SSP's engine does not \
+         follow there (behind `$parent` or a `$param`, into a table SSP does not hold, or through \
+         a string that holds a record id's text)"
     )]
     FollowsLink,
     /// A construct the engine reads but cannot keep exact under these
@@ -251,6 +265,8 @@ pub fn order_by_renamed(mut select: Select) -> Select {
         ) = (overlapping.as_slice(), omitted)
             && *alias == o.path
         {
+            // The alias holds what the projection read, links followed.
+            o.fetch = may_fetch(stored);
             o.path = stored.clone();
         }
     }
@@ -274,13 +290,22 @@ pub fn order_by_computed(select: &Select) -> Option<PlanError> {
             .join(".")
     };
     for field in &select.fields {
-        let Field::Expr {
-            expr,
-            alias: Some(alias),
-        } = field
-        else {
-            continue;
+        // A field list path is its own output name (`SELECT author.name`).
+        let (expr, alias) = match field {
+            Field::Expr {
+                expr,
+                alias: Some(alias),
+            } => (expr, alias),
+            Field::Expr {
+                expr: expr @ Expr::Field(path),
+                alias: None,
+            } => (expr, path),
+            _ => continue,
         };
+        // A stored field under its own name sorts as stored: SurrealDB reads
+        // an `ORDER BY` path that names no alias on the record, links not
+        // followed (measured: `SELECT id, link.title ... ORDER BY
+        // link.title` sorts as NONE), so it overlaps nothing computed.
         if matches!(expr, Expr::Field(p) if p == alias) {
             continue;
         }
@@ -333,6 +358,46 @@ impl Plan {
         }
         for s in &self.subplans {
             s.tables(out);
+        }
+    }
+
+    /// Whether this plan or a subplan reads through record links (a path,
+    /// or a `FETCH`).
+    pub fn reads_links(&self) -> bool {
+        self.follows_links
+            || !self.fetch.is_empty()
+            || self.subplans.iter().any(|s| s.reads_links())
+    }
+
+    /// The plan of a `FETCH` child: the one record of `table` that a
+    /// member's link names, `$__fetch`. Its nodes are found by the id index,
+    /// so a change to the linked record reaches them as to any node.
+    pub fn fetch_child(table: &super::value::TableName) -> Plan {
+        let target = Expr::Param {
+            name: FETCH_PARAM.into(),
+            path: Vec::new(),
+        };
+        let id = vec![PathPart::Field("id".into())];
+        Plan {
+            table: table.clone(),
+            filter: Some(Expr::Binary {
+                op: BinOp::Eq,
+                lhs: Box::new(Expr::Field(id.clone())),
+                rhs: Box::new(target.clone()),
+            }),
+            order: Vec::new(),
+            limit: None,
+            start: None,
+            element: None,
+            subplans: Vec::new(),
+            index_term: Some(IndexTerm {
+                path: id,
+                value: target,
+            }),
+            follows_links: false,
+            link_hops: 0,
+            fetch: Vec::new(),
+            param_refs: vec![(FETCH_PARAM.into(), Vec::new())],
         }
     }
 
@@ -449,13 +514,24 @@ impl Planner {
             order: select
                 .order
                 .iter()
-                .map(|o| (o.path.clone(), o.descending))
+                .map(|o| (o.path.clone(), o.descending, order_fetches(o)))
                 .collect(),
             limit: select.limit.clone(),
             start: select.start.clone(),
             element,
             subplans,
             index_term: select.filter.as_ref().and_then(index_term),
+            fetch: fetched_fields(select).unwrap_or_default(),
+            follows_links: select.filter.as_ref().is_some_and(reads_through_links)
+                || select.order.iter().any(order_fetches),
+            link_hops: select
+                .order
+                .iter()
+                .filter(|o| order_fetches(o))
+                .map(|o| hops(&o.path))
+                .chain(select.filter.as_ref().map(max_hops))
+                .max()
+                .unwrap_or(0),
             param_refs,
         });
         self.plans.insert(key, plan.clone());
@@ -547,6 +623,11 @@ fn index_term(filter: &Expr) -> Option<IndexTerm> {
             },
             _ => continue,
         };
+        // A record's value on a path through a link changes with the linked
+        // record, not the record: no index can hold it.
+        if may_fetch(&term.path) {
+            continue;
+        }
         let is_id = term.path == [PathPart::Field("id".into())];
         if best.is_none() || is_id {
             best = Some(term);
@@ -556,6 +637,143 @@ fn index_term(filter: &Expr) -> Option<IndexTerm> {
         }
     }
     best
+}
+
+/// The parameter a `FETCH` child's plan binds to the linked record id.
+pub const FETCH_PARAM: &str = "__fetch";
+
+/// The `FETCH` fields of `select` that its rows hold as stored (`*`, or the
+/// field under its own name): SurrealDB fetches in the rows, so a field the
+/// projection leaves out is not fetched (measured: `SELECT id ... FETCH
+/// author` fetches nothing). A field the projection computes, omits or
+/// reads a path of, and `SELECT VALUE`, are the re-query tier's.
+pub fn fetched_fields(select: &Select) -> Result<Vec<FieldName>, PlanError> {
+    let mut out = Vec::new();
+    // Rows without their `id` are no members of the re-query tier's answer
+    // (only what they fetch is): the tiers must agree, so SurrealDB answers.
+    let shows_id = select.fields.iter().any(|f| match f {
+        Field::All => true,
+        Field::Expr {
+            expr: Expr::Field(p),
+            alias: None,
+        } => store::is_id_path(p),
+        _ => false,
+    }) && !select.fields.iter().any(|f| match f {
+        Field::Expr {
+            alias: Some(a),
+            expr,
+        } => store::is_id_path(a) && !matches!(expr, Expr::Field(p) if store::is_id_path(p)),
+        Field::Subquery { alias: Some(a), .. } => store::is_id_path(a),
+        _ => false,
+    }) && !select.omit.iter().any(|p| store::is_id_path(p));
+    if !select.fetch.is_empty() && !shows_id && !select.value {
+        return Err(PlanError::Unsupported(
+            "`FETCH` in rows without their `id`".into(),
+        ));
+    }
+    for f in &select.fetch {
+        let at = [PathPart::Field(f.clone())];
+        let overlaps = |p: &[PathPart]| p.starts_with(&at) || at.starts_with(p);
+        let refuse = |why: &str| {
+            Err(PlanError::Unsupported(format!(
+                "`FETCH {f}` of a field the projection {why}"
+            )))
+        };
+        if select.value {
+            return refuse("turns into values (`SELECT VALUE`)");
+        }
+        if select.omit.iter().any(|p| overlaps(p)) {
+            return refuse("omits");
+        }
+        let mut stored = false;
+        for field in &select.fields {
+            match field {
+                Field::All => stored = true,
+                Field::Expr {
+                    expr: Expr::Field(p),
+                    alias: None,
+                } if *p == at => stored = true,
+                Field::Expr { expr, alias } => {
+                    let written = alias.as_deref().or(match expr {
+                        Expr::Field(p) => Some(p.as_slice()),
+                        _ => None,
+                    });
+                    if written.is_some_and(overlaps) {
+                        return refuse("computes");
+                    }
+                    // `*, link AS l ... FETCH link`: SurrealDB 3.3.5 leaves
+                    // `link` unfetched then (found by the differential).
+                    if matches!(expr, Expr::Field(p) if overlaps(p)) {
+                        return refuse("also shows under another name");
+                    }
+                }
+                Field::Subquery { alias, .. } => {
+                    if alias.as_deref().is_some_and(overlaps) {
+                        return refuse("computes");
+                    }
+                }
+            }
+        }
+        if stored && !out.contains(f) {
+            out.push(f.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The first `FETCH` of `select` or a subquery in it that the engine does
+/// not maintain (see [`fetched_fields`]).
+pub fn fetch_unsupported(select: &Select) -> Option<PlanError> {
+    if let Err(e) = fetched_fields(select) {
+        return Some(e);
+    }
+    select.fields.iter().find_map(|f| match f {
+        Field::Subquery { query, .. } => fetch_unsupported(query),
+        _ => None,
+    })
+}
+
+/// Whether `ORDER BY` term `o` sorts on a value the projection fetched
+/// through links: only an alias does (see [`super::ast::Order::fetch`]).
+fn order_fetches(o: &super::ast::Order) -> bool {
+    o.fetch && may_fetch(&o.path)
+}
+
+/// How many links `path` can go through: each field after the first may
+/// be a field of a linked record.
+fn hops(path: &[PathPart]) -> usize {
+    path.iter()
+        .skip(1)
+        .filter(|p| matches!(p, PathPart::Field(_)))
+        .count()
+}
+
+/// The most links a path `e` reads can go through.
+fn max_hops(e: &Expr) -> usize {
+    match e {
+        Expr::Field(path) => hops(path),
+        Expr::Literal(_) | Expr::Param { .. } => 0,
+        Expr::Array(items) => items.iter().map(max_hops).max().unwrap_or(0),
+        Expr::Not(e) => max_hops(e),
+        Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
+            max_hops(lhs).max(max_hops(rhs))
+        }
+        Expr::Call { args, .. } => args.iter().map(max_hops).max().unwrap_or(0),
+    }
+}
+
+/// Whether `e` reads a record's field on a path that may fetch a linked record.
+fn reads_through_links(e: &Expr) -> bool {
+    match e {
+        Expr::Field(path) => may_fetch(path),
+        Expr::Literal(_) | Expr::Param { .. } => false,
+        Expr::Array(items) => items.iter().any(reads_through_links),
+        Expr::Not(e) => reads_through_links(e),
+        Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
+            reads_through_links(lhs) || reads_through_links(rhs)
+        }
+        Expr::Call { args, .. } => args.iter().any(reads_through_links),
+    }
 }
 
 fn flatten_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {

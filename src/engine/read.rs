@@ -81,13 +81,27 @@ impl Engine {
         Some(out)
     }
 
-    /// Every table some registered view reads.
+    /// Every table some registered view reads: those its query names, and
+    /// for a view that reads through record links, every loaded table its
+    /// tables' records link to (so that they stay followed while linked).
     pub fn tables(&self) -> BTreeSet<Arc<str>> {
         let mut out = Vec::new();
+        let mut linking = Vec::new();
         for v in self.views.values() {
             v.plan.tables(&mut out);
+            if v.plan.reads_links() {
+                v.plan.tables(&mut linking);
+            }
         }
         let mut all: BTreeSet<Arc<str>> = out.into_iter().collect();
+        if !linking.is_empty() {
+            all.extend(
+                self.links
+                    .closure(linking.iter().map(|t| t.as_ref()))
+                    .into_iter()
+                    .filter(|t| self.loaded.contains(t.as_ref())),
+            );
+        }
         for v in self.requery.values() {
             all.extend(self.requery_tables(v));
         }
@@ -142,7 +156,9 @@ impl Engine {
         params: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<(Arc<Plan>, Arc<Object>), EngineError> {
         let select = plan::order_by_renamed(parser::parse_select(sql)?);
-        if let Some(e) = plan::order_by_computed(&select) {
+        if let Some(e) =
+            plan::order_by_computed(&select).or_else(|| plan::fetch_unsupported(&select))
+        {
             return Err(e.into());
         }
         let params = Arc::new(

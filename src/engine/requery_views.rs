@@ -153,7 +153,7 @@ impl Engine {
         id: &str,
     ) -> Option<(Arc<str>, Arc<str>, AHashSet<RecordId>)> {
         let v = self.requery.remove(id)?;
-        if self.requery.is_empty() {
+        if self.requery.is_empty() && self.link_nodes == 0 {
             self.links.stop();
         }
         let CompactMeta {
@@ -264,9 +264,10 @@ impl Engine {
         if self.node(id).root.is_some() {
             return;
         }
-        // Without subqueries a node's result is its members, each once: no
-        // counts to keep (most roots; the big ones, like `text = $w`).
-        let flat = if self.node(id).plan.subplans.is_empty() {
+        // Without subqueries or fetches a node's result is its members, each
+        // once: no counts to keep (most roots; the big ones, like `text = $w`).
+        let plan = &self.node(id).plan;
+        let flat = if plan.subplans.is_empty() && plan.fetch.is_empty() {
             None
         } else {
             let mut all = Vec::new();

@@ -33,6 +33,20 @@ impl Engine {
                 .iter()
                 .map(|(t, v)| (t.to_string(), *v))
                 .collect(),
+            loaded: {
+                let mut named = Vec::new();
+                for v in self.views.values() {
+                    v.plan.tables(&mut named);
+                }
+                let mut loaded: Vec<String> = self
+                    .loaded
+                    .iter()
+                    .filter(|t| !named.iter().any(|n| n.as_ref() == t.as_str()))
+                    .map(|t| t.to_string())
+                    .collect();
+                loaded.sort();
+                loaded
+            },
         }
     }
 
@@ -44,6 +58,11 @@ impl Engine {
             .table_floors
             .into_iter()
             .map(|(t, v)| (value::TableName::from(t.as_str()), v))
+            .collect();
+        engine.loaded = state
+            .loaded
+            .iter()
+            .map(|t| value::TableName::from(t.as_str()))
             .collect();
         for rec in state.records {
             let content = match &rec.content {
@@ -124,10 +143,12 @@ impl Engine {
             return 0;
         };
         let name = value::TableName::from(table);
+        self.loaded.remove(table);
         let mut floor = self.table_floors.get(&name).copied().unwrap_or(0);
-        for r in t.records.values() {
+        for (k, r) in &t.records {
             floor = floor.max(r.version);
-            self.links.change(&name, Some(&r.content), None);
+            let id = RecordId::new(name.clone(), k.clone());
+            self.links.change(&id, Some(&r.content), None);
         }
         let dropped = t.records.len();
         if dropped > 0 {

@@ -36,6 +36,10 @@ pub struct Table {
     pub indexes: Vec<(Vec<PathPart>, FieldIndex)>,
     /// Nodes without a hashable equality term: evaluated on every change.
     pub scan_nodes: AHashSet<NodeId>,
+    /// Nodes whose plan reads a path through record links (also in
+    /// `scan_nodes` or an index): evaluated again when a record their
+    /// records link to changes.
+    pub link_nodes: AHashSet<NodeId>,
     /// The shape of the last record stored: the next record with the same
     /// fields shares it.
     shape: Option<Shape>,
@@ -186,6 +190,35 @@ impl Table {
             }
         }
         candidates.extend(self.scan_nodes.iter().copied());
+    }
+
+    /// The nodes that follow links and may match record `id` with
+    /// `content` (unchanged in this batch): those registered under its
+    /// index keys, and those that scan.
+    pub fn link_candidates(&self, id: &RecordId, content: &Value, out: &mut Vec<NodeId>) {
+        if self.link_nodes.is_empty() {
+            return;
+        }
+        for (path, index) in &self.indexes {
+            let Some(k) = record_key(id, content, path) else {
+                continue;
+            };
+            if matches!(k, IndexKey::Inexact) {
+                for (key, nodes) in &index.nodes {
+                    if key.is_numeric() {
+                        out.extend(nodes.iter().filter(|n| self.link_nodes.contains(n)));
+                    }
+                }
+            }
+            if let Some(nodes) = index.nodes.get(&k) {
+                out.extend(nodes.iter().filter(|n| self.link_nodes.contains(n)));
+            }
+        }
+        out.extend(
+            self.scan_nodes
+                .iter()
+                .filter(|n| self.link_nodes.contains(n)),
+        );
     }
 
     /// Records whose value at `path` hashes to `key`.

@@ -603,3 +603,168 @@ fn a_table_no_view_reads_is_let_go_and_its_versions_never_go_back() {
         vec![(rid("t:1"), 3), (rid("t:2"), 3)]
     );
 }
+
+/// `put` with record-link fields (JSON text of an id is a string, not a link).
+fn put_linked(id: &str, content: serde_json::Value, links: &[(&str, &str)]) -> Change {
+    let mut c = put(id, content);
+    if let Some(o) = c.content.as_mut() {
+        for (field, target) in links {
+            o.insert((*field).into(), Value::thing(rid(target)));
+        }
+    }
+    c
+}
+
+/// A path through record links in `WHERE` is followed into loaded tables,
+/// both at registration and when the linked records change (the linking
+/// records do not), two links deep; `ORDER BY` does not follow them; a
+/// link into a table the engine does not hold asks for it first.
+#[test]
+fn paths_through_links_follow_the_linked_records() {
+    let mut e = Engine::new();
+    e.apply_batch(&[
+        put_linked("o:1", json!({"name": "acme"}), &[]),
+        put_linked("u:1", json!({"name": "ann"}), &[("org", "o:1")]),
+        put_linked("u:2", json!({"name": "bob"}), &[]),
+        put_linked("t:1", json!({}), &[("link", "u:1")]),
+        put_linked("t:2", json!({}), &[("link", "u:2")]),
+        put_linked("t:3", json!({}), &[("link", "u:9")]),
+    ]);
+    let by_name = meta("n", "SELECT * FROM t WHERE link.name = 'ann'", json!({}));
+    match e.register(by_name.clone()) {
+        Err(EngineError::NeedsTables(t)) => assert_eq!(t, [Arc::<str>::from("u")]),
+        other => panic!("u is not loaded yet: {other:?}"),
+    }
+    e.mark_loaded(&[Arc::from("u")]);
+    e.register(by_name).expect("u is loaded");
+    assert_eq!(ids(&e, "n"), s(&["t:1"]));
+    let by_org = meta(
+        "o",
+        "SELECT * FROM t WHERE link.org.name = 'acme'",
+        json!({}),
+    );
+    assert!(matches!(
+        e.register(by_org.clone()),
+        Err(EngineError::NeedsTables(_))
+    ));
+    e.mark_loaded(&[Arc::from("o")]);
+    e.register(by_org).expect("o is loaded");
+    e.register(meta(
+        "w",
+        "SELECT * FROM t ORDER BY link.name DESC LIMIT 1",
+        json!({}),
+    ))
+    .expect("a window on a linked field");
+    assert_eq!(ids(&e, "o"), s(&["t:1"]));
+    // SurrealDB's `ORDER BY` does not fetch: every post sorts as NONE.
+    assert_eq!(ids(&e, "w"), s(&["t:1"]), "id order");
+    assert!(e.tables().contains("o"), "followed while linked");
+
+    // bob is renamed ann and joins acme; t:2 did not change.
+    let out = e.apply_batch(&[put_linked("u:2", json!({"name": "ann"}), &[("org", "o:1")])]);
+    assert_eq!(of(&out, "n").0, s(&["t:2"]));
+    assert_eq!(of(&out, "o").0, s(&["t:2"]));
+    // Two links away: the org is renamed.
+    let out = e.apply_batch(&[put_linked("o:1", json!({"name": "initech"}), &[])]);
+    assert_eq!(of(&out, "o").2, s(&["t:1", "t:2"]));
+    // The missing author arrives: t:3 matches `id != NONE` through it,
+    // and still sorts as NONE.
+    e.register(meta(
+        "i",
+        "SELECT * FROM t WHERE link.id != NONE",
+        json!({}),
+    ))
+    .expect("u is loaded");
+    assert_eq!(ids(&e, "i"), s(&["t:1", "t:2"]));
+    let out = e.apply_batch(&[put_linked("u:9", json!({"name": "zed"}), &[])]);
+    assert_eq!(of(&out, "i").0, s(&["t:3"]));
+    assert_eq!(of(&out, "w"), Default::default());
+    // ann goes: her post leaves.
+    let out = e.apply_batch(&[del("u:1")]);
+    assert_eq!(of(&out, "n").2, s(&["t:1"]));
+    assert!(e.take_link_views().is_empty(), "every link was followed");
+
+    // Saved and restored, the views stay incremental.
+    let state = serde_json::to_string(&e.to_state()).unwrap();
+    let mut e = Engine::from_state(serde_json::from_str(&state).unwrap()).unwrap();
+    assert_eq!(e.tier("n"), Some(Tier::Incremental));
+    let out = e.apply_batch(&[put_linked("u:2", json!({"name": "bob"}), &[])]);
+    assert_eq!(of(&out, "n").2, s(&["t:2"]));
+
+    // A link into a table the engine does not hold: the view must move.
+    e.apply_batch(&[put_linked("t:2", json!({}), &[("link", "x:1")])]);
+    let moved: Vec<String> = e
+        .take_link_views()
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    assert!(moved.contains(&"n".to_string()), "{moved:?}");
+}
+
+/// `FETCH` brings the records a member's links name into the view, as
+/// SurrealDB's rows show them: a record id or one directly in an array;
+/// missing ones come in when they are created, and leave with the link.
+#[test]
+fn fetched_links_are_members() {
+    let mut e = Engine::new();
+    e.apply_batch(&[
+        put_linked("u:1", json!({"name": "ann"}), &[]),
+        put_linked("u:2", json!({"name": "bob"}), &[]),
+        put_linked("t:1", json!({}), &[("link", "u:1")]),
+        put_linked("t:2", json!({}), &[("link", "u:9")]),
+    ]);
+    let mut arr = put("t:3", json!({"links": [3, "x"]}));
+    if let Some(o) = arr.content.as_mut() {
+        o.insert(
+            "links".into(),
+            Value::Array(
+                [
+                    Value::thing(rid("u:2")),
+                    Value::Array([Value::thing(rid("u:1"))].into_iter().collect()),
+                ]
+                .into_iter()
+                .collect(),
+            ),
+        );
+    }
+    e.apply_batch(&[arr]);
+    let v = meta("f", "SELECT * FROM t FETCH link, links", json!({}));
+    assert!(matches!(
+        e.register(v.clone()),
+        Err(EngineError::NeedsTables(_))
+    ));
+    e.mark_loaded(&[Arc::from("u")]);
+    e.register(v).expect("u is loaded");
+    // u:1 through t:1's link, u:2 in t:3's array; not u:1 in the nested array.
+    assert_eq!(ids(&e, "f"), s(&["t:1", "t:2", "t:3", "u:1", "u:2"]));
+    // Leaving the link out of the rows fetches nothing.
+    e.register(meta("n", "SELECT id FROM t FETCH link", json!({})))
+        .unwrap();
+    assert_eq!(ids(&e, "n"), s(&["t:1", "t:2", "t:3"]));
+    // A fetched field the projection computes is SurrealDB's to answer.
+    assert!(
+        e.register(meta(
+            "c",
+            "SELECT *, link.name AS link FROM t FETCH link",
+            json!({})
+        ))
+        .unwrap_err()
+        .is_unsupported()
+    );
+
+    let out = e.apply_batch(&[put_linked("u:9", json!({"name": "cat"}), &[])]);
+    assert_eq!(of(&out, "f").0, s(&["u:9"]), "the missing record arrives");
+    let out = e.apply_batch(&[put_linked("t:1", json!({}), &[("link", "u:2")])]);
+    let (created, updated, deleted) = of(&out, "f");
+    assert_eq!(
+        (created, deleted),
+        (vec![], s(&["u:1"])),
+        "u:2 stays, u:1 goes"
+    );
+    assert_eq!(updated, vec![("t:1".to_string(), 2)]);
+    let out = e.apply_batch(&[put_linked("u:2", json!({"name": "bo"}), &[])]);
+    assert_eq!(of(&out, "f").1, vec![("u:2".to_string(), 2)]);
+    let out = e.apply_batch(&[del("t:3"), del("t:1")]);
+    assert_eq!(of(&out, "f").2, s(&["t:1", "t:3", "u:2"]));
+    assert!(e.take_link_views().is_empty());
+}

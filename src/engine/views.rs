@@ -9,7 +9,12 @@ impl Engine {
     pub fn register(&mut self, meta: ViewMeta) -> Result<ViewDelta, EngineError> {
         // Binding the params may already look through a link (`$org.id`).
         value::take_link_followed();
+        links::take_unknown_tables();
         let (plan, params) = self.plan_view(&meta.sql, &meta.params)?;
+        // The caller loaded the tables the plan reads before registering it.
+        let mut tables = Vec::new();
+        plan.tables(&mut tables);
+        self.mark_loaded(&tables);
         let before: AHashSet<RecordId> = match self.views.get(&meta.id) {
             Some(v) => self.root_records(v.root).into_iter().collect(),
             None => self
@@ -25,14 +30,22 @@ impl Engine {
 
         let root = self.get_or_create(&plan, &params, None);
         if value::take_link_followed() {
-            // Evaluating it on the data went through a record link: refuse
-            // it (the re-query tier takes it), undoing the nodes just made.
+            // Evaluating it on the data went through a record link the
+            // engine cannot follow: into a table it does not hold (the
+            // caller loads it and tries again), or one it cannot see (the
+            // re-query tier takes it). Undo the nodes just made.
             if self.node(root).root.is_none() && self.node(root).parents.is_empty() {
                 self.destroy(root);
             }
             self.finish_batch();
             drop(plan);
             self.planner.collect_garbage();
+            let unknown = links::take_unknown_tables();
+            if !unknown.is_empty() {
+                return Err(EngineError::NeedsTables(
+                    unknown.iter().map(|t| Arc::from(t.as_str())).collect(),
+                ));
+            }
             return Err(PlanError::FollowsLink.into());
         }
         // A view that moves here from the re-query tier.
@@ -64,6 +77,17 @@ impl Engine {
 
         let after: AHashSet<RecordId> = self.root_records(root).into_iter().collect();
         Ok(self.membership_delta(id, client_id, before, &after, client_changed))
+    }
+
+    /// Notes that the engine holds every record of `tables` (the caller
+    /// loaded them, and the change worker follows them): paths through
+    /// links into them are evaluated.
+    pub fn mark_loaded(&mut self, tables: &[Arc<str>]) {
+        for t in tables {
+            if !self.loaded.contains(t.as_ref()) {
+                self.loaded.insert(value::TableName::from(t.as_ref()));
+            }
+        }
     }
 
     /// What a (re-)registration changed in a view's members, `before` to

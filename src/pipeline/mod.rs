@@ -117,6 +117,9 @@ enum Request {
         meta: ViewMeta,
         /// `Some` for a view of the re-query tier.
         requery: Option<RequeryPlan>,
+        /// Tables the caller loaded for the view's record links (see
+        /// [`EngineError::NeedsTables`]).
+        loaded: Vec<Arc<str>>,
         reply: Reply<ViewDelta>,
     },
     Unregister {
@@ -331,9 +334,21 @@ impl Pipeline {
 
     /// Registers (or refreshes) a view; returns the edges it created or deleted.
     pub async fn register(&self, meta: ViewMeta) -> Result<ViewDelta, PipelineError> {
+        self.register_after_loading(meta, Vec::new()).await
+    }
+
+    /// As [`Pipeline::register`], after the caller loaded `loaded` (tables
+    /// the view reaches through record links, which an earlier try
+    /// answered [`EngineError::NeedsTables`] for).
+    pub async fn register_after_loading(
+        &self,
+        meta: ViewMeta,
+        loaded: Vec<Arc<str>>,
+    ) -> Result<ViewDelta, PipelineError> {
         self.call(|reply| Request::Register {
             meta,
             requery: None,
+            loaded,
             reply,
         })
         .await
@@ -349,6 +364,7 @@ impl Pipeline {
         self.call(|reply| Request::Register {
             meta,
             requery: Some(plan),
+            loaded: Vec::new(),
             reply,
         })
         .await

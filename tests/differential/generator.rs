@@ -104,6 +104,36 @@ pub(crate) const CMP_OPS: &[Op] = &[
     Op::Ge,
 ];
 
+/// Paths through record links (`t.link` holds a `u` or a `t` id, `t.links`
+/// an array or set of `u` ids, `u.owner` a `t` id, `u.friend` a `u` id):
+/// SurrealDB fetches the linked record; so does the engine. Only in a
+/// view's own `WHERE` and `ORDER BY`, never behind `$parent` (a subquery
+/// bound through a link runs in the re-query tier).
+pub(crate) const T_LINK_PATHS: &[&str] = &[
+    "link.name",
+    "link.score",
+    "link.title",
+    "link.friend.name",
+    "links.name",
+    "link.id",
+    "link.owner.link.score",
+];
+pub(crate) const U_LINK_PATHS: &[&str] = &[
+    "owner.title",
+    "owner.score",
+    "friend.name",
+    "friend.owner.name",
+    "owner.links.score",
+];
+
+pub(crate) fn link_paths(table: &str) -> &'static [&'static str] {
+    if table == "t" {
+        T_LINK_PATHS
+    } else {
+        U_LINK_PATHS
+    }
+}
+
 pub(crate) fn paths(table: &str) -> &'static [&'static str] {
     if table == "t" { T_PATHS } else { U_PATHS }
 }
@@ -651,6 +681,20 @@ impl Gen {
             }
             "tags[0]" => self.tag(),
             "nope" => self.scalar(),
+            // Through a link: a value of the last field, of the linked table.
+            f if link_paths(table).contains(&f) => {
+                let last = f.rsplit('.').next().unwrap_or(f);
+                let linked = if f.contains("owner") && !f.contains("friend") {
+                    "t"
+                } else {
+                    "u"
+                };
+                if last == "id" {
+                    self.u_ref()
+                } else {
+                    self.field_value(linked, last)
+                }
+            }
             f => self.field_value(table, f),
         }
     }
@@ -698,7 +742,11 @@ impl Gen {
         match self.weighted(&[40, 5, 14, 12, 8, 5, 6, 6, 8, parent_w]) {
             // field op value
             0 | 1 => {
-                let f = self.pick(ps);
+                let f = if self.p(0.15) {
+                    self.pick(link_paths(table))
+                } else {
+                    self.pick(ps)
+                };
                 let op = self.pick(CMP_OPS);
                 let rhs = match ctx.parent {
                     Some(parent) if self.p(0.25) => self.parent_ref(parent),
@@ -1021,8 +1069,22 @@ impl Gen {
         }
     }
 
-    /// Projections that do not decide membership: `OMIT`, `record::id(id)`.
+    /// Projections that do not decide membership: `OMIT`, `record::id(id)`;
+    /// and `FETCH` of the link fields, which brings the linked records in.
     pub(crate) fn extras(&mut self, q: &mut Query) {
+        if self.p(0.12) {
+            let pool: &[&str] = if q.table == "t" {
+                &["link", "links"]
+            } else {
+                &["friend", "owner"]
+            };
+            for _ in 0..self.n(1, 2) {
+                let f = self.pick(pool).to_string();
+                if !q.fetch.contains(&f) {
+                    q.fetch.push(f);
+                }
+            }
+        }
         if self.p(0.1) {
             let fields = if q.table == "t" { T_FIELDS } else { U_FIELDS };
             let mut pool: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
@@ -1087,7 +1149,11 @@ impl Gen {
         let n = self.weighted(&[50, 30, 15, 5]) as i64;
         let mut out: Vec<(String, Dir)> = Vec::new();
         for _ in 0..n {
-            let f = self.pick(pool);
+            let f = if self.p(0.12) {
+                self.pick(link_paths(table))
+            } else {
+                self.pick(pool)
+            };
             if exclude.iter().any(|e| e == f) || out.iter().any(|(g, _)| g == f) {
                 continue;
             }

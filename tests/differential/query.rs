@@ -245,6 +245,9 @@ pub(crate) struct Query {
     /// Write the plain fields after the subqueries (a later field with the
     /// same name replaces an earlier one in SurrealDB's rows).
     pub(crate) fields_last: bool,
+    /// `FETCH a, b`: the records these fields link to replace them in the
+    /// rows (members of the view).
+    pub(crate) fetch: Vec<String>,
 }
 
 impl Query {
@@ -266,6 +269,7 @@ impl Query {
             start: None,
             start_first: false,
             fields_last: false,
+            fetch: Vec::new(),
         }
     }
 }
@@ -396,6 +400,10 @@ impl Query {
         } else {
             limit(out);
             start(out);
+        }
+        if !self.fetch.is_empty() {
+            out.push_str(" FETCH ");
+            out.push_str(&self.fetch.join(", "));
         }
     }
 

@@ -61,7 +61,13 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
     let arith = [&q.limit, &q.start]
         .iter()
         .any(|e| matches!(e, Some(Ex::Arith(..))));
-    let checks: [(&'static str, bool); 6] = [
+    let through_links = reads_through_links(def);
+    let checks: [(&'static str, bool); 8] = [
+        ("a path through record links", through_links),
+        (
+            "FETCH",
+            !q.fetch.is_empty() || q.subs.iter().any(|s| !s.q.fetch.is_empty()),
+        ),
         ("LIMIT/START arithmetic", arith),
         ("ORDER BY a renaming alias", renamed),
         ("ONLY", q.only),
@@ -74,6 +80,17 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
     ];
     out.extend(checks.iter().filter(|c| c.1).map(|c| c.0));
     out
+}
+
+/// Whether the view's text names a path through record links (or a dotted
+/// path that could be one).
+pub(crate) fn reads_through_links(def: &ViewDef) -> bool {
+    let sql = def.sql();
+    super::generator::T_LINK_PATHS
+        .iter()
+        .chain(super::generator::U_LINK_PATHS)
+        .chain(&["obj.b", "obj.c.d"])
+        .any(|p| sql.contains(p))
 }
 
 pub(crate) struct Runner {
@@ -167,6 +184,26 @@ pub(crate) fn flatten_row(
             }
         }
         other => return Err(format!("row without a record id: {other:?}")),
+    }
+    // Fetched links: the records SurrealDB put in the row.
+    for f in &q.fetch {
+        let fetched = |v: &sdb::Value, out: &mut BTreeSet<RecordId>, nested: &mut usize| {
+            if let sdb::Value::Object(x) = v
+                && let Some(sdb::Value::RecordId(r)) = x.get("id")
+            {
+                out.insert(record_id_from_surreal(r).expect("a record id"));
+                *nested += 1;
+            }
+        };
+        match o.get(f.as_str()) {
+            Some(sdb::Value::Array(items)) => {
+                for v in items.iter() {
+                    fetched(v, out, nested);
+                }
+            }
+            Some(v) => fetched(v, out, nested),
+            None => {}
+        }
     }
     for s in written_subs(q) {
         match o.get(&s.alias) {
@@ -330,6 +367,9 @@ impl Runner {
             Some(slack) => Engine::with_window_slack(slack),
             None => Engine::new(),
         };
+        // The engine is given every write to both tables: it holds them in
+        // full, so paths through links into either are evaluated.
+        engine.mark_loaded(&[std::sync::Arc::from("t"), std::sync::Arc::from("u")]);
         // View id -> (definition index, edges implied by the deltas so far).
         let mut active: BTreeMap<String, (usize, Edges)> = BTreeMap::new();
         // Every record's content as the engine was given it, and its version.

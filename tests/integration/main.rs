@@ -13,6 +13,7 @@ mod corpus;
 mod fuzz_bodies;
 mod hardening;
 mod http;
+mod links;
 mod metrics;
 mod migrations;
 mod mixed_sources;

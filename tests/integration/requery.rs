@@ -74,24 +74,28 @@ async fn link_paths_follow_the_linked_record(backend: Backend) {
     assert_eq!(records, ["lp:1", "lu:1"], "the post and its fetched author");
     wait_agree(&db, &[view], AGREE).await;
 
-    // The plain form of the same query: the engine would evaluate
-    // `author.name` as NONE, so the data's links send it to this tier too.
-    for (id, sql, params) in [
+    // The plain forms of the same query: the engine follows `author` into
+    // `lu` (loaded for the view) and keeps them incremental; a `$param`
+    // path through a record id is SurrealDB's to fetch.
+    for (id, sql, params, kind) in [
         (
             "plain_link",
             "SELECT * FROM lp WHERE author.name = 'ann'",
             json!({}),
+            "incremental",
         ),
         (
             "link_id",
             "SELECT * FROM lp WHERE author.id = $uid",
             json!({"uid": "lu:1"}),
+            "incremental",
         ),
         // A param holding a record id is a link too (found in playrbase).
         (
             "param_link",
             "SELECT * FROM lp WHERE author = $u.id",
             json!({"u": "lu:1"}),
+            "requery",
         ),
     ] {
         let response = app
@@ -101,7 +105,7 @@ async fn link_paths_follow_the_linked_record(backend: Backend) {
             .await
             .expect("register");
         let body: Value = response.json().await.expect("body");
-        assert_eq!(body["tier"]["kind"], "requery", "{sql}: {body}");
+        assert_eq!(body["tier"]["kind"], kind, "{sql}: {body}");
         let records: Vec<&str> = body["records"]
             .as_array()
             .unwrap()
@@ -178,8 +182,10 @@ backend_tests!(link_paths_follow_the_linked_record);
 
 /// A view registered before its data exists cannot know that `author` will
 /// hold record links: it starts incremental. The first change that puts a
-/// link on a path it reads moves it to the re-query tier, and its edges
-/// become SurrealDB's answer; a view that reads no such path stays.
+/// link on a path it reads into a table SSP does not hold moves it to the
+/// re-query tier, and its edges become SurrealDB's answer. A link into a
+/// table SSP follows for another view is followed in the engine; a view
+/// that reads no such path stays.
 async fn a_view_moves_to_requery_when_its_data_gains_a_link(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let db = direct_db(&app.test_db, Some(&app)).await;
@@ -192,16 +198,27 @@ async fn a_view_moves_to_requery_when_its_data_gains_a_link(backend: Backend) {
         id: "gp_by_title",
         sql: "SELECT * FROM gp WHERE title = 'hello'",
     };
+    // `ge` is a table no view reads.
+    let by_editor = View {
+        id: "gp_by_editor_name",
+        sql: "SELECT * FROM gp WHERE editor.name = 'ann'",
+    };
     // The link only in a subquery's `$parent` path: the namesakes of the
     // post's author.
     let namesakes = View {
         id: "gp_author_namesakes",
         sql: "SELECT *, (SELECT * FROM gu WHERE name = $parent.author.name) AS same FROM gp",
     };
-    for v in [by_name, by_title, namesakes] {
+    for v in [by_name, by_title, namesakes, by_editor] {
         let body = register(&app, v).await;
         assert_eq!(body["tier"]["kind"], "incremental", "{body}");
     }
+    write(
+        &db,
+        "UPSERT $id SET name = 'ann'",
+        vec![("id", rid("ge", 1))],
+    )
+    .await;
     write(
         &db,
         "UPSERT $id SET name = 'ann'",
@@ -216,11 +233,21 @@ async fn a_view_moves_to_requery_when_its_data_gains_a_link(backend: Backend) {
     .await;
     write(
         &db,
-        "UPSERT $id SET title = 'hello', author = $a",
-        vec![("id", rid("gp", 1)), ("a", rid("gu", 1))],
+        "UPSERT $id SET title = 'hello', author = $a, editor = $e",
+        vec![
+            ("id", rid("gp", 1)),
+            ("a", rid("gu", 1)),
+            ("e", rid("ge", 1)),
+        ],
     )
     .await;
-    wait_agree(&db, &[by_name, by_title, namesakes], AGREE).await;
+    let all = [by_name, by_title, namesakes, by_editor];
+    wait_agree(&db, &all, AGREE).await;
+    assert!(
+        crate::worker::edges(&db, by_editor.id)
+            .await
+            .contains_key("gp:1")
+    );
     let e = crate::worker::edges(&db, by_name.id).await;
     assert!(e.contains_key("gp:1"), "the post by ann: {e:?}");
     let e = crate::worker::edges(&db, namesakes.id).await;
@@ -228,8 +255,10 @@ async fn a_view_moves_to_requery_when_its_data_gains_a_link(backend: Backend) {
         e.contains_key("gu:1") && e.contains_key("gu:2"),
         "both anns, through the post's author: {e:?}"
     );
-    assert_eq!(tier(&app, by_name.id).await["kind"], "requery");
+    assert_eq!(tier(&app, by_editor.id).await["kind"], "requery");
     assert_eq!(tier(&app, namesakes.id).await["kind"], "requery");
+    // `gu` is loaded for the namesakes' subquery: followed in the engine.
+    assert_eq!(tier(&app, by_name.id).await["kind"], "incremental");
     assert_eq!(tier(&app, by_title.id).await["kind"], "incremental");
     // From now on it follows the linked record too.
     write(
@@ -238,8 +267,15 @@ async fn a_view_moves_to_requery_when_its_data_gains_a_link(backend: Backend) {
         vec![("id", rid("gu", 1))],
     )
     .await;
-    wait_agree(&db, &[by_name, by_title, namesakes], AGREE).await;
+    write(
+        &db,
+        "UPDATE $id SET name = 'bob'",
+        vec![("id", rid("ge", 1))],
+    )
+    .await;
+    wait_agree(&db, &all, AGREE).await;
     assert!(crate::worker::edges(&db, by_name.id).await.is_empty());
+    assert!(crate::worker::edges(&db, by_editor.id).await.is_empty());
     app.stop().await;
 }
 backend_tests!(a_view_moves_to_requery_when_its_data_gains_a_link);
@@ -391,7 +427,7 @@ async fn a_requery_view_survives_a_restart(backend: Backend) {
     .await;
     let view = View {
         id: "restarted",
-        sql: "SELECT * FROM rp WHERE author.name = 'ann' FETCH author",
+        sql: "SELECT *, author.* AS a FROM rp WHERE author.name = 'ann'",
     };
     register(&app, view).await;
     wait_agree(&db, &[view], AGREE).await;

@@ -2,6 +2,7 @@
 //! `ORDER BY`, `LIMIT`/`START`.
 
 use super::*;
+use crate::engine::value::FieldName;
 
 /// The keywords that may follow a `FROM` target.
 const CLAUSES: [&str; 14] = [
@@ -169,6 +170,8 @@ impl<'a> Parser<'a> {
             self.check_clause()?;
         }
 
+        let fetch = self.parse_fetch()?;
+
         let t = self.peek()?;
         let at_end = if nested {
             t.is(")")
@@ -194,7 +197,42 @@ impl<'a> Parser<'a> {
             order,
             limit,
             start,
+            fetch,
         })
+    }
+
+    /// `[FETCH field, ...]`: fields of the row, one name each.
+    pub(super) fn parse_fetch(&mut self) -> PResult<Vec<FieldName>> {
+        let mut fetch = Vec::new();
+        let t = self.peek()?;
+        if !t.is_kw("FETCH") {
+            return Ok(fetch);
+        }
+        self.bump(&t);
+        loop {
+            let t = self.peek()?;
+            let Some(name) = t.ident() else {
+                return Err(self.unexpected(&t, "a field to fetch"));
+            };
+            let mut path = vec![PathPart::Field(name.into())];
+            self.bump(&t);
+            self.parse_path_rest(&mut path)?;
+            if path.len() > 1 {
+                return Err(self.refuse(
+                    t.start,
+                    "FETCH of a nested path",
+                    "fetch a field of the row itself (`FETCH author`)",
+                ));
+            }
+            fetch.push(FieldName::from(name));
+            let t = self.peek()?;
+            if !t.is(",") {
+                break;
+            }
+            self.bump(&t);
+        }
+        self.check_clause()?;
+        Ok(fetch)
     }
 
     /// Refuses a clause SurrealDB accepts at this point but SSP does not
@@ -225,11 +263,8 @@ impl<'a> Parser<'a> {
                     "grouping and aggregation are not supported; SSP maintains only plain record selections",
                 )
             }
-            "FETCH" => (
-                "FETCH",
-                "to bring linked records into the view, use a subquery projection such as \
-                 `(SELECT * FROM user WHERE id = $parent.author LIMIT 1)[0] AS author`",
-            ),
+            // Read at its place, after `LIMIT`/`START` (`parse_fetch`).
+            "FETCH" => return Ok(()),
             "VERSION" => ("VERSION", "historical (versioned) reads are not supported"),
             "TIMEOUT" => ("TIMEOUT", "remove the TIMEOUT clause"),
             "PARALLEL" => ("PARALLEL", "remove the PARALLEL clause"),
@@ -561,7 +596,11 @@ impl<'a> Parser<'a> {
             }
             false
         };
-        Ok(Order { path, descending })
+        Ok(Order {
+            path,
+            descending,
+            fetch: false,
+        })
     }
 
     /// The value of `LIMIT` or `START`: a non-negative int literal or a

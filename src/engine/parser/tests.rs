@@ -151,7 +151,8 @@ fn contract_thread_query() {
         s.order,
         vec![Order {
             path: vec![PathPart::Field("title".into())],
-            descending: true
+            descending: true,
+            fetch: false,
         }]
     );
     assert_eq!(s.limit, Some(int(10)));
@@ -684,6 +685,7 @@ fn order_by() {
     let o = |p: &[&str], d| Order {
         path: p.iter().map(|x| PathPart::Field((*x).into())).collect(),
         descending: d,
+        fetch: false,
     };
     assert_eq!(
         ok("SELECT * FROM t ORDER BY a, b DESC").order,
@@ -705,7 +707,8 @@ fn order_by() {
         ok("SELECT * FROM t ORDER BY a[0] DESC").order,
         vec![Order {
             path: vec![PathPart::Field("a".into()), PathPart::Index(0)],
-            descending: true
+            descending: true,
+            fetch: false,
         }]
     );
 }
@@ -799,7 +802,7 @@ fn refuses_several_tables_and_other_targets() {
 
 #[test]
 fn refuses_clauses() {
-    refused("SELECT * FROM t FETCH author", "FETCH");
+    refused("SELECT * FROM t FETCH author.org", "FETCH of a nested path");
     refused("SELECT * FROM t SPLIT tags", "SPLIT");
     refused("SELECT * FROM t WITH NOINDEX WHERE a = 1", "WITH");
     refused("SELECT * FROM t TIMEOUT 5s", "TIMEOUT");
@@ -828,11 +831,15 @@ fn refuses_clauses() {
         "SELECT * FROM t ORDER BY a NUMERIC DESC",
         "ORDER BY ... NUMERIC",
     );
-    refused("SELECT * FROM t LIMIT 10 FETCH a", "FETCH");
-    refused(
+    refused("SELECT * FROM t LIMIT 10 FETCH a TIMEOUT 1s", "TIMEOUT");
+    for sql in [
+        "SELECT * FROM t FETCH author",
+        "SELECT * FROM t LIMIT 10 FETCH a, b",
         "SELECT * FROM t WHERE a = 1 ORDER BY a LIMIT 1 START 2 FETCH a",
-        "FETCH",
-    );
+        "SELECT *, (SELECT * FROM u WHERE id = $parent.a FETCH b) AS x FROM t",
+    ] {
+        assert!(parse_select(sql).is_ok(), "{sql}");
+    }
     refused("SELECT * FROM t LIMIT 1.5", "LIMIT expression");
     refused("SELECT * FROM t LIMIT -1", "LIMIT expression");
     refused("SELECT * FROM t START a", "START expression");

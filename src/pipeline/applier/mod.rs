@@ -498,8 +498,12 @@ impl Applier {
             Request::Register {
                 meta,
                 requery,
+                loaded,
                 reply,
             } => {
+                if !loaded.is_empty() {
+                    self.engine().mark_loaded(&loaded);
+                }
                 let _ = reply.send(self.register(meta, requery).await);
             }
             Request::Unregister { id, reply } => {
