@@ -56,6 +56,14 @@ pub enum Field {
         expr: Expr,
         alias: Option<Vec<PathPart>>,
     },
+    /// `field.* [AS alias]`: the record `field` links to (or each one
+    /// directly in an array of links), whole, as `FETCH field` shows it; those
+    /// records are members of the view.
+    LinkAll {
+        field: super::value::FieldName,
+        /// Where the row shows it: `field` itself without `AS`.
+        alias: Vec<PathPart>,
+    },
     /// `(SELECT ...)[index] [AS alias]`: every record the subquery selects for
     /// an included parent record joins the view's result set. With `[index]`,
     /// only that element of the subquery's result does.

@@ -292,6 +292,19 @@ pub fn order_by_computed(select: &Select) -> Option<PlanError> {
     for field in &select.fields {
         // A field list path is its own output name (`SELECT author.name`).
         let (expr, alias) = match field {
+            Field::LinkAll { alias, .. } => {
+                if let Some(o) = select
+                    .order
+                    .iter()
+                    .find(|o| o.path.starts_with(alias) || alias.starts_with(&o.path))
+                {
+                    return Some(PlanError::OrderByComputed {
+                        order: text(&o.path),
+                        field: text(alias),
+                    });
+                }
+                continue;
+            }
             Field::Expr {
                 expr,
                 alias: Some(alias),
@@ -555,6 +568,7 @@ impl Planner {
 fn output_path(f: &Field) -> Option<&[PathPart]> {
     match f {
         Field::Expr { alias: Some(a), .. } | Field::Subquery { alias: Some(a), .. } => Some(a),
+        Field::LinkAll { alias, .. } => Some(alias),
         Field::Expr {
             expr: Expr::Field(p),
             alias: None,
@@ -666,10 +680,38 @@ pub fn fetched_fields(select: &Select) -> Result<Vec<FieldName>, PlanError> {
         Field::Subquery { alias: Some(a), .. } => store::is_id_path(a),
         _ => false,
     }) && !select.omit.iter().any(|p| store::is_id_path(p));
-    if !select.fetch.is_empty() && !shows_id && !select.value {
+    let link_all = select
+        .fields
+        .iter()
+        .any(|f| matches!(f, Field::LinkAll { .. }));
+    if (!select.fetch.is_empty() || link_all) && !shows_id && !select.value {
         return Err(PlanError::Unsupported(
-            "`FETCH` in rows without their `id`".into(),
+            "`FETCH` or `.*` in rows without their `id`".into(),
         ));
+    }
+    // `author.* AS a`: the linked records, whole, unless a later field
+    // writes over them or `OMIT` drops them (the re-query tier's cases).
+    let outputs: Vec<Option<&[PathPart]>> = select.fields.iter().map(output_path).collect();
+    for (i, f) in select.fields.iter().enumerate() {
+        let Field::LinkAll { field, alias } = f else {
+            continue;
+        };
+        let overlaps = |p: &[PathPart]| p.starts_with(alias) || alias.starts_with(p);
+        let later = outputs[i + 1..].iter().flatten().any(|p| overlaps(p));
+        let earlier = outputs[..i].iter().flatten().any(|p| overlaps(p));
+        if later || earlier || select.omit.iter().any(|p| overlaps(p)) {
+            return Err(PlanError::Unsupported(format!(
+                "`{field}.*` where the projection also writes or omits `{}`",
+                alias
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(".")
+            )));
+        }
+        if !out.contains(field) {
+            out.push(field.clone());
+        }
     }
     for f in &select.fetch {
         let at = [PathPart::Field(f.clone())];
@@ -709,6 +751,11 @@ pub fn fetched_fields(select: &Select) -> Result<Vec<FieldName>, PlanError> {
                 }
                 Field::Subquery { alias, .. } => {
                     if alias.as_deref().is_some_and(overlaps) {
+                        return refuse("computes");
+                    }
+                }
+                Field::LinkAll { alias, .. } => {
+                    if overlaps(alias) {
                         return refuse("computes");
                     }
                 }

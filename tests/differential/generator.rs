@@ -1072,6 +1072,33 @@ impl Gen {
     /// Projections that do not decide membership: `OMIT`, `record::id(id)`;
     /// and `FETCH` of the link fields, which brings the linked records in.
     pub(crate) fn extras(&mut self, q: &mut Query) {
+        if self.p(0.1) {
+            // A linked record whole: `link.* AS rl`, or `link.*` in `link`.
+            let (text, key) = self.pick(if q.table == "t" {
+                &[
+                    ("link.* AS rl", "rl"),
+                    ("links.* AS rls", "rls"),
+                    ("link.*", "link"),
+                ]
+            } else {
+                &[
+                    ("friend.* AS rf", "rf"),
+                    ("owner.* AS ro", "ro"),
+                    ("friend.*", "friend"),
+                ]
+            });
+            // Not where the order reads (a renaming alias `r<path>` sorts on
+            // `<path>`): ordering by a computed field is the re-query tier's.
+            let sorted = q.order.iter().any(|(o, _)| {
+                [o.as_str(), o.strip_prefix('r').unwrap_or(o)]
+                    .iter()
+                    .any(|o| *o == key || o.starts_with(&format!("{key}.")))
+            });
+            if !sorted {
+                q.key_fns.push(text.to_string());
+                q.fetch_keys.push(key.to_string());
+            }
+        }
         if self.p(0.12) {
             let pool: &[&str] = if q.table == "t" {
                 &["link", "links"]

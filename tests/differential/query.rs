@@ -248,6 +248,8 @@ pub(crate) struct Query {
     /// `FETCH a, b`: the records these fields link to replace them in the
     /// rows (members of the view).
     pub(crate) fetch: Vec<String>,
+    /// Row keys that hold linked records whole (`link.* AS rl`: `rl`).
+    pub(crate) fetch_keys: Vec<String>,
 }
 
 impl Query {
@@ -270,6 +272,7 @@ impl Query {
             start_first: false,
             fields_last: false,
             fetch: Vec::new(),
+            fetch_keys: Vec::new(),
         }
     }
 }

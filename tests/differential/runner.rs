@@ -55,18 +55,25 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
         Source::Table => {}
     }
     fn renames(q: &Query) -> bool {
-        q.key_fns.iter().any(|k| !k.contains("(id)")) || q.subs.iter().any(|s| renames(&s.q))
+        q.key_fns
+            .iter()
+            .any(|k| !k.contains("(id)") && !k.contains(".*"))
+            || q.subs.iter().any(|s| renames(&s.q))
     }
     let renamed = renames(q);
     let arith = [&q.limit, &q.start]
         .iter()
         .any(|e| matches!(e, Some(Ex::Arith(..))));
     let through_links = reads_through_links(def);
-    let checks: [(&'static str, bool); 8] = [
+    let checks: [(&'static str, bool); 9] = [
         ("a path through record links", through_links),
         (
             "FETCH",
             !q.fetch.is_empty() || q.subs.iter().any(|s| !s.q.fetch.is_empty()),
+        ),
+        (
+            "link.*",
+            !q.fetch_keys.is_empty() || q.subs.iter().any(|s| !s.q.fetch_keys.is_empty()),
         ),
         ("LIMIT/START arithmetic", arith),
         ("ORDER BY a renaming alias", renamed),
@@ -186,7 +193,7 @@ pub(crate) fn flatten_row(
         other => return Err(format!("row without a record id: {other:?}")),
     }
     // Fetched links: the records SurrealDB put in the row.
-    for f in &q.fetch {
+    for f in q.fetch.iter().chain(&q.fetch_keys) {
         let fetched = |v: &sdb::Value, out: &mut BTreeSet<RecordId>, nested: &mut usize| {
             if let sdb::Value::Object(x) = v
                 && let Some(sdb::Value::RecordId(r)) = x.get("id")

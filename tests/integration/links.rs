@@ -80,7 +80,11 @@ async fn link_paths_run_incrementally(backend: Backend) {
         id: "kp_fetch_author",
         sql: "SELECT * FROM kp WHERE title != NONE FETCH author",
     };
-    let views = [by_name, by_org, by_id, first, fetched];
+    let whole = View {
+        id: "kp_author_whole",
+        sql: "SELECT *, author.* AS by FROM kp",
+    };
+    let views = [by_name, by_org, by_id, first, fetched, whole];
     for v in views {
         let body = register(&app, v).await;
         assert_eq!(body["tier"]["kind"], "incremental", "{}: {body}", v.sql);

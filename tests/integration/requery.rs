@@ -61,7 +61,7 @@ async fn link_paths_follow_the_linked_record(backend: Backend) {
     .await;
     let view = View {
         id: "by_ann",
-        sql: "SELECT *, author.* AS a FROM lp WHERE author.name = 'ann'",
+        sql: "SELECT *, author.{id, name} AS a FROM lp WHERE author.name = 'ann'",
     };
     let body = register(&app, view).await;
     assert_eq!(body["tier"]["kind"], "requery", "{body}");
@@ -119,7 +119,7 @@ async fn link_paths_follow_the_linked_record(backend: Backend) {
     // the links in `lp`'s records say that it reads `lu` all the same.
     let none_yet = View {
         id: "by_dan",
-        sql: "SELECT * FROM lp WHERE author.name = 'dan' FETCH author",
+        sql: "SELECT *, author.{id} AS a FROM lp WHERE author.name = 'dan'",
     };
     register(&app, none_yet).await;
     wait_agree(&db, &[none_yet], AGREE).await;
@@ -427,7 +427,7 @@ async fn a_requery_view_survives_a_restart(backend: Backend) {
     .await;
     let view = View {
         id: "restarted",
-        sql: "SELECT *, author.* AS a FROM rp WHERE author.name = 'ann'",
+        sql: "SELECT *, author.{id, name} AS a FROM rp WHERE author.name = 'ann'",
     };
     register(&app, view).await;
     wait_agree(&db, &[view], AGREE).await;

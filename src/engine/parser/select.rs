@@ -286,6 +286,8 @@ impl<'a> Parser<'a> {
                 Field::All
             } else if t.is("(") && self.peek_after(&t)?.is_kw("SELECT") {
                 self.parse_subquery_field()?
+            } else if let Some(field) = self.parse_link_all()? {
+                field
             } else {
                 let expr = self.parse_expr(Bp::Base)?;
                 let alias = self.parse_alias()?;
@@ -298,6 +300,36 @@ impl<'a> Parser<'a> {
             }
             self.bump(&t);
         }
+    }
+
+    /// `field.* [AS alias]`, if that is what comes: a whole linked record.
+    /// A path after it (`author.*.name`) is refused by name.
+    pub(super) fn parse_link_all(&mut self) -> PResult<Option<Field>> {
+        let t = self.peek()?;
+        let Some(name) = t.ident() else {
+            return Ok(None);
+        };
+        let dot = self.peek_after(&t)?;
+        if !dot.is(".") || !self.peek_after(&dot)?.is("*") {
+            return Ok(None);
+        }
+        let name = FieldName::from(name);
+        let star = self.peek_after(&dot)?;
+        self.bump(&t);
+        self.bump(&dot);
+        self.bump(&star);
+        let next = self.peek()?;
+        if self.is_path_continuation(&next) {
+            return Err(self.refuse(
+                next.start,
+                "path after `.*`",
+                "project the linked record whole (`author.* AS a`) or one of its fields (`author.name`)",
+            ));
+        }
+        let alias = self
+            .parse_alias()?
+            .unwrap_or_else(|| vec![PathPart::Field(name.clone())]);
+        Ok(Some(Field::LinkAll { field: name, alias }))
     }
 
     /// The one expression after `SELECT VALUE`. A subquery there would be

@@ -1373,3 +1373,23 @@ fn arithmetic_in_the_outer_window_only() {
     );
     refused("SELECT * FROM t WHERE a + 1 = 2", "arithmetic operator `+`");
 }
+
+#[test]
+fn a_linked_record_whole() {
+    let s = parse_select("SELECT *, author.* AS a, editor.* FROM t").expect("parses");
+    assert_eq!(
+        s.fields[1..],
+        [
+            Field::LinkAll {
+                field: "author".into(),
+                alias: vec![PathPart::Field("a".into())],
+            },
+            Field::LinkAll {
+                field: "editor".into(),
+                alias: vec![PathPart::Field("editor".into())],
+            },
+        ]
+    );
+    refused("SELECT author.*.name AS n FROM t", "path after `.*`");
+    refused("SELECT * FROM t WHERE author.* = 1", "`.*` (all fields)");
+}
