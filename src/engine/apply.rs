@@ -554,6 +554,7 @@ impl Engine {
             .unwrap_or_default();
         let old: Vec<NodeId> = kids.split_off(plan.subplans.len().min(kids.len()));
         let new = self.fetch_children(&plan, &content);
+        self.note_fetch_not_followed(n);
         if new == old {
             return;
         }
@@ -604,7 +605,18 @@ impl Engine {
             self.node_mut(k).add_parent(n);
             kids.push(k);
         }
+        self.note_fetch_not_followed(n);
         kids
+    }
+
+    /// A member of node `n` fetches through a link the engine does not
+    /// follow: the views `n` serves must leave the incremental tier. The
+    /// flag stays up for a registration under way, which refuses itself.
+    fn note_fetch_not_followed(&mut self, n: NodeId) {
+        if value::take_link_followed() {
+            self.note_link_nodes(vec![n]);
+            value::note_link_followed();
+        }
     }
 
     /// The nodes of the records a member with `content` fetches, as

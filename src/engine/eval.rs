@@ -164,10 +164,22 @@ fn walk<'a>(v: &'a Value, path: &[PathPart], links: &'a dyn Links) -> Cow<'a, Va
                 .map(|x| walk(x, path, links).into_owned())
                 .collect(),
         )),
-        // A field of a stored set is NONE in a SELECT (measured on 3.3.5:
-        // `links.name` with `links = <set>[u:1]` is NONE, though `RETURN
-        // <set>[u:1].name` maps).
-        (PathPart::Field(_), Value::Set(_)) => Cow::Owned(Value::None),
+        // A field of a stored set: NONE where SurrealDB fetches (`WHERE
+        // links.name ...` with `links = <set>[u:1]`, and the projection),
+        // mapped over the elements where it does not (`ORDER BY`): both
+        // measured on 3.3.5 by the differential.
+        (PathPart::Field(_), Value::Set(items)) => {
+            if links.follows() {
+                Cow::Owned(Value::None)
+            } else {
+                Cow::Owned(Value::Array(
+                    items
+                        .iter()
+                        .map(|x| walk(x, path, links).into_owned())
+                        .collect(),
+                ))
+            }
+        }
         (PathPart::Index(i), Value::Array(items) | Value::Set(items)) => match items.get(*i) {
             Some(x) => walk(x, rest, links),
             None => Cow::Owned(Value::None),

@@ -151,6 +151,13 @@ enum Request {
         table: Arc<str>,
         reply: Reply<usize>,
     },
+    /// The change worker loaded a table and follows it: paths through
+    /// links into it can be evaluated, and views that left for the re-query
+    /// tier for want of it come back.
+    TableLoaded {
+        table: Arc<str>,
+        reply: Reply<()>,
+    },
 }
 
 /// The handle every source and route uses. Cheap to clone.
@@ -193,6 +200,7 @@ impl Pipeline {
         let tables_wanted = Arc::new(Notify::new());
         let applier = Applier {
             tables_wanted: tables_wanted.clone(),
+            link_retiered: Vec::new(),
             repair: Repair::new(Arc::clone(&diverged)),
             rx,
             engine: engine.clone(),
@@ -398,6 +406,12 @@ impl Pipeline {
     /// batches, so a view registered meanwhile keeps them); how many went.
     pub async fn forget_table(&self, table: Arc<str>) -> Result<usize, PipelineError> {
         self.call(|reply| Request::ForgetTable { table, reply })
+            .await
+    }
+
+    /// See [`Request::TableLoaded`].
+    pub async fn table_loaded(&self, table: Arc<str>) -> Result<(), PipelineError> {
+        self.call(|reply| Request::TableLoaded { table, reply })
             .await
     }
 }

@@ -183,9 +183,10 @@ backend_tests!(link_paths_follow_the_linked_record);
 /// A view registered before its data exists cannot know that `author` will
 /// hold record links: it starts incremental. The first change that puts a
 /// link on a path it reads into a table SSP does not hold moves it to the
-/// re-query tier, and its edges become SurrealDB's answer. A link into a
-/// table SSP follows for another view is followed in the engine; a view
-/// that reads no such path stays.
+/// re-query tier, and its edges become SurrealDB's answer; once the change
+/// worker has loaded that table, it comes back to the engine. A link into a
+/// table SSP follows for another view is followed in the engine at once; a
+/// view that reads no such path stays.
 async fn a_view_moves_to_requery_when_its_data_gains_a_link(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let db = direct_db(&app.test_db, Some(&app)).await;
@@ -255,7 +256,17 @@ async fn a_view_moves_to_requery_when_its_data_gains_a_link(backend: Backend) {
         e.contains_key("gu:1") && e.contains_key("gu:2"),
         "both anns, through the post's author: {e:?}"
     );
-    assert_eq!(tier(&app, by_editor.id).await["kind"], "requery");
+    // Moved out, and back once `ge` is loaded (the log says both).
+    crate::support::wait_for("by_editor back in the engine", AGREE, || async {
+        let back = tier(&app, by_editor.id).await["kind"] == "incremental"
+            && crate::worker::logged(&[by_editor.id, "back in the incremental tier"]);
+        back.then_some(())
+    })
+    .await;
+    assert!(crate::worker::logged(&[
+        by_editor.id,
+        "moved to the re-query tier"
+    ]));
     assert_eq!(tier(&app, namesakes.id).await["kind"], "requery");
     // `gu` is loaded for the namesakes' subquery: followed in the engine.
     assert_eq!(tier(&app, by_name.id).await["kind"], "incremental");

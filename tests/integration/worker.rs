@@ -271,7 +271,10 @@ fn captured_logs() -> Option<&'static Mutex<Vec<u8>>> {
         let layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(move || W(buffer))
-            .with_filter(tracing_subscriber::EnvFilter::new("ssp=warn"));
+            // The applier's info lines too: views moving between tiers.
+            .with_filter(tracing_subscriber::EnvFilter::new(
+                "ssp=warn,ssp::pipeline::applier=info",
+            ));
         // `WORKER_TEST_LOG=ssp=debug` also prints logs, for debugging.
         let echo = std::env::var("WORKER_TEST_LOG").ok().map(|filter| {
             tracing_subscriber::fmt::layer()
@@ -287,7 +290,7 @@ fn captured_logs() -> Option<&'static Mutex<Vec<u8>>> {
     })
 }
 
-fn logged(needles: &[&str]) -> bool {
+pub(crate) fn logged(needles: &[&str]) -> bool {
     let Some(buffer) = captured_logs() else {
         return false;
     };

@@ -440,12 +440,9 @@ impl Value {
                 Some(v) => v.get_path(rest),
                 None => Value::None,
             },
-            (PathPart::Field(_), Value::Array(items)) => {
+            (PathPart::Field(_), Value::Array(items) | Value::Set(items)) => {
                 Value::Array(items.iter().map(|v| v.get_path(path)).collect())
             }
-            // NONE in a SELECT, measured on 3.3.5 (`s.a` with `s =
-            // <set>[{a: 1}]`), though `RETURN <set>[{a: 1}].a` maps.
-            (PathPart::Field(_), Value::Set(_)) => Value::None,
             (PathPart::Index(i), Value::Array(items) | Value::Set(items)) => match items.get(*i) {
                 Some(v) => v.get_path(rest),
                 None => Value::None,

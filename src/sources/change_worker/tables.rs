@@ -33,6 +33,7 @@ impl Worker {
         let resume = adopt && status.has_feed && self.cursors.get(table).is_some();
         if resume {
             tracing::info!(table = %table, "following the table again; catching up from its change-feed cursor");
+            self.pipeline.table_loaded(table.clone()).await?;
             return Ok(());
         }
         // A first load only adds: what the engine holds of a table never
@@ -44,6 +45,8 @@ impl Worker {
             return Err(e);
         }
         tracing::info!(table = %table, feed = status.has_feed, "table loaded and followed");
+        // The engine holds it in full now: links into it can be followed.
+        self.pipeline.table_loaded(table.clone()).await?;
         Ok(())
     }
 
