@@ -26,12 +26,15 @@ pub mod links;
 pub mod node;
 pub mod parser;
 pub mod plan;
+pub mod projection;
+pub mod resolve;
 pub mod smallset;
 pub mod store;
 pub mod value;
 
 // `impl Engine`, one file per concern.
 mod apply;
+mod children;
 mod node_graph;
 mod read;
 mod requery_views;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::ast::{BinOp, Expr, Field, Select};
 use super::eval::{Env, bind, may_fetch};
-use super::store;
+use super::projection::{FETCH_PARAM, fetched_fields, order_fetches};
 use super::value::{FieldName, Number, PathPart, Value};
 
 /// An equality conjunct of the `WHERE` clause that the engine can hash on:
@@ -89,252 +89,6 @@ pub enum PlanError {
     /// params (the re-query tier takes the view).
     #[error("{0}")]
     Unsupported(String),
-}
-
-/// Lowers what depends on the view's params into the plain form the planner
-/// takes: `FROM t:1` / `FROM $ids` become `FROM t WHERE id = ...` (or
-/// `id IN [...]`), with the ids as literals; and checks that `ONLY` and
-/// `OMIT` cannot make SurrealDB's rows differ from the engine's.
-pub fn resolve(mut select: Select, params: &super::value::Object) -> Result<Select, PlanError> {
-    let unsupported = |why: &str| Err(PlanError::Unsupported(why.to_owned()));
-    for path in &select.omit {
-        // `OMIT a.b` where a subquery writes `a`: what SurrealDB drops from
-        // inside the subquery's rows is not something the engine tracks.
-        let inside_sub = select.fields.iter().any(|f| {
-            matches!(f, Field::Subquery { alias: Some(a), .. } if path.len() > a.len() && path.starts_with(a))
-        });
-        if inside_sub {
-            return unsupported("`OMIT` of a path inside a subquery projection");
-        }
-    }
-    if let Some(ids) = select.ids.take() {
-        let (ids, many) = match ids {
-            Expr::Param { name, .. } => match params.get(&name) {
-                Some(v) => match record_ids(v) {
-                    Some(ids) => ids,
-                    None => {
-                        return unsupported(
-                            "`FROM $param` where the param does not hold a record id or a list of them",
-                        );
-                    }
-                },
-                None => return unsupported("`FROM $param` where the view gives no such param"),
-            },
-            Expr::Literal(Value::Thing(r)) => (vec![(*r).clone()], false),
-            Expr::Array(items) => (
-                items
-                    .into_iter()
-                    .filter_map(|i| match i {
-                        Expr::Literal(Value::Thing(r)) => Some((*r).clone()),
-                        _ => None,
-                    })
-                    .collect(),
-                true,
-            ),
-            _ => return unsupported("`FROM` a value that is not a record id"),
-        };
-        let Some(first) = ids.first() else {
-            return unsupported("`FROM` an empty list");
-        };
-        if ids.iter().any(|r| r.table != first.table) {
-            return unsupported("`FROM` record ids of several tables");
-        }
-        // SurrealDB fetches `FROM t:[1, 'a']` by its exact key; `id = ...`
-        // compares values, where `t:[1, 'a']` equals `t:[1f, 'a']`.
-        if ids
-            .iter()
-            .any(|r| matches!(r.key, super::value::Key::Composite(_)))
-        {
-            return unsupported("`FROM` a record id whose key is an array or object");
-        }
-        // SurrealDB cuts a window of a list in the list's order, repeats
-        // included; the engine in record order.
-        let windowed = select.limit.is_some() || select.start.is_some();
-        if many && ids.len() > 1 && windowed {
-            return unsupported("`FROM` a list of record ids with `LIMIT` or `START`");
-        }
-        // `FROM ONLY [t:1]` fails unless exactly one row comes out (a
-        // single `FROM ONLY t:1` gives NONE for a missing record).
-        if select.only && many {
-            return unsupported("`FROM ONLY` a list of record ids");
-        }
-        select.table = first.table.to_string();
-        let id = Box::new(Expr::Field(vec![PathPart::Field("id".into())]));
-        let term = if many {
-            Expr::Binary {
-                op: BinOp::Inside,
-                lhs: id,
-                rhs: Box::new(Expr::Literal(Value::Array(
-                    ids.into_iter().map(Value::thing).collect(),
-                ))),
-            }
-        } else {
-            Expr::Binary {
-                op: BinOp::Eq,
-                lhs: id,
-                rhs: Box::new(Expr::Literal(Value::thing(first.clone()))),
-            }
-        };
-        select.filter = Some(match select.filter.take() {
-            None => term,
-            Some(f) => Expr::Binary {
-                op: BinOp::And,
-                lhs: Box::new(term),
-                rhs: Box::new(f),
-            },
-        });
-        // One id under `ONLY`: at most one row, as it needs.
-        select.only = false;
-    }
-    if select.only {
-        // `FROM ONLY <table>` fails in SurrealDB when more than one row
-        // comes out; `LIMIT` 0 or 1 makes that impossible.
-        let env = Env {
-            params,
-            parent: None,
-        };
-        match window_arg("LIMIT", select.limit.as_ref(), &env) {
-            Ok(Some(n)) if n <= 1 => select.only = false,
-            _ => return unsupported("`FROM ONLY` a table without `LIMIT 1`"),
-        }
-    }
-    Ok(select)
-}
-
-/// Whether `path` into `v` goes through a record id: SurrealDB fetches the
-/// record there (`$auth.name`, `$p.id` with `$p` a record), the engine
-/// cannot, so a param read that way sends the view to the re-query tier.
-pub fn through_link(v: &Value, path: &[PathPart]) -> bool {
-    let Some((part, rest)) = path.split_first() else {
-        return false;
-    };
-    match (v, part) {
-        (Value::Thing(_), _) => true,
-        (Value::Object(o), PathPart::Field(f)) => o.get(f).is_some_and(|x| through_link(x, rest)),
-        (Value::Array(a) | Value::Set(a), PathPart::Index(i)) => {
-            a.get(*i).is_some_and(|x| through_link(x, rest))
-        }
-        (Value::Array(a) | Value::Set(a), PathPart::Field(_)) => {
-            a.iter().any(|x| through_link(x, path))
-        }
-        _ => false,
-    }
-}
-
-/// The record ids a param holds, and whether it is a list: a record id (or
-/// its text, as JSON gives it), or an array of them.
-fn record_ids(v: &Value) -> Option<(Vec<super::value::RecordId>, bool)> {
-    let one = |v: &Value| match v {
-        Value::Thing(r) => Some((**r).clone()),
-        Value::String(s) => super::value::RecordId::parse(s),
-        _ => None,
-    };
-    match v {
-        Value::Array(items) => Some((items.iter().map(one).collect::<Option<Vec<_>>>()?, true)),
-        other => Some((vec![one(other)?], false)),
-    }
-}
-
-/// `ORDER BY` an alias that only renames a stored field (`SELECT *, title
-/// AS score ... ORDER BY score`) sorts on that field: SurrealDB sorts on
-/// the alias's value, which is the field's. Rewritten only where nothing
-/// else in the projection writes at or around the alias (no second field
-/// of that name, no `OMIT` of it), in the query and its subqueries;
-/// anything else is left to [`order_by_computed`].
-pub fn order_by_renamed(mut select: Select) -> Select {
-    for o in &mut select.order {
-        let overlapping: Vec<&Field> = select
-            .fields
-            .iter()
-            .filter(|f| {
-                output_path(f).is_some_and(|p| p.starts_with(&o.path) || o.path.starts_with(p))
-            })
-            .collect();
-        let omitted = select
-            .omit
-            .iter()
-            .any(|p| p.starts_with(&o.path) || o.path.starts_with(p));
-        if let (
-            [
-                Field::Expr {
-                    expr: Expr::Field(stored),
-                    alias: Some(alias),
-                },
-            ],
-            false,
-        ) = (overlapping.as_slice(), omitted)
-            && *alias == o.path
-        {
-            // The alias holds what the projection read, links followed.
-            o.fetch = may_fetch(stored);
-            o.path = stored.clone();
-        }
-    }
-    for f in &mut select.fields {
-        if let Field::Subquery { query, .. } = f {
-            **query = order_by_renamed(std::mem::take(&mut **query));
-        }
-    }
-    select
-}
-
-/// The first `ORDER BY` path of `select` (or of a subquery in it) that
-/// overlaps a field the projection computes: an `expr AS alias` other than
-/// a stored field under its own name. Overlap either way (`ORDER BY a` with
-/// `x AS a.b`, `ORDER BY a.b` with `x AS a`) changes what is sorted on.
-pub fn order_by_computed(select: &Select) -> Option<PlanError> {
-    let text = |p: &[PathPart]| {
-        p.iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join(".")
-    };
-    for field in &select.fields {
-        // A field list path is its own output name (`SELECT author.name`).
-        let (expr, alias) = match field {
-            Field::LinkAll { alias, .. } => {
-                if let Some(o) = select
-                    .order
-                    .iter()
-                    .find(|o| o.path.starts_with(alias) || alias.starts_with(&o.path))
-                {
-                    return Some(PlanError::OrderByComputed {
-                        order: text(&o.path),
-                        field: text(alias),
-                    });
-                }
-                continue;
-            }
-            Field::Expr {
-                expr,
-                alias: Some(alias),
-            } => (expr, alias),
-            Field::Expr {
-                expr: expr @ Expr::Field(path),
-                alias: None,
-            } => (expr, path),
-            _ => continue,
-        };
-        // A stored field under its own name sorts as stored: SurrealDB reads
-        // an `ORDER BY` path that names no alias on the record, links not
-        // followed (measured: `SELECT id, link.title ... ORDER BY
-        // link.title` sorts as NONE), so it overlaps nothing computed.
-        if matches!(expr, Expr::Field(p) if p == alias) {
-            continue;
-        }
-        for o in &select.order {
-            if o.path.starts_with(alias) || alias.starts_with(&o.path) {
-                return Some(PlanError::OrderByComputed {
-                    order: text(&o.path),
-                    field: text(alias),
-                });
-            }
-        }
-    }
-    select.fields.iter().find_map(|f| match f {
-        Field::Subquery { query, .. } => order_by_computed(query),
-        _ => None,
-    })
 }
 
 impl Plan {
@@ -426,7 +180,7 @@ impl Plan {
     }
 }
 
-fn window_arg(
+pub(super) fn window_arg(
     clause: &'static str,
     expr: Option<&Expr>,
     env: &Env<'_>,
@@ -565,7 +319,7 @@ impl Planner {
 }
 
 /// The path a projected field writes in the output row, where it is known.
-fn output_path(f: &Field) -> Option<&[PathPart]> {
+pub(super) fn output_path(f: &Field) -> Option<&[PathPart]> {
     match f {
         Field::Expr { alias: Some(a), .. } | Field::Subquery { alias: Some(a), .. } => Some(a),
         Field::LinkAll { alias, .. } => Some(alias),
@@ -653,139 +407,6 @@ fn index_term(filter: &Expr) -> Option<IndexTerm> {
     best
 }
 
-/// The parameter a `FETCH` child's plan binds to the linked record id.
-pub const FETCH_PARAM: &str = "__fetch";
-
-/// The `FETCH` fields of `select` that its rows hold as stored (`*`, or the
-/// field under its own name): SurrealDB fetches in the rows, so a field the
-/// projection leaves out is not fetched (measured: `SELECT id ... FETCH
-/// author` fetches nothing). A field the projection computes, omits or
-/// reads a path of, and `SELECT VALUE`, are the re-query tier's.
-pub fn fetched_fields(select: &Select) -> Result<Vec<FieldName>, PlanError> {
-    let mut out = Vec::new();
-    // Rows without their `id` are no members of the re-query tier's answer
-    // (only what they fetch is): the tiers must agree, so SurrealDB answers.
-    let shows_id = select.fields.iter().any(|f| match f {
-        Field::All => true,
-        Field::Expr {
-            expr: Expr::Field(p),
-            alias: None,
-        } => store::is_id_path(p),
-        _ => false,
-    }) && !select.fields.iter().any(|f| match f {
-        Field::Expr {
-            alias: Some(a),
-            expr,
-        } => store::is_id_path(a) && !matches!(expr, Expr::Field(p) if store::is_id_path(p)),
-        Field::Subquery { alias: Some(a), .. } => store::is_id_path(a),
-        _ => false,
-    }) && !select.omit.iter().any(|p| store::is_id_path(p));
-    let link_all = select
-        .fields
-        .iter()
-        .any(|f| matches!(f, Field::LinkAll { .. }));
-    if (!select.fetch.is_empty() || link_all) && !shows_id && !select.value {
-        return Err(PlanError::Unsupported(
-            "`FETCH` or `.*` in rows without their `id`".into(),
-        ));
-    }
-    // `author.* AS a`: the linked records, whole, unless a later field
-    // writes over them or `OMIT` drops them (the re-query tier's cases).
-    let outputs: Vec<Option<&[PathPart]>> = select.fields.iter().map(output_path).collect();
-    for (i, f) in select.fields.iter().enumerate() {
-        let Field::LinkAll { field, alias } = f else {
-            continue;
-        };
-        let overlaps = |p: &[PathPart]| p.starts_with(alias) || alias.starts_with(p);
-        let later = outputs[i + 1..].iter().flatten().any(|p| overlaps(p));
-        let earlier = outputs[..i].iter().flatten().any(|p| overlaps(p));
-        if later || earlier || select.omit.iter().any(|p| overlaps(p)) {
-            return Err(PlanError::Unsupported(format!(
-                "`{field}.*` where the projection also writes or omits `{}`",
-                alias
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join(".")
-            )));
-        }
-        if !out.contains(field) {
-            out.push(field.clone());
-        }
-    }
-    for f in &select.fetch {
-        let at = [PathPart::Field(f.clone())];
-        let overlaps = |p: &[PathPart]| p.starts_with(&at) || at.starts_with(p);
-        let refuse = |why: &str| {
-            Err(PlanError::Unsupported(format!(
-                "`FETCH {f}` of a field the projection {why}"
-            )))
-        };
-        if select.value {
-            return refuse("turns into values (`SELECT VALUE`)");
-        }
-        if select.omit.iter().any(|p| overlaps(p)) {
-            return refuse("omits");
-        }
-        let mut stored = false;
-        for field in &select.fields {
-            match field {
-                Field::All => stored = true,
-                Field::Expr {
-                    expr: Expr::Field(p),
-                    alias: None,
-                } if *p == at => stored = true,
-                Field::Expr { expr, alias } => {
-                    let written = alias.as_deref().or(match expr {
-                        Expr::Field(p) => Some(p.as_slice()),
-                        _ => None,
-                    });
-                    if written.is_some_and(overlaps) {
-                        return refuse("computes");
-                    }
-                    // `*, link AS l ... FETCH link`: SurrealDB 3.3.5 leaves
-                    // `link` unfetched then (found by the differential).
-                    if matches!(expr, Expr::Field(p) if overlaps(p)) {
-                        return refuse("also shows under another name");
-                    }
-                }
-                Field::Subquery { alias, .. } => {
-                    if alias.as_deref().is_some_and(overlaps) {
-                        return refuse("computes");
-                    }
-                }
-                Field::LinkAll { alias, .. } => {
-                    if overlaps(alias) {
-                        return refuse("computes");
-                    }
-                }
-            }
-        }
-        if stored && !out.contains(f) {
-            out.push(f.clone());
-        }
-    }
-    Ok(out)
-}
-
-/// The first `FETCH` of `select` or a subquery in it that the engine does
-/// not maintain (see [`fetched_fields`]).
-pub fn fetch_unsupported(select: &Select) -> Option<PlanError> {
-    if let Err(e) = fetched_fields(select) {
-        return Some(e);
-    }
-    select.fields.iter().find_map(|f| match f {
-        Field::Subquery { query, .. } => fetch_unsupported(query),
-        _ => None,
-    })
-}
-
-/// Whether `ORDER BY` term `o` sorts on a value the projection fetched
-/// through links: only an alias does (see [`super::ast::Order::fetch`]).
-fn order_fetches(o: &super::ast::Order) -> bool {
-    o.fetch && may_fetch(&o.path)
-}
-
 /// How many links `path` can go through: each field after the first may
 /// be a field of a linked record.
 fn hops(path: &[PathPart]) -> usize {
@@ -840,6 +461,8 @@ fn flatten_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::projection::order_by_renamed;
+    use crate::engine::resolve::resolve;
     use crate::engine::value::Object;
     use serde_json::json;
 

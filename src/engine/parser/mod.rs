@@ -152,6 +152,7 @@ fn snippet_location(snippet: &str) -> Option<(usize, usize)> {
 mod expr;
 mod lexer;
 mod literal;
+mod projection;
 mod select;
 
 // Pass 2, one file per part of the grammar: the lexer, `SELECT` and its

@@ -1,0 +1,244 @@
+//! What a view's projection does to its plan: `ORDER BY` an alias that
+//! renames a field, or one the projection computes; `FETCH` and
+//! `field.*`, whose linked records are members.
+
+use super::ast::{Expr, Field, Select};
+use super::eval::may_fetch;
+use super::plan::{PlanError, output_path};
+use super::store;
+use super::value::{FieldName, PathPart};
+
+/// `ORDER BY` an alias that only renames a stored field (`SELECT *, title
+/// AS score ... ORDER BY score`) sorts on that field: SurrealDB sorts on
+/// the alias's value, which is the field's. Rewritten only where nothing
+/// else in the projection writes at or around the alias (no second field
+/// of that name, no `OMIT` of it), in the query and its subqueries;
+/// anything else is left to [`order_by_computed`].
+pub fn order_by_renamed(mut select: Select) -> Select {
+    for o in &mut select.order {
+        let overlapping: Vec<&Field> = select
+            .fields
+            .iter()
+            .filter(|f| {
+                output_path(f).is_some_and(|p| p.starts_with(&o.path) || o.path.starts_with(p))
+            })
+            .collect();
+        let omitted = select
+            .omit
+            .iter()
+            .any(|p| p.starts_with(&o.path) || o.path.starts_with(p));
+        if let (
+            [
+                Field::Expr {
+                    expr: Expr::Field(stored),
+                    alias: Some(alias),
+                },
+            ],
+            false,
+        ) = (overlapping.as_slice(), omitted)
+            && *alias == o.path
+        {
+            // The alias holds what the projection read, links followed.
+            o.fetch = may_fetch(stored);
+            o.path = stored.clone();
+        }
+    }
+    for f in &mut select.fields {
+        if let Field::Subquery { query, .. } = f {
+            **query = order_by_renamed(std::mem::take(&mut **query));
+        }
+    }
+    select
+}
+
+/// The first `ORDER BY` path of `select` (or of a subquery in it) that
+/// overlaps a field the projection computes: an `expr AS alias` other than
+/// a stored field under its own name. Overlap either way (`ORDER BY a` with
+/// `x AS a.b`, `ORDER BY a.b` with `x AS a`) changes what is sorted on.
+pub fn order_by_computed(select: &Select) -> Option<PlanError> {
+    let text = |p: &[PathPart]| {
+        p.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    for field in &select.fields {
+        // A field list path is its own output name (`SELECT author.name`).
+        let (expr, alias) = match field {
+            Field::LinkAll { alias, .. } => {
+                if let Some(o) = select
+                    .order
+                    .iter()
+                    .find(|o| o.path.starts_with(alias) || alias.starts_with(&o.path))
+                {
+                    return Some(PlanError::OrderByComputed {
+                        order: text(&o.path),
+                        field: text(alias),
+                    });
+                }
+                continue;
+            }
+            Field::Expr {
+                expr,
+                alias: Some(alias),
+            } => (expr, alias),
+            Field::Expr {
+                expr: expr @ Expr::Field(path),
+                alias: None,
+            } => (expr, path),
+            _ => continue,
+        };
+        // A stored field under its own name sorts as stored: SurrealDB reads
+        // an `ORDER BY` path that names no alias on the record, links not
+        // followed (measured: `SELECT id, link.title ... ORDER BY
+        // link.title` sorts as NONE), so it overlaps nothing computed.
+        if matches!(expr, Expr::Field(p) if p == alias) {
+            continue;
+        }
+        for o in &select.order {
+            if o.path.starts_with(alias) || alias.starts_with(&o.path) {
+                return Some(PlanError::OrderByComputed {
+                    order: text(&o.path),
+                    field: text(alias),
+                });
+            }
+        }
+    }
+    select.fields.iter().find_map(|f| match f {
+        Field::Subquery { query, .. } => order_by_computed(query),
+        _ => None,
+    })
+}
+
+/// The parameter a `FETCH` child's plan binds to the linked record id.
+pub const FETCH_PARAM: &str = "__fetch";
+
+/// The `FETCH` fields of `select` that its rows hold as stored (`*`, or the
+/// field under its own name): SurrealDB fetches in the rows, so a field the
+/// projection leaves out is not fetched (measured: `SELECT id ... FETCH
+/// author` fetches nothing). A field the projection computes, omits or
+/// reads a path of, and `SELECT VALUE`, are the re-query tier's.
+pub fn fetched_fields(select: &Select) -> Result<Vec<FieldName>, PlanError> {
+    let mut out = Vec::new();
+    // Rows without their `id` are no members of the re-query tier's answer
+    // (only what they fetch is): the tiers must agree, so SurrealDB answers.
+    let shows_id = select.fields.iter().any(|f| match f {
+        Field::All => true,
+        Field::Expr {
+            expr: Expr::Field(p),
+            alias: None,
+        } => store::is_id_path(p),
+        _ => false,
+    }) && !select.fields.iter().any(|f| match f {
+        Field::Expr {
+            alias: Some(a),
+            expr,
+        } => store::is_id_path(a) && !matches!(expr, Expr::Field(p) if store::is_id_path(p)),
+        Field::Subquery { alias: Some(a), .. } => store::is_id_path(a),
+        _ => false,
+    }) && !select.omit.iter().any(|p| store::is_id_path(p));
+    let link_all = select
+        .fields
+        .iter()
+        .any(|f| matches!(f, Field::LinkAll { .. }));
+    if (!select.fetch.is_empty() || link_all) && !shows_id && !select.value {
+        return Err(PlanError::Unsupported(
+            "`FETCH` or `.*` in rows without their `id`".into(),
+        ));
+    }
+    // `author.* AS a`: the linked records, whole, unless a later field
+    // writes over them or `OMIT` drops them (the re-query tier's cases).
+    let outputs: Vec<Option<&[PathPart]>> = select.fields.iter().map(output_path).collect();
+    for (i, f) in select.fields.iter().enumerate() {
+        let Field::LinkAll { field, alias } = f else {
+            continue;
+        };
+        let overlaps = |p: &[PathPart]| p.starts_with(alias) || alias.starts_with(p);
+        let later = outputs[i + 1..].iter().flatten().any(|p| overlaps(p));
+        let earlier = outputs[..i].iter().flatten().any(|p| overlaps(p));
+        if later || earlier || select.omit.iter().any(|p| overlaps(p)) {
+            return Err(PlanError::Unsupported(format!(
+                "`{field}.*` where the projection also writes or omits `{}`",
+                alias
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(".")
+            )));
+        }
+        if !out.contains(field) {
+            out.push(field.clone());
+        }
+    }
+    for f in &select.fetch {
+        let at = [PathPart::Field(f.clone())];
+        let overlaps = |p: &[PathPart]| p.starts_with(&at) || at.starts_with(p);
+        let refuse = |why: &str| {
+            Err(PlanError::Unsupported(format!(
+                "`FETCH {f}` of a field the projection {why}"
+            )))
+        };
+        if select.value {
+            return refuse("turns into values (`SELECT VALUE`)");
+        }
+        if select.omit.iter().any(|p| overlaps(p)) {
+            return refuse("omits");
+        }
+        let mut stored = false;
+        for field in &select.fields {
+            match field {
+                Field::All => stored = true,
+                Field::Expr {
+                    expr: Expr::Field(p),
+                    alias: None,
+                } if *p == at => stored = true,
+                Field::Expr { expr, alias } => {
+                    let written = alias.as_deref().or(match expr {
+                        Expr::Field(p) => Some(p.as_slice()),
+                        _ => None,
+                    });
+                    if written.is_some_and(overlaps) {
+                        return refuse("computes");
+                    }
+                    // `*, link AS l ... FETCH link`: SurrealDB 3.3.5 leaves
+                    // `link` unfetched then (found by the differential).
+                    if matches!(expr, Expr::Field(p) if overlaps(p)) {
+                        return refuse("also shows under another name");
+                    }
+                }
+                Field::Subquery { alias, .. } => {
+                    if alias.as_deref().is_some_and(overlaps) {
+                        return refuse("computes");
+                    }
+                }
+                Field::LinkAll { alias, .. } => {
+                    if overlaps(alias) {
+                        return refuse("computes");
+                    }
+                }
+            }
+        }
+        if stored && !out.contains(f) {
+            out.push(f.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The first `FETCH` of `select` or a subquery in it that the engine does
+/// not maintain (see [`fetched_fields`]).
+pub fn fetch_unsupported(select: &Select) -> Option<PlanError> {
+    if let Err(e) = fetched_fields(select) {
+        return Some(e);
+    }
+    select.fields.iter().find_map(|f| match f {
+        Field::Subquery { query, .. } => fetch_unsupported(query),
+        _ => None,
+    })
+}
+
+/// Whether `ORDER BY` term `o` sorts on a value the projection fetched
+/// through links: only an alias does (see [`super::ast::Order::fetch`]).
+pub(super) fn order_fetches(o: &super::ast::Order) -> bool {
+    o.fetch && may_fetch(&o.path)
+}
