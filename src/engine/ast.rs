@@ -24,7 +24,7 @@ pub struct Select {
     /// `FROM ONLY`: one row instead of a list. Kept only where it cannot
     /// fail (one record id, or a window of at most one row).
     pub only: bool,
-    /// The table read. Empty until [`crate::engine::resolve::resolve`] fills it
+    /// The table read. Empty until [`crate::engine::plan::resolve::resolve`] fills it
     /// from `ids` when those come from a `$param`.
     pub table: String,
     /// `FROM t:1`, `FROM [t:1, t:2]`, `FROM $ids`: the rows are these
@@ -82,7 +82,7 @@ pub struct Order {
     /// links (`author.name AS n ... ORDER BY n`); any other path is read on
     /// the record without following links (`ORDER BY author.name` sorts as
     /// NONE, whatever the projection). Measured on 3.3.5; set by
-    /// [`crate::engine::projection::order_by_renamed`], never by the parser.
+    /// [`crate::engine::plan::projection::order_by_renamed`], never by the parser.
     #[serde(default)]
     pub fetch: bool,
 }

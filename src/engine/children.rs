@@ -177,7 +177,7 @@ impl Engine {
                 .or_insert_with(|| Arc::new(Plan::fetch_child(&t.table)))
                 .clone();
             let params = Arc::new(Object::from_pairs(vec![(
-                projection::FETCH_PARAM.into(),
+                plan::projection::FETCH_PARAM.into(),
                 Value::thing(t),
             )]));
             kids.push(self.get_or_create(&plan, &params, None));

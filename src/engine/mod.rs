@@ -26,8 +26,6 @@ pub mod links;
 pub mod node;
 pub mod parser;
 pub mod plan;
-pub mod projection;
-pub mod resolve;
 pub mod smallset;
 pub mod store;
 pub mod value;

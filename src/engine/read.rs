@@ -155,9 +155,9 @@ impl Engine {
         sql: &str,
         params: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<(Arc<Plan>, Arc<Object>), EngineError> {
-        let select = projection::order_by_renamed(parser::parse_select(sql)?);
-        if let Some(e) = projection::order_by_computed(&select)
-            .or_else(|| projection::fetch_unsupported(&select))
+        let select = plan::projection::order_by_renamed(parser::parse_select(sql)?);
+        if let Some(e) = plan::projection::order_by_computed(&select)
+            .or_else(|| plan::projection::fetch_unsupported(&select))
         {
             return Err(e.into());
         }
@@ -167,7 +167,7 @@ impl Engine {
                 _ => return Err(EngineError::BadParams),
             },
         );
-        let select = resolve::resolve(select, &params)?;
+        let select = plan::resolve::resolve(select, &params)?;
         let plan = self.planner.plan(&select);
         let env = Env {
             params: &params,
@@ -179,7 +179,7 @@ impl Engine {
             !name.eq_ignore_ascii_case("parent")
                 && params
                     .get(name)
-                    .is_some_and(|v| resolve::through_link(v, path))
+                    .is_some_and(|v| plan::resolve::through_link(v, path))
         });
         let checked = match tables.iter().find(|t| super::value::is_reserved_table(t)) {
             Some(t) => Err(PlanError::ReservedTable {

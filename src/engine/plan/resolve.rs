@@ -3,16 +3,19 @@
 //! become `id` conditions on one table, and a param path through a record
 //! id is told apart (SurrealDB fetches there).
 
-use super::ast::{BinOp, Expr, Field, Select};
-use super::eval::Env;
-use super::plan::{PlanError, window_arg};
-use super::value::{PathPart, Value};
+use super::{PlanError, window_arg};
+use crate::engine::ast::{BinOp, Expr, Field, Select};
+use crate::engine::eval::Env;
+use crate::engine::value::{PathPart, Value};
 
 /// Lowers what depends on the view's params into the plain form the planner
 /// takes: `FROM t:1` / `FROM $ids` become `FROM t WHERE id = ...` (or
 /// `id IN [...]`), with the ids as literals; and checks that `ONLY` and
 /// `OMIT` cannot make SurrealDB's rows differ from the engine's.
-pub fn resolve(mut select: Select, params: &super::value::Object) -> Result<Select, PlanError> {
+pub fn resolve(
+    mut select: Select,
+    params: &crate::engine::value::Object,
+) -> Result<Select, PlanError> {
     let unsupported = |why: &str| Err(PlanError::Unsupported(why.to_owned()));
     for path in &select.omit {
         // `OMIT a.b` where a subquery writes `a`: what SurrealDB drops from
@@ -60,7 +63,7 @@ pub fn resolve(mut select: Select, params: &super::value::Object) -> Result<Sele
         // compares values, where `t:[1, 'a']` equals `t:[1f, 'a']`.
         if ids
             .iter()
-            .any(|r| matches!(r.key, super::value::Key::Composite(_)))
+            .any(|r| matches!(r.key, crate::engine::value::Key::Composite(_)))
         {
             return unsupported("`FROM` a record id whose key is an array or object");
         }
@@ -140,10 +143,10 @@ pub fn through_link(v: &Value, path: &[PathPart]) -> bool {
 
 /// The record ids a param holds, and whether it is a list: a record id (or
 /// its text, as JSON gives it), or an array of them.
-fn record_ids(v: &Value) -> Option<(Vec<super::value::RecordId>, bool)> {
+fn record_ids(v: &Value) -> Option<(Vec<crate::engine::value::RecordId>, bool)> {
     let one = |v: &Value| match v {
         Value::Thing(r) => Some((**r).clone()),
-        Value::String(s) => super::value::RecordId::parse(s),
+        Value::String(s) => crate::engine::value::RecordId::parse(s),
         _ => None,
     };
     match v {

@@ -2,11 +2,11 @@
 //! renames a field, or one the projection computes; `FETCH` and
 //! `field.*`, whose linked records are members.
 
-use super::ast::{Expr, Field, Select};
-use super::eval::may_fetch;
-use super::plan::{PlanError, output_path};
-use super::store;
-use super::value::{FieldName, PathPart};
+use super::{PlanError, output_path};
+use crate::engine::ast::{Expr, Field, Select};
+use crate::engine::eval::may_fetch;
+use crate::engine::store;
+use crate::engine::value::{FieldName, PathPart};
 
 /// `ORDER BY` an alias that only renames a stored field (`SELECT *, title
 /// AS score ... ORDER BY score`) sorts on that field: SurrealDB sorts on
@@ -238,7 +238,7 @@ pub fn fetch_unsupported(select: &Select) -> Option<PlanError> {
 }
 
 /// Whether `ORDER BY` term `o` sorts on a value the projection fetched
-/// through links: only an alias does (see [`super::ast::Order::fetch`]).
-pub(super) fn order_fetches(o: &super::ast::Order) -> bool {
+/// through links: only an alias does (see [`crate::engine::ast::Order::fetch`]).
+pub(super) fn order_fetches(o: &crate::engine::ast::Order) -> bool {
     o.fetch && may_fetch(&o.path)
 }

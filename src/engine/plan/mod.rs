@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 use super::ast::{BinOp, Expr, Field, Select};
 use super::eval::{Env, bind, may_fetch};
-use super::projection::{FETCH_PARAM, fetched_fields, order_fetches};
+pub mod projection;
+pub mod resolve;
+
+use self::projection::{FETCH_PARAM, fetched_fields, order_fetches};
 use super::value::{FieldName, Number, PathPart, Value};
 
 /// An equality conjunct of the `WHERE` clause that the engine can hash on:
@@ -460,9 +463,9 @@ fn flatten_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
 
 #[cfg(test)]
 mod tests {
+    use super::projection::order_by_renamed;
+    use super::resolve::resolve;
     use super::*;
-    use crate::engine::projection::order_by_renamed;
-    use crate::engine::resolve::resolve;
     use crate::engine::value::Object;
     use serde_json::json;
 
