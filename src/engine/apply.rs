@@ -17,6 +17,11 @@ impl Engine {
         out
     }
 
+    /// Whether [`Engine::take_link_views`] has views to give.
+    pub fn has_link_views(&self) -> bool {
+        !self.link_views.is_empty()
+    }
+
     /// The incremental views whose evaluation went through a record link
     /// (see [`Engine::links_not_followed`]) since the last call, which only
     /// the re-query tier keeps exact: the pipeline moves them there.

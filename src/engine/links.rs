@@ -47,18 +47,15 @@ impl Links {
             return;
         }
         self.counts = Some(AHashMap::new());
+        let none = AHashSet::new();
         for (table, content) in records {
-            self.count(table, None, Some(content));
+            self.count(table, &none, &link_targets(content));
         }
     }
 
     /// Stops counting (no view needs the counts).
     pub fn stop(&mut self) {
         self.counts = None;
-    }
-
-    pub fn is_tracking_back(&self) -> bool {
-        self.back.is_some()
     }
 
     /// Starts keeping who links to whom, from every record the store holds
@@ -90,11 +87,15 @@ impl Links {
             .unwrap_or_default()
     }
 
-    /// Record `id` changed from `old` to `new`.
+    /// Record `id` changed from `old` to `new`. Its links are read once,
+    /// for both the backlinks and the per-table counts.
     pub fn change(&mut self, id: &RecordId, old: Option<&Value>, new: Option<&Value>) {
+        if self.back.is_none() && self.counts.is_none() {
+            return;
+        }
+        let before = old.map(link_targets).unwrap_or_default();
+        let after = new.map(link_targets).unwrap_or_default();
         if let Some(back) = self.back.as_mut() {
-            let before = old.map(link_targets).unwrap_or_default();
-            let after = new.map(link_targets).unwrap_or_default();
             for gone in before.difference(&after) {
                 if let Some(list) = back.get_mut(gone) {
                     if let Some(pos) = list.iter().position(|r| r == id) {
@@ -109,17 +110,26 @@ impl Links {
                 back.entry(came.clone()).or_default().push(id.clone());
             }
         }
-        self.count(&id.table, old, new);
+        self.count(&id.table, &before, &after);
     }
 
-    /// The per-table counts' part of [`Links::change`].
-    fn count(&mut self, table: &TableName, old: Option<&Value>, new: Option<&Value>) {
+    /// The per-table counts' part of [`Links::change`]: a record counts
+    /// once per record it links to.
+    fn count(
+        &mut self,
+        table: &TableName,
+        before: &AHashSet<RecordId>,
+        after: &AHashSet<RecordId>,
+    ) {
         let Some(counts) = self.counts.as_mut() else {
             return;
         };
-        let mut delta: AHashMap<TableName, i64> = AHashMap::new();
-        for (v, sign) in old.into_iter().map(|v| (v, -1)).chain(new.map(|v| (v, 1))) {
-            for_each_link(v, &mut |t| *delta.entry(t.clone()).or_default() += sign);
+        let mut delta: AHashMap<&TableName, i64> = AHashMap::new();
+        for r in before {
+            *delta.entry(&r.table).or_default() -= 1;
+        }
+        for r in after {
+            *delta.entry(&r.table).or_default() += 1;
         }
         if delta.values().all(|d| *d == 0) {
             return;
@@ -129,7 +139,7 @@ impl Links {
             let c = per.entry(target.clone()).or_default();
             *c = (*c as i64 + d).max(0) as u32;
             if *c == 0 {
-                per.remove(&target);
+                per.remove(target);
             }
         }
     }
@@ -216,20 +226,6 @@ impl eval::Links for Fetcher<'_> {
         match self.store.get(id) {
             Some(r) => Fetched::Record(&r.content),
             None => Fetched::Missing,
-        }
-    }
-}
-
-/// Calls `f` with the table of every record id in `v`, at any depth
-/// (iteratively: values nest as deep as SurrealDB lets them).
-fn for_each_link(v: &Value, f: &mut impl FnMut(&TableName)) {
-    let mut stack = vec![v];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::Thing(r) => f(&r.table),
-            Value::Array(items) | Value::Set(items) => stack.extend(items.iter()),
-            Value::Object(o) => stack.extend(o.values().iter()),
-            _ => {}
         }
     }
 }

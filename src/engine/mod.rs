@@ -198,9 +198,9 @@ pub struct EngineState {
     /// records start above it, so no version a client saw comes back lower.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub table_floors: std::collections::BTreeMap<String, u64>,
-    /// The tables the engine holds in full (see `Engine::mark_loaded`),
-    /// beyond those its views' queries name: tables that views reach
-    /// through record links. Absent in older files.
+    /// The tables the engine holds in full (see `Engine::mark_loaded`):
+    /// those views read, and those they reach through record links.
+    /// Absent in older files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub loaded: Vec<String>,
 }

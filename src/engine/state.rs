@@ -34,16 +34,7 @@ impl Engine {
                 .map(|(t, v)| (t.to_string(), *v))
                 .collect(),
             loaded: {
-                let mut named = Vec::new();
-                for v in self.views.values() {
-                    v.plan.tables(&mut named);
-                }
-                let mut loaded: Vec<String> = self
-                    .loaded
-                    .iter()
-                    .filter(|t| !named.iter().any(|n| n.as_ref() == t.as_str()))
-                    .map(|t| t.to_string())
-                    .collect();
+                let mut loaded: Vec<String> = self.loaded.iter().map(|t| t.to_string()).collect();
                 loaded.sort();
                 loaded
             },

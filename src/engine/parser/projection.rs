@@ -78,22 +78,31 @@ impl<'a> Parser<'a> {
 
     /// `[OMIT path, ...]`.
     pub(super) fn parse_omit(&mut self) -> PResult<Vec<Vec<PathPart>>> {
-        let mut omit = Vec::new();
         if !self.eat_kw("OMIT")? {
-            return Ok(omit);
+            return Ok(Vec::new());
         }
+        Ok(self
+            .parse_path_list("a field to omit")?
+            .into_iter()
+            .map(|(_, path)| path)
+            .collect())
+    }
+
+    /// `path, path, ...` of fields (`OMIT`, `FETCH`), each with where it starts.
+    fn parse_path_list(&mut self, what: &str) -> PResult<Vec<(usize, Vec<PathPart>)>> {
+        let mut out = Vec::new();
         loop {
             let t = self.peek()?;
             let Some(name) = t.ident() else {
-                return Err(self.unexpected(&t, "a field to omit"));
+                return Err(self.unexpected(&t, what));
             };
             let mut path = vec![PathPart::Field(name.into())];
             self.bump(&t);
             self.parse_path_rest(&mut path)?;
-            omit.push(path);
+            out.push((t.start, path));
             let t = self.peek()?;
             if !t.is(",") {
-                return Ok(omit);
+                return Ok(out);
             }
             self.bump(&t);
         }
@@ -167,33 +176,23 @@ impl<'a> Parser<'a> {
 
     /// `[FETCH field, ...]`: fields of the row, one name each.
     pub(super) fn parse_fetch(&mut self) -> PResult<Vec<FieldName>> {
-        let mut fetch = Vec::new();
         let t = self.peek()?;
         if !t.is_kw("FETCH") {
-            return Ok(fetch);
+            return Ok(Vec::new());
         }
         self.bump(&t);
-        loop {
-            let t = self.peek()?;
-            let Some(name) = t.ident() else {
-                return Err(self.unexpected(&t, "a field to fetch"));
-            };
-            let mut path = vec![PathPart::Field(name.into())];
-            self.bump(&t);
-            self.parse_path_rest(&mut path)?;
-            if path.len() > 1 {
-                return Err(self.refuse(
-                    t.start,
-                    "FETCH of a nested path",
-                    "fetch a field of the row itself (`FETCH author`)",
-                ));
+        let mut fetch = Vec::new();
+        for (at, path) in self.parse_path_list("a field to fetch")? {
+            match path.as_slice() {
+                [PathPart::Field(name)] => fetch.push(name.clone()),
+                _ => {
+                    return Err(self.refuse(
+                        at,
+                        "FETCH of a nested path",
+                        "fetch a field of the row itself (`FETCH author`)",
+                    ));
+                }
             }
-            fetch.push(FieldName::from(name));
-            let t = self.peek()?;
-            if !t.is(",") {
-                break;
-            }
-            self.bump(&t);
         }
         self.check_clause()?;
         Ok(fetch)

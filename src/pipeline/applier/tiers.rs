@@ -5,43 +5,23 @@
 use super::*;
 
 impl Applier {
-    /// Moves the incremental views whose evaluation just went through a
-    /// record link to the re-query tier, as their registration would have
-    /// if the data had held the link then (a view registered before its
-    /// data existed, or before a field first held a link): the engine does
-    /// not follow links, SurrealDB does. Like a view operation, after every
-    /// earlier commit; the edges move by the difference.
+    /// As [`Applier::retier_in_group`] for views noted outside a group (a
+    /// view operation evaluated them): after every earlier commit, their
+    /// re-runs commit on their own.
     pub(super) async fn retier_link_views(&mut self) {
-        let metas = self.engine().take_link_views();
-        if metas.is_empty() {
+        if !self.read_engine(|e| e.has_link_views()) {
             return;
         }
         self.drain().await;
-        for meta in metas {
-            let reason =
-                "a path through a record link (found in the data after the view registered)";
-            let plan = match requery::plan(self.sink.db(), &meta.sql, &meta.params, reason.into())
-                .await
-            {
-                Ok(plan) => plan,
-                Err(e) => {
-                    tracing::warn!(view = %meta.id, error = %e, "could not move the view to the re-query tier; it stays incremental and may differ from SurrealDB until registered again");
-                    continue;
-                }
-            };
-            let id = meta.id.clone();
-            match self.register(meta, Some(plan)).await {
-                Ok(_) => {
-                    if !self.link_retiered.contains(&id) {
-                        self.link_retiered.push(id.clone());
-                    }
-                    metrics::counter!("ssp_views_retiered_total").increment(1);
-                    tracing::info!(view = %id, "view moved to the re-query tier: its data now holds a record link on a path it reads");
-                }
-                Err(e) => {
-                    tracing::warn!(view = %id, error = %e, "moving the view to the re-query tier failed");
-                }
-            }
+        let tasks = self.retier_in_group().await;
+        if tasks.is_empty() {
+            return;
+        }
+        let mut edges = EdgeChanges::default();
+        self.rerun(tasks, &mut edges, &mut [], &[]).await;
+        if let Err(e) = commit_in_parts(&self.sink, edges).await {
+            tracing::warn!(error = %e, "writing the edges of views moved to the re-query tier failed; repairing");
+            self.repair.needed();
         }
     }
 
