@@ -117,6 +117,9 @@ pub(crate) const T_LINK_PATHS: &[&str] = &[
     "links.name",
     "link.id",
     "link.owner.link.score",
+    "links[0].name",
+    // A field of the record's own id fetches the record itself.
+    "id.title",
 ];
 pub(crate) const U_LINK_PATHS: &[&str] = &[
     "owner.title",
@@ -124,6 +127,7 @@ pub(crate) const U_LINK_PATHS: &[&str] = &[
     "friend.name",
     "friend.owner.name",
     "owner.links.score",
+    "id.name",
 ];
 
 pub(crate) fn link_paths(table: &str) -> &'static [&'static str] {
@@ -1062,7 +1066,12 @@ impl Gen {
     /// (`SELECT ..., score AS rscore ... ORDER BY rscore`). Not for `id`:
     /// SurrealDB's rows then lose `id`, which the oracle reads.
     pub(crate) fn rename_order(&mut self, q: &mut Query) {
-        if !q.order.is_empty() && q.order[0].0 != "id" && self.p(0.15) {
+        // (An alias cannot hold an index: `links[0].name` keeps its name.)
+        if !q.order.is_empty()
+            && q.order[0].0 != "id"
+            && !q.order[0].0.contains('[')
+            && self.p(0.15)
+        {
             let f = q.order[0].0.clone();
             q.key_fns.push(format!("{f} AS r{f}"));
             q.order[0].0 = format!("r{f}");
@@ -1181,6 +1190,11 @@ impl Gen {
             } else {
                 self.pick(pool)
             };
+            // An order path is projected, and SurrealDB will not write a
+            // field into the row's `id`: `id.name` is for `WHERE` only.
+            if f.starts_with("id.") {
+                continue;
+            }
             if exclude.iter().any(|e| e == f) || out.iter().any(|(g, _)| g == f) {
                 continue;
             }
