@@ -56,8 +56,13 @@ pub struct RegisterBody {
     #[serde(default, rename = "lastActiveAt")]
     #[schema(format = DateTime)]
     last_active_at: Option<String>,
-    /// The viewer's record id: the query's `$auth`, as it would be for that
-    /// record user signed in. Kept among the params as `auth`.
+    /// The viewer: the record id of the app's signed-in user. Only that
+    /// record user may read the view's row and edges in SurrealDB, and the
+    /// query's `$auth` is that user (kept among the params as `auth`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "user:1")]
+    owner: Option<serde_json::Value>,
+    /// The older name of `owner`.
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "user:1")]
     auth: Option<serde_json::Value>,
@@ -79,15 +84,26 @@ fn parse_register(body: serde_json::Value) -> Result<ViewMeta, ApiError> {
             ));
         }
     };
-    if let Some(auth) = b.auth.filter(|a| !a.is_null()) {
-        let is_record = auth
+    let owner = b.owner.filter(|o| !o.is_null());
+    let auth = b.auth.filter(|a| !a.is_null());
+    if let (Some(o), Some(a)) = (&owner, &auth)
+        && o != a
+    {
+        return Err(ApiError::BadRequest(
+            "`owner` and `auth` differ; `auth` is the older name of `owner`: give one".into(),
+        ));
+    }
+    let mut viewer = None;
+    if let Some(auth) = owner.or(auth) {
+        let Some(record) = auth
             .as_str()
-            .is_some_and(|a| crate::engine::value::RecordId::parse(a).is_some());
-        if !is_record {
+            .and_then(crate::engine::value::RecordId::parse)
+        else {
             return Err(ApiError::BadRequest(format!(
-                "`auth` must be the viewer's record id, as text (`\"user:1\"`), got {auth}"
+                "`owner` (or `auth`) must be the viewer's record id, as text (`\"user:1\"`), got {auth}"
             )));
-        }
+        };
+        viewer = Some(Arc::<str>::from(record.to_string()));
         match params.get("auth") {
             Some(p) if *p != auth => {
                 return Err(ApiError::BadRequest(
@@ -124,6 +140,7 @@ fn parse_register(body: serde_json::Value) -> Result<ViewMeta, ApiError> {
         params,
         ttl,
         last_active_at,
+        owner: viewer,
     })
 }
 
@@ -146,6 +163,10 @@ pub struct ViewBody {
     pub ttl: String,
     #[serde(rename = "lastActiveAt")]
     pub last_active_at: DateTime<Utc>,
+    /// The viewer (record id), when the registration named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "user:1")]
+    pub owner: Option<String>,
     /// The result set, sorted by id, with each record's version.
     pub records: Vec<RecordRef>,
     /// Which tier maintains the view.
@@ -204,6 +225,7 @@ fn view_body(core: &Core, id: &str) -> Option<ViewBody> {
             params: meta.params.clone(),
             ttl: meta.ttl.clone(),
             last_active_at: meta.last_active_at,
+            owner: meta.owner.as_deref().map(str::to_owned),
             records,
             tier: engine.tier(id)?.into(),
         })
@@ -289,7 +311,7 @@ pub async fn register(
     // the viewer's (SurrealDB gives it no value the app means).
     if let Some(p) = requery::deps::session_param(&meta.sql, &meta.params) {
         let advice = if p == requery::deps::AUTH {
-            "give the viewer's record id as `auth` in the registration (`\"auth\": \"user:1\"`)"
+            "give the viewer's record id as `owner` in the registration (`\"owner\": \"user:1\"`)"
         } else {
             "pass the value as an ordinary param, e.g. `$viewer` with \
              `\"params\": {\"viewer\": \"user:1\"}`"

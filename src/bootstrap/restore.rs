@@ -147,13 +147,14 @@ fn same_view(engine: &ViewMeta, row: &ViewMeta) -> bool {
     engine.sql == row.sql
         && engine.params == row.params
         && engine.client_id == row.client_id
+        && engine.owner == row.owner
         && ttl(engine) == ttl(row)
 }
 
 async fn view_rows(db: &Db) -> Result<Vec<ViewMeta>, DbError> {
     let mut response = db
         .run(Query::new(format!(
-            "SELECT id, clientId, surql, params, <string> ttl AS ttl, lastActiveAt FROM {QUERY_TABLE}"
+            "SELECT id, clientId, surql, params, <string> ttl AS ttl, lastActiveAt, owner FROM {QUERY_TABLE}"
         )))
         .await?;
     let rows: Vec<sdb::Value> = response.take(0)?;
@@ -335,6 +336,13 @@ fn view_from_row(row: sdb::Value) -> Option<ViewMeta> {
         Some(sdb::Value::Datetime(d)) => d.into_inner(),
         _ => Utc::now(),
     };
+    let owner = match o.remove("owner") {
+        Some(sdb::Value::RecordId(r)) => match surreal_to_json(sdb::Value::RecordId(r)) {
+            serde_json::Value::String(s) => Some(s.into()),
+            _ => return None,
+        },
+        _ => None,
+    };
     Some(ViewMeta {
         id: id.into(),
         client_id: client_id.into(),
@@ -342,5 +350,6 @@ fn view_from_row(row: sdb::Value) -> Option<ViewMeta> {
         params,
         ttl,
         last_active_at,
+        owner,
     })
 }

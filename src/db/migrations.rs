@@ -90,6 +90,10 @@ pub const MIGRATIONS: &[Migration] = &[
         "0004_spooky_edge_key",
         include_str!("../../migrations/0004_spooky_edge_key.surql"),
     ),
+    Migration::embedded(
+        "0005_spooky_owner",
+        include_str!("../../migrations/0005_spooky_owner.surql"),
+    ),
 ];
 
 /// Why migrating failed.

@@ -75,6 +75,11 @@ pub struct ViewMeta {
     pub ttl: String,
     #[serde(rename = "lastActiveAt")]
     pub last_active_at: DateTime<Utc>,
+    /// The app user who views it (a record id, as text): the only record
+    /// user SurrealDB lets read the view's row and edges (migration 0005).
+    /// `None`: only system users (SSP, the app's backend) read them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Arc<str>>,
 }
 
 /// The edge changes one batch (or registration) causes for one view.
@@ -148,6 +153,7 @@ struct CompactMeta {
     params: Box<[(Box<str>, serde_json::Value)]>,
     ttl: Box<str>,
     last_active_at: DateTime<Utc>,
+    owner: Option<Arc<str>>,
 }
 
 impl CompactMeta {
@@ -163,6 +169,7 @@ impl CompactMeta {
                 .collect(),
             ttl: meta.ttl.into_boxed_str(),
             last_active_at: meta.last_active_at,
+            owner: meta.owner,
         }
     }
 
@@ -178,6 +185,7 @@ impl CompactMeta {
                 .collect(),
             ttl: self.ttl.to_string(),
             last_active_at: self.last_active_at,
+            owner: self.owner.clone(),
         }
     }
 }

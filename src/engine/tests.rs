@@ -12,6 +12,7 @@ fn meta(id: &str, sql: &str, params: serde_json::Value) -> ViewMeta {
         params: params.as_object().cloned().unwrap_or_default(),
         ttl: "1h".into(),
         last_active_at: Utc::now(),
+        owner: None,
     }
 }
 

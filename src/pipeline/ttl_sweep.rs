@@ -79,6 +79,7 @@ mod tests {
             params: Default::default(),
             ttl: "1h".into(),
             last_active_at,
+            owner: None,
         }
     }
 

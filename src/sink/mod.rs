@@ -331,23 +331,43 @@ impl EdgeSink {
     }
 
     /// Upserts a view's `_spooky_query` row: one round trip.
+    ///
+    /// With `owner_changed` (a re-registration that names another viewer,
+    /// or a repair that cannot know), the same transaction rewrites the
+    /// owner of the view's existing edges: each edge computes its `owner`
+    /// from the view row when written (migration 0005), and an edge that
+    /// kept the old owner would stay readable by the old viewer.
     #[tracing::instrument(skip_all, fields(view = %meta.id))]
-    pub async fn upsert_view(&self, meta: &ViewMeta) -> Result<(), DbError> {
+    pub async fn upsert_view(&self, meta: &ViewMeta, owner_changed: bool) -> Result<(), DbError> {
         let params =
             crate::db::values::json_to_surreal(&serde_json::Value::Object(meta.params.clone()));
-        let q = Query::new(
+        let owner = match meta.owner.as_deref().and_then(RecordId::parse) {
+            Some(r) => to_surreal(&crate::engine::value::Value::thing(r)),
+            None => sdb::Value::None,
+        };
+        let mut q = Query::transaction();
+        q.push(
             "UPSERT $row CONTENT { clientId: $clientId, surql: $surql, params: $params, \
-             ttl: <duration> $ttl, lastActiveAt: <datetime> $lastActiveAt } RETURN NONE",
-        )
-        .bind("row", view_row(&meta.id))
-        .bind("clientId", meta.client_id.to_string())
-        .bind("surql", meta.sql.clone())
-        .bind("params", params)
-        .bind("ttl", meta.ttl.clone())
-        .bind(
-            "lastActiveAt",
-            sdb::Value::Datetime(meta.last_active_at.into()),
+             ttl: <duration> $ttl, lastActiveAt: <datetime> $lastActiveAt, owner: $owner } \
+             RETURN NONE",
         );
+        if owner_changed {
+            q.push(format!(
+                "UPDATE {EDGE_TABLE} SET owner = $owner WHERE in = $row AND owner != $owner \
+                 RETURN NONE"
+            ));
+        }
+        let q = q
+            .bind("owner", owner)
+            .bind("row", view_row(&meta.id))
+            .bind("clientId", meta.client_id.to_string())
+            .bind("surql", meta.sql.clone())
+            .bind("params", params)
+            .bind("ttl", meta.ttl.clone())
+            .bind(
+                "lastActiveAt",
+                sdb::Value::Datetime(meta.last_active_at.into()),
+            );
         self.run_on(self.db(), q).await
     }
 

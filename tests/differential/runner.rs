@@ -258,6 +258,7 @@ pub(crate) fn meta(def: &ViewDef) -> ViewMeta {
         params: def.engine_params(),
         ttl: "1h".into(),
         last_active_at: Utc::now(),
+        owner: None,
     }
 }
 

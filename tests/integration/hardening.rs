@@ -818,12 +818,13 @@ async fn the_startup_reconcile_writes_no_edge_from_stale_records(backend: Backen
         params: Default::default(),
         ttl: "1h".into(),
         last_active_at: chrono::Utc::now(),
+        owner: None,
     };
     engine.register(meta.clone()).expect("register");
     // The database now: thread:1 out of the view, thread:2 deleted,
     // thread:3 unchanged and its edge in place.
     let sink = EdgeSink::with_writers(Arc::clone(&db), 1).await;
-    sink.upsert_view(&meta).await.expect("view row");
+    sink.upsert_view(&meta, false).await.expect("view row");
     db.run(Query::new(
         "CREATE thread:1 SET n = 20; CREATE thread:3 SET n = 0; \
          INSERT RELATION INTO _spooky_list_ref \

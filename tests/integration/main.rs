@@ -19,6 +19,7 @@ mod migrations;
 mod mixed_sources;
 mod node_client;
 mod openapi;
+mod owner;
 mod persistence;
 mod pipeline;
 mod readiness;

@@ -219,9 +219,9 @@ async fn view_rows_are_typed(backend: Backend) {
 }
 backend_tests!(view_rows_are_typed);
 
-/// Record users (the app's clients) may read views and edges, never write
-/// them, and never see the migrations table. Over ws only: the embedded
-/// engine runs as root.
+/// Record users (the app's clients) may read their own views and edges
+/// (whose `owner` they are), never write them, and never see the
+/// migrations table. Over ws only: the embedded engine runs as root.
 async fn clients_read_but_only_ssp_writes(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let db = &app.db;
@@ -250,6 +250,15 @@ async fn clients_read_but_only_ssp_writes(backend: Backend) {
         .await
         .expect("signup");
     client.use_ns("spooky").use_db("spooky").await.expect("use");
+    // v1 becomes alice's; v2 (and its edge) belongs to no one.
+    let mut own = Query::transaction();
+    own.push(
+        "UPDATE _spooky_query:v1 SET owner = (SELECT VALUE id FROM user WHERE name = 'alice')[0]",
+    );
+    own.push("UPDATE _spooky_list_ref SET owner = NONE");
+    own.push("CREATE _spooky_query:v2 SET clientId = 'c2', surql = 'SELECT * FROM thread', lastActiveAt = time::now()");
+    own.push("RELATE _spooky_query:v2->_spooky_list_ref->thread:1 SET clientId = 'c2', version = 1, updatedAt = time::now()");
+    db.run(own).await.expect("owners");
 
     let select = |sql: &'static str| {
         let client = &client;
@@ -277,7 +286,7 @@ async fn clients_read_but_only_ssp_writes(backend: Backend) {
     }
     let edges = db
         .run(Query::new(
-            "SELECT out, version, clientId FROM _spooky_list_ref",
+            "SELECT out, version, clientId FROM _spooky_list_ref ORDER BY clientId",
         ))
         .await
         .unwrap()
@@ -285,15 +294,20 @@ async fn clients_read_but_only_ssp_writes(backend: Backend) {
         .unwrap();
     assert_eq!(
         edges,
-        json!([{"out": "thread:1", "version": 1, "clientId": "c1"}])
+        json!([
+            {"out": "thread:1", "version": 1, "clientId": "c1"},
+            {"out": "thread:1", "version": 1, "clientId": "c2"}
+        ])
     );
     let views = db
-        .run(Query::new("SELECT VALUE clientId FROM _spooky_query"))
+        .run(Query::new(
+            "SELECT VALUE clientId FROM _spooky_query ORDER BY clientId",
+        ))
         .await
         .unwrap()
         .take_json(0)
         .unwrap();
-    assert_eq!(views, json!(["c1"]));
+    assert_eq!(views, json!(["c1", "c2"]));
     assert_eq!(
         ssp::db::migrations::applied(db).await.unwrap().len(),
         ssp::db::migrations::MIGRATIONS.len()

@@ -254,6 +254,7 @@ pub(crate) fn meta(id: String, sql: &str, params: Json) -> ViewMeta {
         params: params.as_object().cloned().unwrap_or_default(),
         ttl: "1h".into(),
         last_active_at: chrono::Utc::now(),
+        owner: None,
     }
 }
 

@@ -597,7 +597,10 @@ impl Applier {
             }
         };
         self.dirty.notify_one();
-        let mut result = retry(|| self.sink.upsert_view(&meta)).await;
+        let owner_changed = previous
+            .as_ref()
+            .is_some_and(|(old, _)| old.owner != meta.owner);
+        let mut result = retry(|| self.sink.upsert_view(&meta, owner_changed)).await;
         if result.is_ok() {
             let mut edges = EdgeChanges::default();
             edges.absorb(std::slice::from_ref(&delta));

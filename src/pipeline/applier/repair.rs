@@ -93,7 +93,8 @@ impl Applier {
         }
         while let Some(id) = self.repair.views.first().cloned() {
             match self.read_engine(|e| e.view(&id)) {
-                Some(meta) => self.sink.upsert_view(&meta).await?,
+                // The row may be older than the engine's view, owner included.
+                Some(meta) => self.sink.upsert_view(&meta, true).await?,
                 None => {
                     let mut edges = EdgeChanges::default();
                     edges.remove_view(id.clone());

@@ -107,3 +107,24 @@ impl SurrealServer {
         &self.datastore
     }
 }
+
+/// A connection of its own to `test_db`'s server, signed in as root on
+/// `ns`/`db`: "another process", or the app's backend.
+pub async fn root_connection(
+    test_db: &super::TestDb,
+    ns: &str,
+    db: &str,
+) -> surrealdb::Surreal<surrealdb::engine::any::Any> {
+    let server = test_db.server.as_ref().expect("ws server");
+    let conn = surrealdb::engine::any::connect(server.url())
+        .await
+        .expect("connect");
+    conn.signin(surrealdb::opt::auth::Root {
+        username: ROOT_USER.to_owned(),
+        password: ROOT_PASS.to_owned(),
+    })
+    .await
+    .expect("sign in as root");
+    conn.use_ns(ns).use_db(db).await.expect("use ns/db");
+    conn
+}
