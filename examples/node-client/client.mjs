@@ -1,86 +1,36 @@
 #!/usr/bin/env node
-// A browser-style SSP client, in Node.js with the official `surrealdb` SDK.
+// A browser-style SSP client, in Node.js, on the @spooky/client library
+// (clients/js) and the official `surrealdb` SDK.
 //
-// It does what a web page would do (see the README's "The client protocol"):
-//   1. registers its view through SSP's HTTP API (in a real app your backend
-//      does this: the bearer secret must never reach a browser);
-//   2. subscribes to its own edges in SurrealDB with
-//      `LIVE SELECT * FROM _spooky_list_ref WHERE clientId = $clientId`;
-//   3. reads its current edges once (after subscribing, so nothing falls in
-//      between) and then follows the notifications: it fetches the record an
-//      edge points at only when the edge's `version` is newer than its cached
-//      copy, and drops records that left every view;
-//   4. heartbeats the view while it runs.
+// It does what a web page would do (see the README's "The client protocol");
+// the library does the protocol:
+//   1. registers its view (here straight with SSP's HTTP API through
+//      `sspBackend`, because this is trusted code; a web page asks your
+//      backend, which holds the bearer secret);
+//   2. subscribes to the view's edges, reads them once, fetches the records
+//      they point at, follows the notifications (a record is fetched only
+//      when an edge's `version` is newer than the cached copy), and catches
+//      up after a reconnect;
+//   3. heartbeats the view while it runs.
 //
 // It prints one JSON object per line on stdout, one per event, for people and
 // for the integration test (tests/integration/node_client.rs). Diagnostics go
 // to stderr. It stops cleanly on SIGTERM/SIGINT, and on end of stdin when
-// started with --stop-on-stdin-eof, then prints its final local copy.
+// started with --stop-on-stdin-eof, then prints its final local copy. With
+// --stdin-commands it reads one JSON command per line on stdin:
+//   {"open": {"id": "...", "sql": "...", "params": {...}, "ttl": "1h"}}
+//   {"close": "<view id>"}
 //
 // Configuration: environment variables (below), or the same names as
 // --flags, e.g. --client-id=browser-42 (flags win).
 
+import readline from "node:readline";
 import { WebSocket } from "ws";
-import { ChannelIterator, Surreal, RecordId, jsonify } from "surrealdb";
+import { Surreal } from "surrealdb";
+import { Spooky, sspBackend } from "@spooky/client";
 
 // Node.js 20 has no global WebSocket; the SDK's ws:// engine uses it.
 globalThis.WebSocket ??= WebSocket;
-
-// Work around a bug of surrealdb 2.0.x (fixed upstream in surrealdb.js PR
-// #664, not released yet): the SDK's ChannelIterator hands a value submitted
-// while its reader is busy to an already settled promise, so of a burst of
-// LIVE notifications (two edges of one transaction, say) only the first
-// arrives. The patch keeps the iterator's interface and queues values and
-// readers; it is applied only when a probe shows the value loss.
-async function fixChannelIterator() {
-    const probe = new ChannelIterator();
-    const first = probe.next();
-    probe.submit(1);
-    probe.submit(2);
-    await first;
-    const second = await Promise.race([probe.next(), Promise.resolve("lost")]);
-    if (second !== "lost") return false;
-    const proto = ChannelIterator.prototype;
-    const original = { return: proto.return, cancel: proto.cancel };
-    const states = new WeakMap();
-    const state = (it) => {
-        let s = states.get(it);
-        if (!s) states.set(it, (s = { queue: [], readers: [], done: false }));
-        return s;
-    };
-    const finish = (s) => {
-        s.done = true;
-        for (const reader of s.readers.splice(0)) reader({ value: undefined, done: true });
-    };
-    proto.next = function () {
-        const s = state(this);
-        if (s.queue.length > 0) return Promise.resolve({ value: s.queue.shift(), done: false });
-        if (s.done) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => s.readers.push(resolve));
-    };
-    proto.submit = function (value) {
-        const s = state(this);
-        if (s.done) return;
-        const reader = s.readers.shift();
-        if (reader) reader({ value, done: false });
-        else s.queue.push(value);
-    };
-    // The originals still run for their cleanup (unsubscribing the channel).
-    proto.return = function () {
-        finish(state(this));
-        return original.return.call(this);
-    };
-    proto.throw = function (error) {
-        finish(state(this));
-        original.return.call(this);
-        return Promise.reject(error);
-    };
-    proto.cancel = function () {
-        finish(state(this));
-        original.cancel.call(this);
-    };
-    return true;
-}
 
 // ---------------------------------------------------------------- settings
 
@@ -101,6 +51,7 @@ function readConfig(argv, env) {
         "surreal-user": ["SURREAL_USER", "root"],
         "surreal-pass": ["SURREAL_PASS", "root"],
         "client-id": ["CLIENT_ID", `node-client-${process.pid}`],
+        owner: ["OWNER", undefined],
         "view-id": ["VIEW_ID", undefined],
         "view-sql": ["VIEW_SQL", "SELECT * FROM thread WHERE author = $uid"],
         "view-params": ["VIEW_PARAMS", '{"uid": "user:1"}'],
@@ -108,6 +59,7 @@ function readConfig(argv, env) {
         "heartbeat-ms": ["HEARTBEAT_MS", "30000"],
         "unregister-on-exit": ["UNREGISTER_ON_EXIT", "false"],
         "stop-on-stdin-eof": ["STOP_ON_STDIN_EOF", "false"],
+        "stdin-commands": ["STDIN_COMMANDS", "false"],
     };
     const known = new Set(Object.keys(spec));
     for (const name of Object.keys(flags)) {
@@ -135,13 +87,17 @@ function readConfig(argv, env) {
         username: c["surreal-user"],
         password: c["surreal-pass"],
         clientId: c["client-id"],
-        viewId: c["view-id"] ?? `${c["client-id"]}-view`,
-        sql: c["view-sql"],
-        params,
-        ttl: c["view-ttl"],
+        owner: c.owner || undefined,
+        view: {
+            id: c["view-id"] ?? `${c["client-id"]}-view`,
+            sql: c["view-sql"],
+            params,
+            ttl: c["view-ttl"],
+        },
         heartbeatMs,
         unregisterOnExit: c["unregister-on-exit"] === "true",
         stopOnStdinEof: c["stop-on-stdin-eof"] === "true",
+        stdinCommands: c["stdin-commands"] === "true",
     };
 }
 
@@ -156,138 +112,17 @@ function log(...args) {
     console.error("[node-client]", ...args);
 }
 
-// -------------------------------------------------------------- SSP's API
-
-async function ssp(config, path, body) {
-    const response = await fetch(`${config.sspUrl}${path}`, {
-        method: "POST",
-        headers: {
-            authorization: `Bearer ${config.secret}`,
-            "content-type": "application/json",
-        },
-        body: JSON.stringify(body),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`POST ${path}: ${response.status} ${text}`);
-    return JSON.parse(text);
-}
-
-// ------------------------------------------------------- the local copy
-
-/** Text of a record id as SSP's API writes it, e.g. `thread:1`. */
-function idText(id) {
-    return id.toString();
-}
-
-/** The view key of an edge's `in` (`_spooky_query:<view>` -> `<view>`). */
-function viewKey(inId) {
-    return inId instanceof RecordId ? String(inId.id) : String(inId).replace(/^_spooky_query:/, "");
-}
-
-/**
- * The client's local copy: which records each view holds (from the edges),
- * and one cached copy of each record with the version it was fetched for.
- */
-class LocalCopy {
-    constructor(db) {
-        this.db = db;
-        /** view key -> Set of record id texts */
-        this.views = new Map();
-        /** record id text -> { version, content } */
-        this.records = new Map();
-    }
-
-    /** Fetches `out` unless the cached copy is at `version` or newer. */
-    async ensure(out, version) {
-        const key = idText(out);
-        const cached = this.records.get(key);
-        if (cached && cached.version >= version) return { fetched: false, cached };
-        const content = await this.db.select(out);
-        const entry = { version, content: content === undefined ? null : jsonify(content) };
-        this.records.set(key, entry);
-        return { fetched: true, cached: entry };
-    }
-
-    holders(key) {
-        let n = 0;
-        for (const members of this.views.values()) if (members.has(key)) n += 1;
-        return n;
-    }
-
-    /** Applies one edge notification; returns the event to print. */
-    async apply(action, edge) {
-        const view = viewKey(edge.in);
-        const record = idText(edge.out);
-        const version = Number(edge.version);
-        if (action === "DELETE") {
-            this.views.get(view)?.delete(record);
-            const dropped = this.holders(record) === 0 && this.records.delete(record);
-            return { action, view, record, version, fetched: false, dropped };
-        }
-        if (!this.views.has(view)) this.views.set(view, new Set());
-        this.views.get(view).add(record);
-        const { fetched, cached } = await this.ensure(edge.out, version);
-        return {
-            action,
-            view,
-            record,
-            version,
-            fetched,
-            ...(fetched ? { content: cached.content } : {}),
-        };
-    }
-
-    /**
-     * Replaces the membership with the current edges (a first load, or after
-     * a reconnect when notifications may have been missed), fetching what is
-     * new or newer and dropping what left.
-     */
-    async sync(edges) {
-        this.views = new Map();
-        let fetched = 0;
-        for (const edge of edges) {
-            const view = viewKey(edge.in);
-            if (!this.views.has(view)) this.views.set(view, new Set());
-            this.views.get(view).add(idText(edge.out));
-            if ((await this.ensure(edge.out, Number(edge.version))).fetched) fetched += 1;
-        }
-        for (const key of [...this.records.keys()]) {
-            if (this.holders(key) === 0) this.records.delete(key);
-        }
-        return fetched;
-    }
-
-    snapshot() {
-        const views = {};
-        for (const [view, members] of [...this.views].sort(([a], [b]) => a.localeCompare(b))) {
-            if (members.size > 0) views[view] = [...members].sort();
-        }
-        const records = {};
-        for (const key of [...this.records.keys()].sort()) records[key] = this.records.get(key);
-        return { views, records };
-    }
+function message(e) {
+    return String(e?.message ?? e);
 }
 
 // ------------------------------------------------------------------ main
 
-const LIVE_EDGES = "LIVE SELECT * FROM _spooky_list_ref WHERE clientId = $clientId";
-const CURRENT_EDGES = "SELECT * FROM _spooky_list_ref WHERE clientId = $clientId";
-
 async function main() {
     const config = readConfig(process.argv.slice(2), process.env);
-    if (await fixChannelIterator()) log("patched the SDK's ChannelIterator (lost burst notifications)");
 
-    // 1. Register the view (your backend's job in a real app).
-    const view = await ssp(config, "/view/register", {
-        id: config.viewId,
-        clientId: config.clientId,
-        surql: config.sql,
-        params: config.params,
-        ttl: config.ttl,
-    });
-    emit("registered", { view: view.id, clientId: view.clientId, records: view.records });
-
-    // 2. Connect to SurrealDB as the client.
+    // Connect to SurrealDB as the client. (A web page signs in as the app's
+    // record user; with OWNER set, SSP lets only that user read the edges.)
     const db = new Surreal();
     await db.connect(config.surrealUrl, {
         namespace: config.namespace,
@@ -296,97 +131,158 @@ async function main() {
         // The SDK's default gives up after 5 attempts (~3 s); a page keeps trying.
         reconnect: { enabled: true, attempts: -1, retryDelayMax: 5000 },
     });
-    const local = new LocalCopy(db);
 
-    // Notifications are applied one at a time, in order, by one loop.
-    let subscription;
+    // SSP's own API, with the secret: fine here, never in a browser. The
+    // wrapper prints what SSP answers to each registration.
+    const ssp = sspBackend({
+        url: config.sspUrl,
+        secret: config.secret,
+        clientId: config.clientId,
+        owner: config.owner,
+    });
+    const backend = {
+        ...ssp,
+        async register(spec) {
+            const answer = await ssp.register(spec);
+            emit("registered", { view: answer.id, clientId: answer.clientId, records: answer.records });
+            return answer;
+        },
+    };
+    const spooky = new Spooky({ db, backend, heartbeatMs: config.heartbeatMs });
+
     let stopping = false;
+    // Records read from SurrealDB, to report how many a load or catch-up took.
+    let fetches = 0;
+    let fetchesAtDrop = 0;
+    // Between "disconnected" and "resubscribed" the views catch up; that is
+    // reported once, as the "resubscribed" snapshot, not edge by edge.
+    let catchingUp = false;
+
+    spooky.on("fetch", () => {
+        fetches += 1;
+    });
+    spooky.on("error", ({ error, view, context }) => {
+        if (!stopping) emit("error", { message: message(error), ...(view ? { view } : {}), ...(context ? { context } : {}) });
+    });
+
+    /** The local copy: which records each view holds, and each record once. */
+    function snapshot() {
+        const views = {};
+        const records = {};
+        const open = [...spooky.views.values()].sort((a, b) => a.id.localeCompare(b.id));
+        for (const view of open) {
+            if (view.ids.length > 0) views[view.id] = view.ids;
+        }
+        for (const id of open.flatMap((view) => view.ids).sort()) {
+            const holders = open.filter((view) => view.version(id) !== undefined);
+            const version = Math.max(...holders.map((view) => view.version(id)));
+            const content = holders.map((view) => view.get(id)).find((r) => r !== undefined) ?? null;
+            records[id] = { version, content };
+        }
+        return { views, records };
+    }
+
+    function follow(view) {
+        const edge = (action) => (e) => {
+            if (catchingUp || stopping) return;
+            emit("edge", {
+                action,
+                view: view.id,
+                record: e.id,
+                version: e.version,
+                fetched: e.fetched,
+                ...(e.fetched ? { content: e.record ?? null } : {}),
+            });
+        };
+        view.on("enter", edge("CREATE"));
+        view.on("update", edge("UPDATE"));
+        view.on("leave", (e) => {
+            if (catchingUp || stopping) return;
+            // Dropped from the local copy unless another view holds it.
+            const dropped = ![...spooky.views.values()].some((v) => v.version(e.id) !== undefined);
+            emit("edge", { action: "DELETE", view: view.id, record: e.id, version: e.version, fetched: false, dropped });
+        });
+    }
+
+    async function open(spec) {
+        const before = fetches;
+        const view = await spooky.view(spec);
+        follow(view);
+        emit("ready", { view: view.id, edges: view.ids.length, fetched: fetches - before, ...snapshot() });
+        return view;
+    }
+
+    spooky.on("disconnected", () => {
+        if (stopping) return;
+        catchingUp = true;
+        fetchesAtDrop = fetches;
+        emit("disconnected");
+    });
+    spooky.on("resubscribed", () => {
+        if (stopping) return;
+        catchingUp = false;
+        const edges = [...spooky.views.values()].reduce((n, view) => n + view.ids.length, 0);
+        emit("resubscribed", { edges, fetched: fetches - fetchesAtDrop, ...snapshot() });
+    });
+
+    await open(config.view);
+
     let done;
     const finished = new Promise((resolve) => {
         done = resolve;
     });
 
-    async function follow(live) {
-        try {
-            for await (const message of live) {
-                if (message.action === "KILLED") {
-                    emit("killed", { liveId: String(message.queryId) });
-                    break;
-                }
-                emit("edge", await local.apply(message.action, message.value));
-            }
-        } catch (e) {
-            if (!stopping) emit("error", { message: String(e?.message ?? e) });
-        }
-    }
-
-    // 3. Subscribe, then read the current edges: a change between the two
-    //    shows up in the read, in a notification, or in both (and versions
-    //    make applying it twice harmless).
-    async function subscribe(reason) {
-        const [liveId] = await db.query(LIVE_EDGES, { clientId: config.clientId }).collect();
-        const live = await db.liveOf(liveId);
-        const iterator = live[Symbol.asyncIterator](); // attach before anything can arrive
-        const [edges] = await db.query(CURRENT_EDGES, { clientId: config.clientId }).collect();
-        const fetched = await local.sync(edges);
-        subscription = live;
-        emit(reason, { liveId: String(liveId), edges: edges.length, fetched, ...local.snapshot() });
-        follow({ [Symbol.asyncIterator]: () => iterator });
-    }
-
-    await subscribe("ready");
-
-    // A dropped socket ends every LIVE query of the connection; the SDK
-    // reconnects, and the client subscribes and catches up again.
-    let connected = true;
-    const lost = () => {
-        if (connected && !stopping) emit("disconnected");
-        connected = false;
-    };
-    db.subscribe("reconnecting", lost);
-    db.subscribe("disconnected", lost);
-    db.subscribe("connected", () => {
-        connected = true;
-        if (stopping) return;
-        subscribe("resubscribed").catch((e) => emit("error", { message: String(e?.message ?? e) }));
-    });
-
-    // 4. Keep the view alive.
-    const heartbeat =
-        config.heartbeatMs > 0
-            ? setInterval(() => {
-                  ssp(config, "/view/heartbeat", { id: config.viewId }).catch((e) =>
-                      emit("error", { message: String(e?.message ?? e) }),
-                  );
-              }, config.heartbeatMs)
-            : undefined;
-
     async function stop(why) {
         if (stopping) return;
         stopping = true;
-        clearInterval(heartbeat);
+        const final = snapshot();
         try {
-            await subscription?.kill();
+            await spooky.close({ unregister: config.unregisterOnExit });
         } catch (e) {
-            log("kill:", e?.message ?? e);
+            log("close:", message(e));
         }
-        if (config.unregisterOnExit) {
-            try {
-                await ssp(config, "/view/unregister", { id: config.viewId });
-            } catch (e) {
-                log("unregister:", e?.message ?? e);
-            }
-        }
-        emit("stopped", { reason: why, ...local.snapshot() });
+        emit("stopped", { reason: why, ...final });
         await db.close().catch(() => {});
         done();
     }
 
+    // Commands run one at a time, in order.
+    let commands = Promise.resolve();
+    async function command(line) {
+        if (line.trim() === "") return;
+        let c;
+        try {
+            c = JSON.parse(line);
+        } catch (e) {
+            emit("error", { message: `a command is not JSON: ${message(e)}` });
+            return;
+        }
+        try {
+            if (c.open) {
+                await open(c.open);
+            } else if (c.close) {
+                const view = spooky.views.get(String(c.close));
+                if (!view) throw new Error(`no open view "${c.close}"`);
+                await view.close();
+                emit("closed", { view: view.id });
+            } else {
+                throw new Error(`unknown command ${line} (give "open" or "close")`);
+            }
+        } catch (e) {
+            emit("error", { message: message(e), command: c });
+        }
+    }
+
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
-    if (config.stopOnStdinEof) {
-        process.stdin.on("end", () => stop("stdin closed"));
-        process.stdin.resume();
+    if (config.stdinCommands || config.stopOnStdinEof) {
+        const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+        lines.on("line", (line) => {
+            if (config.stdinCommands && !stopping) commands = commands.then(() => command(line));
+        });
+        lines.on("close", () => {
+            if (config.stopOnStdinEof) commands.then(() => stop("stdin closed"));
+        });
     }
     await finished;
 }
@@ -394,7 +290,7 @@ async function main() {
 main().then(
     () => process.exit(0),
     (e) => {
-        emit("error", { message: String(e?.message ?? e), fatal: true });
+        emit("error", { message: message(e), fatal: true });
         log(e?.stack ?? e);
         process.exit(1);
     },

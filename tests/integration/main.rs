@@ -13,6 +13,7 @@ mod corpus;
 mod fuzz_bodies;
 mod hardening;
 mod http;
+mod js_clients;
 mod links;
 mod metrics;
 mod migrations;

@@ -1,16 +1,17 @@
 //! A real browser-style client, end to end: the Node.js example in
-//! `examples/node-client/` (official `surrealdb` SDK) registers a view through
-//! SSP, follows its edges with `LIVE SELECT ... WHERE clientId = $clientId`
-//! and keeps a local copy, while this test writes "from another process":
-//! directly in SurrealDB (SSP's change worker picks the writes up) and as an
-//! app would, writing the record and then calling `/ingest`.
+//! `examples/node-client/` (the `@spooky/client` library of `clients/js/` on
+//! the official `surrealdb` SDK) registers views through SSP, follows each
+//! view's edges with `LIVE SELECT ... WHERE in = type::record('_spooky_query',
+//! $view)` and keeps a local copy, while this test writes "from another
+//! process": directly in SurrealDB (SSP's change worker picks the writes up)
+//! and as an app would, writing the record and then calling `/ingest`.
 //!
 //! The client prints one JSON line per event; the test reads them with a
 //! deadline each and asserts every notification, the edge versions and the
-//! final local copy. Needs Node.js >= 20 and npm on `PATH`; the example's npm
-//! dependencies are installed here (`npm ci`) when missing.
+//! final local copy. It opens its second view on a command the test writes
+//! to its stdin. Needs Node.js >= 20 and npm on `PATH`; the example's npm
+//! dependencies are installed here (`npm ci`) when missing or out of date.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -18,10 +19,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use ssp::db::{Db, Query};
 use surrealdb::types as sdb;
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
 use crate::support::proxy::Proxy;
@@ -34,63 +34,9 @@ fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/node-client")
 }
 
-/// Runs `program --version`; `None` when it is not installed.
-fn version_of(program: &str) -> Option<String> {
-    let out = std::process::Command::new(program)
-        .arg("--version")
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// Checks for Node.js >= 20 and npm, and installs the example's locked
-/// dependencies unless the installed ones match `package-lock.json`.
-/// Idempotent; a file lock keeps concurrent test runs from installing into
-/// the same `node_modules` at once.
-fn install_example_deps() {
-    let node = version_of("node").unwrap_or_else(|| {
-        panic!("the Node client test needs Node.js >= 20 on PATH (`node` not found)")
-    });
-    let major: u32 = node
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    assert!(
-        major >= 20,
-        "the Node client test needs Node.js >= 20, found {node}"
-    );
-    version_of("npm").unwrap_or_else(|| {
-        panic!("the Node client test needs npm on PATH (`npm` not found; it comes with Node.js)")
-    });
-
-    let dir = example_dir();
-    let lock_path = dir.join(".npm-install.lock");
-    let lock = File::create(&lock_path).expect("create the npm install lock file");
-    lock.lock().expect("take the npm install lock");
-
-    let lockfile = std::fs::read(dir.join("package-lock.json")).expect("read package-lock.json");
-    let want = format!("{:x}", Sha256::digest(&lockfile));
-    let stamp = dir.join("node_modules/.ssp-lock-sha256");
-    if std::fs::read_to_string(&stamp).is_ok_and(|have| have.trim() == want) {
-        return;
-    }
-    let out = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .output()
-        .expect("run npm ci");
-    assert!(
-        out.status.success(),
-        "`npm ci` in {} failed:\n{}\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::write(&stamp, want).expect("write the npm install stamp");
+/// The JS client library the example is built on.
+fn clients_js_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/js")
 }
 
 /// The running Node client: its stdout as events, its stderr kept for
@@ -109,6 +55,7 @@ impl NodeClient {
             .arg("client.mjs")
             .current_dir(example_dir())
             .env("STOP_ON_STDIN_EOF", "true")
+            .env("STDIN_COMMANDS", "true")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -201,6 +148,17 @@ impl NodeClient {
         event
     }
 
+    /// Writes one command line to the client's stdin.
+    async fn send(&mut self, command: Value) {
+        let stdin = self.child.stdin.as_mut().expect("the client's stdin");
+        let line = format!("{command}\n");
+        stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("write a command to the Node client");
+        stdin.flush().await.expect("flush the Node client's stdin");
+    }
+
     /// Closes stdin (the client's stop signal) and returns its `stopped`
     /// event after checking that it exits with status 0.
     async fn stop(mut self) -> Value {
@@ -283,9 +241,11 @@ fn node_client_follows_its_edges() {
 }
 
 async fn node_client_follows_its_edges_body() {
-    tokio::task::spawn_blocking(install_example_deps)
-        .await
-        .expect("npm install task");
+    tokio::task::spawn_blocking(|| {
+        crate::support::node::npm_ci(&example_dir(), &[&clients_js_dir()])
+    })
+    .await
+    .expect("npm install task");
 
     let test_db = TestDb::start(Backend::Ws).await;
     let app = TestApp::spawn_on(Arc::clone(&test_db), test_db.settings()).await;
@@ -326,6 +286,7 @@ async fn node_client_follows_its_edges_body() {
         json!([{"id": "thread:1", "version": 1}])
     );
     let ready = client.expect("ready").await;
+    assert_eq!(ready["view"], MINE);
     assert_eq!(ready["edges"], 1);
     assert_eq!(ready["fetched"], 1);
     assert_eq!(ready["views"], json!({MINE: ["thread:1"]}));
@@ -373,18 +334,27 @@ async fn node_client_follows_its_edges_body() {
         .await;
     assert_eq!(e["dropped"], true);
 
-    // A second view of the same client (registered by its backend) holds
-    // thread:2, which the client already has at version 2: no fetch.
-    let response = app
-        .post("/view/register")
-        .json(&json!({"id": SECOND, "sql": SECOND_SQL, "clientId": "browser-1"}))
-        .send()
-        .await
-        .expect("register the second view");
-    assert_eq!(response.status(), StatusCode::OK);
+    // The client opens a second view, which holds thread:2: the client
+    // already has it at version 2 (the first view holds it), no fetch.
     client
-        .expect_edge("CREATE", SECOND, "thread:2", 2, false)
+        .send(json!({"open": {"id": SECOND, "sql": SECOND_SQL}}))
         .await;
+    let registered = client.expect("registered").await;
+    assert_eq!(registered["view"], SECOND);
+    assert_eq!(registered["clientId"], "browser-1");
+    assert_eq!(
+        registered["records"],
+        json!([{"id": "thread:2", "version": 2}])
+    );
+    let ready = client.expect("ready").await;
+    assert_eq!(ready["view"], SECOND);
+    assert_eq!(ready["edges"], 1);
+    assert_eq!(ready["fetched"], 0);
+    assert_eq!(
+        ready["views"],
+        json!({MINE: ["thread:2", "thread:4"], SECOND: ["thread:2"]})
+    );
+    assert_eq!(ready["records"]["thread:2"]["version"], 2);
 
     // One change to a record both views hold: two edge updates to the same
     // version, one fetch.

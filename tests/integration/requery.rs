@@ -393,9 +393,9 @@ async fn what_cannot_be_kept_exact_is_refused(backend: Backend) {
         ("SELECT *, count(->x) AS n FROM t WHERE a = $nope", "$nope"),
         ("SELECT *, fn::nope() AS n FROM t", "fn::nope"),
         ("SELECT * FROM (CREATE t SET a = 1)", "CREATE"),
-        // `$auth` without the viewer given as `auth` (the answer says so),
+        // `$auth` without the viewer given as `owner` (the answer says so),
         // and the session params SSP never has.
-        ("SELECT * FROM room WHERE owner == $auth.id", "`auth`"),
+        ("SELECT * FROM room WHERE owner == $auth.id", "`owner`"),
         ("SELECT * FROM user WHERE id = $session.rd", "$session"),
     ] {
         let response = app

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod node;
 pub mod process;
 pub mod proxy;
 pub mod surreal;
