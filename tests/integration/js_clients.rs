@@ -118,6 +118,32 @@ fn js_client_library() {
     });
 }
 
+/// The demo page in headless Chromium: two signed-in users, writes through
+/// SurrealDB and `/ingest`, a dropped connection, and what each user may
+/// see. Regenerates the README's screenshot.
+#[test]
+fn demo_page_in_chromium() {
+    crate::support::run(async {
+        let dir = repo("examples/demo");
+        let install = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::support::node::npm_ci(&install, &[&repo("clients/js")])
+        })
+        .await
+        .expect("npm install task");
+        let servers = Servers::start().await;
+        let screenshot = repo("docs/demo.png");
+        servers
+            .run(
+                &dir,
+                "node",
+                &["test/browser.mjs"],
+                &[("SCREENSHOT", screenshot.display().to_string())],
+            )
+            .await;
+    });
+}
+
 /// Not a test: starts the servers, writes their environment as JSON to
 /// `$SSP_DEV_ENV_FILE` (default `/tmp/ssp-dev/env.json`) and runs until
 /// killed. `cargo test --test integration dev_env -- --ignored --nocapture`.
