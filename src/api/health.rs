@@ -158,14 +158,15 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         (Some(_), Err(_)) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
     };
     let persistence = !state.settings.persistence_file.as_os_str().is_empty();
+    let counts = core.map(|c| c.pipeline.counts()).unwrap_or_default();
     let body = Health {
         status,
         ready: code == StatusCode::OK,
         live: true,
         version: env!("CARGO_PKG_VERSION"),
         db,
-        views: core.map_or(0, |c| c.pipeline.read(|e| e.view_count())),
-        records: core.map_or(0, |c| c.pipeline.read(|e| e.record_count())),
+        views: counts.views,
+        records: counts.records,
         pipeline: PipelineHealth {
             round_trips: core.map_or(0, |c| c.pipeline.round_trips()),
             queue_depth: core.map_or(0, |c| c.pipeline.queue_depth()),

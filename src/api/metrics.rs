@@ -46,12 +46,10 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     metrics::gauge!("ssp_ready").set(if state.is_ready() { 1.0 } else { 0.0 });
     metrics::gauge!("ssp_db_round_trips").set(state.db.round_trips() as f64);
     if let Some(core) = state.try_core() {
-        let views = core.pipeline.read(|e| e.view_count());
-        let records = core.pipeline.read(|e| e.record_count());
-        metrics::gauge!("ssp_views_registered").set(views as f64);
-        let requery = core.pipeline.read(|e| e.requery_count());
-        metrics::gauge!("ssp_views_requery").set(requery as f64);
-        metrics::gauge!("ssp_records").set(records as f64);
+        let counts = core.pipeline.counts();
+        metrics::gauge!("ssp_views_registered").set(counts.views as f64);
+        metrics::gauge!("ssp_views_requery").set(counts.requery_views as f64);
+        metrics::gauge!("ssp_records").set(counts.records as f64);
         metrics::gauge!("ssp_pipeline_queue_depth").set(core.pipeline.queue_depth() as f64);
         metrics::gauge!("ssp_pipeline_round_trips").set(core.pipeline.round_trips() as f64);
         let (_, lag) = core.worker_lag();

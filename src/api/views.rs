@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{ApiError, ApiJson, AppState, Core, ErrorBody, pipeline_error};
+use crate::engine::value::RecordId;
 use crate::engine::{EngineError, Tier, ViewMeta};
 use crate::pipeline::PipelineError;
 use crate::pipeline::ttl_sweep::parse_ttl;
@@ -167,8 +169,13 @@ pub struct ViewBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, example = "user:1")]
     pub owner: Option<String>,
-    /// The result set, sorted by id, with each record's version.
+    /// The result set, sorted by id, with each record's version (one page
+    /// of it with `limit`).
     pub records: Vec<RecordRef>,
+    /// With `limit`, when more records follow: the `after` of the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "thread:1000")]
+    pub next: Option<String>,
     /// Which tier maintains the view.
     pub tier: TierBody,
 }
@@ -207,11 +214,52 @@ impl From<Tier> for TierBody {
     }
 }
 
-fn view_body(core: &Core, id: &str) -> Option<ViewBody> {
+/// Which records of a view `GET /view/{id}` answers: all of them, or with
+/// `limit`, a page of at most `limit` after the record id `after`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// Most records in the answer (1 to 100,000); the answer's `next` names
+    /// where the next page starts.
+    limit: Option<usize>,
+    /// Only records after this record id (the `next` of the page before).
+    after: Option<String>,
+}
+
+/// Most records in one page.
+const MAX_PAGE: usize = 100_000;
+
+/// The part of `sorted` that `page` asks for, and where the next page
+/// starts.
+fn page_of(
+    mut sorted: Vec<(RecordId, u64)>,
+    limit: Option<usize>,
+    after: Option<&RecordId>,
+) -> (Vec<(RecordId, u64)>, Option<String>) {
+    if let Some(after) = after {
+        let start = sorted.partition_point(|(r, _)| r <= after);
+        sorted.drain(..start);
+    }
+    let mut next = None;
+    if let Some(limit) = limit
+        && sorted.len() > limit
+    {
+        sorted.truncate(limit);
+        next = sorted.last().map(|(r, _)| r.to_string());
+    }
+    (sorted, next)
+}
+
+fn view_body(
+    core: &Core,
+    id: &str,
+    limit: Option<usize>,
+    after: Option<&RecordId>,
+) -> Option<ViewBody> {
     core.pipeline.read(|engine| {
         let meta = engine.view(id)?;
-        let records = engine
-            .view_records(id)?
+        let (page, next) = page_of(engine.view_records(id)?, limit, after);
+        let records = page
             .into_iter()
             .map(|(r, version)| RecordRef {
                 id: r.to_string(),
@@ -227,6 +275,7 @@ fn view_body(core: &Core, id: &str) -> Option<ViewBody> {
             last_active_at: meta.last_active_at,
             owner: meta.owner.as_deref().map(str::to_owned),
             records,
+            next,
             tier: engine.tier(id)?.into(),
         })
     })
@@ -342,7 +391,7 @@ pub async fn register(
         Some(plan) => pipeline.register_requery(meta, plan).await,
     }
     .map_err(pipeline_error)?;
-    view_body(core, &id)
+    view_body(core, &id, None, None)
         .map(ApiJson)
         .ok_or_else(|| ApiError::Internal("the view vanished after registering".into()))
 }
@@ -468,14 +517,16 @@ pub async fn heartbeat(
 
 /// Read a view.
 ///
-/// The view and its current result set, with each record's version.
+/// The view and its current result set, with each record's version: all of
+/// it, or a page with `limit` (and `after`, the `next` of the page before).
 #[utoipa::path(
     get,
     path = "/view/{id}",
     tag = "views",
-    params(("id" = String, Path, description = "The view id, with or without `_spooky_query:`")),
+    params(("id" = String, Path, description = "The view id, with or without `_spooky_query:`"), Page),
     responses(
         (status = 200, description = "The view", body = ViewBody),
+        (status = 400, description = "A bad `limit` or `after`", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, description = "No such view", body = ErrorBody),
         (status = 503, description = "`not_ready`: SSP is still starting", body = ErrorBody),
@@ -484,11 +535,33 @@ pub async fn heartbeat(
 pub async fn get_view(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<ApiJson<ViewBody>, ApiError> {
     let id = normalize_view_id(&id)?;
-    view_body(state.core()?, &id)
-        .map(ApiJson)
-        .ok_or_else(|| ApiError::NotFound(format!("no view `{id}`")))
+    let Query(page) = page.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if page.limit.is_some_and(|l| l == 0 || l > MAX_PAGE) {
+        return Err(ApiError::BadRequest(format!(
+            "`limit` must be 1 to {MAX_PAGE}"
+        )));
+    }
+    let after = match page.after.as_deref() {
+        None => None,
+        Some(text) => Some(RecordId::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(format!("`after` is not a record id: {text:?}"))
+        })?),
+    };
+    state.core()?;
+    // The read waits while the applier holds the engine (a registration
+    // over a big table): on a blocking thread, not on one of the runtime's.
+    let body = tokio::task::spawn_blocking(move || {
+        state
+            .try_core()
+            .and_then(|core| view_body(core, &id, page.limit, after.as_ref()))
+            .ok_or_else(|| ApiError::NotFound(format!("no view `{id}`")))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("reading the view failed: {e}")))?;
+    body.map(ApiJson)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -180,6 +180,23 @@ pub struct Pipeline {
     /// registration (a re-query answer showed links to a new table); the
     /// change worker then follows them.
     tables_wanted: Arc<Notify>,
+    /// The engine's counts as last read, for [`Pipeline::counts`].
+    counts: Arc<CachedCounts>,
+}
+
+/// How many views and records the engine holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineCounts {
+    pub views: usize,
+    pub requery_views: usize,
+    pub records: usize,
+}
+
+#[derive(Default)]
+struct CachedCounts {
+    views: std::sync::atomic::AtomicUsize,
+    requery_views: std::sync::atomic::AtomicUsize,
+    records: std::sync::atomic::AtomicUsize,
 }
 
 /// Most changes merged into one transaction.
@@ -222,6 +239,7 @@ impl Pipeline {
                 budget: None,
                 diverged,
                 tables_wanted,
+                counts: Arc::default(),
             },
             handle,
         )
@@ -288,7 +306,36 @@ impl Pipeline {
             .prepare(sql, params)
     }
 
-    /// Reads the engine under its lock.
+    /// The engine's counts, without waiting: while the applier holds the
+    /// engine (a batch, a registration over a big table), the counts read
+    /// last. `/health` and `/metrics` use this, so that a probe never
+    /// stalls behind the stream (nor blocks a runtime thread on the lock).
+    pub fn counts(&self) -> EngineCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        let cached = &self.counts;
+        match self.engine.try_read() {
+            Ok(engine) => {
+                let now = EngineCounts {
+                    views: engine.view_count(),
+                    requery_views: engine.requery_count(),
+                    records: engine.record_count(),
+                };
+                cached.views.store(now.views, Relaxed);
+                cached.requery_views.store(now.requery_views, Relaxed);
+                cached.records.store(now.records, Relaxed);
+                now
+            }
+            Err(_) => EngineCounts {
+                views: cached.views.load(Relaxed),
+                requery_views: cached.requery_views.load(Relaxed),
+                records: cached.records.load(Relaxed),
+            },
+        }
+    }
+
+    /// Reads the engine under its lock. Blocks while the applier holds it:
+    /// call it off the async runtime's threads (`spawn_blocking`) when the
+    /// wait can be long.
     pub fn read<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
         let guard = self.engine.read().unwrap_or_else(|p| p.into_inner());
         f(&guard)

@@ -846,3 +846,72 @@ async fn health_reports_the_worker(backend: Backend) {
     app.stop().await;
 }
 backend_tests!(health_reports_the_worker);
+
+/// `GET /view/{id}` pages with `limit` and `after`: the pages, walked by
+/// `next`, are the whole result set in order, each record once; without
+/// `limit` the answer is all of it, as the contract says.
+async fn get_view_pages(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let sql = "SELECT * FROM item WHERE n >= 0";
+    let r = app
+        .post("/view/register")
+        .json(&json!({"id": "paged", "sql": sql, "clientId": "c"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), StatusCode::OK);
+    // Keys whose text order differs from their order (9 < 10 as numbers).
+    for k in 1..=25 {
+        let r = app
+            .post("/ingest")
+            .json(&json!({"table": "item", "op": "CREATE", "id": format!("item:{k}"), "record": {"n": k}}))
+            .send()
+            .await
+            .expect("ingest");
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let all = app.get_json("/view/paged").await;
+    assert!(all.get("next").is_none(), "{all}");
+    let everything = all["records"].as_array().cloned().unwrap_or_default();
+    assert_eq!(everything.len(), 25);
+
+    let mut walked = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &after {
+            None => "/view/paged?limit=10".to_owned(),
+            Some(a) => format!("/view/paged?limit=10&after={a}"),
+        };
+        let page = app.get_json(&path).await;
+        let records = page["records"].as_array().cloned().unwrap_or_default();
+        assert!(records.len() <= 10, "{page}");
+        walked.extend(records);
+        pages += 1;
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(walked, everything, "the pages are the whole set, in order");
+
+    for (query, why) in [
+        ("limit=0", "limit"),
+        ("limit=100001", "limit"),
+        ("limit=ten", "limit"),
+        ("after=not%20an%20id", "after"),
+    ] {
+        let r = app
+            .get(&format!("/view/paged?{query}"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+        let body: Value = r.json().await.expect("a JSON error");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains(why), "{query}: {error}");
+    }
+    app.stop().await;
+}
+backend_tests!(get_view_pages: mem);
