@@ -80,6 +80,11 @@ pub struct StateFileHealth {
     pub enabled: bool,
     /// Saves since start.
     pub saves: u64,
+    /// Of `saves`, the full snapshots; the others appended what changed to
+    /// the change log.
+    pub full_saves: u64,
+    /// The size of the last save, in bytes.
+    pub last_bytes: u64,
     pub failures: u64,
     pub last_save_unix_ms: Option<u64>,
     /// Where the state came from at startup (`state_file`, or how it was
@@ -187,6 +192,8 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                 StateFileHealth {
                     enabled: true,
                     saves: stats.saves.load(Relaxed),
+                    full_saves: stats.full_saves.load(Relaxed),
+                    last_bytes: stats.last_bytes.load(Relaxed),
                     failures: stats.failures.load(Relaxed),
                     last_save_unix_ms: (last > 0).then_some(last),
                     origin: core.map(|c| c.origin),
@@ -195,6 +202,8 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             None => StateFileHealth {
                 enabled: persistence,
                 saves: 0,
+                full_saves: 0,
+                last_bytes: 0,
                 failures: 0,
                 last_save_unix_ms: None,
                 origin: core.map(|c| c.origin),

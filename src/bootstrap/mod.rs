@@ -26,6 +26,8 @@ use restore::RestoreError;
 
 use crate::app::{App, Core};
 use crate::persistence::Saver;
+use crate::persistence::change_log::LogEntry;
+use crate::persistence::saver::Taken;
 use crate::persistence::state_file::{FORMAT_VERSION, StateFile};
 use crate::pipeline::{Pipeline, ttl_sweep};
 use crate::shutdown::Shutdown;
@@ -118,6 +120,11 @@ async fn attempt(state: &App) -> Result<(Core, Started), RestoreError> {
     // Writes made (or lost) while SSP was down: make the edges match first.
     crate::sink::reconcile::reconcile(&mut restored.engine, &sink).await?;
 
+    if persistence.is_some() {
+        // The saver writes what changed from here on (its first save is a
+        // full snapshot either way).
+        restored.engine.track_changes();
+    }
     let (pipeline, applier) = Pipeline::start(restored.engine, sink);
     let mut background = vec![applier];
     let cursors = Cursors::from_saved(&restored.cursors, &restored.cursor_times);
@@ -134,18 +141,31 @@ async fn attempt(state: &App) -> Result<(Core, Started), RestoreError> {
             path,
             settings.save_debounce,
             Arc::clone(pipeline.dirty()),
-            Arc::new(move || {
+            Arc::new(move |full| {
                 // Cursors first: a restart then replays a little more,
                 // never less.
                 let (cursors, cursor_times) = snapshot_cursors.snapshot();
-                let engine = snapshot_pipeline.read(|e| e.to_state());
-                StateFile {
-                    format: FORMAT_VERSION,
-                    saved_at: Some(chrono::Utc::now()),
-                    cursors,
-                    cursor_times,
-                    engine,
-                }
+                let saved_at = chrono::Utc::now();
+                snapshot_pipeline.write(|e| {
+                    if full || e.wants_full_save() {
+                        Taken::Full(StateFile {
+                            format: FORMAT_VERSION,
+                            saved_at: Some(saved_at),
+                            generation: 0,
+                            cursors,
+                            cursor_times,
+                            engine: e.take_state(),
+                        })
+                    } else {
+                        Taken::Delta(LogEntry {
+                            generation: 0,
+                            saved_at,
+                            cursors,
+                            cursor_times,
+                            engine: e.take_delta(),
+                        })
+                    }
+                })
             }),
         );
         background.push(tokio::spawn(saver.run()));

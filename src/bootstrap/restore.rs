@@ -47,7 +47,7 @@ pub enum RestoreError {
 pub async fn restore(path: Option<&Path>, db: &Db) -> Result<Restored, RestoreError> {
     let loaded = match path {
         None => Ok(None),
-        Some(p) => StateFile::load(p),
+        Some(p) => StateFile::load_with_log(p),
     };
     match loaded {
         Ok(Some(file)) => {

@@ -89,7 +89,9 @@ impl Engine {
             let old = table.records.get(&id.key).cloned();
             touched.push((id.clone(), old.as_ref().map(|r| r.content.clone())));
             let Some(content) = content else {
-                table.records.remove(&id.key);
+                if table.records.remove(&id.key).is_some() {
+                    self.journal.record(id);
+                }
                 continue;
             };
             // Stored without an `id` field: the id is the key, whatever the
@@ -124,6 +126,7 @@ impl Engine {
             table
                 .records
                 .insert(id.key.clone(), Record { content, version });
+            self.journal.record(id);
         }
 
         // 2. Dispatch: evaluate candidate nodes before and after.

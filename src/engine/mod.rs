@@ -320,6 +320,63 @@ pub struct Engine {
     links_not_followed: u64,
     /// See [`Engine::take_link_views`].
     link_views: Vec<Arc<str>>,
+    /// What changed since the state file last took it (see
+    /// [`Engine::take_delta`]).
+    journal: Journal,
+}
+
+/// The records and views that changed since the last save, so that a save
+/// writes what changed rather than everything. Off (empty, free) unless
+/// the state is saved ([`Engine::track_changes`]).
+#[derive(Default)]
+struct Journal {
+    on: bool,
+    records: AHashSet<RecordId>,
+    views: AHashSet<Arc<str>>,
+    /// Something no delta describes happened (a reset): the next save is
+    /// a full snapshot.
+    full: bool,
+}
+
+impl Journal {
+    fn record(&mut self, id: &RecordId) {
+        if self.on {
+            self.records.insert(id.clone());
+        }
+    }
+
+    fn view(&mut self, id: &Arc<str>) {
+        if self.on {
+            self.views.insert(id.clone());
+        }
+    }
+}
+
+/// What changed in the engine's state since the last save: the records and
+/// views that changed, as they are now (see [`EngineState::apply`]).
+#[derive(Serialize, Deserialize, Default)]
+pub struct EngineDelta {
+    /// Changed records that exist, with their content and version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<StoredRecord>,
+    /// Changed records that are gone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<RecordId>,
+    /// Changed views that exist, as registered now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<ViewMeta>,
+    /// The re-query tier's state of those of `views` that run in it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requery: Vec<RequeryState>,
+    /// Changed views that are gone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_views: Vec<Arc<str>>,
+    /// Small, so always whole: see [`EngineState::table_floors`].
+    #[serde(default)]
+    pub table_floors: std::collections::BTreeMap<String, u64>,
+    /// Always whole: see [`EngineState::loaded`].
+    #[serde(default)]
+    pub loaded: Vec<String>,
 }
 
 /// The fewest matches past its end a window with a `LIMIT` keeps. A window

@@ -33,6 +33,7 @@ impl Engine {
         self.start_links();
         let sql = self.shared_sql(&meta.sql);
         let id = meta.id.clone();
+        self.journal.view(&id);
         let client_id = meta.client_id.clone();
         let after: AHashSet<RecordId> = members.into_iter().collect();
         let old = self.requery.insert(
@@ -113,6 +114,7 @@ impl Engine {
             .map(|r| self.version(r).unwrap_or(1))
             .collect();
         let v = self.requery.get_mut(id)?;
+        self.journal.view(&v.meta.id);
         v.error = None;
         let grew = linked.iter().any(|t| !v.linked.contains(t));
         v.linked = linked.into_boxed_slice();
@@ -143,6 +145,7 @@ impl Engine {
     /// answer, and `GET /view` shows why.
     pub fn requery_failed(&mut self, id: &str, error: String) {
         if let Some(v) = self.requery.get_mut(id) {
+            self.journal.view(&v.meta.id);
             v.error = Some(error.into_boxed_str());
         }
     }
@@ -191,11 +194,13 @@ impl Engine {
     pub fn touch(&mut self, id: &str, at: DateTime<Utc>) -> bool {
         if let Some(v) = self.views.get_mut(id) {
             v.meta.last_active_at = at;
+            self.journal.view(&v.meta.id);
             return true;
         }
         match self.requery.get_mut(id) {
             Some(v) => {
                 v.meta.last_active_at = at;
+                self.journal.view(&v.meta.id);
                 true
             }
             None => false,
@@ -205,6 +210,7 @@ impl Engine {
     /// Removes a view; returns its records (all of which lose their edge).
     pub fn unregister(&mut self, id: &str) -> Option<ViewDelta> {
         if let Some((view, client_id, members)) = self.remove_requery(id) {
+            self.journal.view(&view);
             let mut deleted: Vec<RecordId> = members.into_iter().collect();
             deleted.sort();
             return Some(ViewDelta {
@@ -219,6 +225,7 @@ impl Engine {
         records.sort();
         self.detach_view(&view.meta.id, view.root);
         let View { meta, plan, .. } = *view;
+        self.journal.view(&meta.id);
         self.forget_sql(meta.sql);
         drop(plan);
         self.finish_batch();
@@ -241,7 +248,10 @@ impl Engine {
 
     /// Forgets every view and record.
     pub fn reset(&mut self) {
+        let on = self.journal.on;
         *self = Engine::default();
+        self.journal.on = on;
+        self.journal.full = on;
     }
 
     pub(super) fn detach_view(&mut self, view_id: &Arc<str>, root: NodeId) {

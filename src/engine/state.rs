@@ -3,6 +3,82 @@
 use super::*;
 
 impl Engine {
+    /// Keeps a journal of what changes from now on, for [`Engine::take_delta`]
+    /// (only an engine whose state is saved needs one).
+    pub fn track_changes(&mut self) {
+        self.journal.on = true;
+    }
+
+    /// True when the changes since the last save cannot be written as a
+    /// delta (the engine was reset): the next save must be a full snapshot.
+    pub fn wants_full_save(&self) -> bool {
+        self.journal.full
+    }
+
+    /// A full snapshot ([`Engine::to_state`]), after which the journal
+    /// starts again from nothing.
+    pub fn take_state(&mut self) -> EngineState {
+        let state = self.to_state();
+        self.clear_journal();
+        state
+    }
+
+    fn clear_journal(&mut self) {
+        let on = self.journal.on;
+        self.journal = Journal {
+            on,
+            ..Journal::default()
+        };
+    }
+
+    /// What changed since the last [`Engine::take_state`] or `take_delta`:
+    /// each changed record and view as it is now. Costs what changed, not
+    /// what the engine holds.
+    pub fn take_delta(&mut self) -> EngineDelta {
+        let journal = std::mem::take(&mut self.journal);
+        self.journal.on = journal.on;
+        let mut delta = EngineDelta {
+            table_floors: self
+                .table_floors
+                .iter()
+                .map(|(t, v)| (t.to_string(), *v))
+                .collect(),
+            loaded: {
+                let mut loaded: Vec<String> = self.loaded.iter().map(|t| t.to_string()).collect();
+                loaded.sort();
+                loaded
+            },
+            ..EngineDelta::default()
+        };
+        for id in journal.records {
+            match self.store.get(&id) {
+                Some(rec) => delta.records.push(StoredRecord {
+                    id,
+                    version: rec.version,
+                    content: rec.content.clone(),
+                }),
+                None => delta.deleted.push(id),
+            }
+        }
+        for id in journal.views {
+            match self.view(&id) {
+                Some(meta) => {
+                    if let Some(r) = self.requery_state(&id) {
+                        delta.requery.push(r);
+                    }
+                    delta.views.push(meta);
+                }
+                None => delta.removed_views.push(id),
+            }
+        }
+        delta.records.sort_by(|a, b| a.id.cmp(&b.id));
+        delta.deleted.sort();
+        delta.views.sort_by(|a, b| a.id.cmp(&b.id));
+        delta.requery.sort_by(|a, b| a.id.cmp(&b.id));
+        delta.removed_views.sort();
+        delta
+    }
+
     /// A consistent snapshot of everything that is not derived.
     pub fn to_state(&self) -> EngineState {
         let mut views: Vec<ViewMeta> = self.views().collect();
@@ -105,7 +181,12 @@ impl Engine {
             .get_mut(&id.table)
             .and_then(|t| t.records.get_mut(&id.key))
         {
-            Some(r) => r.version = r.version.max(version),
+            Some(r) => {
+                if r.version < version {
+                    r.version = version;
+                    self.journal.record(id);
+                }
+            }
             None => {
                 let floor = self.version_floors.entry(id.clone()).or_default();
                 *floor = (*floor).max(version);
@@ -140,11 +221,50 @@ impl Engine {
             floor = floor.max(r.version);
             let id = RecordId::new(name.clone(), k.clone());
             self.links.change(&id, Some(&r.content), None);
+            self.journal.record(&id);
         }
         let dropped = t.records.len();
         if dropped > 0 {
             self.table_floors.insert(name, floor);
         }
         dropped
+    }
+}
+
+impl EngineState {
+    /// Applies a delta saved after this state (see [`Engine::take_delta`]):
+    /// each record and view it names is replaced by what it says, or
+    /// removed.
+    pub fn apply(&mut self, delta: EngineDelta) {
+        use std::collections::BTreeMap;
+        if !delta.records.is_empty() || !delta.deleted.is_empty() {
+            let mut records: BTreeMap<RecordId, StoredRecord> = std::mem::take(&mut self.records)
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect();
+            for id in delta.deleted {
+                records.remove(&id);
+            }
+            for r in delta.records {
+                records.insert(r.id.clone(), r);
+            }
+            self.records = records.into_values().collect();
+        }
+        let changed: AHashSet<Arc<str>> = delta
+            .views
+            .iter()
+            .map(|v| v.id.clone())
+            .chain(delta.removed_views.iter().cloned())
+            .collect();
+        if !changed.is_empty() {
+            self.views.retain(|v| !changed.contains(&v.id));
+            self.requery.retain(|r| !changed.contains(&r.id));
+            self.views.extend(delta.views);
+            self.requery.extend(delta.requery);
+            self.views.sort_by(|a, b| a.id.cmp(&b.id));
+            self.requery.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+        self.table_floors = delta.table_floors;
+        self.loaded = delta.loaded;
     }
 }

@@ -769,3 +769,74 @@ fn fetched_links_are_members() {
     assert_eq!(of(&out, "f").2, s(&["t:1", "t:3", "u:2"]));
     assert!(e.take_link_views().is_empty());
 }
+
+/// A save writes what changed (`take_delta`); the last full snapshot with
+/// every delta since applied in order is the engine's state, exactly.
+#[test]
+fn deltas_on_a_snapshot_give_the_state() {
+    let mut e = Engine::new();
+    e.track_changes();
+    e.apply_batch(&[
+        put("thread:1", json!({"author": "user:1", "n": 1})),
+        put("thread:2", json!({"author": "user:2", "n": 2})),
+    ]);
+    e.register(meta(
+        "a",
+        "SELECT * FROM thread WHERE author = $uid",
+        json!({"uid": "user:1"}),
+    ))
+    .unwrap();
+    e.register(meta("b", "SELECT * FROM thread WHERE n > 0", json!({})))
+        .unwrap();
+    let mut disk = e.take_state();
+    let nothing = e.take_delta();
+    assert!(nothing.records.is_empty() && nothing.views.is_empty() && nothing.deleted.is_empty());
+
+    // A first save: records changed, created and deleted, a view changed.
+    e.apply_batch(&[
+        put("thread:1", json!({"author": "user:1", "n": 5})),
+        put("thread:3", json!({"author": "user:1", "n": 3})),
+        del("thread:2"),
+    ]);
+    e.touch("b", Utc::now() + chrono::Duration::seconds(5));
+    let first = e.take_delta();
+    assert_eq!(
+        first.records.len(),
+        2,
+        "thread:1 and thread:3, not every record"
+    );
+    assert_eq!(first.deleted, vec![rid("thread:2")]);
+    assert_eq!(first.views.len(), 1);
+    // A second: a view goes, another comes, a version is raised.
+    e.unregister("a");
+    e.register(meta("c", "SELECT * FROM thread WHERE n >= 3", json!({})))
+        .unwrap();
+    e.raise_version(&rid("thread:3"), 9);
+    e.apply_batch(&[del("thread:404")]);
+    let second = e.take_delta();
+    assert_eq!(second.removed_views, vec![Arc::<str>::from("a")]);
+    assert_eq!(second.records.len(), 1);
+    assert!(
+        second.deleted.is_empty(),
+        "a record that never was is no change"
+    );
+
+    // Through JSON, as on disk.
+    for delta in [first, second] {
+        let text = serde_json::to_string(&delta).unwrap();
+        disk.apply(serde_json::from_str(&text).unwrap());
+    }
+    assert_eq!(
+        serde_json::to_value(&disk).unwrap(),
+        serde_json::to_value(e.to_state()).unwrap()
+    );
+    // And it loads into the same engine.
+    let back = Engine::from_state(disk).unwrap();
+    assert_eq!(ids(&back, "c"), s(&["thread:1", "thread:3"]));
+    assert_eq!(back.version(&rid("thread:3")), Some(9));
+    assert!(back.view("a").is_none());
+
+    // A reset cannot be a delta.
+    e.reset();
+    assert!(e.wants_full_save());
+}

@@ -56,6 +56,7 @@ impl Engine {
             r.views.push((meta.id.clone(), meta.client_id.clone()));
         }
         let id = meta.id.clone();
+        self.journal.view(&id);
         let client_id = meta.client_id.clone();
         let sql = match self.sqls.get(meta.sql.as_str()) {
             Some(s) => s.clone(),

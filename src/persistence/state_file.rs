@@ -30,6 +30,10 @@ const READS: [u32; 2] = [1, FORMAT_VERSION];
 pub struct StateFile {
     pub format: u32,
     pub saved_at: Option<DateTime<Utc>>,
+    /// New with every full snapshot: the change log's lines that follow
+    /// this snapshot carry it (see `change_log`). 0 in older files.
+    #[serde(default)]
+    pub generation: u64,
     /// Change-feed cursors: table -> last applied versionstamp.
     #[serde(default)]
     pub cursors: BTreeMap<String, u64>,
@@ -51,7 +55,24 @@ pub enum LoadError {
 }
 
 impl StateFile {
-    /// Reads the state file; `Ok(None)` when there is none.
+    /// Reads the state file and applies the lines of its change log
+    /// (`change_log`); `Ok(None)` when there is no state file.
+    pub fn load_with_log(path: &Path) -> Result<Option<StateFile>, LoadError> {
+        let Some(mut state) = Self::load(path)? else {
+            return Ok(None);
+        };
+        let log = super::change_log::log_path(path);
+        let applied = super::change_log::replay(&log, &mut state)?;
+        if applied > 0 {
+            tracing::info!(
+                saves = applied,
+                "applied the state log's saves to the snapshot"
+            );
+        }
+        Ok(Some(state))
+    }
+
+    /// Reads the state file alone; `Ok(None)` when there is none.
     pub fn load(path: &Path) -> Result<Option<StateFile>, LoadError> {
         let bytes = match fs::read(path) {
             Ok(b) => b,

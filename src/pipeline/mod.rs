@@ -333,6 +333,14 @@ impl Pipeline {
         }
     }
 
+    /// Changes the engine under its lock, outside the pipeline's order: for
+    /// the saver, which takes the engine's journal of changes. Blocks while
+    /// the applier holds the engine: call it off the runtime's threads.
+    pub fn write<T>(&self, f: impl FnOnce(&mut Engine) -> T) -> T {
+        let mut guard = self.engine.write().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
     /// Reads the engine under its lock. Blocks while the applier holds it:
     /// call it off the async runtime's threads (`spawn_blocking`) when the
     /// wait can be long.

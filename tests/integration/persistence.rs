@@ -67,7 +67,7 @@ async fn burst_is_saved_once(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let saves = health(&app).await["state_file"]["saves"].as_u64().unwrap();
     assert_eq!(saves, before + 1, "a burst of 20 ingests is saved once");
-    let file = StateFile::load(&app.test_db.dir.path().join("spooky_state.json"))
+    let file = StateFile::load_with_log(&app.test_db.dir.path().join("spooky_state.json"))
         .expect("readable")
         .expect("present");
     assert_eq!(file.engine.records.len(), 20);
@@ -256,7 +256,7 @@ async fn deep_nan_and_every_key_kind_survive_a_restart(backend: Backend) {
     app.stop().await;
 
     let path = test_db.dir.path().join("spooky_state.json");
-    let file = StateFile::load(&path)
+    let file = StateFile::load_with_log(&path)
         .expect("the state file loads")
         .expect("present");
     assert_eq!(file.format, ssp::persistence::state_file::FORMAT_VERSION);
@@ -408,10 +408,154 @@ fn kill_9_during_saves_never_corrupts_the_state_file() {
             let _ = tokio::time::timeout(kill_after, ingests).await;
             p.signal("-KILL");
             p.wait();
-            match StateFile::load(&path) {
+            match StateFile::load_with_log(&path) {
                 Ok(_) => {}
                 Err(e) => panic!("round {round}: the state file is not whole after kill -9: {e}"),
             }
         }
     });
 }
+
+/// A save costs what changed: after the first (full) snapshot, a change to
+/// one record of many appends a small line to the change log and leaves
+/// the snapshot alone; a restart reads both and has the change. A log that
+/// grew past half the snapshot is folded into a new snapshot.
+async fn a_save_writes_what_changed(backend: Backend) {
+    let test_db = TestDb::start(backend).await;
+    let settings = test_db.settings_with(&[("SPOOKY_SAVE_DEBOUNCE_MS", "100")]);
+    let app = TestApp::spawn_on(test_db.clone(), settings.clone()).await;
+    let path = test_db.dir.path().join("spooky_state.json");
+    let log = ssp::persistence::change_log::log_path(&path);
+    let write = |app: &TestApp, sql: String| {
+        let db = app.db.clone();
+        async move { db.run(ssp::db::Query::new(sql)).await.expect("write") }
+    };
+    let mut many = String::new();
+    for i in 0..300 {
+        many.push_str(&format!(
+            "CREATE thread:{i} SET i = {i}, pad = '{}';",
+            "x".repeat(200)
+        ));
+    }
+    write(&app, many).await;
+    let r = app
+        .post("/view/register")
+        .json(&json!({"id": "v", "sql": "SELECT * FROM thread", "clientId": "c"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let state = |app: &TestApp| {
+        let app_base = app.base.clone();
+        let http = app.http.clone();
+        async move {
+            let h: Value = http
+                .get(format!("{app_base}/health"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            h["state_file"].clone()
+        }
+    };
+    let version_of = |app: &TestApp, id: &'static str| {
+        let (base, http) = (app.base.clone(), app.http.clone());
+        async move {
+            let recs = view_records(&base, &http, crate::support::SECRET, "v").await;
+            recs.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == id)
+                .and_then(|r| r["version"].as_u64())
+        }
+    };
+    // A full snapshot of the 300 records, and quiet after it.
+    let full = wait_for("a full snapshot", Duration::from_secs(20), || async {
+        let s = state(&app).await;
+        let snapshot = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        (s["full_saves"].as_u64() >= Some(1) && snapshot > 60_000).then_some(s)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let snapshot_before = std::fs::read(&path).unwrap();
+    let saves_before = state(&app).await["saves"].as_u64().unwrap();
+    let fulls_before = full["full_saves"].as_u64().unwrap();
+    let log_before = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+
+    write(&app, "UPDATE thread:7 SET pad = 'changed'".into()).await;
+    wait_for("thread:7 at version 2", Duration::from_secs(10), || async {
+        (version_of(&app, "thread:7").await == Some(2)).then_some(())
+    })
+    .await;
+    let after = wait_for(
+        "the save of one change",
+        Duration::from_secs(10),
+        || async {
+            let s = state(&app).await;
+            (s["saves"].as_u64() > Some(saves_before)).then_some(s)
+        },
+    )
+    .await;
+    assert_eq!(after["full_saves"].as_u64(), Some(fulls_before), "{after}");
+    let line = std::fs::metadata(&log).unwrap().len() - log_before;
+    assert!(line > 0, "the change went to the log");
+    assert!(
+        line * 20 < snapshot_before.len() as u64,
+        "one change costs {line} B, the snapshot {} B",
+        snapshot_before.len()
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        snapshot_before,
+        "the snapshot is untouched"
+    );
+    app.stop().await;
+
+    // The restart has the change, from the log.
+    let file = StateFile::load_with_log(&path).unwrap().unwrap();
+    let content = file
+        .engine
+        .records
+        .iter()
+        .find(|r| r.id.to_string() == "thread:7")
+        .map(|r| r.content.to_json())
+        .unwrap();
+    assert_eq!(content["pad"], "changed");
+    let app = TestApp::spawn_on(test_db.clone(), settings.clone()).await;
+    assert_eq!(
+        app.get_json("/health").await["state_file"]["origin"],
+        "state_file"
+    );
+    assert_eq!(version_of(&app, "thread:7").await, Some(2));
+
+    // Changes until the log passes half the snapshot: a new snapshot.
+    let fulls = state(&app).await["full_saves"].as_u64().unwrap();
+    for round in 0..60 {
+        write(
+            &app,
+            format!(
+                "UPDATE thread SET pad = '{}{round}' WHERE i < 30",
+                "y".repeat(200)
+            ),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        if state(&app).await["full_saves"].as_u64() > Some(fulls + 1) {
+            break;
+        }
+    }
+    wait_for("a compaction", Duration::from_secs(10), || async {
+        (state(&app).await["full_saves"].as_u64() > Some(fulls + 1)).then_some(())
+    })
+    .await;
+    let seven = version_of(&app, "thread:7").await;
+    app.stop().await;
+    let app = TestApp::spawn_on(test_db, settings).await;
+    assert_eq!(version_of(&app, "thread:7").await, seven);
+    let recs = view_records(&app.base, &app.http, crate::support::SECRET, "v").await;
+    assert_eq!(recs.as_array().unwrap().len(), 300);
+    app.stop().await;
+}
+backend_tests!(a_save_writes_what_changed: ws);
