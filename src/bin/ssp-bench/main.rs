@@ -52,12 +52,14 @@ use ssp::engine::{Change, Engine, ViewMeta};
 mod e2e;
 mod live_path;
 mod naive;
+mod persistence;
 mod tiers;
 mod workloads;
 
 use e2e::*;
 use live_path::*;
 use naive::*;
+use persistence::*;
 use tiers::*;
 use workloads::*;
 
@@ -145,6 +147,9 @@ fn main() {
     }
     if run("memory") {
         memory(&mut results, mode);
+    }
+    if run("persistence") {
+        persistence(&mut results, mode);
     }
     if run("tiers") && !args.iter().any(|a| a == "--engine-only") {
         tiers(&mut results, mode);
