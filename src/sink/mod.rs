@@ -108,6 +108,11 @@ impl EdgeChanges {
         }
     }
 
+    /// Whether these changes write an edge of one of `views`.
+    pub fn touches_any(&self, views: &ahash::AHashSet<Arc<str>>) -> bool {
+        self.edges.keys().any(|(view, _)| views.contains(view))
+    }
+
     /// A hash of each edge these changes write, so that the pipeline can
     /// keep two in-flight transactions that write the same edge in order.
     /// (A reset or a removed view writes every edge of a view; the pipeline

@@ -915,3 +915,86 @@ async fn get_view_pages(backend: Backend) {
     app.stop().await;
 }
 backend_tests!(get_view_pages: mem);
+
+/// A view with more initial edges than one transaction takes is filled
+/// beside the stream: an ingest for another view answers while the big
+/// registration is still writing, and an ingest that touches the filling
+/// view answers after it, with its edges right.
+async fn a_big_registration_does_not_stall_other_ingests(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut many = String::new();
+    for i in 0..4000 {
+        many.push_str(&format!("CREATE item:{i} SET n = {i};"));
+    }
+    app.db.run(Query::new(many)).await.expect("records");
+    let r = app
+        .post("/view/register")
+        .json(&json!({"id": "small", "sql": "SELECT * FROM note", "clientId": "c"}))
+        .send()
+        .await
+        .expect("register small");
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let big = {
+        let req = app
+            .post("/view/register")
+            .json(&json!({"id": "big", "sql": "SELECT * FROM item WHERE n >= 0", "clientId": "c"}));
+        tokio::spawn(async move { req.send().await.expect("register big").status() })
+    };
+    // The engine has the view (its edges are being written).
+    wait_for(
+        "the big view in the engine",
+        Duration::from_secs(60),
+        || async {
+            let r = app.get("/view/big").send().await.ok()?;
+            (r.status() == StatusCode::OK).then_some(())
+        },
+    )
+    .await;
+    let ingest = |id: &str, record: Value| {
+        app.post("/ingest")
+            .json(&json!({"table": id.split(':').next().unwrap_or_default(), "op": "UPDATE", "id": id, "record": record}))
+            .send()
+    };
+    let r = ingest("note:1", json!({"text": "hi"}))
+        .await
+        .expect("ingest");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        !big.is_finished(),
+        "the ingest for another view answered only after the big registration"
+    );
+    // A change to the filling view waits for it, and is exact after.
+    let r = ingest("item:7", json!({"n": 7, "edited": true}))
+        .await
+        .expect("ingest");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(big.await.expect("register task"), StatusCode::OK);
+    let view = app.get_json("/view/big").await;
+    let records = view["records"].as_array().cloned().unwrap_or_default();
+    assert_eq!(records.len(), 4000);
+    let seven = records.iter().find(|r| r["id"] == "item:7").cloned();
+    assert_eq!(seven.map(|r| r["version"].clone()), Some(json!(2)));
+    let mut edges = app
+        .db
+        .run(Query::new(
+            "SELECT VALUE version FROM _spooky_list_ref WHERE in = _spooky_query:big AND out = item:7",
+        ))
+        .await
+        .expect("edges");
+    assert_eq!(edges.take_json(0).expect("json"), json!([2]));
+    let mut count = app
+        .db
+        .run(Query::new(
+            "SELECT count() FROM _spooky_list_ref WHERE in = _spooky_query:big GROUP ALL",
+        ))
+        .await
+        .expect("count");
+    assert_eq!(count.take_json(0).expect("json"), json!([{"count": 4000}]));
+    assert_eq!(
+        app.get_json("/view/small").await["records"],
+        json!([{"id": "note:1", "version": 1}])
+    );
+    app.stop().await;
+}
+backend_tests!(a_big_registration_does_not_stall_other_ingests: mem);

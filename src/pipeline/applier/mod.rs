@@ -7,10 +7,12 @@ use crate::db::records::read_records;
 use crate::engine::value::RecordId;
 
 mod commit;
+mod fill;
 mod repair;
 mod tiers;
 
 pub(super) use commit::*;
+pub(super) use fill::{Filled, Registration};
 pub(super) use repair::Repair;
 
 pub(super) struct Applier {
@@ -32,6 +34,9 @@ pub(super) struct Applier {
     /// What must be rewritten after a write the database refused for good.
     pub(super) repair: Repair,
     pub(super) tables_wanted: Arc<Notify>,
+    /// Views whose initial edges a fill is writing (see `fill`): a group
+    /// that writes one of their edges waits for it.
+    pub(super) filling: AHashSet<Arc<str>>,
     /// Views moved to the re-query tier because their data linked into a
     /// table SSP did not hold: tried in the engine again once a table is
     /// loaded (see `promote_link_views`).
@@ -64,8 +69,10 @@ pub(super) struct Done {
     pub(super) edges: Vec<u64>,
     /// The ingests it answered.
     pub(super) requests: usize,
-    /// The write slot it used.
-    pub(super) slot: usize,
+    /// The write slot it used (a fill uses none of its own).
+    pub(super) slot: Option<usize>,
+    /// A fill's end (see `fill`).
+    pub(super) filled: Option<Box<Filled>>,
 }
 
 /// An ingest waiting for its group's commit.
@@ -161,7 +168,9 @@ impl Applier {
             self.repair.needed();
         }
         self.in_flight_requests -= done.requests;
-        self.free_slots.push_back(done.slot);
+        if let Some(slot) = done.slot {
+            self.free_slots.push_back(slot);
+        }
         for h in done.edges {
             if let std::collections::hash_map::Entry::Occupied(mut e) =
                 self.in_flight_edges.entry(h)
@@ -171,6 +180,9 @@ impl Applier {
                     e.remove();
                 }
             }
+        }
+        if let Some(filled) = done.filled {
+            self.filled(*filled);
         }
     }
 
@@ -367,7 +379,10 @@ impl Applier {
         hashes.extend(records);
         hashes.sort_unstable();
         hashes.dedup();
-        while hashes.iter().any(|h| self.in_flight_edges.contains_key(h)) {
+        // The same for the edges of a view being filled.
+        while hashes.iter().any(|h| self.in_flight_edges.contains_key(h))
+            || (!self.filling.is_empty() && edges.touches_any(&self.filling))
+        {
             match self.in_flight.next().await {
                 Some(done) => self.release(done),
                 None => break,
@@ -399,7 +414,8 @@ impl Applier {
                     failed: result.is_err(),
                     edges: hashes,
                     requests,
-                    slot,
+                    slot: Some(slot),
+                    filled: None,
                 }
             }
             .instrument(span),
@@ -485,7 +501,7 @@ impl Applier {
                 if !loaded.is_empty() {
                     self.engine().mark_loaded(&loaded);
                 }
-                let _ = reply.send(self.register(meta, requery).await);
+                self.register(meta, requery, reply).await;
             }
             Request::Unregister { id, reply } => {
                 let _ = reply.send(self.unregister(id.into()).await);
@@ -541,18 +557,62 @@ impl Applier {
         f(&self.engine.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Registers a view: the engine first, then its row and initial edges.
-    /// If the database refuses them for good, the engine goes back to what
-    /// it had (the previous version of the view, or none) and a repair
-    /// makes the row and edges match it: a failed registration leaves no
-    /// half-registered view behind.
+    /// Registers a view: the engine first, then its row and initial edges,
+    /// then answers `reply`. If the database refuses them for good, the
+    /// engine goes back to what it had (the previous version of the view,
+    /// or none) and a repair makes the row and edges match it: a failed
+    /// registration leaves no half-registered view behind.
+    ///
+    /// A view with more initial edges than one transaction takes is filled
+    /// off this loop (see `fill`): ingests that do not touch it go on
+    /// meanwhile, and it answers once all its edges are committed.
     pub(super) async fn register(
         &mut self,
         meta: ViewMeta,
         requery: Option<RequeryPlan>,
-    ) -> Result<ViewDelta, PipelineError> {
+        reply: Reply<ViewDelta>,
+    ) {
         let previous =
             self.read_engine(|e| e.view(&meta.id).map(|v| (v, e.requery_state(&meta.id))));
+        let delta = match self.register_in_engine(&meta, requery).await {
+            Ok(delta) => delta,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        self.dirty.notify_one();
+        let owner_changed = previous
+            .as_ref()
+            .is_some_and(|(old, _)| old.owner != meta.owner);
+        let registration = Registration {
+            meta,
+            previous,
+            delta,
+            reply,
+        };
+        if let Err(e) = retry(|| self.sink.upsert_view(&registration.meta, owner_changed)).await {
+            self.registered(registration, Err(e));
+            return;
+        }
+        let mut edges = EdgeChanges::default();
+        edges.absorb(std::slice::from_ref(&registration.delta));
+        if edges.len() > MAX_EDGES_PER_TX {
+            self.fill(registration, edges);
+        } else {
+            let result = commit(&self.sink, &edges).await;
+            self.registered(registration, result);
+        }
+    }
+
+    /// The engine's side of [`Applier::register`]: the view in the engine
+    /// (or, for what the engine does not maintain, in the re-query tier,
+    /// with SurrealDB's first answer), and the edges that makes.
+    async fn register_in_engine(
+        &mut self,
+        meta: &ViewMeta,
+        requery: Option<RequeryPlan>,
+    ) -> Result<ViewDelta, PipelineError> {
         let registered = match requery {
             None => self.engine().register(meta.clone()).map_err(Ok),
             Some(plan) => Err(Err(plan)),
@@ -596,44 +656,45 @@ impl Applier {
                 delta
             }
         };
-        self.dirty.notify_one();
-        let owner_changed = previous
-            .as_ref()
-            .is_some_and(|(old, _)| old.owner != meta.owner);
-        let mut result = retry(|| self.sink.upsert_view(&meta, owner_changed)).await;
-        if result.is_ok() {
-            let mut edges = EdgeChanges::default();
-            edges.absorb(std::slice::from_ref(&delta));
-            result = commit_in_parts(&self.sink, edges).await;
-        }
-        match result {
-            Ok(()) => Ok(delta),
-            Err(e) => {
-                {
-                    let mut engine = self.engine();
-                    match previous {
-                        Some((old, Some(r))) => {
-                            engine.register_requery(old, r.reason, r.tables, r.members, r.linked);
-                        }
-                        Some((old, None)) => {
-                            // It planned before; it plans again.
-                            if let Err(error) = engine.register(old) {
-                                tracing::error!(view = %meta.id, %error, "the previous version of a view no longer registers");
-                            }
-                        }
-                        None => {
-                            engine.unregister(&meta.id);
+        Ok(delta)
+    }
+
+    /// Ends a registration whose row and edges were written (`result`):
+    /// answers it, or undoes it in the engine and has the database repaired.
+    pub(super) fn registered(&mut self, r: Registration, result: Result<(), DbError>) {
+        let Registration {
+            meta,
+            previous,
+            delta,
+            reply,
+        } = r;
+        if let Err(e) = result {
+            {
+                let mut engine = self.engine();
+                match previous {
+                    Some((old, Some(r))) => {
+                        engine.register_requery(old, r.reason, r.tables, r.members, r.linked);
+                    }
+                    Some((old, None)) => {
+                        // It planned before; it plans again.
+                        if let Err(error) = engine.register(old) {
+                            tracing::error!(view = %meta.id, %error, "the previous version of a view no longer registers");
                         }
                     }
+                    None => {
+                        engine.unregister(&meta.id);
+                    }
                 }
-                self.dirty.notify_one();
-                self.repair.views.insert(meta.id.clone());
-                self.repair.needed();
-                Err(PipelineError::Write(format!(
-                    "{e}; the view was not registered (SSP keeps what it had before)"
-                )))
             }
+            self.dirty.notify_one();
+            self.repair.views.insert(meta.id.clone());
+            self.repair.needed();
+            let _ = reply.send(Err(PipelineError::Write(format!(
+                "{e}; the view was not registered (SSP keeps what it had before)"
+            ))));
+            return;
         }
+        let _ = reply.send(Ok(delta));
     }
 
     /// Removes a view from the engine, then its row and edges. Always
