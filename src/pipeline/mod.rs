@@ -342,12 +342,25 @@ impl Pipeline {
         f(&mut guard)
     }
 
-    /// Reads the engine under its lock. Blocks while the applier holds it:
-    /// call it off the async runtime's threads (`spawn_blocking`) when the
-    /// wait can be long.
+    /// Reads the engine under its lock. While the applier holds it (a
+    /// registration computing a big view's first result), the wait is
+    /// announced to the runtime (`block_in_place`), so that the thread's
+    /// other tasks (`/health/live`, other requests) move to another
+    /// thread instead of waiting too.
     pub fn read<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
-        let guard = self.engine.read().unwrap_or_else(|p| p.into_inner());
-        f(&guard)
+        if let Ok(guard) = self.engine.try_read() {
+            return f(&guard);
+        }
+        let read = || {
+            let guard = self.engine.read().unwrap_or_else(|p| p.into_inner());
+            f(&guard)
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(read)
+            }
+            _ => read(),
+        }
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, PipelineError> {
