@@ -158,9 +158,7 @@ impl Engine {
                         engine.requery_failed(&r.id, e);
                     }
                 }
-                None => {
-                    engine.register(v)?;
-                }
+                None => engine.restore_view(v)?,
             }
         }
         Ok(engine)
