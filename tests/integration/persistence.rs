@@ -559,3 +559,101 @@ async fn a_save_writes_what_changed(backend: Backend) {
     app.stop().await;
 }
 backend_tests!(a_save_writes_what_changed: ws);
+
+/// kill -9 while a big view's edges are being filled: after the restart
+/// the view's edges are exactly what SSP says the view holds (all of it,
+/// or none of it if the view never reached the state file), with the
+/// versions SSP gives, and stay so.
+#[test]
+fn kill_9_during_a_big_registration_leaves_edges_equal_to_the_view() {
+    crate::support::run(async {
+        let test_db = TestDb::start(Backend::Ws).await;
+        let server_url = test_db.server.as_ref().expect("ws server").url();
+        let root = crate::support::surreal::root_connection(&test_db, "spooky", "spooky").await;
+        root.query("FOR $i IN 0..3000 { CREATE type::record('item', $i) SET n = $i; }")
+            .await
+            .and_then(|r| r.check())
+            .expect("records");
+        let dir = tempfile::tempdir().unwrap();
+        let http = reqwest::Client::new();
+        let extra = [("SPOOKY_SAVE_DEBOUNCE_MS", "20")];
+        let mut p = SspProcess::spawn(dir.path(), &server_url, &extra);
+        p.wait_up(&http).await;
+        let register = http
+            .post(format!("{}/view/register", p.base))
+            .bearer_auth(&p.secret)
+            .json(&json!({"id": "big", "sql": "SELECT * FROM item WHERE n >= 0", "clientId": "c"}))
+            .send();
+        let register = tokio::spawn(register);
+        let edges = |root: &surrealdb::Surreal<surrealdb::engine::any::Any>| {
+            let root = root.clone();
+            async move {
+                let mut r = root
+                    .query("SELECT VALUE [<string> out, version] FROM _spooky_list_ref WHERE in = _spooky_query:big")
+                    .await
+                    .expect("edges");
+                let rows: surrealdb::types::Value = r.take(0).expect("rows");
+                let mut rows: Vec<String> = ssp::db::values::surreal_to_json(rows)
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|e| format!("{}@{}", e[0].as_str().unwrap_or_default(), e[1]))
+                    .collect();
+                rows.sort();
+                rows
+            }
+        };
+        // Killed once some edges are written, before all are.
+        wait_for("the fill under way", Duration::from_secs(60), || async {
+            let n = edges(&root).await.len();
+            (n > 0 && n < 3000).then_some(())
+        })
+        .await;
+        p.signal("-KILL");
+        p.wait();
+        register.abort();
+
+        let mut p = SspProcess::spawn(dir.path(), &server_url, &extra);
+        p.wait_up(&http).await;
+        let view = |p: &SspProcess| {
+            let (base, secret, http) = (p.base.clone(), p.secret.clone(), http.clone());
+            async move {
+                let r = http
+                    .get(format!("{base}/view/big"))
+                    .bearer_auth(&secret)
+                    .send()
+                    .await
+                    .expect("GET");
+                if r.status() == StatusCode::NOT_FOUND {
+                    return Vec::new();
+                }
+                let body: Value = r.json().await.expect("json");
+                let mut rows: Vec<String> = body["records"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|r| format!("{}@{}", r["id"].as_str().unwrap_or_default(), r["version"]))
+                    .collect();
+                rows.sort();
+                rows
+            }
+        };
+        let held = view(&p).await;
+        eprintln!("after the restart the view holds {} records", held.len());
+        assert!(
+            held.is_empty() || held.len() == 3000,
+            "all or nothing: {}",
+            held.len()
+        );
+        wait_for(
+            "the edges to equal the view",
+            Duration::from_secs(60),
+            || async { (edges(&root).await == view(&p).await).then_some(()) },
+        )
+        .await;
+        p.signal("-TERM");
+        p.wait();
+    });
+}
