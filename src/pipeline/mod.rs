@@ -42,7 +42,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashMap;
 use backoff::backoff::Backoff;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -217,7 +217,7 @@ impl Pipeline {
         let tables_wanted = Arc::new(Notify::new());
         let applier = Applier {
             tables_wanted: tables_wanted.clone(),
-            filling: AHashSet::new(),
+            filling: AHashMap::new(),
             link_retiered: Vec::new(),
             repair: Repair::new(Arc::clone(&diverged)),
             rx,

@@ -108,9 +108,9 @@ impl EdgeChanges {
         }
     }
 
-    /// Whether these changes write an edge of one of `views`.
-    pub fn touches_any(&self, views: &ahash::AHashSet<Arc<str>>) -> bool {
-        self.edges.keys().any(|(view, _)| views.contains(view))
+    /// Whether these changes write an edge of a view `of` picks.
+    pub fn touches_any(&self, of: impl Fn(&Arc<str>) -> bool) -> bool {
+        self.edges.keys().any(|(view, _)| of(view))
     }
 
     /// A hash of each edge these changes write, so that the pipeline can

@@ -964,12 +964,40 @@ async fn a_big_registration_does_not_stall_other_ingests(backend: Backend) {
         !big.is_finished(),
         "the ingest for another view answered only after the big registration"
     );
+    // The same registration again (what a client does after a 503 that
+    // said the edges are still being written) joins the fill, and a
+    // heartbeat of another view waits for no fill: ingests still go on.
+    let again = {
+        let req = app
+            .post("/view/register")
+            .json(&json!({"id": "big", "sql": "SELECT * FROM item WHERE n >= 0", "clientId": "c"}));
+        tokio::spawn(async move { req.send().await.expect("register big again") })
+    };
+    let r = app
+        .post("/view/heartbeat")
+        .json(&json!({"id": "small"}))
+        .send()
+        .await
+        .expect("heartbeat");
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = ingest("note:2", json!({"text": "there"}))
+        .await
+        .expect("ingest");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        !big.is_finished() && !again.is_finished(),
+        "a heartbeat or a second registration held up the ingests until the fill ended"
+    );
     // A change to the filling view waits for it, and is exact after.
     let r = ingest("item:7", json!({"n": 7, "edited": true}))
         .await
         .expect("ingest");
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(big.await.expect("register task"), StatusCode::OK);
+    let again = again.await.expect("register again task");
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: Value = again.json().await.expect("json");
+    assert_eq!(again["records"].as_array().map(Vec::len), Some(4000));
     let view = app.get_json("/view/big").await;
     let records = view["records"].as_array().cloned().unwrap_or_default();
     assert_eq!(records.len(), 4000);
@@ -993,7 +1021,7 @@ async fn a_big_registration_does_not_stall_other_ingests(backend: Backend) {
     assert_eq!(count.take_json(0).expect("json"), json!([{"count": 4000}]));
     assert_eq!(
         app.get_json("/view/small").await["records"],
-        json!([{"id": "note:1", "version": 1}])
+        json!([{"id": "note:1", "version": 1}, {"id": "note:2", "version": 1}])
     );
     app.stop().await;
 }

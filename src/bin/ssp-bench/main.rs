@@ -53,6 +53,7 @@ mod e2e;
 mod live_path;
 mod naive;
 mod persistence;
+mod stall;
 mod tiers;
 mod workloads;
 
@@ -60,6 +61,7 @@ use e2e::*;
 use live_path::*;
 use naive::*;
 use persistence::*;
+use stall::*;
 use tiers::*;
 use workloads::*;
 
@@ -150,6 +152,9 @@ fn main() {
     }
     if run("persistence") {
         persistence(&mut results, mode);
+    }
+    if run("stall") && !args.iter().any(|a| a == "--engine-only") {
+        registration_stall(&mut results, mode);
     }
     if run("tiers") && !args.iter().any(|a| a == "--engine-only") {
         tiers(&mut results, mode);

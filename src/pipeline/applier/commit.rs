@@ -35,8 +35,9 @@ pub(in crate::pipeline) async fn commit_on(
 pub(in crate::pipeline) async fn commit_in_parts(
     sink: &EdgeSink,
     edges: EdgeChanges,
+    max_edges: usize,
 ) -> Result<(), DbError> {
-    for part in edges.split(MAX_EDGES_PER_TX) {
+    for part in edges.split(max_edges) {
         commit(sink, &part).await?;
     }
     Ok(())

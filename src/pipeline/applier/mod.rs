@@ -36,7 +36,7 @@ pub(super) struct Applier {
     pub(super) tables_wanted: Arc<Notify>,
     /// Views whose initial edges a fill is writing (see `fill`): a group
     /// that writes one of their edges waits for it.
-    pub(super) filling: AHashSet<Arc<str>>,
+    pub(super) filling: AHashMap<Arc<str>, fill::Filling>,
     /// Views moved to the re-query tier because their data linked into a
     /// table SSP did not hold: tried in the engine again once a table is
     /// loaded (see `promote_link_views`).
@@ -119,9 +119,12 @@ impl Applier {
             }
             if queued.is_empty() {
                 if let Some(request) = admin.take() {
-                    // View operations see every earlier commit done.
-                    self.drain().await;
-                    self.admin(request).await;
+                    // View operations see every earlier commit done (but
+                    // fills of other views: see `fill`).
+                    if let Some(request) = self.join_fill(request) {
+                        self.settle_before(&request).await;
+                        self.admin(request).await;
+                    }
                     continue;
                 }
                 if closed {
@@ -381,7 +384,7 @@ impl Applier {
         hashes.dedup();
         // The same for the edges of a view being filled.
         while hashes.iter().any(|h| self.in_flight_edges.contains_key(h))
-            || (!self.filling.is_empty() && edges.touches_any(&self.filling))
+            || (!self.filling.is_empty() && edges.touches_any(|v| self.filling.contains_key(v)))
         {
             match self.in_flight.next().await {
                 Some(done) => self.release(done),

@@ -19,7 +19,7 @@ impl Applier {
         }
         let mut edges = EdgeChanges::default();
         self.rerun(tasks, &mut edges, &mut [], &[]).await;
-        if let Err(e) = commit_in_parts(&self.sink, edges).await {
+        if let Err(e) = commit_in_parts(&self.sink, edges, MAX_EDGES_PER_TX).await {
             tracing::warn!(error = %e, "writing the edges of views moved to the re-query tier failed; repairing");
             self.repair.needed();
         }
@@ -96,7 +96,7 @@ impl Applier {
                     self.dirty.notify_one();
                     let mut edges = EdgeChanges::default();
                     edges.absorb(std::slice::from_ref(&delta));
-                    match commit_in_parts(&self.sink, edges).await {
+                    match commit_in_parts(&self.sink, edges, MAX_EDGES_PER_TX).await {
                         Ok(()) => {
                             metrics::counter!("ssp_views_promoted_total").increment(1);
                             tracing::info!(view = %id, "view back in the incremental tier: the tables its links reach are loaded");
