@@ -56,6 +56,8 @@ const TOKEN_CACHE_MS = 60_000;
 
 /** Bounds of the ttl a page may ask for (SurrealDB duration, s/m/h). */
 const TTL_MIN_S = 30;
+/** Most views one user holds at once: each costs SSP memory until its ttl. */
+const MAX_VIEWS_PER_USER = 16;
 const TTL_MAX_S = 3600;
 
 const CONTENT_TYPES = {
@@ -260,10 +262,21 @@ function checkRegistration(body) {
 }
 
 /**
- * The view routes, over SSP's HTTP API. (A real app would also cap how many
- * views one user may hold at once; each costs SSP memory until its ttl.)
+ * The view routes, over SSP's HTTP API. A user holds at most
+ * MAX_VIEWS_PER_USER views at once (counted here until each is unregistered
+ * or its ttl runs out without a heartbeat, as SSP counts them).
  */
 function viewApi({ sspUrl, sspSecret, verify }) {
+    /** user -> (view id -> { ttlMs, expires }) */
+    const held = new Map();
+    function viewsOf(user) {
+        let mine = held.get(user);
+        if (!mine) held.set(user, (mine = new Map()));
+        const now = Date.now();
+        for (const [id, v] of mine) if (v.expires < now) mine.delete(id);
+        return mine;
+    }
+
     async function ssp(route, body) {
         let response;
         try {
@@ -301,16 +314,29 @@ function viewApi({ sspUrl, sspSecret, verify }) {
                 throw new HttpError(400, "bad_request", "`clientId` must be 1-64 letters, digits and `-`");
             }
             const clientId = `${userKey(user)}__${clientPart}`;
+            const mine = viewsOf(user);
+            if (!mine.has(id) && mine.size >= MAX_VIEWS_PER_USER) {
+                throw new HttpError(429, "too_many_views", `a user holds at most ${MAX_VIEWS_PER_USER} views at once: close one first`);
+            }
             const view = await ssp("/view/register", { id, sql, params, ttl, clientId, owner: user });
+            const ttlMs = ttlSeconds(ttl) * 1000;
+            mine.set(id, { ttlMs, expires: Date.now() + ttlMs });
             return view;
         },
         async heartbeat(req, body) {
             const user = await verify(req);
-            return ssp("/view/heartbeat", { id: checkOwnViewId(user, body.id) });
+            const id = checkOwnViewId(user, body.id);
+            const answer = await ssp("/view/heartbeat", { id });
+            const v = viewsOf(user).get(id);
+            if (v) v.expires = Date.now() + v.ttlMs;
+            return answer;
         },
         async unregister(req, body) {
             const user = await verify(req);
-            return ssp("/view/unregister", { id: checkOwnViewId(user, body.id) });
+            const id = checkOwnViewId(user, body.id);
+            const answer = await ssp("/view/unregister", { id });
+            viewsOf(user).delete(id);
+            return answer;
         },
     };
 }

@@ -41,6 +41,7 @@ import { RecordId, Surreal, jsonify } from "surrealdb";
 import { WebSocket } from "ws";
 
 import { startDemo } from "../server.mjs";
+import { VIEWS } from "../views.mjs";
 
 // ------------------------------------------------------------------ setup
 
@@ -501,6 +502,29 @@ async function run(cleanups) {
     r = await api("unregister", { id: `_spooky_query:${bobKey}__threads` }, auth);
     check(r.status === 403, `unregister of another user's view answered ${r.status}, not 403: ${r.body}`);
     step("the backend refused: no token, a bad token, a query off the allow-list, an extra param, another user's view");
+
+    // A cap on the views one user holds: more are refused (429) until one
+    // is closed.
+    const threadView = VIEWS.thread.sql;
+    const extra = [];
+    let capped = null;
+    for (let i = 0; i < 20 && capped === null; i++) {
+        r = await api("register", { id: `thread-cap${i}`, sql: threadView, params: { thread: `thread:cap${i}` }, ttl: "5m" }, auth);
+        if (r.status === 200) extra.push(JSON.parse(r.body).id);
+        else capped = r;
+    }
+    check(capped !== null && capped.status === 429, `registering 20 more views was never refused with 429 (last: ${capped?.status} ${capped?.body})`);
+    check(extra.length > 0, "no view registered before the cap");
+    r = await api("unregister", { id: extra.pop() }, auth);
+    check(r.status === 200, `unregister answered ${r.status}: ${r.body}`);
+    r = await api("register", { id: "thread-capagain", sql: threadView, params: { thread: "thread:capagain" }, ttl: "5m" }, auth);
+    check(r.status === 200, `after closing one, a view registers again: ${r.status} ${r.body}`);
+    extra.push(JSON.parse(r.body).id);
+    for (const id of extra) {
+        r = await api("unregister", { id }, auth);
+        check(r.status === 200, `unregister ${id} answered ${r.status}: ${r.body}`);
+    }
+    step(`the cap: ${extra.length} more views, then 429 until one was closed`);
 
     // ------------------------------------------------------------- 5. bob
     const bobPage = await newPage("bob");
