@@ -38,16 +38,8 @@ impl Engine {
         let journal = std::mem::take(&mut self.journal);
         self.journal.on = journal.on;
         let mut delta = EngineDelta {
-            table_floors: self
-                .table_floors
-                .iter()
-                .map(|(t, v)| (t.to_string(), *v))
-                .collect(),
-            loaded: {
-                let mut loaded: Vec<String> = self.loaded.iter().map(|t| t.to_string()).collect();
-                loaded.sort();
-                loaded
-            },
+            table_floors: self.saved_floors(),
+            loaded: self.saved_loaded(),
             ..EngineDelta::default()
         };
         for id in journal.records {
@@ -79,6 +71,22 @@ impl Engine {
         delta
     }
 
+    /// [`EngineState::table_floors`] as saved.
+    fn saved_floors(&self) -> std::collections::BTreeMap<String, u64> {
+        self.table_floors
+            .iter()
+            .map(|(t, v)| (t.to_string(), *v))
+            .collect()
+    }
+
+    /// [`EngineState::loaded`] as saved: sorted, so that equal states save
+    /// equal text.
+    fn saved_loaded(&self) -> Vec<String> {
+        let mut loaded: Vec<String> = self.loaded.iter().map(|t| t.to_string()).collect();
+        loaded.sort();
+        loaded
+    }
+
     /// A consistent snapshot of everything that is not derived.
     pub fn to_state(&self) -> EngineState {
         let mut views: Vec<ViewMeta> = self.views().collect();
@@ -104,16 +112,8 @@ impl Engine {
             views,
             records,
             requery,
-            table_floors: self
-                .table_floors
-                .iter()
-                .map(|(t, v)| (t.to_string(), *v))
-                .collect(),
-            loaded: {
-                let mut loaded: Vec<String> = self.loaded.iter().map(|t| t.to_string()).collect();
-                loaded.sort();
-                loaded
-            },
+            table_floors: self.saved_floors(),
+            loaded: self.saved_loaded(),
         }
     }
 

@@ -195,6 +195,56 @@ pub(crate) fn start_ssp(
 
 pub(crate) const SECRET: &str = "bench-secret";
 
+/// SSP on embedded SurrealDB (`mem://`), started and ready, for a section
+/// that drives it over HTTP; `stop` shuts it down and removes its files.
+pub(crate) struct Embedded {
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) db: Arc<Db>,
+    dir: std::path::PathBuf,
+    shutdown: ssp::startup::Shutdown,
+    stopped: tokio::task::JoinHandle<Result<(), ssp::startup::StartupError>>,
+}
+
+impl Embedded {
+    /// `None` (and a skipped row named `row`) when SSP does not start.
+    pub(crate) fn start(section: &str, results: &mut Results, row: &str) -> Option<Embedded> {
+        let runtime = ssp::startup::runtime(None).ok()?;
+        let dir = std::env::temp_dir().join(format!("ssp-bench-{section}-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let backend = Backend {
+            label: "embedded",
+            url: "mem://".into(),
+            local: true,
+        };
+        let Some((app, _)) = start_ssp(&runtime, &backend, &dir) else {
+            results.skip(row, "SSP did not start");
+            return None;
+        };
+        let addr = app.local_addr();
+        let db = app.db();
+        let mut readiness = app.readiness();
+        let shutdown = app.shutdown_handle();
+        let stopped = runtime.spawn(app.run_until_stopped());
+        assert!(runtime.block_on(readiness.wait()), "ssp becomes ready");
+        Some(Embedded {
+            runtime,
+            addr,
+            db,
+            dir,
+            shutdown,
+            stopped,
+        })
+    }
+
+    pub(crate) fn stop(self) {
+        self.shutdown.trigger();
+        let _ = self.runtime.block_on(self.stopped);
+        self.runtime.shutdown_timeout(Duration::from_secs(5));
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 pub(crate) fn p(sorted: &[Duration], q: f64) -> Duration {
     sorted
         .get(((sorted.len() as f64 - 1.0) * q).round() as usize)

@@ -121,7 +121,8 @@ pub(crate) fn persistence(results: &mut Results, mode: Mode) {
         "persistence: save after 100 changes / full snapshot",
         ratio,
         "%",
-        Some(("<= 1%", ratio <= 1.0)),
+        // The target is at scale; a smoke-sized snapshot is tiny.
+        (records >= 100_000).then_some(("<= 1%", ratio <= 1.0)),
     );
     results.add(
         &format!("persistence: restart, reading the snapshot + 5 log lines ({records} records)"),

@@ -6,26 +6,11 @@ use super::*;
 
 pub(crate) fn registration_stall(results: &mut Results, mode: Mode) {
     use ssp::db::Query;
-    let Ok(runtime) = ssp::startup::runtime(None) else {
+    let Some(ssp) = Embedded::start("stall", results, "stall: /ingest p99 while registering")
+    else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("ssp-bench-stall-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    let backend = Backend {
-        label: "embedded",
-        url: "mem://".into(),
-        local: true,
-    };
-    let Some((app, _)) = start_ssp(&runtime, &backend, &dir) else {
-        results.skip("registration beside the stream", "SSP did not start");
-        return;
-    };
-    let addr = app.local_addr();
-    let db = app.db();
-    let mut readiness = app.readiness();
-    let shutdown = app.shutdown_handle();
-    let stopped = runtime.spawn(app.run_until_stopped());
-    assert!(runtime.block_on(readiness.wait()), "ssp becomes ready");
+    let (runtime, addr, db) = (&ssp.runtime, ssp.addr, Arc::clone(&ssp.db));
     // Edges cost ~1 ms each to write in SurrealDB 3.3.5: the big view is
     // sized so that its fill takes seconds to minutes, not hours.
     let rows = if mode.smoke {
@@ -91,9 +76,7 @@ pub(crate) fn registration_stall(results: &mut Results, mode: Mode) {
     let (status, took) = registering.join().expect("the registration thread");
     assert_eq!(status, 200, "the big registration");
     during.sort();
-    shutdown.trigger();
-    let _ = runtime.block_on(stopped);
-    let _ = std::fs::remove_dir_all(&dir);
+    ssp.stop();
 
     let idle_p99 = p(&idle, 0.99);
     results.add(

@@ -14,26 +14,10 @@ use super::*;
 pub(crate) fn tiers(results: &mut Results, mode: Mode) {
     use ssp::db::Query;
     use surrealdb::types as sdb;
-    let Ok(runtime) = ssp::startup::runtime(None) else {
+    let Some(ssp) = Embedded::start("tiers", results, "tiers: filter view, one change p50") else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("ssp-bench-tiers-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    let backend = Backend {
-        label: "embedded",
-        url: "mem://".into(),
-        local: true,
-    };
-    let Some((app, _)) = start_ssp(&runtime, &backend, &dir) else {
-        results.skip("tiers: filter view, one change p50", "SSP did not start");
-        return;
-    };
-    let addr = app.local_addr();
-    let db = app.db();
-    let mut readiness = app.readiness();
-    let shutdown = app.shutdown_handle();
-    let stopped = runtime.spawn(app.run_until_stopped());
-    assert!(runtime.block_on(readiness.wait()), "ssp becomes ready");
+    let (runtime, addr, db) = (&ssp.runtime, ssp.addr, Arc::clone(&ssp.db));
     let (posts, changes) = if mode.smoke {
         (50, 20)
     } else if mode.quick {
@@ -167,8 +151,5 @@ pub(crate) fn tiers(results: &mut Results, mode: Mode) {
         "runs",
         Some(("10 (naive: 20)", per_change <= 10.0 + f64::EPSILON)),
     );
-    shutdown.trigger();
-    let _ = runtime.block_on(stopped);
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    let _ = std::fs::remove_dir_all(&dir);
+    ssp.stop();
 }
