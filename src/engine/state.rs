@@ -230,39 +230,68 @@ impl Engine {
 }
 
 impl EngineState {
-    /// Applies a delta saved after this state (see [`Engine::take_delta`]):
-    /// each record and view it names is replaced by what it says, or
-    /// removed.
-    pub fn apply(&mut self, delta: EngineDelta) {
+    /// Applies deltas saved after this state, in order (see
+    /// [`Engine::take_delta`]): each record and view one names is replaced
+    /// by what the last one says, or removed. The records are indexed once
+    /// for all of them, not once per delta.
+    pub fn apply(&mut self, deltas: impl IntoIterator<Item = EngineDelta>) {
         use std::collections::BTreeMap;
-        if !delta.records.is_empty() || !delta.deleted.is_empty() {
-            let mut records: BTreeMap<RecordId, StoredRecord> = std::mem::take(&mut self.records)
-                .into_iter()
-                .map(|r| (r.id.clone(), r))
-                .collect();
-            for id in delta.deleted {
-                records.remove(&id);
+        let mut records: Option<BTreeMap<RecordId, StoredRecord>> = None;
+        let mut views: Option<BTreeMap<Arc<str>, ViewMeta>> = None;
+        let mut requery: Option<BTreeMap<Arc<str>, RequeryState>> = None;
+        for delta in deltas {
+            if !delta.records.is_empty() || !delta.deleted.is_empty() {
+                let records = records.get_or_insert_with(|| {
+                    std::mem::take(&mut self.records)
+                        .into_iter()
+                        .map(|r| (r.id.clone(), r))
+                        .collect()
+                });
+                for id in delta.deleted {
+                    records.remove(&id);
+                }
+                for r in delta.records {
+                    records.insert(r.id.clone(), r);
+                }
             }
-            for r in delta.records {
-                records.insert(r.id.clone(), r);
+            if !delta.views.is_empty() || !delta.removed_views.is_empty() {
+                let views = views.get_or_insert_with(|| {
+                    std::mem::take(&mut self.views)
+                        .into_iter()
+                        .map(|v| (v.id.clone(), v))
+                        .collect()
+                });
+                let requery = requery.get_or_insert_with(|| {
+                    std::mem::take(&mut self.requery)
+                        .into_iter()
+                        .map(|r| (r.id.clone(), r))
+                        .collect()
+                });
+                // A changed view's tier is what the delta says: a view
+                // that left the re-query tier has no state there any more.
+                for id in delta
+                    .views
+                    .iter()
+                    .map(|v| &v.id)
+                    .chain(&delta.removed_views)
+                {
+                    views.remove(id);
+                    requery.remove(id);
+                }
+                views.extend(delta.views.into_iter().map(|v| (v.id.clone(), v)));
+                requery.extend(delta.requery.into_iter().map(|r| (r.id.clone(), r)));
             }
+            self.table_floors = delta.table_floors;
+            self.loaded = delta.loaded;
+        }
+        if let Some(records) = records {
             self.records = records.into_values().collect();
         }
-        let changed: AHashSet<Arc<str>> = delta
-            .views
-            .iter()
-            .map(|v| v.id.clone())
-            .chain(delta.removed_views.iter().cloned())
-            .collect();
-        if !changed.is_empty() {
-            self.views.retain(|v| !changed.contains(&v.id));
-            self.requery.retain(|r| !changed.contains(&r.id));
-            self.views.extend(delta.views);
-            self.requery.extend(delta.requery);
-            self.views.sort_by(|a, b| a.id.cmp(&b.id));
-            self.requery.sort_by(|a, b| a.id.cmp(&b.id));
+        if let Some(views) = views {
+            self.views = views.into_values().collect();
         }
-        self.table_floors = delta.table_floors;
-        self.loaded = delta.loaded;
+        if let Some(requery) = requery {
+            self.requery = requery.into_values().collect();
+        }
     }
 }

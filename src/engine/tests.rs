@@ -822,10 +822,10 @@ fn deltas_on_a_snapshot_give_the_state() {
     );
 
     // Through JSON, as on disk.
-    for delta in [first, second] {
-        let text = serde_json::to_string(&delta).unwrap();
-        disk.apply(serde_json::from_str(&text).unwrap());
-    }
+    let through_json = |delta: &EngineDelta| -> EngineDelta {
+        serde_json::from_str(&serde_json::to_string(delta).unwrap()).unwrap()
+    };
+    disk.apply([through_json(&first), through_json(&second)]);
     assert_eq!(
         serde_json::to_value(&disk).unwrap(),
         serde_json::to_value(e.to_state()).unwrap()

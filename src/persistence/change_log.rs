@@ -86,7 +86,7 @@ pub fn replay(path: &Path, state: &mut StateFile) -> Result<usize, LoadError> {
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
         .collect();
-    let mut applied = 0;
+    let mut deltas = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let entry: LogEntry = match serde_json::from_slice(line) {
             Ok(entry) => entry,
@@ -107,9 +107,10 @@ pub fn replay(path: &Path, state: &mut StateFile) -> Result<usize, LoadError> {
         state.saved_at = Some(entry.saved_at);
         state.cursors = entry.cursors;
         state.cursor_times = entry.cursor_times;
-        state.engine.apply(entry.engine);
-        applied += 1;
+        deltas.push(entry.engine);
     }
+    let applied = deltas.len();
+    state.engine.apply(deltas);
     Ok(applied)
 }
 
