@@ -15,6 +15,11 @@ async fn health(app: &TestApp) -> Value {
     app.get_json("/health").await
 }
 
+/// `/health`'s `state_file` part: the saver's counts.
+async fn state_file(app: &TestApp) -> Value {
+    health(app).await["state_file"].clone()
+}
+
 async fn ingest(app: &TestApp, id: &str, record: Value) {
     let res = app
         .post("/ingest")
@@ -445,21 +450,6 @@ async fn a_save_writes_what_changed(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let state = |app: &TestApp| {
-        let app_base = app.base.clone();
-        let http = app.http.clone();
-        async move {
-            let h: Value = http
-                .get(format!("{app_base}/health"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            h["state_file"].clone()
-        }
-    };
     let version_of = |app: &TestApp, id: &'static str| {
         let (base, http) = (app.base.clone(), app.http.clone());
         async move {
@@ -473,14 +463,14 @@ async fn a_save_writes_what_changed(backend: Backend) {
     };
     // A full snapshot of the 300 records, and quiet after it.
     let full = wait_for("a full snapshot", Duration::from_secs(20), || async {
-        let s = state(&app).await;
+        let s = state_file(&app).await;
         let snapshot = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         (s["full_saves"].as_u64() >= Some(1) && snapshot > 60_000).then_some(s)
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let snapshot_before = std::fs::read(&path).unwrap();
-    let saves_before = state(&app).await["saves"].as_u64().unwrap();
+    let saves_before = state_file(&app).await["saves"].as_u64().unwrap();
     let fulls_before = full["full_saves"].as_u64().unwrap();
     let log_before = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
 
@@ -493,7 +483,7 @@ async fn a_save_writes_what_changed(backend: Backend) {
         "the save of one change",
         Duration::from_secs(10),
         || async {
-            let s = state(&app).await;
+            let s = state_file(&app).await;
             (s["saves"].as_u64() > Some(saves_before)).then_some(s)
         },
     )
@@ -531,7 +521,7 @@ async fn a_save_writes_what_changed(backend: Backend) {
     assert_eq!(version_of(&app, "thread:7").await, Some(2));
 
     // Changes until the log passes half the snapshot: a new snapshot.
-    let fulls = state(&app).await["full_saves"].as_u64().unwrap();
+    let fulls = state_file(&app).await["full_saves"].as_u64().unwrap();
     for round in 0..60 {
         write(
             &app,
@@ -542,12 +532,12 @@ async fn a_save_writes_what_changed(backend: Backend) {
         )
         .await;
         tokio::time::sleep(Duration::from_millis(150)).await;
-        if state(&app).await["full_saves"].as_u64() > Some(fulls + 1) {
+        if state_file(&app).await["full_saves"].as_u64() > Some(fulls + 1) {
             break;
         }
     }
     wait_for("a compaction", Duration::from_secs(10), || async {
-        (state(&app).await["full_saves"].as_u64() > Some(fulls + 1)).then_some(())
+        (state_file(&app).await["full_saves"].as_u64() > Some(fulls + 1)).then_some(())
     })
     .await;
     let seven = version_of(&app, "thread:7").await;
