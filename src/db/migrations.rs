@@ -94,6 +94,10 @@ pub const MIGRATIONS: &[Migration] = &[
         "0005_spooky_owner",
         include_str!("../../migrations/0005_spooky_owner.surql"),
     ),
+    Migration::embedded(
+        "0006_spooky_cluster",
+        include_str!("../../migrations/0006_spooky_cluster.surql"),
+    ),
 ];
 
 /// Why migrating failed.
@@ -159,7 +163,16 @@ pub async fn migrate_with(
         }
     }
 
-    ensure_table(db).await?;
+    // Instances started together migrate together: a conflict here is
+    // another one defining the same table.
+    let mut attempt = 0;
+    while let Err(e) = ensure_table(db).await {
+        attempt += 1;
+        if attempt >= 5 {
+            return Err(e.into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+    }
     let applied = applied(db).await?;
     let mut report = MigrationReport::default();
 
@@ -176,12 +189,20 @@ pub async fn migrate_with(
             report.skipped.push(migration.name.to_string());
             continue;
         }
-        apply(db, migration, &checksum)
-            .await
-            .map_err(|source| MigrationError::Failed {
+        if let Err(source) = apply(db, migration, &checksum).await {
+            // Several instances starting at once (a cluster) each try to
+            // apply it, and all but one fail. Its record in the ledger, with
+            // the same checksum, says it is applied after all.
+            if applied_by_another(db, &migration.name, &checksum).await {
+                tracing::info!(migration = %migration.name, "migration applied by another instance meanwhile");
+                report.skipped.push(migration.name.to_string());
+                continue;
+            }
+            return Err(MigrationError::Failed {
                 name: migration.name.to_string(),
                 source,
-            })?;
+            });
+        }
         tracing::info!(migration = %migration.name, "applied migration");
         report.applied.push(migration.name.to_string());
     }
@@ -194,6 +215,20 @@ pub async fn migrate_with(
         );
     }
     Ok(report)
+}
+
+/// Whether the ledger records `name` with `checksum` within a second or so
+/// (the other instance's transaction may still be committing).
+async fn applied_by_another(db: &Db, name: &str, checksum: &str) -> bool {
+    for attempt in 1..=5u64 {
+        if let Ok(now) = applied(db).await
+            && now.get(name).is_some_and(|c| c == checksum)
+        {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+    }
+    false
 }
 
 /// Defines the migrations table if it is missing.
