@@ -23,6 +23,8 @@ pub struct App {
     pub db: Arc<Db>,
     /// The schema's field types, by table: what `/ingest`'s JSON becomes.
     pub field_types: FieldTypes,
+    /// This instance's side of the cluster, when `[cluster] enabled`.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     core: OnceLock<Core>,
     /// `true` once `core` is set; a watch so that waiters need no polling.
     ready: watch::Sender<bool>,
@@ -83,6 +85,10 @@ impl App {
     /// An application whose engine side is not there yet (see [`App::set_core`]).
     pub fn new(settings: Settings, db: Arc<Db>) -> Self {
         App {
+            cluster: settings
+                .cluster
+                .enabled
+                .then(|| crate::cluster::Cluster::new(settings.cluster.clone())),
             settings,
             db,
             field_types: Default::default(),

@@ -11,11 +11,13 @@
 //! with `config`, `db` (connections, migrations, the `_spooky_*` schema names)
 //! and `persistence` (the state file, the saver) beside it. `app` is what the
 //! routes and the bootstrap share; `startup` builds the server, `bootstrap`
-//! restores the engine and starts the pipeline while it answers.
+//! restores the engine and starts the pipeline while it answers. `cluster`
+//! lets several instances share the views (off by default).
 
 pub mod api;
 pub mod app;
 pub mod bootstrap;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod engine;

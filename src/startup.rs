@@ -246,6 +246,13 @@ impl Application {
                 result
             })
         };
+        if let Some(cluster) = state.cluster.clone() {
+            tokio::spawn(crate::cluster::coordinator::run(
+                Arc::clone(&state),
+                cluster,
+                shutdown.clone(),
+            ));
+        }
         let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
         let result = tokio::select! {
             result = server => result.map_err(StartupError::Serve),

@@ -62,6 +62,9 @@ pub struct Health {
     /// Present while starting: failed bootstrap attempts and the last error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bootstrap: Option<BootstrapProgress>,
+    /// Present when clustered: this instance, the live ones, its views.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::cluster::ClusterHealth>,
 }
 
 /// The change-worker part of `/health`.
@@ -162,7 +165,8 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         (Some(_), Ok(_)) => ("ok", StatusCode::OK),
         (Some(_), Err(_)) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
     };
-    let persistence = !state.settings.persistence_file.as_os_str().is_empty();
+    let persistence =
+        !state.settings.persistence_file.as_os_str().is_empty() && state.cluster.is_none();
     let counts = core.map(|c| c.pipeline.counts()).unwrap_or_default();
     let body = Health {
         status,
@@ -210,6 +214,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             },
         },
         bootstrap: core.is_none().then(|| state.bootstrap_progress()),
+        cluster: state.cluster.as_ref().map(|c| c.health()),
     };
     (code, Json(body))
 }

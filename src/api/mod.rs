@@ -173,6 +173,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
+            crate::cluster::forward::route,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
             admission::admit,
         ))
         .layer(axum::middleware::from_fn_with_state(

@@ -356,6 +356,17 @@ pub async fn register(
 ) -> Result<ApiJson<ViewBody>, ApiError> {
     let meta = parse_register(body)?;
     let core = state.core()?;
+    let id = meta.id.to_string();
+    register_view(&state, core, meta).await?;
+    view_body(core, &id, None, None)
+        .map(ApiJson)
+        .ok_or_else(|| ApiError::Internal("the view vanished after registering".into()))
+}
+
+/// Registers a view in whichever tier takes it, and answers once its row
+/// and edges are committed: `POST /view/register`, and a view a clustered
+/// instance takes over from its row.
+pub async fn register_view(state: &AppState, core: &Core, meta: ViewMeta) -> Result<(), ApiError> {
     // SSP runs every view as itself: `$auth` would be its own session, not
     // the viewer's (SurrealDB gives it no value the app means).
     if let Some(p) = requery::deps::session_param(&meta.sql, &meta.params) {
@@ -377,23 +388,20 @@ pub async fn register(
     let (tables, requery) = match planned {
         Ok(tables) => (tables, None),
         Err(e) if e.is_unsupported() => {
-            let plan = requery_plan(&state, &meta, e).await?;
+            let plan = requery_plan(state, &meta, e).await?;
             (plan.tables.clone(), Some(plan))
         }
         Err(e) => return Err(pipeline_error(e.into())),
     };
     // The first view to need a table loads the table's existing rows.
-    ensure_tables(&state, core, &tables).await?;
-    let id = meta.id.to_string();
+    ensure_tables(state, core, &tables).await?;
     let pipeline = state.pipeline()?;
     match requery {
-        None => register_following_links(&state, core, &pipeline, meta).await,
+        None => register_following_links(state, core, &pipeline, meta).await,
         Some(plan) => pipeline.register_requery(meta, plan).await,
     }
     .map_err(pipeline_error)?;
-    view_body(core, &id, None, None)
-        .map(ApiJson)
-        .ok_or_else(|| ApiError::Internal("the view vanished after registering".into()))
+    Ok(())
 }
 
 /// The re-query tier's plan for a view the engine refused with `refusal`.

@@ -111,14 +111,32 @@ async fn attempt(state: &App) -> Result<(Core, Started), RestoreError> {
     let settings = &state.settings;
     let db = &state.db;
     // The engine: from the state file, or rebuilt from the database.
-    let persistence = (!settings.persistence_file.as_os_str().is_empty())
-        .then(|| settings.persistence_file.clone());
-    let mut restored = restore::restore(persistence.as_deref(), db).await?;
+    // Clustered, an instance starts empty and keeps no state file: its
+    // views are the ones it takes, each rebuilt from its row, its records
+    // and its edges (see `crate::cluster`).
+    let persistence = (!settings.persistence_file.as_os_str().is_empty()
+        && state.cluster.is_none())
+    .then(|| settings.persistence_file.clone());
+    let sink = EdgeSink::with_writers(Arc::clone(db), settings.write_concurrency)
+        .await
+        .fenced_by(state.cluster.as_ref().map(|c| Arc::clone(&c.holds)));
+    let restored = match &state.cluster {
+        Some(_) => restore::Restored {
+            engine: crate::engine::Engine::new(),
+            cursors: Default::default(),
+            cursor_times: Default::default(),
+            origin: "cluster",
+        },
+        None => {
+            let mut restored = restore::restore(persistence.as_deref(), db).await?;
+            // Writes made (or lost) while SSP was down: make the edges match first.
+            crate::sink::reconcile::reconcile(&mut restored.engine, &sink).await?;
+            restored
+        }
+    };
+    let mut restored = restored;
     let origin = restored.origin;
     tracing::info!(origin, "state restored");
-    let sink = EdgeSink::with_writers(Arc::clone(db), settings.write_concurrency).await;
-    // Writes made (or lost) while SSP was down: make the edges match first.
-    crate::sink::reconcile::reconcile(&mut restored.engine, &sink).await?;
 
     if persistence.is_some() {
         // The saver writes what changed from here on (its first save is a
@@ -197,6 +215,24 @@ pub async fn stop(state: &App, started: Started, hook_timeout: Duration) {
         };
         if tokio::time::timeout(hook_timeout, drain).await.is_err() {
             tracing::error!(hook = "drain the pipeline", "shutdown hook timed out");
+        }
+        if let Some(cluster) = &state.cluster {
+            // Hand every view over now, rather than after the lease.
+            match tokio::time::timeout(
+                hook_timeout,
+                crate::cluster::membership::leave(&state.db, cluster),
+            )
+            .await
+            {
+                Ok(Ok(views)) => tracing::info!(
+                    views,
+                    "cluster: left; every view this instance held is released"
+                ),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "cluster: leaving failed; the views move when the lease ends")
+                }
+                Err(_) => tracing::error!(hook = "leave the cluster", "shutdown hook timed out"),
+            }
         }
         if let Some(saver) = &core.saver {
             match tokio::time::timeout(hook_timeout, saver.save_now()).await {

@@ -152,11 +152,25 @@ fn same_view(engine: &ViewMeta, row: &ViewMeta) -> bool {
 }
 
 async fn view_rows(db: &Db) -> Result<Vec<ViewMeta>, DbError> {
-    let mut response = db
-        .run(Query::new(format!(
-            "SELECT id, clientId, surql, params, <string> ttl AS ttl, lastActiveAt, owner FROM {QUERY_TABLE}"
-        )))
-        .await?;
+    read_view_rows(db, None).await
+}
+
+/// The views the `_spooky_query` rows describe: all, or those of `ids`.
+pub async fn read_view_rows(db: &Db, ids: Option<&[String]>) -> Result<Vec<ViewMeta>, DbError> {
+    let fields = "id, clientId, surql, params, <string> ttl AS ttl, lastActiveAt, owner";
+    let q = match ids {
+        None => Query::new(format!("SELECT {fields} FROM {QUERY_TABLE}")),
+        Some(ids) => Query::new(format!("SELECT {fields} FROM $rows")).bind(
+            "rows",
+            sdb::Value::Array(
+                ids.iter()
+                    .map(|id| sdb::Value::RecordId(crate::db::schema::view_row(id)))
+                    .collect::<Vec<_>>()
+                    .into(),
+            ),
+        ),
+    };
+    let mut response = db.run(q).await?;
     let rows: Vec<sdb::Value> = response.take(0)?;
     let mut views = Vec::new();
     for row in rows {

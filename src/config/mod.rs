@@ -56,6 +56,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "SPOOKY_WORKER_CHANGEFEED_RETENTION",
         "worker.changefeed_retention",
     ),
+    ("SPOOKY_CLUSTER_ENABLED", "cluster.enabled"),
+    ("SPOOKY_CLUSTER_NODE_ID", "cluster.node_id"),
+    ("SPOOKY_CLUSTER_ADVERTISE_URL", "cluster.advertise_url"),
+    ("SPOOKY_CLUSTER_LEASE_MS", "cluster.lease_ms"),
 ];
 
 /// Built-in defaults, as `(toml key, value)`.
@@ -80,6 +84,9 @@ mod defaults {
     pub const CALL_TIMEOUT_MS: u64 = 10_000;
     pub const CHANGEFEED: &str = "auto";
     pub const CHANGEFEED_RETENTION: &str = "1d";
+    /// How long an instance's lease lasts without renewal: how long its
+    /// views wait before another instance takes them after a crash.
+    pub const CLUSTER_LEASE_MS: u64 = 10_000;
 }
 
 /// Why the settings could not be loaded. Each message names the setting.
@@ -130,6 +137,16 @@ pub struct RawSettings {
     pub write_concurrency: Option<u64>,
     pub surrealdb: RawDbSettings,
     pub worker: RawWorkerSettings,
+    pub cluster: RawClusterSettings,
+}
+
+/// `[cluster]` as read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawClusterSettings {
+    pub enabled: bool,
+    pub node_id: String,
+    pub advertise_url: String,
+    pub lease_ms: u64,
 }
 
 /// `[surrealdb]` as read.
@@ -375,6 +392,22 @@ pub struct WorkerSettings {
     pub retention: Duration,
 }
 
+/// `[cluster]`: several SSP instances sharing the views (see
+/// `crate::cluster`). Off by default: then SSP writes no `_spooky_node` row
+/// and checks no lease.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    pub enabled: bool,
+    /// This instance's id, unique among the live ones. Unset: a random one
+    /// per start (a restarted instance is a new one).
+    pub node_id: String,
+    /// Where the other instances reach this one's HTTP API.
+    pub advertise_url: String,
+    /// How long the instance's lease (and so its hold on its views) lasts
+    /// unless renewed; it is renewed every third of it.
+    pub lease: Duration,
+}
+
 /// Validated settings: everything SSP needs to start.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -397,6 +430,7 @@ pub struct Settings {
     pub write_concurrency: usize,
     pub surrealdb: DbSettings,
     pub worker: WorkerSettings,
+    pub cluster: ClusterSettings,
 }
 
 impl Settings {
@@ -443,7 +477,11 @@ impl Settings {
             .set_default(
                 "worker.changefeed_retention",
                 defaults::CHANGEFEED_RETENTION,
-            )?;
+            )?
+            .set_default("cluster.enabled", false)?
+            .set_default("cluster.node_id", "")?
+            .set_default("cluster.advertise_url", "")?
+            .set_default("cluster.lease_ms", defaults::CLUSTER_LEASE_MS)?;
 
         match config_file {
             Some(path) => {
@@ -553,6 +591,8 @@ impl Settings {
                 })?,
         };
 
+        let cluster = validate_cluster(raw.cluster, listen_addr)?;
+
         Ok(Settings {
             listen_addr,
             auth,
@@ -563,8 +603,63 @@ impl Settings {
             write_concurrency,
             surrealdb,
             worker,
+            cluster,
         })
     }
+}
+
+fn validate_cluster(
+    raw: RawClusterSettings,
+    listen_addr: SocketAddr,
+) -> Result<ClusterSettings, ConfigError> {
+    let node_id = match raw.node_id.trim() {
+        "" => format!("ssp-{}", generate_secret()[..12].to_ascii_lowercase()),
+        id if id.len() <= 64
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            id.to_owned()
+        }
+        id => {
+            return Err(ConfigError::invalid(
+                "cluster.node_id",
+                format!("`{id}` is not 1-64 letters, digits, `-` or `_`"),
+            ));
+        }
+    };
+    let advertise_url = match raw.advertise_url.trim().trim_end_matches('/') {
+        "" if listen_addr.ip().is_unspecified() && raw.enabled => {
+            return Err(ConfigError::invalid(
+                "cluster.advertise_url",
+                format!(
+                    "SSP listens on {listen_addr}: say where the other instances reach it \
+                     (e.g. http://10.0.0.5:{})",
+                    listen_addr.port()
+                ),
+            ));
+        }
+        "" => format!("http://{listen_addr}"),
+        url if url.starts_with("http://") || url.starts_with("https://") => url.to_owned(),
+        url => {
+            return Err(ConfigError::invalid(
+                "cluster.advertise_url",
+                format!("`{url}` is not an http:// or https:// URL"),
+            ));
+        }
+    };
+    if raw.lease_ms < 300 {
+        return Err(ConfigError::invalid(
+            "cluster.lease_ms",
+            "must be at least 300 (it is renewed every third of it)",
+        ));
+    }
+    Ok(ClusterSettings {
+        enabled: raw.enabled,
+        node_id,
+        advertise_url,
+        lease: Duration::from_millis(raw.lease_ms),
+    })
 }
 
 fn validate_db(raw: RawDbSettings) -> Result<DbSettings, ConfigError> {

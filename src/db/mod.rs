@@ -107,6 +107,13 @@ impl DbError {
         )
     }
 
+    /// True when a cluster's fence refused the write: this instance no
+    /// longer holds a view it wrote (see `crate::cluster`). Never retried:
+    /// the view is another instance's now.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, DbError::Statement(s) if s.message.contains(crate::cluster::FENCED))
+    }
+
     /// True for a transaction conflict, which SurrealDB says can be retried.
     pub fn is_conflict(&self) -> bool {
         matches!(self, DbError::Statement(s) if s.conflict)

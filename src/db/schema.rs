@@ -26,6 +26,9 @@ pub const EDGE_TABLE: &str = "_spooky_list_ref";
 /// come back lower after a restart.
 pub const VERSION_TABLE: &str = "_spooky_version";
 
+/// One row per running instance when clustering is on (migration 0006).
+pub const NODE_TABLE: &str = "_spooky_node";
+
 /// The migrations applied, with their checksums.
 pub const MIGRATION_TABLE: &str = "_spooky_migration";
 

@@ -151,6 +151,27 @@ enum Request {
         table: Arc<str>,
         reply: Reply<usize>,
     },
+    /// Clustered: views this instance no longer holds (it handed them over,
+    /// or another instance took them). They leave the engine; their rows
+    /// and edges are the new holder's, so nothing is written.
+    Disown {
+        ids: Vec<Arc<str>>,
+        reply: Reply<usize>,
+    },
+    /// Clustered, before a view is taken over: the versions its edges show,
+    /// so that the engine never hands a record out below them.
+    RaiseVersions {
+        versions: Vec<(crate::engine::value::RecordId, u64)>,
+        reply: Reply<()>,
+    },
+    /// Clustered, after a view was taken over and registered here: deletes
+    /// its edges (as the former holder left them) whose record is not in
+    /// its result now.
+    Prune {
+        id: Arc<str>,
+        edges: Vec<crate::engine::value::RecordId>,
+        reply: Reply<usize>,
+    },
     /// The change worker loaded a table and follows it: paths through
     /// links into it can be evaluated, and views that left for the re-query
     /// tier for want of it come back.
@@ -445,6 +466,29 @@ impl Pipeline {
             reply,
         })
         .await
+    }
+
+    /// See [`Request::Disown`]; returns how many the engine had.
+    pub async fn disown(&self, ids: Vec<Arc<str>>) -> Result<usize, PipelineError> {
+        self.call(|reply| Request::Disown { ids, reply }).await
+    }
+
+    /// See [`Request::RaiseVersions`].
+    pub async fn raise_versions(
+        &self,
+        versions: Vec<(crate::engine::value::RecordId, u64)>,
+    ) -> Result<(), PipelineError> {
+        self.call(|reply| Request::RaiseVersions { versions, reply })
+            .await
+    }
+
+    /// See [`Request::Prune`]; returns how many edges it deleted.
+    pub async fn prune(
+        &self,
+        id: Arc<str>,
+        edges: Vec<crate::engine::value::RecordId>,
+    ) -> Result<usize, PipelineError> {
+        self.call(|reply| Request::Prune { id, edges, reply }).await
     }
 
     /// Unregisters a view; false if it was unknown.

@@ -16,7 +16,9 @@ use ahash::AHashMap;
 use chrono::{DateTime, Utc};
 use surrealdb::types as sdb;
 
-use crate::db::schema::{EDGE_TABLE, QUERY_TABLE, VERSION_TABLE, edge_id, view_row};
+use crate::cluster::FENCED;
+use crate::cluster::holds::{FENCE_STATEMENT, Holds};
+use crate::db::schema::{EDGE_TABLE, NODE_TABLE, QUERY_TABLE, VERSION_TABLE, edge_id, view_row};
 use crate::db::values::to_surreal;
 use crate::db::{Db, DbError, Query};
 use crate::engine::value::RecordId;
@@ -171,7 +173,28 @@ impl EdgeChanges {
 
     /// The one transaction that commits these changes.
     pub fn to_query(&self, now: DateTime<Utc>) -> Query {
+        self.to_fenced_query(now, None)
+    }
+
+    /// The views these changes write, once each or more.
+    pub fn views(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.edges
+            .keys()
+            .map(|(v, _)| v)
+            .chain(self.removed_views.iter())
+    }
+
+    /// [`EdgeChanges::to_query`], headed by the cluster's fence when `holds`
+    /// is given (see [`crate::cluster::holds::FENCE_STATEMENT`]).
+    pub fn to_fenced_query(&self, now: DateTime<Utc>, holds: Option<&Holds>) -> Query {
         let mut q = Query::transaction();
+        if let Some(holds) = holds
+            && !self.reset
+        {
+            q.push(FENCE_STATEMENT);
+            q.set("fence", holds.fence(self.views()));
+            q.set("fence_node", holds.node().to_string());
+        }
         if self.reset {
             q.push(format!("DELETE {EDGE_TABLE} RETURN NONE"));
             q.push(format!("DELETE {QUERY_TABLE} RETURN NONE"));
@@ -245,6 +268,9 @@ pub struct EdgeSink {
     /// Round trips made by this sink: the figure behind "1 ingest = 1 round
     /// trip", unaffected by the change worker's own reads.
     round_trips: Arc<AtomicU64>,
+    /// When clustered: the views this instance holds. Every transaction is
+    /// fenced by them, and a registration takes its view's hold.
+    holds: Option<Arc<Holds>>,
 }
 
 impl EdgeSink {
@@ -286,7 +312,19 @@ impl EdgeSink {
         EdgeSink {
             writers: writers.into(),
             round_trips: Arc::default(),
+            holds: None,
         }
+    }
+
+    /// This sink, fencing every write by `holds` (a clustered instance).
+    pub fn fenced_by(mut self, holds: Option<Arc<Holds>>) -> Self {
+        self.holds = holds;
+        self
+    }
+
+    /// The holds that fence this sink's writes, when clustered.
+    pub fn holds(&self) -> Option<&Arc<Holds>> {
+        self.holds.as_ref()
     }
 
     /// How many write slots [`EdgeSink::write_on`] takes.
@@ -332,7 +370,29 @@ impl EdgeSink {
             return Ok(());
         }
         let conn = &self.writers[slot % self.writers.len()];
-        self.run_on(conn, changes.to_query(Utc::now())).await
+        let q = changes.to_fenced_query(Utc::now(), self.holds.as_deref());
+        self.run_on(conn, q).await?;
+        if let Some(holds) = &self.holds {
+            if changes.reset {
+                holds.clear();
+            }
+            // Their rows are gone: nothing is held any more.
+            for view in &changes.removed_views {
+                holds.remove(view);
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits `changes` without the cluster's fence: for an unregister of a
+    /// view no live instance holds (its holder is gone), which removes the
+    /// row and edges whoever took them meanwhile (a taker's own writes for
+    /// it are then fenced: the row is gone).
+    pub async fn write_unfenced(&self, changes: &EdgeChanges) -> Result<(), DbError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.run_on(self.db(), changes.to_query(Utc::now())).await
     }
 
     /// Upserts a view's `_spooky_query` row: one round trip.
@@ -351,11 +411,44 @@ impl EdgeSink {
             None => sdb::Value::None,
         };
         let mut q = Query::transaction();
-        q.push(
-            "UPSERT $row CONTENT { clientId: $clientId, surql: $surql, params: $params, \
-             ttl: <duration> $ttl, lastActiveAt: <datetime> $lastActiveAt, owner: $owner } \
-             RETURN NONE",
-        );
+        let epoch_at = match &self.holds {
+            None => {
+                q.push(
+                    "UPSERT $row CONTENT { clientId: $clientId, surql: $surql, params: $params, \
+                     ttl: <duration> $ttl, lastActiveAt: <datetime> $lastActiveAt, owner: $owner } \
+                     RETURN NONE",
+                );
+                None
+            }
+            Some(holds) => {
+                // Registering takes the view's hold, unless a live instance
+                // has it (then the caller was routed wrongly: it retries).
+                // The epoch stays when this instance holds it already, and
+                // rises otherwise, which fences out any former holder.
+                q.push("LET $holder = $row.node");
+                q.push(format!(
+                    "IF $holder != NONE AND $holder != $node {{ \
+                     IF type::record('{NODE_TABLE}', $holder).lease_until > time::now() {{ \
+                     THROW '{FENCED}: the view is held by instance ' + $holder; }}; }}"
+                ));
+                let at = q.push(
+                    "UPSERT $row SET clientId = $clientId, surql = $surql, params = $params, \
+                     ttl = <duration> $ttl, lastActiveAt = <datetime> $lastActiveAt, \
+                     owner = $owner, node = $node, \
+                     epoch = IF $holder = $node AND epoch = $held { epoch } ELSE { (epoch OR 0) + 1 } \
+                     RETURN VALUE epoch",
+                );
+                q.set("node", holds.node().to_string());
+                q.set(
+                    "held",
+                    match holds.epoch(&meta.id) {
+                        Some(e) => sdb::Value::Number(sdb::Number::Int(e as i64)),
+                        None => sdb::Value::None,
+                    },
+                );
+                Some(at)
+            }
+        };
         if owner_changed {
             q.push(format!(
                 "UPDATE {EDGE_TABLE} SET owner = $owner WHERE in = $row AND owner != $owner \
@@ -373,7 +466,22 @@ impl EdgeSink {
                 "lastActiveAt",
                 sdb::Value::Datetime(meta.last_active_at.into()),
             );
-        self.run_on(self.db(), q).await
+        let (Some(holds), Some(at)) = (&self.holds, epoch_at) else {
+            return self.run_on(self.db(), q).await;
+        };
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let mut response = self.db().run(q).await?;
+        let epochs: Vec<i64> = response.take(at)?;
+        match epochs.first() {
+            Some(&epoch) => {
+                holds.set(meta.id.clone(), epoch.max(0) as u64);
+                Ok(())
+            }
+            None => Err(DbError::Other {
+                op: "upsert_view".into(),
+                message: "the view row's upsert returned no epoch".into(),
+            }),
+        }
     }
 
     /// Sets a view's `lastActiveAt`: one round trip.

@@ -27,13 +27,20 @@ pub struct EdgeRow {
     pub client_id: String,
 }
 
-/// Every edge in the database.
-pub async fn read_edges(db: &Db) -> Result<Vec<EdgeRow>, DbError> {
-    let mut response = db
-        .run(Query::new(format!(
+/// Every edge in the database; with `node` (clustered), the edges of the
+/// views whose row names that instance.
+pub async fn read_edges(db: &Db, node: Option<&str>) -> Result<Vec<EdgeRow>, DbError> {
+    let q = match node {
+        None => Query::new(format!(
             "SELECT record::id(in) AS view, out, version, clientId FROM {EDGE_TABLE}"
-        )))
-        .await?;
+        )),
+        Some(node) => Query::new(format!(
+            "SELECT record::id(in) AS view, out, version, clientId FROM {EDGE_TABLE} \
+             WHERE in.node = $node"
+        ))
+        .bind("node", node.to_string()),
+    };
+    let mut response = db.run(q).await?;
     let rows: Vec<sdb::Value> = response.take(0)?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -109,7 +116,11 @@ pub fn raise_to_kept(engine: &mut Engine, kept: &[(RecordId, u64)]) {
 /// First every record's version is raised to the highest version any edge
 /// shows for it: a version a client saw must never go back, and the engine
 /// may hold an older one (a state file saved before the last commits).
-pub fn plan(engine: &mut Engine, edges: Vec<EdgeRow>) -> EdgeChanges {
+///
+/// `scoped` (clustered): the edges of a view the engine does not hold are
+/// left alone, not removed: it may be another instance's, or one this
+/// instance is taking over.
+pub fn plan(engine: &mut Engine, edges: Vec<EdgeRow>, scoped: bool) -> EdgeChanges {
     let mut have: HashMap<(String, RecordId), (u64, String)> = HashMap::with_capacity(edges.len());
     for e in edges {
         engine.raise_version(&e.record, e.version);
@@ -136,6 +147,7 @@ pub fn plan(engine: &mut Engine, edges: Vec<EdgeRow>) -> EdgeChanges {
     for ((view, record), _) in have {
         match deltas.get_mut(&view) {
             Some(d) => d.deleted.push(record),
+            None if scoped => {}
             None => changes.remove_view(view.into()),
         }
     }
@@ -165,10 +177,10 @@ const CONFLICT_RETRIES: u32 = 8;
 /// no extra read.
 #[tracing::instrument(skip_all)]
 pub async fn reconcile(engine: &mut Engine, sink: &EdgeSink) -> Result<usize, DbError> {
-    let edges = read_edges(sink.db()).await?;
+    let edges = read_edges(sink.db(), None).await?;
     let kept = read_kept_versions(sink.db()).await?;
     raise_to_kept(engine, &kept);
-    let first = plan(engine, edges.clone());
+    let first = plan(engine, edges.clone(), false);
     let mut stale: Vec<RecordId> = first.edges.keys().map(|(_, r)| r.clone()).collect();
     stale.sort();
     stale.dedup();
@@ -193,7 +205,7 @@ pub async fn reconcile(engine: &mut Engine, sink: &EdgeSink) -> Result<usize, Db
             "reconcile: records the edges disagree with read again from the database"
         );
     }
-    let changes = plan(engine, edges);
+    let changes = plan(engine, edges, false);
     if tracing::enabled!(tracing::Level::DEBUG) {
         for ((view, record), op) in &changes.edges {
             tracing::debug!(%view, %record, ?op, "reconcile: edge written");

@@ -155,7 +155,7 @@ fn migrate_applies_once_then_skips() {
         );
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
-            "migrations applied: 0001_spooky_schema, 0002_spooky_version, 0003_spooky_version_event, 0004_spooky_edge_key, 0005_spooky_owner; already applied: none"
+            "migrations applied: 0001_spooky_schema, 0002_spooky_version, 0003_spooky_version_event, 0004_spooky_edge_key, 0005_spooky_owner, 0006_spooky_cluster; already applied: none"
         );
 
         let mut second = ssp(dir.path());
@@ -168,7 +168,7 @@ fn migrate_applies_once_then_skips() {
         );
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
-            "migrations applied: none; already applied: 0001_spooky_schema, 0002_spooky_version, 0003_spooky_version_event, 0004_spooky_edge_key, 0005_spooky_owner"
+            "migrations applied: none; already applied: 0001_spooky_schema, 0002_spooky_version, 0003_spooky_version_event, 0004_spooky_edge_key, 0005_spooky_owner, 0006_spooky_cluster"
         );
     });
 }

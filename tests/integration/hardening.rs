@@ -833,7 +833,7 @@ async fn the_startup_reconcile_writes_no_edge_from_stale_records(backend: Backen
     .await
     .expect("the database since");
     let edges = || async {
-        read_edges(&db)
+        read_edges(&db, None)
             .await
             .expect("edges")
             .into_iter()

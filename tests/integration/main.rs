@@ -8,6 +8,7 @@ mod support;
 
 mod bench_smoke;
 mod cli;
+mod cluster;
 mod connection;
 mod corpus;
 mod fuzz_bodies;

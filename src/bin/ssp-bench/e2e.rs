@@ -11,6 +11,8 @@ pub(crate) struct Http {
     pub(crate) reader: std::io::BufReader<TcpStream>,
     pub(crate) host: String,
     pub(crate) secret: String,
+    /// The body of the last response read.
+    pub(crate) last_body: String,
 }
 
 impl Http {
@@ -23,6 +25,7 @@ impl Http {
             reader,
             host: addr.to_string(),
             secret: secret.to_string(),
+            last_body: String::new(),
         }
     }
 
@@ -30,6 +33,24 @@ impl Http {
         let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.host);
         self.stream.write_all(req.as_bytes()).expect("write");
         self.response()
+    }
+
+    /// A GET with the bearer token.
+    pub(crate) fn get_auth(&mut self, path: &str) -> u16 {
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
+            self.host, self.secret
+        );
+        self.stream.write_all(req.as_bytes()).expect("write");
+        self.response()
+    }
+
+    /// A GET, with the answer's body.
+    pub(crate) fn get_body(&mut self, path: &str) -> (u16, String) {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.host);
+        self.stream.write_all(req.as_bytes()).expect("write");
+        let status = self.response();
+        (status, std::mem::take(&mut self.last_body))
     }
 
     pub(crate) fn post(&mut self, path: &str, body: &str) -> u16 {
@@ -73,6 +94,7 @@ impl Http {
             .unwrap_or(0);
         let mut body = vec![0u8; len];
         self.reader.read_exact(&mut body).ok();
+        self.last_body = String::from_utf8(body).unwrap_or_default();
         status
     }
 }

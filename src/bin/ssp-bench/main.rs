@@ -49,6 +49,7 @@ use ssp::db::values::to_surreal;
 use ssp::engine::value::{Object, RecordId, Value};
 use ssp::engine::{Change, Engine, ViewMeta};
 
+mod cluster;
 mod e2e;
 mod live_path;
 mod naive;
@@ -57,6 +58,7 @@ mod stall;
 mod tiers;
 mod workloads;
 
+use cluster::*;
 use e2e::*;
 use live_path::*;
 use naive::*;
@@ -158,6 +160,9 @@ fn main() {
     }
     if run("tiers") && !args.iter().any(|a| a == "--engine-only") {
         tiers(&mut results, mode);
+    }
+    if run("cluster") && !args.iter().any(|a| a == "--engine-only") {
+        cluster(&mut results, mode, value_of("--surreal-url"));
     }
     if run("e2e") && !args.iter().any(|a| a == "--engine-only") {
         end_to_end(&mut results, mode, value_of("--surreal-url"));

@@ -58,6 +58,13 @@ where
     loop {
         match write().await {
             Ok(()) => return Ok(()),
+            // Another instance holds a view of it now: the write can never
+            // land, and must not (see `crate::cluster`).
+            Err(e) if e.is_fenced() => {
+                metrics::counter!("ssp_fenced_writes_total").increment(1);
+                tracing::warn!(error = %e, "a write was fenced out: another instance holds its view now");
+                return Err(e);
+            }
             Err(e) => {
                 let transient = e.is_unavailable() || e.is_conflict();
                 if !transient {

@@ -490,6 +490,38 @@ impl Applier {
                 }
                 let _ = reply.send(Ok(dropped));
             }
+            Request::Disown { ids, reply } => {
+                let mut had = 0;
+                {
+                    let mut engine = self.engine();
+                    for id in &ids {
+                        had += usize::from(engine.unregister(id).is_some());
+                    }
+                }
+                if let Some(holds) = self.sink.holds() {
+                    for id in &ids {
+                        holds.remove(id);
+                        self.repair.views.remove(id);
+                    }
+                }
+                self.dirty.notify_one();
+                // Their tables may be read by no view now.
+                self.tables_wanted.notify_one();
+                let _ = reply.send(Ok(had));
+            }
+            Request::RaiseVersions { versions, reply } => {
+                {
+                    let mut engine = self.engine();
+                    for (record, version) in &versions {
+                        engine.raise_version(record, *version);
+                    }
+                }
+                self.dirty.notify_one();
+                let _ = reply.send(Ok(()));
+            }
+            Request::Prune { id, edges, reply } => {
+                let _ = reply.send(self.prune(id, edges).await);
+            }
             Request::TableLoaded { table, reply } => {
                 self.engine().mark_loaded(std::slice::from_ref(&table));
                 self.promote_link_views().await;
@@ -690,6 +722,14 @@ impl Applier {
                 }
             }
             self.dirty.notify_one();
+            if e.is_fenced() {
+                // Another instance holds the view: nothing of it was written.
+                let _ = reply.send(Err(PipelineError::NotQueued(format!(
+                    "{e}; the view was not registered here: retry it (it goes to the \
+                     instance that holds it)"
+                ))));
+                return;
+            }
             self.repair.views.insert(meta.id.clone());
             self.repair.needed();
             let _ = reply.send(Err(PipelineError::Write(format!(
@@ -700,6 +740,33 @@ impl Applier {
         let _ = reply.send(Ok(delta));
     }
 
+    /// Deletes the edges of view `id` among `edges` whose record is not in
+    /// the view's result (see [`Request::Prune`]).
+    async fn prune(&mut self, id: Arc<str>, edges: Vec<RecordId>) -> Result<usize, PipelineError> {
+        let Some((meta, members)) =
+            self.read_engine(|e| Some((e.view(&id)?, e.view_records(&id)?)))
+        else {
+            return Ok(0);
+        };
+        let members: ahash::AHashSet<RecordId> = members.into_iter().map(|(r, _)| r).collect();
+        let deleted: Vec<RecordId> = edges.into_iter().filter(|r| !members.contains(r)).collect();
+        if deleted.is_empty() {
+            return Ok(0);
+        }
+        let count = deleted.len();
+        let mut changes = EdgeChanges::default();
+        changes.absorb(&[ViewDelta {
+            view: id,
+            client_id: meta.client_id,
+            deleted,
+            ..Default::default()
+        }]);
+        commit(&self.sink, &changes)
+            .await
+            .map(|()| count)
+            .map_err(|e| PipelineError::Write(e.to_string()))
+    }
+
     /// Removes a view from the engine, then its row and edges. Always
     /// deletes the row and edges: the database may hold a view this process
     /// does not know (unregister is idempotent).
@@ -708,7 +775,14 @@ impl Applier {
         self.dirty.notify_one();
         let mut edges = EdgeChanges::default();
         edges.remove_view(id.clone());
-        let result = commit(&self.sink, &edges).await;
+        // Clustered, a view this instance does not hold is removed unfenced:
+        // the route sends an unregister here only when no live instance
+        // holds the view (see `cluster::forward`).
+        let unheld = self.sink.holds().is_some_and(|h| h.epoch(&id).is_none());
+        let result = match unheld {
+            true => retry(|| self.sink.write_unfenced(&edges)).await,
+            false => commit(&self.sink, &edges).await,
+        };
         if result.is_err() {
             self.repair.views.insert(id);
             self.repair.needed();

@@ -85,6 +85,39 @@ impl Applier {
     /// Rewrites what [`Repair`] lists, then makes every edge equal the
     /// engine. Each step is cleared once it committed.
     pub(in crate::pipeline) async fn try_repair(&mut self) -> Result<usize, DbError> {
+        // Clustered: a write may have failed because another instance took
+        // its view. Those views leave the engine first; the rest is
+        // repaired within the views still held.
+        let node = self.sink.holds().map(|h| h.node().to_string());
+        if let Some(holds) = self.sink.holds().cloned() {
+            let held = crate::cluster::ownership::held_rows(self.sink.db(), holds.node()).await?;
+            let lost: Vec<Arc<str>> = self.read_engine(|e| {
+                e.views()
+                    .map(|v| v.id)
+                    .filter(|id| {
+                        holds.epoch(id).is_none()
+                            || held.get(id.as_ref()) != holds.epoch(id).as_ref()
+                    })
+                    .collect()
+            });
+            {
+                let mut engine = self.engine();
+                for id in &lost {
+                    tracing::warn!(view = %id, "another instance holds the view now: this one lets it go");
+                    engine.unregister(id);
+                    holds.remove(id);
+                }
+            }
+            self.repair.views.retain(|id| {
+                holds
+                    .epoch(id)
+                    .is_some_and(|e| held.get(id.as_ref()) == Some(&e))
+            });
+            if !lost.is_empty() {
+                self.dirty.notify_one();
+                self.tables_wanted.notify_one();
+            }
+        }
         if self.repair.reset {
             let mut edges = EdgeChanges::default();
             edges.reset();
@@ -103,12 +136,12 @@ impl Applier {
             }
             self.repair.views.remove(&id);
         }
-        let rows = reconcile::read_edges(self.sink.db()).await?;
+        let rows = reconcile::read_edges(self.sink.db(), node.as_deref()).await?;
         let kept = reconcile::read_kept_versions(self.sink.db()).await?;
         let changes = {
             let mut engine = self.engine();
             reconcile::raise_to_kept(&mut engine, &kept);
-            reconcile::plan(&mut engine, rows)
+            reconcile::plan(&mut engine, rows, node.is_some())
         };
         let fixed = changes.len();
         for part in changes.split(MAX_EDGES_PER_TX) {

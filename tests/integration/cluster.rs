@@ -1,0 +1,513 @@
+//! Several SSP instances against one SurrealDB server (`[cluster]`): views
+//! spread over the instances, any instance answers, a killed or stopped one
+//! hands its views on, and a former holder's late writes are fenced out.
+//! Every check is against SurrealDB's own answer to the view's query.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use surrealdb::Surreal;
+use surrealdb::engine::any::Any;
+
+use crate::support::process::SspProcess;
+use crate::support::surreal::root_connection;
+use crate::support::{Backend, TestApp, TestDb, wait_for};
+
+const LEASE_MS: &str = "1500";
+
+fn node(dir: &std::path::Path, url: &str, id: &str) -> SspProcess {
+    SspProcess::spawn_as_operator(
+        dir,
+        Some(url),
+        &[
+            ("SPOOKY_CLUSTER_ENABLED", "true"),
+            ("SPOOKY_CLUSTER_NODE_ID", id),
+            ("SPOOKY_CLUSTER_LEASE_MS", LEASE_MS),
+        ],
+    )
+}
+
+/// A view of the test and the query that gives SurrealDB's own answer.
+struct View {
+    id: String,
+    sql: String,
+    params: Value,
+    truth: String,
+}
+
+fn views() -> Vec<View> {
+    let mut out = Vec::new();
+    for a in 0..6 {
+        out.push(View {
+            id: format!("by-author-{a}"),
+            sql: "SELECT * FROM post WHERE author = $a".into(),
+            params: json!({"a": a}),
+            truth: "SELECT VALUE <string> id FROM post WHERE author = $a".into(),
+        });
+    }
+    for k in 0..6 {
+        out.push(View {
+            id: format!("top-{k}"),
+            sql: "SELECT * FROM post WHERE n >= $k ORDER BY n DESC LIMIT 3".into(),
+            params: json!({"k": k * 100}),
+            truth: "SELECT VALUE <string> id FROM (SELECT id, n FROM post WHERE n >= $k \
+                    ORDER BY n DESC LIMIT 3)"
+                .into(),
+        });
+    }
+    out
+}
+
+async fn strings(root: &Surreal<Any>, sql: &str, params: &Value) -> BTreeSet<String> {
+    let mut q = root.query(sql.to_string());
+    if let Some(o) = params.as_object() {
+        for (k, v) in o {
+            q = q.bind((k.clone(), v.clone()));
+        }
+    }
+    let mut r = q.await.expect("query");
+    let v: surrealdb::types::Value = r.take(0).expect("rows");
+    ssp::db::values::surreal_to_json(v)
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn edges(root: &Surreal<Any>, view: &str) -> BTreeSet<String> {
+    strings(
+        root,
+        "SELECT VALUE <string> out FROM _spooky_list_ref WHERE in = type::record('_spooky_query', $v)",
+        &json!({"v": view}),
+    )
+    .await
+}
+
+/// The views whose edges differ from SurrealDB's answer.
+async fn mismatches(root: &Surreal<Any>, views: &[View]) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in views {
+        let truth = strings(root, &v.truth, &v.params).await;
+        let have = edges(root, &v.id).await;
+        if truth != have {
+            out.push(format!("{}: truth {truth:?}, edges {have:?}", v.id));
+        }
+    }
+    out
+}
+
+/// Holders of the views, as their rows name them.
+async fn holders(root: &Surreal<Any>) -> Vec<String> {
+    strings(
+        root,
+        "SELECT VALUE node OR 'none' FROM _spooky_query",
+        &json!({}),
+    )
+    .await
+    .into_iter()
+    .collect()
+}
+
+async fn post_ok(http: &reqwest::Client, p: &SspProcess, path: &str, body: &Value) -> Value {
+    let mut last = String::new();
+    for _ in 0..40 {
+        match http
+            .post(format!("{}{path}", p.base))
+            .bearer_auth(&p.secret)
+            .json(body)
+            .send()
+            .await
+        {
+            Ok(r) if r.status() == StatusCode::OK => return r.json().await.expect("json"),
+            Ok(r) if r.status().is_server_error() => {
+                last = format!("{}: {}", r.status(), r.text().await.unwrap_or_default())
+            }
+            Ok(r) => panic!(
+                "{path} answered {}: {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            ),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{path} never answered 200: {last}");
+}
+
+async fn peers_seen(http: &reqwest::Client, p: &SspProcess) -> usize {
+    let Ok(r) = http.get(format!("{}/health", p.base)).send().await else {
+        return 0;
+    };
+    let body: Value = r.json().await.unwrap_or_default();
+    body["cluster"]["peers"].as_array().map_or(0, Vec::len)
+}
+
+async fn start_nodes(server_url: &str, ids: &[&str]) -> (Vec<tempfile::TempDir>, Vec<SspProcess>) {
+    let http = reqwest::Client::new();
+    let dirs: Vec<_> = ids.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes: Vec<SspProcess> = ids
+        .iter()
+        .zip(&dirs)
+        .map(|(id, dir)| node(dir.path(), server_url, id))
+        .collect();
+    for n in &nodes {
+        let up = tokio::time::timeout(Duration::from_secs(50), n.wait_up(&http)).await;
+        assert!(up.is_ok(), "an instance did not start: {}", n.stderr());
+    }
+    for n in &nodes {
+        wait_for(
+            "every instance to see the others",
+            Duration::from_secs(30),
+            || async { (peers_seen(&http, n).await == ids.len()).then_some(()) },
+        )
+        .await;
+    }
+    (dirs, nodes)
+}
+
+/// Three instances; views registered through all of them; writes through
+/// SurrealDB and `/ingest` on random instances; one instance killed (-9)
+/// and another stopped (SIGTERM) mid-stream. Afterwards every view's edges
+/// are SurrealDB's answer, and the one instance left holds every view.
+#[test]
+fn three_instances_share_the_views_and_survive_kill_and_term() {
+    crate::support::run(async {
+        let test_db = TestDb::start(Backend::Ws).await;
+        let url = test_db.server.as_ref().expect("ws server").url();
+        let root = root_connection(&test_db, "spooky", "spooky").await;
+        root.query("DEFINE TABLE post SCHEMALESS; FOR $i IN 0..30 { CREATE type::record('post', $i) SET author = $i % 6, n = $i * 10; }")
+            .await
+            .and_then(|r| r.check())
+            .expect("posts");
+        let (_dirs, mut nodes) = start_nodes(&url, &["n1", "n2", "n3"]).await;
+        let http = reqwest::Client::new();
+        let views = views();
+        for (i, v) in views.iter().enumerate() {
+            let body = json!({"id": v.id, "sql": v.sql, "params": v.params, "clientId": "c"});
+            let answer = post_ok(&http, &nodes[i % 3], "/view/register", &body).await;
+            let truth = strings(&root, &v.truth, &v.params).await;
+            let records: BTreeSet<String> = answer["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(records, truth, "{} as registered", v.id);
+        }
+        let spread: BTreeSet<String> = holders(&root).await.into_iter().collect();
+        assert!(spread.len() >= 2, "the views are spread: {spread:?}");
+        assert!(!spread.contains("none"), "every view is held: {spread:?}");
+        // Any instance answers for any view.
+        for v in &views {
+            let r = http
+                .get(format!("{}/view/{}", nodes[0].base, v.id))
+                .bearer_auth(&nodes[0].secret)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "GET {} through n1", v.id);
+        }
+
+        let mut rng = rand::rngs::StdRng::seed_from_u64(19);
+        let mut alive = [true, true, true];
+        let mut next_id = 30;
+        for step in 0..90 {
+            if step == 30 {
+                nodes[0].signal("-KILL");
+                nodes[0].wait();
+                alive[0] = false;
+            }
+            if step == 60 {
+                nodes[1].signal("-TERM");
+                let status = nodes[1].wait();
+                assert!(status.success(), "SIGTERM exits cleanly: {status}");
+                alive[1] = false;
+            }
+            let (op, id, record) = match rng.random_range(0..10) {
+                0..=2 => {
+                    next_id += 1;
+                    let rec = json!({"author": rng.random_range(0..6), "n": next_id * 10 + 1});
+                    ("CREATE", next_id, Some(rec))
+                }
+                3 => ("DELETE", rng.random_range(0..next_id), None),
+                _ => {
+                    let rec = json!({"author": rng.random_range(0..6), "n": step * 1000 + 7});
+                    ("UPDATE", rng.random_range(0..next_id), Some(rec))
+                }
+            };
+            let rid = format!("post:{id}");
+            match &record {
+                Some(rec) => root
+                    .query("UPSERT type::record('post', $id) CONTENT $rec")
+                    .bind(("id", id))
+                    .bind(("rec", rec.clone()))
+                    .await
+                    .and_then(|r| r.check())
+                    .expect("write"),
+                None => root
+                    .query("DELETE type::record('post', $id)")
+                    .bind(("id", id))
+                    .await
+                    .and_then(|r| r.check())
+                    .expect("delete"),
+            };
+            // Every other write is also sent to a random live instance.
+            if step % 2 == 0 {
+                let live: Vec<usize> = (0..3).filter(|i| alive[*i]).collect();
+                let at = live[rng.random_range(0..live.len())];
+                let mut body = json!({"table": "post", "op": op, "id": rid});
+                if let Some(rec) = record {
+                    body["record"] = rec;
+                }
+                post_ok(&http, &nodes[at], "/ingest", &body).await;
+            }
+        }
+
+        wait_for(
+            "every view to equal SurrealDB's answer on the last instance",
+            Duration::from_secs(60),
+            || async {
+                let wrong = mismatches(&root, &views).await;
+                let held = holders(&root).await;
+                (wrong.is_empty() && held == vec!["n3".to_string()]).then_some(())
+            },
+        )
+        .await;
+        // And they stay so (nothing late rewrites them).
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(mismatches(&root, &views).await, Vec::<String>::new());
+        let health: Value = http
+            .get(format!("{}/health", nodes[2].base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(health["cluster"]["views_held"], views.len(), "{health}");
+        assert_eq!(health["views"], views.len(), "{health}");
+    });
+}
+
+/// The fence itself: a transaction written at an epoch the view row no
+/// longer has, or by an instance the row does not name, fails whole and
+/// writes nothing; and a registration does not take a view another live
+/// instance holds, but does take it once that instance's lease passed.
+#[test]
+fn late_writes_of_a_former_holder_are_refused() {
+    use ssp::cluster::holds::Holds;
+    use ssp::engine::ViewDelta;
+    use ssp::engine::value::RecordId;
+    use ssp::sink::{EdgeChanges, EdgeSink};
+
+    crate::support::run(async {
+        let app = TestApp::spawn(Backend::Mem).await;
+        let db = Arc::clone(&app.db);
+        db.run(ssp::db::Query::new(
+            "CREATE _spooky_query:v SET clientId = 'c', surql = 'SELECT * FROM t', node = 'a', epoch = 2; \
+             CREATE _spooky_node:a SET address = 'x', started = time::now(), heartbeat = time::now(), \
+                lease_until = time::now() + 1h;",
+        ))
+        .await
+        .expect("rows");
+        let edge_count = || async {
+            let mut r = db
+                .run(ssp::db::Query::new(
+                    "RETURN [count(SELECT VALUE id FROM _spooky_list_ref WHERE in = _spooky_query:v)]",
+                ))
+                .await
+                .expect("count");
+            let v: Vec<i64> = r.take(0).expect("count");
+            v.first().copied().unwrap_or(0)
+        };
+        let write = |holds: Arc<Holds>, key: i64| {
+            let db = Arc::clone(&db);
+            async move {
+                let sink = EdgeSink::with_writers(db, 1).await.fenced_by(Some(holds));
+                let mut changes = EdgeChanges::default();
+                changes.absorb(&[ViewDelta {
+                    view: "v".into(),
+                    client_id: "c".into(),
+                    created: vec![(RecordId::new("t", ssp::engine::Key::Int(key)), 1)],
+                    ..Default::default()
+                }]);
+                sink.write(&changes).await
+            }
+        };
+
+        // "a" at the epoch before the row's: refused, nothing written.
+        let stale = Arc::new(Holds::new("a".into()));
+        stale.set("v".into(), 1);
+        let err = write(stale, 1).await.expect_err("a stale epoch is fenced");
+        assert!(err.is_fenced(), "{err}");
+        assert_eq!(edge_count().await, 0);
+        // Another instance, at the row's epoch: refused too.
+        let other = Arc::new(Holds::new("b".into()));
+        other.set("v".into(), 2);
+        assert!(
+            write(other.clone(), 1)
+                .await
+                .expect_err("not the holder")
+                .is_fenced()
+        );
+        assert_eq!(edge_count().await, 0);
+        // The holder at its epoch writes.
+        let holder = Arc::new(Holds::new("a".into()));
+        holder.set("v".into(), 2);
+        write(holder.clone(), 1).await.expect("the holder writes");
+        assert_eq!(edge_count().await, 1);
+
+        // "b" registering the view while "a"'s lease runs: refused.
+        let meta = ssp::engine::ViewMeta {
+            id: "v".into(),
+            client_id: "c".into(),
+            sql: "SELECT * FROM t".into(),
+            params: Default::default(),
+            ttl: "1h".into(),
+            last_active_at: chrono::Utc::now(),
+            owner: None,
+        };
+        let b_sink = EdgeSink::with_writers(Arc::clone(&db), 1)
+            .await
+            .fenced_by(Some(other.clone()));
+        let err = b_sink
+            .upsert_view(&meta, false)
+            .await
+            .expect_err("a is alive");
+        assert!(err.is_fenced(), "{err}");
+        // Once "a"'s lease has passed, "b" takes the view at a new epoch,
+        // and "a"'s writes at its old one are refused from then on.
+        db.run(ssp::db::Query::new(
+            "UPDATE _spooky_node:a SET lease_until = time::now() - 1s",
+        ))
+        .await
+        .expect("expire a");
+        b_sink.upsert_view(&meta, false).await.expect("b takes it");
+        assert_eq!(other.epoch("v"), Some(3));
+        assert!(
+            write(holder, 2)
+                .await
+                .expect_err("a is fenced out")
+                .is_fenced()
+        );
+        write(other, 2).await.expect("b writes");
+        assert_eq!(edge_count().await, 2);
+    });
+}
+
+/// A holder paused (SIGSTOP) past its lease: the other instance takes its
+/// view and keeps it exact; resumed, the former holder's late writes for
+/// it are refused, and the edges stay SurrealDB's answer.
+#[test]
+fn a_paused_holder_is_taken_over_and_fenced_out() {
+    crate::support::run(async {
+        let test_db = TestDb::start(Backend::Ws).await;
+        let url = test_db.server.as_ref().expect("ws server").url();
+        let root = root_connection(&test_db, "spooky", "spooky").await;
+        root.query("DEFINE TABLE post SCHEMALESS; FOR $i IN 0..10 { CREATE type::record('post', $i) SET author = $i % 2, n = $i; }")
+            .await
+            .and_then(|r| r.check())
+            .expect("posts");
+        let (_dirs, nodes) = start_nodes(&url, &["p1", "p2"]).await;
+        let http = reqwest::Client::new();
+        let views: Vec<View> = (0..4)
+            .map(|i| View {
+                id: format!("v{i}"),
+                sql: "SELECT * FROM post WHERE author = $a".into(),
+                params: json!({"a": i % 2}),
+                truth: "SELECT VALUE <string> id FROM post WHERE author = $a".into(),
+            })
+            .collect();
+        for v in &views {
+            let body = json!({"id": v.id, "sql": v.sql, "params": v.params, "clientId": "c"});
+            post_ok(&http, &nodes[0], "/view/register", &body).await;
+        }
+        // Pause the instance holding v0.
+        let holder = strings(&root, "SELECT VALUE node FROM _spooky_query:v0", &json!({})).await;
+        let paused = if holder.contains("p1") { 0 } else { 1 };
+        let other = 1 - paused;
+        nodes[paused].signal("-STOP");
+        for i in 10..16 {
+            root.query("CREATE type::record('post', $i) SET author = $i % 2, n = $i")
+                .bind(("i", i))
+                .await
+                .and_then(|r| r.check())
+                .expect("create");
+        }
+        let other_id = if other == 0 { "p1" } else { "p2" };
+        wait_for(
+            "the other instance to take every view, exactly",
+            Duration::from_secs(30),
+            || async {
+                let held = holders(&root).await;
+                (held == vec![other_id.to_string()] && mismatches(&root, &views).await.is_empty())
+                    .then_some(())
+            },
+        )
+        .await;
+        let epochs_before = strings(
+            &root,
+            "SELECT VALUE <string> epoch FROM _spooky_query",
+            &json!({}),
+        )
+        .await;
+        nodes[paused].signal("-CONT");
+        // More writes after the resume, and some deletes.
+        for i in 16..20 {
+            root.query("CREATE type::record('post', $i) SET author = $i % 2, n = $i")
+                .bind(("i", i))
+                .await
+                .and_then(|r| r.check())
+                .expect("create");
+        }
+        root.query("DELETE post:1, post:2")
+            .await
+            .and_then(|r| r.check())
+            .expect("delete");
+        // The resumed instance comes back as a member; views the hash gives
+        // it move back to it, one epoch up. Throughout, the edges converge
+        // to SurrealDB's answer and stay there.
+        wait_for(
+            "the edges to equal SurrealDB's answer",
+            Duration::from_secs(30),
+            || async { mismatches(&root, &views).await.is_empty().then_some(()) },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(mismatches(&root, &views).await, Vec::<String>::new());
+        let epochs_after = strings(
+            &root,
+            "SELECT VALUE <string> epoch FROM _spooky_query",
+            &json!({}),
+        )
+        .await;
+        assert!(!epochs_before.is_empty() && !epochs_after.is_empty());
+        let metrics = http
+            .get(format!("{}/metrics", nodes[paused].base))
+            .bearer_auth(&nodes[paused].secret)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let fenced: Vec<&str> = metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("ssp_fenced_writes_total")
+                    || l.starts_with("ssp_cluster_views_lost_total")
+            })
+            .collect();
+        eprintln!("the resumed instance: {fenced:?}");
+        assert!(
+            !fenced.is_empty(),
+            "the resumed instance let go of the views it lost (or had writes fenced): {metrics}"
+        );
+    });
+}
