@@ -35,6 +35,9 @@ use crate::sink::EdgeSink;
 use crate::sources::change_worker::ChangeWorker;
 use crate::sources::cursors::Cursors;
 
+/// How long a clustered instance tries to hand its views over on shutdown.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// How often expired views are swept.
 pub const TTL_SWEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -207,19 +210,17 @@ async fn attempt(state: &App) -> Result<(Core, Started), RestoreError> {
 /// the pipeline, save the state file, stop the background tasks.
 pub async fn stop(state: &App, started: Started, hook_timeout: Duration) {
     if let Some(core) = state.try_core() {
-        let drain = async {
-            core.worker.shutdown(Duration::from_secs(5)).await;
-            if let Err(e) = core.pipeline.flush().await {
-                tracing::error!(error = %e, "draining the pipeline failed");
-            }
-        };
-        if tokio::time::timeout(hook_timeout, drain).await.is_err() {
-            tracing::error!(hook = "drain the pipeline", "shutdown hook timed out");
-        }
         if let Some(cluster) = &state.cluster {
-            // Hand every view over now, rather than after the lease.
+            // Hand every view over now, rather than after the lease, and
+            // first: the server already answered its last request, and an
+            // edge write of the drain for a view released here is fenced
+            // out, to be rebuilt by its next holder from the database.
+            // Bounded by a few seconds, not the hook timeout: if it fails the
+            // views move when the lease ends anyway. (In the tests, after
+            // another instance was killed mid-transaction, the in-memory
+            // server sometimes stopped answering this connection.)
             match tokio::time::timeout(
-                hook_timeout,
+                LEAVE_TIMEOUT.min(hook_timeout),
                 crate::cluster::membership::leave(&state.db, cluster),
             )
             .await
@@ -233,6 +234,15 @@ pub async fn stop(state: &App, started: Started, hook_timeout: Duration) {
                 }
                 Err(_) => tracing::error!(hook = "leave the cluster", "shutdown hook timed out"),
             }
+        }
+        let drain = async {
+            core.worker.shutdown(Duration::from_secs(5)).await;
+            if let Err(e) = core.pipeline.flush().await {
+                tracing::error!(error = %e, "draining the pipeline failed");
+            }
+        };
+        if tokio::time::timeout(hook_timeout, drain).await.is_err() {
+            tracing::error!(hook = "drain the pipeline", "shutdown hook timed out");
         }
         if let Some(saver) = &core.saver {
             match tokio::time::timeout(hook_timeout, saver.save_now()).await {

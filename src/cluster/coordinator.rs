@@ -42,13 +42,14 @@ pub async fn run(state: Arc<AppState>, cluster: Arc<Cluster>, shutdown: Shutdown
         let Some(core) = state.try_core() else {
             continue;
         };
-        let round = round(&state, core, &cluster);
-        tokio::select! {
-            biased;
-            () = shutdown.wait() => return,
-            result = round => if let Err(error) = result {
-                tracing::warn!(%error, "cluster: a round of lease renewal and holds failed; the next one tries again");
-            }
+        // A round is not cut off by the shutdown (its calls are bounded by
+        // the call timeout): the leave waits for it, then no round follows.
+        let _round = cluster.round.lock().await;
+        if cluster.left.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        if let Err(error) = round(&state, core, &cluster).await {
+            tracing::warn!(%error, "cluster: a round of lease renewal and holds failed; the next one tries again");
         }
     }
 }
@@ -152,8 +153,9 @@ async fn round(state: &AppState, core: &Core, cluster: &Cluster) -> Result<(), S
     Ok(())
 }
 
-/// Takes over free views: each is claimed (epoch raised), the versions its
-/// edges show raised in the engine, registered from its row as
+/// Takes over free views: each is claimed (epoch raised), the engine's
+/// versions raised above those its edges (and the kept versions) show,
+/// registered from its row as
 /// `POST /view/register` would, and its edges the former holder left that
 /// are not in its result deleted.
 async fn take_over(
@@ -168,7 +170,10 @@ async fn take_over(
     // not come back below a version a client saw.
     let kept = crate::sink::reconcile::read_kept_versions(db)
         .await
-        .map_err(|e| format!("reading kept versions: {e}"))?;
+        .map_err(|e| format!("reading kept versions: {e}"))?
+        .into_iter()
+        .map(|(r, v)| (r, v + 1))
+        .collect();
     core.pipeline
         .raise_versions(kept)
         .await
@@ -224,7 +229,12 @@ async fn take_one(
         }
     };
     let records: Vec<_> = edges.iter().map(|(r, _)| r.clone()).collect();
-    if let Err(error) = core.pipeline.raise_versions(edges).await {
+    // One above what the edges show: the former holder gave that version to
+    // the content it had seen, and the record may have changed since (while
+    // it was gone). A client then fetches the view's records once more,
+    // rather than keep an older copy under an equal version.
+    let above: Vec<_> = edges.into_iter().map(|(r, v)| (r, v + 1)).collect();
+    if let Err(error) = core.pipeline.raise_versions(above).await {
         tracing::warn!(%view, %error, "cluster: raising a taken view's versions failed; it is released");
         release_again(state, cluster, &view, epoch).await;
         return false;

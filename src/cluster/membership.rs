@@ -4,7 +4,7 @@
 use surrealdb::types as sdb;
 
 use super::{Cluster, Peer};
-use crate::db::schema::{NODE_TABLE, QUERY_TABLE};
+use crate::db::schema::NODE_TABLE;
 use crate::db::{Db, DbError, Query};
 
 /// Renews this instance's lease and reads the live instances: one round
@@ -44,13 +44,20 @@ pub async fn renew(db: &Db, cluster: &Cluster) -> Result<Vec<Peer>, DbError> {
 /// view this instance holds and deletes its row, so that the others take
 /// the views at their next renewal instead of after the lease.
 pub async fn leave(db: &Db, cluster: &Cluster) -> Result<usize, DbError> {
-    let held = cluster.holds.len();
+    let _round = cluster.round.lock().await;
+    cluster
+        .left
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    // By id, at the epochs held: an UPDATE that selects the rows through
+    // the index on `node` while it changes `node` did not end on 3.3.5
+    // (the call hung until its timeout).
+    let held = cluster.holds.all();
+    super::ownership::release(db, cluster, &held).await?;
     let q = Query::new(format!(
-        "UPDATE {QUERY_TABLE} SET node = NONE WHERE node = $node RETURN NONE;\n\
-         DELETE type::record('{NODE_TABLE}', $node) RETURN NONE"
+        "DELETE type::record('{NODE_TABLE}', $node) RETURN NONE"
     ))
     .bind("node", cluster.node().to_string());
     db.run(q).await?;
     cluster.holds.clear();
-    Ok(held)
+    Ok(held.len())
 }

@@ -61,6 +61,11 @@ pub struct Cluster {
     /// The live instances (this one included) at the last renewal.
     peers: RwLock<Arc<Vec<Peer>>>,
     http: reqwest::Client,
+    /// Held by a coordinator round, and by leaving: the leave waits for a
+    /// round under way instead of cutting it off mid-call.
+    pub(crate) round: tokio::sync::Mutex<()>,
+    /// Set once this instance left: no round runs after it.
+    pub(crate) left: std::sync::atomic::AtomicBool,
 }
 
 impl Cluster {
@@ -78,6 +83,8 @@ impl Cluster {
                 .tcp_nodelay(true)
                 .build()
                 .unwrap_or_default(),
+            round: tokio::sync::Mutex::new(()),
+            left: std::sync::atomic::AtomicBool::new(false),
             settings,
         })
     }

@@ -226,15 +226,26 @@ impl EdgeChanges {
                         sdb::Value::Number(sdb::Number::Int(*version as i64)),
                     );
                     row.insert("updatedAt".to_string(), updated_at.clone());
+                    if let Some(holds) = holds {
+                        row.insert(
+                            "node".to_string(),
+                            sdb::Value::String(holds.node().to_string()),
+                        );
+                    }
                     upserts.push(sdb::Value::Object(row));
                 }
                 EdgeOp::Delete => deletes.push(sdb::Value::RecordId(edge_id(view, record))),
             }
         }
         if !upserts.is_empty() {
+            let node = if holds.is_some() {
+                ", node = $input.node"
+            } else {
+                ""
+            };
             q.push(format!(
                 "INSERT RELATION INTO {EDGE_TABLE} $upserts ON DUPLICATE KEY UPDATE \
-                 version = $input.version, clientId = $input.clientId, updatedAt = $input.updatedAt \
+                 version = $input.version, clientId = $input.clientId, updatedAt = $input.updatedAt{node} \
                  RETURN NONE"
             ));
             q.set("upserts", sdb::Value::Array(upserts.into()));

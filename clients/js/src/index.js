@@ -220,6 +220,17 @@ function viewKey(id) {
     return key;
 }
 
+/**
+ * The cache key of a record as an edge shows it. With several SSP
+ * instances (SSP's cluster mode) each counts versions of its own, and an
+ * edge names its instance (`node`): versions are compared only between
+ * edges of one instance, so a higher number from one instance is never
+ * taken for newer content than another instance's.
+ */
+function cacheKey(edge, id) {
+    return edge?.node ? `${edge.node}\u0000${id}` : id;
+}
+
 function toVersion(v) {
     const n = Number(v);
     return Number.isFinite(n) ? n : 0;
@@ -245,7 +256,7 @@ const SPOOKY_EVENTS = new Set(["disconnected", "resubscribed", "error", "fetch"]
 class RecordCache {
     #db;
     #onFetch;
-    /** id text -> { version, record, refs, pending: { version, promise } | null } */
+    /** cache key (see `cacheKey`) -> { version, record, refs, pending: { version, promise } | null } */
     #entries = new Map();
 
     constructor(db, onFetch) {
@@ -253,21 +264,21 @@ class RecordCache {
         this.#onFetch = onFetch;
     }
 
-    claim(id) {
-        let entry = this.#entries.get(id);
-        if (!entry) this.#entries.set(id, (entry = { version: -Infinity, record: undefined, refs: 0, pending: null }));
+    claim(key) {
+        let entry = this.#entries.get(key);
+        if (!entry) this.#entries.set(key, (entry = { version: -Infinity, record: undefined, refs: 0, pending: null }));
         entry.refs += 1;
     }
 
-    release(id) {
-        const entry = this.#entries.get(id);
+    release(key) {
+        const entry = this.#entries.get(key);
         if (!entry) return;
         entry.refs -= 1;
-        if (entry.refs <= 0) this.#entries.delete(id);
+        if (entry.refs <= 0) this.#entries.delete(key);
     }
 
     /**
-     * The records for `items` ({ id, rid, version }, claimed by the caller),
+     * The records for `items` ({ id, key, rid, version }, claimed by the caller),
      * fetching in one query those whose cached copy is older than `version`.
      * Returns, per item, { record, fetched }; `record` is undefined when the
      * record does not exist or the signed-in user may not read it.
@@ -277,7 +288,7 @@ class RecordCache {
         const waits = [];
         const batch = [];
         items.forEach((item, i) => {
-            const entry = this.#entries.get(item.id) ?? {
+            const entry = this.#entries.get(item.key) ?? {
                 version: -Infinity,
                 record: undefined,
                 refs: 0,
@@ -443,7 +454,7 @@ class View {
         this.#closed = true;
         clearInterval(this.#heartbeat);
         this.#detach();
-        for (const id of this.#members.keys()) this.#core.cache.release(id);
+        for (const { key } of this.#members.values()) this.#core.cache.release(key);
         this.#members.clear();
         this.#records = Object.freeze([]);
         this.#byId = new Map();
@@ -580,42 +591,45 @@ class View {
             const member = this.#members.get(id);
             if (member) {
                 this.#members.delete(id);
-                this.#core.cache.release(id);
+                this.#core.cache.release(member.key);
                 events.push(["leave", { id, version }]);
             }
         } else {
-            const entered = await this.#admit([{ id, rid: edge.out, version }]);
+            const entered = await this.#admit([{ id, key: cacheKey(edge, id), rid: edge.out, version }]);
             events.push(...entered);
         }
         this.#publish(events, true);
     }
 
     /**
-     * Brings `items` ({ id, rid, version }) into the view: those not held
-     * yet or held at an older version. The cache claim comes first, so that
-     * another view dropping the record meanwhile does not evict it; the
+     * Brings `items` ({ id, key, rid, version }) into the view: those not
+     * held yet or held at an older version. The cache claim comes first, so
+     * that another view dropping the record meanwhile does not evict it; the
      * member is updated only once its record is there, so that a failed
-     * fetch is retried by the next catch-up.
+     * fetch is retried by the next catch-up. (A view that moved to another
+     * SSP instance shows its records under that instance's key.)
      */
     async #admit(items) {
         const wanted = items.filter(({ id, version }) => !(this.#members.get(id)?.version >= version));
-        const claimed = wanted.filter(({ id }) => !this.#members.has(id));
-        for (const { id } of claimed) this.#core.cache.claim(id);
+        const claimed = wanted.filter(({ id, key }) => this.#members.get(id)?.key !== key);
+        for (const { key } of claimed) this.#core.cache.claim(key);
         let got;
         try {
             got = await this.#core.cache.ensure(wanted);
         } catch (error) {
-            for (const { id } of claimed) this.#core.cache.release(id);
+            for (const { key } of claimed) this.#core.cache.release(key);
             throw error;
         }
         if (this.#closed) {
-            for (const { id } of claimed) this.#core.cache.release(id);
+            for (const { key } of claimed) this.#core.cache.release(key);
             return [];
         }
-        return wanted.map(({ id, version }, i) => {
+        return wanted.map(({ id, key, version }, i) => {
             const { record, fetched } = got[i];
-            const kind = this.#members.has(id) ? "update" : "enter";
-            this.#members.set(id, { version, record });
+            const before = this.#members.get(id);
+            const kind = before ? "update" : "enter";
+            if (before && before.key !== key) this.#core.cache.release(before.key);
+            this.#members.set(id, { version, record, key });
             return [kind, { id, record, version, fetched }];
         });
     }
@@ -630,7 +644,8 @@ class View {
             if (!edge || edge.out === undefined) continue;
             const id = idText(edge.out);
             const version = toVersion(edge.version);
-            if (!(current.get(id)?.version >= version)) current.set(id, { id, rid: edge.out, version });
+            if (!(current.get(id)?.version >= version))
+                current.set(id, { id, key: cacheKey(edge, id), rid: edge.out, version });
         }
         const entered = await this.#admit([...current.values()]);
         if (this.#closed) return;
@@ -638,7 +653,7 @@ class View {
         for (const [id, member] of this.#members) {
             if (current.has(id)) continue;
             this.#members.delete(id);
-            this.#core.cache.release(id);
+            this.#core.cache.release(member.key);
             left.push(["leave", { id, version: member.version }]);
         }
         this.#publish([...left, ...entered], announce);

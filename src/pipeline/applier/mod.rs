@@ -407,6 +407,14 @@ impl Applier {
                 for w in waiters {
                     let _ = w.reply.send(match &result {
                         Ok(()) => Ok(w.summary),
+                        // Clustered: a view of the group moved to another
+                        // instance. It applies the change from the database;
+                        // this one repairs the views it still holds.
+                        Err(e) if e.is_fenced() => Err(PipelineError::Unavailable(format!(
+                            "{e}; another instance holds one of the views now: the change \
+                             reaches every view once the edges are repaired, and retrying \
+                             is harmless"
+                        ))),
                         Err(e) => Err(PipelineError::Write(format!(
                             "{e}; SSP keeps the change and rewrites its edges once the \
                              database takes the write"
