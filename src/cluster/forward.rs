@@ -32,14 +32,9 @@ pub async fn route(State(state): State<Arc<AppState>>, request: Request, next: N
         (&Method::POST, "/ingest" | "/reset") => fan_out(&state, &cluster, request, next).await,
         (&Method::POST, "/view/register" | "/view/unregister" | "/view/heartbeat") => {
             let (parts, body) = request.into_parts();
-            let bytes = match axum::body::to_bytes(body, state.settings.body_limit_bytes).await {
+            let bytes = match read_body(&state, body).await {
                 Ok(bytes) => bytes,
-                Err(_) => {
-                    return ApiError::PayloadTooLarge {
-                        limit: state.settings.body_limit_bytes,
-                    }
-                    .into_response();
-                }
+                Err(response) => return response,
             };
             let id = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
@@ -104,20 +99,11 @@ async fn to_holder(
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, state.settings.body_limit_bytes).await {
+    let bytes = match read_body(state, body).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            return ApiError::PayloadTooLarge {
-                limit: state.settings.body_limit_bytes,
-            }
-            .into_response();
-        }
+        Err(response) => return response,
     };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
+    let path = path_of(&parts);
     match forward(
         state,
         cluster,
@@ -136,6 +122,27 @@ async fn to_holder(
         ))
         .into_response(),
     }
+}
+
+/// A request's body, whole (up to the body limit: 413 past it).
+async fn read_body(state: &AppState, body: Body) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, state.settings.body_limit_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::PayloadTooLarge {
+                limit: state.settings.body_limit_bytes,
+            }
+            .into_response()
+        })
+}
+
+/// The path and query a request is forwarded to.
+fn path_of(parts: &axum::http::request::Parts) -> String {
+    parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default()
 }
 
 enum Failure {
@@ -195,20 +202,11 @@ async fn forward(
 /// not answer makes the request a 503, to be retried (both are idempotent).
 async fn fan_out(state: &AppState, cluster: &Cluster, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, state.settings.body_limit_bytes).await {
+    let bytes = match read_body(state, body).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            return ApiError::PayloadTooLarge {
-                limit: state.settings.body_limit_bytes,
-            }
-            .into_response();
-        }
+        Err(response) => return response,
     };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
+    let path = path_of(&parts);
     let method = parts.method.clone();
     let headers = parts.headers.clone();
     let others = cluster.others();

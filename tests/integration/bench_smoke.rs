@@ -42,6 +42,8 @@ fn ssp_bench_smoke_run_writes_results() {
         "e2e ws: group commit gain",
         "live ws: write -> edge committed p99",
         "naive / ssp",
+        "cluster: 3 / 1 instance throughput",
+        "cluster: failover, kill -9",
     ] {
         let row = rows
             .iter()

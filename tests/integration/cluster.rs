@@ -174,6 +174,52 @@ async fn start_nodes(server_url: &str, ids: &[&str]) -> (Vec<tempfile::TempDir>,
     (dirs, nodes)
 }
 
+/// A SurrealDB server with `posts` posts (`author` = i % `authors`, `n` =
+/// i * 10), a root connection to it, and instances `ids` that see each other.
+async fn setup(
+    posts: i64,
+    authors: i64,
+    ids: &[&str],
+) -> (
+    Arc<TestDb>,
+    Surreal<Any>,
+    Vec<tempfile::TempDir>,
+    Vec<SspProcess>,
+) {
+    let test_db = TestDb::start(Backend::Ws).await;
+    let url = test_db.server.as_ref().expect("ws server").url();
+    let root = root_connection(&test_db, "spooky", "spooky").await;
+    write(
+        &root,
+        "DEFINE TABLE post SCHEMALESS; FOR $i IN 0..$posts { \
+         CREATE type::record('post', $i) SET author = $i % $authors, n = $i * 10; }",
+        json!({"posts": posts, "authors": authors}),
+    )
+    .await;
+    let (dirs, nodes) = start_nodes(&url, ids).await;
+    (test_db, root, dirs, nodes)
+}
+
+/// Runs `sql` as an app does: a write that conflicts (with SSP's edge
+/// transactions, through the edges a delete takes along) is written again.
+async fn write(root: &Surreal<Any>, sql: &str, binds: Value) {
+    for attempt in 0.. {
+        let mut q = root.query(sql.to_string());
+        if let Some(o) = binds.as_object() {
+            for (k, v) in o {
+                q = q.bind((k.clone(), v.clone()));
+            }
+        }
+        match q.await.and_then(|r| r.check()) {
+            Ok(_) => return,
+            Err(e) if attempt < 20 && e.to_string().contains("retried") => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+}
+
 /// Three instances; views registered through all of them; writes through
 /// SurrealDB and `/ingest` on random instances; one instance killed (-9)
 /// and another stopped (SIGTERM) mid-stream. Afterwards every view's edges
@@ -181,14 +227,7 @@ async fn start_nodes(server_url: &str, ids: &[&str]) -> (Vec<tempfile::TempDir>,
 #[test]
 fn three_instances_share_the_views_and_survive_kill_and_term() {
     crate::support::run(async {
-        let test_db = TestDb::start(Backend::Ws).await;
-        let url = test_db.server.as_ref().expect("ws server").url();
-        let root = root_connection(&test_db, "spooky", "spooky").await;
-        root.query("DEFINE TABLE post SCHEMALESS; FOR $i IN 0..30 { CREATE type::record('post', $i) SET author = $i % 6, n = $i * 10; }")
-            .await
-            .and_then(|r| r.check())
-            .expect("posts");
-        let (_dirs, mut nodes) = start_nodes(&url, &["n1", "n2", "n3"]).await;
+        let (_test_db, root, _dirs, mut nodes) = setup(30, 6, &["n1", "n2", "n3"]).await;
         let http = reqwest::Client::new();
         let views = views();
         for (i, v) in views.iter().enumerate() {
@@ -288,30 +327,17 @@ fn three_instances_share_the_views_and_survive_kill_and_term() {
                 }
             };
             let rid = format!("post:{id}");
-            // As an app does: a write that conflicts (with SSP's edge
-            // transactions, through the edges a delete takes along) is
-            // written again.
-            for attempt in 0.. {
-                let written = match &record {
-                    Some(rec) => root
-                        .query("UPSERT type::record('post', $id) CONTENT $rec")
-                        .bind(("id", id))
-                        .bind(("rec", rec.clone()))
-                        .await
-                        .and_then(|r| r.check()),
-                    None => root
-                        .query("DELETE type::record('post', $id)")
-                        .bind(("id", id))
-                        .await
-                        .and_then(|r| r.check()),
-                };
-                match written {
-                    Ok(_) => break,
-                    Err(e) if attempt < 20 && e.to_string().contains("retried") => {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    Err(e) => panic!("{op} {rid}: {e}"),
+            match &record {
+                Some(rec) => {
+                    let binds = json!({"id": id, "rec": rec});
+                    write(
+                        &root,
+                        "UPSERT type::record('post', $id) CONTENT $rec",
+                        binds,
+                    )
+                    .await
                 }
+                None => write(&root, "DELETE type::record('post', $id)", json!({"id": id})).await,
             }
             // Every other write is also sent to a random live instance.
             if step % 2 == 0 {
@@ -469,14 +495,7 @@ fn late_writes_of_a_former_holder_are_refused() {
 #[test]
 fn a_paused_holder_is_taken_over_and_fenced_out() {
     crate::support::run(async {
-        let test_db = TestDb::start(Backend::Ws).await;
-        let url = test_db.server.as_ref().expect("ws server").url();
-        let root = root_connection(&test_db, "spooky", "spooky").await;
-        root.query("DEFINE TABLE post SCHEMALESS; FOR $i IN 0..10 { CREATE type::record('post', $i) SET author = $i % 2, n = $i; }")
-            .await
-            .and_then(|r| r.check())
-            .expect("posts");
-        let (_dirs, nodes) = start_nodes(&url, &["p1", "p2"]).await;
+        let (_test_db, root, _dirs, nodes) = setup(10, 2, &["p1", "p2"]).await;
         let http = reqwest::Client::new();
         let views: Vec<View> = (0..4)
             .map(|i| View {
@@ -496,11 +515,8 @@ fn a_paused_holder_is_taken_over_and_fenced_out() {
         let other = 1 - paused;
         nodes[paused].signal("-STOP");
         for i in 10..16 {
-            root.query("CREATE type::record('post', $i) SET author = $i % 2, n = $i")
-                .bind(("i", i))
-                .await
-                .and_then(|r| r.check())
-                .expect("create");
+            let sql = "CREATE type::record('post', $i) SET author = $i % 2, n = $i";
+            write(&root, sql, json!({"i": i})).await;
         }
         let other_id = if other == 0 { "p1" } else { "p2" };
         wait_for(
@@ -523,10 +539,7 @@ fn a_paused_holder_is_taken_over_and_fenced_out() {
         // At once, a change sent to the resumed instance itself: answered
         // (after retries while it lets go of the views it lost), never a
         // write over the new holder's edges.
-        root.query("CREATE post:30 SET author = 0, n = 30")
-            .await
-            .and_then(|r| r.check())
-            .expect("create");
+        write(&root, "CREATE post:30 SET author = 0, n = 30", json!({})).await;
         post_ok(
             &http,
             &nodes[paused],
@@ -536,25 +549,10 @@ fn a_paused_holder_is_taken_over_and_fenced_out() {
         .await;
         // More writes after the resume, and some deletes.
         for i in 16..20 {
-            root.query("CREATE type::record('post', $i) SET author = $i % 2, n = $i")
-                .bind(("i", i))
-                .await
-                .and_then(|r| r.check())
-                .expect("create");
+            let sql = "CREATE type::record('post', $i) SET author = $i % 2, n = $i";
+            write(&root, sql, json!({"i": i})).await;
         }
-        for attempt in 0.. {
-            match root
-                .query("DELETE post:1, post:2")
-                .await
-                .and_then(|r| r.check())
-            {
-                Ok(_) => break,
-                Err(e) if attempt < 20 && e.to_string().contains("retried") => {
-                    tokio::time::sleep(Duration::from_millis(20)).await
-                }
-                Err(e) => panic!("delete: {e}"),
-            }
-        }
+        write(&root, "DELETE post:1, post:2", json!({})).await;
         // The resumed instance comes back as a member; views the hash gives
         // it move back to it, one epoch up. Throughout, the edges converge
         // to SurrealDB's answer and stay there.

@@ -97,6 +97,20 @@ fn start_all(bin: &std::path::Path, url: &str, ns: &str, n: usize, lease_ms: u64
     all
 }
 
+/// `items` records in `ns`, `item:i` in the view `g{i % views}`.
+fn seed(runtime: &tokio::runtime::Runtime, url: &str, ns: &str, items: usize, views: usize) {
+    runtime.block_on(async {
+        root(url, ns)
+            .await
+            .query("DEFINE TABLE item SCHEMALESS; FOR $i IN 0..$n { CREATE type::record('item', $i) SET g = $i % $v; }")
+            .bind(("n", items as i64))
+            .bind(("v", views as i64))
+            .await
+            .and_then(|r| r.check())
+            .expect("items");
+    });
+}
+
 async fn root(url: &str, ns: &str) -> surrealdb::Surreal<surrealdb::engine::any::Any> {
     let db = surrealdb::engine::any::connect(url).await.expect("connect");
     db.signin(surrealdb::opt::auth::Root {
@@ -143,16 +157,7 @@ pub(crate) fn cluster(results: &mut Results, mode: Mode, surreal_url: Option<Str
         return;
     }
     let runtime = ssp::startup::runtime(None).expect("runtime");
-    #[cfg(feature = "bench-ws")]
-    let (_server_runtime, _server, surreal_url) = match surreal_url {
-        Some(url) => (None, None, Some(url)),
-        None => {
-            let rt = ssp::startup::runtime(None).expect("server runtime");
-            let server = rt.block_on(surreal::SurrealServer::start());
-            let url = server.url();
-            (Some(rt), Some(server), Some(url))
-        }
-    };
+    let (_server, surreal_url) = ws_server(surreal_url);
     let Some(url) = surreal_url else {
         results.skip(
             "cluster: 1 instance, /ingest",
@@ -171,16 +176,7 @@ pub(crate) fn cluster(results: &mut Results, mode: Mode, surreal_url: Option<Str
     let mut rates = Vec::new();
     for n in 1..=3usize {
         let ns = format!("bench_cluster_{run_id}_{n}");
-        runtime.block_on(async {
-            root(&url, &ns)
-                .await
-                .query("DEFINE TABLE item SCHEMALESS; FOR $i IN 0..$n { CREATE type::record('item', $i) SET g = $i % $v; }")
-                .bind(("n", items as i64))
-                .bind(("v", views as i64))
-                .await
-                .and_then(|r| r.check())
-                .expect("items");
-        });
+        seed(&runtime, &url, &ns, items, views);
         eprintln!("[cluster] {n} instance(s)");
         let instances = start_all(&bin, &url, &ns, n, 10_000);
         register_views(&instances, views);
@@ -239,16 +235,7 @@ pub(crate) fn cluster(results: &mut Results, mode: Mode, surreal_url: Option<Str
     let failover_views = if mode.smoke { 100 } else { 1_000 };
     let lease_ms = 2_000;
     let ns = format!("bench_cluster_{run_id}_failover");
-    runtime.block_on(async {
-        root(&url, &ns)
-            .await
-            .query("DEFINE TABLE item SCHEMALESS; FOR $i IN 0..$n { CREATE type::record('item', $i) SET g = $i % $v; }")
-            .bind(("n", (failover_views * 2) as i64))
-            .bind(("v", failover_views as i64))
-            .await
-            .and_then(|r| r.check())
-            .expect("items");
-    });
+    seed(&runtime, &url, &ns, failover_views * 2, failover_views);
     eprintln!("[cluster] failover of {failover_views} views");
     let mut instances = start_all(&bin, &url, &ns, 2, lease_ms);
     register_views(&instances, failover_views);

@@ -99,6 +99,41 @@ impl Http {
     }
 }
 
+/// What keeps the bench's own SurrealDB server running (`bench-ws`).
+pub(crate) struct ServerGuard {
+    // The server first: fields drop in order, and it stops on its runtime.
+    #[cfg(feature = "bench-ws")]
+    _server: Option<surreal::SurrealServer>,
+    #[cfg(feature = "bench-ws")]
+    _runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// The SurrealDB server of the `ws://` rows: `surreal_url` if given, else
+/// with `--features bench-ws` SurrealDB's own server in this process, on a
+/// runtime of its own as a separate process would be; else none.
+pub(crate) fn ws_server(surreal_url: Option<String>) -> (ServerGuard, Option<String>) {
+    #[cfg(feature = "bench-ws")]
+    if surreal_url.is_none() {
+        let rt = ssp::startup::runtime(None).expect("server runtime");
+        let server = rt.block_on(surreal::SurrealServer::start());
+        let url = server.url();
+        return (
+            ServerGuard {
+                _server: Some(server),
+                _runtime: Some(rt),
+            },
+            Some(url),
+        );
+    }
+    let guard = ServerGuard {
+        #[cfg(feature = "bench-ws")]
+        _server: None,
+        #[cfg(feature = "bench-ws")]
+        _runtime: None,
+    };
+    (guard, surreal_url)
+}
+
 /// Where the end-to-end figures run: SSP's database for one set of rows.
 pub(crate) struct Backend {
     /// `embedded` or `ws`, the prefix of the rows.
@@ -122,18 +157,8 @@ pub(crate) fn end_to_end(results: &mut Results, mode: Mode, surreal_url: Option<
             return;
         }
     };
-    // The server runs on a runtime of its own, as a separate process would.
     let local = surreal_url.is_none();
-    #[cfg(feature = "bench-ws")]
-    let (_server_runtime, _server, surreal_url) = match surreal_url {
-        Some(url) => (None, None, Some(url)),
-        None => {
-            let rt = ssp::startup::runtime(None).expect("server runtime");
-            let server = rt.block_on(surreal::SurrealServer::start());
-            let url = server.url();
-            (Some(rt), Some(server), Some(url))
-        }
-    };
+    let (_server, surreal_url) = ws_server(surreal_url);
     match surreal_url {
         Some(url) => run_backend(
             results,
