@@ -105,6 +105,18 @@ async fn mismatches(root: &Surreal<Any>, views: &[View]) -> Vec<String> {
     out
 }
 
+/// Edges that name another instance than their view's holder: written by
+/// a former holder after it lost the view (a take-over rewrites every edge
+/// of the view, and the fence refuses a former holder's writes).
+async fn edges_of_former_holders(root: &Surreal<Any>) -> BTreeSet<String> {
+    strings(
+        root,
+        "SELECT VALUE <string> id + ' by ' + (node OR 'none') FROM _spooky_list_ref WHERE node != in.node",
+        &json!({}),
+    )
+    .await
+}
+
 /// Holders of the views, as their rows name them.
 async fn holders(root: &Surreal<Any>) -> Vec<String> {
     strings(
@@ -370,6 +382,7 @@ fn three_instances_share_the_views_and_survive_kill_and_term() {
         // And they stay so (nothing late rewrites them).
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(mismatches(&root, &views).await, Vec::<String>::new());
+        assert_eq!(edges_of_former_holders(&root).await, BTreeSet::new());
         let health: Value = http
             .get(format!("{}/health", nodes[2].base))
             .send()
@@ -564,6 +577,7 @@ fn a_paused_holder_is_taken_over_and_fenced_out() {
         .await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(mismatches(&root, &views).await, Vec::<String>::new());
+        assert_eq!(edges_of_former_holders(&root).await, BTreeSet::new());
         let epochs_after = strings(
             &root,
             "SELECT VALUE <string> epoch FROM _spooky_query",
