@@ -216,9 +216,9 @@ pub async fn stop(state: &App, started: Started, hook_timeout: Duration) {
             // edge write of the drain for a view released here is fenced
             // out, to be rebuilt by its next holder from the database.
             // Bounded by a few seconds, not the hook timeout: if it fails the
-            // views move when the lease ends anyway. (In the tests, after
-            // another instance was killed mid-transaction, the in-memory
-            // server sometimes stopped answering this connection.)
+            // views move when the lease ends anyway. (In the tests, under
+            // write conflicts between instances, the in-memory server
+            // sometimes left a commit of this instance unanswered.)
             match tokio::time::timeout(
                 LEAVE_TIMEOUT.min(hook_timeout),
                 crate::cluster::membership::leave(&state.db, cluster),
