@@ -53,6 +53,20 @@ pub struct BootstrapProgress {
     pub failed_attempts: u32,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
+    /// A rebuild from the database under way (no usable state file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebuild: Option<RebuildProgress>,
+}
+
+/// Where a rebuild from the database is: its step, and how far into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RebuildProgress {
+    /// `tables` (loading the tables the views read) or `views` (planning
+    /// and computing each view).
+    #[schema(value_type = String, example = "tables")]
+    pub step: &'static str,
+    pub done: usize,
+    pub total: usize,
 }
 
 /// Resolves once SSP is ready; cheap to clone.
@@ -128,6 +142,14 @@ impl App {
         let mut progress = self.bootstrap.lock().unwrap_or_else(|p| p.into_inner());
         progress.failed_attempts += 1;
         progress.last_error = Some(error);
+    }
+
+    /// Records how far a rebuild from the database is (shown by `/health`).
+    pub fn rebuild_progress(&self, progress: RebuildProgress) {
+        self.bootstrap
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .rebuild = Some(progress);
     }
 
     /// How the bootstrap is going.

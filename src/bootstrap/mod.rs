@@ -131,7 +131,8 @@ async fn attempt(state: &App) -> Result<(Core, Started), RestoreError> {
             origin: "cluster",
         },
         None => {
-            let mut restored = restore::restore(persistence.as_deref(), db).await?;
+            let on_progress = |p| state.rebuild_progress(p);
+            let mut restored = restore::restore(persistence.as_deref(), db, &on_progress).await?;
             // Writes made (or lost) while SSP was down: make the edges match first.
             crate::sink::reconcile::reconcile(&mut restored.engine, &sink).await?;
             restored

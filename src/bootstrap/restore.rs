@@ -15,6 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use surrealdb::types as sdb;
 
+use crate::app::RebuildProgress;
 use crate::db::schema::QUERY_TABLE;
 use crate::db::values::surreal_to_json;
 use crate::db::{Db, DbError, Query};
@@ -42,9 +43,17 @@ pub enum RestoreError {
     MoveAside(std::io::Error),
 }
 
+/// Told how far a rebuild from the database is, after each table loaded
+/// and each view registered (`/health` shows it while SSP starts).
+pub type OnProgress<'a> = &'a (dyn Fn(RebuildProgress) + Sync);
+
 /// Loads the state file, or rebuilds from the database when there is none
 /// usable. `path` is `None` when persistence is off.
-pub async fn restore(path: Option<&Path>, db: &Db) -> Result<Restored, RestoreError> {
+pub async fn restore(
+    path: Option<&Path>,
+    db: &Db,
+    on_progress: OnProgress<'_>,
+) -> Result<Restored, RestoreError> {
     let loaded = match path {
         None => Ok(None),
         Some(p) => StateFile::load_with_log(p),
@@ -85,7 +94,7 @@ pub async fn restore(path: Option<&Path>, db: &Db) -> Result<Restored, RestoreEr
             }
         }
     }
-    let engine = rebuild(db).await?;
+    let engine = rebuild(db, on_progress).await?;
     Ok(Restored {
         engine,
         cursors: BTreeMap::new(),
@@ -191,7 +200,7 @@ fn set_aside(path: &Path) -> Result<(), RestoreError> {
 /// Rebuilds the engine from `_spooky_query` rows, the tables their views
 /// read, and the versions recorded on the existing edges.
 #[tracing::instrument(skip_all)]
-pub async fn rebuild(db: &Db) -> Result<Engine, DbError> {
+pub async fn rebuild(db: &Db, on_progress: OnProgress<'_>) -> Result<Engine, DbError> {
     let started = std::time::Instant::now();
     let views = view_rows(db).await?;
     let mut engine = Engine::new();
@@ -222,18 +231,23 @@ pub async fn rebuild(db: &Db) -> Result<Engine, DbError> {
         }
     }
     let total = tables.len();
+    let step = |step, done, total| on_progress(RebuildProgress { step, done, total });
+    step("tables", 0, total);
     for (i, t) in tables.iter().enumerate() {
         let rows = load_table(&mut engine, db, t).await?;
         tracing::info!(table = %t, rows, progress = format!("{}/{total}", i + 1), "rebuild: table loaded");
+        step("tables", i + 1, total);
     }
     // Versions as the clients last saw them come from the edges, in
     // `reconcile_edges`, which reads them anyway.
     let count = views.len();
-    for meta in views {
+    step("views", 0, count);
+    for (i, meta) in views.into_iter().enumerate() {
         let id = meta.id.clone();
         if let Err(e) = register_stored(&mut engine, db, meta).await? {
             tracing::warn!(view = %id, error = %e, "a stored view no longer plans; it is skipped");
         }
+        step("views", i + 1, count);
     }
     tracing::info!(
         views = engine.view_count(),

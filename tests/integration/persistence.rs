@@ -156,6 +156,60 @@ async fn rebuild_from_the_database(backend: Backend) {
 }
 backend_tests!(rebuild_from_the_database: ws);
 
+/// A rebuild from the database says how far it is (what `/health` shows
+/// under `bootstrap.rebuild` while SSP starts): every table loaded, then
+/// every view registered, counting up to their totals.
+async fn a_rebuild_reports_its_progress(backend: Backend) {
+    let test_db = TestDb::start(backend).await;
+    let app = TestApp::spawn_on(test_db.clone(), test_db.settings()).await;
+    app.db
+        .run(ssp::db::Query::new(
+            "FOR $i IN 0..50 { CREATE type::record('thread', $i) SET n = $i; CREATE type::record('user', $i) SET n = $i; }",
+        ))
+        .await
+        .unwrap();
+    for (i, sql) in [
+        "SELECT * FROM thread WHERE n > 10",
+        "SELECT * FROM user",
+        "SELECT * FROM thread",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = app
+            .post("/view/register")
+            .json(&json!({"id": format!("v{i}"), "sql": sql, "clientId": "c"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let db = std::sync::Arc::clone(&app.db);
+    let seen = std::sync::Mutex::new(Vec::new());
+    let on_progress =
+        |p: ssp::app::RebuildProgress| seen.lock().unwrap().push((p.step, p.done, p.total));
+    let restored = ssp::bootstrap::restore::restore(None, &db, &on_progress)
+        .await
+        .expect("rebuilt");
+    assert_eq!(restored.origin, "database");
+    assert_eq!(restored.engine.view_count(), 3);
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(
+        seen,
+        vec![
+            ("tables", 0, 2),
+            ("tables", 1, 2),
+            ("tables", 2, 2),
+            ("views", 0, 3),
+            ("views", 1, 3),
+            ("views", 2, 3),
+            ("views", 3, 3),
+        ]
+    );
+    app.stop().await;
+}
+backend_tests!(a_rebuild_reports_its_progress: ws);
+
 /// A value `depth` objects deep, a NaN and the infinities at the bottom.
 fn nested(depth: usize) -> surrealdb::types::Value {
     use surrealdb::types as sdb;
