@@ -275,28 +275,11 @@ fn three_instances_share_the_views_and_survive_kill_and_term() {
         let writes = std::time::Instant::now();
         for step in 0..90 {
             if step % 5 == 0 {
-                // One holder per view at every moment: the live instances
-                // together never hold more views than there are, and a
-                // view's epoch never goes back.
-                let mut held = 0;
-                for (i, n) in nodes.iter().enumerate().filter(|(i, _)| alive[*i]) {
-                    let h: Value = http
-                        .get(format!("{}/health", n.base))
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
-                    held += h["cluster"]["views_held"]
-                        .as_u64()
-                        .unwrap_or_else(|| panic!("instance {i}: {h}"));
-                }
-                assert!(
-                    held <= views.len() as u64,
-                    "{held} holds of {} views at step {step}",
-                    views.len()
-                );
+                // A hold moves only forward: a view's epoch never goes
+                // back. (Which instance writes is the fence's business:
+                // the tests below, and the edges' `node` at the end. An
+                // instance may believe for a moment that it holds a view it
+                // lost, as a paused one does; it writes nothing to it.)
                 for row in strings(
                     &root,
                     "SELECT VALUE record::id(id) + '=' + <string> (epoch OR 0) FROM _spooky_query",
