@@ -109,7 +109,9 @@ impl SurrealServer {
 }
 
 /// A connection of its own to `test_db`'s server, signed in as root on
-/// `ns`/`db`: "another process", or the app's backend.
+/// `ns`/`db`: "another process", or the app's backend. (Tests only:
+/// `ssp-bench --features bench-ws` includes this file without `TestDb`.)
+#[cfg(test)]
 pub async fn root_connection(
     test_db: &super::TestDb,
     ns: &str,
