@@ -117,6 +117,22 @@ async fn edges_of_former_holders(root: &Surreal<Any>) -> BTreeSet<String> {
     .await
 }
 
+/// Each view's hold epoch, as its row says.
+async fn epochs_now(root: &Surreal<Any>) -> std::collections::BTreeMap<String, i64> {
+    strings(
+        root,
+        "SELECT VALUE record::id(id) + '=' + <string> (epoch OR 0) FROM _spooky_query",
+        &json!({}),
+    )
+    .await
+    .into_iter()
+    .filter_map(|row| {
+        let (view, epoch) = row.split_once('=')?;
+        Some((view.to_owned(), epoch.parse().ok()?))
+    })
+    .collect()
+}
+
 /// Holders of the views, as their rows name them.
 async fn holders(root: &Surreal<Any>) -> Vec<String> {
     strings(
@@ -280,16 +296,8 @@ fn three_instances_share_the_views_and_survive_kill_and_term() {
                 // the tests below, and the edges' `node` at the end. An
                 // instance may believe for a moment that it holds a view it
                 // lost, as a paused one does; it writes nothing to it.)
-                for row in strings(
-                    &root,
-                    "SELECT VALUE record::id(id) + '=' + <string> (epoch OR 0) FROM _spooky_query",
-                    &json!({}),
-                )
-                .await
-                {
-                    let (view, epoch) = row.split_once('=').unwrap();
-                    let epoch: i64 = epoch.parse().unwrap();
-                    let before = epochs.insert(view.to_owned(), epoch).unwrap_or(0);
+                for (view, epoch) in epochs_now(&root).await {
+                    let before = epochs.insert(view.clone(), epoch).unwrap_or(0);
                     assert!(epoch >= before, "{view}: epoch {before} then {epoch}");
                 }
             }
@@ -525,12 +533,13 @@ fn a_paused_holder_is_taken_over_and_fenced_out() {
             },
         )
         .await;
-        let epochs_before = strings(
-            &root,
-            "SELECT VALUE <string> epoch FROM _spooky_query",
-            &json!({}),
-        )
-        .await;
+        // Every view was taken over: its epoch rose above the first hold's.
+        let epochs_before = epochs_now(&root).await;
+        assert_eq!(epochs_before.len(), views.len());
+        assert!(
+            epochs_before.values().all(|e| *e >= 2),
+            "every view taken over: {epochs_before:?}"
+        );
         nodes[paused].signal("-CONT");
         // At once, a change sent to the resumed instance itself: answered
         // (after retries while it lets go of the views it lost), never a
@@ -561,13 +570,15 @@ fn a_paused_holder_is_taken_over_and_fenced_out() {
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(mismatches(&root, &views).await, Vec::<String>::new());
         assert_eq!(edges_of_former_holders(&root).await, BTreeSet::new());
-        let epochs_after = strings(
-            &root,
-            "SELECT VALUE <string> epoch FROM _spooky_query",
-            &json!({}),
-        )
-        .await;
-        assert!(!epochs_before.is_empty() && !epochs_after.is_empty());
+        // Holds only move forward, also once the resumed one is back.
+        let epochs_after = epochs_now(&root).await;
+        for (view, before) in &epochs_before {
+            assert!(
+                epochs_after.get(view).is_some_and(|after| after >= before),
+                "{view}: epoch {before}, then {:?}",
+                epochs_after.get(view)
+            );
+        }
         let metrics = http
             .get(format!("{}/metrics", nodes[paused].base))
             .bearer_auth(&nodes[paused].secret)
