@@ -91,13 +91,12 @@ impl Applier {
         let node = self.sink.holds().map(|h| h.node().to_string());
         if let Some(holds) = self.sink.holds().cloned() {
             let held = crate::cluster::ownership::held_rows(self.sink.db(), holds.node()).await?;
+            // Held here, and its row still says so at the same epoch.
+            let still_held = |id: &str| holds.epoch(id).is_some_and(|e| held.get(id) == Some(&e));
             let lost: Vec<Arc<str>> = self.read_engine(|e| {
                 e.views()
                     .map(|v| v.id)
-                    .filter(|id| {
-                        holds.epoch(id).is_none()
-                            || held.get(id.as_ref()) != holds.epoch(id).as_ref()
-                    })
+                    .filter(|id| !still_held(id))
                     .collect()
             });
             {
@@ -108,11 +107,7 @@ impl Applier {
                     holds.remove(id);
                 }
             }
-            self.repair.views.retain(|id| {
-                holds
-                    .epoch(id)
-                    .is_some_and(|e| held.get(id.as_ref()) == Some(&e))
-            });
+            self.repair.views.retain(|id| still_held(id));
             if !lost.is_empty() {
                 self.dirty.notify_one();
                 self.tables_wanted.notify_one();
