@@ -91,6 +91,7 @@ impl Engine {
             let Some(content) = content else {
                 if table.records.remove(&id.key).is_some() {
                     self.journal.record(id);
+                    self.note_prescan_change(id);
                 }
                 continue;
             };
@@ -127,6 +128,7 @@ impl Engine {
                 .records
                 .insert(id.key.clone(), Record { content, version });
             self.journal.record(id);
+            self.note_prescan_change(id);
         }
 
         // 2. Dispatch: evaluate candidate nodes before and after.

@@ -34,6 +34,7 @@ pub mod value;
 mod apply;
 mod children;
 mod node_graph;
+mod prescan;
 mod read;
 mod requery_views;
 mod state;
@@ -54,6 +55,7 @@ use self::smallset::{SmallMap, SortedSet, push_small};
 use self::store::{NodeId, Record, Store};
 use self::value::{Object, RecordId, Value};
 
+pub use self::prescan::{PRESCAN_MIN_CANDIDATES, Prescan, Prescanned};
 pub use self::value::Key;
 
 /// One record change, as every source delivers it.
@@ -323,6 +325,13 @@ pub struct Engine {
     /// What changed since the state file last took it (see
     /// [`Engine::take_delta`]).
     journal: Journal,
+    /// The records of a prescanned table that changed since its snapshot
+    /// (see [`Engine::prescan`]).
+    watch: Option<prescan::Watch>,
+    /// A prescan's result while its view registers, and whether the
+    /// view's node took it.
+    prescanned: Option<prescan::Pending>,
+    prescan_used: bool,
 }
 
 /// The records and views that changed since the last save, so that a save

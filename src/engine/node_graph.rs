@@ -32,38 +32,14 @@ impl Engine {
             limit: Some(0),
             windowed: true,
         });
-        let dispatch = match &plan.index_term {
-            Some(term) => match bind(&term.value, &env) {
-                ast::Expr::Literal(v) => {
-                    let key = if store::is_id_path(&term.path) {
-                        id_lookup_key(&v)
-                    } else {
-                        v.index_key()
-                    };
-                    match key {
-                        // A decimal literal: `=` to numbers no key names.
-                        Some(value::IndexKey::Inexact) | None => Dispatch::Scan,
-                        Some(k) => Dispatch::Indexed(k),
-                    }
-                }
-                _ => Dispatch::Scan,
-            },
-            None => Dispatch::Scan,
-        };
+        let dispatch = dispatch(plan, &env);
 
         // Initial result: from the index when there is one, else a scan.
         let table = self.store.table_mut(&plan.table);
         if matches!(dispatch, Dispatch::Indexed(_)) {
             table.field_index(index_path(plan));
         }
-        let keep = match (bound.windowed, bound.limit) {
-            (true, Some(limit)) => {
-                let end = bound.start.saturating_add(limit);
-                let slack = self.window_slack.unwrap_or(end.max(WINDOW_SLACK_MIN));
-                Some(end.saturating_add(slack))
-            }
-            _ => None,
-        };
+        let keep = self.keep(&bound);
         let mut node = Node {
             plan: plan.clone(),
             key_args: key.1.clone(),
@@ -79,6 +55,7 @@ impl Engine {
             root: None,
             dirty: false,
         };
+        let prescanned = self.prescanned.take_if(|p| p.key == key);
         let fetcher = links::Fetcher {
             store: &self.store,
             loaded: &self.loaded,
@@ -90,17 +67,23 @@ impl Engine {
             .get(&plan.table)
             .expect("created just above");
         let mut matched = Vec::new();
-        for (id, content) in
-            matching_records(table, plan, node.bound.filter.as_ref(), &dispatch, &fetcher)
-        {
-            if node.sorted.is_some() {
-                node.order_insert(node::SortEntry::new(plan, &id, content, &fetcher));
-            } else {
-                matched.push(id);
+        // A prescan of this node (see `prescan`) did most of the work.
+        let prescanned =
+            prescanned.is_some_and(|p| p.fill(&mut node, table, &fetcher, &mut matched));
+        self.prescan_used |= prescanned;
+        if !prescanned {
+            for (id, content) in
+                matching_records(table, plan, node.bound.filter.as_ref(), &dispatch, &fetcher)
+            {
+                if node.sorted.is_some() {
+                    node.order_insert(node::SortEntry::new(plan, &id, content, &fetcher));
+                } else {
+                    matched.push(id);
+                }
             }
-        }
-        if node.sorted.is_some() {
-            matched = node.window();
+            if node.sorted.is_some() {
+                matched = node.window();
+            }
         }
         let n = match self.free.pop() {
             Some(n) => n,
@@ -183,6 +166,43 @@ impl Engine {
             for &k in kids.iter() {
                 self.unlink(k, n);
             }
+        }
+    }
+}
+
+/// Which nodes' records a node of `plan` under `env` starts from, and how
+/// its table routes changes to it: one index entry, or every record.
+pub(super) fn dispatch(plan: &Plan, env: &Env<'_>) -> Dispatch {
+    match &plan.index_term {
+        Some(term) => match bind(&term.value, &env) {
+            ast::Expr::Literal(v) => {
+                let key = if store::is_id_path(&term.path) {
+                    id_lookup_key(&v)
+                } else {
+                    v.index_key()
+                };
+                match key {
+                    // A decimal literal: `=` to numbers no key names.
+                    Some(value::IndexKey::Inexact) | None => Dispatch::Scan,
+                    Some(k) => Dispatch::Indexed(k),
+                }
+            }
+            _ => Dispatch::Scan,
+        },
+        None => Dispatch::Scan,
+    }
+}
+
+impl Engine {
+    /// How many matches a node with `bound` keeps in its order (`None`: all).
+    pub(super) fn keep(&self, bound: &Bound) -> Option<usize> {
+        match (bound.windowed, bound.limit) {
+            (true, Some(limit)) => {
+                let end = bound.start.saturating_add(limit);
+                let slack = self.window_slack.unwrap_or(end.max(WINDOW_SLACK_MIN));
+                Some(end.saturating_add(slack))
+            }
+            _ => None,
         }
     }
 }

@@ -213,6 +213,7 @@ impl Engine {
             return 0;
         };
         let name = value::TableName::from(table);
+        self.drop_prescan_of(table);
         self.loaded.remove(table);
         let mut floor = self.table_floors.get(&name).copied().unwrap_or(0);
         for (k, r) in &t.records {
