@@ -106,6 +106,9 @@ pub struct PipelineHealth {
     /// True while the database refuses a write SSP must repair: some edges
     /// or view rows may differ from the engine until the repair commits.
     pub diverged: bool,
+    /// Registrations whose first result was computed beside the stream
+    /// (views over 10,000 or more candidate records), since the start.
+    pub prescans: u64,
 }
 
 /// The database part of `/health`. `status`, `latency_ms` and `error` are
@@ -180,6 +183,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             round_trips: core.map_or(0, |c| c.pipeline.round_trips()),
             queue_depth: core.map_or(0, |c| c.pipeline.queue_depth()),
             diverged: core.is_some_and(|c| c.pipeline.diverged()),
+            prescans: core.map_or(0, |c| c.pipeline.prescans()),
         },
         worker: {
             let (tracked_tables, lag) = core.map(|c| c.worker_lag()).unwrap_or_default();

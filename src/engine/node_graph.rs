@@ -174,7 +174,7 @@ impl Engine {
 /// its table routes changes to it: one index entry, or every record.
 pub(super) fn dispatch(plan: &Plan, env: &Env<'_>) -> Dispatch {
     match &plan.index_term {
-        Some(term) => match bind(&term.value, &env) {
+        Some(term) => match bind(&term.value, env) {
             ast::Expr::Literal(v) => {
                 let key = if store::is_id_path(&term.path) {
                     id_lookup_key(&v)

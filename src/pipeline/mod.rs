@@ -203,6 +203,9 @@ pub struct Pipeline {
     tables_wanted: Arc<Notify>,
     /// The engine's counts as last read, for [`Pipeline::counts`].
     counts: Arc<CachedCounts>,
+    /// Registrations whose first result was computed beside the stream
+    /// (see `applier::prescan`), for `/health`.
+    prescans: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How many views and records the engine holds.
@@ -236,10 +239,14 @@ impl Pipeline {
         let free_slots = (0..sink.slots()).collect();
         let diverged = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let tables_wanted = Arc::new(Notify::new());
+        let prescans = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let applier = Applier {
+            prescans: prescans.clone(),
             tables_wanted: tables_wanted.clone(),
             filling: AHashMap::new(),
             link_retiered: Vec::new(),
+            prescanning: false,
+            resume: None,
             repair: Repair::new(Arc::clone(&diverged)),
             rx,
             engine: engine.clone(),
@@ -262,6 +269,7 @@ impl Pipeline {
                 diverged,
                 tables_wanted,
                 counts: Arc::default(),
+                prescans,
             },
             handle,
         )
@@ -287,6 +295,12 @@ impl Pipeline {
     /// Read access to the engine, for queries that need no ordering.
     pub fn engine(&self) -> &Arc<RwLock<Engine>> {
         &self.engine
+    }
+
+    /// How many registrations had their first result computed beside
+    /// the stream so far.
+    pub fn prescans(&self) -> u64 {
+        self.prescans.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Database round trips made by edge and view writes so far.

@@ -1031,3 +1031,81 @@ async fn a_big_registration_does_not_stall_other_ingests(backend: Backend) {
     app.stop().await;
 }
 backend_tests!(a_big_registration_does_not_stall_other_ingests: mem);
+
+/// A new view over a big table gets its first result from a snapshot
+/// evaluated beside the stream (`/health`'s `pipeline.prescans` counts it),
+/// while the table keeps changing through the database and `/ingest`; its
+/// edges are SurrealDB's own answer once the changes are in.
+async fn a_big_first_result_is_computed_beside_the_stream(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.db
+        .run(Query::new(
+            "FOR $i IN 0..12000 { CREATE type::record('item', $i) SET n = $i % 100 }",
+        ))
+        .await
+        .expect("records");
+    let writer = {
+        let db = app.db.clone();
+        let changes: Vec<_> = (0..300)
+            .map(|k| {
+                let (i, n) = ((k * 7919) % 12000, k % 6);
+                let ingest = app.post("/ingest").json(
+                    &json!({"table": "item", "op": "UPDATE", "id": format!("item:{i}"), "record": {"n": n}}),
+                );
+                (i, n, ingest)
+            })
+            .collect();
+        tokio::spawn(async move {
+            for (i, n, ingest) in changes {
+                db.run(
+                    Query::new("UPDATE type::record('item', $i) SET n = $n")
+                        .bind("i", i)
+                        .bind("n", n),
+                )
+                .await
+                .expect("update");
+                let r = ingest.send().await.expect("ingest");
+                assert_eq!(r.status(), StatusCode::OK);
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let r = app
+        .post("/view/register")
+        .json(&json!({"id": "low", "sql": "SELECT * FROM item WHERE n < 3", "clientId": "c"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), StatusCode::OK);
+    writer.await.expect("writer");
+    let health = app.get_json("/health").await;
+    assert_eq!(health["pipeline"]["prescans"], 1, "{health}");
+
+    let mut res = app
+        .db
+        .run(Query::new(
+            "SELECT VALUE record::id(id) FROM item WHERE n < 3",
+        ))
+        .await
+        .expect("answer");
+    let answer: Vec<i64> = res.take(0).expect("ids");
+    let want: std::collections::BTreeSet<String> =
+        answer.iter().map(|i| format!("item:{i}")).collect();
+    assert!(want.len() > 300, "{}", want.len());
+    wait_for(
+        "the view's edges to be SurrealDB's answer",
+        Duration::from_secs(30),
+        || async {
+            let held: std::collections::BTreeSet<String> = edges(&app)
+                .await
+                .into_keys()
+                .filter(|(view, _)| view == "low")
+                .map(|(_, record)| record)
+                .collect();
+            (held == want).then_some(())
+        },
+    )
+    .await;
+    app.stop().await;
+}
+backend_tests!(a_big_first_result_is_computed_beside_the_stream: mem, ws);

@@ -74,6 +74,7 @@ impl Applier {
                     registration,
                     result,
                 })),
+                resume: None,
             }
         }));
     }

@@ -8,6 +8,7 @@ use crate::engine::value::RecordId;
 
 mod commit;
 mod fill;
+mod prescan;
 mod repair;
 mod tiers;
 
@@ -41,6 +42,12 @@ pub(super) struct Applier {
     /// table SSP did not hold: tried in the engine again once a table is
     /// loaded (see `promote_link_views`).
     pub(super) link_retiered: Vec<Arc<str>>,
+    /// A registration's first result is being computed beside the stream
+    /// (see `prescan`); `resume` holds it once done, until it registers.
+    pub(super) prescanning: bool,
+    pub(super) resume: Option<Box<prescan::Resume>>,
+    /// See `Pipeline::prescans`.
+    pub(super) prescans: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Whether `waiting` ingests should start a group commit of their own while
@@ -73,6 +80,8 @@ pub(super) struct Done {
     pub(super) slot: Option<usize>,
     /// A fill's end (see `fill`).
     pub(super) filled: Option<Box<Filled>>,
+    /// A prescan's end (see `prescan`): the registration to go on with.
+    pub(super) resume: Option<Box<prescan::Resume>>,
 }
 
 /// An ingest waiting for its group's commit.
@@ -117,8 +126,14 @@ impl Applier {
                 self.retier_link_views().await;
                 continue;
             }
+            if self.resume.is_some() {
+                self.finish_prescan().await;
+                continue;
+            }
             if queued.is_empty() {
                 if let Some(request) = admin.take() {
+                    // And the registration a prescan computes for.
+                    self.finish_prescan().await;
                     // View operations see every earlier commit done (but
                     // fills of other views: see `fill`).
                     if let Some(request) = self.join_fill(request) {
@@ -187,12 +202,22 @@ impl Applier {
         if let Some(filled) = done.filled {
             self.filled(*filled);
         }
+        if let Some(resume) = done.resume {
+            self.resume = Some(resume);
+        }
     }
 
-    /// Waits for every group commit in flight.
+    /// Waits for every group commit in flight
+    /// (and a prescan's registration, with what it writes).
     pub(super) async fn drain(&mut self) {
-        while let Some(done) = self.in_flight.next().await {
-            self.release(done);
+        loop {
+            while let Some(done) = self.in_flight.next().await {
+                self.release(done);
+            }
+            if !self.prescanning {
+                return;
+            }
+            self.finish_prescan().await;
         }
     }
 
@@ -427,6 +452,7 @@ impl Applier {
                     requests,
                     slot: Some(slot),
                     filled: None,
+                    resume: None,
                 }
             }
             .instrument(span),
@@ -544,7 +570,15 @@ impl Applier {
                 if !loaded.is_empty() {
                     self.engine().mark_loaded(&loaded);
                 }
-                self.register(meta, requery, reply).await;
+                // A big first result is computed beside the stream.
+                let (meta, reply) = match requery {
+                    Some(_) => (meta, reply),
+                    None => match self.try_prescan(meta, reply) {
+                        Some(given_back) => given_back,
+                        None => return,
+                    },
+                };
+                self.register(meta, requery, None, reply).await;
             }
             Request::Unregister { id, reply } => {
                 let _ = reply.send(self.unregister(id.into()).await);
@@ -613,11 +647,12 @@ impl Applier {
         &mut self,
         meta: ViewMeta,
         requery: Option<RequeryPlan>,
+        prescanned: Option<crate::engine::Prescanned>,
         reply: Reply<ViewDelta>,
     ) {
         let previous =
             self.read_engine(|e| e.view(&meta.id).map(|v| (v, e.requery_state(&meta.id))));
-        let delta = match self.register_in_engine(&meta, requery).await {
+        let delta = match self.register_in_engine(&meta, requery, prescanned).await {
             Ok(delta) => delta,
             Err(e) => {
                 let _ = reply.send(Err(e));
@@ -655,10 +690,28 @@ impl Applier {
         &mut self,
         meta: &ViewMeta,
         requery: Option<RequeryPlan>,
+        prescanned: Option<crate::engine::Prescanned>,
     ) -> Result<ViewDelta, PipelineError> {
-        let registered = match requery {
-            None => self.engine().register(meta.clone()).map_err(Ok),
-            Some(plan) => Err(Err(plan)),
+        let registered = match (requery, prescanned) {
+            (None, None) => self.engine().register(meta.clone()).map_err(Ok),
+            (None, Some(p)) => {
+                let registered = self.engine().register_prescanned(meta.clone(), p);
+                registered
+                    .map(|(delta, used)| {
+                        match used {
+                            true => self
+                                .prescans
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                            false => {
+                                tracing::debug!(view = %meta.id, "the prescan's result was not used");
+                                0
+                            }
+                        };
+                        delta
+                    })
+                    .map_err(Ok)
+            }
+            (Some(plan), _) => Err(Err(plan)),
         };
         let requery = match registered {
             Ok(delta) => Ok(delta),

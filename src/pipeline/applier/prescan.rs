@@ -1,0 +1,97 @@
+//! A big registration's first result, computed beside the stream.
+//!
+//! The engine's side is `engine::prescan`: a snapshot of the new view's
+//! candidates, evaluated without the engine, and the records changed
+//! meanwhile placed again at the registration's turn. Here the applier
+//! runs the evaluation on a blocking thread as one of its futures in
+//! flight, so ingest groups go on while it runs; view operations wait for
+//! it (and for the registration it ends in), as they wait for a group
+//! commit. The registration then goes on as any other: the row, and the
+//! edges committed (or filled) before it answers.
+
+use super::*;
+use crate::engine::{Prescan, Prescanned};
+
+/// A registration whose first result is being computed.
+pub(in crate::pipeline) struct Resume {
+    meta: ViewMeta,
+    reply: Reply<ViewDelta>,
+    /// `None`: the evaluation panicked; the registration computes under
+    /// the lock instead.
+    prescanned: Option<Prescanned>,
+}
+
+impl Applier {
+    /// Starts computing `meta`'s first result off the lock, if the engine
+    /// finds it worth it; else gives `reply` back to register at once.
+    pub(super) fn try_prescan(
+        &mut self,
+        meta: ViewMeta,
+        reply: Reply<ViewDelta>,
+    ) -> Option<(ViewMeta, Reply<ViewDelta>)> {
+        let Some(scan) = self.engine().prescan(&meta) else {
+            return Some((meta, reply));
+        };
+        tracing::info!(view = %meta.id, candidates = scan.len(), "computing a view's first result beside the stream");
+        self.prescanning = true;
+        self.in_flight.push(Box::pin(async move {
+            let prescanned = evaluate(scan).await;
+            Done {
+                failed: false,
+                edges: Vec::new(),
+                requests: 0,
+                slot: None,
+                filled: None,
+                resume: Some(Box::new(Resume {
+                    meta,
+                    reply,
+                    prescanned,
+                })),
+            }
+        }));
+        None
+    }
+
+    /// Waits for a prescan under way and registers its view, so that what
+    /// comes next sees the registration done.
+    pub(super) async fn finish_prescan(&mut self) {
+        while self.prescanning && self.resume.is_none() {
+            match self.in_flight.next().await {
+                Some(done) => self.release(done),
+                None => break,
+            }
+        }
+        if let Some(r) = self.resume.take() {
+            self.prescanning = false;
+            let Resume {
+                meta,
+                reply,
+                prescanned,
+            } = *r;
+            if prescanned.is_none() {
+                self.engine().cancel_prescan();
+            }
+            self.register(meta, None, prescanned, reply).await;
+        }
+    }
+}
+
+/// Runs a prescan on a blocking thread.
+async fn evaluate(scan: Prescan) -> Option<Prescanned> {
+    let started = std::time::Instant::now();
+    let candidates = scan.len();
+    match tokio::task::spawn_blocking(move || scan.run()).await {
+        Ok(p) => {
+            tracing::debug!(
+                candidates,
+                ms = started.elapsed().as_millis() as u64,
+                "prescan evaluated"
+            );
+            Some(p)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a prescan failed; the view is evaluated under the lock");
+            None
+        }
+    }
+}
