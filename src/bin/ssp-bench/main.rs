@@ -157,6 +157,7 @@ fn main() {
     }
     if run("stall") && !args.iter().any(|a| a == "--engine-only") {
         registration_stall(&mut results, mode);
+        scan_stall(&mut results, mode);
     }
     if run("tiers") && !args.iter().any(|a| a == "--engine-only") {
         tiers(&mut results, mode);

@@ -318,12 +318,46 @@ pub(crate) fn registration(results: &mut Results, mode: Mode) {
     );
 }
 
-/// Bytes per stored record (against its JSON size) and per registered view.
+/// Mean time of an update batch (10 comments changed, as the forum
+/// workload's) on an engine holding `f`'s records and `views` of its views.
+fn update_batch_cost(engine: &mut Engine, f: &Forum, rng: &mut StdRng) -> Duration {
+    let updates: Vec<Change> = (0..20_000)
+        .map(|_| {
+            let i = rng.random_range(0..f.comments);
+            f.comment(i, rng, 2)
+        })
+        .collect();
+    let t = run_batches(engine, updates, 10);
+    t.total / t.batches.len().max(1) as u32
+}
+
+/// Bytes per stored record (against its JSON size) and per registered
+/// view, the cost of an update batch at that size against one at 5,000
+/// records and 250 views, and what is left once every view is gone. The
+/// full grid runs the size: 1,000,000 forum records, 100,000 views.
 pub(crate) fn memory(results: &mut Results, mode: Mode) {
     let (records, views) = if mode.smoke {
         (2_000, 100)
-    } else {
+    } else if mode.quick {
         (100_000, 10_000)
+    } else {
+        (1_000_000, 100_000)
+    };
+    // The baseline update cost, on an engine dropped before counting.
+    let small_batch = {
+        let mut rng = StdRng::seed_from_u64(5);
+        let f = Forum::sized(5_000);
+        let mut engine = Engine::new();
+        let mut changes: Vec<Change> = (0..f.users).map(|i| f.user(i)).collect();
+        changes.extend((0..f.threads).map(|i| f.thread(i, &mut rng)));
+        changes.extend((0..f.comments).map(|i| f.comment(i, &mut rng, 0)));
+        for chunk in changes.chunks(1000) {
+            engine.apply_batch(chunk);
+        }
+        for v in f.views(250, &mut rng) {
+            engine.register(v).expect("plan");
+        }
+        update_batch_cost(&mut engine, &f, &mut rng)
     };
     let f = Forum::sized(records);
     // Measured from before the input exists: the engine keeps (shares) the
@@ -377,6 +411,27 @@ pub(crate) fn memory(results: &mut Results, mode: Mode) {
         per_view,
         "B",
         Some(("<= 2048 B", per_view <= 2048.0)),
+    );
+    let big_batch = update_batch_cost(&mut engine, &f, &mut rng);
+    let label = format!("{records} records and {views} views");
+    results.add(
+        "memory: update batch of 10, 5,000 records and 250 views",
+        us(small_batch),
+        "us",
+        None,
+    );
+    results.add(
+        &format!("memory: update batch of 10, {label}"),
+        us(big_batch),
+        "us",
+        None,
+    );
+    let ratio = big_batch.as_secs_f64() / small_batch.as_secs_f64().max(1e-9);
+    results.add(
+        &format!("memory: update batch cost, {label} / 5,000 and 250"),
+        ratio,
+        "x",
+        Some(("<= 2x", ratio <= 2.0)),
     );
     // The average above includes what the first views of a kind build once
     // and every later one shares: field indexes over a whole table, and the
