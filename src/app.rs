@@ -28,6 +28,9 @@ pub struct App {
     core: OnceLock<Core>,
     /// `true` once `core` is set; a watch so that waiters need no polling.
     ready: watch::Sender<bool>,
+    /// True while a rebuild from the database runs (see
+    /// `bootstrap::rebuild`): set before readiness flips.
+    rebuilding: watch::Sender<bool>,
     bootstrap: Mutex<BootstrapProgress>,
 }
 
@@ -53,7 +56,8 @@ pub struct BootstrapProgress {
     pub failed_attempts: u32,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
-    /// A rebuild from the database under way (no usable state file).
+    /// A rebuild from the database under way (no usable state file): SSP
+    /// serves meanwhile, and views come back one by one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rebuild: Option<RebuildProgress>,
 }
@@ -61,8 +65,8 @@ pub struct BootstrapProgress {
 /// Where a rebuild from the database is: its step, and how far into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RebuildProgress {
-    /// `tables` (loading the tables the views read) or `views` (planning
-    /// and computing each view).
+    /// `views`: each view registered again from its row (its tables
+    /// loaded, its result computed, its edges compared).
     #[schema(value_type = String, example = "tables")]
     pub step: &'static str,
     pub done: usize,
@@ -108,6 +112,7 @@ impl App {
             field_types: Default::default(),
             core: OnceLock::new(),
             ready: watch::channel(false).0,
+            rebuilding: watch::channel(false).0,
             bootstrap: Mutex::default(),
         }
     }
@@ -142,6 +147,32 @@ impl App {
         let mut progress = self.bootstrap.lock().unwrap_or_else(|p| p.into_inner());
         progress.failed_attempts += 1;
         progress.last_error = Some(error);
+    }
+
+    /// A rebuild from the database of `views` views starts (before SSP
+    /// is ready; it goes on after).
+    pub fn rebuild_started(&self, views: usize) {
+        self.rebuilding.send_replace(true);
+        self.rebuild_progress(RebuildProgress {
+            step: "views",
+            done: 0,
+            total: views,
+        });
+    }
+
+    /// The rebuild from the database ended.
+    pub fn rebuild_finished(&self) {
+        self.bootstrap
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .rebuild = None;
+        self.rebuilding.send_replace(false);
+    }
+
+    /// Whether a rebuild from the database runs; a receiver to wait for
+    /// its end (`false`).
+    pub fn rebuilding(&self) -> watch::Receiver<bool> {
+        self.rebuilding.subscribe()
     }
 
     /// Records how far a rebuild from the database is (shown by `/health`).

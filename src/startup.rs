@@ -169,6 +169,12 @@ impl Application {
         self.state.readiness()
     }
 
+    /// True while a rebuild from the database runs (it goes on after SSP
+    /// is ready: see `bootstrap::rebuild`); watch it for its end.
+    pub fn rebuilding(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.state.rebuilding()
+    }
+
     /// A handle that stops the server gracefully from anywhere.
     pub fn shutdown_handle(&self) -> Shutdown {
         self.shutdown.clone()

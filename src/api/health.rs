@@ -59,7 +59,8 @@ pub struct Health {
     pub pipeline: PipelineHealth,
     pub state_file: StateFileHealth,
     pub worker: WorkerHealth,
-    /// Present while starting: failed bootstrap attempts and the last error.
+    /// Present while starting, and while a rebuild from the database runs:
+    /// failed bootstrap attempts, the last error, the rebuild's progress.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bootstrap: Option<BootstrapProgress>,
     /// Present when clustered: this instance, the live ones, its views.
@@ -217,7 +218,10 @@ pub async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                 origin: core.map(|c| c.origin),
             },
         },
-        bootstrap: core.is_none().then(|| state.bootstrap_progress()),
+        bootstrap: {
+            let progress = state.bootstrap_progress();
+            (core.is_none() || progress.rebuild.is_some()).then_some(progress)
+        },
         cluster: state.cluster.as_ref().map(|c| c.health()),
     };
     (code, Json(body))

@@ -367,6 +367,28 @@ pub async fn register(
 /// and edges are committed: `POST /view/register`, and a view a clustered
 /// instance takes over from its row.
 pub async fn register_view(state: &AppState, core: &Core, meta: ViewMeta) -> Result<(), ApiError> {
+    register_in_tier(state, core, meta, None).await
+}
+
+/// Registers a view again from its row, for a rebuild from the database:
+/// as [`register_view`], but only the edges that differ from `edges` (its
+/// edges in the database) are written, and a view registered, unregistered
+/// or reset meanwhile is left as it is (see `Pipeline::from_row`).
+pub async fn register_from_row(
+    state: &AppState,
+    core: &Core,
+    meta: ViewMeta,
+    edges: Vec<crate::sink::reconcile::EdgeRow>,
+) -> Result<(), ApiError> {
+    register_in_tier(state, core, meta, Some(edges)).await
+}
+
+async fn register_in_tier(
+    state: &AppState,
+    core: &Core,
+    meta: ViewMeta,
+    from_row: Option<Vec<crate::sink::reconcile::EdgeRow>>,
+) -> Result<(), ApiError> {
     // SSP runs every view as itself: `$auth` would be its own session, not
     // the viewer's (SurrealDB gives it no value the app means).
     if let Some(p) = requery::deps::session_param(&meta.sql, &meta.params) {
@@ -395,7 +417,10 @@ pub async fn register_view(state: &AppState, core: &Core, meta: ViewMeta) -> Res
     };
     // The first view to need a table loads the table's existing rows.
     ensure_tables(state, core, &tables).await?;
-    let pipeline = state.pipeline()?;
+    let pipeline = match from_row {
+        Some(edges) => state.pipeline()?.from_row(edges),
+        None => state.pipeline()?,
+    };
     match requery {
         None => register_following_links(state, core, &pipeline, meta).await,
         Some(plan) => pipeline.register_requery(meta, plan).await,

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use backoff::backoff::Backoff;
 use tokio::task::JoinHandle;
 
+pub mod rebuild;
 pub mod restore;
 
 use restore::RestoreError;
@@ -51,11 +52,16 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// store). The rest is in [`App`]'s [`Core`].
 pub struct Started {
     pub background: Vec<JoinHandle<()>>,
+    /// A rebuild from the database still running: stopped first.
+    pub rebuild: Option<JoinHandle<()>>,
 }
 
 /// Runs the bootstrap until it has finished (`Ok(Some)`, readiness flipped),
 /// the shutdown started (`Ok(None)`, nothing started), or it failed for good.
-pub async fn run(state: &App, shutdown: &Shutdown) -> Result<Option<Started>, RestoreError> {
+pub async fn run(
+    state: &Arc<crate::api::AppState>,
+    shutdown: &Shutdown,
+) -> Result<Option<Started>, RestoreError> {
     let started = Instant::now();
     let mut backoff = crate::db::backoff_forever(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
@@ -65,7 +71,7 @@ pub async fn run(state: &App, shutdown: &Shutdown) -> Result<Option<Started>, Re
             attempt = attempt(state) => attempt,
         };
         match attempt {
-            Ok((core, started_tasks)) => {
+            Ok((core, mut started_tasks, rebuild)) => {
                 let views = core.pipeline.read(|e| e.view_count());
                 let records = core.pipeline.read(|e| e.record_count());
                 if !state.set_core(core) {
@@ -78,6 +84,8 @@ pub async fn run(state: &App, shutdown: &Shutdown) -> Result<Option<Started>, Re
                     took_ms = started.elapsed().as_millis() as u64,
                     "SSP ready"
                 );
+                started_tasks.rebuild =
+                    rebuild.map(|pending| tokio::spawn(rebuild::run(Arc::clone(state), pending)));
                 return Ok(Some(started_tasks));
             }
             Err(error) if retryable(&error) => {
@@ -110,7 +118,7 @@ fn retryable(error: &RestoreError) -> bool {
 
 /// One attempt: restore, reconcile, then start everything. Cancel-safe: the
 /// only awaits are the restore and the reconcile, which start nothing.
-async fn attempt(state: &App) -> Result<(Core, Started), RestoreError> {
+async fn attempt(state: &App) -> Result<(Core, Started, Option<rebuild::Pending>), RestoreError> {
     let settings = &state.settings;
     let db = &state.db;
     // The engine: from the state file, or rebuilt from the database.
@@ -129,12 +137,19 @@ async fn attempt(state: &App) -> Result<(Core, Started), RestoreError> {
             cursors: Default::default(),
             cursor_times: Default::default(),
             origin: "cluster",
+            pending: Vec::new(),
         },
         None => {
-            let on_progress = |p| state.rebuild_progress(p);
-            let mut restored = restore::restore(persistence.as_deref(), db, &on_progress).await?;
-            // Writes made (or lost) while SSP was down: make the edges match first.
-            crate::sink::reconcile::reconcile(&mut restored.engine, &sink).await?;
+            let mut restored = restore::restore(persistence.as_deref(), db).await?;
+            match restored.pending.is_empty() {
+                // Writes made (or lost) while SSP was down: make the edges
+                // match first.
+                true => {
+                    crate::sink::reconcile::reconcile(&mut restored.engine, &sink).await?;
+                }
+                // Each view's edges are compared as it comes back.
+                false => rebuild::raise_to_kept(&mut restored.engine, db).await?,
+            }
             restored
         }
     };
@@ -149,6 +164,19 @@ async fn attempt(state: &App) -> Result<(Core, Started), RestoreError> {
     }
     let (pipeline, applier) = Pipeline::start(restored.engine, sink);
     let mut background = vec![applier];
+    let rebuild = (!restored.pending.is_empty()).then(|| rebuild::Pending {
+        views: std::mem::take(&mut restored.pending),
+    });
+    if let Some(r) = &rebuild {
+        if let Err(e) = pipeline.rebuilding(true).await {
+            tracing::warn!(error = %e, "starting the rebuild in the pipeline failed");
+        }
+        tracing::info!(
+            views = r.views.len(),
+            "rebuilding the views from the database while serving"
+        );
+        state.rebuild_started(r.views.len());
+    }
     let cursors = Cursors::from_saved(&restored.cursors, &restored.cursor_times);
     let worker = Arc::new(ChangeWorker::start(
         Arc::clone(db),
@@ -204,12 +232,22 @@ async fn attempt(state: &App) -> Result<(Core, Started), RestoreError> {
         saver,
         origin,
     };
-    Ok((core, Started { background }))
+    let started = Started {
+        background,
+        rebuild: None,
+    };
+    Ok((core, started, rebuild))
 }
 
 /// The shutdown of a bootstrapped SSP, in order: stop the worker and drain
 /// the pipeline, save the state file, stop the background tasks.
 pub async fn stop(state: &App, started: Started, hook_timeout: Duration) {
+    // A rebuild still running stops here: the views it has not brought
+    // back yet keep their rows, and come back at the next start.
+    if let Some(task) = started.rebuild {
+        task.abort();
+        let _ = task.await;
+    }
     if let Some(core) = state.try_core() {
         if let Some(cluster) = &state.cluster {
             // Hand every view over now, rather than after the lease, and

@@ -6,7 +6,8 @@
 //!
 //! SSP never silently starts empty while views exist in the database: a
 //! missing, corrupt or incompatible state file is moved aside and the state
-//! is rebuilt from the `_spooky_query` rows and the tables they read.
+//! is rebuilt from the `_spooky_query` rows and the tables they read, while
+//! SSP serves (see `bootstrap::rebuild`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,7 +16,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use surrealdb::types as sdb;
 
-use crate::app::RebuildProgress;
 use crate::db::schema::QUERY_TABLE;
 use crate::db::values::surreal_to_json;
 use crate::db::{Db, DbError, Query};
@@ -33,6 +33,9 @@ pub struct Restored {
     pub cursor_times: BTreeMap<String, DateTime<Utc>>,
     /// How the state was obtained, for the log and `/health`.
     pub origin: &'static str,
+    /// Rebuilt from the database: the views of its rows, registered again
+    /// while SSP serves (see `bootstrap::rebuild`); the engine is empty.
+    pub pending: Vec<ViewMeta>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,17 +46,10 @@ pub enum RestoreError {
     MoveAside(std::io::Error),
 }
 
-/// Told how far a rebuild from the database is, after each table loaded
-/// and each view registered (`/health` shows it while SSP starts).
-pub type OnProgress<'a> = &'a (dyn Fn(RebuildProgress) + Sync);
-
-/// Loads the state file, or rebuilds from the database when there is none
-/// usable. `path` is `None` when persistence is off.
-pub async fn restore(
-    path: Option<&Path>,
-    db: &Db,
-    on_progress: OnProgress<'_>,
-) -> Result<Restored, RestoreError> {
+/// Loads the state file; or, when there is none usable, reads the views'
+/// rows to rebuild them from the database once SSP serves. `path` is `None`
+/// when persistence is off.
+pub async fn restore(path: Option<&Path>, db: &Db) -> Result<Restored, RestoreError> {
     let loaded = match path {
         None => Ok(None),
         Some(p) => StateFile::load_with_log(p),
@@ -72,6 +68,7 @@ pub async fn restore(
                         cursors: file.cursors,
                         cursor_times: file.cursor_times,
                         origin: "state_file",
+                        pending: Vec::new(),
                     });
                 }
                 Err(e) => {
@@ -94,12 +91,12 @@ pub async fn restore(
             }
         }
     }
-    let engine = rebuild(db, on_progress).await?;
     Ok(Restored {
-        engine,
+        engine: Engine::new(),
         cursors: BTreeMap::new(),
         cursor_times: BTreeMap::new(),
         origin: "database",
+        pending: view_rows(db).await?,
     })
 }
 
@@ -195,68 +192,6 @@ fn set_aside(path: &Path) -> Result<(), RestoreError> {
     let aside = move_aside(path).map_err(RestoreError::MoveAside)?;
     tracing::warn!(moved_to = %aside.display(), "unreadable state file moved aside");
     Ok(())
-}
-
-/// Rebuilds the engine from `_spooky_query` rows, the tables their views
-/// read, and the versions recorded on the existing edges.
-#[tracing::instrument(skip_all)]
-pub async fn rebuild(db: &Db, on_progress: OnProgress<'_>) -> Result<Engine, DbError> {
-    let started = std::time::Instant::now();
-    let views = view_rows(db).await?;
-    let mut engine = Engine::new();
-    if views.is_empty() {
-        return Ok(engine);
-    }
-    // The tables every view reads, loaded once each.
-    let mut tables = Vec::new();
-    for v in &views {
-        let ts = match engine.prepare(&v.sql, &v.params) {
-            Ok(ts) => ts,
-            Err(e) if e.is_unsupported() => {
-                match requery::plan(db, &v.sql, &v.params, e.to_string()).await {
-                    Ok(plan) => plan.tables,
-                    Err(AnalyseError::Db(e)) => return Err(e),
-                    Err(AnalyseError::Refused(_)) => Vec::new(),
-                }
-            }
-            Err(e) => {
-                tracing::warn!(view = %v.id, error = %e, "a stored view no longer plans; it is skipped");
-                Vec::new()
-            }
-        };
-        for t in ts {
-            if !tables.contains(&t) {
-                tables.push(t);
-            }
-        }
-    }
-    let total = tables.len();
-    let step = |step, done, total| on_progress(RebuildProgress { step, done, total });
-    step("tables", 0, total);
-    for (i, t) in tables.iter().enumerate() {
-        let rows = load_table(&mut engine, db, t).await?;
-        tracing::info!(table = %t, rows, progress = format!("{}/{total}", i + 1), "rebuild: table loaded");
-        step("tables", i + 1, total);
-    }
-    // Versions as the clients last saw them come from the edges, in
-    // `reconcile_edges`, which reads them anyway.
-    let count = views.len();
-    step("views", 0, count);
-    for (i, meta) in views.into_iter().enumerate() {
-        let id = meta.id.clone();
-        if let Err(e) = register_stored(&mut engine, db, meta).await? {
-            tracing::warn!(view = %id, error = %e, "a stored view no longer plans; it is skipped");
-        }
-        step("views", i + 1, count);
-    }
-    tracing::info!(
-        views = engine.view_count(),
-        of = count,
-        records = engine.record_count(),
-        took_ms = started.elapsed().as_millis() as u64,
-        "state rebuilt from the database"
-    );
-    Ok(engine)
 }
 
 /// Reads every record of `table` into the engine, page by page (every call

@@ -120,11 +120,26 @@ enum Request {
         /// Tables the caller loaded for the view's record links (see
         /// [`EngineError::NeedsTables`]).
         loaded: Vec<Arc<str>>,
+        /// Registered again from its row by a rebuild from the database
+        /// (see `bootstrap::rebuild`), with the edges it has there: skipped
+        /// if the view is registered already, or was unregistered (or
+        /// everything reset) meanwhile; else only the edges that differ
+        /// from its result are written.
+        from_row: Option<applier::FromRow>,
         reply: Reply<ViewDelta>,
     },
     Unregister {
         id: String,
+        /// A rebuild's view with edges but no row: removed only if nothing
+        /// registered it since.
+        orphan: bool,
         reply: Reply<bool>,
+    },
+    /// A rebuild from the database starts (`true`) or ends: meanwhile the
+    /// applier remembers which views went, for `Register::from_row`.
+    Rebuilding {
+        on: bool,
+        reply: Reply<()>,
     },
     Heartbeat {
         id: String,
@@ -203,6 +218,9 @@ pub struct Pipeline {
     tables_wanted: Arc<Notify>,
     /// The engine's counts as last read, for [`Pipeline::counts`].
     counts: Arc<CachedCounts>,
+    /// Registrations sent through this handle come from a rebuild, with
+    /// the view's edges (see [`Pipeline::from_row`]).
+    from_row: Option<applier::FromRow>,
     /// Registrations whose first result was computed beside the stream
     /// (see `applier::prescan`), for `/health`.
     prescans: Arc<std::sync::atomic::AtomicU64>,
@@ -247,6 +265,7 @@ impl Pipeline {
             link_retiered: Vec::new(),
             prescanning: false,
             resume: None,
+            rebuild: applier::Rebuild::Off,
             repair: Repair::new(Arc::clone(&diverged)),
             rx,
             engine: engine.clone(),
@@ -270,6 +289,7 @@ impl Pipeline {
                 tables_wanted,
                 counts: Arc::default(),
                 prescans,
+                from_row: None,
             },
             handle,
         )
@@ -284,6 +304,33 @@ impl Pipeline {
             budget: Some(budget),
             ..self.clone()
         }
+    }
+
+    /// This pipeline for a rebuild from the database: its registrations
+    /// are of a view read from its row, whose edges in the database are
+    /// `edges`, and step aside for what clients did meanwhile (see
+    /// `Request::Register::from_row`).
+    pub fn from_row(&self, edges: Vec<reconcile::EdgeRow>) -> Pipeline {
+        Pipeline {
+            from_row: Some(Arc::new(edges)),
+            ..self.clone()
+        }
+    }
+
+    /// See [`Request::Rebuilding`].
+    pub async fn rebuilding(&self, on: bool) -> Result<(), PipelineError> {
+        self.call(|reply| Request::Rebuilding { on, reply }).await
+    }
+
+    /// Removes the row and edges of a view that has edges but no row, if
+    /// nothing registered it since; true if it did.
+    pub async fn drop_orphan(&self, id: String) -> Result<bool, PipelineError> {
+        self.call(|reply| Request::Unregister {
+            id,
+            orphan: true,
+            reply,
+        })
+        .await
     }
 
     /// True while edges or view rows may differ from the engine after a
@@ -461,6 +508,7 @@ impl Pipeline {
             meta,
             requery: None,
             loaded,
+            from_row: self.from_row.clone(),
             reply,
         })
         .await
@@ -477,6 +525,7 @@ impl Pipeline {
             meta,
             requery: Some(plan),
             loaded: Vec::new(),
+            from_row: self.from_row.clone(),
             reply,
         })
         .await
@@ -507,7 +556,12 @@ impl Pipeline {
 
     /// Unregisters a view; false if it was unknown.
     pub async fn unregister(&self, id: String) -> Result<bool, PipelineError> {
-        self.call(|reply| Request::Unregister { id, reply }).await
+        self.call(|reply| Request::Unregister {
+            id,
+            orphan: false,
+            reply,
+        })
+        .await
     }
 
     pub async fn heartbeat(&self, id: String, at: DateTime<Utc>) -> Result<bool, PipelineError> {

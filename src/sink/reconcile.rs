@@ -121,27 +121,11 @@ pub fn raise_to_kept(engine: &mut Engine, kept: &[(RecordId, u64)]) {
 /// left alone, not removed: it may be another instance's, or one this
 /// instance is taking over.
 pub fn plan(engine: &mut Engine, edges: Vec<EdgeRow>, scoped: bool) -> EdgeChanges {
-    let mut have: HashMap<(String, RecordId), (u64, String)> = HashMap::with_capacity(edges.len());
-    for e in edges {
-        engine.raise_version(&e.record, e.version);
-        have.insert((e.view, e.record), (e.version, e.client_id));
-    }
+    let mut have = raise_to_edges(engine, edges);
+    let metas: Vec<_> = engine.views().collect();
     let mut deltas: BTreeMap<String, ViewDelta> = BTreeMap::new();
-    for meta in engine.views() {
-        let records = engine.view_records(&meta.id).unwrap_or_default();
-        let d = deltas
-            .entry(meta.id.to_string())
-            .or_insert_with(|| ViewDelta {
-                view: meta.id.clone(),
-                client_id: meta.client_id.clone(),
-                ..Default::default()
-            });
-        for (r, version) in records {
-            match have.remove(&(meta.id.to_string(), r.clone())) {
-                Some((v, client)) if v == version && *client == *meta.client_id => {}
-                _ => d.created.push((r, version)),
-            }
-        }
+    for meta in metas {
+        deltas.insert(meta.id.to_string(), view_delta(engine, &meta, &mut have));
     }
     let mut changes = EdgeChanges::default();
     for ((view, record), _) in have {
@@ -154,6 +138,59 @@ pub fn plan(engine: &mut Engine, edges: Vec<EdgeRow>, scoped: bool) -> EdgeChang
     let deltas: Vec<ViewDelta> = deltas.into_values().collect();
     changes.absorb(&deltas);
     changes
+}
+
+/// What makes one view's `edges` (as the database holds them) equal its
+/// result set in the engine, as [`plan`] does for every view: for a view
+/// registered again from its row, whose edges are mostly right already.
+pub fn plan_view(engine: &mut Engine, view: &str, edges: &[EdgeRow]) -> ViewDelta {
+    let edges = edges.iter().filter(|e| e.view == view).cloned().collect();
+    let mut have = raise_to_edges(engine, edges);
+    let Some(meta) = engine.view(view) else {
+        return ViewDelta::default();
+    };
+    let mut delta = view_delta(engine, &meta, &mut have);
+    delta
+        .deleted
+        .extend(have.into_keys().map(|(_, record)| record));
+    delta.deleted.sort();
+    delta
+}
+
+/// Raises every record's version to the highest version any of `edges`
+/// shows for it (a version a client saw must never go back, and the engine
+/// may hold an older one), and indexes them by (view, record).
+fn raise_to_edges(
+    engine: &mut Engine,
+    edges: Vec<EdgeRow>,
+) -> HashMap<(String, RecordId), (u64, String)> {
+    let mut have = HashMap::with_capacity(edges.len());
+    for e in edges {
+        engine.raise_version(&e.record, e.version);
+        have.insert((e.view, e.record), (e.version, e.client_id));
+    }
+    have
+}
+
+/// The edges `meta`'s view lacks (or holds at another version or client
+/// id) as `created`; takes the edges it holds rightly out of `have`.
+fn view_delta(
+    engine: &Engine,
+    meta: &crate::engine::ViewMeta,
+    have: &mut HashMap<(String, RecordId), (u64, String)>,
+) -> ViewDelta {
+    let mut d = ViewDelta {
+        view: meta.id.clone(),
+        client_id: meta.client_id.clone(),
+        ..Default::default()
+    };
+    for (r, version) in engine.view_records(&meta.id).unwrap_or_default() {
+        match have.remove(&(meta.id.to_string(), r.clone())) {
+            Some((v, client)) if v == version && *client == *meta.client_id => {}
+            _ => d.created.push((r, version)),
+        }
+    }
+    d
 }
 
 /// Conflicting attempts at one part of the startup reconcile before the

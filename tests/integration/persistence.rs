@@ -156,59 +156,121 @@ async fn rebuild_from_the_database(backend: Backend) {
 }
 backend_tests!(rebuild_from_the_database: ws);
 
-/// A rebuild from the database says how far it is (what `/health` shows
-/// under `bootstrap.rebuild` while SSP starts): every table loaded, then
-/// every view registered, counting up to their totals.
-async fn a_rebuild_reports_its_progress(backend: Backend) {
+/// Without a state file SSP serves while it rebuilds its views from their
+/// rows: ready at once, `/health`'s `bootstrap.rebuild` counts the views
+/// brought back, and an `/ingest` is answered while views are still
+/// missing. What a client does meanwhile wins: a view unregistered, or
+/// registered again with other params, is not undone by the rebuild. At
+/// the end every view's edges are SurrealDB's answer, at the versions the
+/// clients saw.
+async fn a_rebuild_serves_while_the_views_come_back(backend: Backend) {
+    const VIEWS: usize = 400;
     let test_db = TestDb::start(backend).await;
     let app = TestApp::spawn_on(test_db.clone(), test_db.settings()).await;
     app.db
         .run(ssp::db::Query::new(
-            "FOR $i IN 0..50 { CREATE type::record('thread', $i) SET n = $i; CREATE type::record('user', $i) SET n = $i; }",
+            "FOR $i IN 0..100 { CREATE type::record('thread', $i) SET g = $i % 50, n = $i; }",
         ))
         .await
         .unwrap();
-    for (i, sql) in [
-        "SELECT * FROM thread WHERE n > 10",
-        "SELECT * FROM user",
-        "SELECT * FROM thread",
-    ]
-    .iter()
-    .enumerate()
-    {
-        let r = app
-            .post("/view/register")
-            .json(&json!({"id": format!("v{i}"), "sql": sql, "clientId": "c"}))
+    let register = |app: &TestApp, id: String, g: i64| {
+        app.post("/view/register").json(&json!({
+            "id": id, "sql": "SELECT * FROM thread WHERE g = $g", "params": {"g": g}, "clientId": "c"
+        }))
+    };
+    for i in 0..VIEWS {
+        let r = register(&app, format!("p{i:03}"), (i % 50) as i64)
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
     }
-    let db = std::sync::Arc::clone(&app.db);
-    let seen = std::sync::Mutex::new(Vec::new());
-    let on_progress =
-        |p: ssp::app::RebuildProgress| seen.lock().unwrap().push((p.step, p.done, p.total));
-    let restored = ssp::bootstrap::restore::restore(None, &db, &on_progress)
+    for id in ["z_changed", "z_gone"] {
+        let r = register(&app, id.into(), 1).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    ingest(&app, "thread:1", json!({"g": 1, "n": 1, "edited": true})).await;
+    app.stop().await;
+    std::fs::remove_file(test_db.dir.path().join("spooky_state.json")).unwrap();
+
+    let built = ssp::startup::Application::build(test_db.settings())
         .await
-        .expect("rebuilt");
-    assert_eq!(restored.origin, "database");
-    assert_eq!(restored.engine.view_count(), 3);
-    let seen = seen.into_inner().unwrap();
-    assert_eq!(
-        seen,
-        vec![
-            ("tables", 0, 2),
-            ("tables", 1, 2),
-            ("tables", 2, 2),
-            ("views", 0, 3),
-            ("views", 1, 3),
-            ("views", 2, 3),
-            ("views", 3, 3),
-        ]
+        .expect("builds");
+    let mut readiness = built.readiness();
+    let mut rebuilding = built.rebuilding();
+    let app = TestApp::run_unready(test_db.clone(), built);
+    assert!(readiness.wait().await, "ready");
+    // Served while the views come back.
+    ingest(&app, "thread:2", json!({"g": 1, "n": 2, "edited": true})).await;
+    let during = health(&app).await;
+    let rebuild = &during["bootstrap"]["rebuild"];
+    assert_eq!(rebuild["step"], "views", "{during}");
+    assert_eq!(rebuild["total"], VIEWS + 2, "{during}");
+    assert!(
+        rebuild["done"]
+            .as_u64()
+            .is_some_and(|d| d < (VIEWS + 2) as u64),
+        "the ingest was answered only after the rebuild: {during}"
+    );
+    let r = app
+        .post("/view/unregister")
+        .json(&json!({"id": "z_gone"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = register(&app, "z_changed".into(), 2).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    tokio::time::timeout(Duration::from_secs(60), rebuilding.wait_for(|r| !*r))
+        .await
+        .expect("the rebuild ends")
+        .unwrap();
+    assert!(health(&app).await["bootstrap"].is_null());
+    let mut rows = app
+        .db
+        .run(ssp::db::Query::new(
+            "SELECT VALUE record::id(id) FROM _spooky_query",
+        ))
+        .await
+        .unwrap();
+    let ids: Vec<String> = rows.take(0).unwrap();
+    assert_eq!(ids.len(), VIEWS + 1, "{ids:?}");
+    assert!(!ids.iter().any(|i| i == "z_gone"));
+    let r = app.get("/view/z_gone").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let changed = app.get_json("/view/z_changed").await;
+    assert_eq!(changed["params"], json!({"g": 2}), "{changed}");
+
+    // Every edge: the view's records in SurrealDB, at their versions (the
+    // two edited records at 2, the others at 1).
+    let edges = crate::pipeline::edges(&app).await;
+    let mut want = crate::pipeline::Edges::new();
+    for i in 0..VIEWS {
+        let g = i % 50;
+        for n in [g, g + 50] {
+            let version = if n == 1 || n == 2 { 2 } else { 1 };
+            want.insert((format!("p{i:03}"), format!("thread:{n}")), version);
+        }
+    }
+    for n in [2, 52] {
+        want.insert(
+            ("z_changed".into(), format!("thread:{n}")),
+            if n == 2 { 2 } else { 1 },
+        );
+    }
+    let wrong: Vec<_> = edges
+        .iter()
+        .filter(|(k, v)| want.get(*k) != Some(*v))
+        .collect();
+    let missing: Vec<_> = want.keys().filter(|k| !edges.contains_key(*k)).collect();
+    assert!(
+        wrong.is_empty() && missing.is_empty(),
+        "edges not the views' records at their versions: {wrong:?}; missing: {missing:?}"
     );
     app.stop().await;
 }
-backend_tests!(a_rebuild_reports_its_progress: ws);
+backend_tests!(a_rebuild_serves_while_the_views_come_back: ws);
 
 /// A value `depth` objects deep, a NaN and the infinities at the bottom.
 fn nested(depth: usize) -> surrealdb::types::Value {

@@ -107,6 +107,7 @@ impl Applier {
             meta,
             requery,
             loaded,
+            from_row,
             reply,
         } = request
         else {
@@ -126,6 +127,7 @@ impl Applier {
                 meta,
                 requery,
                 loaded,
+                from_row,
                 reply,
             }),
         }

@@ -48,6 +48,36 @@ pub(super) struct Applier {
     pub(super) resume: Option<Box<prescan::Resume>>,
     /// See `Pipeline::prescans`.
     pub(super) prescans: Arc<std::sync::atomic::AtomicU64>,
+    /// A rebuild from the database under way (see `Request::Rebuilding`).
+    pub(super) rebuild: Rebuild,
+}
+
+/// What a rebuild from the database must not undo: views unregistered (or
+/// expired) while it runs, and a reset. A view it registers again from its
+/// row steps aside for them, and for a view a client registered meanwhile.
+pub(super) enum Rebuild {
+    Off,
+    On {
+        gone: ahash::AHashSet<String>,
+        reset: bool,
+    },
+}
+
+impl Rebuild {
+    fn gone(&mut self, id: &str) {
+        if let Rebuild::On { gone, .. } = self {
+            gone.insert(id.to_owned());
+        }
+    }
+
+    /// Whether the view went, or everything was reset, since the rebuild
+    /// began: a registration from its row must not bring it back.
+    fn skips(&self, id: &str) -> bool {
+        match self {
+            Rebuild::On { gone, reset } => *reset || gone.contains(id),
+            Rebuild::Off => false,
+        }
+    }
 }
 
 /// Whether `waiting` ingests should start a group commit of their own while
@@ -67,6 +97,10 @@ pub(super) struct Applier {
 fn worth_a_group(waiting: usize, in_flight: usize) -> bool {
     in_flight == 0 || waiting >= in_flight
 }
+
+/// The edges a view registered again from its row has in the database
+/// (see `Request::Register::from_row`).
+pub(super) type FromRow = Arc<Vec<reconcile::EdgeRow>>;
 
 /// A finished group commit: what it held, to release.
 pub(super) struct Done {
@@ -565,29 +599,58 @@ impl Applier {
                 meta,
                 requery,
                 loaded,
+                from_row,
                 reply,
             } => {
+                if let Some(edges) = &from_row
+                    && let Some(answer) = self.step_aside(&meta.id, edges).await
+                {
+                    let _ = reply.send(answer);
+                    return;
+                }
                 if !loaded.is_empty() {
                     self.engine().mark_loaded(&loaded);
                 }
                 // A big first result is computed beside the stream.
-                let (meta, reply) = match requery {
-                    Some(_) => (meta, reply),
-                    None => match self.try_prescan(meta, reply) {
+                let (meta, from_row, reply) = match requery {
+                    Some(_) => (meta, from_row, reply),
+                    None => match self.try_prescan(meta, from_row, reply) {
                         Some(given_back) => given_back,
                         None => return,
                     },
                 };
-                self.register(meta, requery, None, reply).await;
+                self.register(meta, requery, None, from_row, reply).await;
             }
-            Request::Unregister { id, reply } => {
-                let _ = reply.send(self.unregister(id.into()).await);
+            Request::Unregister { id, orphan, reply } => {
+                if orphan && self.read_engine(|e| e.view(&id).is_some()) {
+                    let _ = reply.send(Ok(false));
+                    return;
+                }
+                self.rebuild.gone(&id);
+                let _ = reply.send(
+                    self.unregister(id.into())
+                        .await
+                        .map(|known| known || orphan),
+                );
+            }
+            Request::Rebuilding { on, reply } => {
+                self.rebuild = match on {
+                    true => Rebuild::On {
+                        gone: Default::default(),
+                        reset: false,
+                    },
+                    false => Rebuild::Off,
+                };
+                let _ = reply.send(Ok(()));
             }
             Request::Expire { id, now, reply } => {
                 let expired = self
                     .read_engine(|e| e.view(&id).is_some_and(|v| ttl_sweep::is_expired(&v, now)));
                 let _ = reply.send(match expired {
-                    true => self.unregister(id.into()).await,
+                    true => {
+                        self.rebuild.gone(&id);
+                        self.unregister(id.into()).await
+                    }
                     false => Ok(false),
                 });
             }
@@ -611,6 +674,9 @@ impl Applier {
                 }));
             }
             Request::Reset { reply } => {
+                if let Rebuild::On { reset, .. } = &mut self.rebuild {
+                    *reset = true;
+                }
                 self.engine().reset();
                 self.dirty.notify_one();
                 let mut edges = EdgeChanges::default();
@@ -648,11 +714,18 @@ impl Applier {
         meta: ViewMeta,
         requery: Option<RequeryPlan>,
         prescanned: Option<crate::engine::Prescanned>,
+        from_row: Option<FromRow>,
         reply: Reply<ViewDelta>,
     ) {
         let previous =
             self.read_engine(|e| e.view(&meta.id).map(|v| (v, e.requery_state(&meta.id))));
         let delta = match self.register_in_engine(&meta, requery, prescanned).await {
+            // Registered again from its row: its edges are mostly right
+            // already; only what differs is written.
+            Ok(_) if from_row.is_some() => {
+                let edges = from_row.as_deref().map(Vec::as_slice).unwrap_or_default();
+                reconcile::plan_view(&mut self.engine(), &meta.id, edges)
+            }
             Ok(delta) => delta,
             Err(e) => {
                 let _ = reply.send(Err(e));
@@ -753,6 +826,37 @@ impl Applier {
             }
         };
         Ok(delta)
+    }
+
+    /// A registration from a view's row (a rebuild) that must not happen:
+    /// the view went (or everything was reset) since the rebuild began, or
+    /// a client registered it again. In that last case its edges from
+    /// before are made to match its new result (the client's registration
+    /// did not know them). `None`: the registration goes on.
+    async fn step_aside(
+        &mut self,
+        id: &str,
+        edges: &[reconcile::EdgeRow],
+    ) -> Option<Result<ViewDelta, PipelineError>> {
+        if self.rebuild.skips(id) {
+            return Some(Ok(ViewDelta::default()));
+        }
+        if self.read_engine(|e| e.view(id).is_none()) {
+            return None;
+        }
+        let delta = reconcile::plan_view(&mut self.engine(), id, edges);
+        let mut changes = EdgeChanges::default();
+        changes.absorb(std::slice::from_ref(&delta));
+        let result = commit_in_parts(&self.sink, changes, MAX_EDGES_PER_TX).await;
+        if result.is_err() {
+            self.repair.views.insert(id.into());
+            self.repair.needed();
+        }
+        Some(
+            result
+                .map(|()| delta)
+                .map_err(|e| PipelineError::Write(e.to_string())),
+        )
     }
 
     /// Ends a registration whose row and edges were written (`result`):

@@ -15,6 +15,7 @@ use crate::engine::{Prescan, Prescanned};
 /// A registration whose first result is being computed.
 pub(in crate::pipeline) struct Resume {
     meta: ViewMeta,
+    from_row: Option<FromRow>,
     reply: Reply<ViewDelta>,
     /// `None`: the evaluation panicked; the registration computes under
     /// the lock instead.
@@ -27,10 +28,11 @@ impl Applier {
     pub(super) fn try_prescan(
         &mut self,
         meta: ViewMeta,
+        from_row: Option<FromRow>,
         reply: Reply<ViewDelta>,
-    ) -> Option<(ViewMeta, Reply<ViewDelta>)> {
+    ) -> Option<(ViewMeta, Option<FromRow>, Reply<ViewDelta>)> {
         let Some(scan) = self.engine().prescan(&meta) else {
-            return Some((meta, reply));
+            return Some((meta, from_row, reply));
         };
         tracing::info!(view = %meta.id, candidates = scan.len(), "computing a view's first result beside the stream");
         self.prescanning = true;
@@ -44,6 +46,7 @@ impl Applier {
                 filled: None,
                 resume: Some(Box::new(Resume {
                     meta,
+                    from_row,
                     reply,
                     prescanned,
                 })),
@@ -65,13 +68,14 @@ impl Applier {
             self.prescanning = false;
             let Resume {
                 meta,
+                from_row,
                 reply,
                 prescanned,
             } = *r;
             if prescanned.is_none() {
                 self.engine().cancel_prescan();
             }
-            self.register(meta, None, prescanned, reply).await;
+            self.register(meta, None, prescanned, from_row, reply).await;
         }
     }
 }

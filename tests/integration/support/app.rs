@@ -138,6 +138,7 @@ impl TestApp {
     /// (its bootstrap has finished).
     pub async fn run(test_db: Arc<TestDb>, app: Application) -> TestApp {
         let mut readiness = app.readiness();
+        let mut rebuilding = app.rebuilding();
         let mut test_app = Self::run_unready(test_db, app);
         let task = test_app.task.as_mut().expect("running");
         let ready = tokio::time::timeout(Duration::from_secs(60), async {
@@ -150,6 +151,12 @@ impl TestApp {
         .await
         .expect("SSP becomes ready within 60s");
         assert!(ready, "SSP stopped before it became ready");
+        // And a rebuild from the database, which goes on after: the tests
+        // that restart SSP check the views it brings back.
+        tokio::time::timeout(Duration::from_secs(60), rebuilding.wait_for(|r| !*r))
+            .await
+            .expect("the rebuild ends within 60s")
+            .expect("SSP is running");
         test_app
     }
 
