@@ -38,12 +38,14 @@ pub(crate) fn registration_stall(results: &mut Results, mode: Mode) {
     let mut ingest = |http: &mut Http| {
         key += 1;
         let started = Instant::now();
-        let status = http.post("/ingest", &ingest_body("small", key % 500));
+        let status = http.post("/ingest", &small_change(key));
         assert_eq!(status, 200, "ingest");
         started.elapsed()
     };
+    settle(&mut http);
     let mut idle: Vec<Duration> = (0..2000).map(|_| ingest(&mut http)).collect();
     idle.sort();
+    settle(&mut http);
 
     // The big registration, on a connection of its own. Past the write
     // budget it answers 503 while its edges are still being written; it is
@@ -73,6 +75,36 @@ pub(crate) fn registration_stall(results: &mut Results, mode: Mode) {
         None,
     );
     report(results, "stall", "registering", &idle, &during, live_max);
+}
+
+/// The `key`th change of the small view: one of its 500 records, with new
+/// content each time, so that every ingest (idle or not) writes one edge.
+fn small_change(key: usize) -> String {
+    json!({"table": "small", "op": "UPDATE", "id": format!("small:{}", key % 500), "record": {"n": key}})
+        .to_string()
+}
+
+/// Waits until the state file's saves stop (the first save after a big
+/// load is a full snapshot, which would count as idle latency otherwise):
+/// no new save for 3 s, at most 2 minutes.
+fn settle(http: &mut Http) {
+    let saves = |http: &mut Http| {
+        let (_, body) = http.get_body("/health");
+        serde_json::from_str::<Json>(&body)
+            .ok()
+            .map(|h| h["state_file"]["saves"].clone())
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = saves(http);
+    let mut since = Instant::now();
+    while Instant::now() < deadline && since.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = saves(http);
+        if now != last {
+            last = now;
+            since = Instant::now();
+        }
+    }
 }
 
 /// Runs `ingest` in a loop while `task` runs, probing `/health/live` every
@@ -185,11 +217,13 @@ pub(crate) fn scan_stall(results: &mut Results, mode: Mode) {
     let mut ingest = |http: &mut Http| {
         key += 1;
         let started = Instant::now();
-        assert_eq!(http.post("/ingest", &ingest_body("small", key % 500)), 200);
+        assert_eq!(http.post("/ingest", &small_change(key)), 200);
         started.elapsed()
     };
+    settle(&mut http);
     let mut idle: Vec<Duration> = (0..2000).map(|_| ingest(&mut http)).collect();
     idle.sort();
+    settle(&mut http);
 
     let registering = std::thread::spawn(move || {
         let mut http = Http::connect(addr, SECRET);

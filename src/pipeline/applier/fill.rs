@@ -21,10 +21,14 @@
 
 use super::*;
 
-/// Edges per transaction of a fill: smaller than [`MAX_EDGES_PER_TX`], so
-/// that each of its transactions holds the database for less time beside
-/// the group commits.
-const FILL_EDGES_PER_TX: usize = 200;
+/// Edges per transaction of a fill: far fewer than [`MAX_EDGES_PER_TX`], so
+/// that each of its transactions holds the database only briefly beside the
+/// group commits. Measured in a release build on embedded SurrealDB (20,000
+/// edges, 2 runs each, `ssp-bench --only stall`): `/ingest` p99 during the
+/// fill was 5.7-6.0x idle at 200 edges a transaction, 3.2-3.4x at 50 and
+/// 2.5x at 20, while the fill took as long (11.5-11.8 s beside the ingests,
+/// 5.8-6.4 s alone).
+const FILL_EDGES_PER_TX: usize = 20;
 
 /// A registration whose row and edges are being written.
 pub(in crate::pipeline) struct Registration {
