@@ -5,19 +5,21 @@
 //! Done under the engine's lock, inside the one applier, that stalls every
 //! `/ingest` and every change the worker brings for as long as it takes:
 //! hundreds of milliseconds at a million rows. So the applier asks for a
-//! [`Prescan`] instead: a snapshot of the candidates (shared pointers, no
-//! copy of their content), evaluated on a blocking thread while ingests go
-//! on. Meanwhile the engine notes every record of that table that changes.
-//! At the registration's turn the view's first result is
+//! [`Prescan`] instead: the candidates' keys, taken under the lock, then
+//! evaluated on a blocking thread in steps, each under a short read lock
+//! ([`Prescan::step`]), while ingests go on between them. From the moment
+//! the keys are taken the engine notes every record of that table that
+//! changes. At the registration's turn the view's first result is
 //!
-//! * the snapshot's matches that did not change since, plus
-//! * the changed records that match now,
+//! * the matches the steps found among records that did not change, plus
+//! * the changed records (new ones included) that match now,
 //!
-//! which is exact: a record that did not change matches now exactly when it
-//! matched in the snapshot, because the filter reads only the record and the
-//! params. Plans that follow record links are never prescanned, and a scan
-//! that meets a link anyway (a field that holds one, in a path) gives up:
-//! the registration then evaluates under the lock, as before.
+//! which is exact: a record that did not change since the keys were taken
+//! had, at its step, the content it has now, and the filter reads only the
+//! record and the params. Plans that follow record links are never
+//! prescanned, and a scan that meets a link anyway (a field that holds one,
+//! in a path) gives up: the registration then evaluates under the lock, as
+//! before.
 //!
 //! For a window (`ORDER BY ... LIMIT`) the snapshot's first matches are
 //! kept, as many as the node keeps; the changed records are placed again by
@@ -41,7 +43,13 @@ pub struct Prescan {
     filter: Option<ast::Expr>,
     keep: Option<usize>,
     windowed: bool,
-    rows: Vec<(Key, Value)>,
+    keys: Vec<Key>,
+    /// How many of `keys` the steps evaluated.
+    next: usize,
+    members: Vec<Key>,
+    entries: Vec<node::SortEntry>,
+    /// A path met a record link: the result is not used.
+    met_link: bool,
 }
 
 /// What a [`Prescan`] found, for [`Engine::register_prescanned`].
@@ -87,47 +95,74 @@ impl eval::Links for Unfollowed {
 }
 
 impl Prescan {
-    /// How many candidate records the snapshot holds.
+    /// How many candidate records there are.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.keys.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.keys.is_empty()
     }
 
-    /// Evaluates the snapshot. Runs on any thread, without the engine.
-    pub fn run(self) -> Prescanned {
+    /// Evaluates up to `n` more candidates on `engine`'s records as they
+    /// are now (a read lock is enough); true while some are left.
+    pub fn step(&mut self, engine: &Engine, n: usize) -> bool {
+        let end = self.keys.len().min(self.next.saturating_add(n));
+        let Some(table) = engine.store.tables.get(&self.plan.table) else {
+            // Let go meanwhile: the registration evaluates under the lock.
+            self.met_link = true;
+            self.next = self.keys.len();
+            return false;
+        };
         value::take_link_followed();
-        let table = self.plan.table.clone();
         let filter = self.filter.as_ref();
-        let matching = self.rows.iter().filter_map(|(k, content)| {
-            let id = RecordId::new(table.clone(), k.clone());
-            matches(filter, Row::linked(&id, content, Some(&Unfollowed))).then_some((id, content))
-        });
-        let found = if self.windowed {
-            let mut entries: Vec<node::SortEntry> = matching
-                .map(|(id, content)| node::SortEntry::new(&self.plan, &id, content, &Unfollowed))
-                .collect();
-            let truncated = self.keep.is_some_and(|keep| entries.len() > keep);
-            if let Some(keep) = self.keep.filter(|_| truncated) {
-                entries.select_nth_unstable(keep);
-                entries.truncate(keep);
+        for k in &self.keys[self.next..end] {
+            let Some(rec) = table.records.get(k) else {
+                continue;
+            };
+            let id = RecordId::new(self.plan.table.clone(), k.clone());
+            if !matches(filter, Row::linked(&id, &rec.content, Some(&Unfollowed))) {
+                continue;
             }
-            entries.sort_unstable();
-            Found::Window { entries, truncated }
-        } else {
-            Found::Members(matching.map(|(id, _)| id.key).collect())
+            match self.windowed {
+                true => self.entries.push(node::SortEntry::new(
+                    &self.plan,
+                    &id,
+                    &rec.content,
+                    &Unfollowed,
+                )),
+                false => self.members.push(id.key),
+            }
+        }
+        self.met_link |= value::take_link_followed();
+        self.next = end;
+        end < self.keys.len()
+    }
+
+    /// What the steps found.
+    pub fn finish(self) -> Prescanned {
+        let found = match self.windowed {
+            true => {
+                let mut entries = self.entries;
+                let truncated = self.keep.is_some_and(|keep| entries.len() > keep);
+                if let Some(keep) = self.keep.filter(|_| truncated) {
+                    entries.select_nth_unstable(keep);
+                    entries.truncate(keep);
+                }
+                entries.sort_unstable();
+                Found::Window { entries, truncated }
+            }
+            false => Found::Members(self.members),
         };
         Prescanned {
             key: self.key,
-            found: (!value::take_link_followed()).then_some(found),
+            found: (!self.met_link && self.next == self.keys.len()).then_some(found),
         }
     }
 }
 
 impl Engine {
-    /// A snapshot to compute `meta`'s first result from off the lock, when
+    /// The candidates to compute `meta`'s first result from off the lock, when
     /// that is worth it: a new node (not one another view shares already)
     /// with at least [`PRESCAN_MIN_CANDIDATES`] candidates, whose plan
     /// follows no record links. From now until [`Engine::register_prescanned`]
@@ -157,28 +192,19 @@ impl Engine {
         let dispatch = node_graph::dispatch(&plan, &env);
         let keep = self.keep(&bound);
         let table = self.store.tables.get_mut(&plan.table)?;
-        let candidates: Vec<Key> = match &dispatch {
+        // Taken under the lock: keys only (their records are read by the
+        // steps, under short read locks).
+        let keys: Vec<Key> = match &dispatch {
             Dispatch::Indexed(k) => {
                 table.field_index(index_path(&plan));
                 table.lookup(&plan.table, index_path(&plan), k)
             }
-            Dispatch::Scan => {
-                if table.records.len() < PRESCAN_MIN_CANDIDATES {
-                    return None;
-                }
-                table.records.keys().cloned().collect()
-            }
+            Dispatch::Scan if table.records.len() < PRESCAN_MIN_CANDIDATES => return None,
+            Dispatch::Scan => table.records.keys().cloned().collect(),
         };
-        if candidates.len() < PRESCAN_MIN_CANDIDATES {
+        if keys.len() < PRESCAN_MIN_CANDIDATES {
             return None;
         }
-        let rows = candidates
-            .into_iter()
-            .filter_map(|k| {
-                let content = table.records.get(&k)?.content.clone();
-                Some((k, content))
-            })
-            .collect();
         self.watch = Some(Watch {
             table: plan.table.clone(),
             keys: AHashSet::new(),
@@ -189,7 +215,11 @@ impl Engine {
             keep,
             windowed: bound.windowed,
             plan,
-            rows,
+            keys,
+            next: 0,
+            members: Vec::new(),
+            entries: Vec::new(),
+            met_link: false,
         })
     }
 
@@ -334,9 +364,9 @@ mod tests {
         }
     }
 
-    /// Random creates, updates and deletes; with `top`, first the records
+    /// Random creates, updates and deletes; with `top`, then the records
     /// with the smallest `n` (the first matches of the windows) move to the
-    /// end of the order.
+    /// end of the order (after the steps have read them: see below).
     fn changes(rng: &mut StdRng, base: &[Change], count: usize, top: bool) -> Vec<Change> {
         let mut first: Vec<(i64, usize)> = Vec::new();
         if top {
@@ -350,8 +380,8 @@ mod tests {
             first.truncate(100);
         }
         let moved = first.into_iter().map(|(_, i)| put(i, 5_000, 0));
-        moved
-            .chain((0..count).map(|_| {
+        (0..count)
+            .map(|_| {
                 let i = rng.random_range(0..N + N / 10);
                 if rng.random_bool(0.1) {
                     return Change {
@@ -360,7 +390,8 @@ mod tests {
                     };
                 }
                 put(i, rng.random_range(0..1_000), rng.random_range(0..2))
-            }))
+            })
+            .chain(moved)
             .collect()
     }
 
@@ -390,12 +421,22 @@ mod tests {
 
             let mut engine = Engine::new();
             engine.apply_batch(&base);
-            let scan = engine.prescan(&meta(sql)).expect("big enough to prescan");
+            let mut scan = engine.prescan(&meta(sql)).expect("big enough to prescan");
             assert!(scan.len() >= PRESCAN_MIN_CANDIDATES);
-            for part in during.chunks(37) {
-                engine.apply_batch(part);
+            // Changes between the steps, as ingests come between them; the
+            // last ones (the windows' first matches moving) after the steps.
+            let mut parts = during.chunks(37);
+            loop {
+                let more = scan.step(&engine, 5_000);
+                match parts.next() {
+                    Some(part) => {
+                        engine.apply_batch(part);
+                    }
+                    None if !more => break,
+                    None => {}
+                }
             }
-            let found = scan.run();
+            let found = scan.finish();
             let (delta, used) = engine
                 .register_prescanned(meta(sql), found)
                 .expect("registers");

@@ -1,12 +1,11 @@
 //! A big registration's first result, computed beside the stream.
 //!
-//! The engine's side is `engine::prescan`: a snapshot of the new view's
-//! candidates, evaluated without the engine, and the records changed
+//! The engine's side is `engine::prescan`: the new view's candidates,
+//! evaluated in steps under short read locks, and the records changed
 //! meanwhile placed again at the registration's turn. Here the applier
-//! runs the evaluation on a blocking thread as one of its futures in
-//! flight, so ingest groups go on while it runs; view operations wait for
-//! it (and for the registration it ends in), as they wait for a group
-//! commit. The registration then goes on as any other: the row, and the
+//! runs the steps on a blocking thread as one of its futures in flight, so
+//! ingest groups go on between them; view operations wait for it (and for
+//! the registration it ends in), as they wait for a group commit. The registration then goes on as any other: the row, and the
 //! edges committed (or filled) before it answers.
 
 use super::*;
@@ -31,13 +30,20 @@ impl Applier {
         from_row: Option<FromRow>,
         reply: Reply<ViewDelta>,
     ) -> Option<(ViewMeta, Option<FromRow>, Reply<ViewDelta>)> {
+        let started = std::time::Instant::now();
         let Some(scan) = self.engine().prescan(&meta) else {
             return Some((meta, from_row, reply));
         };
-        tracing::info!(view = %meta.id, candidates = scan.len(), "computing a view's first result beside the stream");
+        tracing::info!(
+            view = %meta.id,
+            candidates = scan.len(),
+            snapshot_us = started.elapsed().as_micros() as u64,
+            "computing a view's first result beside the stream"
+        );
         self.prescanning = true;
+        let engine = Arc::clone(&self.engine);
         self.in_flight.push(Box::pin(async move {
-            let prescanned = evaluate(scan).await;
+            let prescanned = evaluate(engine, scan).await;
             Done {
                 failed: false,
                 edges: Vec::new(),
@@ -80,11 +86,25 @@ impl Applier {
     }
 }
 
-/// Runs a prescan on a blocking thread.
-async fn evaluate(scan: Prescan) -> Option<Prescanned> {
+/// Candidates a step evaluates under one read lock: short enough that the
+/// applier, which waits for the lock to apply a batch, waits about a
+/// millisecond.
+const STEP: usize = 10_000;
+
+/// Runs a prescan on a blocking thread, in steps under read locks.
+async fn evaluate(engine: Arc<RwLock<Engine>>, mut scan: Prescan) -> Option<Prescanned> {
     let started = std::time::Instant::now();
     let candidates = scan.len();
-    match tokio::task::spawn_blocking(move || scan.run()).await {
+    let evaluated = tokio::task::spawn_blocking(move || {
+        while scan.step(&engine.read().unwrap_or_else(|p| p.into_inner()), STEP) {
+            // Taken again at once, the read lock starves the applier
+            // waiting to write (measured: ingests stalled for the whole
+            // scan); a pause lets it in.
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+        scan.finish()
+    });
+    match evaluated.await {
         Ok(p) => {
             tracing::debug!(
                 candidates,
