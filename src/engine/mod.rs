@@ -325,7 +325,7 @@ pub struct Engine {
     /// What changed since the state file last took it (see
     /// [`Engine::take_delta`]).
     journal: Journal,
-    /// The records of a prescanned table that changed since its snapshot
+    /// The records of a prescanned table that changed since its keys were taken
     /// (see [`Engine::prescan`]).
     watch: Option<prescan::Watch>,
     /// A prescan's result while its view registers, and whether the

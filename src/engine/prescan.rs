@@ -1,4 +1,4 @@
-//! A big view's first result, computed from a snapshot beside the stream.
+//! A big view's first result, computed beside the stream.
 //!
 //! A new view over a big table starts by evaluating its `WHERE` on every
 //! candidate record (and, for `ORDER BY ... LIMIT`, sorting the matches).
@@ -21,7 +21,7 @@
 //! in a path) gives up: the registration then evaluates under the lock, as
 //! before.
 //!
-//! For a window (`ORDER BY ... LIMIT`) the snapshot's first matches are
+//! For a window (`ORDER BY ... LIMIT`) the steps' first matches are
 //! kept, as many as the node keeps; the changed records are placed again by
 //! the node's own rules, and if too many of the kept ones changed to fill
 //! the window, the registration reads the table under the lock instead.
@@ -29,7 +29,7 @@
 use super::*;
 
 /// Fewer candidate records than this are evaluated under the lock, as
-/// before: the snapshot and the extra turn of the applier would cost more
+/// before: taking the keys and the extra turn of the applier would cost more
 /// than they save.
 pub const PRESCAN_MIN_CANDIDATES: usize = 10_000;
 
@@ -70,7 +70,8 @@ enum Found {
     },
 }
 
-/// The records of the prescanned table that changed since the snapshot.
+/// The records of the prescanned table that changed since its keys were
+/// taken.
 pub(super) struct Watch {
     table: value::TableName,
     keys: AHashSet<Key>,
@@ -84,7 +85,7 @@ pub(super) struct Pending {
     changed: AHashSet<Key>,
 }
 
-/// Links the snapshot cannot follow: any path that reaches one is noted
+/// Links the steps cannot follow: any path that reaches one is noted
 /// (see [`value::take_link_followed`]), and the prescan gives up.
 struct Unfollowed;
 
@@ -224,7 +225,7 @@ impl Engine {
     }
 
     /// Registers `meta` (see [`Engine::register`]) with its first result
-    /// taken from `prescanned` and the records changed since the snapshot,
+    /// taken from `prescanned` and the records changed since its keys were taken,
     /// and whether it was: the same as [`Engine::register`] when the
     /// prescan gave up, when its node exists by now, or when too many of a
     /// window's first matches changed.
@@ -399,8 +400,8 @@ mod tests {
         e.view_records("v").expect("registered")
     }
 
-    /// The engine given a prescan, with changes applied between the
-    /// snapshot and the registration, holds what an engine that registered
+    /// The engine given a prescan, with changes applied between its
+    /// steps and before the registration, holds what an engine that registered
     /// the view on the same data under the lock holds: the same first edges,
     /// and the same members after more changes.
     fn same_as_under_the_lock(sql: &str, top: bool, expect_used: bool) {

@@ -37,7 +37,7 @@ impl Applier {
         tracing::info!(
             view = %meta.id,
             candidates = scan.len(),
-            snapshot_us = started.elapsed().as_micros() as u64,
+            keys_us = started.elapsed().as_micros() as u64,
             "computing a view's first result beside the stream"
         );
         self.prescanning = true;
