@@ -155,19 +155,14 @@ impl Engine {
         sql: &str,
         params: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<(Arc<Plan>, Arc<Object>), EngineError> {
-        let select = plan::projection::order_by_renamed(parser::parse_select(sql)?);
-        if let Some(e) = plan::projection::order_by_computed(&select)
-            .or_else(|| plan::projection::fetch_unsupported(&select))
-        {
-            return Err(e.into());
-        }
+        let select = self.parsed.select(sql)?;
         let params = Arc::new(
             match Value::param_from_json(&serde_json::Value::Object(params.clone())) {
                 Value::Object(o) => o,
                 _ => return Err(EngineError::BadParams),
             },
         );
-        let select = plan::resolve::resolve(select, &params)?;
+        let select = plan::resolve::resolve(ast::Select::clone(&select), &params)?;
         let plan = self.planner.plan(&select);
         let env = Env {
             params: &params,
