@@ -34,10 +34,11 @@ pub mod value;
 mod apply;
 mod children;
 mod node_graph;
+mod parsed;
 mod prescan;
 mod read;
 mod requery_views;
-mod state;
+pub(crate) mod state;
 mod views;
 
 use std::collections::BTreeSet;
@@ -197,6 +198,8 @@ impl CompactMeta {
 #[derive(Serialize, Deserialize, Default)]
 pub struct EngineState {
     pub views: Vec<ViewMeta>,
+    /// Parsed on all cores: at a million records, most of a restart.
+    #[serde(deserialize_with = "state::records_in_parallel")]
     pub records: Vec<StoredRecord>,
     /// The views of `views` that run in the re-query tier, with the
     /// records their last answer showed. Absent in files written before
@@ -213,6 +216,11 @@ pub struct EngineState {
     /// Absent in older files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub loaded: Vec<String>,
+    /// The field indexes the views read, by table: a restart builds them
+    /// all at once, on every core, before the views come back. Derived, so
+    /// absent or stale only costs time. Absent in older files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<(String, Vec<value::PathPart>)>,
 }
 
 /// A re-query view as the state file keeps it: what was measured about it
@@ -288,6 +296,8 @@ pub struct Engine {
     views: AHashMap<Arc<str>, Box<View>>,
     /// Query texts, shared by the views that registered the same one.
     sqls: AHashSet<Arc<str>>,
+    /// Query texts parsed, for the next view that registers one.
+    parsed: parsed::Parsed,
     /// Per (root, record) touched in this batch: was it present before?
     touched: AHashMap<(NodeId, RecordId), bool>,
     /// How many matches past its end a bounded window keeps; `None` is the
@@ -386,6 +396,9 @@ pub struct EngineDelta {
     /// Always whole: see [`EngineState::loaded`].
     #[serde(default)]
     pub loaded: Vec<String>,
+    /// Always whole: see [`EngineState::indexes`].
+    #[serde(default)]
+    pub indexes: Vec<(String, Vec<value::PathPart>)>,
 }
 
 /// The fewest matches past its end a window with a `LIMIT` keeps. A window

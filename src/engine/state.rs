@@ -40,6 +40,7 @@ impl Engine {
         let mut delta = EngineDelta {
             table_floors: self.saved_floors(),
             loaded: self.saved_loaded(),
+            indexes: self.saved_indexes(),
             ..EngineDelta::default()
         };
         for id in journal.records {
@@ -114,7 +115,23 @@ impl Engine {
             requery,
             table_floors: self.saved_floors(),
             loaded: self.saved_loaded(),
+            indexes: self.saved_indexes(),
         }
+    }
+
+    fn saved_indexes(&self) -> Vec<(String, Vec<value::PathPart>)> {
+        let mut out: Vec<(String, Vec<value::PathPart>)> = self
+            .store
+            .tables
+            .iter()
+            .flat_map(|(t, table)| {
+                table
+                    .used_index_paths()
+                    .map(move |p| (t.to_string(), p.to_vec()))
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// Rebuilds an engine from a snapshot: records first, then views, whose
@@ -131,20 +148,28 @@ impl Engine {
             .iter()
             .map(|t| value::TableName::from(t.as_str()))
             .collect();
-        for rec in state.records {
-            let content = match &rec.content {
-                Value::Object(o) => engine.store.stored_content(&rec.id, o, None),
-                _ => rec.content,
-            };
-            let table = engine.store.table_mut(&rec.id.table);
-            table.records.insert(
-                rec.id.key,
-                Record {
-                    content,
-                    version: rec.version,
-                },
-            );
+        let indexes: Vec<(value::TableName, Vec<value::PathPart>)> = state
+            .indexes
+            .into_iter()
+            .map(|(t, p)| (value::TableName::from(t.as_str()), p))
+            .collect();
+        engine.store.start_indexes(&indexes);
+        // Each table's map sized once: grown from empty, a million records
+        // were rehashed ~20 times over.
+        let mut sizes: AHashMap<&value::TableName, usize> = AHashMap::new();
+        for rec in &state.records {
+            *sizes.entry(&rec.id.table).or_default() += 1;
         }
+        for (t, n) in sizes {
+            engine.store.table_mut(t).records.reserve(n);
+        }
+        let mut through_links = Vec::new();
+        for rec in state.records {
+            engine
+                .store
+                .restore_record(rec.id, rec.content, rec.version, &mut through_links);
+        }
+        engine.store.finish_indexes(&indexes, &through_links);
         let mut requery: AHashMap<Arc<str>, RequeryState> = state
             .requery
             .into_iter()
@@ -233,66 +258,125 @@ impl Engine {
 impl EngineState {
     /// Applies deltas saved after this state, in order (see
     /// [`Engine::take_delta`]): each record and view one names is replaced
-    /// by what the last one says, or removed. The records are indexed once
-    /// for all of them, not once per delta.
+    /// by what the last one says, or removed. What the deltas say is
+    /// gathered first, then merged in one pass over the state: a restart
+    /// after a few small saves costs what they changed, not a re-sort of a
+    /// million records.
     pub fn apply(&mut self, deltas: impl IntoIterator<Item = EngineDelta>) {
-        use std::collections::BTreeMap;
-        let mut records: Option<BTreeMap<RecordId, StoredRecord>> = None;
-        let mut views: Option<BTreeMap<Arc<str>, ViewMeta>> = None;
-        let mut requery: Option<BTreeMap<Arc<str>, RequeryState>> = None;
+        let mut records: AHashMap<RecordId, Option<StoredRecord>> = AHashMap::new();
+        let mut views: AHashMap<Arc<str>, Option<ViewMeta>> = AHashMap::new();
+        let mut requery: AHashMap<Arc<str>, Option<RequeryState>> = AHashMap::new();
         for delta in deltas {
-            if !delta.records.is_empty() || !delta.deleted.is_empty() {
-                let records = records.get_or_insert_with(|| {
-                    std::mem::take(&mut self.records)
-                        .into_iter()
-                        .map(|r| (r.id.clone(), r))
-                        .collect()
-                });
-                for id in delta.deleted {
-                    records.remove(&id);
-                }
-                for r in delta.records {
-                    records.insert(r.id.clone(), r);
-                }
+            for id in delta.deleted {
+                records.insert(id, None);
             }
-            if !delta.views.is_empty() || !delta.removed_views.is_empty() {
-                let views = views.get_or_insert_with(|| {
-                    std::mem::take(&mut self.views)
-                        .into_iter()
-                        .map(|v| (v.id.clone(), v))
-                        .collect()
-                });
-                let requery = requery.get_or_insert_with(|| {
-                    std::mem::take(&mut self.requery)
-                        .into_iter()
-                        .map(|r| (r.id.clone(), r))
-                        .collect()
-                });
-                // A changed view's tier is what the delta says: a view
-                // that left the re-query tier has no state there any more.
-                for id in delta
-                    .views
-                    .iter()
-                    .map(|v| &v.id)
-                    .chain(&delta.removed_views)
-                {
-                    views.remove(id);
-                    requery.remove(id);
-                }
-                views.extend(delta.views.into_iter().map(|v| (v.id.clone(), v)));
-                requery.extend(delta.requery.into_iter().map(|r| (r.id.clone(), r)));
+            for r in delta.records {
+                records.insert(r.id.clone(), Some(r));
+            }
+            // A changed view's tier is what the delta says: a view that
+            // left the re-query tier has no state there any more.
+            for id in delta
+                .views
+                .iter()
+                .map(|v| &v.id)
+                .chain(&delta.removed_views)
+            {
+                views.insert(id.clone(), None);
+                requery.insert(id.clone(), None);
+            }
+            for v in delta.views {
+                views.insert(v.id.clone(), Some(v));
+            }
+            for r in delta.requery {
+                requery.insert(r.id.clone(), Some(r));
             }
             self.table_floors = delta.table_floors;
             self.loaded = delta.loaded;
+            self.indexes = delta.indexes;
         }
-        if let Some(records) = records {
-            self.records = records.into_values().collect();
-        }
-        if let Some(views) = views {
-            self.views = views.into_values().collect();
-        }
-        if let Some(requery) = requery {
-            self.requery = requery.into_values().collect();
+        merge(&mut self.records, records, |r| &r.id);
+        merge(&mut self.views, views, |v| &v.id);
+        merge(&mut self.requery, requery, |r| &r.id);
+    }
+}
+
+/// Replaces or removes the items of `items` that `changes` names (`None`
+/// removes), and appends the ones it names that were not there, in key
+/// order (as a snapshot lists them), so that equal states save alike.
+fn merge<T, K: std::hash::Hash + Eq + Ord>(
+    items: &mut Vec<T>,
+    mut changes: AHashMap<K, Option<T>>,
+    key: impl Fn(&T) -> &K,
+) {
+    if changes.is_empty() {
+        return;
+    }
+    let mut kept = Vec::with_capacity(items.len() + changes.len());
+    for item in items.drain(..) {
+        match changes.remove(key(&item)) {
+            None => kept.push(item),
+            Some(Some(new)) => kept.push(new),
+            Some(None) => {}
         }
     }
+    let mut new: Vec<T> = changes.into_values().flatten().collect();
+    new.sort_by(|a, b| key(a).cmp(key(b)));
+    kept.extend(new);
+    *items = kept;
+}
+
+/// Reads the state file's records on every core: the array is first cut
+/// into its elements (a scan, far cheaper than parsing them), and the
+/// elements are parsed in as many runs as there are cores. At a million
+/// records (211 MB), reading the file took 1.9-2.3 s on one thread, and
+/// takes 1.4-1.8 s on two: parsing waits on memory as much as on the CPU.
+pub(crate) fn records_in_parallel<'de, D>(d: D) -> Result<Vec<StoredRecord>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde_json::value::RawValue;
+
+    struct Elements;
+    impl<'de> Visitor<'de> for Elements {
+        type Value = Vec<&'de RawValue>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of records")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                all.push(raw);
+            }
+            Ok(all)
+        }
+    }
+    let raw = d.deserialize_seq(Elements)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Below this, a thread costs more than it saves.
+    const PER_THREAD: usize = 20_000;
+    let runs = threads.min(raw.len() / PER_THREAD).max(1);
+    let parse = |part: &[&RawValue]| -> Result<Vec<StoredRecord>, serde_json::Error> {
+        part.iter().map(|r| serde_json::from_str(r.get())).collect()
+    };
+    let parts: Vec<Result<Vec<StoredRecord>, serde_json::Error>> = if runs == 1 {
+        vec![parse(&raw)]
+    } else {
+        let size = raw.len().div_ceil(runs);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = raw
+                .chunks(size)
+                .map(|part| s.spawn(move || parse(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    let mut records = Vec::with_capacity(raw.len());
+    for part in parts {
+        records.extend(part.map_err(D::Error::custom)?);
+    }
+    Ok(records)
 }

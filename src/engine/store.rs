@@ -102,6 +102,18 @@ fn field_key(content: &Value, path: &[PathPart]) -> Option<IndexKey> {
     }
 }
 
+fn build_index(records: &AHashMap<Key, Record>, path: &[PathPart]) -> FieldIndex {
+    let mut index = FieldIndex::default();
+    if !is_id_path(path) {
+        for (key, rec) in records {
+            if let Some(k) = field_key(&rec.content, path) {
+                index.records.entry(k).or_default().insert(key.clone());
+            }
+        }
+    }
+    index
+}
+
 impl Table {
     /// Whether some node is registered under a value of one of the indexes.
     pub fn has_index_nodes(&self) -> bool {
@@ -114,19 +126,21 @@ impl Table {
         let pos = match self.indexes.iter().position(|(p, _)| p == path) {
             Some(pos) => pos,
             None => {
-                let mut index = FieldIndex::default();
-                if !is_id_path(path) {
-                    for (key, rec) in &self.records {
-                        if let Some(k) = field_key(&rec.content, path) {
-                            index.records.entry(k).or_default().insert(key.clone());
-                        }
-                    }
-                }
+                let index = build_index(&self.records, path);
                 self.indexes.push((path.to_vec(), index));
                 self.indexes.len() - 1
             }
         };
         &mut self.indexes[pos].1
+    }
+
+    /// The paths of the indexes some node is registered under, for the
+    /// state file (see [`Store::build_indexes`]).
+    pub fn used_index_paths(&self) -> impl Iterator<Item = &[PathPart]> {
+        self.indexes
+            .iter()
+            .filter(|(_, i)| i.nodes.values().any(|n| !n.is_empty()))
+            .map(|(p, _)| p.as_slice())
     }
 
     /// Moves a record between index entries after its content changed, and
@@ -267,6 +281,82 @@ pub struct Store {
 }
 
 impl Store {
+    /// Starts the field indexes `wanted` (table, path), empty, so that
+    /// [`Store::restore_record`] fills them as it stores the records. A
+    /// restart knows which indexes its views will read (the state file
+    /// lists them). Built one by one as the views came back, each was a
+    /// second pass over a table's records, most of it waiting on memory:
+    /// together a quarter of a million-record restart.
+    pub fn start_indexes(&mut self, wanted: &[(TableName, Vec<PathPart>)]) {
+        for (t, p) in wanted {
+            let table = self.tables.entry(t.clone()).or_default();
+            if !table.indexes.iter().any(|(q, _)| q == p) {
+                table.indexes.push((p.clone(), FieldIndex::default()));
+            }
+        }
+    }
+
+    /// Stores a record of the state file, and adds it to its table's
+    /// indexes while its content is at hand. An index whose value for it
+    /// went through a record link is added to `through_links`.
+    pub fn restore_record(
+        &mut self,
+        id: RecordId,
+        content: Value,
+        version: u64,
+        through_links: &mut Vec<(TableName, Vec<PathPart>)>,
+    ) {
+        let content = match &content {
+            Value::Object(o) => self.stored_content(&id, o, None),
+            _ => content,
+        };
+        let table = self.tables.entry(id.table.clone()).or_default();
+        for (path, index) in &mut table.indexes {
+            if is_id_path(path) {
+                continue;
+            }
+            let outer = super::value::take_link_followed();
+            if let Some(k) = field_key(&content, path) {
+                index.records.entry(k).or_default().insert(id.key.clone());
+            }
+            if super::value::take_link_followed() {
+                let this = (id.table.clone(), path.clone());
+                if !through_links.contains(&this) {
+                    through_links.push(this);
+                }
+            }
+            if outer {
+                super::value::note_link_followed();
+            }
+        }
+        table.records.insert(id.key, Record { content, version });
+    }
+
+    /// Ends what [`Store::start_indexes`] started: drops the indexes whose
+    /// values went through a record link (built again as their view comes
+    /// back, where that is noticed: see `value::take_link_followed`), and
+    /// the tables it made that got no record.
+    pub fn finish_indexes(
+        &mut self,
+        wanted: &[(TableName, Vec<PathPart>)],
+        through_links: &[(TableName, Vec<PathPart>)],
+    ) {
+        for (t, p) in through_links {
+            if let Some(table) = self.tables.get_mut(t) {
+                table.indexes.retain(|(q, _)| q != p);
+            }
+        }
+        for (t, _) in wanted {
+            if self
+                .tables
+                .get(t)
+                .is_some_and(|table| table.records.is_empty())
+            {
+                self.tables.remove(t);
+            }
+        }
+    }
+
     /// The content to store for record `id`: `content` without its `id`
     /// field (the id is the key the record is stored under; see
     /// [`super::eval::Row`]), with the table's shared shape (field names)

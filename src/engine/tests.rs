@@ -811,6 +811,12 @@ fn deltas_on_a_snapshot_give_the_state() {
     e.unregister("a");
     e.register(meta("c", "SELECT * FROM thread WHERE n >= 3", json!({})))
         .unwrap();
+    e.register(meta(
+        "d",
+        "SELECT * FROM thread WHERE author = $uid",
+        json!({"uid": "user:1"}),
+    ))
+    .unwrap();
     e.raise_version(&rid("thread:3"), 9);
     e.apply_batch(&[del("thread:404")]);
     let second = e.take_delta();
@@ -835,6 +841,19 @@ fn deltas_on_a_snapshot_give_the_state() {
     assert_eq!(ids(&back, "c"), s(&["thread:1", "thread:3"]));
     assert_eq!(back.version(&rid("thread:3")), Some(9));
     assert!(back.view("a").is_none());
+    // The index `d` reads is listed, built before the views come back, and
+    // kept up to date as with one built by the view.
+    assert_eq!(
+        serde_json::to_value(&second.indexes).unwrap(),
+        json!([["thread", [{"Field": "author"}]]])
+    );
+    assert_eq!(ids(&back, "d"), s(&["thread:1", "thread:3"]));
+    let mut back = back;
+    back.apply_batch(&[
+        put("thread:3", json!({"author": "user:2", "n": 3})),
+        put("thread:4", json!({"author": "user:1", "n": 0})),
+    ]);
+    assert_eq!(ids(&back, "d"), s(&["thread:1", "thread:4"]));
 
     // A reset cannot be a delta.
     e.reset();

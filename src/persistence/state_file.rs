@@ -84,26 +84,28 @@ impl StateFile {
                 });
             }
         };
+        // One parse when the file is good (a header read first scans all of
+        // it too); the header only tells a file of another format from a
+        // corrupt one.
+        let full: Result<StateFile, _> = serde_json::from_slice(&bytes);
         #[derive(Deserialize)]
         struct Header {
             format: u32,
         }
-        let header: Header = serde_json::from_slice(&bytes).map_err(|e| LoadError::Corrupt {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        if !READS.contains(&header.format) {
+        let format = match &full {
+            Ok(file) => file.format,
+            Err(_) => match serde_json::from_slice::<Header>(&bytes) {
+                Ok(h) => h.format,
+                Err(e) => return Err(corrupt(path, e)),
+            },
+        };
+        if !READS.contains(&format) {
             return Err(LoadError::Incompatible {
                 path: path.to_owned(),
-                found: header.format,
+                found: format,
             });
         }
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| LoadError::Corrupt {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })
+        full.map(Some).map_err(|e| corrupt(path, e))
     }
 
     /// Writes the file atomically (see the module docs).
@@ -111,6 +113,13 @@ impl StateFile {
         let bytes = serde_json::to_vec(self).map_err(io::Error::other)?;
         write_atomic(path, &bytes)?;
         Ok(bytes.len() as u64)
+    }
+}
+
+fn corrupt(path: &Path, e: serde_json::Error) -> LoadError {
+    LoadError::Corrupt {
+        path: path.to_owned(),
+        message: e.to_string(),
     }
 }
 

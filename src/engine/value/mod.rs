@@ -522,7 +522,7 @@ impl IndexKey {
 }
 
 /// One step of a field path: `.name` or `[index]`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum PathPart {
     Field(FieldName),
     Index(usize),
