@@ -525,6 +525,46 @@ pub(crate) fn memory(results: &mut Results, mode: Mode) {
         Some(("<= 10%", left <= 0.10)),
     );
     drop(engine);
+
+    // The mix above keeps one text per 12,500 records, so at the big size
+    // each text is watched by ~310 views instead of ~8, and a changed
+    // comment is in ~40 times as many results: the batch costs what its
+    // edges cost. Here the texts grow with the views instead, so that a
+    // text is watched by as many views at both sizes (as when clients
+    // watch different things, not all the same few): the cost of an
+    // update batch with the same fan-out.
+    let spread = |records: usize, views: usize| {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut f = Forum::sized(records);
+        f.words = (views / 4 / 8).max(WORDS.len());
+        let mut engine = Engine::new();
+        let mut changes: Vec<Change> = (0..f.users).map(|i| f.user(i)).collect();
+        changes.extend((0..f.threads).map(|i| f.thread(i, &mut rng)));
+        changes.extend((0..f.comments).map(|i| f.comment(i, &mut rng, 0)));
+        for chunk in changes.chunks(1000) {
+            engine.apply_batch(chunk);
+        }
+        drop(changes);
+        for v in f.views(views, &mut rng) {
+            engine.register(v).expect("plan");
+        }
+        update_batch_cost(&mut engine, &f, &mut rng)
+    };
+    let (small_batch, small_edges) = spread(5_000, 250);
+    let (big_batch, big_edges) = spread(records, views);
+    results.add(
+        &format!("memory: texts growing with the views: edge changes per update batch, 5,000 and 250 / {label}"),
+        big_edges / small_edges.max(1.0),
+        "x",
+        None,
+    );
+    let ratio = big_batch.as_secs_f64() / small_batch.as_secs_f64().max(1e-9);
+    results.add(
+        &format!("memory: texts growing with the views: update batch cost, {label} / 5,000 and 250"),
+        ratio,
+        "x",
+        Some(("<= 2x", ratio <= 2.0)),
+    );
 }
 
 // ----- end to end -------------------------------------------------------------
