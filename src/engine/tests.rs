@@ -832,6 +832,7 @@ fn deltas_on_a_snapshot_give_the_state() {
         serde_json::from_str(&serde_json::to_string(delta).unwrap()).unwrap()
     };
     disk.apply([through_json(&first), through_json(&second)]);
+    disk.records.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(
         serde_json::to_value(&disk).unwrap(),
         serde_json::to_value(e.to_state()).unwrap()
