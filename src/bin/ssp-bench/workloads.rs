@@ -560,7 +560,9 @@ pub(crate) fn memory(results: &mut Results, mode: Mode) {
     );
     let ratio = big_batch.as_secs_f64() / small_batch.as_secs_f64().max(1e-9);
     results.add(
-        &format!("memory: texts growing with the views: update batch cost, {label} / 5,000 and 250"),
+        &format!(
+            "memory: texts growing with the views: update batch cost, {label} / 5,000 and 250"
+        ),
         ratio,
         "x",
         Some(("<= 2x", ratio <= 2.0)),
