@@ -21,7 +21,7 @@ use crate::db::values::surreal_to_json;
 use crate::db::{Db, DbError, Query};
 use crate::engine::plan::PlanError;
 use crate::engine::{Engine, EngineError, ViewMeta};
-use crate::persistence::state_file::{LoadError, StateFile, move_aside};
+use crate::persistence::state_file::{self, LoadError, move_aside};
 use crate::progress::Progress;
 use crate::requery::{self, AnalyseError};
 use crate::sources::snapshot::TablePages;
@@ -52,31 +52,27 @@ pub enum RestoreError {
 pub async fn restore(path: Option<&Path>, db: &Db) -> Result<Restored, RestoreError> {
     let loaded = match path {
         None => Ok(None),
-        Some(p) => StateFile::load_with_log(p),
+        Some(p) => state_file::restore(p),
     };
     match loaded {
-        Ok(Some(file)) => {
+        Ok(Some((file, mut engine))) => {
             let views = file.engine.views.len();
-            let records = file.engine.records.len();
-            match Engine::from_state(file.engine) {
-                Ok(mut engine) => {
-                    tracing::info!(views, records, "state restored from the state file");
-                    sync_views(&mut engine, db).await?;
-                    rerun_requery(&mut engine, db).await?;
-                    return Ok(Restored {
-                        engine,
-                        cursors: file.cursors,
-                        cursor_times: file.cursor_times,
-                        origin: "state_file",
-                        pending: Vec::new(),
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "the state file holds a view that no longer plans; rebuilding from the database");
-                    if let Some(p) = path {
-                        set_aside(p)?;
-                    }
-                }
+            let records = engine.record_count();
+            tracing::info!(views, records, "state restored from the state file");
+            sync_views(&mut engine, db).await?;
+            rerun_requery(&mut engine, db).await?;
+            return Ok(Restored {
+                engine,
+                cursors: file.cursors,
+                cursor_times: file.cursor_times,
+                origin: "state_file",
+                pending: Vec::new(),
+            });
+        }
+        Err(state_file::RestoreError::Engine(e)) => {
+            tracing::warn!(error = %e, "the state file holds a view that no longer plans; rebuilding from the database");
+            if let Some(p) = path {
+                set_aside(p)?;
             }
         }
         Ok(None) => {
@@ -84,7 +80,7 @@ pub async fn restore(path: Option<&Path>, db: &Db) -> Result<Restored, RestoreEr
                 tracing::info!(path = %p.display(), "no state file; rebuilding the state from the database");
             }
         }
-        Err(e) => {
+        Err(state_file::RestoreError::Load(e)) => {
             tracing::warn!(error = %e, "the state file is unusable; moving it aside and rebuilding from the database");
             if let (Some(p), false) = (path, matches!(e, LoadError::Io { .. })) {
                 set_aside(p)?;

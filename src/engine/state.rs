@@ -146,7 +146,28 @@ impl Engine {
 
     /// Rebuilds an engine from a snapshot: records first, then views, whose
     /// nodes and indexes are derived again.
-    pub fn from_state(state: EngineState) -> Result<Engine, EngineError> {
+    pub fn from_state(mut state: EngineState) -> Result<Engine, EngineError> {
+        let records = std::mem::take(&mut state.records);
+        // Each table's map sized once: grown from empty, a million records
+        // were rehashed ~20 times over.
+        let mut sizes: AHashMap<value::TableName, usize> = AHashMap::new();
+        for rec in &records {
+            *sizes.entry(rec.id.table.clone()).or_default() += 1;
+        }
+        Self::from_state_streamed(state, sizes, std::iter::once(records), AHashMap::new())
+    }
+
+    /// [`Engine::from_state`], with the records arriving in parts while
+    /// they are still being parsed (see `persistence::state_file::restore`):
+    /// `state.records` is ignored. `sizes` is how many records each table
+    /// has, when known. A record `overrides` names is stored as it says
+    /// (or not at all), whatever a part holds: the change log's last word.
+    pub fn from_state_streamed(
+        state: EngineState,
+        sizes: AHashMap<value::TableName, usize>,
+        parts: impl IntoIterator<Item = Vec<StoredRecord>>,
+        mut overrides: AHashMap<RecordId, Option<StoredRecord>>,
+    ) -> Result<Engine, EngineError> {
         let mut engine = Engine::new();
         engine.table_floors = state
             .table_floors
@@ -164,17 +185,23 @@ impl Engine {
             .map(|(t, p)| (value::TableName::from(t.as_str()), p))
             .collect();
         engine.store.start_indexes(&indexes);
-        // Each table's map sized once: grown from empty, a million records
-        // were rehashed ~20 times over.
-        let mut sizes: AHashMap<&value::TableName, usize> = AHashMap::new();
-        for rec in &state.records {
-            *sizes.entry(&rec.id.table).or_default() += 1;
-        }
         for (t, n) in sizes {
-            engine.store.table_mut(t).records.reserve(n);
+            engine.store.table_mut(&t).records.reserve(n);
         }
         let mut through_links = Vec::new();
-        for rec in state.records {
+        for part in parts {
+            for rec in part {
+                if !overrides.is_empty() && overrides.contains_key(&rec.id) {
+                    continue;
+                }
+                engine
+                    .store
+                    .restore_record(rec.id, rec.content, rec.version, &mut through_links);
+            }
+        }
+        let mut last: Vec<StoredRecord> = overrides.drain().filter_map(|(_, r)| r).collect();
+        last.sort_by(|a, b| a.id.cmp(&b.id));
+        for rec in last {
             engine
                 .store
                 .restore_record(rec.id, rec.content, rec.version, &mut through_links);

@@ -860,3 +860,82 @@ fn deltas_on_a_snapshot_give_the_state() {
     e.reset();
     assert!(e.wants_full_save());
 }
+
+/// A restart (`state_file::restore`, which stores the records while they
+/// are parsed) gives the engine that reading the file and its log first
+/// gives, with the log's last word on each record; a record that does not
+/// read makes the file corrupt.
+#[test]
+fn a_restart_streams_the_records_and_the_log_wins() {
+    use crate::persistence::change_log::{self, LogEntry};
+    use crate::persistence::state_file::{self, FORMAT_VERSION, StateFile};
+    let mut e = Engine::new();
+    e.track_changes();
+    // More than one part of the stream (8,192 records).
+    let many: Vec<Change> = (0..20_000)
+        .map(|i| {
+            put(
+                &format!("thread:{i}"),
+                json!({"author": format!("user:{}", i % 7), "n": i}),
+            )
+        })
+        .collect();
+    e.apply_batch(&many);
+    e.register(meta(
+        "a",
+        "SELECT * FROM thread WHERE author = $uid",
+        json!({"uid": "user:1"}),
+    ))
+    .unwrap();
+    e.register(meta("b", "SELECT * FROM thread WHERE n < 3", json!({})))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let file = StateFile {
+        format: FORMAT_VERSION,
+        generation: 5,
+        engine: e.take_state(),
+        ..StateFile::default()
+    };
+    file.save(&path).unwrap();
+    // After the snapshot: one record changed, one deleted, one created.
+    e.apply_batch(&[
+        put("thread:1", json!({"author": "user:2", "n": 1})),
+        del("thread:2"),
+        put("thread:20001", json!({"author": "user:1", "n": 0})),
+    ]);
+    let entry = LogEntry {
+        generation: 5,
+        saved_at: Utc::now(),
+        cursors: Default::default(),
+        cursor_times: Default::default(),
+        engine: e.take_delta(),
+    };
+    change_log::append(&change_log::log_path(&path), &entry).unwrap();
+
+    let (_, streamed) = state_file::restore(&path).unwrap().unwrap();
+    let read_first =
+        Engine::from_state(StateFile::load_with_log(&path).unwrap().unwrap().engine).unwrap();
+    assert_eq!(
+        serde_json::to_value(streamed.to_state()).unwrap(),
+        serde_json::to_value(e.to_state()).unwrap()
+    );
+    assert_eq!(
+        serde_json::to_value(read_first.to_state()).unwrap(),
+        serde_json::to_value(e.to_state()).unwrap()
+    );
+    assert_eq!(
+        ids(&streamed, "b"),
+        s(&["thread:0", "thread:1", "thread:20001"])
+    );
+    assert!(!ids(&streamed, "a").contains(&"thread:1".to_string()));
+
+    // A record that does not read, deep in the file: corrupt, not a
+    // partial engine.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let broken = text.replacen("{\"o\":[\"author\",\"n\"]}", "{\"o\":7}", 1);
+    assert_ne!(text, broken);
+    std::fs::write(&path, broken).unwrap();
+    let err = state_file::restore(&path).err().expect("corrupt");
+    assert!(err.to_string().contains("corrupt"), "{err}");
+}

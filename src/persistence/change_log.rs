@@ -71,9 +71,25 @@ pub fn truncate(path: &Path) -> io::Result<()> {
 /// unreadable line makes the state unreadable (it is rebuilt from the
 /// database).
 pub fn replay(path: &Path, state: &mut StateFile) -> Result<usize, LoadError> {
+    let entries = read(path, state.generation)?;
+    let applied = entries.len();
+    let mut deltas = Vec::with_capacity(applied);
+    for entry in entries {
+        state.saved_at = Some(entry.saved_at);
+        state.cursors = entry.cursors;
+        state.cursor_times = entry.cursor_times;
+        deltas.push(entry.engine);
+    }
+    state.engine.apply(deltas);
+    Ok(applied)
+}
+
+/// The log's lines of snapshot `generation`, in order. A torn last line is
+/// ignored; any other unreadable line makes the state unreadable.
+pub fn read(path: &Path, generation: u64) -> Result<Vec<LogEntry>, LoadError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
             return Err(LoadError::Io {
                 path: path.to_owned(),
@@ -86,7 +102,7 @@ pub fn replay(path: &Path, state: &mut StateFile) -> Result<usize, LoadError> {
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
         .collect();
-    let mut deltas = Vec::new();
+    let mut entries = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let entry: LogEntry = match serde_json::from_slice(line) {
             Ok(entry) => entry,
@@ -101,17 +117,11 @@ pub fn replay(path: &Path, state: &mut StateFile) -> Result<usize, LoadError> {
                 });
             }
         };
-        if entry.generation != state.generation {
-            continue;
+        if entry.generation == generation {
+            entries.push(entry);
         }
-        state.saved_at = Some(entry.saved_at);
-        state.cursors = entry.cursors;
-        state.cursor_times = entry.cursor_times;
-        deltas.push(entry.engine);
     }
-    let applied = deltas.len();
-    state.engine.apply(deltas);
-    Ok(applied)
+    Ok(entries)
 }
 
 #[cfg(test)]
