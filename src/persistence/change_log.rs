@@ -18,7 +18,7 @@
 //!   loading skips them, they are older than the snapshot.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -87,15 +87,8 @@ pub fn replay(path: &Path, state: &mut StateFile) -> Result<usize, LoadError> {
 /// The log's lines of snapshot `generation`, in order. A torn last line is
 /// ignored; any other unreadable line makes the state unreadable.
 pub fn read(path: &Path, generation: u64) -> Result<Vec<LogEntry>, LoadError> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(LoadError::Io {
-                path: path.to_owned(),
-                source,
-            });
-        }
+    let Some(bytes) = super::state_file::read_file(path)? else {
+        return Ok(Vec::new());
     };
     let complete = bytes.ends_with(b"\n");
     let lines: Vec<&[u8]> = bytes
@@ -129,6 +122,7 @@ mod tests {
     use super::*;
     use crate::engine::StoredRecord;
     use crate::engine::value::{Object, RecordId, Value};
+    use std::fs;
 
     fn record(id: &str, version: u64) -> StoredRecord {
         StoredRecord {

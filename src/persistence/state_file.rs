@@ -74,15 +74,8 @@ impl StateFile {
 
     /// Reads the state file alone; `Ok(None)` when there is none.
     pub fn load(path: &Path) -> Result<Option<StateFile>, LoadError> {
-        let bytes = match fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(LoadError::Io {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
+        let Some(bytes) = read_file(path)? else {
+            return Ok(None);
         };
         // One parse when the file is good (a header read first scans all of
         // it too); the header only tells a file of another format from a
@@ -164,16 +157,8 @@ pub enum RestoreError {
 /// (each ~1.5-2 s at a million records).
 pub fn restore(path: &Path) -> Result<Option<(StateFile, crate::engine::Engine)>, RestoreError> {
     use crate::engine::{Engine, EngineState, StoredRecord};
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(LoadError::Io {
-                path: path.to_owned(),
-                source,
-            }
-            .into());
-        }
+    let Some(bytes) = read_file(path)? else {
+        return Ok(None);
     };
     let raw: RawStateFile = match serde_json::from_slice(&bytes) {
         Ok(raw) => raw,
@@ -292,6 +277,18 @@ pub fn restore(path: &Path) -> Result<Option<(StateFile, crate::engine::Engine)>
         .into());
     }
     Ok(Some((file, engine?)))
+}
+
+/// The bytes of `path`; `Ok(None)` when there is no such file.
+pub(super) fn read_file(path: &Path) -> Result<Option<Vec<u8>>, LoadError> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(LoadError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
 }
 
 fn corrupt(path: &Path, e: serde_json::Error) -> LoadError {

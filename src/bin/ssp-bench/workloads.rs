@@ -336,6 +336,22 @@ pub(crate) fn registration(results: &mut Results, mode: Mode) {
 /// Mean time of an update batch (10 comments changed, as the forum
 /// workload's) on an engine holding `f`'s records and views, and the mean
 /// number of edge changes a batch emits (what the views' edges must show).
+/// An engine holding forum `f`'s records and `views` of its views.
+fn forum_engine(f: &Forum, views: usize, rng: &mut StdRng) -> Engine {
+    let mut engine = Engine::new();
+    let mut changes: Vec<Change> = (0..f.users).map(|i| f.user(i)).collect();
+    changes.extend((0..f.threads).map(|i| f.thread(i, rng)));
+    changes.extend((0..f.comments).map(|i| f.comment(i, rng, 0)));
+    for chunk in changes.chunks(1000) {
+        engine.apply_batch(chunk);
+    }
+    drop(changes);
+    for v in f.views(views, rng) {
+        engine.register(v).expect("plan");
+    }
+    engine
+}
+
 fn update_batch_cost(engine: &mut Engine, f: &Forum, rng: &mut StdRng) -> (Duration, f64) {
     let updates: Vec<Change> = (0..20_000)
         .map(|_| {
@@ -375,16 +391,7 @@ pub(crate) fn memory(results: &mut Results, mode: Mode) {
     let small = {
         let mut rng = StdRng::seed_from_u64(5);
         let f = Forum::sized(5_000);
-        let mut engine = Engine::new();
-        let mut changes: Vec<Change> = (0..f.users).map(|i| f.user(i)).collect();
-        changes.extend((0..f.threads).map(|i| f.thread(i, &mut rng)));
-        changes.extend((0..f.comments).map(|i| f.comment(i, &mut rng, 0)));
-        for chunk in changes.chunks(1000) {
-            engine.apply_batch(chunk);
-        }
-        for v in f.views(250, &mut rng) {
-            engine.register(v).expect("plan");
-        }
+        let mut engine = forum_engine(&f, 250, &mut rng);
         update_batch_cost(&mut engine, &f, &mut rng)
     };
     let f = Forum::sized(records);
@@ -537,17 +544,7 @@ pub(crate) fn memory(results: &mut Results, mode: Mode) {
         let mut rng = StdRng::seed_from_u64(7);
         let mut f = Forum::sized(records);
         f.words = (views / 4 / 8).max(WORDS.len());
-        let mut engine = Engine::new();
-        let mut changes: Vec<Change> = (0..f.users).map(|i| f.user(i)).collect();
-        changes.extend((0..f.threads).map(|i| f.thread(i, &mut rng)));
-        changes.extend((0..f.comments).map(|i| f.comment(i, &mut rng, 0)));
-        for chunk in changes.chunks(1000) {
-            engine.apply_batch(chunk);
-        }
-        drop(changes);
-        for v in f.views(views, &mut rng) {
-            engine.register(v).expect("plan");
-        }
+        let mut engine = forum_engine(&f, views, &mut rng);
         update_batch_cost(&mut engine, &f, &mut rng)
     };
     let (small_batch, small_edges) = spread(5_000, 250);
