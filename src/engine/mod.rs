@@ -38,7 +38,7 @@ mod parsed;
 mod prescan;
 mod read;
 mod requery_views;
-pub(crate) mod state;
+mod state;
 mod views;
 
 use std::collections::BTreeSet;
@@ -198,8 +198,6 @@ impl CompactMeta {
 #[derive(Serialize, Deserialize, Default)]
 pub struct EngineState {
     pub views: Vec<ViewMeta>,
-    /// Parsed on all cores: at a million records, most of a restart.
-    #[serde(deserialize_with = "state::records_in_parallel")]
     pub records: Vec<StoredRecord>,
     /// The views of `views` that run in the re-query tier, with the
     /// records their last answer showed. Absent in files written before
