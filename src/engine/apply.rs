@@ -10,8 +10,13 @@ impl Engine {
         value::take_link_followed();
         links::take_unknown_tables();
         let noted = self.link_views.len();
-        let out = self.apply_batch_inner(changes);
-        if value::take_link_followed() || self.link_views.len() > noted {
+        let dependents = self.param_dependents(changes);
+        let mut out = self.apply_batch_inner(changes);
+        let followed = value::take_link_followed();
+        if !dependents.is_empty() {
+            self.refresh_param_views(dependents, &mut out);
+        }
+        if followed || self.link_views.len() > noted {
             self.links_not_followed += 1;
         }
         out

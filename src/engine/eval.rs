@@ -144,6 +144,12 @@ pub fn may_fetch(path: &[PathPart]) -> bool {
     path.iter().skip(1).any(|p| matches!(p, PathPart::Field(_)))
 }
 
+/// The value at `path` of `v`, fetched through record links with `links`
+/// as [`Row::get_path`] does (for a param's path: `$org.id`).
+pub fn fetch_path(v: &Value, path: &[PathPart], links: &dyn Links) -> Value {
+    walk(v, path, links).into_owned()
+}
+
 /// [`Value::get_path`] that fetches through record links, as SurrealDB
 /// evaluates an idiom: a field of a record id is that field of the record
 /// (`id` is the record id itself, while the record exists); a field of an

@@ -34,6 +34,7 @@ pub mod value;
 mod apply;
 mod children;
 mod node_graph;
+mod param_links;
 mod parsed;
 mod prescan;
 mod read;
@@ -141,6 +142,8 @@ struct View {
     meta: CompactMeta,
     plan: Arc<Plan>,
     root: NodeId,
+    /// The records its `$param` paths read (see [`param_links`]).
+    deps: Box<[RecordId]>,
 }
 
 /// A [`ViewMeta`] as the engine keeps it. At 10,000 views the API's form
@@ -330,6 +333,9 @@ pub struct Engine {
     links_not_followed: u64,
     /// See [`Engine::take_link_views`].
     link_views: Vec<Arc<str>>,
+    /// Per record that a view's `$param` path reads, those views (see
+    /// [`param_links`]).
+    param_deps: AHashMap<RecordId, Vec<Arc<str>>>,
     /// What changed since the state file last took it (see
     /// [`Engine::take_delta`]).
     journal: Journal,

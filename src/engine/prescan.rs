@@ -177,7 +177,12 @@ impl Engine {
         if value::take_link_followed() {
             return None;
         }
-        let (plan, params) = planned.ok()?;
+        let (plan, params, param_links) = planned.ok()?;
+        // A view over `$param` paths registers again when what they read
+        // changes: the registration computes it under the lock.
+        if !param_links.deps.is_empty() {
+            return None;
+        }
         if plan.follows_links || plan.order.iter().any(|(_, _, fetch)| *fetch) {
             return None;
         }

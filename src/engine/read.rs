@@ -1,5 +1,6 @@
 //! Reading the engine: views, records, versions, counts (for the API, metrics and persistence).
 
+use super::param_links::ParamLinks;
 use super::*;
 
 impl Engine {
@@ -89,6 +90,11 @@ impl Engine {
         let mut linking = Vec::new();
         for v in self.views.values() {
             v.plan.tables(&mut out);
+            for d in v.deps.iter() {
+                if !out.iter().any(|t| **t == *d.table) {
+                    out.push(Arc::from(d.table.as_str()));
+                }
+            }
             if v.plan.reads_links() {
                 v.plan.tables(&mut linking);
             }
@@ -141,7 +147,13 @@ impl Engine {
         sql: &str,
         params: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<Vec<Arc<str>>, EngineError> {
-        let (plan, _) = self.plan_view(sql, params)?;
+        let (plan, _, _) = match self.plan_view(sql, params) {
+            Ok(planned) => planned,
+            // A `$param` path reads a table the engine does not hold: load
+            // it first (the registration then finds the rest).
+            Err(EngineError::NeedsTables(tables)) => return Ok(tables),
+            Err(e) => return Err(e),
+        };
         let mut tables = Vec::new();
         plan.tables(&mut tables);
         drop(plan);
@@ -154,15 +166,38 @@ impl Engine {
         &mut self,
         sql: &str,
         params: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<(Arc<Plan>, Arc<Object>), EngineError> {
+    ) -> Result<(Arc<Plan>, Arc<Object>, ParamLinks), EngineError> {
         let select = self.parsed.select(sql)?;
-        let params = Arc::new(
-            match Value::param_from_json(&serde_json::Value::Object(params.clone())) {
-                Value::Object(o) => o,
-                _ => return Err(EngineError::BadParams),
-            },
-        );
-        let select = plan::resolve::resolve(ast::Select::clone(&select), &params)?;
+        let mut params = match Value::param_from_json(&serde_json::Value::Object(params.clone())) {
+            Value::Object(o) => o,
+            _ => return Err(EngineError::BadParams),
+        };
+        let mut select = ast::Select::clone(&select);
+        let from_param = select.ids.is_some();
+        let links = self.resolve_param_links(&mut select, &mut params);
+        if links.unfollowable {
+            return Err(PlanError::FollowsLink.into());
+        }
+        if !links.unknown.is_empty() {
+            // A `$param` path reads a record of a table the engine does not
+            // hold: the caller loads it and registers again.
+            return Err(EngineError::NeedsTables(
+                links
+                    .unknown
+                    .iter()
+                    .map(|t| Arc::from(t.as_str()))
+                    .collect(),
+            ));
+        }
+        let params = Arc::new(params);
+        let select = plan::resolve::resolve(select, &params)?;
+        // `FROM $team.players`: the table comes from a record, so the caller
+        // could not load it before: it does now.
+        if from_param && !links.deps.is_empty() && !self.loaded.contains(select.table.as_str()) {
+            return Err(EngineError::NeedsTables(vec![Arc::from(
+                select.table.as_str(),
+            )]));
+        }
         let plan = self.planner.plan(&select);
         let env = Env {
             params: &params,
@@ -188,6 +223,6 @@ impl Engine {
             self.planner.collect_garbage();
             return Err(e.into());
         }
-        Ok((plan, params))
+        Ok((plan, params, links))
     }
 }

@@ -25,6 +25,7 @@ impl Engine {
         };
         let client_changed = self.client_changes(&meta);
         if let Some(old) = self.views.remove(&meta.id) {
+            self.remove_param_deps(&old.meta.id, &old.deps);
             self.detach_view(&old.meta.id, old.root);
             self.forget_sql(old.meta.sql);
             self.finish_batch();
@@ -221,6 +222,7 @@ impl Engine {
             });
         }
         let view = self.views.remove(id)?;
+        self.remove_param_deps(&view.meta.id, &view.deps);
         let mut records = self.root_records(view.root);
         records.sort();
         self.detach_view(&view.meta.id, view.root);

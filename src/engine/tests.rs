@@ -939,3 +939,120 @@ fn a_restart_streams_the_records_and_the_log_wins() {
     let err = state_file::restore(&path).err().expect("corrupt");
     assert!(err.to_string().contains("corrupt"), "{err}");
 }
+
+/// `$param` paths through a record id (`$org.id`, `FROM $team.players`):
+/// read from the store at registration, and registered again when the
+/// record they read changes, appears or goes, in the batch that changes it.
+#[test]
+fn param_paths_through_a_record_follow_it() {
+    let mut e = Engine::new();
+    e.apply_batch(&[
+        put_linked("org:1", json!({"name": "acme"}), &[]),
+        put_linked("ev:1", json!({}), &[("organiser", "org:1")]),
+        put_linked("ev:2", json!({}), &[]), // no organiser: NONE
+        put_linked("u:1", json!({"n": 1}), &[]),
+        put_linked("u:2", json!({"n": 2}), &[]),
+        put_linked("team:1", json!({}), &[("players", "u:1")]),
+    ]);
+    let by_org = meta(
+        "o",
+        "SELECT * FROM ev WHERE organiser = $org.id",
+        json!({"org": "org:1"}),
+    );
+    match e.register(by_org.clone()) {
+        Err(EngineError::NeedsTables(t)) => assert_eq!(t, [Arc::<str>::from("org")]),
+        other => panic!("org is not loaded yet: {other:?}"),
+    }
+    e.mark_loaded(&[Arc::from("org")]);
+    let d = e.register(by_org).expect("org is loaded");
+    assert_eq!(e.tier("o"), Some(Tier::Incremental));
+    assert_eq!(d.created, vec![(rid("ev:1"), 1)]);
+    assert!(
+        e.tables().contains("org"),
+        "followed while a param reads it"
+    );
+    // Another view of the same text on another org shares the plan.
+    e.register(meta(
+        "o2",
+        "SELECT * FROM ev WHERE organiser = $org.id",
+        json!({"org": "org:2"}),
+    ))
+    .unwrap();
+    // org:2 does not exist: `$org.id` is NONE, which ev:2's organiser is.
+    assert_eq!(ids(&e, "o2"), s(&["ev:2"]));
+
+    // A change to the org that keeps its id changes nothing.
+    let out = e.apply_batch(&[put_linked("org:1", json!({"name": "initech"}), &[])]);
+    assert_eq!(of(&out, "o"), Default::default());
+    // The org goes: `$org.id` is NONE; ev:1 leaves, ev:2 enters, and an
+    // event changed in the same batch is judged by the new value.
+    let out = e.apply_batch(&[
+        del("org:1"),
+        put_linked("ev:3", json!({}), &[("organiser", "org:1")]),
+    ]);
+    assert_eq!(of(&out, "o"), (s(&["ev:2"]), vec![], s(&["ev:1"])));
+    assert_eq!(ids(&e, "o"), s(&["ev:2"]));
+    // org:2 appears: o2 now holds its events (none) instead of ev:2.
+    let out = e.apply_batch(&[put_linked("org:2", json!({}), &[])]);
+    assert_eq!(of(&out, "o2"), (vec![], vec![], s(&["ev:2"])));
+    // org:1 is back; an update of a member in the same batch is `updated`.
+    let out = e.apply_batch(&[
+        put_linked("org:1", json!({}), &[]),
+        put_linked("ev:2", json!({"x": 1}), &[]),
+    ]);
+    assert_eq!(of(&out, "o"), (s(&["ev:1", "ev:3"]), vec![], s(&["ev:2"])));
+
+    // `FROM $team.players`: the team's links are the rows. Their table
+    // is known from the team only: it is asked for then.
+    let players = meta(
+        "p",
+        "SELECT * FROM $team.players",
+        json!({"team": "team:1"}),
+    );
+    match e.register(players.clone()) {
+        Err(EngineError::NeedsTables(t)) => assert_eq!(t, [Arc::<str>::from("team")]),
+        other => panic!("team is not loaded yet: {other:?}"),
+    }
+    e.mark_loaded(&[Arc::from("team")]);
+    match e.register(players.clone()) {
+        Err(EngineError::NeedsTables(t)) => assert_eq!(t, [Arc::<str>::from("u")]),
+        other => panic!("u is not loaded yet: {other:?}"),
+    }
+    e.mark_loaded(&[Arc::from("u")]);
+    e.register(players).unwrap();
+    assert_eq!(ids(&e, "p"), s(&["u:1"]));
+    let mut team = put("team:1", json!({}));
+    if let Some(c) = team.content.as_mut() {
+        c.insert(
+            "players".into(),
+            Value::Array(vec![Value::thing(rid("u:1")), Value::thing(rid("u:2"))].into()),
+        );
+    }
+    let out = e.apply_batch(&[team]);
+    assert_eq!(of(&out, "p").0, s(&["u:2"]));
+    // No players left: `FROM` an empty list is the re-query tier's.
+    let out = e.apply_batch(&[put_linked("team:1", json!({"players": []}), &[])]);
+    assert_eq!(
+        of(&out, "p"),
+        Default::default(),
+        "the view keeps its edges"
+    );
+    let moved: Vec<String> = e
+        .take_link_views()
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    assert_eq!(moved, ["p"]);
+
+    // Saved and restored, the views read their params' records again.
+    e.unregister("p");
+    let state = serde_json::to_string(&e.to_state()).unwrap();
+    let mut e = Engine::from_state(serde_json::from_str(&state).unwrap()).unwrap();
+    assert_eq!(ids(&e, "o"), s(&["ev:1", "ev:3"]));
+    let out = e.apply_batch(&[del("org:1")]);
+    assert_eq!(of(&out, "o").2, s(&["ev:1", "ev:3"]));
+    // Unregistered, a view no longer follows the record.
+    e.unregister("o");
+    e.unregister("o2");
+    assert!(e.param_deps.is_empty());
+}

@@ -19,7 +19,7 @@ impl Engine {
         self.register_view(meta, false).map(|_| ())
     }
 
-    fn register_view(
+    pub(super) fn register_view(
         &mut self,
         meta: ViewMeta,
         with_delta: bool,
@@ -27,7 +27,7 @@ impl Engine {
         // Binding the params may already look through a link (`$org.id`).
         value::take_link_followed();
         links::take_unknown_tables();
-        let (plan, params) = self.plan_view(&meta.sql, &meta.params)?;
+        let (plan, params, param_links) = self.plan_view(&meta.sql, &meta.params)?;
         // The caller loaded the tables the plan reads before registering it.
         let mut tables = Vec::new();
         plan.tables(&mut tables);
@@ -85,10 +85,22 @@ impl Engine {
             }
         };
         let meta = CompactMeta::new(meta, sql);
-        if let Some(old) = self
-            .views
-            .insert(id.clone(), Box::new(View { meta, plan, root }))
-        {
+        let deps = param_links.deps.into_boxed_slice();
+        self.add_param_deps(&id, &deps);
+        let view = View {
+            meta,
+            plan,
+            root,
+            deps,
+        };
+        if let Some(old) = self.views.insert(id.clone(), Box::new(view)) {
+            let stale: Vec<RecordId> = old
+                .deps
+                .iter()
+                .filter(|d| !self.views[&id].deps.contains(d))
+                .cloned()
+                .collect();
+            self.remove_param_deps(&id, &stale);
             self.detach_view(&old.meta.id, old.root);
             self.forget_sql(old.meta.sql);
         }

@@ -708,6 +708,43 @@ impl Gen {
         Value::Array((0..n).map(|_| self.value_for(table, path)).collect())
     }
 
+    /// `$pN.path` where `$pN` holds a record id (of `u` mostly, which
+    /// batches change often): SurrealDB fetches the record each time; the
+    /// engine reads it from its store and follows its changes.
+    pub(crate) fn record_param_path(&mut self, params: &mut BTreeMap<String, Value>) -> Ex {
+        let (target, path) = if self.p(0.7) {
+            let path = self.pick(&[
+                "name",
+                "score",
+                "title",
+                "id",
+                "tags",
+                "friend",
+                "friend.name",
+                "owner.title",
+                "owner.link.score",
+            ]);
+            (self.u_ref(), path)
+        } else {
+            let path = self.pick(&[
+                "title",
+                "score",
+                "name",
+                "link",
+                "link.name",
+                "links",
+                "links.name",
+                "id",
+                "obj.b",
+            ]);
+            (self.t_ref(), path)
+        };
+        match self.new_param(target, params) {
+            Ex::Param(name) => Ex::Param(format!("{name}.{path}")),
+            other => other,
+        }
+    }
+
     pub(crate) fn parent_ref(&mut self, parent: &str) -> Ex {
         let f = self.pick(paths(parent));
         Ex::Param(format!("parent.{f}"))
@@ -754,6 +791,7 @@ impl Gen {
                 let op = self.pick(CMP_OPS);
                 let rhs = match ctx.parent {
                     Some(parent) if self.p(0.25) => self.parent_ref(parent),
+                    _ if self.p(0.08) => self.record_param_path(params),
                     _ => {
                         let v = self.value_for(table, f);
                         self.operand(v, is_eq_family(op), params)

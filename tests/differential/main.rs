@@ -15,7 +15,8 @@
 //! * **views**: random queries of the supported subset: `*` or
 //!   field lists, `WHERE` with every supported operator, `NOT (..)`/`!`,
 //!   `IS [NOT] NONE`, nested and indexed paths, literals of every kind and
-//!   `$params`, `ORDER BY` on several fields, `LIMIT`/`START` (literal, param,
+//!   `$params` (also paths through a param holding a record id, which
+//!   batches change: `$p3.friend.name`), `ORDER BY` on several fields, `LIMIT`/`START` (literal, param,
 //!   NULL, or `$parent.lim`), and subquery projections on `$parent` (link
 //!   lookups with `[0]`, reverse links, `IN $parent.links`, `tags
 //!   CONTAINSANY $parent.tags` (arrays or sets on either side), non-indexed

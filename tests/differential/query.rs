@@ -144,7 +144,8 @@ impl Ex {
             Ex::Lit(_) | Ex::Field(_) => {}
             Ex::Param(n) => {
                 if !n.starts_with("parent.") {
-                    out.insert(n.clone());
+                    // `$p3.friend.name`: the param is `p3`.
+                    out.insert(n.split('.').next().unwrap_or(n).to_owned());
                 }
             }
             Ex::Not(e) | Ex::NotFn(e) | Ex::KeyFn(_, e) => e.params(out),

@@ -65,8 +65,12 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
         .iter()
         .any(|e| matches!(e, Some(Ex::Arith(..))));
     let through_links = reads_through_links(def);
-    let checks: [(&'static str, bool); 9] = [
+    let checks: [(&'static str, bool); 10] = [
         ("a path through record links", through_links),
+        (
+            "a $param path through a record",
+            param_path_through_record(&sql),
+        ),
         (
             "FETCH",
             !q.fetch.is_empty() || q.subs.iter().any(|s| !s.q.fetch.is_empty()),
@@ -87,6 +91,16 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
     ];
     out.extend(checks.iter().filter(|c| c.1).map(|c| c.0));
     out
+}
+
+/// Whether `sql` reads a path of a generated value param (`$p3.friend.name`:
+/// the generator only gives such a param a record id).
+fn param_path_through_record(sql: &str) -> bool {
+    sql.match_indices("$p").any(|(i, _)| {
+        let rest = &sql[i + 2..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        digits > 0 && rest[digits..].starts_with('.')
+    })
 }
 
 /// Whether the view's text names a path through record links (or a dotted

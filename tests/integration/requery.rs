@@ -75,8 +75,8 @@ async fn link_paths_follow_the_linked_record(backend: Backend) {
     wait_agree(&db, &[view], AGREE).await;
 
     // The plain forms of the same query: the engine follows `author` into
-    // `lu` (loaded for the view) and keeps them incremental; a `$param`
-    // path through a record id is SurrealDB's to fetch.
+    // `lu` (loaded for the view) and keeps them incremental, and a `$param`
+    // path through a record id the same way.
     for (id, sql, params, kind) in [
         (
             "plain_link",
@@ -95,7 +95,7 @@ async fn link_paths_follow_the_linked_record(backend: Backend) {
             "param_link",
             "SELECT * FROM lp WHERE author = $u.id",
             json!({"u": "lu:1"}),
-            "requery",
+            "incremental",
         ),
     ] {
         let response = app
@@ -524,6 +524,7 @@ async fn auth_is_the_viewer_given_at_registration(backend: Backend) {
     assert_eq!(ids(&body), ["room:1", "room:3"]);
 
     // `$auth.id` fetches the viewer's record: NONE while it does not exist.
+    // The engine reads it from its store, and follows it.
     let (status, body) = register(
         "mine_by_id",
         "SELECT * FROM room WHERE owner == $auth.id",
@@ -531,7 +532,7 @@ async fn auth_is_the_viewer_given_at_registration(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["tier"]["kind"], "requery", "{body}");
+    assert_eq!(body["tier"]["kind"], "incremental", "{body}");
     assert!(ids(&body).is_empty(), "{body}");
     write(
         &db,

@@ -47,6 +47,19 @@ fn views() -> Vec<(&'static str, &'static str, Value)> {
             "SELECT * FROM ONLY item WHERE name = $n LIMIT 1",
             json!({"n": "b"}),
         ),
+        // `$param` paths through a record id: the engine reads the record,
+        // and follows its changes (and its deletion: then NONE).
+        (
+            "cheaper",
+            "SELECT * FROM item WHERE price < $p.price",
+            json!({"p": "item:3"}),
+        ),
+        (
+            "priced_as_odd",
+            "SELECT * FROM item WHERE price = $o.price OR name = $o.id",
+            json!({"o": "item:⟨a'b;`c⟩"}),
+        ),
+        ("shelved", "SELECT * FROM $s.items", json!({"s": "shelf:1"})),
     ]
 }
 
@@ -117,6 +130,16 @@ async fn put(db: &Db, id: sdb::Value, name: &str, price: i64) {
     .await;
 }
 
+/// `shelf:1`, holding record links to `items`.
+async fn shelve(db: &Db, items: Vec<sdb::Value>) {
+    run(
+        db,
+        "UPSERT shelf:1 SET items = $items",
+        vec![("items", sdb::Value::Array(items.into()))],
+    )
+    .await;
+}
+
 fn odd() -> sdb::Value {
     sdb::Value::RecordId(sdb::RecordId::new("item", "a'b;`c".to_owned()))
 }
@@ -129,6 +152,7 @@ async fn record_sources_and_projections_follow_surrealdb(backend: Backend) {
     put(&db, rid("item", 2), "b", 2).await;
     put(&db, rid("item", 3), "c", 3).await;
     put(&db, odd(), "d", 4).await;
+    shelve(&db, vec![rid("item", 1), odd()]).await;
     let names: Vec<&str> = views().iter().map(|v| v.0).collect();
     for (id, sql, params) in views() {
         let body = register(&app, id, sql, params).await;
@@ -141,7 +165,10 @@ async fn record_sources_and_projections_follow_surrealdb(backend: Backend) {
     put(&db, rid("item", 9), "e", 5).await;
     run(&db, "DELETE $id", vec![("id", rid("item", 2))]).await;
     put(&db, rid("item", 3), "b", 9).await;
+    shelve(&db, vec![rid("item", 2), rid("item", 9)]).await;
     wait_agree(&db, &names).await;
+    assert_eq!(edges(&db, "cheaper").await.len(), 3, "item:3's new price");
+    assert_eq!(edges(&db, "shelved").await.len(), 1, "item:2 is gone");
 
     // A restart re-plans every view from its text and params.
     drop(db);
@@ -174,10 +201,11 @@ async fn record_sources_the_engine_cannot_keep_go_to_requery(backend: Backend) {
             "LIMIT 1",
         ),
         ("SELECT * FROM $x", json!({"x": "just text"}), "record id"),
+        // The record `$s` names does not exist: `$s.items` is NONE.
         (
-            "SELECT * FROM item WHERE price = $p.price",
-            json!({"p": "item:1"}),
-            "link",
+            "SELECT * FROM $s.items",
+            json!({"s": "shelf:404"}),
+            "record id",
         ),
     ] {
         let body = register(&app, "r", sql, params).await;

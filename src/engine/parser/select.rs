@@ -347,13 +347,15 @@ impl<'a> Parser<'a> {
             if nested {
                 return Ok(None);
             }
+            // `$ids`, or a path into one (`$team.players`, read through
+            // the record `$team` names: see `engine::param_links`).
             let e = self.parse_primary()?;
             return match e {
-                Expr::Param { ref path, .. } if path.is_empty() => Ok(Some(e)),
+                Expr::Param { .. } => Ok(Some(e)),
                 _ => Err(self.refuse(
                     t.start,
-                    "FROM a parameter's path",
-                    "`FROM $param` takes a parameter holding record ids, without a path",
+                    "FROM a parameter's expression",
+                    "`FROM $param` takes a parameter (or a path of one) holding record ids",
                 )),
             };
         }

@@ -29,8 +29,8 @@ pub fn resolve(
     }
     if let Some(ids) = select.ids.take() {
         let (ids, many) = match ids {
-            Expr::Param { name, .. } => match params.get(&name) {
-                Some(v) => match record_ids(v) {
+            Expr::Param { name, path } => match params.get(&name).map(|v| v.get_path(&path)) {
+                Some(v) => match record_ids(&v) {
                     Some(ids) => ids,
                     None => {
                         return unsupported(
