@@ -127,11 +127,14 @@ impl Engine {
 
     /// A member of node `n` fetches through a link the engine does not
     /// follow: the views `n` serves must leave the incremental tier. The
-    /// flag stays up for a registration under way, which refuses itself.
+    /// flag stays up for a registration under way, which refuses itself
+    /// (in a batch it would blame the next node that looks at it).
     fn note_fetch_not_followed(&mut self, n: NodeId) {
         if value::take_link_followed() {
             self.note_link_nodes(vec![n]);
-            value::note_link_followed();
+            if self.registering {
+                value::note_link_followed();
+            }
         }
     }
 
@@ -156,8 +159,22 @@ impl Engine {
             _ => {}
         };
         for f in &plan.fetch {
-            match o.get(f) {
+            match o.get(&f.field) {
+                // `user.id`: an array's `id`s are no record (see `FetchField`).
+                Some(Value::Array(_)) if f.ids_only => {}
                 Some(Value::Array(items)) => items.iter().for_each(&mut take),
+                // `user.id` of an object is its `id`, a member even when no
+                // such record exists: the re-query tier's to answer.
+                Some(Value::Object(x)) if f.ids_only => {
+                    let record = |v: &Value| match v {
+                        Value::Thing(_) => true,
+                        Value::String(s) => RecordId::parse(s).is_some(),
+                        _ => false,
+                    };
+                    if x.get("id").is_some_and(record) {
+                        value::note_link_followed();
+                    }
+                }
                 Some(v) => take(v),
                 None => {}
             }

@@ -333,6 +333,8 @@ pub struct Engine {
     links_not_followed: u64,
     /// See [`Engine::take_link_views`].
     link_views: Vec<Arc<str>>,
+    /// A view's nodes are being made (see `note_fetch_not_followed`).
+    registering: bool,
     /// Per record that a view's `$param` path reads, those views (see
     /// [`param_links`]).
     param_deps: AHashMap<RecordId, Vec<Arc<str>>>,

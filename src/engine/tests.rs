@@ -742,7 +742,25 @@ fn fetched_links_are_members() {
     e.register(meta("n", "SELECT id FROM t FETCH link", json!({})))
         .unwrap();
     assert_eq!(ids(&e, "n"), s(&["t:1", "t:2", "t:3"]));
-    // A fetched field the projection computes is SurrealDB's to answer.
+    // `link.id, link.name ... FETCH link`: the row holds an object whose
+    // `id` is the linked record's (while it exists): that record is a
+    // member; an array's ids are not (t:3's `links.id` is an array).
+    e.register(meta(
+        "i",
+        "SELECT id, link.id, link.name, links.id FROM t FETCH link, links",
+        json!({}),
+    ))
+    .unwrap();
+    assert_eq!(ids(&e, "i"), s(&["t:1", "t:2", "t:3", "u:1"]));
+    // Paths that leave out `id` make an object without a record.
+    e.register(meta(
+        "p",
+        "SELECT id, link.name FROM t FETCH link",
+        json!({}),
+    ))
+    .unwrap();
+    assert_eq!(ids(&e, "p"), s(&["t:1", "t:2", "t:3"]));
+    // A fetched field the projection computes otherwise is SurrealDB's to answer.
     assert!(
         e.register(meta(
             "c",
@@ -755,6 +773,26 @@ fn fetched_links_are_members() {
 
     let out = e.apply_batch(&[put_linked("u:9", json!({"name": "cat"}), &[])]);
     assert_eq!(of(&out, "f").0, s(&["u:9"]), "the missing record arrives");
+    assert_eq!(
+        of(&out, "i").0,
+        s(&["u:9"]),
+        "and its `id` is no longer NONE"
+    );
+    // An object in the field: its `id` is SurrealDB's to judge.
+    let mut obj = put("t:4", json!({}));
+    if let Some(o) = obj.content.as_mut() {
+        let mut inner = Object::default();
+        inner.insert("id".into(), Value::thing(rid("u:1")));
+        o.insert("link".into(), Value::Object(inner));
+    }
+    e.apply_batch(&[obj]);
+    let moved: Vec<String> = e
+        .take_link_views()
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    assert_eq!(moved, ["i"]);
+    e.apply_batch(&[del("t:4")]);
     let out = e.apply_batch(&[put_linked("t:1", json!({}), &[("link", "u:2")])]);
     let (created, updated, deleted) = of(&out, "f");
     assert_eq!(

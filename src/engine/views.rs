@@ -46,7 +46,9 @@ impl Engine {
         // would never see the records that did not move.
         let client_changed = self.client_changes(&meta);
 
+        self.registering = true;
         let root = self.get_or_create(&plan, &params, None);
+        self.registering = false;
         if value::take_link_followed() {
             // Evaluating it on the data went through a record link the
             // engine cannot follow: into a table it does not hold (the

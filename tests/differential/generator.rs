@@ -1158,6 +1158,25 @@ impl Gen {
                     q.fetch.push(f);
                 }
             }
+            // `link.id, link.name ... FETCH link`: the row holds an object
+            // (left as it is by `FETCH`) whose `id` is the linked record's.
+            if !q.star && self.p(0.5) {
+                let sorted = |f: &str| {
+                    q.order.iter().any(|(o, _)| {
+                        let o = o.strip_prefix('r').unwrap_or(o);
+                        o == f || o.starts_with(&format!("{f}."))
+                    })
+                };
+                let paths: Vec<String> = q.fetch.iter().filter(|f| !sorted(f)).cloned().collect();
+                for f in paths {
+                    q.fields.retain(|x| *x != f);
+                    if self.p(0.8) {
+                        q.key_fns.push(format!("{f}.id"));
+                    }
+                    let other = self.pick(&["name", "title", "score"]);
+                    q.key_fns.push(format!("{f}.{other}"));
+                }
+            }
         }
         if self.p(0.1) {
             let fields = if q.table == "t" { T_FIELDS } else { U_FIELDS };

@@ -65,8 +65,15 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
         .iter()
         .any(|e| matches!(e, Some(Ex::Arith(..))));
     let through_links = reads_through_links(def);
-    let checks: [(&'static str, bool); 10] = [
+    fn fetches_paths(q: &Query) -> bool {
+        q.key_fns
+            .iter()
+            .any(|k| q.fetch.iter().any(|f| k.starts_with(&format!("{f}."))))
+            || q.subs.iter().any(|s| fetches_paths(&s.q))
+    }
+    let checks: [(&'static str, bool); 11] = [
         ("a path through record links", through_links),
+        ("FETCH of a field shown by its paths", fetches_paths(q)),
         (
             "a $param path through a record",
             param_path_through_record(&sql),

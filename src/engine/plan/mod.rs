@@ -14,7 +14,7 @@ pub mod projection;
 pub mod resolve;
 
 use self::projection::{FETCH_PARAM, fetched_fields, order_fetches};
-use super::value::{FieldName, Number, PathPart, Value};
+use super::value::{Number, PathPart, Value};
 
 /// An equality conjunct of the `WHERE` clause that the engine can hash on:
 /// `path = value`, where `value` is a literal or a parameter. Views with such
@@ -46,9 +46,10 @@ pub struct Plan {
     /// The most links one of those paths can go through (`author.org.name`:
     /// two): how far back from a changed record its nodes' records can be.
     pub link_hops: usize,
-    /// `FETCH` fields the rows hold as stored (see [`fetched_fields`]): the
-    /// records their links name are members, as children of each member.
-    pub fetch: Vec<FieldName>,
+    /// `FETCH` fields the rows hold as stored, or as the object of `f.id`
+    /// and other paths of `f` (see [`fetched_fields`]): the records their
+    /// links name are members, as children of each member.
+    pub fetch: Vec<projection::FetchField>,
     /// Every `$param` (with its path) that the filter, limit and start read.
     /// Together with the plan, their values identify a node. They include
     /// the view parameters its subqueries read (not their `$parent`).

@@ -113,12 +113,29 @@ pub fn order_by_computed(select: &Select) -> Option<PlanError> {
 /// The parameter a `FETCH` child's plan binds to the linked record id.
 pub const FETCH_PARAM: &str = "__fetch";
 
+/// A `FETCH` field of a plan, and what its rows hold there.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FetchField {
+    pub field: FieldName,
+    /// The projection writes only paths of the field (`user.id,
+    /// user.name`), `user.id` among them, so the row holds an object, which
+    /// `FETCH` leaves as it is (measured on 3.3.5). Its `id` is the linked
+    /// record's id while that record exists, and such an object is a
+    /// member in the re-query tier's rows: so the linked record is a member
+    /// when the field holds a record id itself (not in an array: `links.id`
+    /// is an array of ids then, no record).
+    pub ids_only: bool,
+}
+
 /// The `FETCH` fields of `select` that its rows hold as stored (`*`, or the
-/// field under its own name): SurrealDB fetches in the rows, so a field the
-/// projection leaves out is not fetched (measured: `SELECT id ... FETCH
-/// author` fetches nothing). A field the projection computes, omits or
-/// reads a path of, and `SELECT VALUE`, are the re-query tier's.
-pub fn fetched_fields(select: &Select) -> Result<Vec<FieldName>, PlanError> {
+/// field under its own name), or as the object of its paths with `id`
+/// among them (see [`FetchField::ids_only`]): SurrealDB fetches in the
+/// rows, so a field the projection leaves out is not fetched (measured:
+/// `SELECT id ... FETCH author` fetches nothing), nor one whose paths
+/// leave out `id` (its object holds no record). A field the projection
+/// computes otherwise, omits or renames, and `SELECT VALUE`, are the
+/// re-query tier's.
+pub fn fetched_fields(select: &Select) -> Result<Vec<FetchField>, PlanError> {
     let mut out = Vec::new();
     // Rows without their `id` are no members of the re-query tier's answer
     // (only what they fetch is): the tiers must agree, so SurrealDB answers.
@@ -166,8 +183,11 @@ pub fn fetched_fields(select: &Select) -> Result<Vec<FieldName>, PlanError> {
                     .join(".")
             )));
         }
-        if !out.contains(field) {
-            out.push(field.clone());
+        if !out.iter().any(|f: &FetchField| f.field == *field) {
+            out.push(FetchField {
+                field: field.clone(),
+                ids_only: false,
+            });
         }
     }
     for f in &select.fetch {
@@ -185,6 +205,11 @@ pub fn fetched_fields(select: &Select) -> Result<Vec<FieldName>, PlanError> {
             return refuse("omits");
         }
         let mut stored = false;
+        // Paths of the field (`user.id`, `user.name`): after the field's own
+        // name, each a field name.
+        let mut paths = 0;
+        let mut id = 0;
+        let mut under_id = 0;
         for field in &select.fields {
             match field {
                 Field::All => stored = true,
@@ -192,6 +217,22 @@ pub fn fetched_fields(select: &Select) -> Result<Vec<FieldName>, PlanError> {
                     expr: Expr::Field(p),
                     alias: None,
                 } if *p == at => stored = true,
+                Field::Expr {
+                    expr: Expr::Field(p),
+                    alias: None,
+                } if p.len() > 1
+                    && p[0] == at[0]
+                    && p[1..].iter().all(|x| matches!(x, PathPart::Field(_))) =>
+                {
+                    paths += 1;
+                    if matches!(&p[1], PathPart::Field(n) if n.as_ref() == "id") {
+                        if p.len() == 2 {
+                            id += 1;
+                        } else {
+                            under_id += 1;
+                        }
+                    }
+                }
                 Field::Expr { expr, alias } => {
                     let written = alias.as_deref().or(match expr {
                         Expr::Field(p) => Some(p.as_slice()),
@@ -218,8 +259,16 @@ pub fn fetched_fields(select: &Select) -> Result<Vec<FieldName>, PlanError> {
                 }
             }
         }
-        if stored && !out.contains(f) {
-            out.push(f.clone());
+        if paths > 0 && (stored || (id > 0 && under_id > 0)) {
+            // `*, user.name`, `user.id, user.id.x`: rows SSP does not model.
+            return refuse("computes");
+        }
+        let ids_only = paths > 0 && id > 0;
+        if (stored || ids_only) && !out.iter().any(|x| x.field == *f) {
+            out.push(FetchField {
+                field: f.clone(),
+                ids_only,
+            });
         }
     }
     Ok(out)
