@@ -2,8 +2,9 @@
 
 use super::*;
 
-/// The cost of one change for a view of each kind (link path,
-/// traversal, count, user function: the re-query tier) against a plain
+/// The cost of one change for a view of each kind (link path, `$param`
+/// path through a record; traversal, count, user function: the re-query
+/// tier) against a plain
 /// filter view (incremental), on embedded SurrealDB; and that a change
 /// re-runs only the re-query views whose tables it touched, not all of them
 /// (the naive way).
@@ -55,24 +56,39 @@ pub(crate) fn tiers(results: &mut Results, mode: Mode) {
     }
     let mut http = Http::connect(addr, SECRET);
     let kinds = [
-        ("filter", "SELECT * FROM tp WHERE score > 90"),
-        ("link path", "SELECT * FROM tp WHERE author.name = 'user1'"),
+        ("filter", "SELECT * FROM tp WHERE score > 90", json!({})),
+        (
+            "link path",
+            "SELECT * FROM tp WHERE author.name = 'user1'",
+            json!({}),
+        ),
+        (
+            "param path",
+            "SELECT * FROM tp WHERE author = $u.id AND score > 90",
+            json!({"u": "tu:1"}),
+        ),
         (
             "traversal",
             "SELECT *, ->tlikes->tp AS liked FROM tu WHERE name = 'user1'",
+            json!({}),
         ),
         (
             "count",
             "SELECT id, count(<-tlikes) AS likes FROM tp WHERE count(<-tlikes) >= 1 AND score > 90",
+            json!({}),
         ),
-        ("fn:: re-query", "SELECT * FROM tp WHERE fn::hot(score)"),
+        (
+            "fn:: re-query",
+            "SELECT * FROM tp WHERE fn::hot(score)",
+            json!({}),
+        ),
     ];
     let mut filter_p50 = None;
-    for (i, (kind, sql)) in kinds.iter().enumerate() {
+    for (i, (kind, sql, params)) in kinds.iter().enumerate() {
         let id = format!("tier{i}");
         let status = http.post(
             "/view/register",
-            &json!({"id": id, "sql": sql, "clientId": "bench"}).to_string(),
+            &json!({"id": id, "sql": sql, "params": params, "clientId": "bench"}).to_string(),
         );
         assert_eq!(status, 200, "register {sql}");
         let mut lat = Vec::with_capacity(changes);
