@@ -11,10 +11,10 @@ impl Engine {
         links::take_unknown_tables();
         let noted = self.link_views.len();
         let dependents = self.param_dependents(changes);
-        let mut out = self.apply_batch_inner(changes);
+        let (mut out, bumped) = self.apply_batch_inner(changes);
         let followed = value::take_link_followed();
         if !dependents.is_empty() {
-            self.refresh_param_views(dependents, &mut out);
+            self.refresh_param_views(dependents, &bumped, &mut out);
         }
         if followed || self.link_views.len() > noted {
             self.links_not_followed += 1;
@@ -72,7 +72,12 @@ impl Engine {
         self.links_not_followed
     }
 
-    pub(super) fn apply_batch_inner(&mut self, changes: &[Change]) -> Vec<ViewDelta> {
+    /// [`Engine::apply_batch`] without the param paths' refresh; also
+    /// returns the records whose version the batch raised.
+    pub(super) fn apply_batch_inner(
+        &mut self,
+        changes: &[Change],
+    ) -> (Vec<ViewDelta>, AHashSet<RecordId>) {
         // 1. Store: each record's final content in this batch (last change
         //    wins), so its version grows at most once per batch, and a feed
         //    that replays older states before the newest one changes nothing.
@@ -245,7 +250,7 @@ impl Engine {
         if !self.requery.is_empty() {
             self.requery_bumps(&bumped, &mut out);
         }
-        out
+        (out, bumped)
     }
 
     /// The records, with their contents, that reach a record this batch

@@ -85,11 +85,8 @@ impl Engine {
     }
 
     /// The views whose param paths read one of the records `changes`
-    /// touches, each with its members and their versions before the batch.
-    pub(super) fn param_dependents(
-        &self,
-        changes: &[Change],
-    ) -> Vec<(Arc<str>, AHashMap<RecordId, u64>)> {
+    /// touches.
+    pub(super) fn param_dependents(&self, changes: &[Change]) -> Vec<Arc<str>> {
         if self.param_deps.is_empty() {
             return Vec::new();
         }
@@ -101,38 +98,47 @@ impl Engine {
             .collect();
         ids.sort();
         ids.dedup();
-        ids.into_iter()
-            .filter_map(|id| {
-                let view = self.views.get(&id)?;
-                let before = self
-                    .root_records(view.root)
-                    .into_iter()
-                    .map(|r| {
-                        let v = self.version(&r).unwrap_or(1);
-                        (r, v)
-                    })
-                    .collect();
-                Some((id, before))
-            })
-            .collect()
+        ids
     }
 
-    /// Registers `dependents` again after the batch (their param paths may
-    /// read other values now) and puts, in `out`, each one's delta from
-    /// before the batch to now in place of the batch's own. A view that no
-    /// longer registers (its path now reads a table the engine does not
-    /// hold, or a record link as text) keeps its nodes and is noted for the
-    /// re-query tier (see [`Engine::take_link_views`]).
+    /// Reads the param paths of `dependents` again after the batch. A view
+    /// whose paths read the same values keeps its nodes (most changes to
+    /// such a record: a renamed organisation leaves `$org.id` as it was),
+    /// and only the records it read are noted again. Any other registers
+    /// again, and its delta in `out` becomes the one from before the batch
+    /// to now (`bumped`: the records whose version the batch raised). A view
+    /// that no longer registers (its path now reads a table the engine does
+    /// not hold, or a record link as text, or `FROM` no longer names
+    /// records) keeps its nodes and is noted for the re-query tier (see
+    /// [`Engine::take_link_views`]).
     pub(super) fn refresh_param_views(
         &mut self,
-        dependents: Vec<(Arc<str>, AHashMap<RecordId, u64>)>,
+        dependents: Vec<Arc<str>>,
+        bumped: &AHashSet<RecordId>,
         out: &mut Vec<ViewDelta>,
     ) {
-        for (id, before) in dependents {
-            let Some(meta) = self.views.get(&id).map(|v| v.meta.to_meta()) else {
+        let mut moved = false;
+        for id in dependents {
+            let Some(view) = self.views.get(&id) else {
                 continue;
             };
+            let (meta, root) = (view.meta.to_meta(), view.root);
+            if let Ok((plan, params, links)) = self.plan_view(&meta.sql, &meta.params) {
+                let env = Env {
+                    params: &params,
+                    parent: None,
+                };
+                let key = (Arc::as_ptr(&plan) as usize, plan.key_args(&env));
+                let same = self.node_keys.get(&key) == Some(&root);
+                drop(plan);
+                if same {
+                    self.set_param_deps(&id, links.deps);
+                    continue;
+                }
+                self.planner.collect_garbage();
+            }
             let client_id = meta.client_id.clone();
+            let now: AHashSet<RecordId> = self.root_records(root).into_iter().collect();
             if let Err(e) = self.register_view(meta, false) {
                 tracing::debug!(view = %id, error = %e, "a record a view's params read changed, and the view no longer registers incrementally");
                 self.link_views.push(id);
@@ -141,23 +147,32 @@ impl Engine {
             let Some(root) = self.views.get(&id).map(|v| v.root) else {
                 continue;
             };
-            let after = self.root_records(root);
+            // Before the batch: now, less what the batch brought in, plus
+            // what it took out.
+            let mut before = now;
+            if let Some(d) = out.iter().find(|d| d.view == id) {
+                for (r, _) in &d.created {
+                    before.remove(r);
+                }
+                before.extend(d.deleted.iter().cloned());
+            }
             let mut delta = ViewDelta {
                 view: id.clone(),
                 client_id,
                 ..Default::default()
             };
-            let mut kept = AHashSet::with_capacity(after.len());
-            for r in after {
-                let version = self.version(&r).unwrap_or(1);
-                match before.get(&r) {
-                    None => delta.created.push((r.clone(), version)),
-                    Some(&was) if was != version => delta.updated.push((r.clone(), version)),
-                    Some(_) => {}
+            for r in self.root_records(root) {
+                if before.remove(&r) {
+                    if bumped.contains(&r) {
+                        let version = self.version(&r).unwrap_or(1);
+                        delta.updated.push((r, version));
+                    }
+                } else {
+                    let version = self.version(&r).unwrap_or(1);
+                    delta.created.push((r, version));
                 }
-                kept.insert(r);
             }
-            delta.deleted = before.into_keys().filter(|r| !kept.contains(r)).collect();
+            delta.deleted = before.into_iter().collect();
             delta.created.sort();
             delta.updated.sort();
             delta.deleted.sort();
@@ -165,8 +180,27 @@ impl Engine {
             if !delta.is_empty() {
                 out.push(delta);
             }
+            moved = true;
         }
-        out.sort_by(|a, b| a.view.cmp(&b.view));
+        if moved {
+            out.sort_by(|a, b| a.view.cmp(&b.view));
+        }
+    }
+
+    /// Notes that view `id` reads `deps` now, instead of what it read.
+    fn set_param_deps(&mut self, id: &Arc<str>, deps: Vec<RecordId>) {
+        let Some(view) = self.views.get(id) else {
+            return;
+        };
+        if *view.deps == *deps {
+            return;
+        }
+        let old = view.deps.clone();
+        self.remove_param_deps(id, &old);
+        self.add_param_deps(id, &deps);
+        if let Some(view) = self.views.get_mut(id) {
+            view.deps = deps.into_boxed_slice();
+        }
     }
 
     /// Notes that view `id` reads `deps` through its params.

@@ -1040,6 +1040,34 @@ fn param_paths_through_a_record_follow_it() {
     ]);
     assert_eq!(of(&out, "o"), (s(&["ev:1", "ev:3"]), vec![], s(&["ev:2"])));
 
+    // The value changes and a member that stays changes in the same
+    // batch: it is `updated`, with its new version.
+    e.mark_loaded(&[Arc::from("cap")]);
+    e.apply_batch(&[
+        put_linked("cap:1", json!({"max": 5}), &[]),
+        put_linked("it:a", json!({"n": 1}), &[]),
+        put_linked("it:b", json!({"n": 7}), &[]),
+    ]);
+    e.register(meta(
+        "c",
+        "SELECT * FROM it WHERE n < $cap.max",
+        json!({"cap": "cap:1"}),
+    ))
+    .unwrap();
+    assert_eq!(ids(&e, "c"), s(&["it:a"]));
+    let out = e.apply_batch(&[
+        put_linked("cap:1", json!({"max": 10}), &[]),
+        put_linked("it:a", json!({"n": 2}), &[]),
+    ]);
+    assert_eq!(
+        of(&out, "c"),
+        (s(&["it:b"]), vec![("it:a".to_string(), 2)], vec![])
+    );
+    // A change to the record that leaves the value as it was moves nothing.
+    let out = e.apply_batch(&[put_linked("cap:1", json!({"max": 10, "x": 1}), &[])]);
+    assert_eq!(of(&out, "c"), Default::default());
+    e.unregister("c");
+
     // `FROM $team.players`: the team's links are the rows. Their table
     // is known from the team only: it is asked for then.
     let players = meta(

@@ -129,6 +129,66 @@ pub(crate) fn tiers(results: &mut Results, mode: Mode) {
             200
         );
     }
+    // A change to the record that many views' `$param` path reads
+    // registers each of them again (see `engine::param_links`): views of
+    // one text over `tu:1`, each with its own threshold (its own node).
+    let readers = if mode.smoke {
+        10
+    } else if mode.quick {
+        200
+    } else {
+        1_000
+    };
+    for v in 0..readers {
+        let status = http.post(
+            "/view/register",
+            &json!({"id": format!("reader{v}"),
+                "sql": "SELECT * FROM tp WHERE author = $u.id AND score > $s",
+                "params": {"u": "tu:1", "s": v % 100}, "clientId": "bench"})
+            .to_string(),
+        );
+        assert_eq!(status, 200, "register reader {v}");
+    }
+    let mut lat = Vec::with_capacity(changes / 4);
+    for c in 0..(changes / 4).max(1) {
+        let name = format!("user1-{c}");
+        exec(
+            Query::new("UPDATE $id SET name = $n")
+                .bind("id", rid("tu", 1))
+                .bind("n", sdb::Value::String(name.clone())),
+        );
+        let body = json!({"table": "tu", "op": "UPDATE", "id": "tu:1", "record": {"name": name}})
+            .to_string();
+        let t = Instant::now();
+        assert_eq!(http.post("/ingest", &body), 200);
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    let p50 = us(p(&lat, 0.5));
+    results.add(
+        &format!("tiers: a change to the record {readers} views' `$param` path reads, p50"),
+        p50,
+        "us",
+        None,
+    );
+    if let Some(f) = filter_p50 {
+        results.add(
+            &format!("tiers: the same / filter view ({readers} views registered again)"),
+            p50 / f.max(1.0),
+            "x",
+            None,
+        );
+    }
+    for v in 0..readers {
+        assert_eq!(
+            http.post(
+                "/view/unregister",
+                &json!({"id": format!("reader{v}")}).to_string()
+            ),
+            200
+        );
+    }
+
     // Re-runs per change: 10 re-query views read `tp`, 10 read `tz` only.
     for i in 0..10 {
         for (table, sql) in [
