@@ -40,9 +40,13 @@ pub struct Select {
     pub start: Option<Expr>,
     /// `FETCH a, b`: fields whose record links SurrealDB replaces by the
     /// linked records in each row; those records are members of the view.
-    /// One field name each (`FETCH a.b` is refused by name).
+    /// `FETCH a.b` fetches `a` (listed here) and then `b` in each record
+    /// fetched there (see `fetch_nested`).
     #[serde(default)]
     pub fetch: Vec<super::value::FieldName>,
+    /// `FETCH a.b.c`: `(a, [b, c])`, one per such path.
+    #[serde(default)]
+    pub fetch_nested: Vec<(super::value::FieldName, Vec<super::value::FieldName>)>,
 }
 
 /// One item of the projection list.

@@ -152,13 +152,13 @@ impl Engine {
         let Value::Object(o) = content else {
             return Vec::new();
         };
-        let mut targets: Vec<RecordId> = Vec::new();
-        let mut take = |v: &Value| match v {
-            Value::Thing(t) => targets.push((**t).clone()),
-            Value::String(s) if RecordId::parse(s).is_some() => value::note_link_followed(),
-            _ => {}
-        };
+        let mut targets: Vec<(RecordId, &[plan::projection::FetchField])> = Vec::new();
         for f in &plan.fetch {
+            let mut take = |v: &Value| match v {
+                Value::Thing(t) => targets.push(((**t).clone(), f.nested.as_slice())),
+                Value::String(s) if RecordId::parse(s).is_some() => value::note_link_followed(),
+                _ => {}
+            };
             match o.get(&f.field) {
                 // `user.id`: an array's `id`s are no record (see `FetchField`).
                 Some(Value::Array(_)) if f.ids_only => {}
@@ -182,7 +182,7 @@ impl Engine {
         targets.sort();
         targets.dedup();
         let mut kids = Vec::with_capacity(targets.len());
-        for t in targets {
+        for (t, nested) in targets {
             if !self.loaded.contains(&t.table) {
                 links::note_unknown_table(&t.table);
                 value::note_link_followed();
@@ -190,8 +190,8 @@ impl Engine {
             }
             let plan = self
                 .fetch_plans
-                .entry(t.table.clone())
-                .or_insert_with(|| Arc::new(Plan::fetch_child(&t.table)))
+                .entry((t.table.clone(), nested.to_vec()))
+                .or_insert_with(|| Arc::new(Plan::fetch_child(&t.table, nested)))
                 .clone();
             let params = Arc::new(Object::from_pairs(vec![(
                 plan::projection::FETCH_PARAM.into(),

@@ -325,7 +325,7 @@ pub struct Engine {
     /// Per table, the plan of the `FETCH` children of its records (see
     /// [`plan::Plan::fetch_child`]): one per table, so that every member
     /// that fetches a record shares its node.
-    fetch_plans: AHashMap<value::TableName, Arc<Plan>>,
+    fetch_plans: AHashMap<(value::TableName, Vec<plan::projection::FetchField>), Arc<Plan>>,
     /// The most links a path of such a node goes through (see
     /// [`plan::Plan::link_hops`]); 0 again when the last one goes.
     link_hops: usize,

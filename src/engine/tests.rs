@@ -1122,3 +1122,56 @@ fn param_paths_through_a_record_follow_it() {
     e.unregister("o2");
     assert!(e.param_deps.is_empty());
 }
+
+/// `FETCH comments.user`: the comments a member links to, and the users
+/// those comments link to, are members; both follow their links' changes.
+#[test]
+fn nested_fetches_are_members() {
+    let mut e = Engine::new();
+    e.mark_loaded(&[Arc::from("comment"), Arc::from("user")]);
+    e.apply_batch(&[
+        put_linked("user:1", json!({"name": "ann"}), &[]),
+        put_linked("comment:1", json!({}), &[("user", "user:1")]),
+        put_linked("comment:2", json!({}), &[("user", "user:9")]),
+    ]);
+    let mut chirp = put("chirp:1", json!({}));
+    if let Some(o) = chirp.content.as_mut() {
+        o.insert(
+            "comments".into(),
+            Value::Array(
+                [
+                    Value::thing(rid("comment:1")),
+                    Value::thing(rid("comment:2")),
+                ]
+                .into_iter()
+                .collect(),
+            ),
+        );
+    }
+    e.apply_batch(&[chirp]);
+    e.register(meta(
+        "c",
+        "SELECT * FROM chirp FETCH comments.user",
+        json!({}),
+    ))
+    .unwrap();
+    assert_eq!(
+        ids(&e, "c"),
+        s(&["chirp:1", "comment:1", "comment:2", "user:1"])
+    );
+    // A comment's author appears, another's changes.
+    let out = e.apply_batch(&[
+        put_linked("user:9", json!({"name": "bob"}), &[]),
+        put_linked("comment:1", json!({}), &[("user", "user:2")]),
+    ]);
+    assert_eq!(of(&out, "c").0, s(&["user:9"]));
+    assert_eq!(of(&out, "c").2, s(&["user:1"]));
+    // A field the rows do not show fetches nothing, however deep.
+    e.register(meta(
+        "n",
+        "SELECT id FROM chirp FETCH comments.user",
+        json!({}),
+    ))
+    .unwrap();
+    assert_eq!(ids(&e, "n"), s(&["chirp:1"]));
+}

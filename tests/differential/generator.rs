@@ -1158,6 +1158,27 @@ impl Gen {
                     q.fetch.push(f);
                 }
             }
+            // `FETCH link.friend`: the link, and a link in what it fetched
+            // (`t.link` and `t.links` name `u` records, `u.friend` a `u`,
+            // `u.owner` a `t`, whose `link`/`links` name `u` ones again).
+            if self.p(0.35) {
+                let nested = self.pick(if q.table == "t" {
+                    &[
+                        "link.friend",
+                        "link.owner",
+                        "links.friend",
+                        "link.owner.links",
+                    ]
+                } else {
+                    &[
+                        "friend.friend",
+                        "friend.owner",
+                        "owner.link",
+                        "owner.links.friend",
+                    ]
+                });
+                q.fetch.push(nested.to_string());
+            }
             // `link.id, link.name ... FETCH link`: the row holds an object
             // (left as it is by `FETCH`) whose `id` is the linked record's.
             if !q.star && self.p(0.5) {
@@ -1167,7 +1188,12 @@ impl Gen {
                         o == f || o.starts_with(&format!("{f}."))
                     })
                 };
-                let paths: Vec<String> = q.fetch.iter().filter(|f| !sorted(f)).cloned().collect();
+                let paths: Vec<String> = q
+                    .fetch
+                    .iter()
+                    .filter(|f| !sorted(f) && !f.contains('.'))
+                    .cloned()
+                    .collect();
                 for f in paths {
                     q.fields.retain(|x| *x != f);
                     if self.p(0.8) {

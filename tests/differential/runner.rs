@@ -71,9 +71,16 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
             .any(|k| q.fetch.iter().any(|f| k.starts_with(&format!("{f}."))))
             || q.subs.iter().any(|s| fetches_paths(&s.q))
     }
-    let checks: [(&'static str, bool); 11] = [
+    let checks: [(&'static str, bool); 12] = [
         ("a path through record links", through_links),
         ("FETCH of a field shown by its paths", fetches_paths(q)),
+        (
+            "FETCH a.b",
+            q.fetch.iter().any(|f| f.contains('.'))
+                || q.subs
+                    .iter()
+                    .any(|s| s.q.fetch.iter().any(|f| f.contains('.'))),
+        ),
         (
             "a $param path through a record",
             param_path_through_record(&sql),
@@ -213,24 +220,35 @@ pub(crate) fn flatten_row(
         }
         other => return Err(format!("row without a record id: {other:?}")),
     }
-    // Fetched links: the records SurrealDB put in the row.
-    for f in q.fetch.iter().chain(&q.fetch_keys) {
-        let fetched = |v: &sdb::Value, out: &mut BTreeSet<RecordId>, nested: &mut usize| {
+    // Fetched links: the records SurrealDB put in the row, and for
+    // `FETCH link.friend`, those it put in the records fetched there.
+    fn fetched(v: &sdb::Value, rest: &[&str], out: &mut BTreeSet<RecordId>, nested: &mut usize) {
+        let one = |v: &sdb::Value, out: &mut BTreeSet<RecordId>, nested: &mut usize| {
             if let sdb::Value::Object(x) = v
                 && let Some(sdb::Value::RecordId(r)) = x.get("id")
             {
                 out.insert(record_id_from_surreal(r).expect("a record id"));
                 *nested += 1;
-            }
-        };
-        match o.get(f.as_str()) {
-            Some(sdb::Value::Array(items)) => {
-                for v in items.iter() {
-                    fetched(v, out, nested);
+                if let Some((next, rest)) = rest.split_first()
+                    && let Some(v) = x.get(*next)
+                {
+                    fetched(v, rest, out, nested);
                 }
             }
-            Some(v) => fetched(v, out, nested),
-            None => {}
+        };
+        match v {
+            sdb::Value::Array(items) => {
+                for v in items.iter() {
+                    one(v, out, nested);
+                }
+            }
+            v => one(v, out, nested),
+        }
+    }
+    for f in q.fetch.iter().chain(&q.fetch_keys) {
+        let parts: Vec<&str> = f.split('.').collect();
+        if let Some(v) = o.get(parts[0]) {
+            fetched(v, &parts[1..], out, nested);
         }
     }
     for s in written_subs(q) {

@@ -169,7 +169,7 @@ impl<'a> Parser<'a> {
             self.check_clause()?;
         }
 
-        let fetch = self.parse_fetch()?;
+        let (fetch, fetch_nested) = self.parse_fetch()?;
 
         let t = self.peek()?;
         let at_end = if nested {
@@ -197,6 +197,7 @@ impl<'a> Parser<'a> {
             limit,
             start,
             fetch,
+            fetch_nested,
         })
     }
 

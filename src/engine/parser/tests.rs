@@ -807,7 +807,22 @@ fn refuses_several_tables_and_other_targets() {
 
 #[test]
 fn refuses_clauses() {
-    refused("SELECT * FROM t FETCH author.org", "FETCH of a nested path");
+    refused("SELECT * FROM t FETCH tags[0]", "FETCH of an indexed path");
+    let s = ok("SELECT * FROM t FETCH comments.user, author");
+    assert_eq!(
+        s.fetch,
+        vec![
+            crate::engine::value::FieldName::from("comments"),
+            crate::engine::value::FieldName::from("author")
+        ]
+    );
+    assert_eq!(
+        s.fetch_nested,
+        vec![(
+            crate::engine::value::FieldName::from("comments"),
+            vec![crate::engine::value::FieldName::from("user")]
+        )]
+    );
     refused("SELECT * FROM t SPLIT tags", "SPLIT");
     refused("SELECT * FROM t WITH NOINDEX WHERE a = 1", "WITH");
     refused("SELECT * FROM t TIMEOUT 5s", "TIMEOUT");

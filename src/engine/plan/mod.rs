@@ -143,7 +143,7 @@ impl Plan {
     /// The plan of a `FETCH` child: the one record of `table` that a
     /// member's link names, `$__fetch`. Its nodes are found by the id index,
     /// so a change to the linked record reaches them as to any node.
-    pub fn fetch_child(table: &super::value::TableName) -> Plan {
+    pub fn fetch_child(table: &super::value::TableName, nested: &[projection::FetchField]) -> Plan {
         let target = Expr::Param {
             name: FETCH_PARAM.into(),
             path: Vec::new(),
@@ -167,7 +167,7 @@ impl Plan {
             }),
             follows_links: false,
             link_hops: 0,
-            fetch: Vec::new(),
+            fetch: nested.to_vec(),
             param_refs: vec![(FETCH_PARAM.into(), Vec::new())],
         }
     }

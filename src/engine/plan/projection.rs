@@ -114,7 +114,7 @@ pub fn order_by_computed(select: &Select) -> Option<PlanError> {
 pub const FETCH_PARAM: &str = "__fetch";
 
 /// A `FETCH` field of a plan, and what its rows hold there.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FetchField {
     pub field: FieldName,
     /// The projection writes only paths of the field (`user.id,
@@ -125,6 +125,33 @@ pub struct FetchField {
     /// when the field holds a record id itself (not in an array: `links.id`
     /// is an array of ids then, no record).
     pub ids_only: bool,
+    /// `FETCH comments.user`: what is fetched in each record fetched here.
+    pub nested: Vec<FetchField>,
+}
+
+/// The fetch tree of `paths` (`[user]`, `[user, org]`): in a fetched
+/// record, which is whole, every field is stored.
+fn nested_fetches(paths: &[&[FieldName]]) -> Vec<FetchField> {
+    let mut out: Vec<FetchField> = Vec::new();
+    for p in paths {
+        let Some((first, _)) = p.split_first() else {
+            continue;
+        };
+        if out.iter().any(|f| f.field == *first) {
+            continue;
+        }
+        let deeper: Vec<&[FieldName]> = paths
+            .iter()
+            .filter(|q| q.first() == Some(first) && q.len() > 1)
+            .map(|q| &q[1..])
+            .collect();
+        out.push(FetchField {
+            field: first.clone(),
+            ids_only: false,
+            nested: nested_fetches(&deeper),
+        });
+    }
+    out
 }
 
 /// The `FETCH` fields of `select` that its rows hold as stored (`*`, or the
@@ -187,6 +214,7 @@ pub fn fetched_fields(select: &Select) -> Result<Vec<FetchField>, PlanError> {
             out.push(FetchField {
                 field: field.clone(),
                 ids_only: false,
+                nested: Vec::new(),
             });
         }
     }
@@ -264,10 +292,25 @@ pub fn fetched_fields(select: &Select) -> Result<Vec<FetchField>, PlanError> {
             return refuse("computes");
         }
         let ids_only = paths > 0 && id > 0;
+        let deeper: Vec<&[FieldName]> = select
+            .fetch_nested
+            .iter()
+            .filter(|(first, _)| first == f)
+            .map(|(_, rest)| rest.as_slice())
+            .collect();
+        if !deeper.is_empty() && (ids_only || (!stored && paths > 0)) {
+            // `user.id ... FETCH user.org`: the row holds no record there.
+            return refuse("computes, through a nested `FETCH`");
+        }
+        if !deeper.is_empty() && out.iter().any(|x| x.field == *f) {
+            // Also shown whole by `f.*`: the re-query tier's.
+            return refuse("also shows whole (`.*`), through a nested `FETCH`");
+        }
         if (stored || ids_only) && !out.iter().any(|x| x.field == *f) {
             out.push(FetchField {
                 field: f.clone(),
                 ids_only,
+                nested: nested_fetches(&deeper),
             });
         }
     }
