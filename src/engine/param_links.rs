@@ -6,10 +6,11 @@
 //! it binds what it finds under a name of its own (so that the views of one
 //! query text still share one plan, whatever record their params name), and
 //! keeps the ids of the records it read. When a batch changes one of them,
-//! the views that read it register again, and their edges move by the
-//! difference in the same batch: a view over `$org.id` follows its
-//! organisation's deletion exactly as SurrealDB's answer does (`$org.id`
-//! is NONE then).
+//! the views that read it read their paths again; those whose values
+//! changed register again, and their edges move by the difference in the
+//! same batch: a view over `$org.id` follows its organisation's deletion
+//! exactly as SurrealDB's answer does (`$org.id` is NONE then), and a
+//! renamed organisation moves nothing.
 
 use std::cell::RefCell;
 
