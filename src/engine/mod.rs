@@ -144,6 +144,8 @@ struct View {
     root: NodeId,
     /// The records its `$param` paths read (see [`param_links`]).
     deps: Box<[RecordId]>,
+    /// Those paths, with the values its nodes were made with.
+    param_paths: Box<[param_links::ParamPath]>,
 }
 
 /// A [`ViewMeta`] as the engine keeps it. At 10,000 views the API's form

@@ -15,6 +15,7 @@
 use std::cell::RefCell;
 
 use super::eval::{Fetched, Links};
+use super::value::PathPart;
 use super::*;
 
 /// Starts the names a resolved param path is bound under: no SurrealQL
@@ -33,6 +34,18 @@ pub(super) struct ParamLinks {
     /// A path went through the JSON text of a record id inside a fetched
     /// record, which the engine cannot tell from a string.
     pub unfollowable: bool,
+    /// The paths resolved, with the values they read.
+    pub paths: Vec<ParamPath>,
+}
+
+/// One `$param` path through a record, and the value it read when its view
+/// registered: a batch that changes the record reads it again, and the view
+/// keeps its nodes when every such value stays.
+#[derive(Clone, Debug)]
+pub(super) struct ParamPath {
+    name: Box<str>,
+    path: Vec<PathPart>,
+    value: Value,
 }
 
 /// A [`links::Fetcher`] that keeps the ids it is asked for.
@@ -71,8 +84,8 @@ impl Engine {
             },
             seen: RefCell::new(Vec::new()),
         };
-        let mut next = 0usize;
-        rewrite_select(select, params, &fetcher, &mut next);
+        let mut paths = Vec::new();
+        rewrite_select(select, params, &fetcher, &mut paths);
         let mut deps = fetcher.seen.into_inner();
         deps.sort();
         deps.dedup();
@@ -82,7 +95,45 @@ impl Engine {
             deps,
             unknown,
             unfollowable,
+            paths,
         }
+    }
+
+    /// Reads view `id`'s param paths again: the records they read now, when
+    /// every value is the one its nodes were made with.
+    fn same_param_values(&self, id: &str) -> Option<Vec<RecordId>> {
+        let view = self.views.get(id)?;
+        if view.param_paths.is_empty() {
+            return None;
+        }
+        value::take_link_followed();
+        links::take_unknown_tables();
+        let fetcher = Recording {
+            inner: links::Fetcher {
+                store: &self.store,
+                loaded: &self.loaded,
+                before: None,
+            },
+            seen: RefCell::new(Vec::new()),
+        };
+        let same = view.param_paths.iter().all(|p| {
+            let param = view
+                .meta
+                .params
+                .iter()
+                .find(|(k, _)| **k == *p.name)
+                .map(|(_, v)| Value::param_from_json(v))
+                .unwrap_or(Value::None);
+            eval::fetch_path(&param, &p.path, &fetcher) == p.value
+        });
+        let unknown = !links::take_unknown_tables().is_empty();
+        if !same || unknown || value::take_link_followed() {
+            return None;
+        }
+        let mut deps = fetcher.seen.into_inner();
+        deps.sort();
+        deps.dedup();
+        Some(deps)
     }
 
     /// The views whose param paths read one of the records `changes`
@@ -123,7 +174,15 @@ impl Engine {
             let Some(view) = self.views.get(&id) else {
                 continue;
             };
-            let (meta, root) = (view.meta.to_meta(), view.root);
+            let root = view.root;
+            // Most changes to such a record leave the values as they were.
+            if let Some(deps) = self.same_param_values(&id) {
+                self.set_param_deps(&id, deps);
+                continue;
+            }
+            let Some(meta) = self.views.get(&id).map(|v| v.meta.to_meta()) else {
+                continue;
+            };
             if let Ok((plan, params, links)) = self.plan_view(&meta.sql, &meta.params) {
                 let env = Env {
                     params: &params,
@@ -231,7 +290,7 @@ fn rewrite_select(
     select: &mut ast::Select,
     params: &mut Object,
     links: &dyn Links,
-    next: &mut usize,
+    next: &mut Vec<ParamPath>,
 ) {
     let exprs = select
         .ids
@@ -251,7 +310,12 @@ fn rewrite_select(
     }
 }
 
-fn rewrite_expr(e: &mut ast::Expr, params: &mut Object, links: &dyn Links, next: &mut usize) {
+fn rewrite_expr(
+    e: &mut ast::Expr,
+    params: &mut Object,
+    links: &dyn Links,
+    next: &mut Vec<ParamPath>,
+) {
     use ast::Expr;
     match e {
         Expr::Param { name, path } => {
@@ -263,8 +327,12 @@ fn rewrite_expr(e: &mut ast::Expr, params: &mut Object, links: &dyn Links, next:
                 return;
             }
             let value = eval::fetch_path(v, path, links);
-            let bound = format!("{RESOLVED}{next}");
-            *next += 1;
+            let bound = format!("{RESOLVED}{}", next.len());
+            next.push(ParamPath {
+                name: name.as_str().into(),
+                path: path.clone(),
+                value: value.clone(),
+            });
             params.insert(bound.as_str().into(), value);
             *e = Expr::Param {
                 name: bound,

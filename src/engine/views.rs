@@ -94,6 +94,7 @@ impl Engine {
             plan,
             root,
             deps,
+            param_paths: param_links.paths.into_boxed_slice(),
         };
         if let Some(old) = self.views.insert(id.clone(), Box::new(view)) {
             let stale: Vec<RecordId> = old

@@ -173,7 +173,7 @@ pub(crate) fn tiers(results: &mut Results, mode: Mode) {
     );
     if let Some(f) = filter_p50 {
         results.add(
-            &format!("tiers: the same / filter view ({readers} views registered again)"),
+            &format!("tiers: the same / filter view ({readers} views read their paths again)"),
             p50 / f.max(1.0),
             "x",
             None,
