@@ -54,6 +54,34 @@ struct Recording<'a> {
     seen: RefCell<Vec<RecordId>>,
 }
 
+impl<'a> Recording<'a> {
+    /// A recorder over the engine's store; clears the thread's link notes
+    /// so that [`Recording::finish`] sees only its own.
+    fn new(engine: &'a Engine) -> Self {
+        value::take_link_followed();
+        links::take_unknown_tables();
+        Recording {
+            inner: links::Fetcher {
+                store: &engine.store,
+                loaded: &engine.loaded,
+                before: None,
+            },
+            seen: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The records read (sorted, no repeats), the tables it could not
+    /// read, and whether a path went through the JSON text of a record id.
+    fn finish(self) -> (Vec<RecordId>, Vec<value::TableName>, bool) {
+        let mut deps = self.seen.into_inner();
+        deps.sort();
+        deps.dedup();
+        let unknown = links::take_unknown_tables();
+        let unfollowable = value::take_link_followed() && unknown.is_empty();
+        (deps, unknown, unfollowable)
+    }
+}
+
 impl Links for Recording<'_> {
     fn fetch(&self, id: &RecordId) -> Fetched<'_> {
         let found = self.inner.fetch(id);
@@ -74,23 +102,10 @@ impl Engine {
         select: &mut ast::Select,
         params: &mut Object,
     ) -> ParamLinks {
-        value::take_link_followed();
-        links::take_unknown_tables();
-        let fetcher = Recording {
-            inner: links::Fetcher {
-                store: &self.store,
-                loaded: &self.loaded,
-                before: None,
-            },
-            seen: RefCell::new(Vec::new()),
-        };
+        let fetcher = Recording::new(self);
         let mut paths = Vec::new();
         rewrite_select(select, params, &fetcher, &mut paths);
-        let mut deps = fetcher.seen.into_inner();
-        deps.sort();
-        deps.dedup();
-        let unknown = links::take_unknown_tables();
-        let unfollowable = value::take_link_followed() && unknown.is_empty();
+        let (deps, unknown, unfollowable) = fetcher.finish();
         ParamLinks {
             deps,
             unknown,
@@ -106,16 +121,7 @@ impl Engine {
         if view.param_paths.is_empty() {
             return None;
         }
-        value::take_link_followed();
-        links::take_unknown_tables();
-        let fetcher = Recording {
-            inner: links::Fetcher {
-                store: &self.store,
-                loaded: &self.loaded,
-                before: None,
-            },
-            seen: RefCell::new(Vec::new()),
-        };
+        let fetcher = Recording::new(self);
         let same = view.param_paths.iter().all(|p| {
             let param = view
                 .meta
@@ -126,14 +132,8 @@ impl Engine {
                 .unwrap_or(Value::None);
             eval::fetch_path(&param, &p.path, &fetcher) == p.value
         });
-        let unknown = !links::take_unknown_tables().is_empty();
-        if !same || unknown || value::take_link_followed() {
-            return None;
-        }
-        let mut deps = fetcher.seen.into_inner();
-        deps.sort();
-        deps.dedup();
-        Some(deps)
+        let (deps, unknown, unfollowable) = fetcher.finish();
+        (same && unknown.is_empty() && !unfollowable).then_some(deps)
     }
 
     /// The views whose param paths read one of the records `changes`
@@ -183,20 +183,6 @@ impl Engine {
             let Some(meta) = self.views.get(&id).map(|v| v.meta.to_meta()) else {
                 continue;
             };
-            if let Ok((plan, params, links)) = self.plan_view(&meta.sql, &meta.params) {
-                let env = Env {
-                    params: &params,
-                    parent: None,
-                };
-                let key = (Arc::as_ptr(&plan) as usize, plan.key_args(&env));
-                let same = self.node_keys.get(&key) == Some(&root);
-                drop(plan);
-                if same {
-                    self.set_param_deps(&id, links.deps);
-                    continue;
-                }
-                self.planner.collect_garbage();
-            }
             let client_id = meta.client_id.clone();
             let now: AHashSet<RecordId> = self.root_records(root).into_iter().collect();
             if let Err(e) = self.register_view(meta, false) {
