@@ -405,6 +405,20 @@ async fn register_in_tier(
             ),
         ));
     }
+    // A traversal is planned from the schema's relation tables, read now
+    // (a table defined since the last view is seen).
+    if meta.sql.contains("->") || meta.sql.contains("<-") {
+        match crate::sources::changefeed::relation_tables(&state.db).await {
+            Ok(tables) => core.pipeline.set_relation_tables(tables),
+            Err(e) if e.is_unavailable() => {
+                return Err(ApiError::NotQueued(format!(
+                    "reading the database's table definitions failed ({e}): the view was not \
+                     registered; retry it"
+                )));
+            }
+            Err(e) => return Err(ApiError::Internal(e.to_string())),
+        }
+    }
     // Plan first: an unsupported query is refused before anything happens.
     let planned = core.pipeline.plan(&meta.sql, &meta.params);
     let (tables, requery) = match planned {

@@ -10,6 +10,9 @@ impl Engine {
         value::take_link_followed();
         links::take_unknown_tables();
         let noted = self.link_views.len();
+        // The edges SurrealDB deletes with their `in` or `out`.
+        let cascaded = self.cascade(changes);
+        let changes = cascaded.as_deref().unwrap_or(changes);
         let dependents = self.param_dependents(changes);
         let (mut out, bumped) = self.apply_batch_inner(changes);
         let followed = value::take_link_followed();
@@ -110,7 +113,6 @@ impl Engine {
             let content = self
                 .store
                 .stored_content(id, content, old.as_ref().map(|r| &r.content));
-            let table = self.store.table_mut(&id.table);
             let version = match &old {
                 Some(old) if old.content.same_content(&content) => {
                     // Same content, or the same in another representation
@@ -134,9 +136,14 @@ impl Engine {
                     self.version_floors.remove(id).unwrap_or(0).max(table_floor) + 1
                 }
             };
-            table
+            let shaped = self.watches_edge_shape(&id.table, &content);
+            self.store
+                .table_mut(&id.table)
                 .records
                 .insert(id.key.clone(), Record { content, version });
+            if shaped {
+                self.note_edge_shaped(id);
+            }
             self.journal.record(id);
             self.note_prescan_change(id);
         }
@@ -478,7 +485,12 @@ impl Engine {
         if !self.alive(n) || !self.node_mut(n).insert_member(&r) {
             return;
         }
-        let mut delta = vec![(r.clone(), 1i64)];
+        // A traversal's edges are no members: only what they name is.
+        let mut delta = if self.node(n).plan.hidden {
+            Vec::new()
+        } else {
+            vec![(r.clone(), 1i64)]
+        };
         let kids = self.attach_children(n, &r);
         for &k in &kids {
             let mut flat = Vec::new();
@@ -497,7 +509,11 @@ impl Engine {
         if !self.alive(n) || !self.node_mut(n).remove_member(r) {
             return;
         }
-        let mut delta = vec![(r.clone(), -1i64)];
+        let mut delta = if self.node(n).plan.hidden {
+            Vec::new()
+        } else {
+            vec![(r.clone(), -1i64)]
+        };
         let kids = self.node_mut(n).children.remove(&r.key).unwrap_or_default();
         for &k in kids.iter() {
             let mut flat = Vec::new();
@@ -554,7 +570,7 @@ impl Engine {
         let mut stack: Vec<NodeId> = nodes
             .iter()
             .copied()
-            .filter(|&n| self.alive(n) && self.node(n).is_member(r))
+            .filter(|&n| self.alive(n) && self.node(n).is_member(r) && !self.node(n).plan.hidden)
             .collect();
         let mut seen: Vec<NodeId> = stack.clone();
         while let Some(n) = stack.pop() {

@@ -47,6 +47,63 @@ pub struct Select {
     /// `FETCH a.b.c`: `(a, [b, c])`, one per such path.
     #[serde(default)]
     pub fetch_nested: Vec<(super::value::FieldName, Vec<super::value::FieldName>)>,
+    /// `FROM $parent<-wrote<-user` (in a subquery): the graph steps from
+    /// the including record, `table` left empty. Lowered by
+    /// [`crate::engine::plan::resolve::lower_graph`] into a plain select
+    /// over the relation table, which then clears it.
+    #[serde(default)]
+    pub graph: Vec<GraphStep>,
+    /// Set by the lowering of a two-step traversal: the rows are the
+    /// records this field of each selected edge names (`in` or `out`), not
+    /// the edges, which are no members of the view.
+    #[serde(default)]
+    pub through: Option<super::value::FieldName>,
+    /// What the lowering of a traversal leaves for the engine to check
+    /// on the data (see [`GraphChecks`]).
+    #[serde(default)]
+    pub graph_checks: Option<GraphChecks>,
+}
+
+/// The cases of a lowered traversal that SurrealDB answers from its graph
+/// index and the lowered select cannot see, checked on the data: any of
+/// them sends the view to the re-query tier rather than differ.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GraphChecks {
+    /// `$parent->wrote` where the including record is itself an edge (of a
+    /// table that is not `TYPE RELATION`, so SSP cannot tell from its
+    /// data): its own `out` counts too when it names a `wrote` record.
+    /// `(field, table)`: the parent's field and the step's table.
+    pub parent_edge: Option<(String, String)>,
+    /// A step from an edge to a table that is not `TYPE RELATION` (`<-user`
+    /// from a `wrote` edge): an edge *in* that table pointing at the `wrote`
+    /// edge counts too. SSP holds such a table to hold no record with
+    /// record ids in both `in` and `out`.
+    pub no_edges_in: Option<String>,
+}
+
+/// One step of a graph traversal: `->table` or `<-table`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GraphStep {
+    /// `->`: from a record to the edges whose `in` it is (and from an edge
+    /// to its `out`); `<-` the other way round.
+    pub out: bool,
+    pub table: String,
+}
+
+impl GraphStep {
+    /// The edge field that names where a step comes from (`in` for `->`).
+    pub fn from_field(&self) -> &'static str {
+        if self.out { "in" } else { "out" }
+    }
+
+    /// The edge field that names where a step goes (`out` for `->`).
+    pub fn to_field(&self) -> &'static str {
+        if self.out { "out" } else { "in" }
+    }
+
+    pub fn arrow(&self) -> &'static str {
+        if self.out { "->" } else { "<-" }
+    }
 }
 
 /// One item of the projection list.

@@ -25,6 +25,9 @@ impl Engine {
                 parent: Some(Row::new(r, &content)),
             };
             let key = (Arc::as_ptr(sub) as usize, sub.key_args(&env));
+            if graph_not_exact(sub, r, &content) {
+                value::note_link_followed();
+            }
             // A `$parent` path through a record link (`$parent.author.name`
             // where `author` now holds `user:1`): SurrealDB follows it, so
             // the view goes to the re-query tier, even when the binding
@@ -113,6 +116,9 @@ impl Engine {
         };
         let mut kids = Vec::with_capacity(plan.subplans.len());
         for sub in &plan.subplans {
+            if graph_not_exact(sub, r, &content) {
+                value::note_link_followed();
+            }
             let k = self.get_or_create(sub, &params, Some(Row::new(r, &content)));
             self.node_mut(k).add_parent(n);
             kids.push(k);
@@ -215,9 +221,12 @@ impl Engine {
     /// recursively, their subquery children's.
     pub(super) fn collect_flat(&self, n: NodeId, out: &mut Vec<RecordId>) {
         let node = self.node(n);
+        let hidden = node.plan.hidden;
         for r in node.member_ids() {
             let kids = node.children.get(&r.key);
-            out.push(r);
+            if !hidden {
+                out.push(r);
+            }
             if let Some(kids) = kids {
                 for &k in kids.iter() {
                     self.collect_flat(k, out);
@@ -225,4 +234,47 @@ impl Engine {
             }
         }
     }
+}
+
+/// Whether the traversal of `sub` from member `r` (with `content`) may
+/// differ from what its lowered select finds (see
+/// [`crate::engine::ast::GraphChecks`]), so that the re-query tier answers:
+///
+/// * the member holds record ids in both `in` and `out`, and the field the
+///   step follows names a record of the step's table: it may be an edge
+///   (its table is not `TYPE RELATION`, so SSP cannot tell), whose own end
+///   SurrealDB's traversal would reach too;
+/// * the record the step starts from, or the end it reaches, has an array
+///   or object key: SurrealDB's graph index holds that exact key, while
+///   the lowered select's `=` also matches `t:[1f]` for `t:[1]`.
+fn graph_not_exact(sub: &Plan, r: &RecordId, content: &Value) -> bool {
+    let Some(checks) = sub.graph_checks.as_ref() else {
+        return false;
+    };
+    let composite = |k: &value::Key| matches!(k, value::Key::Composite(_));
+    if composite(&r.key) {
+        return true;
+    }
+    let Value::Object(o) = content else {
+        return false;
+    };
+    if ["in", "out"]
+        .iter()
+        .any(|f| matches!(o.get(f), Some(Value::Thing(t)) if composite(&t.key)))
+    {
+        return true;
+    }
+    let Some((field, table)) = checks.parent_edge.as_ref() else {
+        return false;
+    };
+    is_edge_shaped(content)
+        && matches!(o.get(field.as_str()), Some(Value::Thing(t)) if t.table.as_str() == table)
+}
+
+/// A record that holds record ids in both `in` and `out`, as an edge does.
+pub(super) fn is_edge_shaped(content: &Value) -> bool {
+    let Value::Object(o) = content else {
+        return false;
+    };
+    matches!(o.get("in"), Some(Value::Thing(_))) && matches!(o.get("out"), Some(Value::Thing(_)))
 }

@@ -33,6 +33,7 @@ pub mod value;
 // `impl Engine`, one file per concern.
 mod apply;
 mod children;
+mod graph;
 mod node_graph;
 mod param_links;
 mod parsed;
@@ -224,6 +225,11 @@ pub struct EngineState {
     /// absent or stale only costs time. Absent in older files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indexes: Vec<(String, Vec<value::PathPart>)>,
+    /// The schema's `TYPE RELATION` tables when the views were planned
+    /// (see [`Engine::set_relation_tables`]): a restart plans their
+    /// traversals as they were. Absent in older files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relation_tables: Vec<String>,
 }
 
 /// A re-query view as the state file keeps it: what was measured about it
@@ -350,6 +356,14 @@ pub struct Engine {
     /// view's node took it.
     prescanned: Option<prescan::Pending>,
     prescan_used: bool,
+    /// The tables SurrealDB's schema defines `TYPE RELATION` (see
+    /// [`Engine::set_relation_tables`]): traversals over them are lowered
+    /// to selects (see [`plan::resolve::lower_graph`]).
+    relation_tables: BTreeSet<Arc<str>>,
+    /// Per table a traversal's [`ast::GraphChecks::no_edges_in`] names,
+    /// whether it holds a record with record ids in both `in` and `out`
+    /// (computed when first asked, then kept up by each batch).
+    edge_shaped: AHashMap<value::TableName, bool>,
 }
 
 /// The records and views that changed since the last save, so that a save
@@ -407,6 +421,9 @@ pub struct EngineDelta {
     /// Always whole: see [`EngineState::indexes`].
     #[serde(default)]
     pub indexes: Vec<(String, Vec<value::PathPart>)>,
+    /// Always whole: see [`EngineState::relation_tables`].
+    #[serde(default)]
+    pub relation_tables: Vec<String>,
 }
 
 /// The fewest matches past its end a window with a `LIMIT` keeps. A window

@@ -190,7 +190,8 @@ impl Engine {
             ));
         }
         let params = Arc::new(params);
-        let select = plan::resolve::resolve(select, &params)?;
+        let relations = &self.relation_tables;
+        let select = plan::resolve::resolve(select, &params, &|t| relations.contains(t))?;
         // `FROM $team.players`: the table comes from a record, so the caller
         // could not load it before: it does now.
         if from_param && !links.deps.is_empty() && !self.loaded.contains(select.table.as_str()) {
@@ -216,7 +217,7 @@ impl Engine {
                 table: t.to_string(),
             }),
             None if follows_link => Err(PlanError::FollowsLink),
-            None => plan.validate(&env),
+            None => plan.validate(&env).and_then(|()| self.check_graph(&plan)),
         };
         if let Err(e) = checked {
             drop(plan);

@@ -45,6 +45,7 @@ impl Engine {
             table_floors: self.saved_floors(),
             loaded: self.saved_loaded(),
             indexes: self.saved_indexes(),
+            relation_tables: self.saved_relations(),
             ..EngineDelta::default()
         };
         for id in journal.records {
@@ -126,7 +127,12 @@ impl Engine {
             table_floors: self.saved_floors(),
             loaded: self.saved_loaded(),
             indexes: self.saved_indexes(),
+            relation_tables: self.saved_relations(),
         }
+    }
+
+    fn saved_relations(&self) -> Vec<String> {
+        self.relation_tables.iter().map(|t| t.to_string()).collect()
     }
 
     fn saved_indexes(&self) -> Vec<(String, Vec<value::PathPart>)> {
@@ -178,6 +184,11 @@ impl Engine {
             .loaded
             .iter()
             .map(|t| value::TableName::from(t.as_str()))
+            .collect();
+        engine.relation_tables = state
+            .relation_tables
+            .iter()
+            .map(|t| Arc::from(t.as_str()))
             .collect();
         let indexes: Vec<(value::TableName, Vec<value::PathPart>)> = state
             .indexes
@@ -330,6 +341,7 @@ impl EngineState {
             self.table_floors = delta.table_floors;
             self.loaded = delta.loaded;
             self.indexes = delta.indexes;
+            self.relation_tables = delta.relation_tables;
         }
         merge(&mut self.records, records, |r| &r.id);
         merge(&mut self.views, views, |v| &v.id);

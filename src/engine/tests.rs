@@ -1175,3 +1175,107 @@ fn nested_fetches_are_members() {
     .unwrap();
     assert_eq!(ids(&e, "n"), s(&["chirp:1"]));
 }
+
+fn edge(id: &str, from: &str, to: &str, content: serde_json::Value) -> Change {
+    put_linked(id, content, &[("in", from), ("out", to)])
+}
+
+/// Traversals from `$parent` over a `TYPE RELATION` table, as SurrealDB
+/// answers them from its graph index: the edges (`$parent<-wrote`), or
+/// what they name (`$parent<-wrote<-user`: edges in id order, missing and
+/// other-table records skipped, `[0]` the first); from an edge to its
+/// ends (`$parent->user`); deleting a record deletes its edges; records
+/// shaped like edges where SSP cannot tell send the view to re-query.
+#[test]
+fn traversals_over_relation_tables() {
+    let mut e = Engine::new();
+    let sql = "SELECT *, (SELECT name FROM $parent<-wrote<-user) AS by FROM post";
+    // Not a relation table (yet): refused to the re-query tier.
+    assert!(matches!(
+        e.register(meta("v", sql, json!({}))),
+        Err(EngineError::Plan(PlanError::Unsupported(_)))
+    ));
+    e.set_relation_tables([Arc::from("wrote"), Arc::from("likes")].into());
+    e.mark_loaded(&[Arc::from("user"), Arc::from("wrote"), Arc::from("post")]);
+    e.apply_batch(&[
+        put("user:1", json!({"name": "ann"})),
+        put("user:2", json!({"name": "bob"})),
+        put("team:1", json!({"name": "t"})),
+        put("post:1", json!({})),
+        put("post:2", json!({})),
+        edge("wrote:b", "user:2", "post:1", json!({})),
+        edge("wrote:a", "user:1", "post:1", json!({})),
+        edge("wrote:c", "team:1", "post:2", json!({})),
+        edge("wrote:d", "user:9", "post:2", json!({})),
+    ]);
+    e.register(meta("v", sql, json!({}))).unwrap();
+    assert_eq!(ids(&e, "v"), s(&["post:1", "post:2", "user:1", "user:2"]));
+    // The first in edge order: wrote:a's user, then wrote:b's when it goes.
+    let first = "SELECT *, (SELECT name FROM $parent<-wrote<-user)[0] AS by FROM post";
+    e.register(meta("f", first, json!({}))).unwrap();
+    assert_eq!(ids(&e, "f"), s(&["post:1", "post:2", "user:1"]));
+    let edges = "SELECT *, (SELECT * FROM $parent<-wrote WHERE n > 1) AS w FROM post";
+    e.register(meta("e", edges, json!({}))).unwrap();
+    assert_eq!(ids(&e, "e"), s(&["post:1", "post:2"]));
+    let ends = "SELECT *, (SELECT * FROM $parent->post)[0] AS p FROM wrote";
+    e.register(meta("x", ends, json!({}))).unwrap();
+    assert_eq!(
+        ids(&e, "x"),
+        s(&[
+            "post:1", "post:2", "wrote:a", "wrote:b", "wrote:c", "wrote:d"
+        ])
+    );
+
+    // The missing user appears: post:2 gains it; an edge's field changes.
+    let out = e.apply_batch(&[
+        put("user:9", json!({"name": "zed"})),
+        edge("wrote:b", "user:2", "post:1", json!({"n": 2})),
+    ]);
+    assert_eq!(of(&out, "v").0, s(&["user:9"]));
+    assert_eq!(of(&out, "f").0, s(&["user:9"]));
+    assert_eq!(of(&out, "e").0, s(&["wrote:b"]));
+    assert_eq!(
+        of(&out, "v").1,
+        Vec::<(String, u64)>::new(),
+        "edges are no members"
+    );
+    // ann is deleted: SurrealDB deletes wrote:a with her.
+    let out = e.apply_batch(&[del("user:1")]);
+    assert_eq!(of(&out, "v").2, s(&["user:1"]));
+    assert_eq!(of(&out, "f").0, s(&["user:2"]));
+    assert_eq!(of(&out, "f").2, s(&["user:1"]));
+    assert_eq!(of(&out, "x").2, s(&["wrote:a"]));
+    assert!(e.record(&rid("wrote:a")).is_none(), "deleted with its `in`");
+    // A user renamed: an `updated` through the traversal.
+    let out = e.apply_batch(&[put("user:2", json!({"name": "bo"}))]);
+    assert_eq!(of(&out, "v").1, vec![("user:2".to_string(), 2)]);
+    assert!(e.take_link_views().is_empty());
+
+    // Saved and restored, the traversals plan as before.
+    let state = serde_json::to_string(&e.to_state()).unwrap();
+    let mut e = Engine::from_state(serde_json::from_str(&state).unwrap()).unwrap();
+    assert_eq!(e.tier("v"), Some(Tier::Incremental));
+    let out = e.apply_batch(&[edge("wrote:e", "user:1", "post:2", json!({}))]);
+    assert_eq!(of(&out, "v"), Default::default(), "user:1 is gone");
+    let out = e.apply_batch(&[put("user:1", json!({"name": "ann"}))]);
+    assert_eq!(of(&out, "v").0, s(&["user:1"]));
+
+    // A record shaped like an edge in `user` (a table of any type): SSP
+    // cannot tell whether `<-user` from an edge reaches it.
+    e.apply_batch(&[edge("user:5", "wrote:e", "post:9", json!({}))]);
+    let moved: Vec<String> = e
+        .take_link_views()
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    assert!(moved.contains(&"v".to_string()), "{moved:?}");
+    assert!(!moved.contains(&"e".to_string()), "{moved:?}");
+    // A post shaped like a `wrote` edge may be one: its own `in` counts.
+    e.apply_batch(&[edge("post:3", "wrote:e", "post:1", json!({}))]);
+    let moved: Vec<String> = e
+        .take_link_views()
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    assert!(moved.contains(&"e".to_string()), "{moved:?}");
+}

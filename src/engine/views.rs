@@ -126,6 +126,7 @@ impl Engine {
     /// loaded them, and the change worker follows them): paths through
     /// links into them are evaluated.
     pub fn mark_loaded(&mut self, tables: &[Arc<str>]) {
+        self.forget_edge_shapes(tables);
         for t in tables {
             if !self.loaded.contains(t.as_ref()) {
                 self.loaded.insert(value::TableName::from(t.as_ref()));

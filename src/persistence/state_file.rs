@@ -139,6 +139,8 @@ struct RawEngineState<'a> {
     loaded: Vec<String>,
     #[serde(default)]
     indexes: Vec<(String, Vec<crate::engine::value::PathPart>)>,
+    #[serde(default)]
+    relation_tables: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +197,7 @@ pub fn restore(path: &Path) -> Result<Option<(StateFile, crate::engine::Engine)>
             table_floors: raw.engine.table_floors,
             loaded: raw.engine.loaded,
             indexes: raw.engine.indexes,
+            relation_tables: raw.engine.relation_tables,
         },
     };
     // The log: its records' last word overrides the snapshot's; the rest

@@ -389,6 +389,15 @@ impl Pipeline {
             .prepare(sql, params)
     }
 
+    /// Tells the engine which tables the schema defines `TYPE RELATION`,
+    /// before a view that traverses is planned (see `engine::graph`).
+    pub fn set_relation_tables(&self, tables: std::collections::BTreeSet<Arc<str>>) {
+        let mut engine = self.engine.write().unwrap_or_else(|p| p.into_inner());
+        if *engine.relation_tables() != tables {
+            engine.set_relation_tables(tables);
+        }
+    }
+
     /// The engine's counts, without waiting: while the applier holds the
     /// engine (a batch, a registration over a big table), the counts read
     /// last. `/health` and `/metrics` use this, so that a probe never

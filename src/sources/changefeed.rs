@@ -24,7 +24,7 @@
 //! - Retention: entries older than the largest change-feed expiry of the
 //!   database are garbage collected.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -147,6 +147,9 @@ pub struct TableInfo {
     pub has_feed: bool,
     /// The feed's expiry, when it could be read.
     pub expiry: Option<Duration>,
+    /// Defined `TYPE RELATION`: every record is an edge (see
+    /// `engine::graph`).
+    pub relation: bool,
 }
 
 /// Every table of the database and its change feed, from `INFO FOR DB STRUCTURE`.
@@ -156,6 +159,16 @@ pub async fn table_infos(db: &Db) -> Result<BTreeMap<String, TableInfo>, DbError
         .await?;
     let info: sdb::Value = response.take(0)?;
     Ok(parse_table_infos(info))
+}
+
+/// The tables the schema defines `TYPE RELATION`.
+pub async fn relation_tables(db: &Db) -> Result<BTreeSet<std::sync::Arc<str>>, DbError> {
+    Ok(table_infos(db)
+        .await?
+        .into_iter()
+        .filter(|(_, t)| t.relation)
+        .map(|(name, _)| std::sync::Arc::from(name.as_str()))
+        .collect())
 }
 
 /// Parses the `tables` of `INFO FOR DB STRUCTURE` (an array of table
@@ -189,12 +202,20 @@ pub fn parse_table_infos(info: sdb::Value) -> BTreeMap<String, TableInfo> {
             ),
             _ => (false, None),
         };
+        // `kind: {kind: "RELATION", in, out, enforced}` (3.3.5).
+        let relation = match table.get("kind") {
+            Some(sdb::Value::Object(k)) => {
+                matches!(k.get("kind"), Some(sdb::Value::String(s)) if s.eq_ignore_ascii_case("relation"))
+            }
+            _ => false,
+        };
         out.insert(
             name.clone(),
             TableInfo {
                 exists: true,
                 has_feed,
                 expiry: expiry.filter(|e| !e.is_zero()),
+                relation,
             },
         );
     }
@@ -441,7 +462,8 @@ mod tests {
             TableInfo {
                 exists: true,
                 has_feed: true,
-                expiry: Some(Duration::from_secs(86400))
+                expiry: Some(Duration::from_secs(86400)),
+                relation: false,
             }
         );
         assert_eq!(
@@ -449,7 +471,8 @@ mod tests {
             TableInfo {
                 exists: true,
                 has_feed: false,
-                expiry: None
+                expiry: None,
+                relation: false,
             }
         );
         assert!(!infos.contains_key("missing"));

@@ -565,7 +565,49 @@ impl Gen {
         RecordId::new(table, k)
     }
 
+    /// A write to the relation table `r` (`TYPE RELATION`): a new edge
+    /// between a `t` or `u` record and another (either may be missing),
+    /// its `w` changed (its `in` and `out` never change), the same again,
+    /// or its deletion.
+    pub(crate) fn edge_write(&mut self) -> Write {
+        let id = RecordId::new("r", Key::Int(self.n(1, 6)));
+        let content = match self.model.get(&id).cloned() {
+            Some(old) => match self.weighted(&[55, 10, 35]) {
+                0 => {
+                    let mut o = old;
+                    o.insert("w".into(), int(self.n(0, 3)));
+                    Some(o)
+                }
+                1 => Some(old),
+                _ => None,
+            },
+            None => {
+                // Mostly records that exist, so that traversals find them.
+                let end = |g: &mut Gen| {
+                    let table = if g.p(0.5) { "t" } else { "u" };
+                    Value::thing(g.record_of(table, 0.85))
+                };
+                let from = end(self);
+                let to = end(self);
+                let mut pairs: Vec<(ssp::engine::value::FieldName, Value)> =
+                    vec![("in".into(), from), ("out".into(), to)];
+                if self.p(0.8) {
+                    pairs.push(("w".into(), int(self.n(0, 3))));
+                }
+                Some(Object::from_pairs(pairs))
+            }
+        };
+        match &content {
+            Some(c) => self.model.insert(id.clone(), c.clone()),
+            None => self.model.remove(&id),
+        };
+        Write { id, content }
+    }
+
     pub(crate) fn write(&mut self) -> Write {
+        if self.p(0.12) {
+            return self.edge_write();
+        }
         let table = if self.p(0.6) { "t" } else { "u" };
         let id = self.record_of(table, 0.7);
         let content = match self.model.get(&id).cloned() {
@@ -600,7 +642,16 @@ impl Gen {
         };
         match &content {
             Some(c) => self.model.insert(id.clone(), c.clone()),
-            None => self.model.remove(&id),
+            None => {
+                // SurrealDB deletes a record's edges with it.
+                self.model.retain(|k, v| {
+                    k.table.as_str() != "r"
+                        || !["in", "out"]
+                            .iter()
+                            .any(|f| matches!(v.get(f), Some(Value::Thing(t)) if **t == id))
+                });
+                self.model.remove(&id)
+            }
         };
         Write { id, content }
     }
@@ -1300,6 +1351,28 @@ impl Gen {
     }
 
     pub(crate) fn query(&mut self, params: &mut BTreeMap<String, Value>) -> Query {
+        if self.p(0.04) {
+            return self.edge_query(params);
+        }
+        if self.p(0.05) {
+            // One record and its traversals: what they bring stands out.
+            let table = if self.p(0.5) { "t" } else { "u" };
+            let mut q = Query::empty(table);
+            let id = self.record_of(table, 0.9);
+            // (Array and object keys have no literal in SSP's queries.)
+            if !matches!(id.key, Key::Composite(_)) {
+                q.cond = Some(Ex::bin(
+                    Op::Eq,
+                    Ex::Field("id".into()),
+                    Ex::Lit(Value::thing(id)),
+                ));
+            }
+            for i in 0..self.n(1, 2) as usize {
+                let s = self.graph_sub(table, 1, i, params);
+                q.subs.push(s);
+            }
+            return q;
+        }
         let table = if self.p(0.88) { "t" } else { "u" };
         let mut q = Query::empty(table);
         self.projection(&mut q);
@@ -1361,6 +1434,9 @@ impl Gen {
         parent_star: bool,
         params: &mut BTreeMap<String, Value>,
     ) -> Sub {
+        if self.p(0.14) {
+            return self.graph_sub(parent, depth, nth, params);
+        }
         let mut alias = format!("s{depth}{nth}");
         let shape = self.weighted(&[34, 12, 14, 20, 20]);
         let table: &'static str = match (shape, parent) {
@@ -1482,6 +1558,89 @@ impl Gen {
         }
         self.extras(&mut q);
         Sub { q, index, alias }
+    }
+
+    /// A traversal from `$parent` over the relation table `r`, whose edges
+    /// join `t` and `u` records either way (see [`Gen::edge_write`]):
+    /// `$parent->r->t` / `$parent<-r<-u` (the records the edges name, in
+    /// edge order, repeats included, with a `WHERE` on them and a window
+    /// or `[0]`), `$parent->r` / `$parent<-r` (the edges, with `WHERE`,
+    /// `ORDER BY` and a window on them), and from an edge, `$parent->t`.
+    pub(crate) fn graph_sub(
+        &mut self,
+        parent: &'static str,
+        depth: u32,
+        nth: usize,
+        params: &mut BTreeMap<String, Value>,
+    ) -> Sub {
+        let alias = format!("g{depth}{nth}");
+        let arrow = if self.p(0.5) { "->" } else { "<-" };
+        let mut index = None;
+        if parent == "r" {
+            let table = self.pick(&["t", "u"]);
+            let mut q = Query::empty(table);
+            self.projection(&mut q);
+            q.from = Source::Graph(format!("$parent{arrow}{table}"));
+            if self.p(0.7) {
+                index = Some(0);
+            }
+            return Sub { q, index, alias };
+        }
+        if self.p(0.6) {
+            let table: &'static str = self.pick(&["t", "u"]);
+            let mut q = Query::empty(table);
+            self.projection(&mut q);
+            q.from = Source::Graph(format!("$parent{arrow}r{arrow}{table}"));
+            if self.p(0.5) {
+                let ctx = Ctx {
+                    table,
+                    parent: Some(parent),
+                };
+                q.cond = Some(self.cond(&ctx, 1, params));
+            }
+            self.window(&mut q, params);
+            if self.p(0.35) {
+                index = Some(if self.p(0.8) { 0 } else { 1 });
+            }
+            return Sub { q, index, alias };
+        }
+        let mut q = Query::empty("r");
+        q.from = Source::Graph(format!("$parent{arrow}r"));
+        if self.p(0.5) {
+            let op = self.pick(&[Op::Gt, Op::Le, Op::Eq, Op::Ne]);
+            q.cond = Some(Ex::bin(
+                op,
+                Ex::Field("w".into()),
+                Ex::Lit(int(self.n(0, 3))),
+            ));
+        }
+        if self.p(0.4) {
+            q.order = vec![("w".into(), self.pick(&[Dir::Default, Dir::Desc]))];
+        }
+        self.window(&mut q, params);
+        if self.p(0.3) {
+            index = Some(0);
+        }
+        Sub { q, index, alias }
+    }
+
+    /// A query over the edges themselves: `SELECT * FROM r [WHERE w ..]`
+    /// with traversals from each edge to its ends.
+    pub(crate) fn edge_query(&mut self, params: &mut BTreeMap<String, Value>) -> Query {
+        let mut q = Query::empty("r");
+        if self.p(0.5) {
+            let op = self.pick(&[Op::Gt, Op::Le, Op::Ne]);
+            q.cond = Some(Ex::bin(
+                op,
+                Ex::Field("w".into()),
+                Ex::Lit(int(self.n(0, 3))),
+            ));
+        }
+        for i in 0..self.n(1, 2) as usize {
+            let s = self.graph_sub("r", 1, i, params);
+            q.subs.push(s);
+        }
+        q
     }
 
     pub(crate) fn view(&mut self, id: String) -> ViewDef {

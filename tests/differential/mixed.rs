@@ -100,9 +100,7 @@ impl MixedRun<'_> {
     async fn steps(&mut self, stats: &mut MixedStats) -> Result<(), Failure> {
         let surreal = |si: usize, e: String| fail(Kind::Surreal, si, None, e);
         self.db
-            .run(DbQuery::new(
-                "DEFINE TABLE t SCHEMALESS; DEFINE TABLE u SCHEMALESS;",
-            ))
+            .run(DbQuery::new(crate::runner::SCHEMA))
             .await
             .map_err(|e| surreal(0, e.to_string()))?;
         for (si, step) in self.case.steps.iter().enumerate() {
@@ -181,10 +179,10 @@ impl MixedRun<'_> {
                 ("DELETE", sdb::Value::None)
             }
             Some(c) => {
-                let mut q =
-                    DbQuery::new("UPSERT $id CONTENT $c RETURN NONE; SELECT * FROM ONLY $id");
+                let (sql, content) = crate::runner::upsert(w, c);
+                let mut q = DbQuery::new(sql);
                 q.set("id", id.clone());
-                q.set("c", to_surreal(&Value::Object(c.clone())));
+                q.set("c", content);
                 let mut r = self.run_retrying(q).await?;
                 let stored: sdb::Value = r.take(1).map_err(|e| e.to_string())?;
                 let now = from_surreal(stored.clone());

@@ -213,6 +213,9 @@ pub(crate) enum Dir {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Source {
     Table,
+    /// `FROM $parent->r->t`, `$parent<-r`, `$parent->t` (in subqueries):
+    /// the traversal's text; `table` is the rows' table.
+    Graph(String),
     /// `FROM t:1`, `FROM [t:1, t:2]` (`list`), or either as `$param`.
     Ids {
         ids: Vec<RecordId>,
@@ -309,6 +312,7 @@ impl Query {
         }
         match &self.from {
             Source::Table => out.push_str(self.table),
+            Source::Graph(g) => out.push_str(g),
             Source::Ids {
                 param: Some(name), ..
             } => {

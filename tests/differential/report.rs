@@ -31,13 +31,28 @@ pub(crate) fn repro(seed: u64, index: u64, case: &Case, f: &Failure, runs: usize
         "-- SurrealQL, to paste into `surreal sql`. Each `-- [step n] batch` is one engine batch;\n\
          -- the engine.register/unregister lines are what SSP was told between them."
     );
-    let _ = writeln!(s, "REMOVE TABLE IF EXISTS t; REMOVE TABLE IF EXISTS u;");
+    let _ = writeln!(
+        s,
+        "REMOVE TABLE IF EXISTS t; REMOVE TABLE IF EXISTS u; REMOVE TABLE IF EXISTS r;\n{}",
+        crate::runner::SCHEMA
+    );
     for (i, step) in case.steps.iter().enumerate() {
         match step {
             Step::Batch(ws) => {
                 let _ = writeln!(s, "-- [step {i}] batch");
                 for w in ws {
                     match &w.content {
+                        Some(c) if w.id.table.as_str() == "r" => {
+                            let mut c = c.clone();
+                            c.insert("id".into(), Value::thing(w.id.clone()));
+                            let c = lit(&Value::Object(c));
+                            let _ = writeln!(
+                                s,
+                                "IF record::exists({}) {{ UPDATE {} CONTENT {c}; }} ELSE {{ INSERT \
+                                 RELATION INTO r {c}; }};",
+                                w.id, w.id
+                            );
+                        }
                         Some(c) => {
                             let _ = writeln!(
                                 s,

@@ -41,6 +41,8 @@ pub(crate) struct Stats {
     pub(crate) sub_views_nonempty: u64,
     /// Per construct of the query's text: view checks, and non-empty ones.
     pub(crate) constructs: BTreeMap<&'static str, (u64, u64)>,
+    /// Views the engine sent to the re-query tier after a batch.
+    pub(crate) moved: u64,
 }
 
 /// The constructs a view's query uses, of those `constructs` counts.
@@ -52,7 +54,7 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
         Source::Ids { param: Some(_), .. } => out.push("FROM $ids"),
         Source::Ids { list: true, .. } => out.push("FROM [ids]"),
         Source::Ids { .. } => out.push("FROM id"),
-        Source::Table => {}
+        Source::Table | Source::Graph(_) => {}
     }
     fn renames(q: &Query) -> bool {
         q.key_fns
@@ -71,7 +73,23 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
             .any(|k| q.fetch.iter().any(|f| k.starts_with(&format!("{f}."))))
             || q.subs.iter().any(|s| fetches_paths(&s.q))
     }
-    let checks: [(&'static str, bool); 12] = [
+    let traverses = |two: bool| {
+        let steps = |g: &str| g.matches("->").count() + g.matches("<-").count();
+        q.subs
+            .iter()
+            .chain(q.subs.iter().flat_map(|s| s.q.subs.iter()))
+            .any(|s| {
+                matches!(&s.q.from, Source::Graph(g)
+                if (steps(g) == 2) == two && (two || s.q.table == "r"))
+            })
+    };
+    let checks: [(&'static str, bool); 15] = [
+        ("$parent->r->t (the records of edges)", traverses(true)),
+        ("$parent->r (edges)", traverses(false)),
+        (
+            "FROM r, $parent->t (an edge's end)",
+            q.table == "r" && !q.subs.is_empty(),
+        ),
         ("a path through record links", through_links),
         ("FETCH of a field shown by its paths", fetches_paths(q)),
         (
@@ -289,6 +307,33 @@ pub(crate) fn written_subs(q: &Query) -> Vec<&Sub> {
         .collect()
 }
 
+/// The tables of a case: `t` and `u`, and `r`, whose records are edges
+/// between them (`TYPE RELATION`).
+pub(crate) const SCHEMA: &str =
+    "DEFINE TABLE t SCHEMALESS; DEFINE TABLE u SCHEMALESS; DEFINE TABLE r TYPE RELATION;";
+
+/// How a write with content `c` is made, as an app makes it, and the
+/// content to bind as `$c`; the SurrealQL then reads the record back
+/// (`SELECT * FROM ONLY $id` is its second result). An edge is made with
+/// `INSERT RELATION` (`UPSERT` cannot make one), and updated whole, which
+/// keeps its `in` and `out`.
+pub(crate) fn upsert(w: &Write, c: &Object) -> (&'static str, sdb::Value) {
+    if w.id.table.as_str() == "r" {
+        let mut c = c.clone();
+        c.insert("id".into(), Value::thing(w.id.clone()));
+        (
+            "IF record::exists($id) { UPDATE $id CONTENT $c RETURN NONE; } \
+             ELSE { INSERT RELATION INTO r $c RETURN NONE; }; SELECT * FROM ONLY $id",
+            to_surreal(&Value::Object(c)),
+        )
+    } else {
+        (
+            "UPSERT $id CONTENT $c RETURN NONE; SELECT * FROM ONLY $id",
+            to_surreal(&Value::Object(c.clone())),
+        )
+    }
+}
+
 pub(crate) fn meta(def: &ViewDef) -> ViewMeta {
     ViewMeta {
         id: def.id.as_str().into(),
@@ -336,7 +381,7 @@ impl Runner {
     pub(crate) async fn reset(&self) -> Result<(), String> {
         let mut r = self
             .db
-            .query("REMOVE TABLE IF EXISTS t; REMOVE TABLE IF EXISTS u; DEFINE TABLE t SCHEMALESS; DEFINE TABLE u SCHEMALESS;")
+            .query(format!("REMOVE TABLE IF EXISTS t; REMOVE TABLE IF EXISTS u; REMOVE TABLE IF EXISTS r; {SCHEMA}"))
             .await
             .map_err(|e| e.to_string())?;
         let errors = r.take_errors();
@@ -365,10 +410,10 @@ impl Runner {
                 })
             }
             Some(c) => {
-                let content = to_surreal(&Value::Object(c.clone()));
+                let (sql, content) = upsert(w, c);
                 let mut r = self
                     .db
-                    .query("UPSERT $id CONTENT $c RETURN NONE; SELECT * FROM ONLY $id")
+                    .query(sql)
                     .bind(vars(vec![("id", id), ("c", content)]))
                     .await
                     .map_err(|e| e.to_string())?;
@@ -386,6 +431,26 @@ impl Runner {
                 }
             }
         }
+    }
+
+    /// The ids of the edges SurrealDB holds.
+    pub(crate) async fn edge_ids(&self) -> Result<BTreeSet<RecordId>, String> {
+        let mut r = self
+            .db
+            .query("SELECT VALUE id FROM r")
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: sdb::Value = r.take(0).map_err(|e| e.to_string())?;
+        let sdb::Value::Array(items) = v else {
+            return Err(format!("ids: {}", sdb::ToSql::to_sql(&v)));
+        };
+        Ok(items
+            .iter()
+            .filter_map(|i| match i {
+                sdb::Value::RecordId(r) => record_id_from_surreal(r),
+                _ => None,
+            })
+            .collect())
     }
 
     /// The view's result in SurrealDB, and how many records subqueries brought.
@@ -416,7 +481,12 @@ impl Runner {
         };
         // The engine is given every write to both tables: it holds them in
         // full, so paths through links into either are evaluated.
-        engine.mark_loaded(&[std::sync::Arc::from("t"), std::sync::Arc::from("u")]);
+        engine.mark_loaded(&[
+            std::sync::Arc::from("t"),
+            std::sync::Arc::from("u"),
+            std::sync::Arc::from("r"),
+        ]);
+        engine.set_relation_tables([std::sync::Arc::from("r")].into());
         // View id -> (definition index, edges implied by the deltas so far).
         let mut active: BTreeMap<String, (usize, Edges)> = BTreeMap::new();
         // Every record's content as the engine was given it, and its version.
@@ -436,12 +506,20 @@ impl Runner {
                         changes.push(c);
                     }
                     let deltas = engine.apply_batch(&changes);
+                    // The edges SurrealDB deleted with their `in` or `out`
+                    // (perhaps after this batch wrote them): gone from the
+                    // engine too.
+                    let alive = self
+                        .edge_ids()
+                        .await
+                        .map_err(|e| fail(Kind::Surreal, si, None, format!("edges: {e}")))?;
                     // Versions: 1 on first sight, +1 per batch that changed the
                     // content, gone with the record; unchanged records are in no
                     // `updated`, and a batch that changes nothing emits nothing.
                     let mut finals: BTreeMap<&RecordId, Option<&Object>> = BTreeMap::new();
                     for c in &changes {
-                        finals.insert(&c.id, c.content.as_ref());
+                        let cascaded = c.id.table.as_str() == "r" && !alive.contains(&c.id);
+                        finals.insert(&c.id, c.content.as_ref().filter(|_| !cascaded));
                     }
                     let mut unchanged = BTreeSet::new();
                     for (id, new) in &finals {
@@ -484,6 +562,25 @@ impl Runner {
                             ));
                         }
                     }
+                    let gone: Vec<RecordId> = contents
+                        .keys()
+                        .filter(|id| id.table.as_str() == "r" && !alive.contains(*id))
+                        .cloned()
+                        .collect();
+                    for id in gone {
+                        contents.remove(&id);
+                        versions.remove(&id);
+                        if let Some(v) = engine.version(&id) {
+                            return Err(fail(
+                                Kind::Delta,
+                                si,
+                                None,
+                                format!(
+                                    "{id} is gone from SurrealDB, and the engine holds it (version {v})"
+                                ),
+                            ));
+                        }
+                    }
                     if unchanged.len() == finals.len() && !deltas.is_empty() {
                         return Err(fail(
                             Kind::Delta,
@@ -522,6 +619,16 @@ impl Runner {
                                 Some(*di),
                                 format!("`updated` for unchanged {r}"),
                             ));
+                        }
+                    }
+                    // The views the engine can no longer keep exact (a
+                    // record it cannot tell from an edge, a link it does not
+                    // follow): SSP moves them to the re-query tier, which
+                    // runs the query in SurrealDB. No longer compared.
+                    for m in engine.take_link_views() {
+                        if active.remove(m.id.as_ref()).is_some() {
+                            engine.unregister(&m.id);
+                            stats.moved += 1;
                         }
                     }
                 }

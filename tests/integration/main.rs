@@ -12,6 +12,7 @@ mod cluster;
 mod connection;
 mod corpus;
 mod fuzz_bodies;
+mod graph;
 mod hardening;
 mod http;
 mod js_clients;

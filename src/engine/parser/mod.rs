@@ -60,7 +60,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::ast::{ArithOp, BinOp, Expr, Field, Function, Order, Select};
+use super::ast::{ArithOp, BinOp, Expr, Field, Function, GraphStep, Order, Select};
 use super::value::{Key, Number, PathPart, RecordId, Value};
 use surrealdb::types as sdb;
 use surrealdb::types::Decimal;

@@ -124,7 +124,7 @@ impl<'a> Parser<'a> {
         }
         self.bump(&t);
 
-        let (only, table, ids) = self.parse_from_target(nested)?;
+        let (only, table, ids, graph) = self.parse_from_target(nested)?;
         self.check_clause()?;
 
         let filter = if self.eat_kw("WHERE")? {
@@ -198,6 +198,9 @@ impl<'a> Parser<'a> {
             start,
             fetch,
             fetch_nested,
+            graph,
+            through: None,
+            graph_checks: None,
         })
     }
 
@@ -243,13 +246,23 @@ impl<'a> Parser<'a> {
     }
 
     /// The single `FROM` target: `[ONLY]` and one table name, a record id,
-    /// an array of record ids or (outside subqueries) a `$param`, as
-    /// `(only, table, ids)`. A param's table is known only once it is bound.
+    /// an array of record ids or (outside subqueries) a `$param`, or (in a
+    /// subquery) a graph traversal from `$parent`, as `(only, table, ids,
+    /// graph)`. A param's table is known only once it is bound.
     pub(super) fn parse_from_target(
         &mut self,
         nested: bool,
-    ) -> PResult<(bool, String, Option<Expr>)> {
+    ) -> PResult<(bool, String, Option<Expr>, Vec<GraphStep>)> {
         let mut t = self.peek()?;
+        if nested
+            && matches!(&t.tok, Tok::Param(p) if p.eq_ignore_ascii_case("parent"))
+            && self.graph_arrow(&self.peek_after(&t)?).is_some()
+        {
+            self.bump(&t);
+            let graph = self.parse_graph_steps()?;
+            self.end_of_from_target("a traversal in FROM goes from `$parent`")?;
+            return Ok((false, String::new(), None, graph));
+        }
         let why_one = "a view reads exactly one table: `FROM <table>`";
         // `ONLY` followed by a target (not by a clause or the end, where it
         // is a table named `only`).
@@ -295,7 +308,7 @@ impl<'a> Parser<'a> {
                 _ => String::new(),
             };
             self.end_of_from_target(why_one)?;
-            return Ok((only, table, Some(ids)));
+            return Ok((only, table, Some(ids), Vec::new()));
         }
         let name = match &t.tok {
             Tok::Word(w) if Self::word_is_special_prime(w) => {
@@ -336,7 +349,73 @@ impl<'a> Parser<'a> {
             return Err(self.refuse(at, construct, why_one));
         }
         self.end_of_from_target(why_one)?;
-        Ok((only, name, None))
+        Ok((only, name, None, Vec::new()))
+    }
+
+    /// Whether `t` starts a graph step: `->` gives `Some(true)`, `<-` (not
+    /// `<->`) `Some(false)`.
+    fn graph_arrow(&self, t: &Token) -> Option<bool> {
+        if t.is("->") {
+            Some(true)
+        } else if t.is("<") && self.followed_by(t, "-") && !self.followed_by(t, "->") {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// `->wrote->post` / `<-wrote<-user`: one or two steps, each to a named
+    /// table. Anything else a traversal may say (`->?`, `->(wrote WHERE
+    /// ...)`, `<->`, a third step, a path after it) is refused by name.
+    fn parse_graph_steps(&mut self) -> PResult<Vec<GraphStep>> {
+        let mut steps = Vec::new();
+        loop {
+            let t = self.peek()?;
+            let Some(out) = self.graph_arrow(&t) else {
+                if t.is("<") || self.is_path_continuation(&t) {
+                    return Err(self.refuse(
+                        t.start,
+                        "graph traversal",
+                        "a traversal in FROM is `$parent->edge`, `$parent->edge->table` or the \
+                         same with `<-`",
+                    ));
+                }
+                return Ok(steps);
+            };
+            self.bump(&t);
+            if !out {
+                // The `-` of `<-`.
+                let dash = self.peek()?;
+                self.bump(&dash);
+            }
+            let name = self.peek()?;
+            let Some(table) = name.ident().map(str::to_owned) else {
+                return Err(self.refuse(
+                    name.start,
+                    "graph traversal",
+                    "each step of a traversal in FROM names one table (not `?`, a list or a \
+                     filter)",
+                ));
+            };
+            self.bump(&name);
+            let after = self.peek()?;
+            if after.is(",") || after.is("(") || after.is(":") || after.is(".") || after.is("[") {
+                return Err(self.refuse(
+                    after.start,
+                    "graph traversal",
+                    "each step of a traversal in FROM names one table (not `?`, a list or a \
+                     filter)",
+                ));
+            }
+            steps.push(GraphStep { out, table });
+            if steps.len() > 2 {
+                return Err(self.refuse(
+                    t.start,
+                    "graph traversal",
+                    "a traversal in FROM takes at most two steps (`$parent<-edge<-table`)",
+                ));
+            }
+        }
     }
 
     /// `FROM t:1`, `FROM [t:1, t:2]`, `FROM $ids`: the target when it names

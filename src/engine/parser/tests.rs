@@ -1413,3 +1413,49 @@ fn a_linked_record_whole() {
     refused("SELECT author.*.name AS n FROM t", "path after `.*`");
     refused("SELECT * FROM t WHERE author.* = 1", "`.*` (all fields)");
 }
+
+#[test]
+fn traversals_from_parent_in_subqueries() {
+    let q = ok("SELECT *, (SELECT id FROM $parent<-wrote<-user WHERE a = 1)[0] AS by FROM post");
+    let Field::Subquery { query, index, .. } = &q.fields[1] else {
+        panic!("a subquery")
+    };
+    assert_eq!(*index, Some(0));
+    assert_eq!(
+        query.graph,
+        vec![
+            GraphStep {
+                out: false,
+                table: "wrote".into()
+            },
+            GraphStep {
+                out: false,
+                table: "user".into()
+            }
+        ]
+    );
+    assert!(query.table.is_empty() && query.filter.is_some());
+    let q = ok("SELECT *, (SELECT * FROM $PARENT->likes) AS l FROM post");
+    let Field::Subquery { query, .. } = &q.fields[1] else {
+        panic!("a subquery")
+    };
+    assert_eq!(query.graph.len(), 1);
+    assert!(query.graph[0].out);
+    refused(
+        "SELECT *, (SELECT * FROM $parent->?) AS l FROM post",
+        "graph traversal",
+    );
+    refused(
+        "SELECT *, (SELECT * FROM $parent->a->b->c) AS l FROM post",
+        "graph traversal",
+    );
+    refused(
+        "SELECT *, (SELECT * FROM $parent->(likes WHERE a = 1)) AS l FROM post",
+        "graph traversal",
+    );
+    refused(
+        "SELECT *, (SELECT * FROM $parent<->likes) AS l FROM post",
+        "FROM a parameter",
+    );
+    refused("SELECT * FROM $p->likes", "graph traversal");
+}

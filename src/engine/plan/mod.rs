@@ -54,6 +54,12 @@ pub struct Plan {
     /// Together with the plan, their values identify a node. They include
     /// the view parameters its subqueries read (not their `$parent`).
     pub param_refs: Vec<(String, Vec<PathPart>)>,
+    /// A two-step traversal's edges (`$parent<-wrote<-user`): its rows
+    /// are no members of the view, only the records their [`Plan::fetch`]
+    /// field names are (see [`super::ast::Select::through`]).
+    pub hidden: bool,
+    /// What the data must not hold for a lowered traversal to stay exact.
+    pub graph_checks: Option<super::ast::GraphChecks>,
 }
 
 /// What a plan is with its parameters bound: the data of one node.
@@ -132,6 +138,22 @@ impl Plan {
         }
     }
 
+    /// The tables whose edges the lowered traversals of this plan and its
+    /// subplans must not see (see [`super::ast::GraphChecks::no_edges_in`]).
+    pub fn no_edges_in(&self, out: &mut Vec<Arc<str>>) {
+        if let Some(t) = self
+            .graph_checks
+            .as_ref()
+            .and_then(|c| c.no_edges_in.as_deref())
+            && !out.iter().any(|x| **x == *t)
+        {
+            out.push(Arc::from(t));
+        }
+        for s in &self.subplans {
+            s.no_edges_in(out);
+        }
+    }
+
     /// Whether this plan or a subplan reads through record links (a path,
     /// or a `FETCH`).
     pub fn reads_links(&self) -> bool {
@@ -169,6 +191,8 @@ impl Plan {
             link_hops: 0,
             fetch: nested.to_vec(),
             param_refs: vec![(FETCH_PARAM.into(), Vec::new())],
+            hidden: false,
+            graph_checks: None,
         }
     }
 
@@ -292,7 +316,17 @@ impl Planner {
             element,
             subplans,
             index_term: select.filter.as_ref().and_then(index_term),
-            fetch: fetched_fields(select).unwrap_or_default(),
+            fetch: match &select.through {
+                // The traversal's records, as FETCH fetches a link.
+                Some(f) => vec![projection::FetchField {
+                    field: f.clone(),
+                    ids_only: false,
+                    nested: Vec::new(),
+                }],
+                None => fetched_fields(select).unwrap_or_default(),
+            },
+            hidden: select.through.is_some(),
+            graph_checks: select.graph_checks.clone(),
             follows_links: select.filter.as_ref().is_some_and(reads_through_links)
                 || select.order.iter().any(order_fetches),
             link_hops: select
@@ -506,7 +540,7 @@ mod tests {
         let Value::Object(params) = Value::from(&params) else {
             panic!("params")
         };
-        resolve(select, &params)
+        resolve(select, &params, &|_| false)
     }
 
     #[test]
