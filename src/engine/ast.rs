@@ -125,6 +125,14 @@ pub enum Field {
         /// Where the row shows it: `field` itself without `AS`.
         alias: Vec<PathPart>,
     },
+    /// A value the rows show that SSP never evaluates, because it cannot
+    /// change which records a view holds and cannot fail: a traversal from
+    /// the row (`<-owns<-user AS owners`, `->likes->post.id`), `count(`
+    /// of one `)`, `$param IN` one, and a path after a subquery
+    /// (`(SELECT name FROM ...)[0].name AS by`: a value, so its records
+    /// are no members, as in the re-query tier). `ORDER BY` or `FETCH` of
+    /// it is the re-query tier's.
+    Computed { alias: Option<Vec<PathPart>> },
     /// `(SELECT ...)[index] [AS alias]`: every record the subquery selects for
     /// an included parent record joins the view's result set. With `[index]`,
     /// only that element of the subquery's result does.

@@ -166,6 +166,10 @@ impl Engine {
                 _ => {}
             };
             match o.get(&f.field) {
+                // `(SELECT ... FROM $parent.links)[0]`: the first record
+                // that exists. (A set there is one row, no record: as
+                // `FETCH`, measured.)
+                Some(Value::Array(_)) if f.first_only => value::note_link_followed(),
                 // `user.id`: an array's `id`s are no record (see `FetchField`).
                 Some(Value::Array(_)) if f.ids_only => {}
                 Some(Value::Array(items)) => items.iter().for_each(&mut take),

@@ -291,7 +291,7 @@ fn rewrite_select(
         match f {
             ast::Field::Expr { expr, .. } => rewrite_expr(expr, params, links, next),
             ast::Field::Subquery { query, .. } => rewrite_select(query, params, links, next),
-            ast::Field::All | ast::Field::LinkAll { .. } => {}
+            ast::Field::All | ast::Field::LinkAll { .. } | ast::Field::Computed { .. } => {}
         }
     }
 }

@@ -1266,6 +1266,24 @@ impl Gen {
                 }
             }
         }
+        if self.p(0.1) && !q.value {
+            // Values of the rows SSP does not evaluate: membership unchanged.
+            let link = if q.table == "t" { "link" } else { "friend" };
+            for _ in 0..self.n(1, 2) {
+                let f = match self.n(0, 6) {
+                    0 => "->r->t AS cg".to_string(),
+                    1 => "<-r<-u.id AS cg".to_string(),
+                    2 => "<-r AS cg".to_string(),
+                    3 => "count(<-r) AS cn".to_string(),
+                    4 => "count(->r->u) AS cn".to_string(),
+                    5 => "u:1 IN <-r<-u AS ci".to_string(),
+                    _ => {
+                        format!("(SELECT * FROM u WHERE id = $parent.{link} LIMIT 1)[0].name AS cs")
+                    }
+                };
+                q.computed.push(f);
+            }
+        }
         if self.p(0.08) {
             let f = self.pick(&[
                 "record::id(id) AS rid",
@@ -1368,7 +1386,18 @@ impl Gen {
                 ));
             }
             for i in 0..self.n(1, 2) as usize {
-                let s = self.graph_sub(table, 1, i, params);
+                let s = if self.p(0.5) {
+                    let mut s = self.parent_field_sub(table, 1, i);
+                    if table == "t" && self.p(0.5) {
+                        // The first record of an array: SurrealDB skips
+                        // missing ones.
+                        s.q.from = Source::ParentField("links");
+                        s.index = Some(0);
+                    }
+                    s
+                } else {
+                    self.graph_sub(table, 1, i, params)
+                };
                 q.subs.push(s);
             }
             return q;
@@ -1436,6 +1465,9 @@ impl Gen {
     ) -> Sub {
         if self.p(0.14) {
             return self.graph_sub(parent, depth, nth, params);
+        }
+        if parent != "r" && self.p(0.12) {
+            return self.parent_field_sub(parent, depth, nth);
         }
         let mut alias = format!("s{depth}{nth}");
         let shape = self.weighted(&[34, 12, 14, 20, 20]);
@@ -1622,6 +1654,26 @@ impl Gen {
             index = Some(0);
         }
         Sub { q, index, alias }
+    }
+
+    /// `(SELECT * FROM $parent.link)[0]`: the records a field of the parent
+    /// names, as `FETCH` would: `t.link` a `u` or `t` id, `t.links` an array
+    /// or set of `u` ids, `u.friend` a `u`, `u.owner` a `t`.
+    pub(crate) fn parent_field_sub(&mut self, parent: &'static str, depth: u32, nth: usize) -> Sub {
+        let (field, table): (&'static str, &'static str) = if parent == "t" {
+            self.pick(&[("link", "u"), ("links", "u")])
+        } else {
+            self.pick(&[("friend", "u"), ("owner", "t")])
+        };
+        let mut q = Query::empty(table);
+        self.projection(&mut q);
+        q.from = Source::ParentField(field);
+        let index = self.p(0.5).then_some(0);
+        Sub {
+            q,
+            index,
+            alias: format!("f{depth}{nth}"),
+        }
     }
 
     /// A query over the edges themselves: `SELECT * FROM r [WHERE w ..]`

@@ -216,6 +216,9 @@ pub(crate) enum Source {
     /// `FROM $parent->r->t`, `$parent<-r`, `$parent->t` (in subqueries):
     /// the traversal's text; `table` is the rows' table.
     Graph(String),
+    /// `FROM $parent.link` (in subqueries): the records a field of the
+    /// including record names.
+    ParentField(&'static str),
     /// `FROM t:1`, `FROM [t:1, t:2]` (`list`), or either as `$param`.
     Ids {
         ids: Vec<RecordId>,
@@ -234,6 +237,9 @@ pub(crate) struct Query {
     pub(crate) value: bool,
     /// `record::id(id) AS rid` and such: projected, membership unchanged.
     pub(crate) key_fns: Vec<String>,
+    /// Values SSP does not evaluate (`->r->t AS cg`, `count(<-r) AS cn`,
+    /// `(SELECT ...)[0].name AS cs`): membership unchanged.
+    pub(crate) computed: Vec<String>,
     /// `OMIT a, b`: fields or subquery aliases dropped from the rows.
     pub(crate) omit: Vec<String>,
     /// `SELECT *` or `SELECT id, <fields>`.
@@ -265,6 +271,7 @@ impl Query {
             only: false,
             value: false,
             key_fns: Vec::new(),
+            computed: Vec::new(),
             omit: Vec::new(),
             star: true,
             fields: Vec::new(),
@@ -313,6 +320,10 @@ impl Query {
         match &self.from {
             Source::Table => out.push_str(self.table),
             Source::Graph(g) => out.push_str(g),
+            Source::ParentField(f) => {
+                out.push_str("$parent.");
+                out.push_str(f);
+            }
             Source::Ids {
                 param: Some(name), ..
             } => {
@@ -369,6 +380,7 @@ impl Query {
         }
         items.append(&mut plain);
         items.extend(self.key_fns.iter().cloned());
+        items.extend(self.computed.iter().cloned());
         out.push_str(&items.join(", "));
     }
 
@@ -451,6 +463,11 @@ impl Query {
         if !self.key_fns.is_empty() {
             let mut q = self.clone();
             q.key_fns.clear();
+            out.push(q);
+        }
+        if !self.computed.is_empty() {
+            let mut q = self.clone();
+            q.computed.clear();
             out.push(q);
         }
         if !self.omit.is_empty() {

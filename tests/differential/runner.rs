@@ -54,7 +54,15 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
         Source::Ids { param: Some(_), .. } => out.push("FROM $ids"),
         Source::Ids { list: true, .. } => out.push("FROM [ids]"),
         Source::Ids { .. } => out.push("FROM id"),
-        Source::Table | Source::Graph(_) => {}
+        Source::Table | Source::Graph(_) | Source::ParentField(_) => {}
+    }
+    fn from_field(q: &Query) -> bool {
+        q.subs
+            .iter()
+            .any(|s| matches!(s.q.from, Source::ParentField(_)) || from_field(&s.q))
+    }
+    if from_field(q) {
+        out.push("(SELECT ... FROM $parent.link)");
     }
     fn renames(q: &Query) -> bool {
         q.key_fns
@@ -83,7 +91,14 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
                 if (steps(g) == 2) == two && (two || s.q.table == "r"))
             })
     };
-    let checks: [(&'static str, bool); 15] = [
+    fn computes(q: &Query) -> bool {
+        !q.computed.is_empty() || q.subs.iter().any(|s| computes(&s.q))
+    }
+    let checks: [(&'static str, bool); 16] = [
+        (
+            "a computed value (traversal, count, subquery path)",
+            computes(q),
+        ),
         ("$parent->r->t (the records of edges)", traverses(true)),
         ("$parent->r (edges)", traverses(false)),
         (
@@ -215,6 +230,13 @@ pub(crate) fn flatten_row(
     depth: usize,
     nested: &mut usize,
 ) -> Result<(), String> {
+    // `SELECT * FROM $parent.link` where the field holds no record: a row
+    // of that value, which is no member.
+    if matches!(q.from, Source::ParentField(_))
+        && !matches!(row, sdb::Value::Object(o) if matches!(o.get("id"), Some(sdb::Value::RecordId(_))))
+    {
+        return Ok(());
+    }
     let o = match row {
         sdb::Value::Object(o) => o,
         // `SELECT VALUE id`
@@ -274,6 +296,8 @@ pub(crate) fn flatten_row(
             None | Some(sdb::Value::None) | Some(sdb::Value::Null) => {}
             Some(v @ sdb::Value::Object(_)) => flatten_row(v, &s.q, out, depth + 1, nested)?,
             Some(v @ sdb::Value::Array(_)) => flatten(v, &s.q, out, depth + 1, nested)?,
+            // `(SELECT * FROM $parent.link)[0]` of a value that is no record.
+            Some(_) if matches!(s.q.from, Source::ParentField(_)) => {}
             Some(other) => {
                 return Err(format!(
                     "subquery field `{}` holds {}",

@@ -85,7 +85,14 @@ async fn traversals_run_incrementally(backend: Backend) {
         id: "gwrote_posts",
         sql: "SELECT id, (SELECT id FROM $parent->gp)[0] AS p FROM gwrote",
     };
-    let views = [authors, first, wrote, edge_rows, ends];
+    // Values SSP does not evaluate: the rows' records only.
+    let values = View {
+        id: "gp_values",
+        sql: "SELECT id, count(<-gwrote) AS n, <-gwrote<-gu.name AS names, gu:1 IN <-gwrote<-gu \
+              AS by_ann, (SELECT name FROM gu WHERE name = 'bob')[0].name AS bob FROM gp \
+              WHERE n != NONE",
+    };
+    let views = [authors, first, wrote, edge_rows, ends, values];
     for v in views {
         let body = register(&app, v).await;
         assert_eq!(body["tier"]["kind"], "incremental", "{}: {body}", v.sql);

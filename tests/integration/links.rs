@@ -84,7 +84,12 @@ async fn link_paths_run_incrementally(backend: Backend) {
         id: "kp_author_whole",
         sql: "SELECT *, author.* AS by FROM kp",
     };
-    let views = [by_name, by_org, by_id, first, fetched, whole];
+    // A subquery over the record a field names: as `FETCH author`.
+    let from_field = View {
+        id: "kp_from_author",
+        sql: "SELECT id, (SELECT id, name FROM $parent.author)[0] AS by FROM kp",
+    };
+    let views = [by_name, by_org, by_id, first, fetched, whole, from_field];
     for v in views {
         let body = register(&app, v).await;
         assert_eq!(body["tier"]["kind"], "incremental", "{}: {body}", v.sql);
@@ -130,11 +135,14 @@ async fn link_paths_run_incrementally(backend: Backend) {
     // `ORDER BY` does not follow links in SurrealDB: id order.
     let e = edges(&db, first.id).await;
     assert_eq!(e.keys().collect::<Vec<_>>(), ["kp:1", "kp:2"]);
-    let e = edges(&db, fetched.id).await;
-    assert!(
-        e.contains_key("kus:9") && !e.contains_key("kus:1"),
-        "zed came, ann went: {e:?}"
-    );
+    for v in [fetched, from_field] {
+        let e = edges(&db, v.id).await;
+        assert!(
+            e.contains_key("kus:9") && !e.contains_key("kus:1"),
+            "{}: zed came, ann went: {e:?}",
+            v.sql
+        );
+    }
     assert!(!edges(&db, by_id.id).await.contains_key("kp:1"));
     // A post moves to another author.
     run(

@@ -17,6 +17,8 @@ impl<'a> Parser<'a> {
                 self.parse_subquery_field()?
             } else if let Some(field) = self.parse_link_all()? {
                 field
+            } else if let Some(field) = self.parse_computed()? {
+                field
             } else {
                 let expr = self.parse_expr(Bp::Base)?;
                 let alias = self.parse_alias()?;
@@ -76,6 +78,105 @@ impl<'a> Parser<'a> {
         Ok(vec![Field::Expr { expr, alias: None }])
     }
 
+    /// A value of the rows SSP does not evaluate (see [`Field::Computed`]),
+    /// if one comes: a traversal from the row, `count(` of one `)`, or a
+    /// `$param` or record id `IN` one. Anything after it but the end of
+    /// the field is refused by name.
+    pub(super) fn parse_computed(&mut self) -> PResult<Option<Field>> {
+        let save = self.pos;
+        let t = self.peek()?;
+        let at = t.start;
+        let matched = if self.graph_arrow(&t).is_some() {
+            self.parse_traversal_value()?;
+            true
+        } else if t.is_kw("count") && self.peek_after(&t)?.is("(") {
+            let open = self.peek_after(&t)?;
+            if self.graph_arrow(&self.peek_after(&open)?).is_some() {
+                self.bump(&open);
+                self.parse_traversal_value()?;
+                self.expect_punct(")", "`)` closing `count(`")?;
+                true
+            } else {
+                false
+            }
+        } else if matches!(t.tok, Tok::Param(_))
+            || (matches!(t.tok, Tok::Word(_)) && self.peek_after(&t)?.is(":"))
+        {
+            // `$user IN <-member<-user.id`: read ahead, and go back if it is
+            // anything else.
+            match self.parse_primary() {
+                Ok(Expr::Param { .. } | Expr::Literal(Value::Thing(_))) => {
+                    let kw = self.peek()?;
+                    if (kw.is_kw("IN") || kw.is_kw("INSIDE"))
+                        && self.graph_arrow(&self.peek_after(&kw)?).is_some()
+                    {
+                        self.bump(&kw);
+                        self.parse_traversal_value()?;
+                        true
+                    } else {
+                        false
+                    }
+                }
+                _ => false,
+            }
+        } else {
+            false
+        };
+        if !matched {
+            self.pos = save;
+            return Ok(None);
+        }
+        self.end_of_computed(at)?;
+        let alias = self.parse_alias()?;
+        Ok(Some(Field::Computed { alias }))
+    }
+
+    /// After a computed value: the end of the field, or a refusal (an
+    /// operator over it, which SSP would have to evaluate).
+    fn end_of_computed(&self, at: usize) -> PResult<()> {
+        let t = self.peek()?;
+        let ends = t.is(",") || t.is_kw("AS") || t.is_kw("FROM") || t.is_kw("OMIT");
+        if ends {
+            Ok(())
+        } else {
+            Err(self.refuse(
+                at,
+                "expression over a graph traversal",
+                "a traversal is projected as a value (`<-likes<-user AS fans`, `count(<-likes)`, \
+                 `$user IN <-likes<-user`)",
+            ))
+        }
+    }
+
+    /// `->likes->post.title`, `<-owns<-user.id`: named tables, then a
+    /// path.
+    fn parse_traversal_value(&mut self) -> PResult<()> {
+        loop {
+            let t = self.peek()?;
+            let Some(out) = self.graph_arrow(&t) else {
+                break;
+            };
+            self.bump(&t);
+            if !out {
+                let dash = self.peek()?;
+                self.bump(&dash);
+            }
+            let name = self.peek()?;
+            let after = self.peek_after(&name)?;
+            if name.ident().is_none() || after.is("(") {
+                return Err(self.refuse(
+                    name.start,
+                    "graph traversal",
+                    "each step of a projected traversal names one table (not `?`, a list or a \
+                     filter)",
+                ));
+            }
+            self.bump(&name);
+        }
+        let mut path = Vec::new();
+        self.parse_path_rest(&mut path)
+    }
+
     /// `[OMIT path, ...]`.
     pub(super) fn parse_omit(&mut self) -> PResult<Vec<Vec<PathPart>>> {
         if !self.eat_kw("OMIT")? {
@@ -123,9 +224,21 @@ impl<'a> Parser<'a> {
             None
         };
 
+        // A path after it (`(SELECT name FROM ...)[0].name AS by`): a value
+        // of the rows, whose records are no members (see `Field::Computed`).
+        let t = self.peek()?;
+        if index.is_some() && t.is(".") {
+            let mut path = Vec::new();
+            self.parse_path_rest(&mut path)?;
+            if let Some(why) = computed_subquery_refusal(&query) {
+                return Err(self.refuse(open.start, "path after a subquery", why));
+            }
+            self.end_of_computed(open.start)?;
+            let alias = self.parse_alias()?;
+            return Ok(Field::Computed { alias });
+        }
         // Only the whole subquery (or one element of it) may be projected:
         // anything else would be an expression over its result.
-        let t = self.peek()?;
         // (`OMIT` is refused by name once the field list ends.)
         let ends_field = t.is(",") || t.is_kw("AS") || t.is_kw("FROM") || t.is_kw("OMIT");
         if !ends_field {
@@ -213,5 +326,38 @@ impl<'a> Parser<'a> {
         }
         self.check_clause()?;
         Ok((fetch, nested))
+    }
+}
+
+/// Why a subquery shown only through a path after it cannot be left
+/// unevaluated: SurrealDB fails the whole query when one of its functions
+/// gets a value of the wrong type or its window a value that is not an
+/// integer, which depends on the data SSP would not look at.
+fn computed_subquery_refusal(q: &Select) -> Option<&'static str> {
+    fn calls(e: &Expr) -> bool {
+        match e {
+            Expr::Call { .. } | Expr::Arith { .. } => true,
+            Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } => false,
+            Expr::Array(items) => items.iter().any(calls),
+            Expr::Not(e) => calls(e),
+            Expr::Binary { lhs, rhs, .. } => calls(lhs) || calls(rhs),
+        }
+    }
+    let window_reads_parent = [&q.limit, &q.start]
+        .into_iter()
+        .flatten()
+        .any(|e| matches!(e, Expr::Param { name, .. } if name.eq_ignore_ascii_case("parent")));
+    let nested = q.fields.iter().any(|f| match f {
+        Field::Subquery { query, .. } => computed_subquery_refusal(query).is_some(),
+        Field::Expr { expr, .. } => calls(expr),
+        _ => false,
+    });
+    if q.filter.as_ref().is_some_and(calls) || window_reads_parent || nested {
+        Some(
+            "a subquery with functions, or a window read from `$parent`, is shown only whole \
+             (`(SELECT ...)[0] AS x`): SurrealDB may fail the query on its data",
+        )
+    } else {
+        None
     }
 }

@@ -354,7 +354,7 @@ impl<'a> Parser<'a> {
 
     /// Whether `t` starts a graph step: `->` gives `Some(true)`, `<-` (not
     /// `<->`) `Some(false)`.
-    fn graph_arrow(&self, t: &Token) -> Option<bool> {
+    pub(super) fn graph_arrow(&self, t: &Token) -> Option<bool> {
         if t.is("->") {
             Some(true)
         } else if t.is("<") && self.followed_by(t, "-") && !self.followed_by(t, "->") {
@@ -425,6 +425,25 @@ impl<'a> Parser<'a> {
             || matches!(t.tok, Tok::Prefixed('r', _));
         if matches!(t.tok, Tok::Param(_)) {
             if nested {
+                // `(SELECT ... FROM $parent.field)`: the record(s) the
+                // including record's field names.
+                let parent = matches!(&t.tok, Tok::Param(p) if p.eq_ignore_ascii_case("parent"));
+                if parent && self.peek_after(t)?.is(".") {
+                    let e = self.parse_primary()?;
+                    return match e {
+                        Expr::Param { ref path, .. }
+                            if matches!(path.as_slice(), [PathPart::Field(_)]) =>
+                        {
+                            Ok(Some(e))
+                        }
+                        _ => Err(self.refuse(
+                            t.start,
+                            "FROM a path of `$parent`",
+                            "a subquery reads `FROM $parent.field`, one field of the \
+                             including record",
+                        )),
+                    };
+                }
                 return Ok(None);
             }
             // `$ids`, or a path into one (`$team.players`, read through

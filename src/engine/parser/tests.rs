@@ -906,7 +906,10 @@ fn refuses_expressions_ssp_does_not_evaluate() {
     refused("SELECT * FROM t WHERE a OUTSIDE b", "operator OUTSIDE");
     refused("SELECT * FROM t WHERE <int> a = 1", "cast");
     refused("SELECT * FROM t WHERE ->likes->post", "graph traversal");
-    refused("SELECT ->likes->post AS p FROM t", "graph traversal");
+    refused(
+        "SELECT ->likes->post + 1 AS p FROM t",
+        "expression over a graph traversal",
+    );
     refused("SELECT * FROM t WHERE a->likes", "graph traversal");
     refused("SELECT * FROM t WHERE a<-likes", "graph traversal");
     refused(
@@ -949,7 +952,7 @@ fn refuses_expressions_ssp_does_not_evaluate() {
     refused("SELECT * FROM t WHERE a = (1, 2)", "geometry point");
     refused("SELECT * FROM t WHERE @.a = 1", "document reference `@`");
     refused(
-        "SELECT (SELECT * FROM u)[0].name AS n FROM t",
+        "SELECT (SELECT * FROM u).name AS n FROM t",
         "path after a subquery",
     );
     refused(
@@ -1458,4 +1461,46 @@ fn traversals_from_parent_in_subqueries() {
         "FROM a parameter",
     );
     refused("SELECT * FROM $p->likes", "graph traversal");
+}
+
+#[test]
+fn values_ssp_does_not_evaluate() {
+    let q = ok(
+        "SELECT id, count(<-likes) AS n, <-owns<-user.id AS owners, $u IN <-member<-user.id \
+         AS mine, user:1 INSIDE ->follows->user AS f, (SELECT name FROM user WHERE id = \
+         $parent.owner)[0].name AS by FROM post",
+    );
+    let computed: Vec<_> = q
+        .fields
+        .iter()
+        .filter_map(|f| match f {
+            Field::Computed { alias } => Some(alias.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(computed.len(), 5, "{:?}", q.fields);
+    assert!(matches!(&q.fields[0], Field::Expr { .. }));
+    // `$u = 1` and friends are ordinary expressions still.
+    assert!(matches!(
+        ok("SELECT $u = 1 AS x FROM t").fields[0],
+        Field::Expr { .. }
+    ));
+    refused(
+        "SELECT count(<-likes) + 1 AS n FROM post",
+        "expression over a graph traversal",
+    );
+    refused("SELECT ->? AS any FROM post", "graph traversal");
+    refused(
+        "SELECT (SELECT name FROM user WHERE string::starts_with(name, 'a'))[0].name AS n FROM t",
+        "path after a subquery",
+    );
+    refused(
+        "SELECT (SELECT name FROM user LIMIT $parent.n)[0].name AS n FROM t",
+        "path after a subquery",
+    );
+    refused("SELECT VALUE count(<-likes) FROM post", "graph traversal");
+    refused(
+        "SELECT * FROM post WHERE count(<-likes) > 1",
+        "graph traversal",
+    );
 }

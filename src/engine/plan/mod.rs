@@ -277,7 +277,8 @@ impl Planner {
                     index,
                     alias,
                 } if !shadowed(alias.as_deref(), &outputs[i + 1..])
-                    && !omitted(alias.as_deref(), &select.omit) =>
+                    && !omitted(alias.as_deref(), &select.omit)
+                    && parent_field(query).is_none() =>
                 {
                     Some(self.intern(query, *index))
                 }
@@ -322,8 +323,13 @@ impl Planner {
                     field: f.clone(),
                     ids_only: false,
                     nested: Vec::new(),
+                    first_only: false,
                 }],
-                None => fetched_fields(select).unwrap_or_default(),
+                None => {
+                    let mut fetch = fetched_fields(select).unwrap_or_default();
+                    fetch.extend(rows_of_fields(select, &outputs));
+                    fetch
+                }
             },
             hidden: select.through.is_some(),
             graph_checks: select.graph_checks.clone(),
@@ -356,10 +362,60 @@ impl Planner {
     }
 }
 
+/// `(SELECT ... FROM $parent.field)`: the field (see [`rows_of_fields`]).
+pub(super) fn parent_field(q: &Select) -> Option<&super::value::FieldName> {
+    match &q.ids {
+        Some(Expr::Param { name, path }) if name.eq_ignore_ascii_case("parent") => {
+            match path.as_slice() {
+                [PathPart::Field(f)] => Some(f),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The subqueries `(SELECT ... FROM $parent.field)[0]` of `select` whose
+/// rows the output shows, as fetches of the field: SurrealDB selects the
+/// record the field names, or each one directly in an array, as `FETCH`
+/// fetches them (a missing one is no row). `resolve::lower_graph` refused
+/// any other clause in them.
+fn rows_of_fields(select: &Select, outputs: &[Option<&[PathPart]>]) -> Vec<projection::FetchField> {
+    let mut out: Vec<projection::FetchField> = Vec::new();
+    for (i, f) in select.fields.iter().enumerate() {
+        let Field::Subquery {
+            query,
+            index,
+            alias,
+        } = f
+        else {
+            continue;
+        };
+        if shadowed(alias.as_deref(), &outputs[i + 1..]) || omitted(alias.as_deref(), &select.omit)
+        {
+            continue;
+        }
+        if let Some(field) = parent_field(query) {
+            let f = projection::FetchField {
+                field: field.clone(),
+                ids_only: false,
+                nested: Vec::new(),
+                first_only: index.is_some(),
+            };
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
 /// The path a projected field writes in the output row, where it is known.
 pub(super) fn output_path(f: &Field) -> Option<&[PathPart]> {
     match f {
-        Field::Expr { alias: Some(a), .. } | Field::Subquery { alias: Some(a), .. } => Some(a),
+        Field::Expr { alias: Some(a), .. }
+        | Field::Subquery { alias: Some(a), .. }
+        | Field::Computed { alias: Some(a) } => Some(a),
         Field::LinkAll { alias, .. } => Some(alias),
         Field::Expr {
             expr: Expr::Field(p),

@@ -86,6 +86,19 @@ pub fn order_by_computed(select: &Select) -> Option<PlanError> {
                 expr: expr @ Expr::Field(path),
                 alias: None,
             } => (expr, path),
+            Field::Computed { alias: Some(alias) } => {
+                if let Some(o) = select
+                    .order
+                    .iter()
+                    .find(|o| o.path.starts_with(alias) || alias.starts_with(&o.path))
+                {
+                    return Some(PlanError::OrderByComputed {
+                        order: text(&o.path),
+                        field: text(alias),
+                    });
+                }
+                continue;
+            }
             _ => continue,
         };
         // A stored field under its own name sorts as stored: SurrealDB reads
@@ -127,6 +140,10 @@ pub struct FetchField {
     pub ids_only: bool,
     /// `FETCH comments.user`: what is fetched in each record fetched here.
     pub nested: Vec<FetchField>,
+    /// `(SELECT ... FROM $parent.field)[0]`: the one record the field names;
+    /// an array there (whose first existing record SurrealDB would pick)
+    /// sends the view to the re-query tier.
+    pub first_only: bool,
 }
 
 /// The fetch tree of `paths` (`[user]`, `[user, org]`): in a fetched
@@ -149,6 +166,7 @@ fn nested_fetches(paths: &[&[FieldName]]) -> Vec<FetchField> {
             field: first.clone(),
             ids_only: false,
             nested: nested_fetches(&deeper),
+            first_only: false,
         });
     }
     out
@@ -178,7 +196,9 @@ pub fn fetched_fields(select: &Select) -> Result<Vec<FetchField>, PlanError> {
             alias: Some(a),
             expr,
         } => store::is_id_path(a) && !matches!(expr, Expr::Field(p) if store::is_id_path(p)),
-        Field::Subquery { alias: Some(a), .. } => store::is_id_path(a),
+        Field::Subquery { alias: Some(a), .. } | Field::Computed { alias: Some(a) } => {
+            store::is_id_path(a)
+        }
         _ => false,
     }) && !select.omit.iter().any(|p| store::is_id_path(p));
     let link_all = select
@@ -215,6 +235,7 @@ pub fn fetched_fields(select: &Select) -> Result<Vec<FetchField>, PlanError> {
                 field: field.clone(),
                 ids_only: false,
                 nested: Vec::new(),
+                first_only: false,
             });
         }
     }
@@ -275,7 +296,7 @@ pub fn fetched_fields(select: &Select) -> Result<Vec<FetchField>, PlanError> {
                         return refuse("also shows under another name");
                     }
                 }
-                Field::Subquery { alias, .. } => {
+                Field::Subquery { alias, .. } | Field::Computed { alias } => {
                     if alias.as_deref().is_some_and(overlaps) {
                         return refuse("computes");
                     }
@@ -311,6 +332,7 @@ pub fn fetched_fields(select: &Select) -> Result<Vec<FetchField>, PlanError> {
                 field: f.clone(),
                 ids_only,
                 nested: nested_fetches(&deeper),
+                first_only: false,
             });
         }
     }

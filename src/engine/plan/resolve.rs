@@ -157,15 +157,44 @@ pub fn lower_graph(
     is_relation: &dyn Fn(&str) -> bool,
 ) -> Result<(), PlanError> {
     for f in fields {
-        let Field::Subquery { query, .. } = f else {
+        let Field::Subquery { query, index, .. } = f else {
             continue;
         };
+        if super::parent_field(query).is_some() {
+            check_parent_field(query, *index)?;
+            continue;
+        }
         let steps = std::mem::take(&mut query.graph);
         if !steps.is_empty() {
             lower_steps(query, &steps, parent_table, is_relation)?;
         }
         let table = query.table.clone();
         lower_graph(&mut query.fields, &table, is_relation)?;
+    }
+    Ok(())
+}
+
+/// `(SELECT ... FROM $parent.field)[0]`: the engine keeps it as a fetch of
+/// the field (see `plan::rows_of_fields`), so nothing may select among, or
+/// reshape, the records it names.
+fn check_parent_field(q: &Select, index: Option<usize>) -> Result<(), PlanError> {
+    let plain = q
+        .fields
+        .iter()
+        .all(|f| matches!(f, Field::All | Field::Expr { .. }));
+    let clauses = q.filter.is_some()
+        || !q.order.is_empty()
+        || q.limit.is_some()
+        || q.start.is_some()
+        || !q.fetch.is_empty()
+        || !q.omit.is_empty()
+        || q.only
+        || q.value;
+    if !plain || clauses || index.is_some_and(|i| i > 0) {
+        return Err(PlanError::Unsupported(
+            "`(SELECT ... FROM $parent.field)` with a clause, a window or a subquery of its own"
+                .into(),
+        ));
     }
     Ok(())
 }
