@@ -65,7 +65,8 @@ pub fn order_by_computed(select: &Select) -> Option<PlanError> {
     for field in &select.fields {
         // A field list path is its own output name (`SELECT author.name`).
         let (expr, alias) = match field {
-            Field::LinkAll { alias, .. } => {
+            // Computed whatever their name: `author.*`, `count(<-likes)`.
+            Field::LinkAll { alias, .. } | Field::Computed { alias: Some(alias) } => {
                 if let Some(o) = select
                     .order
                     .iter()
@@ -86,19 +87,6 @@ pub fn order_by_computed(select: &Select) -> Option<PlanError> {
                 expr: expr @ Expr::Field(path),
                 alias: None,
             } => (expr, path),
-            Field::Computed { alias: Some(alias) } => {
-                if let Some(o) = select
-                    .order
-                    .iter()
-                    .find(|o| o.path.starts_with(alias) || alias.starts_with(&o.path))
-                {
-                    return Some(PlanError::OrderByComputed {
-                        order: text(&o.path),
-                        field: text(alias),
-                    });
-                }
-                continue;
-            }
             _ => continue,
         };
         // A stored field under its own name sorts as stored: SurrealDB reads
