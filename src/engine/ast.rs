@@ -175,6 +175,13 @@ pub enum Expr {
     },
     /// A function call, restricted to [`Function`].
     Call { func: Function, args: Vec<Expr> },
+    /// `x IN (SELECT VALUE path FROM table [WHERE ..])`: an uncorrelated
+    /// subquery on the right of `IN`/`NOT IN` (`INSIDE`, `∈`, ...). The
+    /// engine evaluates it over its store when the view registers and binds
+    /// the array under a param of its own (see `param_links`); a change to
+    /// `table` evaluates it again, and the view registers again if the
+    /// array changed. Never left in a plan.
+    Subquery(Box<Select>),
     /// `+`, `-`, `*` of integers, in the outer query's `LIMIT` and `START`
     /// only (`START ($page - 1) * 50`): bound once from the view's params.
     Arith {

@@ -11,16 +11,31 @@
 //! same batch: a view over `$org.id` follows its organisation's deletion
 //! exactly as SurrealDB's answer does (`$org.id` is NONE then), and a
 //! renamed organisation moves nothing.
+//!
+//! `x IN (SELECT VALUE path FROM table WHERE ..)` is bound the same way:
+//! the subquery reads no row, so its value is one array for every row of
+//! the view. The view depends on every record of `table` (a change to any
+//! of them evaluates the subquery again) through [`table_dep`].
 
 use std::cell::RefCell;
 
-use super::eval::{Fetched, Links};
+use super::eval::{Env, Fetched, Links, Row};
 use super::value::PathPart;
 use super::*;
 
 /// Starts the names a resolved param path is bound under: no SurrealQL
 /// param can be written with it, so no query reads a JSON param that has it.
 const RESOLVED: char = '\u{1}';
+
+/// The dependency a view has on every record of `table`: under this id,
+/// which no record has (see [`RESOLVED`]), a change to any record of the
+/// table finds the view (see [`Engine::param_dependents`]).
+fn table_dep(table: &value::TableName) -> RecordId {
+    RecordId {
+        table: table.clone(),
+        key: key::Key::String(Arc::from(RESOLVED.to_string())),
+    }
+}
 
 /// What resolving a view's param paths found.
 #[derive(Default)]
@@ -43,9 +58,17 @@ pub(super) struct ParamLinks {
 /// keeps its nodes when every such value stays.
 #[derive(Clone, Debug)]
 pub(super) struct ParamPath {
-    name: Box<str>,
-    path: Vec<PathPart>,
+    source: Source,
     value: Value,
+}
+
+/// What a [`ParamPath`] reads.
+#[derive(Clone, Debug)]
+enum Source {
+    /// `$name.path`.
+    Path { name: Box<str>, path: Vec<PathPart> },
+    /// `(SELECT VALUE path FROM table WHERE ..)`, its params bound.
+    Subquery(Box<ast::Select>),
 }
 
 /// A [`links::Fetcher`] that keeps the ids it is asked for.
@@ -79,6 +102,40 @@ impl<'a> Recording<'a> {
         let unknown = links::take_unknown_tables();
         let unfollowable = value::take_link_followed() && unknown.is_empty();
         (deps, unknown, unfollowable)
+    }
+}
+
+impl Recording<'_> {
+    /// `SELECT VALUE path FROM table WHERE ..` (params bound) over the
+    /// store, in SurrealDB's id order, as SurrealDB scans the table. A
+    /// table the engine does not hold in full is noted for loading.
+    fn select_values(&self, q: &ast::Select) -> Value {
+        let table = value::TableName::from(q.table.as_str());
+        self.seen.borrow_mut().push(table_dep(&table));
+        if !self.inner.loaded.contains(&table) {
+            links::note_unknown_table(&table);
+            return Value::Array(Default::default());
+        }
+        let Some(ast::Field::Expr { expr, .. }) = q.fields.first() else {
+            return Value::None;
+        };
+        let Some(t) = self.inner.store.tables.get(&table) else {
+            return Value::Array(Default::default());
+        };
+        let mut rows: Vec<(RecordId, Value)> = Vec::new();
+        for (key, r) in &t.records {
+            let id = RecordId {
+                table: table.clone(),
+                key: key.clone(),
+            };
+            let row = Row::linked(&id, &r.content, Some(self));
+            if eval::matches(q.filter.as_ref(), row) {
+                let v = eval::eval(expr, row).into_owned();
+                rows.push((id.clone(), v));
+            }
+        }
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        Value::Array(rows.into_iter().map(|(_, v)| v).collect())
     }
 }
 
@@ -122,15 +179,18 @@ impl Engine {
             return None;
         }
         let fetcher = Recording::new(self);
-        let same = view.param_paths.iter().all(|p| {
-            let param = view
-                .meta
-                .params
-                .iter()
-                .find(|(k, _)| **k == *p.name)
-                .map(|(_, v)| Value::param_from_json(v))
-                .unwrap_or(Value::None);
-            eval::fetch_path(&param, &p.path, &fetcher) == p.value
+        let same = view.param_paths.iter().all(|p| match &p.source {
+            Source::Path { name, path } => {
+                let param = view
+                    .meta
+                    .params
+                    .iter()
+                    .find(|(k, _)| **k == **name)
+                    .map(|(_, v)| Value::param_from_json(v))
+                    .unwrap_or(Value::None);
+                eval::fetch_path(&param, path, &fetcher) == p.value
+            }
+            Source::Subquery(q) => fetcher.select_values(q) == p.value,
         });
         let (deps, unknown, unfollowable) = fetcher.finish();
         (same && unknown.is_empty() && !unfollowable).then_some(deps)
@@ -142,12 +202,19 @@ impl Engine {
         if self.param_deps.is_empty() {
             return Vec::new();
         }
-        let mut ids: Vec<Arc<str>> = changes
-            .iter()
-            .filter_map(|c| self.param_deps.get(&c.id))
-            .flatten()
-            .cloned()
-            .collect();
+        let mut tables: Vec<&value::TableName> = Vec::new();
+        let mut ids: Vec<Arc<str>> = Vec::new();
+        for c in changes {
+            if let Some(views) = self.param_deps.get(&c.id) {
+                ids.extend(views.iter().cloned());
+            }
+            if !tables.contains(&&c.id.table) {
+                tables.push(&c.id.table);
+                if let Some(views) = self.param_deps.get(&table_dep(&c.id.table)) {
+                    ids.extend(views.iter().cloned());
+                }
+            }
+        }
         ids.sort();
         ids.dedup();
         ids
@@ -275,7 +342,7 @@ impl Engine {
 fn rewrite_select(
     select: &mut ast::Select,
     params: &mut Object,
-    links: &dyn Links,
+    links: &Recording<'_>,
     next: &mut Vec<ParamPath>,
 ) {
     let exprs = select
@@ -299,7 +366,7 @@ fn rewrite_select(
 fn rewrite_expr(
     e: &mut ast::Expr,
     params: &mut Object,
-    links: &dyn Links,
+    links: &Recording<'_>,
     next: &mut Vec<ParamPath>,
 ) {
     use ast::Expr;
@@ -315,8 +382,30 @@ fn rewrite_expr(
             let value = eval::fetch_path(v, path, links);
             let bound = format!("{RESOLVED}{}", next.len());
             next.push(ParamPath {
-                name: name.as_str().into(),
-                path: path.clone(),
+                source: Source::Path {
+                    name: name.as_str().into(),
+                    path: path.clone(),
+                },
+                value: value.clone(),
+            });
+            params.insert(bound.as_str().into(), value);
+            *e = Expr::Param {
+                name: bound,
+                path: Vec::new(),
+            };
+        }
+        Expr::Subquery(q) => {
+            // Its own `$param` paths and subqueries first.
+            rewrite_select(q, params, links, next);
+            let env = Env {
+                params,
+                parent: None,
+            };
+            q.filter = q.filter.as_ref().map(|f| eval::bind(f, &env));
+            let value = links.select_values(q);
+            let bound = format!("{RESOLVED}{}", next.len());
+            next.push(ParamPath {
+                source: Source::Subquery(q.clone()),
                 value: value.clone(),
             });
             params.insert(bound.as_str().into(), value);

@@ -830,6 +830,9 @@ impl Gen {
         if self.p(0.04) {
             return self.key_fn_atom(ctx, params);
         }
+        if self.p(0.035) {
+            return self.value_sub_atom(ctx, params);
+        }
         let parent_w = if ctx.parent.is_some() { 20 } else { 0 };
         match self.weighted(&[40, 5, 14, 12, 8, 5, 6, 6, 8, parent_w]) {
             // field op value
@@ -1056,6 +1059,54 @@ impl Gen {
     }
 
     /// `record::id(id) = <key>`, `meta::tb($parent.id) != 'u'`, ...
+    /// `f [NOT] IN (SELECT VALUE path FROM t|u [WHERE ..])`: an
+    /// uncorrelated subquery, whose value changes with its table, not with
+    /// the row.
+    pub(crate) fn value_sub_atom(&mut self, ctx: &Ctx, params: &mut BTreeMap<String, Value>) -> Ex {
+        let inner: &'static str = self.pick(&["t", "u"]);
+        // Paths that meet the outer fields: ids, links, names, numbers.
+        let path: &'static str = match self.n(0, 5) {
+            0 | 1 => "id",
+            2 => {
+                if inner == "t" {
+                    "link"
+                } else {
+                    "friend"
+                }
+            }
+            3 => "name",
+            4 => "score",
+            _ => self.pick(paths(inner)),
+        };
+        let cond = if self.p(0.8) {
+            let inner_ctx = Ctx {
+                table: inner,
+                parent: None,
+            };
+            let c = if self.p(0.7) {
+                self.atom(&inner_ctx, params)
+            } else {
+                self.cond(&inner_ctx, 1, params)
+            };
+            Some(Box::new(c))
+        } else {
+            None
+        };
+        let f = match self.n(0, 3) {
+            0 => "id",
+            1 => {
+                if ctx.table == "t" {
+                    "link"
+                } else {
+                    "friend"
+                }
+            }
+            _ => self.pick(paths(ctx.table)),
+        };
+        let op = self.pick(&[Op::In, Op::NotIn, Op::Inside]);
+        Ex::bin(op, Ex::Field(f.into()), Ex::ValueSub(path, inner, cond))
+    }
+
     pub(crate) fn key_fn_atom(&mut self, ctx: &Ctx, params: &mut BTreeMap<String, Value>) -> Ex {
         let arg = match ctx.parent {
             Some(_) if self.p(0.4) => Ex::Param("parent.id".into()),

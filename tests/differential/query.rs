@@ -70,6 +70,9 @@ pub(crate) enum Ex {
     KeyFn(&'static str, Box<Ex>),
     /// `(a + b)`, `(a - b)`, `(a * b)`: in the outer `LIMIT`/`START` only.
     Arith(&'static str, Box<Ex>, Box<Ex>),
+    /// `(SELECT VALUE path FROM table [WHERE cond])`, on the right of
+    /// `IN`/`NOT IN`/`INSIDE`: uncorrelated.
+    ValueSub(&'static str, &'static str, Option<Box<Ex>>),
 }
 
 impl Ex {
@@ -127,6 +130,17 @@ impl Ex {
                 a.render(out);
                 out.push(')');
             }
+            Ex::ValueSub(path, table, cond) => {
+                out.push_str("(SELECT VALUE ");
+                out.push_str(path);
+                out.push_str(" FROM ");
+                out.push_str(table);
+                if let Some(c) = cond {
+                    out.push_str(" WHERE ");
+                    c.render(out);
+                }
+                out.push(')');
+            }
             Ex::Arith(op, l, r) => {
                 out.push('(');
                 l.render(out);
@@ -148,7 +162,10 @@ impl Ex {
                     out.insert(n.split('.').next().unwrap_or(n).to_owned());
                 }
             }
-            Ex::Not(e) | Ex::NotFn(e) | Ex::KeyFn(_, e) => e.params(out),
+            Ex::Not(e) | Ex::NotFn(e) | Ex::KeyFn(_, e) | Ex::ValueSub(_, _, Some(e)) => {
+                e.params(out)
+            }
+            Ex::ValueSub(_, _, None) => {}
             Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) | Ex::Arith(_, l, r) => {
                 l.params(out);
                 r.params(out);

@@ -91,14 +91,28 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
                 if (steps(g) == 2) == two && (two || s.q.table == "r"))
             })
     };
+    fn value_sub(e: &Ex) -> bool {
+        match e {
+            Ex::ValueSub(..) => true,
+            Ex::Not(e) | Ex::NotFn(e) | Ex::KeyFn(_, e) => value_sub(e),
+            Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) | Ex::Arith(_, l, r) => {
+                value_sub(l) || value_sub(r)
+            }
+            Ex::Lit(_) | Ex::Field(_) | Ex::Param(_) => false,
+        }
+    }
+    fn value_subs(q: &Query) -> bool {
+        q.cond.as_ref().is_some_and(value_sub) || q.subs.iter().any(|s| value_subs(&s.q))
+    }
     fn computes(q: &Query) -> bool {
         !q.computed.is_empty() || q.subs.iter().any(|s| computes(&s.q))
     }
-    let checks: [(&'static str, bool); 16] = [
+    let checks: [(&'static str, bool); 17] = [
         (
             "a computed value (traversal, count, subquery path)",
             computes(q),
         ),
+        ("x IN (SELECT VALUE ...)", value_subs(q)),
         ("$parent->r->t (the records of edges)", traverses(true)),
         ("$parent->r (edges)", traverses(false)),
         (

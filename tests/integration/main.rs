@@ -29,6 +29,7 @@ mod readiness;
 mod record_keys;
 mod requery;
 mod schema;
+mod subqueries;
 mod value_types;
 mod view_shapes;
 mod worker;

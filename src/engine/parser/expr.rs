@@ -144,7 +144,11 @@ impl<'a> Parser<'a> {
                 }
                 Infix::Refused(construct, why) => return Err(self.refuse(t.start, &construct, why)),
             };
-            let rhs = self.parse_expr(bp)?;
+            let rhs = if matches!(op, BinOp::Inside | BinOp::NotInside) && self.subquery_next()? {
+                self.parse_value_subquery()?
+            } else {
+                self.parse_expr(bp)?
+            };
             lhs = Expr::Binary {
                 op,
                 lhs: Box::new(lhs),
@@ -405,6 +409,74 @@ impl<'a> Parser<'a> {
             Tok::Quoted(_) => self.parse_identifier(&t),
             _ => Err(self.unexpected(&t, "an expression")),
         }
+    }
+
+    /// Whether `(SELECT` comes next.
+    fn subquery_next(&self) -> PResult<bool> {
+        let t = self.peek()?;
+        Ok(t.is("(") && self.peek_after(&t)?.is_kw("SELECT"))
+    }
+
+    /// `(SELECT VALUE path FROM table [WHERE ..])` on the right of `IN`
+    /// (see [`Expr::Subquery`]), the parenthesis being next. Nothing in it
+    /// may read the row (`$parent`, `$this`): its value is the same for
+    /// every row, so a change to its table is one evaluation, not one per
+    /// row.
+    pub(super) fn parse_value_subquery(&mut self) -> PResult<Expr> {
+        const WHAT: &str = "subquery inside an expression";
+        const SHAPE: &str = "SSP takes `x IN (SELECT VALUE path FROM table [WHERE ...])` in an \
+                             expression, and subqueries as projections: `(SELECT ...)[n] AS alias`";
+        let open = self.expect_punct("(", "`(`")?;
+        let select_kw = self.peek()?;
+        self.bump(&select_kw);
+        let t = self.peek()?;
+        if !t.is_kw("VALUE") {
+            return Err(self.refuse(t.start, WHAT, SHAPE));
+        }
+        self.bump(&t);
+        let at = self.peek()?.start;
+        let value = self.parse_expr(Bp::Base)?;
+        if !matches!(value, Expr::Field(_)) {
+            return Err(self.refuse(at, WHAT, SHAPE));
+        }
+        let t = self.peek()?;
+        if !t.is_kw("FROM") {
+            return Err(self.unexpected(&t, "`FROM`"));
+        }
+        self.bump(&t);
+        let from = self.peek()?.start;
+        let (only, table, ids, graph) = self.parse_from_target(true)?;
+        if only || ids.is_some() || !graph.is_empty() || table.is_empty() {
+            return Err(self.refuse(from, WHAT, SHAPE));
+        }
+        let filter = if self.eat_kw("WHERE")? {
+            Some(self.parse_expr(Bp::Base)?)
+        } else {
+            None
+        };
+        let t = self.peek()?;
+        if !t.is(")") {
+            return Err(self.refuse(t.start, WHAT, SHAPE));
+        }
+        self.bump(&t);
+        if filter.as_ref().is_some_and(reads_the_row) {
+            return Err(self.refuse(
+                open.start,
+                "correlated subquery inside an expression",
+                "a subquery in `WHERE` may not read `$parent` or `$this`",
+            ));
+        }
+        self.refuse_path_on(open.start, "a subquery")?;
+        Ok(Expr::Subquery(Box::new(Select {
+            value: true,
+            fields: vec![Field::Expr {
+                expr: value,
+                alias: None,
+            }],
+            table,
+            filter,
+            ..Select::default()
+        })))
     }
 
     pub(super) fn subquery_in_expression(&self, t: &Token) -> ParseError {
@@ -692,4 +764,21 @@ impl<'a> Parser<'a> {
     }
 
     // --- literals ---------------------------------------------------------
+}
+
+/// Whether `e` reads the row a subquery is evaluated for.
+fn reads_the_row(e: &Expr) -> bool {
+    match e {
+        Expr::Param { name, .. } => {
+            name.eq_ignore_ascii_case("parent") || name.eq_ignore_ascii_case("this")
+        }
+        Expr::Literal(_) | Expr::Field(_) => false,
+        Expr::Array(items) => items.iter().any(reads_the_row),
+        Expr::Not(x) => reads_the_row(x),
+        Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
+            reads_the_row(lhs) || reads_the_row(rhs)
+        }
+        Expr::Call { args, .. } => args.iter().any(reads_the_row),
+        Expr::Subquery(q) => q.filter.as_ref().is_some_and(reads_the_row),
+    }
 }

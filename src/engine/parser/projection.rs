@@ -336,7 +336,7 @@ impl<'a> Parser<'a> {
 fn computed_subquery_refusal(q: &Select) -> Option<&'static str> {
     fn calls(e: &Expr) -> bool {
         match e {
-            Expr::Call { .. } | Expr::Arith { .. } => true,
+            Expr::Call { .. } | Expr::Arith { .. } | Expr::Subquery(_) => true,
             Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } => false,
             Expr::Array(items) => items.iter().any(calls),
             Expr::Not(e) => calls(e),

@@ -1504,3 +1504,67 @@ fn values_ssp_does_not_evaluate() {
         "graph traversal",
     );
 }
+
+#[test]
+fn uncorrelated_value_subqueries_on_the_right_of_in() {
+    let q = ok("SELECT * FROM t WHERE id NOT IN (SELECT VALUE out FROM m WHERE active = true)");
+    let Some(Expr::Binary {
+        op: BinOp::NotInside,
+        rhs,
+        ..
+    }) = q.filter
+    else {
+        panic!("{:?}", q.filter)
+    };
+    let Expr::Subquery(sub) = *rhs else {
+        panic!("{rhs:?}")
+    };
+    assert_eq!(sub.table, "m");
+    assert!(sub.value);
+    assert_eq!(sub.filter, Some(cond("active = true")));
+    ok(
+        "SELECT * FROM t WHERE a ∈ (SELECT VALUE b.c FROM u) AND x INSIDE (SELECT VALUE id FROM u WHERE n IN (SELECT VALUE id FROM v))",
+    );
+    for (sql, construct) in [
+        // Only `IN` and its kin take one; the rows are values, not records.
+        (
+            "SELECT * FROM t WHERE a = (SELECT VALUE id FROM u)",
+            "subquery inside an expression",
+        ),
+        (
+            "SELECT * FROM t WHERE a IN (SELECT id FROM u)",
+            "subquery inside an expression",
+        ),
+        (
+            "SELECT * FROM t WHERE a IN (SELECT VALUE string::lowercase(n) FROM u)",
+            "subquery inside an expression",
+        ),
+        (
+            "SELECT * FROM t WHERE a IN (SELECT VALUE id FROM u ORDER BY n)",
+            "subquery inside an expression",
+        ),
+        (
+            "SELECT * FROM t WHERE a IN (SELECT VALUE id FROM u LIMIT 2)",
+            "subquery inside an expression",
+        ),
+        (
+            "SELECT * FROM t WHERE a IN (SELECT VALUE id FROM $ids)",
+            "FROM a parameter",
+        ),
+        // The row's value would differ per row.
+        (
+            "SELECT * FROM t WHERE a IN (SELECT VALUE id FROM u WHERE o = $this.id)",
+            "correlated subquery inside an expression",
+        ),
+        (
+            "SELECT *, (SELECT * FROM u WHERE id IN (SELECT VALUE id FROM v WHERE w = $parent.id)) AS s FROM t",
+            "correlated subquery inside an expression",
+        ),
+        (
+            "SELECT * FROM t WHERE a IN (SELECT VALUE id FROM u)[0]",
+            "path on a subquery",
+        ),
+    ] {
+        refused(sql, construct);
+    }
+}

@@ -450,7 +450,7 @@ fn collect_params(e: &Expr, out: &mut Vec<(String, Vec<PathPart>)>) {
                 out.push(r);
             }
         }
-        Expr::Literal(_) | Expr::Field(_) => {}
+        Expr::Literal(_) | Expr::Field(_) | Expr::Subquery(_) => {}
         Expr::Array(items) => items.iter().for_each(|i| collect_params(i, out)),
         Expr::Not(x) => collect_params(x, out),
         Expr::Binary { lhs, rhs, .. } => {
@@ -514,7 +514,7 @@ fn hops(path: &[PathPart]) -> usize {
 fn max_hops(e: &Expr) -> usize {
     match e {
         Expr::Field(path) => hops(path),
-        Expr::Literal(_) | Expr::Param { .. } => 0,
+        Expr::Literal(_) | Expr::Param { .. } | Expr::Subquery(_) => 0,
         Expr::Array(items) => items.iter().map(max_hops).max().unwrap_or(0),
         Expr::Not(e) => max_hops(e),
         Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
@@ -528,7 +528,7 @@ fn max_hops(e: &Expr) -> usize {
 fn reads_through_links(e: &Expr) -> bool {
     match e {
         Expr::Field(path) => may_fetch(path),
-        Expr::Literal(_) | Expr::Param { .. } => false,
+        Expr::Literal(_) | Expr::Param { .. } | Expr::Subquery(_) => false,
         Expr::Array(items) => items.iter().any(reads_through_links),
         Expr::Not(e) => reads_through_links(e),
         Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {

@@ -319,7 +319,7 @@ fn through_field(e: Expr, to: &str) -> Expr {
             p.extend(path);
             Expr::Field(p)
         }
-        Expr::Literal(_) | Expr::Param { .. } => e,
+        Expr::Literal(_) | Expr::Param { .. } | Expr::Subquery(_) => e,
         Expr::Array(items) => {
             Expr::Array(items.into_iter().map(|i| through_field(i, to)).collect())
         }
