@@ -266,6 +266,7 @@ impl Pipeline {
             prescanning: false,
             resume: None,
             rebuild: applier::Rebuild::Off,
+            classified: ahash::AHashSet::new(),
             repair: Repair::new(Arc::clone(&diverged)),
             rx,
             engine: engine.clone(),

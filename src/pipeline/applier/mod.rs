@@ -50,6 +50,9 @@ pub(super) struct Applier {
     pub(super) prescans: Arc<std::sync::atomic::AtomicU64>,
     /// A rebuild from the database under way (see `Request::Rebuilding`).
     pub(super) rebuild: Rebuild,
+    /// The tables whose definition the applier has read (see
+    /// `classify_tables`).
+    pub(super) classified: ahash::AHashSet<Arc<str>>,
 }
 
 /// What a rebuild from the database must not undo: views unregistered (or
@@ -277,18 +280,34 @@ impl Applier {
     /// is retried (with backoff, as commits are); if it fails otherwise, the
     /// changes are applied as delivered (as before this step), with a
     /// warning and `ssp_worker_resolve_failures_total`: never dropped.
-    async fn resolve_from_database(db: &crate::db::Db, group: &mut [Request]) {
+    ///
+    /// Ingested edges (records of a `TYPE RELATION` table in `relations`)
+    /// are read too. SurrealDB deletes a record's edges with it, but only
+    /// if the record exists then; the engine cascades the same way. When
+    /// the worker's notifications of a batch come first, the engine has
+    /// already deleted `user:4` (and its edges) when the `/ingest` of
+    /// `RELATE user:4->wrote->post:1; DELETE user:4` replays it: the edge
+    /// would come back, and the delete of a record the engine no longer
+    /// holds deletes nothing. Read at its turn, the edge is what the
+    /// database holds: gone.
+    async fn resolve_from_database(
+        db: &crate::db::Db,
+        group: &mut [Request],
+        relations: &std::collections::BTreeSet<Arc<str>>,
+    ) {
         let from_worker = |source: &Source| matches!(source, Source::Live | Source::ChangeFeed);
+        let resolved = |source: &Source, id: &RecordId| {
+            from_worker(source) || relations.contains(id.table.as_str())
+        };
         let mut ids: Vec<RecordId> = Vec::new();
         let mut seen: ahash::AHashSet<&RecordId> = ahash::AHashSet::new();
         for req in group.iter() {
             if let Request::Ingest {
                 changes, source, ..
             } = req
-                && from_worker(source)
             {
                 for c in changes {
-                    if seen.insert(&c.id) {
+                    if resolved(source, &c.id) && seen.insert(&c.id) {
                         ids.push(c.id.clone());
                     }
                 }
@@ -330,10 +349,11 @@ impl Applier {
             if let Request::Ingest {
                 changes, source, ..
             } = req
-                && from_worker(source)
             {
                 for c in changes.iter_mut() {
-                    if let Some(now) = current.get(&c.id) {
+                    if resolved(source, &c.id)
+                        && let Some(now) = current.get(&c.id)
+                    {
                         c.content = now.clone();
                     }
                 }
@@ -341,10 +361,63 @@ impl Applier {
         }
     }
 
+    /// Reads the database's table definitions when the group names a table
+    /// the applier has not seen: the engine deletes a record's edges with
+    /// it (as SurrealDB does) only in tables it knows are `TYPE RELATION`,
+    /// and an edge kept past its record's delete would come back into a
+    /// view registered later. One `INFO FOR DB` per new table name; if it
+    /// fails, the tables are tried again with the next group (the
+    /// registration of a traversing view reads them too).
+    async fn classify_tables(&mut self, db: &crate::db::Db, group: &[Request]) {
+        let unseen = group.iter().any(|req| {
+            matches!(req, Request::Ingest { changes, .. }
+                if changes.iter().any(|c| !self.classified.contains(c.id.table.as_str())))
+        });
+        if !unseen {
+            return;
+        }
+        match crate::sources::changefeed::table_infos(db).await {
+            Ok(infos) => {
+                let relations = infos
+                    .iter()
+                    .filter(|(_, t)| t.relation)
+                    .map(|(name, _)| Arc::from(name.as_str()))
+                    .collect();
+                self.classified
+                    .extend(infos.keys().map(|name| Arc::from(name.as_str())));
+                // A table the database does not define (yet: records only
+                // ingested) is no relation table: not read again.
+                for req in group {
+                    if let Request::Ingest { changes, .. } = req {
+                        for c in changes {
+                            if !self.classified.contains(c.id.table.as_str()) {
+                                self.classified.insert(Arc::from(c.id.table.as_str()));
+                            }
+                        }
+                    }
+                }
+                let mut engine = self.engine();
+                if *engine.relation_tables() != relations {
+                    engine.set_relation_tables(relations);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the database's table definitions failed"),
+        }
+    }
+
     pub(super) async fn ingest_group(&mut self, mut group: Vec<Request>) {
         let span = tracing::debug_span!("ingest_group", requests = group.len());
         let db = Arc::clone(self.sink.db());
-        Self::resolve_from_database(&db, &mut group)
+        self.classify_tables(&db, &group)
+            .instrument(span.clone())
+            .await;
+        let relations = self
+            .engine
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .relation_tables()
+            .clone();
+        Self::resolve_from_database(&db, &mut group, &relations)
             .instrument(span.clone())
             .await;
         // The records this group names, for the wait below: a group whose
