@@ -163,12 +163,16 @@ pub async fn table_infos(db: &Db) -> Result<BTreeMap<String, TableInfo>, DbError
 
 /// The tables the schema defines `TYPE RELATION`.
 pub async fn relation_tables(db: &Db) -> Result<BTreeSet<std::sync::Arc<str>>, DbError> {
-    Ok(table_infos(db)
-        .await?
-        .into_iter()
+    Ok(relations_of(&table_infos(db).await?))
+}
+
+/// The tables of `infos` defined `TYPE RELATION`.
+pub fn relations_of(infos: &BTreeMap<String, TableInfo>) -> BTreeSet<std::sync::Arc<str>> {
+    infos
+        .iter()
         .filter(|(_, t)| t.relation)
         .map(|(name, _)| std::sync::Arc::from(name.as_str()))
-        .collect())
+        .collect()
 }
 
 /// Parses the `tables` of `INFO FOR DB STRUCTURE` (an array of table

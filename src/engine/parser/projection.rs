@@ -134,9 +134,7 @@ impl<'a> Parser<'a> {
     /// After a computed value: the end of the field, or a refusal (an
     /// operator over it, which SSP would have to evaluate).
     fn end_of_computed(&self, at: usize) -> PResult<()> {
-        let t = self.peek()?;
-        let ends = t.is(",") || t.is_kw("AS") || t.is_kw("FROM") || t.is_kw("OMIT");
-        if ends {
+        if ends_field(&self.peek()?) {
             Ok(())
         } else {
             Err(self.refuse(
@@ -240,8 +238,7 @@ impl<'a> Parser<'a> {
         // Only the whole subquery (or one element of it) may be projected:
         // anything else would be an expression over its result.
         // (`OMIT` is refused by name once the field list ends.)
-        let ends_field = t.is(",") || t.is_kw("AS") || t.is_kw("FROM") || t.is_kw("OMIT");
-        if !ends_field {
+        if !ends_field(&t) {
             let construct = if self.is_path_continuation(&t) {
                 "path after a subquery"
             } else {
@@ -327,6 +324,11 @@ impl<'a> Parser<'a> {
         self.check_clause()?;
         Ok((fetch, nested))
     }
+}
+
+/// Whether `t` ends a projected field.
+fn ends_field(t: &Token) -> bool {
+    t.is(",") || t.is_kw("AS") || t.is_kw("FROM") || t.is_kw("OMIT")
 }
 
 /// Why a subquery shown only through a path after it cannot be left

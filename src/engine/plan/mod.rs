@@ -267,23 +267,9 @@ impl Planner {
             return p.clone();
         }
         let outputs: Vec<Option<&[PathPart]>> = select.fields.iter().map(output_path).collect();
-        let subplans = select
-            .fields
-            .iter()
-            .enumerate()
-            .filter_map(|(i, f)| match f {
-                Field::Subquery {
-                    query,
-                    index,
-                    alias,
-                } if !shadowed(alias.as_deref(), &outputs[i + 1..])
-                    && !omitted(alias.as_deref(), &select.omit)
-                    && parent_field(query).is_none() =>
-                {
-                    Some(self.intern(query, *index))
-                }
-                _ => None,
-            })
+        let subplans = shown_subqueries(select, &outputs)
+            .filter(|(query, _)| parent_field(query).is_none())
+            .map(|(query, index)| self.intern(query, index))
             .collect();
         let mut param_refs = Vec::new();
         for e in [&select.filter, &select.limit, &select.start]
@@ -382,19 +368,7 @@ pub(super) fn parent_field(q: &Select) -> Option<&super::value::FieldName> {
 /// any other clause in them.
 fn rows_of_fields(select: &Select, outputs: &[Option<&[PathPart]>]) -> Vec<projection::FetchField> {
     let mut out: Vec<projection::FetchField> = Vec::new();
-    for (i, f) in select.fields.iter().enumerate() {
-        let Field::Subquery {
-            query,
-            index,
-            alias,
-        } = f
-        else {
-            continue;
-        };
-        if shadowed(alias.as_deref(), &outputs[i + 1..]) || omitted(alias.as_deref(), &select.omit)
-        {
-            continue;
-        }
+    for (query, index) in shown_subqueries(select, outputs) {
         if let Some(field) = parent_field(query) {
             let f = projection::FetchField {
                 field: field.clone(),
@@ -408,6 +382,31 @@ fn rows_of_fields(select: &Select, outputs: &[Option<&[PathPart]>]) -> Vec<proje
         }
     }
     out
+}
+
+/// The subqueries of `select`'s projection (with their `[index]`) whose
+/// rows the output shows: no later field writes over them, and `OMIT`
+/// does not drop them. `outputs` is [`output_path`] of each field.
+fn shown_subqueries<'s>(
+    select: &'s Select,
+    outputs: &'s [Option<&[PathPart]>],
+) -> impl Iterator<Item = (&'s Select, Option<usize>)> {
+    select
+        .fields
+        .iter()
+        .enumerate()
+        .filter_map(move |(i, f)| match f {
+            Field::Subquery {
+                query,
+                index,
+                alias,
+            } if !shadowed(alias.as_deref(), &outputs[i + 1..])
+                && !omitted(alias.as_deref(), &select.omit) =>
+            {
+                Some((query.as_ref(), *index))
+            }
+            _ => None,
+        })
 }
 
 /// The path a projected field writes in the output row, where it is known.

@@ -378,11 +378,7 @@ impl Applier {
         }
         match crate::sources::changefeed::table_infos(db).await {
             Ok(infos) => {
-                let relations = infos
-                    .iter()
-                    .filter(|(_, t)| t.relation)
-                    .map(|(name, _)| Arc::from(name.as_str()))
-                    .collect();
+                let relations = crate::sources::changefeed::relations_of(&infos);
                 self.classified
                     .extend(infos.keys().map(|name| Arc::from(name.as_str())));
                 // A table the database does not define (yet: records only
@@ -390,9 +386,7 @@ impl Applier {
                 for req in group {
                     if let Request::Ingest { changes, .. } = req {
                         for c in changes {
-                            if !self.classified.contains(c.id.table.as_str()) {
-                                self.classified.insert(Arc::from(c.id.table.as_str()));
-                            }
+                            self.classified.insert(Arc::from(c.id.table.as_str()));
                         }
                     }
                 }
