@@ -1065,7 +1065,7 @@ impl Gen {
     pub(crate) fn value_sub_atom(&mut self, ctx: &Ctx, params: &mut BTreeMap<String, Value>) -> Ex {
         let inner: &'static str = self.pick(&["t", "u"]);
         // Paths that meet the outer fields: ids, links, names, numbers.
-        let path: &'static str = match self.n(0, 5) {
+        let path: &'static str = match self.n(0, 6) {
             0 | 1 => "id",
             2 => {
                 if inner == "t" {
@@ -1076,6 +1076,8 @@ impl Gen {
             }
             3 => "name",
             4 => "score",
+            // Through record links (`link.name`, `friend.owner.name`).
+            5 => self.pick(link_paths(inner)),
             _ => self.pick(paths(inner)),
         };
         let cond = if self.p(0.8) {

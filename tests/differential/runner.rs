@@ -605,6 +605,11 @@ impl Runner {
                         .filter(|id| id.table.as_str() == "r" && !alive.contains(*id))
                         .cloned()
                         .collect();
+                    // Edges SurrealDB deleted with their `in` or `out`
+                    // (`UPSERT u:x; DELETE u:x` takes `r:4` from `u:x` with
+                    // it): the batch changed them, although its records
+                    // are as they were.
+                    let cascaded = !gone.is_empty();
                     for id in gone {
                         contents.remove(&id);
                         versions.remove(&id);
@@ -619,7 +624,7 @@ impl Runner {
                             ));
                         }
                     }
-                    if unchanged.len() == finals.len() && !deltas.is_empty() {
+                    if unchanged.len() == finals.len() && !cascaded && !deltas.is_empty() {
                         return Err(fail(
                             Kind::Delta,
                             si,

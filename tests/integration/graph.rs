@@ -89,7 +89,8 @@ async fn traversals_run_incrementally(backend: Backend) {
     let values = View {
         id: "gp_values",
         sql: "SELECT id, count(<-gwrote) AS n, <-gwrote<-gu.name AS names, gu:1 IN <-gwrote<-gu \
-              AS by_ann, (SELECT name FROM gu WHERE name = 'bob')[0].name AS bob FROM gp \
+              AS by_ann, $me INSIDE <-gwrote<-gu.id AS by_me, (SELECT name FROM gu WHERE name = \
+              'bob')[0].name AS bob FROM gp \
               WHERE n != NONE",
     };
     let views = [authors, first, wrote, edge_rows, ends, values];
