@@ -353,7 +353,12 @@ fn forum_engine(f: &Forum, views: usize, rng: &mut StdRng) -> Engine {
 }
 
 fn update_batch_cost(engine: &mut Engine, f: &Forum, rng: &mut StdRng) -> (Duration, f64) {
-    let updates: Vec<Change> = (0..20_000)
+    // More for a profile: `SSP_BENCH_UPDATES=200000`.
+    let n = std::env::var("SSP_BENCH_UPDATES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
+    let updates: Vec<Change> = (0..n)
         .map(|_| {
             let i = rng.random_range(0..f.comments);
             f.comment(i, rng, 2)
@@ -532,23 +537,51 @@ pub(crate) fn memory(results: &mut Results, mode: Mode) {
         Some(("<= 10%", left <= 0.10)),
     );
     drop(engine);
+}
 
-    // The mix above keeps one text per 12,500 records, so at the big size
-    // each text is watched by ~310 views instead of ~8, and a changed
-    // comment is in ~40 times as many results: the batch costs what its
-    // edges cost. Here the texts grow with the views instead, so that a
-    // text is watched by as many views at both sizes (as when clients
-    // watch different things, not all the same few): the cost of an
-    // update batch with the same fan-out.
+/// An update batch at the full size against one at 5,000 records and 250
+/// views, with the same fan-out at both sizes.
+///
+/// The forum mix keeps one text per 12,500 records, so at the big size
+/// each text is watched by ~310 views instead of ~8, and a changed comment
+/// is in ~40 times as many results: the batch costs what its edges cost
+/// (see [`memory`]). Here the texts grow with the views instead, so that a
+/// text is watched by as many views at both sizes (as when clients watch
+/// different things, not all the same few). `--only batch` runs it alone,
+/// to profile.
+pub(crate) fn batch_at_equal_fan_out(results: &mut Results, mode: Mode) {
+    let (records, views) = if mode.smoke {
+        (2_000, 100)
+    } else if mode.quick {
+        (100_000, 10_000)
+    } else {
+        (1_000_000, 100_000)
+    };
+    let label = format!("{records} records and {views} views");
     let spread = |records: usize, views: usize| {
         let mut rng = StdRng::seed_from_u64(7);
         let mut f = Forum::sized(records);
         f.words = (views / 4 / 8).max(WORDS.len());
         let mut engine = forum_engine(&f, views, &mut rng);
-        update_batch_cost(&mut engine, &f, &mut rng)
+        eprintln!("[batch] {records} records and {views} views: updates");
+        let cost = update_batch_cost(&mut engine, &f, &mut rng);
+        eprintln!("[batch] {records} records and {views} views: done");
+        cost
     };
     let (small_batch, small_edges) = spread(5_000, 250);
     let (big_batch, big_edges) = spread(records, views);
+    results.add(
+        "memory: texts growing with the views: update batch of 10, 5,000 records and 250 views",
+        us(small_batch),
+        "us",
+        None,
+    );
+    results.add(
+        &format!("memory: texts growing with the views: update batch of 10, {label}"),
+        us(big_batch),
+        "us",
+        None,
+    );
     results.add(
         &format!("memory: texts growing with the views: edge changes per update batch, 5,000 and 250 / {label}"),
         big_edges / small_edges.max(1.0),
