@@ -62,6 +62,12 @@ pub struct Select {
     /// on the data (see [`GraphChecks`]).
     #[serde(default)]
     pub graph_checks: Option<GraphChecks>,
+    /// Tables that must hold no record shaped like an edge for the
+    /// traversals lowered out of this select's `WHERE` to stay exact (see
+    /// [`crate::engine::plan::resolve::lower_row_traversals`]); checked as
+    /// [`GraphChecks::no_edges_in`] is.
+    #[serde(default)]
+    pub no_edges_in: Vec<String>,
 }
 
 /// The cases of a lowered traversal that SurrealDB answers from its graph
@@ -182,6 +188,14 @@ pub enum Expr {
     /// `table` evaluates it again, and the view registers again if the
     /// array changed. Never left in a plan.
     Subquery(Box<Select>),
+    /// `->wrote->post` / `<-owns<-user` from the row, on the right of
+    /// `IN`/`NOT IN` (`INSIDE`, `∈`, ...) with a value that reads no row on
+    /// the left (`$user IN <-owns<-user`). Lowered before the view is
+    /// planned into `id IN (SELECT VALUE ... FROM owns WHERE ...)`, a
+    /// [`Expr::Subquery`] (see
+    /// [`crate::engine::plan::resolve::lower_row_traversals`]); never left
+    /// in a plan.
+    Traversal(Vec<GraphStep>),
     /// `+`, `-`, `*` of integers, in the outer query's `LIMIT` and `START`
     /// only (`START ($page - 1) * 50`): bound once from the view's params.
     Arith {

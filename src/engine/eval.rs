@@ -258,8 +258,8 @@ pub fn bind(expr: &Expr, env: &Env<'_>) -> Expr {
     match expr {
         Expr::Param { name, path } => Expr::Literal(env.param(name, path)),
         Expr::Literal(_) | Expr::Field(_) => expr.clone(),
-        // Bound by `param_links` before any plan is made.
-        Expr::Subquery(_) => Expr::Literal(Value::None),
+        // Bound by `param_links` (lowered first) before any plan is made.
+        Expr::Subquery(_) | Expr::Traversal(_) => Expr::Literal(Value::None),
         Expr::Array(items) => {
             let bound: Vec<Expr> = items.iter().map(|e| bind(e, env)).collect();
             // An array of literals folds into one literal, so that
@@ -329,7 +329,7 @@ pub fn eval<'a>(expr: &'a Expr, record: Row<'a>) -> Cow<'a, Value> {
         Expr::Literal(v) => Cow::Borrowed(v),
         Expr::Field(path) => record.get_path(path),
         // Unbound parameters only exist if binding was skipped: NONE, as in SurrealDB.
-        Expr::Param { .. } | Expr::Subquery(_) => Cow::Owned(Value::None),
+        Expr::Param { .. } | Expr::Subquery(_) | Expr::Traversal(_) => Cow::Owned(Value::None),
         // The parser takes arithmetic in `LIMIT`/`START` only, never
         // evaluated against a record.
         Expr::Arith { .. } => Cow::Owned(Value::None),

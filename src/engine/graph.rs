@@ -99,8 +99,10 @@ impl Engine {
     /// `in` or `out` it is at that point, as SurrealDB deletes them with it
     /// (measured on 3.3.5: an edge made after the delete stays, and deleting
     /// a record that does not exist deletes nothing). A record of a table
-    /// the engine does not hold is taken to have existed. `None` when
-    /// nothing cascades.
+    /// the engine does not hold is taken to have existed, unless the applier
+    /// found its edges still in the database. `None` when
+    /// nothing cascades. An edge the applier found still in the database
+    /// ([`Engine::set_kept_edges`]) stays.
     pub(super) fn cascade(&self, changes: &[Change]) -> Option<Vec<Change>> {
         if self.relation_tables.is_empty() || changes.iter().all(|c| c.content.is_some()) {
             return None;
@@ -124,6 +126,9 @@ impl Engine {
                     continue;
                 }
                 for e in self.edges_at(&target, &now) {
+                    if self.kept_edges.contains(&e) {
+                        continue;
+                    }
                     more = true;
                     // Deleted before it is looked at again (an edge of an edge).
                     now.insert(e.clone(), Some(Object::default()));
@@ -135,6 +140,38 @@ impl Engine {
             }
         }
         more.then_some(out)
+    }
+
+    /// The edges the cascade of `changes` would delete because a record
+    /// they end at, of a table SSP does not hold, is deleted: whether that
+    /// record existed (and so took its edges with it) only the database
+    /// can tell. The applier reads these edges there first (see
+    /// [`Engine::set_kept_edges`]).
+    pub fn unsure_cascades(&self, changes: &[Change]) -> Vec<RecordId> {
+        if self.relation_tables.is_empty() {
+            return Vec::new();
+        }
+        let now = AHashMap::new();
+        let mut out = Vec::new();
+        for c in changes {
+            if c.content.is_none()
+                && !self.loaded.contains(&c.id.table)
+                && self.store.get(&c.id).is_none()
+            {
+                out.extend(self.edges_at(&c.id, &now));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The edges of [`Engine::unsure_cascades`] that the database still
+    /// holds: the batches until the next call do not delete them with a
+    /// record they end at. The database was read after those batches were
+    /// written, so an edge it holds was not deleted by them.
+    pub fn set_kept_edges(&mut self, edges: AHashSet<RecordId>) {
+        self.kept_edges = edges;
     }
 
     /// The edges whose `in` or `out` is `target`, with the batch's writes

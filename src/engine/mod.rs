@@ -364,6 +364,11 @@ pub struct Engine {
     /// whether it holds a record with record ids in both `in` and `out`
     /// (computed when first asked, then kept up by each batch).
     edge_shaped: AHashMap<value::TableName, bool>,
+    /// Edges the database still held when the applier looked, although
+    /// the batch deletes a record they end at that SSP does not hold (it
+    /// may never have existed, and then its delete deleted nothing): the
+    /// cascade leaves them (see [`Engine::set_kept_edges`]).
+    kept_edges: AHashSet<RecordId>,
 }
 
 /// The records and views that changed since the last save, so that a save

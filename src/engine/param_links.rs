@@ -51,6 +51,9 @@ pub(super) struct ParamLinks {
     pub unfollowable: bool,
     /// The paths resolved, with the values they read.
     pub paths: Vec<ParamPath>,
+    /// A lowered traversal's edges name a record with a composite key (see
+    /// [`Recording::select_values`]).
+    pub inexact: bool,
 }
 
 /// One `$param` path through a record, and the value it read when its view
@@ -75,6 +78,7 @@ enum Source {
 struct Recording<'a> {
     inner: links::Fetcher<'a>,
     seen: RefCell<Vec<RecordId>>,
+    inexact: std::cell::Cell<bool>,
 }
 
 impl<'a> Recording<'a> {
@@ -90,25 +94,42 @@ impl<'a> Recording<'a> {
                 before: None,
             },
             seen: RefCell::new(Vec::new()),
+            inexact: std::cell::Cell::new(false),
         }
     }
 
-    /// The records read (sorted, no repeats), the tables it could not
-    /// read, and whether a path went through the JSON text of a record id.
-    fn finish(self) -> (Vec<RecordId>, Vec<value::TableName>, bool) {
+    /// What was read: the records (sorted, no repeats), the tables it
+    /// could not read, whether a path went through the JSON text of a
+    /// record id, and whether a lowered traversal is inexact.
+    fn finish(self) -> Read {
         let mut deps = self.seen.into_inner();
         deps.sort();
         deps.dedup();
         let unknown = links::take_unknown_tables();
         let unfollowable = value::take_link_followed() && unknown.is_empty();
-        (deps, unknown, unfollowable)
+        Read {
+            deps,
+            unknown,
+            unfollowable,
+            inexact: self.inexact.get(),
+        }
     }
+}
+
+/// What a [`Recording`] read.
+struct Read {
+    deps: Vec<RecordId>,
+    unknown: Vec<value::TableName>,
+    unfollowable: bool,
+    inexact: bool,
 }
 
 impl Recording<'_> {
     /// `SELECT VALUE path FROM table WHERE ..` (params bound) over the
     /// store, in SurrealDB's id order, as SurrealDB scans the table. A
-    /// table the engine does not hold in full is noted for loading.
+    /// table the engine does not hold in full is noted for loading. For a
+    /// lowered traversal (`graph_checks`), an end with a composite key is
+    /// noted as inexact (see `plan::resolve::lower_row_traversals`).
     fn select_values(&self, q: &ast::Select) -> Value {
         let table = value::TableName::from(q.table.as_str());
         self.seen.borrow_mut().push(table_dep(&table));
@@ -131,6 +152,11 @@ impl Recording<'_> {
             let row = Row::linked(&id, &r.content, Some(self));
             if eval::matches(q.filter.as_ref(), row) {
                 let v = eval::eval(expr, row).into_owned();
+                if q.graph_checks.is_some()
+                    && matches!(&v, Value::Thing(t) if matches!(t.key, key::Key::Composite(_)))
+                {
+                    self.inexact.set(true);
+                }
                 rows.push((id.clone(), v));
             }
         }
@@ -162,12 +188,13 @@ impl Engine {
         let fetcher = Recording::new(self);
         let mut paths = Vec::new();
         rewrite_select(select, params, &fetcher, &mut paths);
-        let (deps, unknown, unfollowable) = fetcher.finish();
+        let read = fetcher.finish();
         ParamLinks {
-            deps,
-            unknown,
-            unfollowable,
+            deps: read.deps,
+            unknown: read.unknown,
+            unfollowable: read.unfollowable,
             paths,
+            inexact: read.inexact,
         }
     }
 
@@ -192,8 +219,9 @@ impl Engine {
             }
             Source::Subquery(q) => fetcher.select_values(q) == p.value,
         });
-        let (deps, unknown, unfollowable) = fetcher.finish();
-        (same && unknown.is_empty() && !unfollowable).then_some(deps)
+        let read = fetcher.finish();
+        (same && read.unknown.is_empty() && !read.unfollowable && !read.inexact)
+            .then_some(read.deps)
     }
 
     /// The views whose param paths read one of the records `changes`
@@ -414,7 +442,7 @@ fn rewrite_expr(
                 path: Vec::new(),
             };
         }
-        Expr::Literal(_) | Expr::Field(_) => {}
+        Expr::Literal(_) | Expr::Field(_) | Expr::Traversal(_) => {}
         Expr::Array(items) => items
             .iter_mut()
             .for_each(|i| rewrite_expr(i, params, links, next)),

@@ -174,9 +174,20 @@ impl Engine {
         };
         let mut select = ast::Select::clone(&select);
         let from_param = select.ids.is_some();
+        let relations = &self.relation_tables;
+        let rows_traverse =
+            plan::resolve::lower_row_traversals(&mut select, &|t| relations.contains(t))?;
         let links = self.resolve_param_links(&mut select, &mut params);
         if links.unfollowable {
             return Err(PlanError::FollowsLink.into());
+        }
+        if links.inexact {
+            return Err(PlanError::Unsupported(
+                "`$x IN <-edge<-table` where an edge names a record with an array or object key \
+                 (SurrealDB's graph index holds that exact key)"
+                    .into(),
+            )
+            .into());
         }
         if !links.unknown.is_empty() {
             // A `$param` path reads a record of a table the engine does not
@@ -191,7 +202,10 @@ impl Engine {
         }
         let params = Arc::new(params);
         let relations = &self.relation_tables;
-        let select = plan::resolve::resolve(select, &params, &|t| relations.contains(t))?;
+        let mut select = plan::resolve::resolve(select, &params, &|t| relations.contains(t))?;
+        if rows_traverse {
+            plan::resolve::traversed_rows(&mut select, &|t| relations.contains(t))?;
+        }
         // `FROM $team.players`: the table comes from a record, so the caller
         // could not load it before: it does now.
         if from_param && !links.deps.is_empty() && !self.loaded.contains(select.table.as_str()) {

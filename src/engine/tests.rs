@@ -1279,3 +1279,194 @@ fn traversals_over_relation_tables() {
         .collect();
     assert!(moved.contains(&"e".to_string()), "{moved:?}");
 }
+
+/// `$user IN <-owns<-user` in `WHERE`, lowered into a value subquery over
+/// the edges: a new edge, a deleted one, and the user's own delete (which
+/// deletes the edges) move the rows; `NOT IN`; `->` from the other end; a
+/// composite end, an edge-shaped row and a non-relation first step go to
+/// the re-query tier.
+#[test]
+fn membership_in_a_traversal_from_the_row() {
+    let mut e = Engine::new();
+    let sql = "SELECT * FROM asset WHERE $user IN <-owns<-user";
+    assert!(
+        matches!(
+            e.register(meta("v", sql, json!({"user": "user:1"}))),
+            Err(EngineError::Plan(PlanError::Unsupported(_)))
+        ),
+        "`owns` is not a relation table yet"
+    );
+    e.set_relation_tables([Arc::from("owns")].into());
+    // `user` is not marked loaded: registering loads it (see below).
+    e.mark_loaded(&[Arc::from("owns"), Arc::from("asset")]);
+    e.apply_batch(&[
+        put("user:1", json!({})),
+        put("asset:1", json!({})),
+        put("asset:2", json!({})),
+        put("asset:3", json!({})),
+        edge("owns:a", "user:1", "asset:1", json!({})),
+        edge("owns:b", "user:2", "asset:2", json!({})),
+        edge("owns:c", "admin:1", "asset:3", json!({})),
+    ]);
+    e.register(meta("v", sql, json!({"user": "user:1"})))
+        .unwrap();
+    assert_eq!(e.tier("v"), Some(Tier::Incremental));
+    assert_eq!(ids(&e, "v"), s(&["asset:1"]));
+    let not = "SELECT * FROM asset WHERE $user NOT IN <-owns<-user";
+    e.register(meta("n", not, json!({"user": "user:1"})))
+        .unwrap();
+    assert_eq!(ids(&e, "n"), s(&["asset:2", "asset:3"]));
+    // The other way: the users that own asset:3 through `->owns->asset`.
+    let back = "SELECT * FROM user WHERE $a ∈ ->owns->asset";
+    e.register(meta("b", back, json!({"a": "asset:2"})))
+        .unwrap();
+    assert_eq!(ids(&e, "b"), s(&[]), "user:2 is not held");
+    // A `user` IN is only ever a user: admin:1 owns asset:3 as no user.
+    e.register(meta("adm", sql, json!({"user": "admin:1"})))
+        .unwrap();
+    assert_eq!(ids(&e, "adm"), s(&[]));
+
+    let out = e.apply_batch(&[edge("owns:d", "user:1", "asset:2", json!({}))]);
+    assert_eq!(of(&out, "v").0, s(&["asset:2"]));
+    assert_eq!(of(&out, "n").2, s(&["asset:2"]));
+    let out = e.apply_batch(&[put("user:2", json!({}))]);
+    assert_eq!(of(&out, "b").0, s(&["user:2"]));
+    let out = e.apply_batch(&[del("owns:a")]);
+    assert_eq!(of(&out, "v").2, s(&["asset:1"]));
+    // user:1 goes, and its edges with it.
+    let out = e.apply_batch(&[del("user:1")]);
+    assert_eq!(of(&out, "v").2, s(&["asset:2"]));
+    assert_eq!(ids(&e, "n"), s(&["asset:1", "asset:2", "asset:3"]));
+    assert!(e.take_link_views().is_empty());
+
+    // An end with a composite key: the graph index holds its exact key.
+    e.apply_batch(&[edge("owns:e", "user:1", "asset:[4]", json!({}))]);
+    let moved: Vec<String> = e
+        .take_link_views()
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    assert!(moved.contains(&"v".to_string()), "{moved:?}");
+    // A row shaped like an edge may be one.
+    e.register(meta("v2", sql, json!({"user": "user:2"})))
+        .unwrap();
+    e.apply_batch(&[edge("asset:9", "owns:b", "user:2", json!({}))]);
+    let moved: Vec<String> = e
+        .take_link_views()
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    assert!(moved.contains(&"v2".to_string()), "{moved:?}");
+    // A `user` shaped like an edge may point at an `owns` edge, which
+    // `<-user` from it reaches: the engine holds `user` in full to see it.
+    assert!(e.loaded.contains("user"));
+    let items = "SELECT * FROM item WHERE $user IN <-owns<-user";
+    e.register(meta("v3", items, json!({"user": "user:2"})))
+        .unwrap();
+    e.apply_batch(&[edge("user:7", "admin:1", "owns:b", json!({}))]);
+    let moved: Vec<String> = e
+        .take_link_views()
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    assert!(moved.contains(&"v3".to_string()), "{moved:?}");
+    // Not lowered: a row value on the left, one step, a second step over
+    // edges.
+    for (q, p) in [
+        ("SELECT * FROM asset WHERE owner IN <-owns<-user", json!({})),
+        (
+            "SELECT * FROM asset WHERE $e IN <-owns",
+            json!({"e": "owns:a"}),
+        ),
+        (
+            "SELECT * FROM owns WHERE $u IN <-owns<-user",
+            json!({"u": "user:1"}),
+        ),
+    ] {
+        assert!(
+            matches!(
+                e.register(meta("r", q, p)),
+                Err(EngineError::Plan(PlanError::Unsupported(_)))
+            ),
+            "{q}"
+        );
+    }
+}
+
+/// `FROM $team->attends`: the edges of the record a param names, in id
+/// order, lowered to `FROM attends WHERE in = team:1`; a start that is
+/// not one plain record id, two steps, or a table not `TYPE RELATION` go
+/// to the re-query tier.
+#[test]
+fn from_a_traversal_of_a_param() {
+    let mut e = Engine::new();
+    e.set_relation_tables([Arc::from("attends")].into());
+    e.mark_loaded(&[Arc::from("attends"), Arc::from("team")]);
+    e.apply_batch(&[
+        put("team:1", json!({})),
+        edge("attends:a", "team:1", "event:1", json!({"n": 1})),
+        edge("attends:b", "team:2", "event:1", json!({"n": 2})),
+        edge("attends:c", "team:1", "event:2", json!({"n": 0})),
+    ]);
+    let first = "SELECT * FROM $team->attends LIMIT 1";
+    e.register(meta("first", first, json!({"team": "team:1"})))
+        .unwrap();
+    assert_eq!(e.tier("first"), Some(Tier::Incremental));
+    assert_eq!(ids(&e, "first"), s(&["attends:a"]));
+    let to = "SELECT * FROM $ev<-attends WHERE n > 0";
+    e.register(meta("to", to, json!({"ev": "event:1"})))
+        .unwrap();
+    assert_eq!(ids(&e, "to"), s(&["attends:a", "attends:b"]));
+    // An edge with a lower id comes first; team:1 deleted takes its edges.
+    let out = e.apply_batch(&[edge("attends:0", "team:1", "event:3", json!({}))]);
+    assert_eq!(of(&out, "first").0, s(&["attends:0"]));
+    assert_eq!(of(&out, "first").2, s(&["attends:a"]));
+    let out = e.apply_batch(&[del("team:1")]);
+    assert_eq!(of(&out, "first").2, s(&["attends:0"]));
+    assert_eq!(of(&out, "to").2, s(&["attends:a"]));
+    assert!(e.take_link_views().is_empty());
+    for (q, p) in [
+        (first, json!({"team": "t1"})),
+        (first, json!({"team": ["team:1"]})),
+        (first, json!({"team": "attends:b"})),
+        (
+            "SELECT * FROM $team->attends->event",
+            json!({"team": "team:1"}),
+        ),
+        ("SELECT * FROM $team->plays", json!({"team": "team:1"})),
+    ] {
+        assert!(
+            matches!(
+                e.register(meta("r", q, p.clone())),
+                Err(EngineError::Plan(PlanError::Unsupported(_)))
+            ),
+            "{q} {p}"
+        );
+    }
+}
+
+/// Deleting a record SSP does not hold deletes its edges only if it
+/// existed: the applier reads the edges the cascade would take
+/// ([`Engine::unsure_cascades`]), and those the database still holds stay.
+#[test]
+fn edges_of_a_record_that_may_never_have_existed() {
+    let mut e = Engine::new();
+    e.set_relation_tables([Arc::from("gatt")].into());
+    e.mark_loaded(&[Arc::from("gatt")]);
+    e.apply_batch(&[edge("gatt:p", "gteam:1", "gplace:7", json!({}))]);
+    let delete = [del("gplace:7")];
+    assert_eq!(e.unsure_cascades(&delete), vec![rid("gatt:p")]);
+    e.set_kept_edges([rid("gatt:p")].into_iter().collect());
+    e.apply_batch(&delete);
+    assert!(
+        e.record(&rid("gatt:p")).is_some(),
+        "the database still holds it"
+    );
+    e.set_kept_edges(Default::default());
+    e.apply_batch(&delete);
+    assert!(e.record(&rid("gatt:p")).is_none(), "taken to have existed");
+    // A record of a table SSP holds in full is known not to exist.
+    e.mark_loaded(&[Arc::from("gplace")]);
+    e.apply_batch(&[edge("gatt:q", "gteam:1", "gplace:8", json!({}))]);
+    assert!(e.unsure_cascades(&[del("gplace:8")]).is_empty());
+}

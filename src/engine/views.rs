@@ -31,7 +31,12 @@ impl Engine {
         // The caller loaded the tables the plan reads before registering it.
         let mut tables = Vec::new();
         plan.tables(&mut tables);
-        self.mark_loaded(&tables);
+        if self.mark_loaded(&tables) {
+            // What `plan_view` found of their shapes was just forgotten:
+            // found again, so that a batch writing an edge-shaped record
+            // there is noticed (see `Engine::watches_edge_shape`).
+            self.check_graph(&plan)?;
+        }
         let before: AHashSet<RecordId> = match self.views.get(&meta.id) {
             _ if !with_delta => AHashSet::new(),
             Some(v) => self.root_records(v.root).into_iter().collect(),
@@ -124,14 +129,20 @@ impl Engine {
 
     /// Notes that the engine holds every record of `tables` (the caller
     /// loaded them, and the change worker follows them): paths through
-    /// links into them are evaluated.
-    pub fn mark_loaded(&mut self, tables: &[Arc<str>]) {
-        self.forget_edge_shapes(tables);
-        for t in tables {
-            if !self.loaded.contains(t.as_ref()) {
-                self.loaded.insert(value::TableName::from(t.as_ref()));
-            }
+    /// links into them are evaluated. What was known of the shapes of the
+    /// tables not loaded before is forgotten (their records came in whole);
+    /// returns whether there were any.
+    pub fn mark_loaded(&mut self, tables: &[Arc<str>]) -> bool {
+        let new: Vec<Arc<str>> = tables
+            .iter()
+            .filter(|t| !self.loaded.contains(t.as_ref()))
+            .cloned()
+            .collect();
+        self.forget_edge_shapes(&new);
+        for t in &new {
+            self.loaded.insert(value::TableName::from(t.as_ref()));
         }
+        !new.is_empty()
     }
 
     /// What a (re-)registration changed in a view's members, `before` to

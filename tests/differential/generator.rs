@@ -833,6 +833,9 @@ impl Gen {
         if self.p(0.035) {
             return self.value_sub_atom(ctx, params);
         }
+        if ctx.table != "r" && self.p(0.05) {
+            return self.graph_in_atom(params);
+        }
         let parent_w = if ctx.parent.is_some() { 20 } else { 0 };
         match self.weighted(&[40, 5, 14, 12, 8, 5, 6, 6, 8, parent_w]) {
             // field op value
@@ -1107,6 +1110,39 @@ impl Gen {
         };
         let op = self.pick(&[Op::In, Op::NotIn, Op::Inside]);
         Ex::bin(op, Ex::Field(f.into()), Ex::ValueSub(path, inner, cond))
+    }
+
+    /// `$p IN <-r<-u`, `t:1 NOT IN ->r->t`, `$p INSIDE ->r<-t`: whether a
+    /// record (mostly one an edge may name) is among the ends of the edges
+    /// of `r` at the row, a traversal from the row.
+    pub(crate) fn graph_in_atom(&mut self, params: &mut BTreeMap<String, Value>) -> Ex {
+        let first = if self.p(0.5) { "->" } else { "<-" };
+        let second = match (self.p(0.8), first) {
+            (true, a) => a,
+            (false, "->") => "<-",
+            (false, _) => "->",
+        };
+        let end: &'static str = self.pick(&["t", "u"]);
+        // Mostly a record of the step's table, sometimes of the other one.
+        let of = if self.p(0.85) {
+            end
+        } else if end == "t" {
+            "u"
+        } else {
+            "t"
+        };
+        let v = if self.p(0.05) {
+            self.scalar()
+        } else {
+            Value::thing(self.record_of(of, 0.85))
+        };
+        let lhs = if self.p(0.5) && !contains_unwritable(&v) {
+            Ex::Lit(v)
+        } else {
+            self.new_param(v, params)
+        };
+        let op = self.pick(&[Op::In, Op::NotIn, Op::Inside]);
+        Ex::bin(op, lhs, Ex::Graph(format!("{first}r{second}{end}")))
     }
 
     pub(crate) fn key_fn_atom(&mut self, ctx: &Ctx, params: &mut BTreeMap<String, Value>) -> Ex {
@@ -1733,6 +1769,30 @@ impl Gen {
     /// with traversals from each edge to its ends.
     pub(crate) fn edge_query(&mut self, params: &mut BTreeMap<String, Value>) -> Query {
         let mut q = Query::empty("r");
+        if self.p(0.4) {
+            // `FROM $f->r` / `$f<-r`: the edges of one record (mostly one
+            // an edge names), in id order, under a window.
+            let arrow = if self.p(0.5) { "->" } else { "<-" };
+            // Mostly the end of an edge there is now, from which it leaves.
+            let end = if arrow == "->" { "in" } else { "out" };
+            let ends: Vec<Value> = self
+                .model
+                .iter()
+                .filter(|(k, _)| k.table.as_str() == "r")
+                .filter_map(|(_, o)| o.get(end).cloned())
+                .collect();
+            let start = if !ends.is_empty() && self.p(0.7) {
+                self.pick(&ends)
+            } else {
+                let table = self.pick(&["t", "u"]);
+                Value::thing(self.record_of(table, 0.85))
+            };
+            let Ex::Param(name) = self.new_named_param("f", start, params) else {
+                unreachable!("a param")
+            };
+            q.from = Source::Graph(format!("${name}{arrow}r"));
+            self.window(&mut q, params);
+        }
         if self.p(0.5) {
             let op = self.pick(&[Op::Gt, Op::Le, Op::Ne]);
             q.cond = Some(Ex::bin(

@@ -73,6 +73,9 @@ pub(crate) enum Ex {
     /// `(SELECT VALUE path FROM table [WHERE cond])`, on the right of
     /// `IN`/`NOT IN`/`INSIDE`: uncorrelated.
     ValueSub(&'static str, &'static str, Option<Box<Ex>>),
+    /// `->r->t`, `<-r<-u`, ...: a two-step traversal from the row, on the
+    /// right of `IN`/`NOT IN`/`INSIDE`.
+    Graph(String),
 }
 
 impl Ex {
@@ -141,6 +144,7 @@ impl Ex {
                 }
                 out.push(')');
             }
+            Ex::Graph(steps) => out.push_str(steps),
             Ex::Arith(op, l, r) => {
                 out.push('(');
                 l.render(out);
@@ -155,7 +159,7 @@ impl Ex {
 
     pub(crate) fn params(&self, out: &mut BTreeSet<String>) {
         match self {
-            Ex::Lit(_) | Ex::Field(_) => {}
+            Ex::Lit(_) | Ex::Field(_) | Ex::Graph(_) => {}
             Ex::Param(n) => {
                 if !n.starts_with("parent.") {
                     // `$p3.friend.name`: the param is `p3`.

@@ -98,21 +98,41 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
             Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) | Ex::Arith(_, l, r) => {
                 value_sub(l) || value_sub(r)
             }
-            Ex::Lit(_) | Ex::Field(_) | Ex::Param(_) => false,
+            Ex::Lit(_) | Ex::Field(_) | Ex::Param(_) | Ex::Graph(_) => false,
         }
     }
     fn value_subs(q: &Query) -> bool {
         q.cond.as_ref().is_some_and(value_sub) || q.subs.iter().any(|s| value_subs(&s.q))
     }
+    fn graph_in(e: &Ex) -> bool {
+        match e {
+            Ex::Graph(_) => true,
+            Ex::Not(e) | Ex::NotFn(e) | Ex::KeyFn(_, e) | Ex::ValueSub(_, _, Some(e)) => {
+                graph_in(e)
+            }
+            Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) | Ex::Arith(_, l, r) => {
+                graph_in(l) || graph_in(r)
+            }
+            Ex::Lit(_) | Ex::Field(_) | Ex::Param(_) | Ex::ValueSub(_, _, None) => false,
+        }
+    }
+    fn graphs_in(q: &Query) -> bool {
+        q.cond.as_ref().is_some_and(graph_in) || q.subs.iter().any(|s| graphs_in(&s.q))
+    }
     fn computes(q: &Query) -> bool {
         !q.computed.is_empty() || q.subs.iter().any(|s| computes(&s.q))
     }
-    let checks: [(&'static str, bool); 17] = [
+    let checks: [(&'static str, bool); 19] = [
         (
             "a computed value (traversal, count, subquery path)",
             computes(q),
         ),
         ("x IN (SELECT VALUE ...)", value_subs(q)),
+        ("$x IN ->r->t (from the row)", graphs_in(q)),
+        (
+            "FROM $f->r",
+            matches!(&q.from, Source::Graph(g) if !g.starts_with("$parent")),
+        ),
         ("$parent->r->t (the records of edges)", traverses(true)),
         ("$parent->r (edges)", traverses(false)),
         (

@@ -144,8 +144,11 @@ impl<'a> Parser<'a> {
                 }
                 Infix::Refused(construct, why) => return Err(self.refuse(t.start, &construct, why)),
             };
-            let rhs = if matches!(op, BinOp::Inside | BinOp::NotInside) && self.subquery_next()? {
+            let membership = matches!(op, BinOp::Inside | BinOp::NotInside);
+            let rhs = if membership && self.subquery_next()? {
                 self.parse_value_subquery()?
+            } else if membership && self.graph_arrow(&self.peek()?).is_some() {
+                Expr::Traversal(self.parse_graph_steps()?)
             } else {
                 self.parse_expr(bp)?
             };
@@ -780,5 +783,7 @@ fn reads_the_row(e: &Expr) -> bool {
         }
         Expr::Call { args, .. } => args.iter().any(reads_the_row),
         Expr::Subquery(q) => q.filter.as_ref().is_some_and(reads_the_row),
+        // From the subquery's own rows.
+        Expr::Traversal(_) => false,
     }
 }

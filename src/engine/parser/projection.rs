@@ -338,7 +338,7 @@ fn ends_field(t: &Token) -> bool {
 fn computed_subquery_refusal(q: &Select) -> Option<&'static str> {
     fn calls(e: &Expr) -> bool {
         match e {
-            Expr::Call { .. } | Expr::Arith { .. } | Expr::Subquery(_) => true,
+            Expr::Call { .. } | Expr::Arith { .. } | Expr::Subquery(_) | Expr::Traversal(_) => true,
             Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } => false,
             Expr::Array(items) => items.iter().any(calls),
             Expr::Not(e) => calls(e),

@@ -198,6 +198,7 @@ impl<'a> Parser<'a> {
             start,
             fetch,
             fetch_nested,
+            no_edges_in: Vec::new(),
             graph,
             through: None,
             graph_checks: None,
@@ -262,6 +263,23 @@ impl<'a> Parser<'a> {
             let graph = self.parse_graph_steps()?;
             self.end_of_from_target("a traversal in FROM goes from `$parent`")?;
             return Ok((false, String::new(), None, graph));
+        }
+        // `FROM $team->attends` (outer query): the edges of the record the
+        // param names, lowered once the param is known (see
+        // `plan::resolve::lower_from_traversal`).
+        if !nested
+            && let Tok::Param(name) = &t.tok
+            && !name.eq_ignore_ascii_case("parent")
+            && self.graph_arrow(&self.peek_after(&t)?).is_some()
+        {
+            let start = Expr::Param {
+                name: name.clone(),
+                path: Vec::new(),
+            };
+            self.bump(&t);
+            let graph = self.parse_graph_steps()?;
+            self.end_of_from_target("a view reads exactly one table: `FROM <table>`")?;
+            return Ok((false, String::new(), Some(start), graph));
         }
         let why_one = "a view reads exactly one table: `FROM <table>`";
         // `ONLY` followed by a target (not by a clause or the end, where it
@@ -367,7 +385,7 @@ impl<'a> Parser<'a> {
     /// `->wrote->post` / `<-wrote<-user`: one or two steps, each to a named
     /// table. Anything else a traversal may say (`->?`, `->(wrote WHERE
     /// ...)`, `<->`, a third step, a path after it) is refused by name.
-    fn parse_graph_steps(&mut self) -> PResult<Vec<GraphStep>> {
+    pub(super) fn parse_graph_steps(&mut self) -> PResult<Vec<GraphStep>> {
         let mut steps = Vec::new();
         loop {
             let t = self.peek()?;
@@ -376,8 +394,8 @@ impl<'a> Parser<'a> {
                     return Err(self.refuse(
                         t.start,
                         "graph traversal",
-                        "a traversal in FROM is `$parent->edge`, `$parent->edge->table` or the \
-                         same with `<-`",
+                        "a traversal is `->edge` or `->edge->table`, or the same with `<-` (in \
+                         FROM, from `$parent`)",
                     ));
                 }
                 return Ok(steps);
@@ -393,8 +411,7 @@ impl<'a> Parser<'a> {
                 return Err(self.refuse(
                     name.start,
                     "graph traversal",
-                    "each step of a traversal in FROM names one table (not `?`, a list or a \
-                     filter)",
+                    "each step of a traversal names one table (not `?`, a list or a filter)",
                 ));
             };
             self.bump(&name);
@@ -403,8 +420,7 @@ impl<'a> Parser<'a> {
                 return Err(self.refuse(
                     after.start,
                     "graph traversal",
-                    "each step of a traversal in FROM names one table (not `?`, a list or a \
-                     filter)",
+                    "each step of a traversal names one table (not `?`, a list or a filter)",
                 ));
             }
             steps.push(GraphStep { out, table });
@@ -412,7 +428,7 @@ impl<'a> Parser<'a> {
                 return Err(self.refuse(
                     t.start,
                     "graph traversal",
-                    "a traversal in FROM takes at most two steps (`$parent<-edge<-table`)",
+                    "a traversal takes at most two steps (`<-edge<-table`)",
                 ));
             }
         }

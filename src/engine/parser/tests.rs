@@ -1460,7 +1460,8 @@ fn traversals_from_parent_in_subqueries() {
         "SELECT *, (SELECT * FROM $parent<->likes) AS l FROM post",
         "FROM a parameter",
     );
-    refused("SELECT * FROM $p->likes", "graph traversal");
+    // `FROM $p->likes` is lowered (see `plan::resolve`); not under `ONLY`.
+    refused("SELECT * FROM ONLY $p->likes", "graph traversal");
 }
 
 #[test]
@@ -1566,5 +1567,47 @@ fn uncorrelated_value_subqueries_on_the_right_of_in() {
         ),
     ] {
         refused(sql, construct);
+    }
+}
+
+#[test]
+fn traversals_on_the_right_of_in_and_from_a_param() {
+    let q = ok("SELECT * FROM asset WHERE $user IN <-owns<-user AND t:1 ∉ ->r->t");
+    let Some(Expr::Binary { lhs, rhs, .. }) = q.filter else {
+        panic!("{:?}", q.filter)
+    };
+    let steps = |e: &Expr| match e {
+        Expr::Binary {
+            rhs,
+            op: BinOp::Inside | BinOp::NotInside,
+            ..
+        } => match rhs.as_ref() {
+            Expr::Traversal(s) => s
+                .iter()
+                .map(|s| format!("{}{}", s.arrow(), s.table))
+                .collect::<String>(),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(steps(&lhs), "<-owns<-user");
+    assert_eq!(steps(&rhs), "->r->t");
+    let q = ok("SELECT * FROM $team->attends WHERE n > 1 LIMIT 2");
+    assert_eq!(q.table, "");
+    assert_eq!(
+        q.ids,
+        Some(Expr::Param {
+            name: "team".into(),
+            path: Vec::new()
+        })
+    );
+    assert_eq!(q.graph.len(), 1);
+    for sql in [
+        "SELECT * FROM t WHERE $u IN <-a<-b.name",
+        "SELECT * FROM t WHERE $u IN <-a<-b<-c",
+        "SELECT * FROM t WHERE $u IN ->(a WHERE x)->b",
+        "SELECT * FROM t WHERE $u = ->a->b",
+    ] {
+        refused(sql, "graph traversal");
     }
 }

@@ -60,6 +60,9 @@ pub struct Plan {
     pub hidden: bool,
     /// What the data must not hold for a lowered traversal to stay exact.
     pub graph_checks: Option<super::ast::GraphChecks>,
+    /// Tables that must hold no edge-shaped record for the traversals
+    /// lowered out of `WHERE` to stay exact ([`super::ast::Select::no_edges_in`]).
+    pub no_edges_in: Vec<String>,
 }
 
 /// What a plan is with its parameters bound: the data of one node.
@@ -128,10 +131,15 @@ impl Plan {
         })
     }
 
-    /// Every table this plan and its subplans read.
+    /// Every table this plan and its subplans read, with the tables a
+    /// lowered `$x IN <-edge<-table` checks for edge-shaped records (the
+    /// engine must hold them in full to see those).
     pub fn tables(&self, out: &mut Vec<Arc<str>>) {
-        if !out.iter().any(|t| **t == *self.table) {
-            out.push(Arc::from(self.table.as_str()));
+        let edge_free = self.no_edges_in.iter().map(String::as_str);
+        for t in std::iter::once(self.table.as_str()).chain(edge_free) {
+            if !out.iter().any(|x| **x == *t) {
+                out.push(Arc::from(t));
+            }
         }
         for s in &self.subplans {
             s.tables(out);
@@ -141,13 +149,17 @@ impl Plan {
     /// The tables whose edges the lowered traversals of this plan and its
     /// subplans must not see (see [`super::ast::GraphChecks::no_edges_in`]).
     pub fn no_edges_in(&self, out: &mut Vec<Arc<str>>) {
-        if let Some(t) = self
+        let lowered = self
             .graph_checks
             .as_ref()
-            .and_then(|c| c.no_edges_in.as_deref())
-            && !out.iter().any(|x| **x == *t)
+            .and_then(|c| c.no_edges_in.as_deref());
+        for t in lowered
+            .into_iter()
+            .chain(self.no_edges_in.iter().map(String::as_str))
         {
-            out.push(Arc::from(t));
+            if !out.iter().any(|x| **x == *t) {
+                out.push(Arc::from(t));
+            }
         }
         for s in &self.subplans {
             s.no_edges_in(out);
@@ -193,6 +205,7 @@ impl Plan {
             param_refs: vec![(FETCH_PARAM.into(), Vec::new())],
             hidden: false,
             graph_checks: None,
+            no_edges_in: Vec::new(),
         }
     }
 
@@ -319,6 +332,7 @@ impl Planner {
             },
             hidden: select.through.is_some(),
             graph_checks: select.graph_checks.clone(),
+            no_edges_in: select.no_edges_in.clone(),
             follows_links: select.filter.as_ref().is_some_and(reads_through_links)
                 || select.order.iter().any(order_fetches),
             link_hops: select
@@ -449,7 +463,7 @@ fn collect_params(e: &Expr, out: &mut Vec<(String, Vec<PathPart>)>) {
                 out.push(r);
             }
         }
-        Expr::Literal(_) | Expr::Field(_) | Expr::Subquery(_) => {}
+        Expr::Literal(_) | Expr::Field(_) | Expr::Subquery(_) | Expr::Traversal(_) => {}
         Expr::Array(items) => items.iter().for_each(|i| collect_params(i, out)),
         Expr::Not(x) => collect_params(x, out),
         Expr::Binary { lhs, rhs, .. } => {
@@ -513,7 +527,7 @@ fn hops(path: &[PathPart]) -> usize {
 fn max_hops(e: &Expr) -> usize {
     match e {
         Expr::Field(path) => hops(path),
-        Expr::Literal(_) | Expr::Param { .. } | Expr::Subquery(_) => 0,
+        Expr::Literal(_) | Expr::Param { .. } | Expr::Subquery(_) | Expr::Traversal(_) => 0,
         Expr::Array(items) => items.iter().map(max_hops).max().unwrap_or(0),
         Expr::Not(e) => max_hops(e),
         Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
@@ -527,7 +541,7 @@ fn max_hops(e: &Expr) -> usize {
 fn reads_through_links(e: &Expr) -> bool {
     match e {
         Expr::Field(path) => may_fetch(path),
-        Expr::Literal(_) | Expr::Param { .. } | Expr::Subquery(_) => false,
+        Expr::Literal(_) | Expr::Param { .. } | Expr::Subquery(_) | Expr::Traversal(_) => false,
         Expr::Array(items) => items.iter().any(reads_through_links),
         Expr::Not(e) => reads_through_links(e),
         Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {

@@ -17,10 +17,100 @@ pub fn resolve(
     params: &crate::engine::value::Object,
     is_relation: &dyn Fn(&str) -> bool,
 ) -> Result<Select, PlanError> {
+    let mut select = select;
+    if select.ids.is_some() && !select.graph.is_empty() {
+        lower_from_traversal(&mut select, params, is_relation)?;
+    }
     let mut select = resolve_ids(select, params)?;
     let table = select.table.clone();
     lower_graph(&mut select.fields, &table, is_relation)?;
     Ok(select)
+}
+
+/// `FROM $team->attends` / `FROM $team<-attends`, `attends` a `TYPE
+/// RELATION` table: the edges whose `in` (`out`) is the record the param
+/// names, in id order, as SurrealDB reads them from its graph index
+/// (measured on 3.3.5; an edge from a record that does not exist counts):
+/// `FROM attends WHERE in = team:1`. What the index holds and the lowered
+/// select cannot see is refused or checked as for `$parent->attends` (see
+/// [`lower_graph`]): a start record that is itself an edge (of a `TYPE
+/// RELATION` table: refused; of another, its table must hold no
+/// edge-shaped record, [`Select::no_edges_in`]) or has an array or object
+/// key (refused: the index holds that exact key). One step from one
+/// record; the rest is the re-query tier's.
+fn lower_from_traversal(
+    select: &mut Select,
+    params: &crate::engine::value::Object,
+    is_relation: &dyn Fn(&str) -> bool,
+) -> Result<(), PlanError> {
+    let unsupported = |why: String| Err(PlanError::Unsupported(why));
+    let steps = std::mem::take(&mut select.graph);
+    let text: String = steps
+        .iter()
+        .map(|s| format!("{}{}", s.arrow(), s.table))
+        .collect();
+    let Some(Expr::Param { name, path }) = select.ids.take() else {
+        return unsupported(format!("`FROM ...{text}` from anything but a `$param`"));
+    };
+    let start = match params.get(&name).map(|v| v.get_path(&path)) {
+        Some(v) => match record_ids(&v) {
+            Some((ids, false)) => ids.into_iter().next(),
+            _ => None,
+        },
+        None => {
+            return unsupported(format!(
+                "`FROM ${name}{text}` where the view gives no such param"
+            ));
+        }
+    };
+    let Some(start) = start else {
+        return unsupported(format!(
+            "`FROM ${name}{text}` where the param does not hold one record id"
+        ));
+    };
+    let [step] = steps.as_slice() else {
+        return unsupported(format!(
+            "`FROM ${name}{text}`: SSP follows one step from a `$param` (`FROM $team->attends`)"
+        ));
+    };
+    if !is_relation(&step.table) {
+        return unsupported(format!(
+            "`FROM ${name}{text}`: SSP follows a traversal over a table defined `TYPE RELATION` \
+             (`{}` is not)",
+            step.table
+        ));
+    }
+    if is_relation(start.table.as_str()) {
+        return unsupported(format!(
+            "`FROM ${name}{text}` from an edge (`{}` is `TYPE RELATION`)",
+            start.table
+        ));
+    }
+    if matches!(start.key, crate::engine::key::Key::Composite(_)) {
+        return unsupported(format!(
+            "`FROM ${name}{text}` from a record with an array or object key (SurrealDB's graph \
+             index holds that exact key)"
+        ));
+    }
+    let term = Expr::Binary {
+        op: BinOp::Eq,
+        lhs: Box::new(Expr::Field(vec![PathPart::Field(step.from_field().into())])),
+        rhs: Box::new(Expr::Literal(Value::thing(start.clone()))),
+    };
+    select.filter = Some(match select.filter.take() {
+        None => term,
+        Some(f) => Expr::Binary {
+            op: BinOp::And,
+            lhs: Box::new(term),
+            rhs: Box::new(f),
+        },
+    });
+    select.table = step.table.clone();
+    let start_table = start.table.to_string();
+    if !select.no_edges_in.contains(&start_table) {
+        select.no_edges_in.push(start_table);
+    }
+    Ok(())
 }
 
 fn resolve_ids(
@@ -130,6 +220,225 @@ fn resolve_ids(
         }
     }
     Ok(select)
+}
+
+/// Lowers `$user IN <-owns<-user` (a value that reads no row, `IN` or
+/// `NOT IN` a two-step traversal from the row, the first step over a `TYPE
+/// RELATION` table) in `select`'s `WHERE` and projection, and in its
+/// subqueries', into an uncorrelated value subquery over the edges:
+/// `id IN (SELECT VALUE out FROM owns WHERE in = $user AND record::tb(in) =
+/// 'user')`, which `param_links` evaluates once over the store and again
+/// when `owns` changes. Measured on 3.3.5, as that select answers:
+///
+/// * the traversal's value holds the ids the edges name, whether those
+///   records exist or not;
+/// * `IN` compares by value (`user:[1] IN [user:[1f]]`), as the lowered `=`
+///   does.
+///
+/// What the lowered select cannot see: the graph index holds the row's
+/// exact key (an edge to `asset:[4f]` is not reached from `asset:[4]`,
+/// which `id IN [asset:[4f]]` matches), so a composite key among the ends
+/// sends the view to the re-query tier (`param_links`); and a row that is
+/// itself an edge reaches its own `in` by `<-owns`, an edge in `user`
+/// pointing at an `owns` edge is reached by `<-user`: the rows' table and
+/// the second step's must hold no edge-shaped record
+/// ([`Select::no_edges_in`]).
+///
+/// Returns whether the rows' table is still to be checked, once `FROM
+/// $param` is resolved (see [`traversed_rows`]).
+pub fn lower_row_traversals(
+    select: &mut Select,
+    is_relation: &dyn Fn(&str) -> bool,
+) -> Result<bool, PlanError> {
+    let mut tables = Vec::new();
+    for e in select.filter.iter_mut() {
+        lower_row_expr(e, is_relation, &mut tables)?;
+    }
+    for f in &mut select.fields {
+        let pending = match f {
+            Field::Expr { expr, .. } => {
+                lower_row_expr(expr, is_relation, &mut tables)?;
+                false
+            }
+            Field::Subquery { query, .. } => lower_row_traversals(query, is_relation)?,
+            _ => false,
+        };
+        if pending {
+            return Err(PlanError::Unsupported(
+                "`$x IN <-edge<-table` in a subquery whose rows are not one table's".into(),
+            ));
+        }
+    }
+    if tables.is_empty() {
+        return Ok(false);
+    }
+    for t in tables {
+        if !select.no_edges_in.contains(&t) {
+            select.no_edges_in.push(t);
+        }
+    }
+    if select.ids.is_some() || !select.graph.is_empty() || select.table.is_empty() {
+        return Ok(true);
+    }
+    traversed_rows(select, is_relation)?;
+    Ok(false)
+}
+
+/// The rows' own table, for [`lower_row_traversals`]: not an edge table,
+/// and holding no edge-shaped record.
+pub fn traversed_rows(
+    select: &mut Select,
+    is_relation: &dyn Fn(&str) -> bool,
+) -> Result<(), PlanError> {
+    if select.table.is_empty() || select.ids.is_some() || !select.graph.is_empty() {
+        return Err(PlanError::Unsupported(
+            "`$x IN <-edge<-table` in a subquery whose rows are not one table's".into(),
+        ));
+    }
+    if is_relation(&select.table) {
+        return Err(PlanError::Unsupported(format!(
+            "`$x IN <-edge<-table` over the rows of `{}`, a `TYPE RELATION` table (an edge \
+             reaches its own `in` and `out`)",
+            select.table
+        )));
+    }
+    if !select.no_edges_in.contains(&select.table) {
+        select.no_edges_in.push(select.table.clone());
+    }
+    Ok(())
+}
+
+fn lower_row_expr(
+    e: &mut Expr,
+    is_relation: &dyn Fn(&str) -> bool,
+    tables: &mut Vec<String>,
+) -> Result<(), PlanError> {
+    let unsupported = |why: String| Err(PlanError::Unsupported(why));
+    let mut again = |e: &mut Expr| lower_row_expr(e, is_relation, tables);
+    match e {
+        Expr::Binary {
+            op: BinOp::Inside | BinOp::NotInside,
+            lhs,
+            rhs,
+        } if matches!(**rhs, Expr::Traversal(_)) => {
+            let Expr::Traversal(steps) = &**rhs else {
+                return Ok(());
+            };
+            let text: String = steps
+                .iter()
+                .map(|s| format!("{}{}", s.arrow(), s.table))
+                .collect();
+            let reads_no_row = match &**lhs {
+                Expr::Literal(_) => true,
+                Expr::Param { name, .. } => {
+                    !name.eq_ignore_ascii_case("parent") && !name.eq_ignore_ascii_case("this")
+                }
+                _ => false,
+            };
+            if !reads_no_row {
+                return unsupported(format!(
+                    "`x IN {text}` where `x` is not a `$param` or a literal"
+                ));
+            }
+            let [first, second] = steps.as_slice() else {
+                return unsupported(format!(
+                    "`IN {text}`: SSP follows `IN <-edge<-table` (two steps) from the row"
+                ));
+            };
+            if !is_relation(&first.table) {
+                return unsupported(format!(
+                    "`IN {text}`: SSP follows a traversal over a table defined `TYPE RELATION` \
+                     (`{}` is not)",
+                    first.table
+                ));
+            }
+            if is_relation(&second.table) {
+                return unsupported(format!(
+                    "`IN {text}` from edges to edges (`{}` is `TYPE RELATION`)",
+                    second.table
+                ));
+            }
+            let field = |name: &str| Expr::Field(vec![PathPart::Field(name.into())]);
+            let to = second.to_field();
+            let and = |lhs: Expr, rhs: Expr| Expr::Binary {
+                op: BinOp::And,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            };
+            let eq = |lhs: Expr, rhs: Expr| Expr::Binary {
+                op: BinOp::Eq,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            };
+            let filter = and(
+                eq(field(to), (**lhs).clone()),
+                eq(
+                    Expr::Call {
+                        func: Function::RecordTable,
+                        args: vec![field(to)],
+                    },
+                    Expr::Literal(Value::str(&second.table)),
+                ),
+            );
+            let values = Select {
+                value: true,
+                fields: vec![Field::Expr {
+                    expr: field(first.from_field()),
+                    alias: None,
+                }],
+                table: first.table.clone(),
+                filter: Some(filter),
+                // Marks the ends for the composite-key check.
+                graph_checks: Some(GraphChecks {
+                    parent_edge: None,
+                    no_edges_in: None,
+                }),
+                ..Select::default()
+            };
+            tables.push(second.table.clone());
+            **rhs = Expr::Subquery(Box::new(values));
+            **lhs = field("id");
+            Ok(())
+        }
+        Expr::Traversal(steps) => {
+            let text: String = steps
+                .iter()
+                .map(|s| format!("{}{}", s.arrow(), s.table))
+                .collect();
+            unsupported(format!(
+                "`{text}` other than on the right of `IN` (`$user IN {text}`)"
+            ))
+        }
+        // `x IN (SELECT VALUE id FROM t WHERE $u IN <-r<-u)`: from the
+        // subquery's rows, which `param_links` evaluates inside out.
+        Expr::Subquery(q) => {
+            let mut inner = Vec::new();
+            for f in q.filter.iter_mut() {
+                lower_row_expr(f, is_relation, &mut inner)?;
+            }
+            if inner.is_empty() {
+                return Ok(());
+            }
+            if is_relation(&q.table) {
+                return unsupported(format!(
+                    "`$x IN <-edge<-table` over the rows of `{}`, a `TYPE RELATION` table (an \
+                     edge reaches its own `in` and `out`)",
+                    q.table
+                ));
+            }
+            tables.extend(inner);
+            tables.push(q.table.clone());
+            Ok(())
+        }
+        Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } => Ok(()),
+        Expr::Array(items) => items.iter_mut().try_for_each(again),
+        Expr::Call { args, .. } => args.iter_mut().try_for_each(again),
+        Expr::Not(x) => again(x),
+        Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
+            again(lhs)?;
+            again(rhs)
+        }
+    }
 }
 
 /// Lowers the traversals of the subqueries in `fields` (rows of
@@ -319,7 +628,7 @@ fn through_field(e: Expr, to: &str) -> Expr {
             p.extend(path);
             Expr::Field(p)
         }
-        Expr::Literal(_) | Expr::Param { .. } | Expr::Subquery(_) => e,
+        Expr::Literal(_) | Expr::Param { .. } | Expr::Subquery(_) | Expr::Traversal(_) => e,
         Expr::Array(items) => {
             Expr::Array(items.into_iter().map(|i| through_field(i, to)).collect())
         }

@@ -399,6 +399,57 @@ impl Applier {
         }
     }
 
+    /// A delete of a record SSP does not hold deleted its edges in the
+    /// database only if the record existed, which SSP cannot tell: the
+    /// edges the engine would delete with it are read from the database
+    /// first, and those it still holds stay (see `Engine::set_kept_edges`).
+    /// While the database is down the read waits, as commits do; when it
+    /// fails otherwise the engine deletes them (logged and counted).
+    async fn keep_surviving_edges(&mut self, db: &crate::db::Db, group: &[Request]) {
+        let unsure: Vec<RecordId> = {
+            let engine = self.engine.read().unwrap_or_else(|p| p.into_inner());
+            let mut unsure: Vec<RecordId> = group
+                .iter()
+                .filter_map(|req| match req {
+                    Request::Ingest { changes, .. } => Some(engine.unsure_cascades(changes)),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            unsure.sort();
+            unsure.dedup();
+            unsure
+        };
+        let kept = if unsure.is_empty() {
+            Default::default()
+        } else {
+            let mut backoff =
+                crate::db::backoff_forever(Duration::from_millis(50), Duration::from_secs(2));
+            loop {
+                match read_records(db, &unsure).await {
+                    Ok(current) => {
+                        break current
+                            .into_iter()
+                            .filter(|c| c.content.is_some())
+                            .map(|c| c.id)
+                            .collect();
+                    }
+                    Err(e) if e.is_unavailable() => {
+                        let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(2));
+                        tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "reading the edges of deleted records failed; retrying");
+                        tokio::time::sleep(wait).await;
+                    }
+                    Err(e) => {
+                        metrics::counter!("ssp_worker_resolve_failures_total").increment(1);
+                        tracing::warn!(error = %e, edges = unsure.len(), "reading the edges of deleted records SSP does not hold failed; deleting them with those records");
+                        break Default::default();
+                    }
+                }
+            }
+        };
+        self.engine().set_kept_edges(kept);
+    }
+
     pub(super) async fn ingest_group(&mut self, mut group: Vec<Request>) {
         let span = tracing::debug_span!("ingest_group", requests = group.len());
         let db = Arc::clone(self.sink.db());
@@ -412,6 +463,9 @@ impl Applier {
             .relation_tables()
             .clone();
         Self::resolve_from_database(&db, &mut group, &relations)
+            .instrument(span.clone())
+            .await;
+        self.keep_surviving_edges(&db, &group)
             .instrument(span.clone())
             .await;
         // The records this group names, for the wait below: a group whose
