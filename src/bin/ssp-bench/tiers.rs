@@ -4,7 +4,8 @@ use super::*;
 
 /// The cost of one change for a view of each kind (link path, `$param`
 /// path through a record, traversal from `$parent` over a `TYPE RELATION`
-/// table; count, user function: the re-query tier) against a plain
+/// table, `$u IN <-likes<-user` for a change to the edges; count, user
+/// function: the re-query tier) against a plain
 /// filter view (incremental), on embedded SurrealDB; and that a change
 /// re-runs only the re-query views whose tables it touched, not all of them
 /// (the naive way).
@@ -130,6 +131,59 @@ pub(crate) fn tiers(results: &mut Results, mode: Mode) {
             200
         );
     }
+    // `$u IN <-tlikes<-tu` in `WHERE`: each change to the edges evaluates
+    // the lowered subquery again (a scan of `tlikes` in the engine), and
+    // the view moves when the list does (every other change here: tu:1
+    // likes a post; tu:2's likes leave the list as it was).
+    let status = http.post(
+        "/view/register",
+        &json!({"id": "member", "sql": "SELECT * FROM tp WHERE $u IN <-tlikes<-tu",
+            "params": {"u": "tu:1"}, "clientId": "bench"})
+        .to_string(),
+    );
+    assert_eq!(status, 200, "register the membership view");
+    let mut lat = Vec::with_capacity(changes / 2);
+    for c in 0..(changes / 2).max(1) {
+        let from = 1 + c % 2;
+        let k = (c * 53) % posts;
+        let key = format!("bench{c}");
+        exec(
+            Query::new("RELATE $a->tlikes->$b SET id = $id")
+                .bind("a", rid("tu", from))
+                .bind("b", rid("tp", k))
+                .bind(
+                    "id",
+                    sdb::Value::RecordId(sdb::RecordId::new("tlikes", key.clone())),
+                ),
+        );
+        let body = json!({"table": "tlikes", "op": "CREATE", "id": format!("tlikes:{key}"),
+            "record": {"in": format!("tu:{from}"), "out": format!("tp:{k}")}})
+        .to_string();
+        let t = Instant::now();
+        assert_eq!(http.post("/ingest", &body), 200);
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    let p50 = us(p(&lat, 0.5));
+    results.add(
+        "tiers: membership view (`$u IN <-tlikes<-tu`), one change to the edges p50",
+        p50,
+        "us",
+        None,
+    );
+    if let Some(f) = filter_p50 {
+        results.add(
+            "tiers: membership view / filter view",
+            p50 / f.max(1.0),
+            "x",
+            None,
+        );
+    }
+    assert_eq!(
+        http.post("/view/unregister", &json!({"id": "member"}).to_string()),
+        200
+    );
+
     // A change to the record that many views' `$param` path reads
     // registers each of them again (see `engine::param_links`): views of
     // one text over `tu:1`, each with its own threshold (its own node).
