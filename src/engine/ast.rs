@@ -248,6 +248,12 @@ pub enum Function {
     StringLowercase,
     /// `string::uppercase(s)`
     StringUppercase,
+    /// `string::slice(s, start, end)` (`end` exclusive; negative ones count
+    /// from the end; a missing one is the end of the string), in chars,
+    /// as SurrealDB 3.3.5's `surrealdb-runtime` slices. The parser takes
+    /// integer literals for `start` and `end` only, so only `s` can make it
+    /// fail in SurrealDB.
+    StringSlice,
     /// `array::len(a)`
     ArrayLen,
     /// `record::id(id)` (also `meta::id`): the key of a record id. The parser
@@ -266,6 +272,7 @@ impl Function {
             Function::StringContains => "string::contains",
             Function::StringLowercase => "string::lowercase",
             Function::StringUppercase => "string::uppercase",
+            Function::StringSlice => "string::slice",
             Function::ArrayLen => "array::len",
             Function::RecordKey => "record::id",
             Function::RecordTable => "record::tb",
@@ -274,6 +281,7 @@ impl Function {
 
     pub fn arity(self) -> usize {
         match self {
+            Function::StringSlice => 3,
             Function::StringStartsWith | Function::StringEndsWith | Function::StringContains => 2,
             Function::StringLowercase
             | Function::StringUppercase
@@ -291,6 +299,7 @@ impl Function {
             "string::contains" => Function::StringContains,
             "string::lowercase" => Function::StringLowercase,
             "string::uppercase" => Function::StringUppercase,
+            "string::slice" => Function::StringSlice,
             "array::len" => Function::ArrayLen,
             "record::id" | "meta::id" => Function::RecordKey,
             "record::tb" | "meta::tb" | "record::table" => Function::RecordTable,

@@ -947,6 +947,26 @@ impl Gen {
                     _ if self.p(0.3) => self.new_param(prefix, params),
                     _ => Ex::Lit(prefix),
                 };
+                if self.p(0.5) {
+                    // `string::slice(title, a[, b]) = 'x'`: bounds either
+                    // side of the titles' lengths, negative too.
+                    let start = self.n(-4, 4);
+                    let end = self.p(0.8).then(|| self.n(-3, 5));
+                    let op = self.pick(&[Op::Eq, Op::Eq, Op::Ne, Op::Lt]);
+                    // Mostly what some title's slice is, so that `=` holds
+                    // for some rows (SurrealDB decides; this only aims).
+                    let rhs = if self.p(0.7) {
+                        let title = self.pick(STRS);
+                        Ex::Lit(string(&slice_hint(title, start, end.unwrap_or(i64::MAX))))
+                    } else {
+                        arg
+                    };
+                    return Ex::bin(
+                        op,
+                        Ex::Slice(Box::new(Ex::Field(f.into())), start, end),
+                        rhs,
+                    );
+                }
                 Ex::StartsWith(Box::new(Ex::Field(f.into())), Box::new(arg))
             }
             // truthiness
@@ -1895,4 +1915,16 @@ impl Gen {
             window_slack,
         }
     }
+}
+
+/// A guess at `string::slice(s, start, end)`, to aim the generated
+/// comparisons at values some rows have (SurrealDB is the oracle).
+fn slice_hint(s: &str, start: i64, end: i64) -> String {
+    let n = s.chars().count() as i64;
+    let from = if start < 0 { (n + start).max(0) } else { start };
+    let to = if end < 0 { n + end } else { end.min(n) };
+    s.chars()
+        .skip(from as usize)
+        .take((to - from).max(0) as usize)
+        .collect()
 }

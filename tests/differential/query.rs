@@ -65,6 +65,8 @@ pub(crate) enum Ex {
     /// Operator, operands, and whether the whole is parenthesised.
     Bin(Op, Box<Ex>, Box<Ex>, bool),
     StartsWith(Box<Ex>, Box<Ex>),
+    /// `string::slice(x, start[, end])`.
+    Slice(Box<Ex>, i64, Option<i64>),
     /// `record::id(x)`, `meta::tb(x)`, ...: the name and its argument
     /// (`id` or `$parent.id`).
     KeyFn(&'static str, Box<Ex>),
@@ -127,6 +129,15 @@ impl Ex {
                 b.render(out);
                 out.push(')');
             }
+            Ex::Slice(a, start, end) => {
+                out.push_str("string::slice(");
+                a.render(out);
+                out.push_str(&format!(", {start}"));
+                if let Some(end) = end {
+                    out.push_str(&format!(", {end}"));
+                }
+                out.push(')');
+            }
             Ex::KeyFn(name, a) => {
                 out.push_str(name);
                 out.push('(');
@@ -166,9 +177,11 @@ impl Ex {
                     out.insert(n.split('.').next().unwrap_or(n).to_owned());
                 }
             }
-            Ex::Not(e) | Ex::NotFn(e) | Ex::KeyFn(_, e) | Ex::ValueSub(_, _, Some(e)) => {
-                e.params(out)
-            }
+            Ex::Not(e)
+            | Ex::NotFn(e)
+            | Ex::KeyFn(_, e)
+            | Ex::Slice(e, ..)
+            | Ex::ValueSub(_, _, Some(e)) => e.params(out),
             Ex::ValueSub(_, _, None) => {}
             Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) | Ex::Arith(_, l, r) => {
                 l.params(out);

@@ -94,7 +94,7 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
     fn value_sub(e: &Ex) -> bool {
         match e {
             Ex::ValueSub(..) => true,
-            Ex::Not(e) | Ex::NotFn(e) | Ex::KeyFn(_, e) => value_sub(e),
+            Ex::Not(e) | Ex::NotFn(e) | Ex::KeyFn(_, e) | Ex::Slice(e, ..) => value_sub(e),
             Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) | Ex::Arith(_, l, r) => {
                 value_sub(l) || value_sub(r)
             }
@@ -107,9 +107,11 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
     fn graph_in(e: &Ex) -> bool {
         match e {
             Ex::Graph(_) => true,
-            Ex::Not(e) | Ex::NotFn(e) | Ex::KeyFn(_, e) | Ex::ValueSub(_, _, Some(e)) => {
-                graph_in(e)
-            }
+            Ex::Not(e)
+            | Ex::NotFn(e)
+            | Ex::KeyFn(_, e)
+            | Ex::Slice(e, ..)
+            | Ex::ValueSub(_, _, Some(e)) => graph_in(e),
             Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) | Ex::Arith(_, l, r) => {
                 graph_in(l) || graph_in(r)
             }
@@ -122,7 +124,7 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
     fn computes(q: &Query) -> bool {
         !q.computed.is_empty() || q.subs.iter().any(|s| computes(&s.q))
     }
-    let checks: [(&'static str, bool); 19] = [
+    let checks: [(&'static str, bool); 20] = [
         (
             "a computed value (traversal, count, subquery path)",
             computes(q),
@@ -165,6 +167,7 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
         ("ONLY", q.only),
         ("SELECT VALUE", q.value),
         ("OMIT", sql.contains(" OMIT ")),
+        ("string::slice", sql.contains("string::slice(")),
         (
             "record::/meta:: fns",
             sql.contains("record::") || sql.contains("meta::"),

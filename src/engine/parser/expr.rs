@@ -627,8 +627,25 @@ impl<'a> Parser<'a> {
                     ),
                 ));
             };
+            let mut args = args;
+            if func == Function::StringSlice && args.len() == 2 {
+                // `string::slice(s, start)`: to the end.
+                args.push(Expr::Literal(Value::Number(Number::Int(i64::MAX))));
+            }
             if args.len() != func.arity() {
                 return Err(arity_error(func.arity(), args.len()));
+            }
+            if func == Function::StringSlice
+                && !args[1..]
+                    .iter()
+                    .all(|a| matches!(a, Expr::Literal(Value::Number(Number::Int(_)))))
+            {
+                return Err(self.refuse(
+                    t.start,
+                    &format!("function {name}"),
+                    "SSP takes `string::slice(s, start[, end])` with integer literals for \
+                     `start` and `end`",
+                ));
             }
             // SurrealDB fails the whole query when one of these meets
             // anything but a record id; `id` and `$parent.id` always hold one.

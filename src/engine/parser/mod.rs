@@ -252,6 +252,7 @@ fn supported_functions() -> String {
         Function::StringContains,
         Function::StringLowercase,
         Function::StringUppercase,
+        Function::StringSlice,
         Function::ArrayLen,
         Function::RecordKey,
         Function::RecordTable,

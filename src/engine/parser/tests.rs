@@ -1611,3 +1611,17 @@ fn traversals_on_the_right_of_in_and_from_a_param() {
         refused(sql, "graph traversal");
     }
 }
+
+#[test]
+fn string_slice_takes_integer_literal_bounds() {
+    ok(
+        "SELECT *, string::uppercase(string::slice(name, 0, 2)) AS i FROM t WHERE string::slice(name, -2) = 'ab'",
+    );
+    for sql in [
+        "SELECT * FROM t WHERE string::slice(name, $s, 2) = 'a'",
+        "SELECT * FROM t WHERE string::slice(name, 0, 1.5) = 'a'",
+        "SELECT * FROM t WHERE string::slice(name, 0, n) = 'a'",
+    ] {
+        refused(sql, "function string::slice");
+    }
+}
