@@ -416,14 +416,22 @@ async function run(cleanups) {
     );
     await waitForThread(alicePage, "alice", String(aPublic), { title: TITLE.alicePublic, author: alice.name, private: false });
     step("alice's thread, posted from the form, showed up");
+    await waitFor("the post form reset", async () =>
+        (await alicePage.inputValue(sel("thread-title"))) === "" && (await alicePage.isChecked(sel("thread-public"))),
+    );
 
     await alicePage.fill(sel("thread-title"), TITLE.alicePrivate);
     await alicePage.fill(sel("thread-body"), "Only alice may read this.");
     await alicePage.setChecked(sel("thread-public"), false);
     await alicePage.click(sel("thread-submit"));
-    await alicePage.setChecked(sel("thread-public"), true);
     const aPrivate = await waitFor("alice's private thread in the database", async () =>
         (await sql("SELECT VALUE id FROM thread WHERE author = $a AND title = $t", { a: aliceRid, t: TITLE.alicePrivate }))[0],
+    );
+    // The page resets the form (\`public\` checked again) once its write
+    // returns, which may be after the row is visible here: wait for it
+    // rather than set the box at the same time (a race that failed once).
+    await waitFor("the post form reset", async () =>
+        (await alicePage.inputValue(sel("thread-title"))) === "" && (await alicePage.isChecked(sel("thread-public"))),
     );
     await waitForThread(alicePage, "alice", String(aPrivate), { title: TITLE.alicePrivate, private: true });
     step("alice's private thread showed up in her list, marked private");
