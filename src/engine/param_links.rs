@@ -144,7 +144,32 @@ impl Recording<'_> {
             return Value::Array(Default::default());
         };
         let mut rows: Vec<(RecordId, Value)> = Vec::new();
-        for (key, r) in &t.records {
+        // A lowered traversal's edges of one record, from the index on the
+        // edge field the engine keeps for it (see `read.rs`); the whole
+        // table when there is none (or the value is not a plain record id,
+        // whose index key could differ from what `=` matches).
+        let indexed: Option<Vec<key::Key>> = plan::resolve::lowered_end(q).and_then(|(f, v)| {
+            let ast::Expr::Literal(v @ Value::Thing(r)) = v else {
+                return None;
+            };
+            if matches!(r.key, key::Key::Composite(_)) {
+                return None;
+            }
+            let path = [PathPart::Field(f.into())];
+            t.indexes
+                .iter()
+                .any(|(p, _)| p.as_slice() == path.as_slice())
+                .then(|| {
+                    v.index_key()
+                        .map(|k| t.lookup(&table, &path, &k))
+                        .unwrap_or_default()
+                })
+        });
+        let candidates: Box<dyn Iterator<Item = (&key::Key, &store::Record)>> = match &indexed {
+            Some(keys) => Box::new(keys.iter().filter_map(|k| t.records.get_key_value(k))),
+            None => Box::new(t.records.iter()),
+        };
+        for (key, r) in candidates {
             let id = RecordId {
                 table: table.clone(),
                 key: key.clone(),

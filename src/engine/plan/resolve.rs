@@ -284,6 +284,77 @@ pub fn lower_row_traversals(
     Ok(false)
 }
 
+/// The edge field and the value a subquery lowered by
+/// [`lower_row_traversals`] selects its edges by (`in` and `$user` in
+/// `SELECT VALUE out FROM owns WHERE in = $user AND ...`); `None` for any
+/// other select.
+pub fn lowered_end(q: &Select) -> Option<(&str, &Expr)> {
+    q.graph_checks.as_ref()?;
+    let Some(Expr::Binary {
+        op: BinOp::And,
+        lhs,
+        ..
+    }) = &q.filter
+    else {
+        return None;
+    };
+    let Expr::Binary {
+        op: BinOp::Eq,
+        lhs: field,
+        rhs: value,
+    } = &**lhs
+    else {
+        return None;
+    };
+    match &**field {
+        Expr::Field(path) => match path.as_slice() {
+            [PathPart::Field(f)] => Some((&**f, &**value)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The (edge table, edge field) of every subquery [`lower_row_traversals`]
+/// made in `select`: the engine keeps an index there, so that evaluating
+/// one reads the edges of one record, not the whole table.
+pub fn lowered_ends(select: &Select, out: &mut Vec<(String, String)>) {
+    fn expr(e: &Expr, out: &mut Vec<(String, String)>) {
+        match e {
+            Expr::Subquery(q) => {
+                if let Some((field, _)) = lowered_end(q) {
+                    let end = (q.table.clone(), field.to_owned());
+                    if !out.contains(&end) {
+                        out.push(end);
+                    }
+                }
+                if let Some(f) = &q.filter {
+                    expr(f, out);
+                }
+            }
+            Expr::Array(items) | Expr::Call { args: items, .. } => {
+                items.iter().for_each(|i| expr(i, out))
+            }
+            Expr::Not(x) => expr(x, out),
+            Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
+                expr(lhs, out);
+                expr(rhs, out);
+            }
+            Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } | Expr::Traversal(_) => {}
+        }
+    }
+    if let Some(f) = &select.filter {
+        expr(f, out);
+    }
+    for f in &select.fields {
+        match f {
+            Field::Expr { expr: e, .. } => expr(e, out),
+            Field::Subquery { query, .. } => lowered_ends(query, out),
+            _ => {}
+        }
+    }
+}
+
 /// The rows' own table, for [`lower_row_traversals`]: not an edge table,
 /// and holding no edge-shaped record.
 pub fn traversed_rows(
