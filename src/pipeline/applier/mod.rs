@@ -404,8 +404,19 @@ impl Applier {
     /// edges the engine would delete with it are read from the database
     /// first, and those it still holds stay (see `Engine::set_kept_edges`).
     /// While the database is down the read waits, as commits do; when it
-    /// fails otherwise the engine deletes them (logged and counted).
-    async fn keep_surviving_edges(&mut self, db: &crate::db::Db, group: &[Request]) {
+    /// fails otherwise the engine deletes them (logged and counted). A
+    /// group without deletes (most) costs nothing here.
+    async fn surviving_edges(
+        &mut self,
+        db: &crate::db::Db,
+        group: &[Request],
+    ) -> ahash::AHashSet<RecordId> {
+        let deletes = group.iter().any(|req| {
+            matches!(req, Request::Ingest { changes, .. } if changes.iter().any(|c| c.content.is_none()))
+        });
+        if !deletes {
+            return Default::default();
+        }
         let unsure: Vec<RecordId> = {
             let engine = self.engine.read().unwrap_or_else(|p| p.into_inner());
             let mut unsure: Vec<RecordId> = group
@@ -420,34 +431,32 @@ impl Applier {
             unsure.dedup();
             unsure
         };
-        let kept = if unsure.is_empty() {
-            Default::default()
-        } else {
-            let mut backoff =
-                crate::db::backoff_forever(Duration::from_millis(50), Duration::from_secs(2));
-            loop {
-                match read_records(db, &unsure).await {
-                    Ok(current) => {
-                        break current
-                            .into_iter()
-                            .filter(|c| c.content.is_some())
-                            .map(|c| c.id)
-                            .collect();
-                    }
-                    Err(e) if e.is_unavailable() => {
-                        let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(2));
-                        tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "reading the edges of deleted records failed; retrying");
-                        tokio::time::sleep(wait).await;
-                    }
-                    Err(e) => {
-                        metrics::counter!("ssp_worker_resolve_failures_total").increment(1);
-                        tracing::warn!(error = %e, edges = unsure.len(), "reading the edges of deleted records SSP does not hold failed; deleting them with those records");
-                        break Default::default();
-                    }
+        if unsure.is_empty() {
+            return Default::default();
+        }
+        let mut backoff =
+            crate::db::backoff_forever(Duration::from_millis(50), Duration::from_secs(2));
+        loop {
+            match read_records(db, &unsure).await {
+                Ok(current) => {
+                    return current
+                        .into_iter()
+                        .filter(|c| c.content.is_some())
+                        .map(|c| c.id)
+                        .collect();
+                }
+                Err(e) if e.is_unavailable() => {
+                    let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(2));
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "reading the edges of deleted records failed; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => {
+                    metrics::counter!("ssp_worker_resolve_failures_total").increment(1);
+                    tracing::warn!(error = %e, edges = unsure.len(), "reading the edges of deleted records SSP does not hold failed; deleting them with those records");
+                    return Default::default();
                 }
             }
-        };
-        self.engine().set_kept_edges(kept);
+        }
     }
 
     pub(super) async fn ingest_group(&mut self, mut group: Vec<Request>) {
@@ -465,7 +474,8 @@ impl Applier {
         Self::resolve_from_database(&db, &mut group, &relations)
             .instrument(span.clone())
             .await;
-        self.keep_surviving_edges(&db, &group)
+        let kept = self
+            .surviving_edges(&db, &group)
             .instrument(span.clone())
             .await;
         // The records this group names, for the wait below: a group whose
@@ -482,6 +492,11 @@ impl Applier {
         {
             let _g = span.enter();
             let mut engine = self.engine();
+            // For this group's batches only (see `surviving_edges`).
+            let keeps = !kept.is_empty();
+            if keeps {
+                engine.set_kept_edges(kept);
+            }
             for req in group {
                 let Request::Ingest {
                     changes,
@@ -539,6 +554,9 @@ impl Applier {
                 metrics::counter!("ssp_edge_ops_total", "kind" => "deleted")
                     .increment(summary.edges.deleted as u64);
                 waiters.push(Waiter { reply, summary });
+            }
+            if keeps {
+                engine.set_kept_edges(Default::default());
             }
         }
         // Views this group's data sent through a link the engine does not
