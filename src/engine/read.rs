@@ -177,15 +177,15 @@ impl Engine {
         let relations = &self.relation_tables;
         let rows_traverse =
             plan::resolve::lower_row_traversals(&mut select, &|t| relations.contains(t))?;
-        if rows_traverse || !select.no_edges_in.is_empty() {
-            let mut ends = Vec::new();
-            plan::resolve::lowered_ends(&select, &mut ends);
-            for (table, field) in ends {
-                let path = [value::PathPart::Field(field.as_str().into())];
-                self.store
-                    .table_mut(&value::TableName::from(table.as_str()))
-                    .field_index(&path);
-            }
+        // The edges of a lowered traversal are read through an index on
+        // the edge field (see `param_links`), kept from now on.
+        let mut ends = Vec::new();
+        plan::resolve::lowered_ends(&select, &mut ends);
+        for (table, field) in ends {
+            let path = [value::PathPart::Field(field.as_str().into())];
+            self.store
+                .table_mut(&value::TableName::from(table.as_str()))
+                .field_index(&path);
         }
         let links = self.resolve_param_links(&mut select, &mut params);
         if links.unfollowable {

@@ -45,10 +45,7 @@ fn lower_from_traversal(
 ) -> Result<(), PlanError> {
     let unsupported = |why: String| Err(PlanError::Unsupported(why));
     let steps = std::mem::take(&mut select.graph);
-    let text: String = steps
-        .iter()
-        .map(|s| format!("{}{}", s.arrow(), s.table))
-        .collect();
+    let text = steps_text(&steps);
     let Some(Expr::Param { name, path }) = select.ids.take() else {
         return unsupported(format!("`FROM ...{text}` from anything but a `$param`"));
     };
@@ -97,20 +94,33 @@ fn lower_from_traversal(
         lhs: Box::new(Expr::Field(vec![PathPart::Field(step.from_field().into())])),
         rhs: Box::new(Expr::Literal(Value::thing(start.clone()))),
     };
-    select.filter = Some(match select.filter.take() {
-        None => term,
-        Some(f) => Expr::Binary {
-            op: BinOp::And,
-            lhs: Box::new(term),
-            rhs: Box::new(f),
-        },
-    });
+    select.filter = Some(and_filter(term, select.filter.take()));
     select.table = step.table.clone();
     let start_table = start.table.to_string();
     if !select.no_edges_in.contains(&start_table) {
         select.no_edges_in.push(start_table);
     }
     Ok(())
+}
+
+/// `steps` as written: `->wrote->post`.
+fn steps_text(steps: &[GraphStep]) -> String {
+    steps
+        .iter()
+        .map(|s| format!("{}{}", s.arrow(), s.table))
+        .collect()
+}
+
+/// `term AND filter`, or `term` alone.
+fn and_filter(term: Expr, filter: Option<Expr>) -> Expr {
+    match filter {
+        None => term,
+        Some(f) => Expr::Binary {
+            op: BinOp::And,
+            lhs: Box::new(term),
+            rhs: Box::new(f),
+        },
+    }
 }
 
 fn resolve_ids(
@@ -196,14 +206,7 @@ fn resolve_ids(
                 rhs: Box::new(Expr::Literal(Value::thing(first.clone()))),
             }
         };
-        select.filter = Some(match select.filter.take() {
-            None => term,
-            Some(f) => Expr::Binary {
-                op: BinOp::And,
-                lhs: Box::new(term),
-                rhs: Box::new(f),
-            },
-        });
+        select.filter = Some(and_filter(term, select.filter.take()));
         // One id under `ONLY`: at most one row, as it needs.
         select.only = false;
     }
@@ -395,10 +398,7 @@ fn lower_row_expr(
             let Expr::Traversal(steps) = &**rhs else {
                 return Ok(());
             };
-            let text: String = steps
-                .iter()
-                .map(|s| format!("{}{}", s.arrow(), s.table))
-                .collect();
+            let text = steps_text(steps);
             let reads_no_row = match &**lhs {
                 Expr::Literal(_) => true,
                 Expr::Param { name, .. } => {
@@ -472,10 +472,7 @@ fn lower_row_expr(
             Ok(())
         }
         Expr::Traversal(steps) => {
-            let text: String = steps
-                .iter()
-                .map(|s| format!("{}{}", s.arrow(), s.table))
-                .collect();
+            let text = steps_text(steps);
             unsupported(format!(
                 "`{text}` other than on the right of `IN` (`$user IN {text}`)"
             ))
@@ -586,10 +583,7 @@ fn lower_steps(
     is_relation: &dyn Fn(&str) -> bool,
 ) -> Result<(), PlanError> {
     let unsupported = |why: String| Err(PlanError::Unsupported(why));
-    let text: String = steps
-        .iter()
-        .map(|s| format!("{}{}", s.arrow(), s.table))
-        .collect();
+    let text = steps_text(steps);
     let field = |name: &str| vec![PathPart::Field(name.into())];
     let parent = |name: &str| Expr::Param {
         name: "parent".into(),
@@ -677,14 +671,7 @@ fn lower_steps(
         });
         q.through = Some(to.into());
     }
-    q.filter = Some(match filter {
-        None => term,
-        Some(f) => Expr::Binary {
-            op: BinOp::And,
-            lhs: Box::new(term),
-            rhs: Box::new(f),
-        },
-    });
+    q.filter = Some(and_filter(term, filter));
     q.graph_checks = Some(checks);
     Ok(())
 }
