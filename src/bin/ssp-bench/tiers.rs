@@ -105,9 +105,7 @@ pub(crate) fn tiers(results: &mut Results, mode: Mode) {
             let body = json!({"table": "tp", "op": "UPDATE", "id": format!("tp:{k}"),
                 "record": {"score": score, "author": format!("tu:{}", k % users)}})
             .to_string();
-            let t = Instant::now();
-            assert_eq!(http.post("/ingest", &body), 200);
-            lat.push(t.elapsed());
+            lat.push(timed_ingest(&mut http, &body));
         }
         lat.sort();
         let p50 = us(p(&lat, 0.5));
@@ -159,9 +157,7 @@ pub(crate) fn tiers(results: &mut Results, mode: Mode) {
         let body = json!({"table": "tlikes", "op": "CREATE", "id": format!("tlikes:{key}"),
             "record": {"in": format!("tu:{from}"), "out": format!("tp:{k}")}})
         .to_string();
-        let t = Instant::now();
-        assert_eq!(http.post("/ingest", &body), 200);
-        lat.push(t.elapsed());
+        lat.push(timed_ingest(&mut http, &body));
     }
     lat.sort();
     let p50 = us(p(&lat, 0.5));
@@ -214,9 +210,7 @@ pub(crate) fn tiers(results: &mut Results, mode: Mode) {
         );
         let body = json!({"table": "tu", "op": "UPDATE", "id": "tu:1", "record": {"name": name}})
             .to_string();
-        let t = Instant::now();
-        assert_eq!(http.post("/ingest", &body), 200);
-        lat.push(t.elapsed());
+        lat.push(timed_ingest(&mut http, &body));
     }
     lat.sort();
     let p50 = us(p(&lat, 0.5));
@@ -283,4 +277,11 @@ pub(crate) fn tiers(results: &mut Results, mode: Mode) {
         Some(("10 (naive: 20)", per_change <= 10.0 + f64::EPSILON)),
     );
     ssp.stop();
+}
+
+/// One `/ingest` of `body`, until its edges are committed.
+fn timed_ingest(http: &mut Http, body: &str) -> Duration {
+    let t = Instant::now();
+    assert_eq!(http.post("/ingest", body), 200);
+    t.elapsed()
 }

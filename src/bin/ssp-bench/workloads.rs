@@ -385,13 +385,7 @@ fn update_batch_cost(engine: &mut Engine, f: &Forum, rng: &mut StdRng) -> (Durat
 /// records and 250 views, and what is left once every view is gone. The
 /// full grid runs the size: 1,000,000 forum records, 100,000 views.
 pub(crate) fn memory(results: &mut Results, mode: Mode) {
-    let (records, views) = if mode.smoke {
-        (2_000, 100)
-    } else if mode.quick {
-        (100_000, 10_000)
-    } else {
-        (1_000_000, 100_000)
-    };
+    let (records, views) = memory_size(mode);
     // The baseline update cost, on an engine dropped before counting.
     let small = {
         let mut rng = StdRng::seed_from_u64(5);
@@ -539,6 +533,18 @@ pub(crate) fn memory(results: &mut Results, mode: Mode) {
     drop(engine);
 }
 
+/// The records and views of the memory and batch sections: the issue's
+/// million records and hundred thousand views in the full grid.
+fn memory_size(mode: Mode) -> (usize, usize) {
+    if mode.smoke {
+        (2_000, 100)
+    } else if mode.quick {
+        (100_000, 10_000)
+    } else {
+        (1_000_000, 100_000)
+    }
+}
+
 /// An update batch at the full size against one at 5,000 records and 250
 /// views, with the same fan-out at both sizes.
 ///
@@ -550,13 +556,7 @@ pub(crate) fn memory(results: &mut Results, mode: Mode) {
 /// different things, not all the same few). `--only batch` runs it alone,
 /// to profile.
 pub(crate) fn batch_at_equal_fan_out(results: &mut Results, mode: Mode) {
-    let (records, views) = if mode.smoke {
-        (2_000, 100)
-    } else if mode.quick {
-        (100_000, 10_000)
-    } else {
-        (1_000_000, 100_000)
-    };
+    let (records, views) = memory_size(mode);
     let label = format!("{records} records and {views} views");
     let spread = |records: usize, views: usize| {
         let mut rng = StdRng::seed_from_u64(7);
