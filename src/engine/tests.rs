@@ -49,6 +49,15 @@ fn of(out: &[ViewDelta], v: &str) -> (Vec<String>, Vec<(String, u64)>, Vec<Strin
     }
 }
 
+/// The ids of the views the engine moved to the re-query tier since the
+/// last call (see `Engine::take_link_views`).
+fn moved_views(e: &mut Engine) -> Vec<String> {
+    e.take_link_views()
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect()
+}
+
 fn ids(e: &Engine, v: &str) -> Vec<String> {
     e.view_records(v)
         .unwrap_or_default()
@@ -572,11 +581,7 @@ fn a_parent_path_through_a_link_sends_the_view_to_requery() {
             c.insert("link".into(), Value::thing(rid("u:1")));
         }
         e.apply_batch(&[t]);
-        let moved: Vec<String> = e
-            .take_link_views()
-            .iter()
-            .map(|m| m.id.to_string())
-            .collect();
+        let moved = moved_views(&mut e);
         assert_eq!(moved, ["v"], "member before: {member_before}");
     }
 }
@@ -694,11 +699,7 @@ fn paths_through_links_follow_the_linked_records() {
 
     // A link into a table the engine does not hold: the view must move.
     e.apply_batch(&[put_linked("t:2", json!({}), &[("link", "x:1")])]);
-    let moved: Vec<String> = e
-        .take_link_views()
-        .iter()
-        .map(|m| m.id.to_string())
-        .collect();
+    let moved = moved_views(&mut e);
     assert!(moved.contains(&"n".to_string()), "{moved:?}");
 }
 
@@ -786,11 +787,7 @@ fn fetched_links_are_members() {
         o.insert("link".into(), Value::Object(inner));
     }
     e.apply_batch(&[obj]);
-    let moved: Vec<String> = e
-        .take_link_views()
-        .iter()
-        .map(|m| m.id.to_string())
-        .collect();
+    let moved = moved_views(&mut e);
     assert_eq!(moved, ["i"]);
     e.apply_batch(&[del("t:4")]);
     let out = e.apply_batch(&[put_linked("t:1", json!({}), &[("link", "u:2")])]);
@@ -1103,11 +1100,7 @@ fn param_paths_through_a_record_follow_it() {
         Default::default(),
         "the view keeps its edges"
     );
-    let moved: Vec<String> = e
-        .take_link_views()
-        .iter()
-        .map(|m| m.id.to_string())
-        .collect();
+    let moved = moved_views(&mut e);
     assert_eq!(moved, ["p"]);
 
     // Saved and restored, the views read their params' records again.
@@ -1263,20 +1256,12 @@ fn traversals_over_relation_tables() {
     // A record shaped like an edge in `user` (a table of any type): SSP
     // cannot tell whether `<-user` from an edge reaches it.
     e.apply_batch(&[edge("user:5", "wrote:e", "post:9", json!({}))]);
-    let moved: Vec<String> = e
-        .take_link_views()
-        .iter()
-        .map(|m| m.id.to_string())
-        .collect();
+    let moved = moved_views(&mut e);
     assert!(moved.contains(&"v".to_string()), "{moved:?}");
     assert!(!moved.contains(&"e".to_string()), "{moved:?}");
     // A post shaped like a `wrote` edge may be one: its own `in` counts.
     e.apply_batch(&[edge("post:3", "wrote:e", "post:1", json!({}))]);
-    let moved: Vec<String> = e
-        .take_link_views()
-        .iter()
-        .map(|m| m.id.to_string())
-        .collect();
+    let moved = moved_views(&mut e);
     assert!(moved.contains(&"e".to_string()), "{moved:?}");
 }
 
@@ -1341,21 +1326,13 @@ fn membership_in_a_traversal_from_the_row() {
 
     // An end with a composite key: the graph index holds its exact key.
     e.apply_batch(&[edge("owns:e", "user:1", "asset:[4]", json!({}))]);
-    let moved: Vec<String> = e
-        .take_link_views()
-        .iter()
-        .map(|m| m.id.to_string())
-        .collect();
+    let moved = moved_views(&mut e);
     assert!(moved.contains(&"v".to_string()), "{moved:?}");
     // A row shaped like an edge may be one.
     e.register(meta("v2", sql, json!({"user": "user:2"})))
         .unwrap();
     e.apply_batch(&[edge("asset:9", "owns:b", "user:2", json!({}))]);
-    let moved: Vec<String> = e
-        .take_link_views()
-        .iter()
-        .map(|m| m.id.to_string())
-        .collect();
+    let moved = moved_views(&mut e);
     assert!(moved.contains(&"v2".to_string()), "{moved:?}");
     // A `user` shaped like an edge may point at an `owns` edge, which
     // `<-user` from it reaches: the engine holds `user` in full to see it.
@@ -1364,11 +1341,7 @@ fn membership_in_a_traversal_from_the_row() {
     e.register(meta("v3", items, json!({"user": "user:2"})))
         .unwrap();
     e.apply_batch(&[edge("user:7", "admin:1", "owns:b", json!({}))]);
-    let moved: Vec<String> = e
-        .take_link_views()
-        .iter()
-        .map(|m| m.id.to_string())
-        .collect();
+    let moved = moved_views(&mut e);
     assert!(moved.contains(&"v3".to_string()), "{moved:?}");
     // Not lowered: a row value on the left, one step, a second step over
     // edges.

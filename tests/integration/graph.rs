@@ -279,17 +279,7 @@ async fn edges_of_a_param_record(backend: Backend) {
         ),
     ];
     for (id, sql, (name, text, _)) in &views {
-        let body: serde_json::Value = app
-            .post("/view/register")
-            .json(&serde_json::json!({
-                "id": id, "sql": sql, "params": {*name: text}, "clientId": "graph-test"
-            }))
-            .send()
-            .await
-            .expect("register")
-            .json()
-            .await
-            .expect("body");
+        let body = crate::pipeline::register(&app, id, sql, serde_json::json!({*name: text})).await;
         assert_eq!(body["tier"]["kind"], "incremental", "{sql}: {body}");
     }
     let agree = || async {
@@ -328,13 +318,13 @@ async fn edges_of_a_param_record(backend: Backend) {
     // SurrealDB deleted nothing, so the edge to it stays. (gatt:p was made
     // before any view followed `gatt`: no copy of it from the change
     // worker would bring it back if SSP deleted it.)
-    let response = app
-        .post("/ingest")
-        .json(&serde_json::json!({"table": "gplace", "op": "DELETE", "id": "gplace:7"}))
-        .send()
-        .await
-        .expect("ingest");
-    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let (status, body) = crate::pipeline::post(
+        &app,
+        "/ingest",
+        serde_json::json!({"table": "gplace", "op": "DELETE", "id": "gplace:7"}),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
     agree().await;
     assert!(edges(&db, "team_attends").await.contains_key("gatt:p"));
     // A new edge, one that changes, and gteam:1 deleted with its edges.
