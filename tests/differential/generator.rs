@@ -1156,7 +1156,11 @@ impl Gen {
         } else {
             Value::thing(self.record_of(of, 0.85))
         };
-        let lhs = if self.p(0.5) && !contains_unwritable(&v) {
+        let lhs = if self.p(0.15) {
+            // `$p.friend IN ...`: a param path through a record, which the
+            // lowered subquery's filter reads (and follows the changes of).
+            self.record_param_path(params)
+        } else if self.p(0.5) && !contains_unwritable(&v) {
             Ex::Lit(v)
         } else {
             self.new_param(v, params)
