@@ -1,8 +1,9 @@
 //! The parsed form of the supported SurrealQL subset.
 //!
 //! This is deliberately small: everything here is something the engine can
-//! maintain incrementally. The parser (`parser.rs`) refuses anything else with
-//! a [`crate::engine::parser::ParseError`] that names the construct, so no
+//! maintain incrementally. The parser (`parser/`: SurrealDB's own, whose AST
+//! it lowers into this one) refuses anything else with a
+//! [`crate::engine::parser::ParseError`] that names the construct, so no
 //! clause is ever silently dropped.
 
 use serde::{Deserialize, Serialize};

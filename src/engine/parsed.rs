@@ -2,8 +2,8 @@
 //! (every client of one page, and every view a restart brings back) parse
 //! it once.
 //!
-//! Parsing is two parsers: SurrealDB's (that the text is SurrealQL at all)
-//! and SSP's. At a restart with 100,000 views over four texts, that was a
+//! Parsing is SurrealDB's parser and the lowering of its AST. At a restart
+//! with 100,000 views over four texts, parsing each view's text was a
 //! quarter of the views' restore time. A parse depends on the text alone;
 //! the params are bound after (`plan::resolve`), on a copy.
 

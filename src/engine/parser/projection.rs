@@ -1,260 +1,207 @@
 //! The projection and what shapes rows: fields and aliases, subquery
-//! fields, `field.*`, `SELECT VALUE`, `OMIT` and `FETCH`.
+//! fields, `field.*`, values SSP leaves unevaluated, `SELECT VALUE`, `OMIT`
+//! and `FETCH`.
 
 use super::*;
 use crate::engine::value::FieldName;
 
-impl<'a> Parser<'a> {
+impl Lower<'_> {
     /// The projection list.
-    pub(super) fn parse_fields(&mut self) -> PResult<Vec<Field>> {
-        let mut fields = Vec::new();
-        loop {
-            let t = self.peek()?;
-            let field = if t.is("*") {
-                self.bump(&t);
-                Field::All
-            } else if t.is("(") && self.peek_after(&t)?.is_kw("SELECT") {
-                self.parse_subquery_field()?
-            } else if let Some(field) = self.parse_link_all()? {
-                field
-            } else if let Some(field) = self.parse_computed()? {
-                field
-            } else {
-                let expr = self.parse_expr(Bp::Base)?;
-                let alias = self.parse_alias()?;
-                Field::Expr { expr, alias }
-            };
-            fields.push(field);
-            let t = self.peek()?;
-            if !t.is(",") {
-                return Ok(fields);
+    pub(super) fn fields(&self, fields: Vec<sql::Field>) -> PResult<Vec<Field>> {
+        fields
+            .into_iter()
+            .map(|f| match f {
+                sql::Field::All => Ok(Field::All),
+                sql::Field::Single(s) => self.field(s),
+            })
+            .collect()
+    }
+
+    fn field(&self, s: sql::field::Selector) -> PResult<Field> {
+        let alias = s.alias;
+        let alias = |l: &Self| -> PResult<Option<Vec<PathPart>>> {
+            alias
+                .map(|a| l.idiom_path(a, "AS", "an alias name"))
+                .transpose()
+        };
+        match s.expr {
+            sql::Expr::Select(q) => Ok(Field::Subquery {
+                query: Box::new(self.select(*q, true)?),
+                index: None,
+                alias: alias(self)?,
+            }),
+            sql::Expr::Idiom(idiom) => {
+                let mut parts = idiom.0;
+                match parts.first() {
+                    Some(sql::Part::Start(sql::Expr::Select(_))) => {
+                        let sql::Part::Start(sql::Expr::Select(q)) = parts.remove(0) else {
+                            unreachable!("matched above")
+                        };
+                        self.subquery_field(*q, parts, alias(self)?)
+                    }
+                    // `author.*`: the linked record, whole.
+                    Some(sql::Part::Field(name))
+                        if matches!(parts.get(1), Some(sql::Part::All)) =>
+                    {
+                        let name = FieldName::from(name.as_str());
+                        if parts.len() > 2 {
+                            return Err(self.refuse(
+                                ".*",
+                                "path after `.*`",
+                                "project the linked record whole (`author.* AS a`) or one of \
+                                 its fields (`author.name`)",
+                            ));
+                        }
+                        let alias =
+                            alias(self)?.unwrap_or_else(|| vec![PathPart::Field(name.clone())]);
+                        Ok(Field::LinkAll { field: name, alias })
+                    }
+                    // `<-owns<-user AS owners`, `->likes->post.id`.
+                    Some(sql::Part::Graph(_)) => {
+                        self.traversal_value(&parts)?;
+                        Ok(Field::Computed {
+                            alias: alias(self)?,
+                        })
+                    }
+                    _ => Ok(Field::Expr {
+                        expr: self.expr(sql::Expr::Idiom(sql::Idiom(parts)))?,
+                        alias: alias(self)?,
+                    }),
+                }
             }
-            self.bump(&t);
+            // `count(<-likes)`.
+            sql::Expr::FunctionCall(call)
+                if matches!(&call.receiver, sql::Function::Normal(n) if n.eq_ignore_ascii_case("count"))
+                    && matches!(call.arguments.as_slice(), [sql::Expr::Idiom(i)] if matches!(i.0.first(), Some(sql::Part::Graph(_)))) =>
+            {
+                let [sql::Expr::Idiom(i)] = call.arguments.as_slice() else {
+                    unreachable!("matched above")
+                };
+                self.traversal_value(&i.0)?;
+                Ok(Field::Computed {
+                    alias: alias(self)?,
+                })
+            }
+            // `$user IN <-member<-user.id`.
+            sql::Expr::Binary {
+                left,
+                op: sql::BinaryOperator::Inside,
+                right,
+            } if reads_no_row(&left)
+                && matches!(&*right, sql::Expr::Idiom(i) if matches!(i.0.first(), Some(sql::Part::Graph(_)))) =>
+            {
+                self.expr(*left)?;
+                let sql::Expr::Idiom(i) = *right else {
+                    unreachable!("matched above")
+                };
+                self.traversal_value(&i.0)?;
+                Ok(Field::Computed {
+                    alias: alias(self)?,
+                })
+            }
+            e => {
+                let graph = contains_graph(&e);
+                let expr = self.expr(e).map_err(|err| {
+                    if graph {
+                        self.refuse(
+                            "-",
+                            "expression over a graph traversal",
+                            "a traversal is projected as a value (`<-likes<-user AS fans`, \
+                             `count(<-likes)`, `$user IN <-likes<-user`)",
+                        )
+                    } else {
+                        err
+                    }
+                })?;
+                Ok(Field::Expr {
+                    expr,
+                    alias: alias(self)?,
+                })
+            }
         }
     }
 
-    /// `field.* [AS alias]`, if that is what comes: a whole linked record.
-    /// A path after it (`author.*.name`) is refused by name.
-    pub(super) fn parse_link_all(&mut self) -> PResult<Option<Field>> {
-        let t = self.peek()?;
-        let Some(name) = t.ident() else {
-            return Ok(None);
-        };
-        let dot = self.peek_after(&t)?;
-        if !dot.is(".") || !self.peek_after(&dot)?.is("*") {
-            return Ok(None);
-        }
-        let name = FieldName::from(name);
-        let star = self.peek_after(&dot)?;
-        self.bump(&t);
-        self.bump(&dot);
-        self.bump(&star);
-        let next = self.peek()?;
-        if self.is_path_continuation(&next) {
+    /// `->likes->post.title`, `<-owns<-user.id`: steps to named tables,
+    /// then a path.
+    fn traversal_value(&self, parts: &[sql::Part]) -> PResult<()> {
+        let steps = self.traversal(parts)?;
+        if steps.is_empty() {
             return Err(self.refuse(
-                next.start,
-                "path after `.*`",
-                "project the linked record whole (`author.* AS a`) or one of its fields (`author.name`)",
+                "-",
+                "graph traversal",
+                "each step of a projected traversal names one table (not `?`, a list or a filter)",
             ));
         }
-        let alias = self
-            .parse_alias()?
-            .unwrap_or_else(|| vec![PathPart::Field(name.clone())]);
-        Ok(Some(Field::LinkAll { field: name, alias }))
+        self.parts(parts[steps.len()..].to_vec(), "a traversal")?;
+        Ok(())
     }
 
     /// The one expression after `SELECT VALUE`. A subquery there would be
     /// a value made of records, which is not a projection of them.
-    pub(super) fn parse_value_field(&mut self) -> PResult<Vec<Field>> {
-        let t = self.peek()?;
-        if t.is("(") && self.peek_after(&t)?.is_kw("SELECT") {
+    pub(super) fn value_field(&self, s: sql::field::Selector) -> PResult<Field> {
+        if s.alias.is_some() {
             return Err(self.refuse(
-                t.start,
+                "AS",
+                "SELECT VALUE with an alias",
+                "`SELECT VALUE` shows the value itself, without a name",
+            ));
+        }
+        if is_subquery(&s.expr) {
+            return Err(self.refuse(
+                "(",
                 "SELECT VALUE of a subquery",
                 "project the subquery as a field: `SELECT *, (SELECT ...) AS x FROM ...`",
             ));
         }
-        let expr = self.parse_expr(Bp::Base)?;
-        Ok(vec![Field::Expr { expr, alias: None }])
+        Ok(Field::Expr {
+            expr: self.expr(s.expr)?,
+            alias: None,
+        })
     }
 
-    /// A value of the rows SSP does not evaluate (see [`Field::Computed`]),
-    /// if one comes: a traversal from the row, `count(` of one `)`, or a
-    /// `$param` or record id `IN` one. Anything after it but the end of
-    /// the field is refused by name.
-    pub(super) fn parse_computed(&mut self) -> PResult<Option<Field>> {
-        let save = self.pos;
-        let t = self.peek()?;
-        let at = t.start;
-        let matched = if self.graph_arrow(&t).is_some() {
-            self.parse_traversal_value()?;
-            true
-        } else if t.is_kw("count") && self.peek_after(&t)?.is("(") {
-            let open = self.peek_after(&t)?;
-            if self.graph_arrow(&self.peek_after(&open)?).is_some() {
-                self.bump(&open);
-                self.parse_traversal_value()?;
-                self.expect_punct(")", "`)` closing `count(`")?;
-                true
-            } else {
-                false
-            }
-        } else if matches!(t.tok, Tok::Param(_))
-            || (matches!(t.tok, Tok::Word(_)) && self.peek_after(&t)?.is(":"))
-        {
-            // `$user IN <-member<-user.id`: read ahead, and go back if it is
-            // anything else.
-            match self.parse_primary() {
-                Ok(Expr::Param { .. } | Expr::Literal(Value::Thing(_))) => {
-                    let kw = self.peek()?;
-                    if (kw.is_kw("IN") || kw.is_kw("INSIDE"))
-                        && self.graph_arrow(&self.peek_after(&kw)?).is_some()
-                    {
-                        self.bump(&kw);
-                        self.parse_traversal_value()?;
-                        true
-                    } else {
-                        false
-                    }
+    /// `(SELECT ...)[n] [AS alias]`, and `(SELECT ...)[n].path` (a value of
+    /// the rows whose records are no members, see [`Field::Computed`]).
+    fn subquery_field(
+        &self,
+        q: sql::SelectStatement,
+        rest: Vec<sql::Part>,
+        alias: Option<Vec<PathPart>>,
+    ) -> PResult<Field> {
+        let query = self.select(q, true)?;
+        let mut rest = rest.into_iter();
+        let index = match rest.next() {
+            None => None,
+            Some(p @ (sql::Part::Value(_) | sql::Part::First)) => {
+                match self.parts(vec![p], "a subquery")?.as_slice() {
+                    [PathPart::Index(i)] => Some(*i),
+                    _ => None,
                 }
-                _ => false,
             }
-        } else {
-            false
-        };
-        if !matched {
-            self.pos = save;
-            return Ok(None);
-        }
-        self.end_of_computed(at)?;
-        let alias = self.parse_alias()?;
-        Ok(Some(Field::Computed { alias }))
-    }
-
-    /// After a computed value: the end of the field, or a refusal (an
-    /// operator over it, which SSP would have to evaluate).
-    fn end_of_computed(&self, at: usize) -> PResult<()> {
-        if ends_field(&self.peek()?) {
-            Ok(())
-        } else {
-            Err(self.refuse(
-                at,
-                "expression over a graph traversal",
-                "a traversal is projected as a value (`<-likes<-user AS fans`, `count(<-likes)`, \
-                 `$user IN <-likes<-user`)",
-            ))
-        }
-    }
-
-    /// `->likes->post.title`, `<-owns<-user.id`: named tables, then a
-    /// path.
-    fn parse_traversal_value(&mut self) -> PResult<()> {
-        loop {
-            let t = self.peek()?;
-            let Some(out) = self.graph_arrow(&t) else {
-                break;
-            };
-            self.bump(&t);
-            if !out {
-                let dash = self.peek()?;
-                self.bump(&dash);
-            }
-            let name = self.peek()?;
-            let after = self.peek_after(&name)?;
-            if name.ident().is_none() || after.is("(") {
+            Some(sql::Part::Field(_)) => {
                 return Err(self.refuse(
-                    name.start,
-                    "graph traversal",
-                    "each step of a projected traversal names one table (not `?`, a list or a \
-                     filter)",
+                    ")",
+                    "path after a subquery",
+                    "a subquery may only be projected whole, as `(SELECT ...)[n] AS alias`",
                 ));
             }
-            self.bump(&name);
-        }
-        let mut path = Vec::new();
-        self.parse_path_rest(&mut path)
-    }
-
-    /// `[OMIT path, ...]`.
-    pub(super) fn parse_omit(&mut self) -> PResult<Vec<Vec<PathPart>>> {
-        if !self.eat_kw("OMIT")? {
-            return Ok(Vec::new());
-        }
-        Ok(self
-            .parse_path_list("a field to omit")?
-            .into_iter()
-            .map(|(_, path)| path)
-            .collect())
-    }
-
-    /// `path, path, ...` of fields (`OMIT`, `FETCH`), each with where it starts.
-    fn parse_path_list(&mut self, what: &str) -> PResult<Vec<(usize, Vec<PathPart>)>> {
-        let mut out = Vec::new();
-        loop {
-            let t = self.peek()?;
-            let Some(name) = t.ident() else {
-                return Err(self.unexpected(&t, what));
-            };
-            let mut path = vec![PathPart::Field(name.into())];
-            self.bump(&t);
-            self.parse_path_rest(&mut path)?;
-            out.push((t.start, path));
-            let t = self.peek()?;
-            if !t.is(",") {
-                return Ok(out);
+            Some(other) => {
+                self.parts(vec![other], "a subquery")?;
+                return Err(self.refuse(
+                    ")",
+                    "path after a subquery",
+                    "a subquery may only be projected whole, as `(SELECT ...)[n] AS alias`",
+                ));
             }
-            self.bump(&t);
-        }
-    }
-
-    /// `(SELECT ...)[n] [AS alias]`, the parenthesis being next.
-    pub(super) fn parse_subquery_field(&mut self) -> PResult<Field> {
-        let open = self.expect_punct("(", "`(`")?;
-        let select_kw = self.peek()?;
-        self.bump(&select_kw);
-        let query = self.parse_select_body(true)?;
-        self.expect_punct(")", "`)` closing the subquery")?;
-
-        let t = self.peek()?;
-        let index = if t.is("[") {
-            Some(self.parse_bracket_index()?)
-        } else {
-            None
         };
-
-        // A path after it (`(SELECT name FROM ...)[0].name AS by`): a value
-        // of the rows, whose records are no members (see `Field::Computed`).
-        let t = self.peek()?;
-        if index.is_some() && t.is(".") {
-            let mut path = Vec::new();
-            self.parse_path_rest(&mut path)?;
+        let after: Vec<sql::Part> = rest.collect();
+        if !after.is_empty() {
+            // `(SELECT name FROM ...)[0].name AS by`.
+            self.parts(after, "a subquery")?;
             if let Some(why) = computed_subquery_refusal(&query) {
-                return Err(self.refuse(open.start, "path after a subquery", why));
+                return Err(self.refuse("(", "path after a subquery", why));
             }
-            self.end_of_computed(open.start)?;
-            let alias = self.parse_alias()?;
             return Ok(Field::Computed { alias });
         }
-        // Only the whole subquery (or one element of it) may be projected:
-        // anything else would be an expression over its result.
-        // (`OMIT` is refused by name once the field list ends.)
-        if !ends_field(&t) {
-            let construct = if self.is_path_continuation(&t) {
-                "path after a subquery"
-            } else {
-                "subquery inside an expression"
-            };
-            return Err(self.refuse(
-                if self.is_path_continuation(&t) {
-                    t.start
-                } else {
-                    open.start
-                },
-                construct,
-                "a subquery may only be projected whole, as `(SELECT ...)[n] AS alias`",
-            ));
-        }
-        let alias = self.parse_alias()?;
         Ok(Field::Subquery {
             query: Box::new(query),
             index,
@@ -262,44 +209,19 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// `[AS alias]`, where the alias is a plain field path.
-    pub(super) fn parse_alias(&mut self) -> PResult<Option<Vec<PathPart>>> {
-        if !self.eat_kw("AS")? {
-            return Ok(None);
-        }
-        let t = self.peek()?;
-        let Some(name) = t.ident() else {
-            if t.is("->") || t.is("<") {
-                return Err(self.refuse(
-                    t.start,
-                    "graph traversal",
-                    "graph traversal is not supported",
-                ));
-            }
-            return Err(self.unexpected(&t, "an alias name"));
-        };
-        let mut path = vec![PathPart::Field(name.into())];
-        self.bump(&t);
-        self.parse_path_rest(&mut path)?;
-        Ok(Some(path))
-    }
-
     /// `[FETCH field, ...]`: fields of the row, and paths of field names
     /// through them (`FETCH comments.user`: `comments`, and `user` in each
     /// record fetched there; measured on 3.3.5, `comments` is fetched
     /// whether or not it is listed too).
     #[allow(clippy::type_complexity)]
-    pub(super) fn parse_fetch(
-        &mut self,
+    pub(super) fn fetch(
+        &self,
+        fetchs: sql::Fetchs,
     ) -> PResult<(Vec<FieldName>, Vec<(FieldName, Vec<FieldName>)>)> {
-        let t = self.peek()?;
-        if !t.is_kw("FETCH") {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        self.bump(&t);
         let mut fetch = Vec::new();
         let mut nested = Vec::new();
-        for (at, path) in self.parse_path_list("a field to fetch")? {
+        for f in fetchs.0 {
+            let path = self.plain_path(&f.0, "FETCH", "a field to fetch")?;
             let names: Option<Vec<FieldName>> = path
                 .iter()
                 .map(|p| match p {
@@ -309,7 +231,7 @@ impl<'a> Parser<'a> {
                 .collect();
             let Some((first, rest)) = names.as_deref().and_then(|n| n.split_first()) else {
                 return Err(self.refuse(
-                    at,
+                    "FETCH",
                     "FETCH of an indexed path",
                     "fetch fields by name (`FETCH author`, `FETCH comments.user`)",
                 ));
@@ -321,14 +243,86 @@ impl<'a> Parser<'a> {
                 nested.push((first.clone(), rest.to_vec()));
             }
         }
-        self.check_clause()?;
         Ok((fetch, nested))
+    }
+
+    /// A path of the row in `OMIT` or `FETCH`: `a.b`, `a[0]`.
+    pub(super) fn plain_path(
+        &self,
+        e: &sql::Expr,
+        clause: &str,
+        what: &str,
+    ) -> PResult<Vec<PathPart>> {
+        match e {
+            sql::Expr::Idiom(i) => self.idiom_path(i.clone(), clause, what),
+            _ => Err(self.refuse(
+                clause,
+                &format!("{clause} of an expression"),
+                &format!("expected {what}; {SUPPORTED}"),
+            )),
+        }
+    }
+
+    /// A path of the row starting with a field name (an alias, an `ORDER
+    /// BY` item, ...).
+    pub(super) fn idiom_path(
+        &self,
+        i: sql::Idiom,
+        clause: &str,
+        what: &str,
+    ) -> PResult<Vec<PathPart>> {
+        if !matches!(i.0.first(), Some(sql::Part::Field(_))) {
+            if matches!(i.0.first(), Some(sql::Part::Graph(_))) {
+                return Err(self.refuse(
+                    "-",
+                    "graph traversal",
+                    "graph traversal is not supported",
+                ));
+            }
+            return Err(self.refuse(
+                clause,
+                &format!("{clause} of an expression"),
+                &format!("expected {what}; {SUPPORTED}"),
+            ));
+        }
+        self.parts(i.0, "a field")
     }
 }
 
-/// Whether `t` ends a projected field.
-fn ends_field(t: &Token) -> bool {
-    t.is(",") || t.is_kw("AS") || t.is_kw("FROM") || t.is_kw("OMIT")
+/// Whether `e` is a subquery, alone or with a path after it.
+fn is_subquery(e: &sql::Expr) -> bool {
+    match e {
+        sql::Expr::Select(_) => true,
+        sql::Expr::Idiom(i) => matches!(i.0.first(), Some(sql::Part::Start(sql::Expr::Select(_)))),
+        _ => false,
+    }
+}
+
+/// Whether `e` reads nothing of the row: a `$param` (not `$this`/`$parent`)
+/// or a literal record id, the left side of `$user IN <-member<-user`.
+fn reads_no_row(e: &sql::Expr) -> bool {
+    match e {
+        sql::Expr::Param(_) => true,
+        sql::Expr::Idiom(i) => matches!(i.0.first(), Some(sql::Part::Start(sql::Expr::Param(_)))),
+        sql::Expr::Literal(sql::Literal::RecordId(_)) => true,
+        _ => false,
+    }
+}
+
+/// Whether a traversal appears anywhere in `e`.
+fn contains_graph(e: &sql::Expr) -> bool {
+    match e {
+        sql::Expr::Idiom(i) => i.0.iter().any(|p| match p {
+            sql::Part::Graph(_) => true,
+            sql::Part::Start(e) | sql::Part::Value(e) | sql::Part::Where(e) => contains_graph(e),
+            _ => false,
+        }),
+        sql::Expr::Binary { left, right, .. } => contains_graph(left) || contains_graph(right),
+        sql::Expr::Prefix { expr, .. } | sql::Expr::Postfix { expr, .. } => contains_graph(expr),
+        sql::Expr::FunctionCall(c) => c.arguments.iter().any(contains_graph),
+        sql::Expr::Literal(sql::Literal::Array(items)) => items.iter().any(contains_graph),
+        _ => false,
+    }
 }
 
 /// Why a subquery shown only through a path after it cannot be left

@@ -1,195 +1,136 @@
-//! `SELECT` and its clauses: fields, subquery projections, `FROM`,
-//! `ORDER BY`, `LIMIT`/`START`.
+//! The statement, `SELECT` and its clauses: `FROM`, `WHERE`, `ORDER BY`,
+//! `LIMIT`/`START` and the clauses SSP refuses.
 
 use super::*;
 
-/// The keywords that may follow a `FROM` target.
-const CLAUSES: [&str; 14] = [
-    "WITH",
-    "WHERE",
-    "SPLIT",
-    "GROUP",
-    "ORDER",
-    "LIMIT",
-    "START",
-    "FETCH",
-    "VERSION",
-    "TIMEOUT",
-    "FOR",
-    "TEMPFILES",
-    "EXPLAIN",
-    "PARALLEL",
-];
+const ONE_TABLE: &str = "a view reads exactly one table: `FROM <table>`";
+const ONE_SELECT: &str = "a view must be exactly one SELECT statement";
 
-impl<'a> Parser<'a> {
-    /// `SELECT ... [;]` and nothing else.
-    pub(super) fn parse_query(mut self) -> PResult<Select> {
-        // Empty statements before the query are harmless (SurrealDB skips them).
-        let mut t = self.peek()?;
-        while t.is(";") {
-            self.bump(&t);
-            t = self.peek()?;
-        }
-        if !t.is_kw("SELECT") {
-            return Err(match &t.tok {
-                Tok::Eof => self.error(t.start, "empty query", "expected a SELECT statement", None),
-                Tok::Word(w) => self.refuse(
-                    t.start,
-                    &format!("{} statement", w.to_ascii_uppercase()),
-                    "a view must be exactly one SELECT statement",
-                ),
-                _ => self.refuse(
-                    t.start,
-                    "expression statement",
-                    "a view must be exactly one SELECT statement",
-                ),
-            });
-        }
-        self.bump(&t);
-        let select = self.parse_select_body(false)?;
-        let mut semicolon = false;
-        loop {
-            let t = self.peek()?;
-            if t.is(";") {
-                self.bump(&t);
-                semicolon = true;
-                continue;
+/// What a `FROM` target lowers to: `(table, ids, graph)`, see [`Select`].
+type Target = (String, Option<Expr>, Vec<GraphStep>);
+
+impl Lower<'_> {
+    /// The whole query: exactly one `SELECT`.
+    pub(super) fn query(&self, ast: sql::Ast) -> PResult<Select> {
+        let mut statements = ast.expressions.into_iter();
+        let Some(first) = statements.next() else {
+            return Err(self.error("", "empty query", "expected a SELECT statement", None));
+        };
+        let several = statements.next().is_some();
+        match first {
+            sql::TopLevelExpr::Expr(sql::Expr::Select(_)) if several => {
+                Err(self.refuse(";", "several statements", ONE_SELECT))
             }
-            if matches!(t.tok, Tok::Eof) {
-                return Ok(select);
+            sql::TopLevelExpr::Expr(sql::Expr::Select(s)) => self.select(*s, false),
+            sql::TopLevelExpr::Expr(e @ (sql::Expr::Binary { .. } | sql::Expr::Postfix { .. }))
+                if starts_with_select(&e) =>
+            {
+                // SurrealDB parses a statement as an expression:
+                // `SELECT * FROM t ORDER BY a = 1` is `(SELECT ...) = 1`.
+                Err(self.refuse(
+                    &operator_text(&e),
+                    "operator applied to the query",
+                    "a view must be exactly one plain SELECT statement",
+                ))
             }
-            return Err(if semicolon {
-                self.refuse(
-                    t.start,
-                    "several statements",
-                    "a view must be exactly one SELECT statement",
-                )
-            } else {
-                self.trailing(&t)
-            });
+            sql::TopLevelExpr::Expr(e) => Err(self.statement(&e)),
+            other => {
+                let kw = match other {
+                    sql::TopLevelExpr::Begin => "BEGIN",
+                    sql::TopLevelExpr::Cancel => "CANCEL",
+                    sql::TopLevelExpr::Commit => "COMMIT",
+                    sql::TopLevelExpr::Access(_) => "ACCESS",
+                    sql::TopLevelExpr::Kill(_) => "KILL",
+                    sql::TopLevelExpr::Live(_) => "LIVE",
+                    sql::TopLevelExpr::Option(_) => "OPTION",
+                    sql::TopLevelExpr::Use(_) => "USE",
+                    sql::TopLevelExpr::Show(_) => "SHOW",
+                    sql::TopLevelExpr::Expr(_) => "expression",
+                };
+                Err(self.refuse(kw, &format!("{kw} statement"), ONE_SELECT))
+            }
         }
     }
 
-    /// Text after a complete query. SurrealDB parses a statement as an
-    /// expression, so an operator there (`SELECT * FROM t ORDER BY a = 1`)
-    /// applies to the whole query's result: refused as such.
-    pub(super) fn trailing(&self, t: &Token) -> ParseError {
-        if let Ok(Some(_)) = self.infix(t) {
-            return self.refuse(
-                t.start,
-                "operator applied to the query",
-                "a view must be exactly one plain SELECT statement",
-            );
+    /// A statement or expression where a `SELECT` was expected.
+    fn statement(&self, e: &sql::Expr) -> ParseError {
+        match statement_keyword(e) {
+            Some(kw) => self.refuse(kw, &format!("{kw} statement"), ONE_SELECT),
+            None => self.refuse("", "expression statement", ONE_SELECT),
         }
-        let rest: String = self.src[t.start..].trim_end().chars().take(40).collect();
-        self.error(
-            t.start,
-            "unexpected text after the query",
-            &format!("{rest:?}"),
-            Some("trailing text".into()),
-        )
     }
 
-    /// Everything after `SELECT`. `nested` is true inside `( ... )`; the
-    /// caller consumes the closing parenthesis.
-    pub(super) fn parse_select_body(&mut self, nested: bool) -> PResult<Select> {
-        let t = self.peek()?;
-        self.enter(t.start)?;
-        let result = self.parse_select_body_inner(nested);
-        self.leave();
-        result
-    }
-
-    pub(super) fn parse_select_body_inner(&mut self, nested: bool) -> PResult<Select> {
-        let t = self.peek()?;
-        let value = t.is_kw("VALUE");
-        let fields = if value {
-            if nested {
+    /// A `SELECT`; `nested` inside a subquery projection.
+    pub(super) fn select(&self, s: sql::SelectStatement, nested: bool) -> PResult<Select> {
+        // Refused after the projection and `FROM`, as they come in the text.
+        let clauses = self.refuse_clauses(&s);
+        let (value, fields) = match s.fields {
+            sql::Fields::Value(selector) => {
+                if nested {
+                    return Err(self.refuse(
+                        "VALUE",
+                        "SELECT VALUE in a subquery",
+                        "a subquery projection selects records: `(SELECT * FROM ...)`",
+                    ));
+                }
+                (true, vec![self.value_field(*selector)?])
+            }
+            sql::Fields::Select(fields) => (false, self.fields(fields)?),
+        };
+        let omit = s
+            .omit
+            .iter()
+            .map(|e| self.plain_path(e, "OMIT", "a field to omit"))
+            .collect::<PResult<Vec<_>>>()?;
+        if s.only && nested {
+            return Err(self.refuse(
+                "ONLY",
+                "ONLY in a subquery",
+                "`FROM ONLY` is supported in the outer query only",
+            ));
+        }
+        let (table, ids, graph) = self.from(s.what, nested)?;
+        if s.only && !graph.is_empty() {
+            return Err(self.refuse(
+                "ONLY",
+                "graph traversal",
+                "`FROM ONLY` takes a record id, not a traversal",
+            ));
+        }
+        clauses?;
+        let filter = s.cond.map(|c| self.expr(c.0)).transpose()?;
+        let order = match s.order {
+            None => Vec::new(),
+            Some(sql::order::Ordering::Random) => {
                 return Err(self.refuse(
-                    t.start,
-                    "SELECT VALUE in a subquery",
-                    "a subquery projection selects records: `(SELECT * FROM ...)`",
+                    "RAND",
+                    "ORDER BY RAND()",
+                    "random order cannot be maintained",
                 ));
             }
-            self.bump(&t);
-            self.parse_value_field()?
-        } else {
-            self.parse_fields()?
+            Some(sql::order::Ordering::Order(list)) => list
+                .0
+                .into_iter()
+                .map(|o| self.order(o))
+                .collect::<PResult<_>>()?,
         };
-
-        let omit = self.parse_omit()?;
-        let t = self.peek()?;
-        if !t.is_kw("FROM") {
-            return Err(self.unexpected(&t, "`FROM`"));
-        }
-        self.bump(&t);
-
-        let (only, table, ids, graph) = self.parse_from_target(nested)?;
-        self.check_clause()?;
-
-        let filter = if self.eat_kw("WHERE")? {
-            let e = self.parse_expr(Bp::Base)?;
-            self.check_clause()?;
-            Some(e)
-        } else {
-            None
+        let limit = s
+            .limit
+            .map(|l| self.count(l.0, "LIMIT", nested))
+            .transpose()?;
+        let start = s
+            .start
+            .map(|l| self.count(l.0, "START", nested))
+            .transpose()?;
+        let (fetch, fetch_nested) = match s.fetch {
+            Some(f) => self.fetch(f)?,
+            None => (Vec::new(), Vec::new()),
         };
-
-        let mut order = Vec::new();
-        let t = self.peek()?;
-        if t.is_kw("ORDER") {
-            self.bump(&t);
-            self.eat_kw("BY")?;
-            loop {
-                order.push(self.parse_order()?);
-                let t = self.peek()?;
-                if !t.is(",") {
-                    break;
-                }
-                self.bump(&t);
-            }
-            self.check_clause()?;
-        }
-
-        // SurrealDB accepts LIMIT and START in either order.
-        let (mut limit, mut start) = (None, None);
-        for _ in 0..2 {
-            let t = self.peek()?;
-            if t.is_kw("LIMIT") && limit.is_none() {
-                self.bump(&t);
-                self.eat_kw("BY")?;
-                limit = Some(self.parse_count("LIMIT", nested)?);
-            } else if t.is_kw("START") && start.is_none() {
-                self.bump(&t);
-                self.eat_kw("AT")?;
-                start = Some(self.parse_count("START", nested)?);
-            } else {
-                break;
-            }
-            self.check_clause()?;
-        }
-
-        let (fetch, fetch_nested) = self.parse_fetch()?;
-
-        let t = self.peek()?;
-        let at_end = if nested {
-            t.is(")")
-        } else {
-            t.is(";") || matches!(t.tok, Tok::Eof)
-        };
-        if !at_end {
-            return Err(if nested {
-                self.unexpected(&t, "`)` closing the subquery")
-            } else {
-                self.trailing(&t)
-            });
-        }
-
         Ok(Select {
             value,
             fields,
             omit,
-            only,
+            only: s.only,
             table,
             ids,
             filter,
@@ -205,366 +146,280 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// Refuses a clause SurrealDB accepts at this point but SSP does not
-    /// maintain. Called between the supported clauses so that no clause is
-    /// ever skipped.
-    pub(super) fn check_clause(&self) -> PResult<()> {
-        let t = self.peek()?;
-        let Tok::Word(w) = &t.tok else { return Ok(()) };
-        let upper = w.to_ascii_uppercase();
-        let (construct, why): (&str, &str) = match upper.as_str() {
-            "WITH" => (
+    /// The clauses SurrealDB runs and SSP does not maintain.
+    fn refuse_clauses(&self, s: &sql::SelectStatement) -> PResult<()> {
+        let refusal = if s.with.is_some() {
+            Some((
+                "WITH",
                 "WITH",
                 "index hints are not supported; remove the WITH clause",
-            ),
-            "SPLIT" => (
+            ))
+        } else if s.split.is_some() {
+            Some((
+                "SPLIT",
                 "SPLIT",
                 "splitting records into several rows is not supported",
-            ),
-            "GROUP" => {
-                let next = self.peek_after(&t)?;
-                let construct = if next.is_kw("ALL") {
-                    "GROUP ALL"
-                } else {
-                    "GROUP BY"
-                };
-                (
-                    construct,
-                    "grouping and aggregation are not supported; SSP maintains only plain record selections",
-                )
-            }
-            // Read at its place, after `LIMIT`/`START` (`parse_fetch`).
-            "FETCH" => return Ok(()),
-            "VERSION" => ("VERSION", "historical (versioned) reads are not supported"),
-            "TIMEOUT" => ("TIMEOUT", "remove the TIMEOUT clause"),
-            "PARALLEL" => ("PARALLEL", "remove the PARALLEL clause"),
-            "FOR" => ("FOR UPDATE", "row locking is not supported in views"),
-            "TEMPFILES" => ("TEMPFILES", "remove the TEMPFILES clause"),
-            "EXPLAIN" => ("EXPLAIN", "query plans are not views"),
-            _ => return Ok(()),
+            ))
+        } else if let Some(g) = &s.group {
+            let construct = if g.0.is_empty() {
+                "GROUP ALL"
+            } else {
+                "GROUP BY"
+            };
+            Some((
+                "GROUP",
+                construct,
+                "grouping and aggregation are not supported; SSP maintains only plain record \
+                 selections",
+            ))
+        } else if !matches!(s.version, sql::Expr::Literal(sql::Literal::None)) {
+            Some((
+                "VERSION",
+                "VERSION",
+                "historical (versioned) reads are not supported",
+            ))
+        } else if !matches!(s.timeout, sql::Expr::Literal(sql::Literal::None)) {
+            Some(("TIMEOUT", "TIMEOUT", "remove the TIMEOUT clause"))
+        } else if s.for_update {
+            Some(("FOR", "FOR UPDATE", "row locking is not supported in views"))
+        } else if s.tempfiles {
+            Some(("TEMPFILES", "TEMPFILES", "remove the TEMPFILES clause"))
+        } else if s.explain.is_some() {
+            Some(("EXPLAIN", "EXPLAIN", "query plans are not views"))
+        } else {
+            None
         };
-        Err(self.refuse(t.start, construct, why))
+        match refusal {
+            Some((needle, construct, why)) => Err(self.refuse(needle, construct, why)),
+            None => Ok(()),
+        }
     }
 
-    /// The single `FROM` target: `[ONLY]` and one table name, a record id,
-    /// an array of record ids or (outside subqueries) a `$param`, or (in a
-    /// subquery) a graph traversal from `$parent`, as `(only, table, ids,
-    /// graph)`. A param's table is known only once it is bound.
-    pub(super) fn parse_from_target(
-        &mut self,
-        nested: bool,
-    ) -> PResult<(bool, String, Option<Expr>, Vec<GraphStep>)> {
-        let mut t = self.peek()?;
-        if nested
-            && matches!(&t.tok, Tok::Param(p) if p.eq_ignore_ascii_case("parent"))
-            && self.graph_arrow(&self.peek_after(&t)?).is_some()
-        {
-            self.bump(&t);
-            let graph = self.parse_graph_steps()?;
-            self.end_of_from_target("a traversal in FROM goes from `$parent`")?;
-            return Ok((false, String::new(), None, graph));
+    /// The single `FROM` target: one table name, a record id, an array of
+    /// record ids or (outside subqueries) a `$param` or a path of one, the
+    /// edges of the record a `$param` names (`$team->attends`), or (in a
+    /// subquery) a traversal from `$parent` or `$parent.field`.
+    fn from(&self, what: Vec<sql::Expr>, nested: bool) -> PResult<Target> {
+        if what.len() > 1 {
+            return Err(self.refuse(",", "several FROM targets", ONE_TABLE));
         }
-        // `FROM $team->attends` (outer query): the edges of the record the
-        // param names, lowered once the param is known (see
-        // `plan::resolve::lower_from_traversal`).
-        if !nested
-            && let Tok::Param(name) = &t.tok
-            && !name.eq_ignore_ascii_case("parent")
-            && self.graph_arrow(&self.peek_after(&t)?).is_some()
-        {
-            let start = Expr::Param {
-                name: name.clone(),
-                path: Vec::new(),
-            };
-            self.bump(&t);
-            let graph = self.parse_graph_steps()?;
-            self.end_of_from_target("a view reads exactly one table: `FROM <table>`")?;
-            return Ok((false, String::new(), Some(start), graph));
-        }
-        let why_one = "a view reads exactly one table: `FROM <table>`";
-        // `ONLY` followed by a target (not by a clause or the end, where it
-        // is a table named `only`).
-        let only = t.is_kw("ONLY") && {
-            let n = self.peek_after(&t)?;
-            (matches!(
-                n.tok,
-                Tok::Word(_) | Tok::Quoted(_) | Tok::Param(_) | Tok::Prefixed(..)
-            ) || n.is("["))
-                && !CLAUSES.iter().any(|kw| n.is_kw(kw))
+        let Some(target) = what.into_iter().next() else {
+            return Err(self.refuse("FROM", "FROM nothing", ONE_TABLE));
         };
-        if only {
-            if nested {
-                return Err(self.refuse(
-                    t.start,
-                    "ONLY in a subquery",
-                    "`FROM ONLY` is supported in the outer query only",
-                ));
+        match target {
+            sql::Expr::Table(t) => Ok((t.as_str().to_owned(), None, Vec::new())),
+            sql::Expr::Literal(sql::Literal::RecordId(r)) => {
+                let r = self.record_id(r)?;
+                Ok((
+                    r.table.to_string(),
+                    Some(Expr::Literal(Value::thing(r))),
+                    Vec::new(),
+                ))
             }
-            self.bump(&t);
-            t = self.peek()?;
-        }
-        if let Some(ids) = self.parse_from_ids(&t, nested)? {
-            let table = match &ids {
-                Expr::Literal(Value::Thing(r)) => r.table.to_string(),
-                Expr::Array(items) => {
-                    let mut tables = items.iter().map(|i| match i {
-                        Expr::Literal(Value::Thing(r)) => Some(r.table.as_str()),
-                        _ => None,
-                    });
-                    let first = tables.next().flatten();
-                    match first {
-                        Some(f) if tables.all(|x| x == Some(f)) => f.to_owned(),
-                        _ => {
-                            return Err(self.refuse(
-                                t.start,
-                                "FROM a list of values",
-                                "a list in FROM must hold record ids of one table",
-                            ));
+            sql::Expr::Literal(sql::Literal::Array(items)) => {
+                let mut ids = Vec::new();
+                for item in items {
+                    match item {
+                        sql::Expr::Literal(sql::Literal::RecordId(r)) => {
+                            ids.push(self.record_id(r)?)
                         }
+                        _ => return Err(self.refuse_from_list()),
                     }
                 }
-                _ => String::new(),
-            };
-            self.end_of_from_target(why_one)?;
-            return Ok((only, table, Some(ids), Vec::new()));
-        }
-        let name = match &t.tok {
-            Tok::Word(w) if Self::word_is_special_prime(w) => {
-                return Err(self.refuse(
-                    t.start,
-                    &format!("FROM {}", w.to_ascii_uppercase()),
-                    why_one,
-                ));
+                let table = match ids.first() {
+                    Some(f) if ids.iter().all(|r| r.table == f.table) => f.table.to_string(),
+                    _ => return Err(self.refuse_from_list()),
+                };
+                let ids = ids
+                    .into_iter()
+                    .map(|r| Expr::Literal(Value::thing(r)))
+                    .collect();
+                Ok((table, Some(Expr::Array(ids)), Vec::new()))
             }
-            Tok::Word(w) | Tok::Quoted(w) => w.clone(),
-            Tok::Param(_) => return Err(self.refuse(t.start, "FROM a parameter", why_one)),
-            Tok::Punct("(") => return Err(self.refuse(t.start, "FROM a subquery", why_one)),
-            _ if t.is("->") || self.is_path_continuation(&t) => {
+            sql::Expr::Param(p) if !nested => Ok((
+                String::new(),
+                Some(Expr::Param {
+                    name: p.as_str().to_owned(),
+                    path: Vec::new(),
+                }),
+                Vec::new(),
+            )),
+            sql::Expr::Param(_) => Err(self.refuse("$", "FROM a parameter", ONE_TABLE)),
+            sql::Expr::Idiom(idiom) => self.target_path(idiom, nested),
+            sql::Expr::Select(_) => Err(self.refuse("(", "FROM a subquery", ONE_TABLE)),
+            sql::Expr::FunctionCall(_) => {
+                Err(self.refuse("FROM", "FROM a function call", ONE_TABLE))
+            }
+            sql::Expr::Literal(
+                l @ (sql::Literal::None | sql::Literal::Null | sql::Literal::Bool(_)),
+            ) => {
+                let kw = match l {
+                    sql::Literal::None => "NONE",
+                    sql::Literal::Null => "NULL",
+                    sql::Literal::Bool(true) => "TRUE",
+                    _ => "FALSE",
+                };
+                Err(self.refuse(kw, &format!("FROM {kw}"), ONE_TABLE))
+            }
+            sql::Expr::Literal(_) | sql::Expr::Mock(_) | sql::Expr::Constant(_) => {
+                Err(self.refuse("FROM", "FROM a value", ONE_TABLE))
+            }
+            e if statement_keyword(&e).is_some() => {
+                let kw = statement_keyword(&e).unwrap_or_default();
+                Err(self.refuse(kw, &format!("FROM {kw}"), ONE_TABLE))
+            }
+            _ => Err(self.refuse("FROM", "expression in FROM", ONE_TABLE)),
+        }
+    }
+
+    fn refuse_from_list(&self) -> ParseError {
+        self.refuse(
+            "[",
+            "FROM a list of values",
+            "a list in FROM must hold record ids of one table",
+        )
+    }
+
+    /// A path or traversal in `FROM`.
+    fn target_path(&self, idiom: sql::Idiom, nested: bool) -> PResult<Target> {
+        let mut parts = idiom.0.into_iter();
+        let first = parts.next();
+        let rest: Vec<sql::Part> = parts.collect();
+        let name = match first {
+            Some(sql::Part::Start(sql::Expr::Param(p))) => p.as_str().to_owned(),
+            Some(sql::Part::Graph(_)) => {
                 return Err(self.refuse(
-                    t.start,
+                    "-",
                     "graph traversal",
                     "graph traversal is not supported",
                 ));
             }
-            _ => return Err(self.refuse(t.start, "FROM a value", why_one)),
+            _ => {
+                return Err(self.refuse("FROM", "FROM a field path or graph traversal", ONE_TABLE));
+            }
         };
-        self.bump(&t);
-
-        let next = self.peek()?;
-        let refusal = if next.is(":") {
-            Some("FROM a record id")
-        } else if next.is("::") || next.is("(") {
-            Some("FROM a function call")
-        } else if self.is_path_continuation(&next) {
-            Some("FROM a field path or graph traversal")
-        } else if next.is(",") {
-            Some("several FROM targets")
-        } else {
-            None
-        };
-        if let Some(construct) = refusal {
-            let at = if next.is(",") { next.start } else { t.start };
-            return Err(self.refuse(at, construct, why_one));
+        let parent = name.eq_ignore_ascii_case("parent");
+        if matches!(rest.first(), Some(sql::Part::Graph(_))) {
+            if nested && !parent {
+                return Err(self.refuse("$", "FROM a parameter", ONE_TABLE));
+            }
+            let why = if nested {
+                "a traversal is `->edge` or `->edge->table`, or the same with `<-` (in FROM, \
+                 from `$parent`)"
+            } else {
+                ONE_TABLE
+            };
+            let graph = self.graph_steps(&rest, why)?;
+            let ids = (!nested).then(|| Expr::Param {
+                name,
+                path: Vec::new(),
+            });
+            return Ok((String::new(), ids, graph));
         }
-        self.end_of_from_target(why_one)?;
-        Ok((only, name, None, Vec::new()))
+        let path = self.parts(rest, "a parameter")?;
+        if nested {
+            if !parent {
+                return Err(self.refuse("$", "FROM a parameter", ONE_TABLE));
+            }
+            if !matches!(path.as_slice(), [PathPart::Field(_)]) {
+                return Err(self.refuse(
+                    "$parent",
+                    "FROM a path of `$parent`",
+                    "a subquery reads `FROM $parent.field`, one field of the including record",
+                ));
+            }
+        }
+        Ok((String::new(), Some(Expr::Param { name, path }), Vec::new()))
     }
 
-    /// Whether `t` starts a graph step: `->` gives `Some(true)`, `<-` (not
-    /// `<->`) `Some(false)`.
-    pub(super) fn graph_arrow(&self, t: &Token) -> Option<bool> {
-        if t.is("->") {
-            Some(true)
-        } else if t.is("<") && self.followed_by(t, "-") && !self.followed_by(t, "->") {
-            Some(false)
-        } else {
-            None
+    /// `->wrote->post` / `<-wrote<-user`: one or two steps, each to one
+    /// named table. Anything else a traversal may say (`->?`, `->(wrote
+    /// WHERE ...)`, `<->`, a third step, a path after it) is refused by name.
+    pub(super) fn graph_steps(&self, parts: &[sql::Part], why: &str) -> PResult<Vec<GraphStep>> {
+        let steps = self.traversal(parts)?;
+        if steps.len() != parts.len() {
+            return Err(self.refuse("-", "graph traversal", why));
         }
+        if steps.len() > 2 {
+            return Err(self.refuse(
+                "-",
+                "graph traversal",
+                "a traversal takes at most two steps (`<-edge<-table`)",
+            ));
+        }
+        Ok(steps)
     }
 
-    /// `->wrote->post` / `<-wrote<-user`: one or two steps, each to a named
-    /// table. Anything else a traversal may say (`->?`, `->(wrote WHERE
-    /// ...)`, `<->`, a third step, a path after it) is refused by name.
-    pub(super) fn parse_graph_steps(&mut self) -> PResult<Vec<GraphStep>> {
+    /// The leading graph steps of `parts`, each to one named table; the
+    /// parts after them are the caller's.
+    pub(super) fn traversal(&self, parts: &[sql::Part]) -> PResult<Vec<GraphStep>> {
         let mut steps = Vec::new();
-        loop {
-            let t = self.peek()?;
-            let Some(out) = self.graph_arrow(&t) else {
-                if t.is("<") || self.is_path_continuation(&t) {
+        for part in parts {
+            let sql::Part::Graph(lookup) = part else {
+                break;
+            };
+            let out = match lookup.kind {
+                sql::lookup::LookupKind::Graph(sql::Dir::Out) => true,
+                sql::lookup::LookupKind::Graph(sql::Dir::In) => false,
+                _ => {
                     return Err(self.refuse(
-                        t.start,
+                        "-",
                         "graph traversal",
-                        "a traversal is `->edge` or `->edge->table`, or the same with `<-` (in \
-                         FROM, from `$parent`)",
+                        "a traversal goes `->` or `<-` (not `<->` nor `<~`)",
                     ));
                 }
-                return Ok(steps);
             };
-            self.bump(&t);
-            if !out {
-                // The `-` of `<-`.
-                let dash = self.peek()?;
-                self.bump(&dash);
-            }
-            let name = self.peek()?;
-            let Some(table) = name.ident().map(str::to_owned) else {
-                return Err(self.refuse(
-                    name.start,
-                    "graph traversal",
-                    "each step of a traversal names one table (not `?`, a list or a filter)",
-                ));
-            };
-            self.bump(&name);
-            let after = self.peek()?;
-            if after.is(",") || after.is("(") || after.is(":") || after.is(".") || after.is("[") {
-                return Err(self.refuse(
-                    after.start,
-                    "graph traversal",
-                    "each step of a traversal names one table (not `?`, a list or a filter)",
-                ));
-            }
-            steps.push(GraphStep { out, table });
-            if steps.len() > 2 {
-                return Err(self.refuse(
-                    t.start,
-                    "graph traversal",
-                    "a traversal takes at most two steps (`<-edge<-table`)",
-                ));
-            }
-        }
-    }
-
-    /// `FROM t:1`, `FROM [t:1, t:2]`, `FROM $ids`: the target when it names
-    /// records rather than a table; `None` for anything else.
-    fn parse_from_ids(&mut self, t: &Token, nested: bool) -> PResult<Option<Expr>> {
-        let record = matches!(t.tok, Tok::Word(_)) && self.peek_after(t)?.is(":")
-            || matches!(t.tok, Tok::Prefixed('r', _));
-        if matches!(t.tok, Tok::Param(_)) {
-            if nested {
-                // `(SELECT ... FROM $parent.field)`: the record(s) the
-                // including record's field names.
-                let parent = matches!(&t.tok, Tok::Param(p) if p.eq_ignore_ascii_case("parent"));
-                if parent && self.peek_after(t)?.is(".") {
-                    let e = self.parse_primary()?;
-                    return match e {
-                        Expr::Param { ref path, .. }
-                            if matches!(path.as_slice(), [PathPart::Field(_)]) =>
-                        {
-                            Ok(Some(e))
-                        }
-                        _ => Err(self.refuse(
-                            t.start,
-                            "FROM a path of `$parent`",
-                            "a subquery reads `FROM $parent.field`, one field of the \
-                             including record",
-                        )),
-                    };
+            let table = match lookup.what.as_slice() {
+                [
+                    sql::lookup::LookupSubject::Table {
+                        table,
+                        referencing_field: None,
+                    },
+                ] if plain_lookup(lookup) => table.as_str().to_owned(),
+                _ => {
+                    return Err(self.refuse(
+                        "-",
+                        "graph traversal",
+                        "each step of a traversal names one table (not `?`, a list or a filter)",
+                    ));
                 }
-                return Ok(None);
-            }
-            // `$ids`, or a path into one (`$team.players`, read through
-            // the record `$team` names: see `engine::param_links`).
-            let e = self.parse_primary()?;
-            return match e {
-                Expr::Param { .. } => Ok(Some(e)),
-                _ => Err(self.refuse(
-                    t.start,
-                    "FROM a parameter's expression",
-                    "`FROM $param` takes a parameter (or a path of one) holding record ids",
-                )),
             };
+            steps.push(GraphStep { out, table });
         }
-        if !record && !t.is("[") {
-            return Ok(None);
-        }
-        let e = self.parse_primary()?;
-        let ok = match &e {
-            Expr::Literal(Value::Thing(_)) => true,
-            Expr::Array(items) => {
-                !items.is_empty()
-                    && items
-                        .iter()
-                        .all(|i| matches!(i, Expr::Literal(Value::Thing(_))))
-            }
-            _ => false,
-        };
-        if !ok {
-            return Err(self.refuse(
-                t.start,
-                "FROM a list of values",
-                "a list in FROM must hold record ids of one table",
-            ));
-        }
-        Ok(Some(e))
+        Ok(steps)
     }
 
-    /// After the FROM target: a clause, the end, or a refusal.
-    fn end_of_from_target(&self, why_one: &str) -> PResult<()> {
-        let next = self.peek()?;
-        if next.is(",") {
-            return Err(self.refuse(next.start, "several FROM targets", why_one));
-        }
-        let ends = matches!(next.tok, Tok::Eof)
-            || next.is(";")
-            || next.is(")")
-            || CLAUSES.iter().any(|kw| next.is_kw(kw));
-        if !ends {
-            // SurrealDB parsed the target as an expression (`FROM t AND x`,
-            // `FROM a - b`, ...), or the text is trailing garbage.
-            return Err(self.refuse(next.start, "expression in FROM", why_one));
-        }
-        Ok(())
-    }
-
-    /// One `ORDER BY` item: a basic field path and an optional direction.
-    pub(super) fn parse_order(&mut self) -> PResult<Order> {
-        let t = self.peek()?;
-        if t.is_kw("RAND") && self.peek_after(&t)?.is("(") {
-            return Err(self.refuse(
-                t.start,
-                "ORDER BY RAND()",
-                "random order cannot be maintained",
-            ));
-        }
-        let Some(name) = t.ident() else {
-            return Err(self.unexpected(&t, "a field to order by"));
+    /// One `ORDER BY` item: a basic field path and a direction.
+    fn order(&self, o: sql::Order) -> PResult<Order> {
+        let refused = if o.collate {
+            Some("COLLATE")
+        } else if o.numeric {
+            Some("NUMERIC")
+        } else {
+            None
         };
-        let mut path = vec![PathPart::Field(name.into())];
-        self.bump(&t);
-        self.parse_path_rest(&mut path)?;
-        let t = self.peek()?;
-        if t.is_kw("COLLATE") || t.is_kw("NUMERIC") {
-            let w = t.ident().unwrap_or("").to_ascii_uppercase();
+        if let Some(w) = refused {
             return Err(self.refuse(
-                t.start,
+                w,
                 &format!("ORDER BY ... {w}"),
                 "only plain ascending and descending order is supported",
             ));
         }
-        let descending = if t.is_kw("DESC") || t.is_kw("DESCENDING") {
-            self.bump(&t);
-            true
-        } else {
-            if t.is_kw("ASC") || t.is_kw("ASCENDING") {
-                self.bump(&t);
-            }
-            false
-        };
+        let path = self.idiom_path(o.value, "ORDER BY", "a field to order by")?;
         Ok(Order {
             path,
-            descending,
+            descending: !o.direction,
             fetch: false,
         })
     }
 
     /// The value of `LIMIT` or `START`: a non-negative int literal or a
     /// `$param`, or (outside subqueries, where it is bound once from the
-    /// view's params) `+`, `-`, `*` and parentheses over those.
-    pub(super) fn parse_count(&mut self, clause: &str, nested: bool) -> PResult<Expr> {
-        let t = self.peek()?;
-        let refusal = |p: &Self| {
-            p.refuse(
-                t.start,
+    /// view's params) `+`, `-`, `*` of those.
+    fn count(&self, e: sql::Expr, clause: &str, nested: bool) -> PResult<Expr> {
+        let refusal = || {
+            self.refuse(
+                clause,
                 &format!("{clause} expression"),
                 &format!(
                     "{clause} takes a non-negative integer literal or a $parameter (or, in the \
@@ -572,85 +427,95 @@ impl<'a> Parser<'a> {
                 ),
             )
         };
-        let e = if nested {
-            self.parse_expr(Bp::Base)?
-        } else {
-            // SurrealDB parsed the text: whatever this does not take is a
-            // construct the engine does not, not a syntax error.
-            let e = self.parse_count_sum().map_err(|_| refusal(self))?;
-            // An operator SurrealDB read on (`LIMIT 10 ..`, `LIMIT $n / 2`).
-            let next = self.peek()?;
-            if matches!(next.tok, Tok::Punct(_)) && !next.is(";") && !next.is(")") {
-                return Err(refusal(self));
-            }
-            e
-        };
-        match &e {
-            Expr::Literal(Value::Number(Number::Int(n))) if *n >= 0 => Ok(e),
-            Expr::Param { .. } | Expr::Arith { .. } => Ok(e),
-            _ => Err(refusal(self)),
-        }
-    }
-
-    /// `a + b - c` of [`parse_count_product`]s, left to right.
-    fn parse_count_sum(&mut self) -> PResult<Expr> {
-        let mut lhs = self.parse_count_product()?;
-        loop {
-            let t = self.peek()?;
-            let op = if t.is("+") {
-                ArithOp::Add
-            } else if t.is("-") {
-                ArithOp::Sub
-            } else {
-                return Ok(lhs);
-            };
-            self.bump(&t);
-            let rhs = self.parse_count_product()?;
-            lhs = Expr::Arith {
-                op,
-                lhs: Box::new(lhs),
-                rhs: Box::new(rhs),
+        if nested {
+            // What a subquery's window says is evaluated per row: the
+            // expression is read as any other, then checked.
+            return match self.expr(e)? {
+                e @ (Expr::Literal(Value::Number(Number::Int(0..))) | Expr::Param { .. }) => Ok(e),
+                _ => Err(refusal()),
             };
         }
-    }
-
-    /// `a * b` of integer literals, `$params` and parenthesised sums.
-    fn parse_count_product(&mut self) -> PResult<Expr> {
-        let mut lhs = self.parse_count_term()?;
-        loop {
-            let t = self.peek()?;
-            if !(t.is("*") || t.is("×")) {
-                return Ok(lhs);
-            }
-            self.bump(&t);
-            let rhs = self.parse_count_term()?;
-            lhs = Expr::Arith {
-                op: ArithOp::Mul,
-                lhs: Box::new(lhs),
-                rhs: Box::new(rhs),
-            };
-        }
-    }
-
-    fn parse_count_term(&mut self) -> PResult<Expr> {
-        let t = self.peek()?;
-        if t.is("(") {
-            self.bump(&t);
-            let e = self.parse_count_sum()?;
-            self.expect_punct(")", "`)`")?;
-            return Ok(e);
-        }
-        let e = self.parse_primary()?;
         match e {
-            Expr::Literal(Value::Number(Number::Int(n))) if n >= 0 => Ok(e),
-            Expr::Param { .. } => Ok(e),
-            _ => Err(self.refuse(
-                t.start,
-                "LIMIT expression",
-                "not an integer or a $parameter",
-            )),
+            sql::Expr::Literal(sql::Literal::Integer(n)) if n >= 0 => {
+                Ok(Expr::Literal(Value::Number(Number::Int(n))))
+            }
+            sql::Expr::Param(_) | sql::Expr::Idiom(_) => match self.expr(e) {
+                Ok(p @ Expr::Param { .. }) => Ok(p),
+                _ => Err(refusal()),
+            },
+            sql::Expr::Binary { left, op, right } => {
+                let op = match op {
+                    sql::BinaryOperator::Add => ArithOp::Add,
+                    sql::BinaryOperator::Subtract => ArithOp::Sub,
+                    sql::BinaryOperator::Multiply => ArithOp::Mul,
+                    _ => return Err(refusal()),
+                };
+                Ok(Expr::Arith {
+                    op,
+                    lhs: Box::new(self.count(*left, clause, nested)?),
+                    rhs: Box::new(self.count(*right, clause, nested)?),
+                })
+            }
+            _ => Err(refusal()),
         }
     }
+}
 
-    // --- expressions ------------------------------------------------------
+/// Whether a lookup is a bare `->table`: no fields, filter, window or alias.
+fn plain_lookup(l: &sql::Lookup) -> bool {
+    l.expr.is_none()
+        && !l.only
+        && l.cond.is_none()
+        && l.split.is_none()
+        && l.group.is_none()
+        && l.order.is_none()
+        && l.limit.is_none()
+        && l.start.is_none()
+        && l.alias.is_none()
+}
+
+/// Whether the leftmost operand of `e` is a `SELECT` statement.
+fn starts_with_select(e: &sql::Expr) -> bool {
+    match e {
+        sql::Expr::Select(_) => true,
+        sql::Expr::Binary { left, .. } => starts_with_select(left),
+        sql::Expr::Postfix { expr, .. } => starts_with_select(expr),
+        _ => false,
+    }
+}
+
+/// The text of the operator applied to a statement, to place its refusal.
+fn operator_text(e: &sql::Expr) -> String {
+    match e {
+        sql::Expr::Binary { op, .. } => surrealdb::types::ToSql::to_sql(op),
+        sql::Expr::Postfix { op, .. } => surrealdb::types::ToSql::to_sql(op),
+        _ => String::new(),
+    }
+}
+
+/// The keyword of a statement SurrealDB parses as an expression.
+pub(super) fn statement_keyword(e: &sql::Expr) -> Option<&'static str> {
+    Some(match e {
+        sql::Expr::Create(_) => "CREATE",
+        sql::Expr::Update(_) => "UPDATE",
+        sql::Expr::Upsert(_) => "UPSERT",
+        sql::Expr::Delete(_) => "DELETE",
+        sql::Expr::Relate(_) => "RELATE",
+        sql::Expr::Insert(_) => "INSERT",
+        sql::Expr::Define(_) => "DEFINE",
+        sql::Expr::Remove(_) => "REMOVE",
+        sql::Expr::Rebuild(_) => "REBUILD",
+        sql::Expr::Alter(_) => "ALTER",
+        sql::Expr::Info(_) => "INFO",
+        sql::Expr::Foreach(_) => "FOR",
+        sql::Expr::Let(_) => "LET",
+        sql::Expr::Sleep(_) => "SLEEP",
+        sql::Expr::Return(_) => "RETURN",
+        sql::Expr::Throw(_) => "THROW",
+        sql::Expr::Break => "BREAK",
+        sql::Expr::Continue => "CONTINUE",
+        sql::Expr::IfElse(_) => "IF",
+        sql::Expr::Explain { .. } => "EXPLAIN",
+        _ => return None,
+    })
 }
