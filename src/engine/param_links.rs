@@ -481,3 +481,32 @@ fn rewrite_expr(
             .for_each(|i| rewrite_expr(i, params, links, next)),
     }
 }
+
+/// `FROM $event.organiser`, `FROM $team.players`, where the path now holds
+/// NONE, NULL or an empty list (the field or the record missing): SurrealDB
+/// answers no row, with `ONLY` too (NONE; measured on 3.3.5, where a
+/// literal `FROM ONLY NONE` fails instead, hence paths only). The view
+/// becomes a select of a table the path read that keeps nothing, so it
+/// still follows the record, and registers again once the path names
+/// records.
+pub(super) fn empty_from_path(select: &mut ast::Select, params: &Object, links: &ParamLinks) {
+    let Some(ast::Expr::Param { name, path }) = &select.ids else {
+        return;
+    };
+    let Some(read) = links.deps.first() else {
+        return;
+    };
+    let empty = name.starts_with(RESOLVED)
+        && select.graph.is_empty()
+        && params.get(name).is_some_and(|v| match v.get_path(path) {
+            Value::None | Value::Null => true,
+            Value::Array(items) => items.is_empty(),
+            _ => false,
+        });
+    if empty {
+        select.ids = None;
+        select.only = false;
+        select.table = read.table.to_string();
+        select.filter = Some(ast::Expr::Literal(Value::Bool(false)));
+    }
+}

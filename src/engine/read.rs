@@ -210,6 +210,7 @@ impl Engine {
                     .collect(),
             ));
         }
+        super::param_links::empty_from_path(&mut select, &params, &links);
         let params = Arc::new(params);
         let relations = &self.relation_tables;
         let mut select = plan::resolve::resolve(select, &params, &|t| relations.contains(t))?;

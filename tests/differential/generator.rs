@@ -1229,6 +1229,46 @@ impl Gen {
         q.from = Source::Ids { ids, list, param };
     }
 
+    /// `FROM $fN.link`: the records a field of the record `$fN` names (`FROM
+    /// $team.players`). The field holds, as the writes leave it, a record
+    /// id of the rows' table or of the other one, a list of ids (empty
+    /// too), NULL, a scalar, or nothing (the field or the record missing);
+    /// SurrealDB reads it each time, the engine follows the record.
+    pub(crate) fn param_path_source(
+        &mut self,
+        q: &mut Query,
+        params: &mut BTreeMap<String, Value>,
+    ) {
+        let (table, field) = if q.table == "t" {
+            ("u", "owner")
+        } else if self.p(0.4) {
+            ("u", "friend")
+        } else {
+            ("t", self.pick(&["link", "links"]))
+        };
+        // Mostly a record there is now, whose field names records.
+        let holders: Vec<Value> = self
+            .model
+            .iter()
+            .filter(|(k, o)| {
+                k.table.as_str() == table
+                    && matches!(o.get(field), Some(Value::Thing(_) | Value::Array(_)))
+            })
+            .map(|(k, _)| Value::thing(k.clone()))
+            .collect();
+        let start = if !holders.is_empty() && self.p(0.7) {
+            self.pick(&holders)
+        } else if table == "u" {
+            self.u_ref()
+        } else {
+            self.t_ref()
+        };
+        let Ex::Param(name) = self.new_named_param("f", start, params) else {
+            unreachable!("a param")
+        };
+        q.from = Source::ParamPath(format!("${name}.{field}"));
+    }
+
     /// `LIMIT $w + k`, `START ($w - 1) * m` (outer query only): the same
     /// window as a literal, bound from params; now and then a float param,
     /// which the engine leaves to SurrealDB.
@@ -1552,9 +1592,15 @@ impl Gen {
                 // Few of a handful of ids pass a condition too.
                 q.cond = None;
             }
+        } else if self.p(0.06) {
+            self.param_path_source(&mut q, params);
+            if self.p(0.5) {
+                q.cond = None;
+            }
         }
         // `ONLY` a list fails the query unless exactly one row comes out.
-        let one_id = matches!(&q.from, Source::Ids { list: false, .. });
+        let one_id = matches!(&q.from, Source::Ids { list: false, .. })
+            || matches!(&q.from, Source::ParamPath(p) if !p.ends_with(".links"));
         let limit_one = matches!(q.limit, Some(Ex::Lit(Value::Number(Number::Int(0 | 1)))));
         if (one_id || (q.from == Source::Table && limit_one)) && self.p(0.3) {
             q.only = true;

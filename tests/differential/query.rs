@@ -253,6 +253,9 @@ pub(crate) enum Source {
     /// `FROM $parent.link` (in subqueries): the records a field of the
     /// including record names.
     ParentField(&'static str),
+    /// `FROM $f.link` (outer query): the records a field of the record a
+    /// param names, as `FROM $team.players`; the text after `FROM`.
+    ParamPath(String),
     /// `FROM t:1`, `FROM [t:1, t:2]` (`list`), or either as `$param`.
     Ids {
         ids: Vec<RecordId>,
@@ -353,7 +356,7 @@ impl Query {
         }
         match &self.from {
             Source::Table => out.push_str(self.table),
-            Source::Graph(g) => out.push_str(g),
+            Source::Graph(g) | Source::ParamPath(g) => out.push_str(g),
             Source::ParentField(f) => {
                 out.push_str("$parent.");
                 out.push_str(f);

@@ -54,6 +54,7 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
         Source::Ids { param: Some(_), .. } => out.push("FROM $ids"),
         Source::Ids { list: true, .. } => out.push("FROM [ids]"),
         Source::Ids { .. } => out.push("FROM id"),
+        Source::ParamPath(_) => out.push("FROM $p.link (a field of a record)"),
         Source::Table | Source::Graph(_) | Source::ParentField(_) => {}
     }
     fn from_field(q: &Query) -> bool {

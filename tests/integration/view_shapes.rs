@@ -60,6 +60,18 @@ fn views() -> Vec<(&'static str, &'static str, Value)> {
             json!({"o": "item:⟨a'b;`c⟩"}),
         ),
         ("shelved", "SELECT * FROM $s.items", json!({"s": "shelf:1"})),
+        // A path that holds no record id: no row in SurrealDB either, until
+        // the record it goes through names one (`event:1` comes later).
+        (
+            "organiser",
+            "SELECT * FROM ONLY $e.organiser",
+            json!({"e": "event:1"}),
+        ),
+        (
+            "unshelved",
+            "SELECT * FROM $s.items",
+            json!({"s": "shelf:404"}),
+        ),
     ]
 }
 
@@ -166,7 +178,13 @@ async fn record_sources_and_projections_follow_surrealdb(backend: Backend) {
     run(&db, "DELETE $id", vec![("id", rid("item", 2))]).await;
     put(&db, rid("item", 3), "b", 9).await;
     shelve(&db, vec![rid("item", 2), rid("item", 9)]).await;
+    run(&db, "UPSERT event:1 SET organiser = item:3", vec![]).await;
     wait_agree(&db, &names).await;
+    assert_eq!(
+        edges(&db, "organiser").await.len(),
+        1,
+        "event:1 names item:3"
+    );
     assert_eq!(edges(&db, "cheaper").await.len(), 3, "item:3's new price");
     assert_eq!(edges(&db, "shelved").await.len(), 1, "item:2 is gone");
 
@@ -177,8 +195,10 @@ async fn record_sources_and_projections_follow_surrealdb(backend: Backend) {
     let db = direct_db(&test_db, Some(&app)).await;
     put(&db, rid("item", 2), "b", 7).await;
     run(&db, "DELETE $id", vec![("id", odd())]).await;
+    run(&db, "UPDATE event:1 SET organiser = NULL", vec![]).await;
     wait_agree(&db, &names).await;
     assert!(edges(&db, "one_param").await.is_empty());
+    assert!(edges(&db, "organiser").await.is_empty());
     app.stop().await;
 }
 // Over ws only: an embedded store stays locked in-process while the stopped
@@ -189,6 +209,8 @@ backend_tests!(record_sources_and_projections_follow_surrealdb: ws);
 /// accepted, in the re-query tier, saying why.
 async fn record_sources_the_engine_cannot_keep_go_to_requery(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    run(&db, "UPSERT shelf:5 SET label = 'top'", vec![]).await;
     for (sql, params, why) in [
         (
             "SELECT * FROM $items LIMIT 1",
@@ -201,10 +223,10 @@ async fn record_sources_the_engine_cannot_keep_go_to_requery(backend: Backend) {
             "LIMIT 1",
         ),
         ("SELECT * FROM $x", json!({"x": "just text"}), "record id"),
-        // The record `$s` names does not exist: `$s.items` is NONE.
+        // A path to a value that is no record id, nor NONE, NULL or [].
         (
-            "SELECT * FROM $s.items",
-            json!({"s": "shelf:404"}),
+            "SELECT * FROM $s.label",
+            json!({"s": "shelf:5"}),
             "record id",
         ),
     ] {
