@@ -1423,13 +1423,20 @@ impl Gen {
             // Values of the rows SSP does not evaluate: membership unchanged.
             let link = if q.table == "t" { "link" } else { "friend" };
             for _ in 0..self.n(1, 2) {
-                let f = match self.n(0, 6) {
+                let f = match self.n(0, 7) {
                     0 => "->r->t AS cg".to_string(),
                     1 => "<-r<-u.id AS cg".to_string(),
                     2 => "<-r AS cg".to_string(),
                     3 => "count(<-r) AS cn".to_string(),
                     4 => "count(->r->u) AS cn".to_string(),
                     5 => "u:1 IN <-r<-u AS ci".to_string(),
+                    // `record::id`/`meta::tb` of `id` never fail the query.
+                    6 => {
+                        let f = self.pick(&["record::id", "meta::tb"]);
+                        format!(
+                            "(SELECT {f}(id) AS k FROM u WHERE id = $parent.{link} LIMIT 1)[0].k AS cs"
+                        )
+                    }
                     _ => {
                         format!("(SELECT * FROM u WHERE id = $parent.{link} LIMIT 1)[0].name AS cs")
                     }

@@ -332,6 +332,12 @@ fn contains_graph(e: &sql::Expr) -> bool {
 fn computed_subquery_refusal(q: &Select) -> Option<&'static str> {
     fn calls(e: &Expr) -> bool {
         match e {
+            // Taken only of `id` or `$parent.id` (see `expr::call`): a record
+            // id in every row, so they never fail.
+            Expr::Call {
+                func: Function::RecordKey | Function::RecordTable,
+                ..
+            } => false,
             Expr::Call { .. } | Expr::Arith { .. } | Expr::Subquery(_) | Expr::Traversal(_) => true,
             Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } => false,
             Expr::Array(items) => items.iter().any(calls),

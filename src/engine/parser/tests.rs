@@ -1544,6 +1544,11 @@ fn values_ssp_does_not_evaluate() {
         "SELECT (SELECT name FROM user LIMIT $parent.n)[0].name AS n FROM t",
         "path after a subquery",
     );
+    // `record::id` of `id` cannot fail: a value like any other.
+    assert!(matches!(
+        ok("SELECT (SELECT record::id(id) AS k FROM $parent->r->a)[0].k AS i FROM t").fields[0],
+        Field::Computed { .. }
+    ));
     refused("SELECT VALUE count(<-likes) FROM post", "graph traversal");
     refused(
         "SELECT * FROM post WHERE count(<-likes) > 1",
