@@ -1093,8 +1093,22 @@ fn param_paths_through_a_record_follow_it() {
     }
     let out = e.apply_batch(&[team]);
     assert_eq!(of(&out, "p").0, s(&["u:2"]));
-    // No players left: `FROM` an empty list is the re-query tier's.
+    // No players left: `FROM` an empty list gives no row, as in
+    // SurrealDB, and the view stays.
     let out = e.apply_batch(&[put_linked("team:1", json!({"players": []}), &[])]);
+    assert_eq!(of(&out, "p").2, s(&["u:1", "u:2"]));
+    assert!(moved_views(&mut e).is_empty());
+    let mut team = put("team:1", json!({}));
+    if let Some(c) = team.content.as_mut() {
+        c.insert(
+            "players".into(),
+            Value::Array(vec![Value::thing(rid("u:1"))].into()),
+        );
+    }
+    let out = e.apply_batch(&[team]);
+    assert_eq!(of(&out, "p").0, s(&["u:1"]));
+    // Players that are no record ids: the re-query tier's.
+    let out = e.apply_batch(&[put_linked("team:1", json!({"players": "nobody"}), &[])]);
     assert_eq!(
         of(&out, "p"),
         Default::default(),
