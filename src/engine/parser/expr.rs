@@ -192,25 +192,46 @@ impl Lower<'_> {
         const WHAT: &str = "subquery inside an expression";
         const SHAPE: &str = "SSP takes `x IN (SELECT VALUE path FROM table [WHERE ...])` in an \
                              expression, and subqueries as projections: `(SELECT ...)[n] AS alias`";
-        let sql::Fields::Value(selector) = q.fields else {
+        // Every clause by name (see `select`).
+        let sql::SelectStatement {
+            fields,
+            omit,
+            only,
+            what,
+            with,
+            cond,
+            split,
+            group,
+            order,
+            limit,
+            start,
+            fetch,
+            version,
+            timeout,
+            explain,
+            tempfiles,
+            for_update,
+        } = q;
+        let sql::Fields::Value(selector) = fields else {
             return Err(self.refuse("(", WHAT, SHAPE));
         };
-        let plain = q.omit.is_empty()
-            && !q.only
-            && q.with.is_none()
-            && q.split.is_none()
-            && q.group.is_none()
-            && q.order.is_none()
-            && q.limit.is_none()
-            && q.start.is_none()
-            && q.fetch.is_none()
-            && matches!(q.version, sql::Expr::Literal(sql::Literal::None))
-            && matches!(q.timeout, sql::Expr::Literal(sql::Literal::None))
-            && q.explain.is_none()
-            && !q.tempfiles
-            && !q.for_update
+        let none = |e: &sql::Expr| matches!(e, sql::Expr::Literal(sql::Literal::None));
+        let plain = omit.is_empty()
+            && !only
+            && with.is_none()
+            && split.is_none()
+            && group.is_none()
+            && order.is_none()
+            && limit.is_none()
+            && start.is_none()
+            && fetch.is_none()
+            && none(&version)
+            && none(&timeout)
+            && explain.is_none()
+            && !tempfiles
+            && !for_update
             && selector.alias.is_none();
-        let table = match q.what.as_slice() {
+        let table = match what.as_slice() {
             [sql::Expr::Table(t)] if plain => t.as_str().to_owned(),
             _ => return Err(self.refuse("(", WHAT, SHAPE)),
         };
@@ -218,7 +239,7 @@ impl Lower<'_> {
         if !matches!(value, Expr::Field(_)) {
             return Err(self.refuse("(", WHAT, SHAPE));
         }
-        let filter = q.cond.map(|c| self.expr(c.0)).transpose()?;
+        let filter = cond.map(|c| self.expr(c.0)).transpose()?;
         if filter.as_ref().is_some_and(reads_the_row) {
             return Err(self.refuse(
                 "(",

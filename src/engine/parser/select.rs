@@ -62,9 +62,39 @@ impl Lower<'_> {
 
     /// A `SELECT`; `nested` inside a subquery projection.
     pub(super) fn select(&self, s: sql::SelectStatement, nested: bool) -> PResult<Select> {
+        // Every clause by name, no `..`: a clause a SurrealDB upgrade adds
+        // fails to compile here instead of being dropped.
+        let sql::SelectStatement {
+            fields,
+            omit,
+            only,
+            what,
+            with,
+            cond,
+            split,
+            group,
+            order,
+            limit,
+            start,
+            fetch,
+            version,
+            timeout,
+            explain,
+            tempfiles,
+            for_update,
+        } = s;
         // Refused after the projection and `FROM`, as they come in the text.
-        let clauses = self.refuse_clauses(&s);
-        let (value, fields) = match s.fields {
+        let clauses = self.refuse_clauses(Clauses {
+            with: with.is_some(),
+            split: split.is_some(),
+            group: group.as_ref(),
+            version: &version,
+            timeout: &timeout,
+            for_update,
+            tempfiles,
+            explain: explain.is_some(),
+        });
+        let (value, fields) = match fields {
             sql::Fields::Value(selector) => {
                 if nested {
                     return Err(self.refuse(
@@ -77,20 +107,19 @@ impl Lower<'_> {
             }
             sql::Fields::Select(fields) => (false, self.fields(fields)?),
         };
-        let omit = s
-            .omit
+        let omit = omit
             .iter()
             .map(|e| self.plain_path(e, "OMIT", "a field to omit"))
             .collect::<PResult<Vec<_>>>()?;
-        if s.only && nested {
+        if only && nested {
             return Err(self.refuse(
                 "ONLY",
                 "ONLY in a subquery",
                 "`FROM ONLY` is supported in the outer query only",
             ));
         }
-        let (table, ids, graph) = self.from(s.what, nested)?;
-        if s.only && !graph.is_empty() {
+        let (table, ids, graph) = self.from(what, nested)?;
+        if only && !graph.is_empty() {
             return Err(self.refuse(
                 "ONLY",
                 "graph traversal",
@@ -98,8 +127,8 @@ impl Lower<'_> {
             ));
         }
         clauses?;
-        let filter = s.cond.map(|c| self.expr(c.0)).transpose()?;
-        let order = match s.order {
+        let filter = cond.map(|c| self.expr(c.0)).transpose()?;
+        let order = match order {
             None => Vec::new(),
             Some(sql::order::Ordering::Random) => {
                 return Err(self.refuse(
@@ -114,15 +143,13 @@ impl Lower<'_> {
                 .map(|o| self.order(o))
                 .collect::<PResult<_>>()?,
         };
-        let limit = s
-            .limit
+        let limit = limit
             .map(|l| self.count(l.0, "LIMIT", nested))
             .transpose()?;
-        let start = s
-            .start
+        let start = start
             .map(|l| self.count(l.0, "START", nested))
             .transpose()?;
-        let (fetch, fetch_nested) = match s.fetch {
+        let (fetch, fetch_nested) = match fetch {
             Some(f) => self.fetch(f)?,
             None => (Vec::new(), Vec::new()),
         };
@@ -130,7 +157,7 @@ impl Lower<'_> {
             value,
             fields,
             omit,
-            only: s.only,
+            only,
             table,
             ids,
             filter,
@@ -147,20 +174,21 @@ impl Lower<'_> {
     }
 
     /// The clauses SurrealDB runs and SSP does not maintain.
-    fn refuse_clauses(&self, s: &sql::SelectStatement) -> PResult<()> {
-        let refusal = if s.with.is_some() {
+    fn refuse_clauses(&self, c: Clauses<'_>) -> PResult<()> {
+        let none = |e: &sql::Expr| matches!(e, sql::Expr::Literal(sql::Literal::None));
+        let refusal = if c.with {
             Some((
                 "WITH",
                 "WITH",
                 "index hints are not supported; remove the WITH clause",
             ))
-        } else if s.split.is_some() {
+        } else if c.split {
             Some((
                 "SPLIT",
                 "SPLIT",
                 "splitting records into several rows is not supported",
             ))
-        } else if let Some(g) = &s.group {
+        } else if let Some(g) = c.group {
             let construct = if g.0.is_empty() {
                 "GROUP ALL"
             } else {
@@ -172,19 +200,19 @@ impl Lower<'_> {
                 "grouping and aggregation are not supported; SSP maintains only plain record \
                  selections",
             ))
-        } else if !matches!(s.version, sql::Expr::Literal(sql::Literal::None)) {
+        } else if !none(c.version) {
             Some((
                 "VERSION",
                 "VERSION",
                 "historical (versioned) reads are not supported",
             ))
-        } else if !matches!(s.timeout, sql::Expr::Literal(sql::Literal::None)) {
+        } else if !none(c.timeout) {
             Some(("TIMEOUT", "TIMEOUT", "remove the TIMEOUT clause"))
-        } else if s.for_update {
+        } else if c.for_update {
             Some(("FOR", "FOR UPDATE", "row locking is not supported in views"))
-        } else if s.tempfiles {
+        } else if c.tempfiles {
             Some(("TEMPFILES", "TEMPFILES", "remove the TEMPFILES clause"))
-        } else if s.explain.is_some() {
+        } else if c.explain {
             Some(("EXPLAIN", "EXPLAIN", "query plans are not views"))
         } else {
             None
@@ -391,9 +419,15 @@ impl Lower<'_> {
 
     /// One `ORDER BY` item: a basic field path and a direction.
     fn order(&self, o: sql::Order) -> PResult<Order> {
-        let refused = if o.collate {
+        let sql::Order {
+            value,
+            collate,
+            numeric,
+            direction,
+        } = o;
+        let refused = if collate {
             Some("COLLATE")
-        } else if o.numeric {
+        } else if numeric {
             Some("NUMERIC")
         } else {
             None
@@ -405,10 +439,10 @@ impl Lower<'_> {
                 "only plain ascending and descending order is supported",
             ));
         }
-        let path = self.idiom_path(o.value, "ORDER BY", "a field to order by")?;
+        let path = self.idiom_path(value, "ORDER BY", "a field to order by")?;
         Ok(Order {
             path,
-            descending: !o.direction,
+            descending: !direction,
             fetch: false,
         })
     }
@@ -461,17 +495,44 @@ impl Lower<'_> {
     }
 }
 
-/// Whether a lookup is a bare `->table`: no fields, filter, window or alias.
+/// The clauses of a `SELECT` that SSP refuses, as [`Lower::refuse_clauses`]
+/// reads them.
+struct Clauses<'a> {
+    with: bool,
+    split: bool,
+    group: Option<&'a sql::Groups>,
+    version: &'a sql::Expr,
+    timeout: &'a sql::Expr,
+    for_update: bool,
+    tempfiles: bool,
+    explain: bool,
+}
+
+/// Whether a lookup is a bare `->table`: no fields, filter, window or alias
+/// (every part by name, as for `SELECT`).
 fn plain_lookup(l: &sql::Lookup) -> bool {
-    l.expr.is_none()
-        && !l.only
-        && l.cond.is_none()
-        && l.split.is_none()
-        && l.group.is_none()
-        && l.order.is_none()
-        && l.limit.is_none()
-        && l.start.is_none()
-        && l.alias.is_none()
+    let sql::Lookup {
+        kind: _,
+        what: _,
+        expr,
+        only,
+        cond,
+        split,
+        group,
+        order,
+        limit,
+        start,
+        alias,
+    } = l;
+    expr.is_none()
+        && !only
+        && cond.is_none()
+        && split.is_none()
+        && group.is_none()
+        && order.is_none()
+        && limit.is_none()
+        && start.is_none()
+        && alias.is_none()
 }
 
 /// Whether the leftmost operand of `e` is a `SELECT` statement.
