@@ -24,6 +24,17 @@ impl Lower<'_> {
                 .map(|a| l.idiom_path(a, "AS", "an alias name"))
                 .transpose()
         };
+        // `count(<-likes)`, `$user IN <-member<-user.id`: values over a
+        // traversal from the row.
+        if let Some((left, parts)) = traversal_value_of(&s.expr) {
+            if let Some(left) = left {
+                self.expr(left.clone())?;
+            }
+            self.traversal_value(parts)?;
+            return Ok(Field::Computed {
+                alias: alias(self)?,
+            });
+        }
         match s.expr {
             sql::Expr::Select(q) => Ok(Field::Subquery {
                 query: Box::new(self.select(*q, true)?),
@@ -31,20 +42,19 @@ impl Lower<'_> {
                 alias: alias(self)?,
             }),
             sql::Expr::Idiom(idiom) => {
-                let mut parts = idiom.0;
-                match parts.first() {
-                    Some(sql::Part::Start(sql::Expr::Select(_))) => {
-                        let sql::Part::Start(sql::Expr::Select(q)) = parts.remove(0) else {
-                            unreachable!("matched above")
-                        };
-                        self.subquery_field(*q, parts, alias(self)?)
+                let mut parts = idiom.0.into_iter();
+                let first = parts.next();
+                let rest: Vec<sql::Part> = parts.collect();
+                match first {
+                    Some(sql::Part::Start(sql::Expr::Select(q))) => {
+                        self.subquery_field(*q, rest, alias(self)?)
                     }
                     // `author.*`: the linked record, whole.
                     Some(sql::Part::Field(name))
-                        if matches!(parts.get(1), Some(sql::Part::All)) =>
+                        if matches!(rest.first(), Some(sql::Part::All)) =>
                     {
                         let name = FieldName::from(name.as_str());
-                        if parts.len() > 2 {
+                        if rest.len() > 1 {
                             return Err(self.refuse(
                                 ".*",
                                 "path after `.*`",
@@ -56,48 +66,13 @@ impl Lower<'_> {
                             alias(self)?.unwrap_or_else(|| vec![PathPart::Field(name.clone())]);
                         Ok(Field::LinkAll { field: name, alias })
                     }
-                    // `<-owns<-user AS owners`, `->likes->post.id`.
-                    Some(sql::Part::Graph(_)) => {
-                        self.traversal_value(&parts)?;
-                        Ok(Field::Computed {
-                            alias: alias(self)?,
-                        })
-                    }
-                    _ => Ok(Field::Expr {
-                        expr: self.expr(sql::Expr::Idiom(sql::Idiom(parts)))?,
+                    first => Ok(Field::Expr {
+                        expr: self.expr(sql::Expr::Idiom(sql::Idiom(
+                            first.into_iter().chain(rest).collect(),
+                        )))?,
                         alias: alias(self)?,
                     }),
                 }
-            }
-            // `count(<-likes)`.
-            sql::Expr::FunctionCall(call)
-                if matches!(&call.receiver, sql::Function::Normal(n) if n.eq_ignore_ascii_case("count"))
-                    && matches!(call.arguments.as_slice(), [sql::Expr::Idiom(i)] if matches!(i.0.first(), Some(sql::Part::Graph(_)))) =>
-            {
-                let [sql::Expr::Idiom(i)] = call.arguments.as_slice() else {
-                    unreachable!("matched above")
-                };
-                self.traversal_value(&i.0)?;
-                Ok(Field::Computed {
-                    alias: alias(self)?,
-                })
-            }
-            // `$user IN <-member<-user.id`.
-            sql::Expr::Binary {
-                left,
-                op: sql::BinaryOperator::Inside,
-                right,
-            } if reads_no_row(&left)
-                && matches!(&*right, sql::Expr::Idiom(i) if matches!(i.0.first(), Some(sql::Part::Graph(_)))) =>
-            {
-                self.expr(*left)?;
-                let sql::Expr::Idiom(i) = *right else {
-                    unreachable!("matched above")
-                };
-                self.traversal_value(&i.0)?;
-                Ok(Field::Computed {
-                    alias: alias(self)?,
-                })
             }
             e => {
                 let graph = contains_graph(&e);
@@ -286,6 +261,35 @@ impl Lower<'_> {
             ));
         }
         self.parts(i.0, "a field")
+    }
+}
+
+/// The traversal of a projected value SSP leaves unevaluated, and the
+/// value on the left of `IN`: `<-owns<-user` itself, `count(<-likes)`,
+/// `$user IN <-member<-user.id`.
+fn traversal_value_of(e: &sql::Expr) -> Option<(Option<&sql::Expr>, &[sql::Part])> {
+    fn graph(e: &sql::Expr) -> Option<&[sql::Part]> {
+        match e {
+            sql::Expr::Idiom(i) if matches!(i.0.first(), Some(sql::Part::Graph(_))) => {
+                Some(i.0.as_slice())
+            }
+            _ => None,
+        }
+    }
+    match e {
+        sql::Expr::Idiom(_) => graph(e).map(|p| (None, p)),
+        sql::Expr::FunctionCall(call) if matches!(&call.receiver, sql::Function::Normal(n) if n.eq_ignore_ascii_case("count")) => {
+            match call.arguments.as_slice() {
+                [arg] => graph(arg).map(|p| (None, p)),
+                _ => None,
+            }
+        }
+        sql::Expr::Binary {
+            left,
+            op: sql::BinaryOperator::Inside,
+            right,
+        } if reads_no_row(left) => graph(right).map(|p| (Some(&**left), p)),
+        _ => None,
     }
 }
 
