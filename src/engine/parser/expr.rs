@@ -75,6 +75,17 @@ impl Lower<'_> {
         )
     }
 
+    fn unknown_function(&self, name: &str) -> ParseError {
+        self.refuse(
+            name,
+            &format!("function {name}"),
+            &format!(
+                "unknown or unsupported function `{name}`; SSP supports {}",
+                supported_functions()
+            ),
+        )
+    }
+
     fn method(&self, name: &str) -> ParseError {
         self.refuse(
             &format!(".{name}"),
@@ -192,44 +203,28 @@ impl Lower<'_> {
         const WHAT: &str = "subquery inside an expression";
         const SHAPE: &str = "SSP takes `x IN (SELECT VALUE path FROM table [WHERE ...])` in an \
                              expression, and subqueries as projections: `(SELECT ...)[n] AS alias`";
-        // Every clause by name (see `select`).
-        let sql::SelectStatement {
+        let select::Parts {
             fields,
             omit,
             only,
             what,
-            with,
             cond,
-            split,
-            group,
             order,
             limit,
             start,
             fetch,
-            version,
-            timeout,
-            explain,
-            tempfiles,
-            for_update,
-        } = q;
+            refused,
+        } = select::parts(q);
         let sql::Fields::Value(selector) = fields else {
             return Err(self.refuse("(", WHAT, SHAPE));
         };
-        let none = |e: &sql::Expr| matches!(e, sql::Expr::Literal(sql::Literal::None));
         let plain = omit.is_empty()
             && !only
-            && with.is_none()
-            && split.is_none()
-            && group.is_none()
             && order.is_none()
             && limit.is_none()
             && start.is_none()
             && fetch.is_none()
-            && none(&version)
-            && none(&timeout)
-            && explain.is_none()
-            && !tempfiles
-            && !for_update
+            && refused.refusal().is_none()
             && selector.alias.is_none();
         let table = match what.as_slice() {
             [sql::Expr::Table(t)] if plain => t.as_str().to_owned(),
@@ -390,14 +385,7 @@ impl Lower<'_> {
                 }))
                 .to_sql();
                 let name = text.split('(').next().unwrap_or("").to_lowercase();
-                return Err(self.refuse(
-                    &name,
-                    &format!("function {name}"),
-                    &format!(
-                        "unknown or unsupported function `{name}`; SSP supports {}",
-                        supported_functions()
-                    ),
-                ));
+                return Err(self.unknown_function(&name));
             }
         };
         let mut args = call
@@ -417,20 +405,13 @@ impl Lower<'_> {
         };
         if name == "not" {
             // `NOT (x)` is a call of the builtin `not`: logical negation.
-            return match (args.pop(), args.is_empty()) {
-                (Some(a), true) => Ok(Expr::Not(Box::new(a))),
-                _ => Err(arity_error(1, args.len() + 1)),
+            return match <[Expr; 1]>::try_from(args) {
+                Ok([a]) => Ok(Expr::Not(Box::new(a))),
+                Err(args) => Err(arity_error(1, args.len())),
             };
         }
         let Some(func) = Function::from_name(&name) else {
-            return Err(self.refuse(
-                &name,
-                &format!("function {name}"),
-                &format!(
-                    "unknown or unsupported function `{name}`; SSP supports {}",
-                    supported_functions()
-                ),
-            ));
+            return Err(self.unknown_function(&name));
         };
         if func == Function::StringSlice && args.len() == 2 {
             // `string::slice(s, start)`: to the end.

@@ -62,38 +62,23 @@ impl Lower<'_> {
 
     /// A `SELECT`; `nested` inside a subquery projection.
     pub(super) fn select(&self, s: sql::SelectStatement, nested: bool) -> PResult<Select> {
-        // Every clause by name, no `..`: a clause a SurrealDB upgrade adds
-        // fails to compile here instead of being dropped.
-        let sql::SelectStatement {
+        let Parts {
             fields,
             omit,
             only,
             what,
-            with,
             cond,
-            split,
-            group,
             order,
             limit,
             start,
             fetch,
-            version,
-            timeout,
-            explain,
-            tempfiles,
-            for_update,
-        } = s;
+            refused,
+        } = parts(s);
         // Refused after the projection and `FROM`, as they come in the text.
-        let clauses = self.refuse_clauses(Clauses {
-            with: with.is_some(),
-            split: split.is_some(),
-            group: group.as_ref(),
-            version: &version,
-            timeout: &timeout,
-            for_update,
-            tempfiles,
-            explain: explain.is_some(),
-        });
+        let clauses = match refused.refusal() {
+            Some((needle, construct, why)) => Err(self.refuse(needle, construct, why)),
+            None => Ok(()),
+        };
         let (value, fields) = match fields {
             sql::Fields::Value(selector) => {
                 if nested {
@@ -171,56 +156,6 @@ impl Lower<'_> {
             through: None,
             graph_checks: None,
         })
-    }
-
-    /// The clauses SurrealDB runs and SSP does not maintain.
-    fn refuse_clauses(&self, c: Clauses<'_>) -> PResult<()> {
-        let none = |e: &sql::Expr| matches!(e, sql::Expr::Literal(sql::Literal::None));
-        let refusal = if c.with {
-            Some((
-                "WITH",
-                "WITH",
-                "index hints are not supported; remove the WITH clause",
-            ))
-        } else if c.split {
-            Some((
-                "SPLIT",
-                "SPLIT",
-                "splitting records into several rows is not supported",
-            ))
-        } else if let Some(g) = c.group {
-            let construct = if g.0.is_empty() {
-                "GROUP ALL"
-            } else {
-                "GROUP BY"
-            };
-            Some((
-                "GROUP",
-                construct,
-                "grouping and aggregation are not supported; SSP maintains only plain record \
-                 selections",
-            ))
-        } else if !none(c.version) {
-            Some((
-                "VERSION",
-                "VERSION",
-                "historical (versioned) reads are not supported",
-            ))
-        } else if !none(c.timeout) {
-            Some(("TIMEOUT", "TIMEOUT", "remove the TIMEOUT clause"))
-        } else if c.for_update {
-            Some(("FOR", "FOR UPDATE", "row locking is not supported in views"))
-        } else if c.tempfiles {
-            Some(("TEMPFILES", "TEMPFILES", "remove the TEMPFILES clause"))
-        } else if c.explain {
-            Some(("EXPLAIN", "EXPLAIN", "query plans are not views"))
-        } else {
-            None
-        };
-        match refusal {
-            Some((needle, construct, why)) => Err(self.refuse(needle, construct, why)),
-            None => Ok(()),
-        }
     }
 
     /// The single `FROM` target: one table name, a record id, an array of
@@ -495,17 +430,121 @@ impl Lower<'_> {
     }
 }
 
-/// The clauses of a `SELECT` that SSP refuses, as [`Lower::refuse_clauses`]
-/// reads them.
-struct Clauses<'a> {
+/// A `SELECT` as SSP reads it: the parts it lowers, and the clauses it
+/// refuses.
+pub(super) struct Parts {
+    pub(super) fields: sql::Fields,
+    pub(super) omit: Vec<sql::Expr>,
+    pub(super) only: bool,
+    pub(super) what: Vec<sql::Expr>,
+    pub(super) cond: Option<sql::Cond>,
+    pub(super) order: Option<sql::order::Ordering>,
+    pub(super) limit: Option<sql::Limit>,
+    pub(super) start: Option<sql::Start>,
+    pub(super) fetch: Option<sql::Fetchs>,
+    pub(super) refused: Refused,
+}
+
+/// Which of the clauses SurrealDB runs and SSP does not maintain a
+/// `SELECT` has.
+pub(super) struct Refused {
     with: bool,
     split: bool,
-    group: Option<&'a sql::Groups>,
-    version: &'a sql::Expr,
-    timeout: &'a sql::Expr,
+    /// `Some(true)` for `GROUP ALL`.
+    group: Option<bool>,
+    version: bool,
+    timeout: bool,
     for_update: bool,
     tempfiles: bool,
     explain: bool,
+}
+
+impl Refused {
+    /// The first refused clause: `(text to place it, construct, why)`.
+    pub(super) fn refusal(&self) -> Option<(&'static str, &'static str, &'static str)> {
+        if self.with {
+            Some((
+                "WITH",
+                "WITH",
+                "index hints are not supported; remove the WITH clause",
+            ))
+        } else if self.split {
+            Some((
+                "SPLIT",
+                "SPLIT",
+                "splitting records into several rows is not supported",
+            ))
+        } else if let Some(all) = self.group {
+            Some((
+                "GROUP",
+                if all { "GROUP ALL" } else { "GROUP BY" },
+                "grouping and aggregation are not supported; SSP maintains only plain record \
+                 selections",
+            ))
+        } else if self.version {
+            Some((
+                "VERSION",
+                "VERSION",
+                "historical (versioned) reads are not supported",
+            ))
+        } else if self.timeout {
+            Some(("TIMEOUT", "TIMEOUT", "remove the TIMEOUT clause"))
+        } else if self.for_update {
+            Some(("FOR", "FOR UPDATE", "row locking is not supported in views"))
+        } else if self.tempfiles {
+            Some(("TEMPFILES", "TEMPFILES", "remove the TEMPFILES clause"))
+        } else if self.explain {
+            Some(("EXPLAIN", "EXPLAIN", "query plans are not views"))
+        } else {
+            None
+        }
+    }
+}
+
+/// Every clause of `s` by name, no `..`: a clause a SurrealDB upgrade adds
+/// fails to compile here instead of being dropped.
+pub(super) fn parts(s: sql::SelectStatement) -> Parts {
+    let sql::SelectStatement {
+        fields,
+        omit,
+        only,
+        what,
+        with,
+        cond,
+        split,
+        group,
+        order,
+        limit,
+        start,
+        fetch,
+        version,
+        timeout,
+        explain,
+        tempfiles,
+        for_update,
+    } = s;
+    let set = |e: &sql::Expr| !matches!(e, sql::Expr::Literal(sql::Literal::None));
+    Parts {
+        fields,
+        omit,
+        only,
+        what,
+        cond,
+        order,
+        limit,
+        start,
+        fetch,
+        refused: Refused {
+            with: with.is_some(),
+            split: split.is_some(),
+            group: group.map(|g| g.0.is_empty()),
+            version: set(&version),
+            timeout: set(&timeout),
+            for_update,
+            tempfiles,
+            explain: explain.is_some(),
+        },
+    }
 }
 
 /// Whether a lookup is a bare `->table`: no fields, filter, window or alias

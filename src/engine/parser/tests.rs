@@ -924,6 +924,13 @@ fn refuses_other_statements() {
         "SELECT * FROM t ORDER BY a DESC AND true",
         "operator applied to the query",
     );
+    for (sql, found) in [
+        ("SELECT * FROM t WHERE not(a, b)", "found 2"),
+        ("SELECT * FROM t WHERE not()", "found 0"),
+    ] {
+        let e = refused(sql, "function not");
+        assert!(e.message.contains(found), "{}", e.message);
+    }
     // SurrealDB's AST has no parentheses: the same query, the same answer.
     assert_eq!(ok("(SELECT * FROM t)").table, "t");
     for empty in ["", ";", " -- nothing\n"] {
