@@ -1084,28 +1084,26 @@ fn param_paths_through_a_record_follow_it() {
     e.mark_loaded(&[Arc::from("u")]);
     e.register(players).unwrap();
     assert_eq!(ids(&e, "p"), s(&["u:1"]));
-    let mut team = put("team:1", json!({}));
-    if let Some(c) = team.content.as_mut() {
-        c.insert(
-            "players".into(),
-            Value::Array(vec![Value::thing(rid("u:1")), Value::thing(rid("u:2"))].into()),
-        );
-    }
-    let out = e.apply_batch(&[team]);
+    // `team:1` with these players, as record ids.
+    let team = |players: &[&str]| {
+        let mut team = put("team:1", json!({}));
+        if let Some(c) = team.content.as_mut() {
+            let ids = players
+                .iter()
+                .map(|p| Value::thing(rid(p)))
+                .collect::<Vec<_>>();
+            c.insert("players".into(), Value::Array(ids.into()));
+        }
+        team
+    };
+    let out = e.apply_batch(&[team(&["u:1", "u:2"])]);
     assert_eq!(of(&out, "p").0, s(&["u:2"]));
     // No players left: `FROM` an empty list gives no row, as in
     // SurrealDB, and the view stays.
     let out = e.apply_batch(&[put_linked("team:1", json!({"players": []}), &[])]);
     assert_eq!(of(&out, "p").2, s(&["u:1", "u:2"]));
     assert!(moved_views(&mut e).is_empty());
-    let mut team = put("team:1", json!({}));
-    if let Some(c) = team.content.as_mut() {
-        c.insert(
-            "players".into(),
-            Value::Array(vec![Value::thing(rid("u:1"))].into()),
-        );
-    }
-    let out = e.apply_batch(&[team]);
+    let out = e.apply_batch(&[team(&["u:1"])]);
     assert_eq!(of(&out, "p").0, s(&["u:1"]));
     // Players that are no record ids: the re-query tier's.
     let out = e.apply_batch(&[put_linked("team:1", json!({"players": "nobody"}), &[])]);
