@@ -486,9 +486,9 @@ fn rewrite_expr(
 /// NONE, NULL or an empty list (the field or the record missing): SurrealDB
 /// answers no row, with `ONLY` too (NONE; measured on 3.3.5, where a
 /// literal `FROM ONLY NONE` fails instead, hence paths only). The view
-/// becomes a select of a table the path read that keeps nothing, so it
-/// still follows the record, and registers again once the path names
-/// records.
+/// becomes a select that keeps nothing, of a table some path read (held by
+/// the engine, as every table a path reads is), so it still follows the
+/// record, and registers again once the path names records.
 pub(super) fn empty_from_path(select: &mut ast::Select, params: &Object, links: &ParamLinks) {
     let Some(ast::Expr::Param { name, path }) = &select.ids else {
         return;
