@@ -578,7 +578,18 @@ pub(crate) struct ViewDef {
 
 impl ViewDef {
     pub(crate) fn sql(&self) -> String {
-        self.q.render()
+        if self.parenthesised() {
+            format!("({})", self.q.render())
+        } else {
+            self.q.render()
+        }
+    }
+
+    /// One view in ten (ids ending in 3) is written `(SELECT ...)`, which
+    /// SurrealDB's AST does not tell from `SELECT ...`; decided by the id,
+    /// so that the seeds' random streams stay as they were.
+    pub(crate) fn parenthesised(&self) -> bool {
+        self.id.ends_with('3')
     }
 
     pub(crate) fn engine_params(&self) -> serde_json::Map<String, serde_json::Value> {

@@ -57,6 +57,9 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
         Source::ParamPath(_) => out.push("FROM $p.link (a field of a record)"),
         Source::Table | Source::Graph(_) | Source::ParentField(_) => {}
     }
+    if def.parenthesised() {
+        out.push("(SELECT ...) as the whole query");
+    }
     fn from_field(q: &Query) -> bool {
         q.subs
             .iter()
