@@ -81,6 +81,17 @@ impl Engine {
         &mut self,
         changes: &[Change],
     ) -> (Vec<ViewDelta>, AHashSet<RecordId>) {
+        self.apply_batch_with_flips(changes, &[])
+    }
+
+    /// [`Engine::apply_batch_inner`], and `flips`: unchanged records the
+    /// clock reached (see [`Engine::advance_clock`]), evaluated again by
+    /// the nodes that compare with `time::now()`.
+    pub(super) fn apply_batch_with_flips(
+        &mut self,
+        changes: &[Change],
+        flips: &[RecordId],
+    ) -> (Vec<ViewDelta>, AHashSet<RecordId>) {
         // 1. Store: each record's final content in this batch (last change
         //    wins), so its version grows at most once per batch, and a feed
         //    that replays older states before the newest one changes nothing.
@@ -229,6 +240,25 @@ impl Engine {
             }
         }
 
+        // 2c. Records whose answer to a `time::now()` comparison changed as
+        //     the clock moved, unchanged themselves.
+        for id in flips {
+            let Some(content) = self.store.get(id).map(|r| r.content.clone()) else {
+                continue; // Deleted since: nothing holds it.
+            };
+            candidates.clear();
+            if let Some(table) = self.store.tables.get(&id.table) {
+                table.clock_candidates(id, &content, &mut candidates);
+            }
+            candidates.sort_unstable();
+            candidates.dedup();
+            for &n in &candidates {
+                let c = Some(&content);
+                self.evaluate(n, id, c, c, before.as_ref(), &mut events, &mut dirty);
+                self.note_link_followed(n);
+            }
+        }
+
         // 3. Nodes: apply membership changes and let them flow to roots.
         self.run_events(events);
         for n in dirty {
@@ -351,13 +381,17 @@ impl Engine {
         events: &mut Vec<Event>,
         dirty: &mut Vec<NodeId>,
     ) {
+        // Before the batch at the clock's old instant (see `clock`), after
+        // it at its new one.
         let then = links::Fetcher {
             store: &self.store,
             loaded: &self.loaded,
             before,
+            clock: self.clock.then,
         };
         let now = links::Fetcher {
             before: None,
+            clock: self.clock.now,
             ..then
         };
         let (then, now): (&dyn eval::Links, &dyn eval::Links) = (&then, &now);
@@ -365,6 +399,12 @@ impl Engine {
         let filter = node.bound.filter.as_ref();
         let was = old.is_some_and(|c| matches(filter, Row::linked(id, c, Some(then))));
         let is = new.is_some_and(|c| matches(filter, Row::linked(id, c, Some(now))));
+        if node.plan.clocked
+            && let (Some(c), Some(f)) = (new, filter)
+            && let Some(t) = clock::next_flip(f, Row::linked(id, c, Some(now)), self.clock.now_ns())
+        {
+            self.clock.schedule(id, t);
+        }
         if node.sorted.is_none() {
             match (was, is) {
                 (false, true) => events.push(Event::Add(n, id.clone())),
@@ -415,6 +455,7 @@ impl Engine {
             store: &self.store,
             loaded: &self.loaded,
             before: None,
+            clock: self.clock.now,
         };
         let entries: Vec<node::SortEntry> = matching_records(
             table,

@@ -197,6 +197,12 @@ pub enum Expr {
     /// [`crate::engine::plan::resolve::lower_row_traversals`]); never left
     /// in a plan.
     Traversal(Vec<GraphStep>),
+    /// `time::now()`, or `time::now()` plus or minus a duration literal
+    /// (`time::now() - 35s`), as one side of `<`, `<=`, `>` or `>=` in a
+    /// `WHERE` (see [`crate::engine::clock`]): its value is the engine's
+    /// clock moved by `offset_ns`. Such a comparison changes its answer at
+    /// one instant per record, which the engine computes and waits for.
+    Now { offset_ns: i64 },
     /// `+`, `-`, `*` of integers, in the outer query's `LIMIT` and `START`
     /// only (`START ($page - 1) * 50`): bound once from the view's params.
     Arith {

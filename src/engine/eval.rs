@@ -37,6 +37,12 @@ pub trait Links {
     fn follows(&self) -> bool {
         true
     }
+
+    /// The instant `time::now()` reads: the engine's clock, for the rows
+    /// of the nodes it evaluates (see [`super::clock`]).
+    fn clock(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
 }
 
 /// Paths where SurrealDB does not follow links: `ORDER BY author.name`
@@ -257,7 +263,7 @@ impl Env<'_> {
 pub fn bind(expr: &Expr, env: &Env<'_>) -> Expr {
     match expr {
         Expr::Param { name, path } => Expr::Literal(env.param(name, path)),
-        Expr::Literal(_) | Expr::Field(_) => expr.clone(),
+        Expr::Literal(_) | Expr::Field(_) | Expr::Now { .. } => expr.clone(),
         // Bound by `param_links` (lowered first) before any plan is made.
         Expr::Subquery(_) | Expr::Traversal(_) => Expr::Literal(Value::None),
         Expr::Array(items) => {
@@ -333,6 +339,16 @@ pub fn eval<'a>(expr: &'a Expr, record: Row<'a>) -> Cow<'a, Value> {
         // The parser takes arithmetic in `LIMIT`/`START` only, never
         // evaluated against a record.
         Expr::Arith { .. } => Cow::Owned(Value::None),
+        Expr::Now { offset_ns } => match record.links.and_then(|l| l.clock()) {
+            Some(clock) => Cow::Owned(super::clock::shifted(clock, *offset_ns)),
+            None => {
+                // Every row a clocked filter is evaluated on comes from the
+                // engine, with its clock (a clocked plan is never
+                // prescanned).
+                debug_assert!(false, "time::now() evaluated without a clock");
+                Cow::Owned(Value::None)
+            }
+        },
         Expr::Array(items) => Cow::Owned(Value::Array(
             items.iter().map(|e| eval(e, record).into_owned()).collect(),
         )),

@@ -185,6 +185,8 @@ pub struct Fetcher<'a> {
     pub store: &'a Store,
     pub loaded: &'a AHashSet<TableName>,
     pub before: Option<&'a AHashMap<RecordId, Option<Value>>>,
+    /// The instant `time::now()` reads (see [`super::clock`]).
+    pub clock: chrono::DateTime<chrono::Utc>,
 }
 
 thread_local! {
@@ -212,6 +214,10 @@ pub fn note_unknown_table(table: &TableName) {
 }
 
 impl eval::Links for Fetcher<'_> {
+    fn clock(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        Some(self.clock)
+    }
+
     fn fetch(&self, id: &RecordId) -> Fetched<'_> {
         if !self.loaded.contains(&id.table) {
             note_unknown_table(&id.table);

@@ -33,6 +33,7 @@ pub mod value;
 // `impl Engine`, one file per concern.
 mod apply;
 mod children;
+pub mod clock;
 mod graph;
 mod node_graph;
 mod param_links;
@@ -369,6 +370,9 @@ pub struct Engine {
     /// may never have existed, and then its delete deleted nothing): the
     /// cascade leaves them (see [`Engine::set_kept_edges`]).
     kept_edges: AHashSet<RecordId>,
+    /// The instant views are computed at, and the records to evaluate
+    /// again when it moves (see [`clock`]).
+    clock: clock::Clock,
 }
 
 /// The records and views that changed since the last save, so that a save
@@ -446,6 +450,29 @@ enum Event {
 impl Engine {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Fetches linked records as the store holds them now (or, with
+    /// `before`, as a batch found them), at the engine's clock.
+    pub(super) fn fetcher<'a>(
+        &'a self,
+        before: Option<&'a AHashMap<RecordId, Option<Value>>>,
+    ) -> links::Fetcher<'a> {
+        links::Fetcher {
+            store: &self.store,
+            loaded: &self.loaded,
+            before,
+            clock: self.clock.now,
+        }
+    }
+
+    /// The engine with its clock at `t` instead of the wall clock (see
+    /// [`clock`]), so that tests move it as they like.
+    #[doc(hidden)]
+    pub fn starting_at(mut self, t: DateTime<Utc>) -> Self {
+        self.clock.now = t;
+        self.clock.then = t;
+        self
     }
 
     /// An engine whose bounded windows keep only `slack` matches past their

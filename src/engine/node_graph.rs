@@ -60,6 +60,7 @@ impl Engine {
             store: &self.store,
             loaded: &self.loaded,
             before: None,
+            clock: self.clock.now,
         };
         let table = self
             .store
@@ -107,6 +108,9 @@ impl Engine {
                 table.scan_nodes.insert(n);
             }
         }
+        if plan.clocked {
+            table.clock_nodes.insert(n);
+        }
         if plan.follows_links {
             table.link_nodes.insert(n);
             self.link_nodes += 1;
@@ -118,6 +122,7 @@ impl Engine {
         node.members = matched.iter().map(|r| r.key.clone()).collect();
         self.nodes[n as usize] = Some(Box::new(node));
         self.node_keys.insert(key, n);
+        self.schedule_node_flips(n);
         for r in matched {
             let kids = self.attach_children(n, &r);
             if !kids.is_empty() {
@@ -151,6 +156,7 @@ impl Engine {
                     table.scan_nodes.remove(&n);
                 }
             }
+            table.clock_nodes.remove(&n);
             if table.link_nodes.remove(&n) {
                 self.link_nodes -= 1;
                 if self.link_nodes == 0 {

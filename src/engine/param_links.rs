@@ -88,11 +88,7 @@ impl<'a> Recording<'a> {
         value::take_link_followed();
         links::take_unknown_tables();
         Recording {
-            inner: links::Fetcher {
-                store: &engine.store,
-                loaded: &engine.loaded,
-                before: None,
-            },
+            inner: engine.fetcher(None),
             seen: RefCell::new(Vec::new()),
             inexact: std::cell::Cell::new(false),
         }
@@ -191,6 +187,10 @@ impl Recording<'_> {
 }
 
 impl Links for Recording<'_> {
+    fn clock(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.inner.clock()
+    }
+
     fn fetch(&self, id: &RecordId) -> Fetched<'_> {
         let found = self.inner.fetch(id);
         if !matches!(found, Fetched::Unknown) {
@@ -467,7 +467,7 @@ fn rewrite_expr(
                 path: Vec::new(),
             };
         }
-        Expr::Literal(_) | Expr::Field(_) | Expr::Traversal(_) => {}
+        Expr::Literal(_) | Expr::Field(_) | Expr::Traversal(_) | Expr::Now { .. } => {}
         Expr::Array(items) => items
             .iter_mut()
             .for_each(|i| rewrite_expr(i, params, links, next)),

@@ -183,7 +183,9 @@ impl Engine {
         if !param_links.deps.is_empty() {
             return None;
         }
-        if plan.follows_links || plan.order.iter().any(|(_, _, fetch)| *fetch) {
+        // A clocked view's records are scheduled as its node is made (see
+        // `clock`), under the lock anyway.
+        if plan.follows_links || plan.clocked || plan.order.iter().any(|(_, _, fetch)| *fetch) {
             return None;
         }
         let env = Env {

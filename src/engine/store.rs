@@ -40,6 +40,10 @@ pub struct Table {
     /// `scan_nodes` or an index): evaluated again when a record their
     /// records link to changes.
     pub link_nodes: AHashSet<NodeId>,
+    /// Nodes whose plan compares with `time::now()` (also in `scan_nodes`
+    /// or an index): evaluated again when the clock reaches a record's
+    /// instant (see [`super::clock`]).
+    pub clock_nodes: AHashSet<NodeId>,
     /// The shape of the last record stored: the next record with the same
     /// fields shares it.
     shape: Option<Shape>,
@@ -210,7 +214,24 @@ impl Table {
     /// `content` (unchanged in this batch): those registered under its
     /// index keys, and those that scan.
     pub fn link_candidates(&self, id: &RecordId, content: &Value, out: &mut Vec<NodeId>) {
-        if self.link_nodes.is_empty() {
+        self.candidates_among(&self.link_nodes, id, content, out);
+    }
+
+    /// The nodes of `clock_nodes` that may hold this record.
+    pub fn clock_candidates(&self, id: &RecordId, content: &Value, out: &mut Vec<NodeId>) {
+        self.candidates_among(&self.clock_nodes, id, content, out);
+    }
+
+    /// The nodes of `among` that may hold this record: those under its
+    /// keys in the indexes, and those that scan.
+    fn candidates_among(
+        &self,
+        among: &AHashSet<NodeId>,
+        id: &RecordId,
+        content: &Value,
+        out: &mut Vec<NodeId>,
+    ) {
+        if among.is_empty() {
             return;
         }
         for (path, index) in &self.indexes {
@@ -220,19 +241,15 @@ impl Table {
             if matches!(k, IndexKey::Inexact) {
                 for (key, nodes) in &index.nodes {
                     if key.is_numeric() {
-                        out.extend(nodes.iter().filter(|n| self.link_nodes.contains(n)));
+                        out.extend(nodes.iter().filter(|n| among.contains(n)));
                     }
                 }
             }
             if let Some(nodes) = index.nodes.get(&k) {
-                out.extend(nodes.iter().filter(|n| self.link_nodes.contains(n)));
+                out.extend(nodes.iter().filter(|n| among.contains(n)));
             }
         }
-        out.extend(
-            self.scan_nodes
-                .iter()
-                .filter(|n| self.link_nodes.contains(n)),
-        );
+        out.extend(self.scan_nodes.iter().filter(|n| among.contains(n)));
     }
 
     /// Records whose value at `path` hashes to `key`.

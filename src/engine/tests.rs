@@ -1455,3 +1455,91 @@ fn edges_of_a_record_that_may_never_have_existed() {
     e.apply_batch(&[edge("gatt:q", "gteam:1", "gplace:8", json!({}))]);
     assert!(e.unsure_cascades(&[del("gplace:8")]).is_empty());
 }
+
+/// A record with a datetime field `field` at `t`, and `kind`.
+fn timed(id: &str, field: &str, t: DateTime<Utc>, kind: &str) -> Change {
+    Change {
+        id: rid(id),
+        content: Some(Object::from_pairs(vec![
+            (Arc::from(field), Value::datetime(t)),
+            (Arc::from("kind"), Value::str(kind)),
+        ])),
+    }
+}
+
+#[test]
+fn time_windows_move_records_when_their_instant_comes() {
+    let t0 = DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
+        .expect("a datetime")
+        .with_timezone(&Utc);
+    let at = |secs: i64| t0 + chrono::TimeDelta::seconds(secs);
+    let mut e = Engine::new();
+    e.advance_clock(t0);
+    e.apply_batch(&[
+        timed("sess:1", "expires", at(10), "a"),
+        timed("sess:2", "expires", at(20), "a"),
+        timed("sess:3", "expires", at(-5), "a"),
+        timed("sess:4", "expires", at(30), "b"),
+    ]);
+    // Live sessions of kind `a`, and those seen in the last 15 s (the
+    // second window opens as well as closes: `>=` on the other side).
+    e.register(meta(
+        "live",
+        "SELECT * FROM sess WHERE kind = 'a' AND expires > time::now()",
+        json!({}),
+    ))
+    .expect("registers");
+    e.register(meta(
+        "late",
+        "SELECT * FROM sess WHERE time::now() - 15s >= expires ORDER BY expires DESC LIMIT 2",
+        json!({}),
+    ))
+    .expect("registers");
+    assert_eq!(ids(&e, "live"), s(&["sess:1", "sess:2"]));
+    assert_eq!(ids(&e, "late"), Vec::<String>::new());
+    assert_eq!(e.next_flip(), Some(at(10)));
+
+    // Nothing due yet: no view changes.
+    assert!(e.advance_clock(at(9)).is_empty());
+    // sess:1 expires at 10 s exactly (`expires > now` is false there); at
+    // 10 s sess:3 (-5 s) is 15 s late.
+    let out = e.advance_clock(at(10));
+    assert_eq!(of(&out, "live").2, s(&["sess:1"]));
+    assert_eq!(of(&out, "late").0, s(&["sess:3"]));
+    assert_eq!(ids(&e, "live"), s(&["sess:2"]));
+
+    // A change moves the record's instant: sess:2 lives on to 100 s.
+    e.apply_batch(&[timed("sess:2", "expires", at(100), "a")]);
+    let out = e.advance_clock(at(60));
+    assert!(of(&out, "live").2.is_empty(), "{out:?}");
+    assert_eq!(ids(&e, "live"), s(&["sess:2"]));
+    // By 60 s, sess:1 (10 s) and sess:4 (30 s) are 15 s late as well; the
+    // window keeps the two latest.
+    assert_eq!(ids(&e, "late"), s(&["sess:1", "sess:4"]));
+
+    // A clock moved far at once evaluates every record due on the way.
+    let out = e.advance_clock(at(1000));
+    assert_eq!(of(&out, "live").2, s(&["sess:2"]));
+    assert_eq!(ids(&e, "late"), s(&["sess:2", "sess:4"]));
+    assert_eq!(e.next_flip(), None);
+}
+
+#[test]
+fn time_windows_follow_records_written_after_the_view() {
+    let t0 = DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
+        .expect("a datetime")
+        .with_timezone(&Utc);
+    let at = |secs: i64| t0 + chrono::TimeDelta::seconds(secs);
+    let mut e = Engine::new().starting_at(t0);
+    e.register(meta(
+        "live",
+        "SELECT * FROM sess WHERE expires > time::now() - 1d",
+        json!({}),
+    ))
+    .expect("registers");
+    e.apply_batch(&[timed("sess:1", "expires", at(10), "a")]);
+    assert_eq!(ids(&e, "live"), s(&["sess:1"]));
+    assert_eq!(e.next_flip(), Some(at(86_410)));
+    let out = e.advance_clock(at(86_410));
+    assert_eq!(of(&out, "live").2, s(&["sess:1"]));
+}

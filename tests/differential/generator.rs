@@ -72,6 +72,47 @@ pub(crate) const DATES: &[&str] = &[
     "2023-06-15T12:30:00Z",
 ];
 
+/// The values of `t.when` that are datetimes: `DATES`, and halfway
+/// between the instants of `CLOCKS`.
+pub(crate) const WHEN_DATES: &[&str] = &[
+    "2024-01-01T00:00:00Z",
+    "2024-01-02T00:00:00Z",
+    "2023-06-15T12:30:00Z",
+    "2023-12-31T06:00:00Z",
+    "2024-01-01T06:00:00Z",
+    "2024-01-02T06:00:00Z",
+];
+
+/// The instants the runner's clock takes, in order: the dates of `DATES`
+/// moved by the offsets of `CLOCK_OFFSETS`, and 1 ns after some, where
+/// `>` and `>=` part.
+pub(crate) const CLOCKS: &[&str] = &[
+    "2023-06-14T12:30:00Z",
+    "2023-06-15T12:30:00Z",
+    "2023-06-15T12:30:00.000000001Z",
+    "2023-12-31T00:00:00Z",
+    "2023-12-31T12:00:00Z",
+    "2024-01-01T00:00:00Z",
+    "2024-01-01T00:00:00.000000001Z",
+    "2024-01-01T12:00:00Z",
+    "2024-01-02T00:00:00Z",
+    "2024-01-02T00:00:00.000000001Z",
+    "2024-01-02T12:00:00Z",
+    "2024-01-03T00:00:00Z",
+    "2024-01-03T00:00:00.000000001Z",
+    "2025-01-01T00:00:00Z",
+];
+
+/// `time::now()` moved by these (the text after it, and the shift).
+pub(crate) const CLOCK_OFFSETS: &[(&str, i64)] = &[
+    ("", 0),
+    (" - 1d", -86_400),
+    (" + 1d", 86_400),
+    (" - 12h", -43_200),
+    (" + 12h", 43_200),
+    (" - 200d", -17_280_000),
+];
+
 /// `title` is on every record and always a string: `string::starts_with`
 /// makes SurrealDB fail the whole query on any other argument (NONE and NULL
 /// included), which no result set can mirror, so it is only used on `title`.
@@ -149,6 +190,9 @@ pub(crate) fn is_eq_family(op: Op) -> bool {
 pub(crate) struct Ctx {
     pub(crate) table: &'static str,
     pub(crate) parent: Option<&'static str>,
+    /// Whether `time::now()` may appear: not in a subquery on the right
+    /// of `IN`, which SSP evaluates once.
+    pub(crate) clock: bool,
 }
 
 pub(crate) struct Gen {
@@ -492,7 +536,14 @@ impl Gen {
             (_, "links") => self.links(),
             (_, "when") => {
                 if self.p(0.8) {
-                    self.date_v()
+                    // Dates the runner's clock passes (`CLOCKS`), in time
+                    // windows (`clock_atom`).
+                    let d = self.pick(WHEN_DATES);
+                    Value::datetime(
+                        DateTime::parse_from_rfc3339(d)
+                            .expect("a date")
+                            .with_timezone(&Utc),
+                    )
                 } else {
                     self.str_v()
                 }
@@ -528,7 +579,7 @@ impl Gen {
         let (fields, probs): (&[&str], &[f64]) = if table == "t" {
             (
                 T_FIELDS,
-                &[1.0, 0.88, 0.85, 0.8, 0.75, 0.7, 0.8, 0.5, 0.4, 0.6, 0.5],
+                &[1.0, 0.88, 0.85, 0.8, 0.75, 0.7, 0.8, 0.5, 0.7, 0.6, 0.5],
             )
         } else {
             (U_FIELDS, &[1.0, 0.88, 0.8, 0.5, 0.7, 0.6, 0.5])
@@ -827,6 +878,14 @@ impl Gen {
     pub(crate) fn atom(&mut self, ctx: &Ctx, params: &mut BTreeMap<String, Value>) -> Ex {
         let table = ctx.table;
         let ps = paths(table);
+        let clock_p = if table == "t" && ctx.parent.is_none() {
+            0.15
+        } else {
+            0.05
+        };
+        if ctx.clock && self.p(clock_p) {
+            return self.clock_atom(table);
+        }
         if self.p(0.04) {
             return self.key_fn_atom(ctx, params);
         }
@@ -1107,6 +1166,7 @@ impl Gen {
             let inner_ctx = Ctx {
                 table: inner,
                 parent: None,
+                clock: false,
             };
             let c = if self.p(0.7) {
                 self.atom(&inner_ctx, params)
@@ -1130,6 +1190,25 @@ impl Gen {
         };
         let op = self.pick(&[Op::In, Op::NotIn, Op::Inside]);
         Ex::bin(op, Ex::Field(f.into()), Ex::ValueSub(path, inner, cond))
+    }
+
+    /// `when > time::now() - 1d`, `time::now() <= when`: a time window,
+    /// which changes its answer as the runner moves the clock (see
+    /// `CLOCKS`). Mostly on `t.when`, a datetime four times in five; on
+    /// other fields (never datetimes) the answer never changes.
+    pub(crate) fn clock_atom(&mut self, table: &str) -> Ex {
+        let f = match (table, self.weighted(&[70, 10, 20])) {
+            ("t", 0) => "when",
+            ("t", 1) => "link.when",
+            _ => self.pick(paths(table)),
+        };
+        let op = self.pick(&[Op::Lt, Op::Le, Op::Gt, Op::Ge]);
+        let now = Ex::Now(self.pick(CLOCK_OFFSETS));
+        if self.p(0.3) {
+            Ex::bin(op, now, Ex::Field(f.into()))
+        } else {
+            Ex::bin(op, Ex::Field(f.into()), now)
+        }
     }
 
     /// `$p IN <-r<-u`, `t:1 NOT IN ->r->t`, `$p INSIDE ->r<-t`: whether a
@@ -1568,6 +1647,7 @@ impl Gen {
         let ctx = Ctx {
             table,
             parent: None,
+            clock: true,
         };
         let nsubs = self.weighted(&[45, 40, 15]);
         if self.p(if nsubs > 0 { 0.5 } else { 0.85 }) {
@@ -1654,6 +1734,7 @@ impl Gen {
         let ctx = Ctx {
             table,
             parent: Some(parent),
+            clock: true,
         };
         let mut index = None;
         match shape {
@@ -1793,6 +1874,7 @@ impl Gen {
                 let ctx = Ctx {
                     table,
                     parent: Some(parent),
+                    clock: true,
                 };
                 q.cond = Some(self.cond(&ctx, 1, params));
             }
@@ -1959,10 +2041,17 @@ impl Gen {
             }
         }
         let mut steps = Vec::new();
+        // The clock starts early in `CLOCKS` and moves on between steps.
+        let mut clock = self.n(0, 4) as usize;
+        steps.push(Step::Clock(clock));
         for (b, evs) in schedule.into_iter().enumerate() {
             steps.extend(evs);
             if b < nbatches {
                 steps.push(Step::Batch(self.batch(b == 0)));
+            }
+            if clock + 1 < CLOCKS.len() && self.p(0.7) {
+                clock = (clock + self.n(1, 3) as usize).min(CLOCKS.len() - 1);
+                steps.push(Step::Clock(clock));
             }
         }
         let window_slack = self.p(0.5).then(|| self.n(0, 2) as usize);

@@ -165,7 +165,8 @@ async fn engine_agrees_with_surrealdb() {
     eprintln!(
         "differential: seed {seed:#x}: {} cases, {} steps, {} writes, {} view checks \
          ({} non-empty; {} of views with subqueries, {} of them non-empty, {} with subquery records; \
-         {} windowed; {} views moved to the re-query tier) in {:.1?}; {} failure(s)",
+         {} windowed; {} views moved to the re-query tier; {} edges moved by the clock) in {:.1?}; \
+         {} failure(s)",
         stats.cases,
         stats.steps,
         stats.writes,
@@ -176,6 +177,7 @@ async fn engine_agrees_with_surrealdb() {
         stats.with_sub_records,
         stats.windowed,
         stats.moved,
+        stats.clock_edges,
         started.elapsed(),
         failures.len()
     );

@@ -105,6 +105,9 @@ impl MixedRun<'_> {
             .map_err(|e| surreal(0, e.to_string()))?;
         for (si, step) in self.case.steps.iter().enumerate() {
             match step {
+                // SSP runs at the wall clock, years after every date the
+                // data holds: no time window changes during a case.
+                Step::Clock(_) => {}
                 Step::Batch(ws) => {
                     let mut body = Vec::with_capacity(ws.len());
                     for w in ws {

@@ -78,6 +78,8 @@ pub(crate) enum Ex {
     /// `->r->t`, `<-r<-u`, ...: a two-step traversal from the row, on the
     /// right of `IN`/`NOT IN`/`INSIDE`.
     Graph(String),
+    /// `time::now()` and what follows it (`" - 1d"`, see `CLOCK_OFFSETS`).
+    Now((&'static str, i64)),
 }
 
 impl Ex {
@@ -156,6 +158,10 @@ impl Ex {
                 out.push(')');
             }
             Ex::Graph(steps) => out.push_str(steps),
+            Ex::Now((shift, _)) => {
+                out.push_str("time::now()");
+                out.push_str(shift);
+            }
             Ex::Arith(op, l, r) => {
                 out.push('(');
                 l.render(out);
@@ -170,7 +176,7 @@ impl Ex {
 
     pub(crate) fn params(&self, out: &mut BTreeSet<String>) {
         match self {
-            Ex::Lit(_) | Ex::Field(_) | Ex::Graph(_) => {}
+            Ex::Lit(_) | Ex::Field(_) | Ex::Graph(_) | Ex::Now(_) => {}
             Ex::Param(n) => {
                 if !n.starts_with("parent.") {
                     // `$p3.friend.name`: the param is `p3`.
@@ -622,6 +628,8 @@ pub(crate) struct Write {
 
 #[derive(Clone, Debug)]
 pub(crate) enum Step {
+    /// The clock moves to `CLOCKS[i]` (the first step sets it).
+    Clock(usize),
     Batch(Vec<Write>),
     Register(usize),
     Unregister(usize),

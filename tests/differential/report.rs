@@ -67,6 +67,14 @@ pub(crate) fn repro(seed: u64, index: u64, case: &Case, f: &Failure, runs: usize
                     }
                 }
             }
+            Step::Clock(c) => {
+                let _ = writeln!(
+                    s,
+                    "-- [step {i}] clock: time::now() is {} from here (the engine's \
+                     advance_clock; SurrealDB runs the views with it as `$ssp_now`)",
+                    crate::generator::CLOCKS[*c]
+                );
+            }
             Step::Register(d) => {
                 if let Some(def) = &case.views[*d] {
                     let _ = writeln!(

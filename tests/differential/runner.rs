@@ -43,6 +43,8 @@ pub(crate) struct Stats {
     pub(crate) constructs: BTreeMap<&'static str, (u64, u64)>,
     /// Views the engine sent to the re-query tier after a batch.
     pub(crate) moved: u64,
+    /// Edges that moving the clock created or deleted (time windows).
+    pub(crate) clock_edges: u64,
 }
 
 /// The constructs a view's query uses, of those `constructs` counts.
@@ -59,6 +61,9 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
     }
     if def.parenthesised() {
         out.push("(SELECT ...) as the whole query");
+    }
+    if sql.contains("time::now()") {
+        out.push("time::now() window");
     }
     fn from_field(q: &Query) -> bool {
         q.subs
@@ -102,7 +107,7 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
             Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) | Ex::Arith(_, l, r) => {
                 value_sub(l) || value_sub(r)
             }
-            Ex::Lit(_) | Ex::Field(_) | Ex::Param(_) | Ex::Graph(_) => false,
+            Ex::Lit(_) | Ex::Field(_) | Ex::Param(_) | Ex::Graph(_) | Ex::Now(_) => false,
         }
     }
     fn value_subs(q: &Query) -> bool {
@@ -119,7 +124,9 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
             Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) | Ex::Arith(_, l, r) => {
                 graph_in(l) || graph_in(r)
             }
-            Ex::Lit(_) | Ex::Field(_) | Ex::Param(_) | Ex::ValueSub(_, _, None) => false,
+            Ex::Lit(_) | Ex::Field(_) | Ex::Param(_) | Ex::ValueSub(_, _, None) | Ex::Now(_) => {
+                false
+            }
         }
     }
     fn graphs_in(q: &Query) -> bool {
@@ -522,12 +529,19 @@ impl Runner {
     pub(crate) async fn surreal_view(
         &self,
         def: &ViewDef,
+        clock: DateTime<Utc>,
     ) -> Result<(BTreeSet<RecordId>, usize), String> {
-        let sql = def.sql();
+        // SurrealDB's `time::now()` is the wall clock: the runner's is a
+        // param (`$ssp_now - 1d` is what `time::now() - 1d` computes).
+        let sql = def.sql().replace("time::now()", "$ssp_now");
+        let sdb::Value::Object(mut params) = def.surreal_params() else {
+            return Err("params are an object".into());
+        };
+        params.insert("ssp_now".to_owned(), to_surreal(&Value::datetime(clock)));
         let mut r = self
             .db
             .query(sql.as_str())
-            .bind(def.surreal_params())
+            .bind(sdb::Value::Object(params))
             .await
             .map_err(|e| e.to_string())?;
         let v: sdb::Value = r.take(0).map_err(|e| e.to_string())?;
@@ -540,10 +554,12 @@ impl Runner {
     pub(crate) async fn run(&self, case: &Case, stats: &mut Stats) -> Result<(), Failure> {
         let setup = |e: String| fail(Kind::Surreal, 0, None, format!("setup: {e}"));
         self.reset().await.map_err(setup)?;
+        let mut clock = instant(CLOCKS[0]);
         let mut engine = match case.window_slack {
             Some(slack) => Engine::with_window_slack(slack),
             None => Engine::new(),
-        };
+        }
+        .starting_at(clock);
         // The engine is given every write to both tables: it holds them in
         // full, so paths through links into either are evaluated.
         engine.mark_loaded(&[
@@ -560,6 +576,34 @@ impl Runner {
         for (si, step) in case.steps.iter().enumerate() {
             stats.steps += 1;
             match step {
+                Step::Clock(c) => {
+                    clock = instant(CLOCKS[*c]);
+                    // Records reach their instant: views change with no
+                    // change to the data, and no version moves.
+                    let deltas = engine.advance_clock(clock);
+                    let mut seen = BTreeSet::new();
+                    for d in &deltas {
+                        let Some((di, edges)) = active.get_mut(d.view.as_ref()) else {
+                            return Err(fail(
+                                Kind::Delta,
+                                si,
+                                None,
+                                format!("a clock delta for unknown view {}", d.view),
+                            ));
+                        };
+                        if !seen.insert(d.view.to_string()) || d.is_empty() || !d.updated.is_empty()
+                        {
+                            return Err(fail(
+                                Kind::Delta,
+                                si,
+                                Some(*di),
+                                format!("a clock delta that is twice, empty or updates: {d:?}"),
+                            ));
+                        }
+                        stats.clock_edges += (d.created.len() + d.deleted.len()) as u64;
+                        apply_delta(edges, d).map_err(|e| fail(Kind::Delta, si, Some(*di), e))?;
+                    }
+                }
                 Step::Batch(ws) => {
                     let mut changes = Vec::with_capacity(ws.len());
                     for w in ws {
@@ -754,7 +798,7 @@ impl Runner {
                 let def = case.views[*di].as_ref().expect("active views exist");
                 stats.checks += 1;
                 let (want, nested) = self
-                    .surreal_view(def)
+                    .surreal_view(def, clock)
                     .await
                     .map_err(|e| fail(Kind::Surreal, si, Some(*di), format!("view query: {e}")))?;
                 let got_versions: Edges = engine
@@ -810,4 +854,10 @@ impl Runner {
         }
         Ok(())
     }
+}
+
+fn instant(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("a datetime")
+        .with_timezone(&Utc)
 }

@@ -30,6 +30,7 @@ mod record_keys;
 mod requery;
 mod schema;
 mod subqueries;
+mod time_windows;
 mod value_types;
 mod view_shapes;
 mod worker;

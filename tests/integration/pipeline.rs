@@ -763,7 +763,7 @@ async fn bad_input_changes_nothing(backend: Backend) {
     for sql in [
         "SELECT count() FROM thread GROUP BY x",
         "SELECT * FROM thread garbage",
-        "SELECT * FROM thread WHERE at > time::now() - 1h",
+        "SELECT * FROM thread WHERE at = time::now()",
         "SELECT * FROM thread WHERE x = rand()",
     ] {
         let (status, res) = post(

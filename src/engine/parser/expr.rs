@@ -174,6 +174,25 @@ impl Lower<'_> {
                 return Err(self.refuse(text, &construct, UNSUPPORTED_OP));
             }
         };
+        if matches!(op, BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge) {
+            // `expires > time::now()`, `time::now() - 35s < ping`: a time
+            // window (see [`Expr::Now`]). A clock on both sides is refused
+            // as the unknown function it then is.
+            if let Some(now) = self.clock(&left)? {
+                return Ok(Expr::Binary {
+                    op,
+                    lhs: Box::new(now),
+                    rhs: Box::new(self.expr(right)?),
+                });
+            }
+            if let Some(now) = self.clock(&right)? {
+                return Ok(Expr::Binary {
+                    op,
+                    lhs: Box::new(self.expr(left)?),
+                    rhs: Box::new(now),
+                });
+            }
+        }
         let lhs = self.expr(left)?;
         let membership = matches!(op, BinOp::Inside | BinOp::NotInside);
         let rhs = match right {
@@ -193,6 +212,40 @@ impl Lower<'_> {
             lhs: Box::new(lhs),
             rhs: Box::new(rhs),
         })
+    }
+
+    /// `time::now()`, or `time::now() + d` / `time::now() - d` with a
+    /// duration literal `d`, as [`Expr::Now`]; `None` for anything else.
+    fn clock(&self, e: &sql::Expr) -> PResult<Option<Expr>> {
+        fn is_now(e: &sql::Expr) -> bool {
+            matches!(e, sql::Expr::FunctionCall(c)
+                if c.arguments.is_empty()
+                    && matches!(&c.receiver, sql::Function::Normal(n) if n.eq_ignore_ascii_case("time::now")))
+        }
+        if is_now(e) {
+            return Ok(Some(Expr::Now { offset_ns: 0 }));
+        }
+        let sql::Expr::Binary { left, op, right } = e else {
+            return Ok(None);
+        };
+        let minus = match op {
+            sql::BinaryOperator::Add => false,
+            sql::BinaryOperator::Subtract => true,
+            _ => return Ok(None),
+        };
+        let (true, sql::Expr::Literal(sql::Literal::Duration(d))) = (is_now(left), &**right) else {
+            return Ok(None);
+        };
+        let Ok(ns) = i64::try_from(d.as_nanos()) else {
+            return Err(self.refuse(
+                "time::now",
+                "function time::now",
+                "SSP takes durations of up to 292 years next to `time::now()`",
+            ));
+        };
+        Ok(Some(Expr::Now {
+            offset_ns: if minus { -ns } else { ns },
+        }))
     }
 
     /// `(SELECT VALUE path FROM table [WHERE ..])` on the right of `IN`
@@ -235,6 +288,15 @@ impl Lower<'_> {
             return Err(self.refuse("(", WHAT, SHAPE));
         }
         let filter = cond.map(|c| self.expr(c.0)).transpose()?;
+        if filter.as_ref().is_some_and(reads_the_clock) {
+            // Its value is computed once and bound; no timer moves it.
+            return Err(self.refuse(
+                "time::now",
+                "`time::now()` in a subquery inside an expression",
+                "SSP follows `time::now()` in the `WHERE` of the view and of its subquery \
+                 projections only",
+            ));
+        }
         if filter.as_ref().is_some_and(reads_the_row) {
             return Err(self.refuse(
                 "(",
@@ -464,7 +526,7 @@ fn reads_the_row(e: &Expr) -> bool {
         Expr::Param { name, .. } => {
             name.eq_ignore_ascii_case("parent") || name.eq_ignore_ascii_case("this")
         }
-        Expr::Literal(_) | Expr::Field(_) => false,
+        Expr::Literal(_) | Expr::Field(_) | Expr::Now { .. } => false,
         Expr::Array(items) => items.iter().any(reads_the_row),
         Expr::Not(x) => reads_the_row(x),
         Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
@@ -474,5 +536,19 @@ fn reads_the_row(e: &Expr) -> bool {
         Expr::Subquery(q) => q.filter.as_ref().is_some_and(reads_the_row),
         // From the subquery's own rows.
         Expr::Traversal(_) => false,
+    }
+}
+
+/// Whether `e` reads `time::now()` (see [`Expr::Now`]).
+pub(super) fn reads_the_clock(e: &Expr) -> bool {
+    match e {
+        Expr::Now { .. } => true,
+        Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } | Expr::Traversal(_) => false,
+        Expr::Array(items) | Expr::Call { args: items, .. } => items.iter().any(reads_the_clock),
+        Expr::Not(x) => reads_the_clock(x),
+        Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
+            reads_the_clock(lhs) || reads_the_clock(rhs)
+        }
+        Expr::Subquery(q) => q.filter.as_ref().is_some_and(reads_the_clock),
     }
 }

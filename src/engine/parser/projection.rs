@@ -343,7 +343,7 @@ fn computed_subquery_refusal(q: &Select) -> Option<&'static str> {
                 ..
             } => false,
             Expr::Call { .. } | Expr::Arith { .. } | Expr::Subquery(_) | Expr::Traversal(_) => true,
-            Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } => false,
+            Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } | Expr::Now { .. } => false,
             Expr::Array(items) => items.iter().any(calls),
             Expr::Not(e) => calls(e),
             Expr::Binary { lhs, rhs, .. } => calls(lhs) || calls(rhs),

@@ -21,7 +21,11 @@ impl Lower<'_> {
             sql::TopLevelExpr::Expr(sql::Expr::Select(_)) if several => {
                 Err(self.refuse(";", "several statements", ONE_SELECT))
             }
-            sql::TopLevelExpr::Expr(sql::Expr::Select(s)) => self.select(*s, false),
+            sql::TopLevelExpr::Expr(sql::Expr::Select(s)) => {
+                let select = self.select(*s, false)?;
+                self.clock_in_where_only(&select)?;
+                Ok(select)
+            }
             sql::TopLevelExpr::Expr(e @ (sql::Expr::Binary { .. } | sql::Expr::Postfix { .. }))
                 if starts_with_select(&e) =>
             {
@@ -61,6 +65,33 @@ impl Lower<'_> {
     }
 
     /// A `SELECT`; `nested` inside a subquery projection.
+    /// Refuses `time::now()` anywhere but in a `WHERE` (of the view or of
+    /// a subquery projection): there the engine knows when each record's
+    /// answer changes (see [`crate::engine::clock`]); in a projection or a
+    /// window it would be a value that changes with nothing to follow.
+    fn clock_in_where_only(&self, select: &Select) -> PResult<()> {
+        let refused = || {
+            Err(self.refuse(
+                "time::now",
+                "`time::now()` outside `WHERE`",
+                "SSP follows `time::now()` in `WHERE` comparisons only: `expires > time::now()`, \
+                 `ping > time::now() - 35s`",
+            ))
+        };
+        let exprs = [&select.ids, &select.limit, &select.start];
+        if exprs.into_iter().flatten().any(expr::reads_the_clock) {
+            return refused();
+        }
+        for field in &select.fields {
+            match field {
+                Field::Expr { expr, .. } if expr::reads_the_clock(expr) => return refused(),
+                Field::Subquery { query, .. } => self.clock_in_where_only(query)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn select(&self, s: sql::SelectStatement, nested: bool) -> PResult<Select> {
         let Parts {
             fields,

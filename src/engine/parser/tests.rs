@@ -1682,3 +1682,60 @@ fn string_slice_takes_integer_literal_bounds() {
         refused(sql, "function string::slice");
     }
 }
+
+// --- time windows ---------------------------------------------------------
+
+#[test]
+fn time_now_is_read_as_a_shifted_clock_in_where_comparisons() {
+    let now = |offset_ns: i64| Expr::Now { offset_ns };
+    let cmp = bin;
+    assert_eq!(
+        cond("expires > time::now()"),
+        cmp(BinOp::Gt, field(&["expires"]), now(0))
+    );
+    assert_eq!(
+        cond("ping > time::now() - 35s"),
+        cmp(BinOp::Gt, field(&["ping"]), now(-35_000_000_000))
+    );
+    assert_eq!(
+        cond("time::now() + 1d <= created"),
+        cmp(BinOp::Le, now(86_400_000_000_000), field(&["created"]))
+    );
+    // In a subquery projection's WHERE too (`$parent<-playing` in the corpus).
+    let s = ok("SELECT *, (SELECT * FROM p WHERE at >= TIME::NOW() - 5m) AS recent FROM t");
+    let Field::Subquery { query, .. } = &s.fields[1] else {
+        panic!("a subquery: {s:?}");
+    };
+    assert_eq!(
+        query.filter,
+        Some(cmp(BinOp::Ge, field(&["at"]), now(-300_000_000_000)))
+    );
+}
+
+#[test]
+fn time_now_elsewhere_is_refused() {
+    // Equality holds for one nanosecond; SSP follows order comparisons.
+    refused(
+        "SELECT * FROM t WHERE at = time::now()",
+        "function time::now",
+    );
+    // Arithmetic on the record's side, or a clock on both.
+    refused(
+        "SELECT * FROM t WHERE at + 1d > time::now()",
+        "arithmetic operator `+`",
+    );
+    refused(
+        "SELECT * FROM t WHERE time::now() - 1s < time::now()",
+        "function time::now",
+    );
+    // A value that changes with nothing to follow.
+    refused(
+        "SELECT *, at > time::now() AS live FROM t",
+        "`time::now()` outside `WHERE`",
+    );
+    // Computed once, when the view registers.
+    refused(
+        "SELECT * FROM t WHERE id IN (SELECT VALUE t FROM s WHERE at > time::now())",
+        "`time::now()` in a subquery inside an expression",
+    );
+}

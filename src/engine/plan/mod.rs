@@ -43,6 +43,10 @@ pub struct Plan {
     /// fetched: its nodes are evaluated again when a linked
     /// record changes (see [`super::links`]).
     pub follows_links: bool,
+    /// Its `WHERE` compares with `time::now()`: its nodes' records are
+    /// evaluated again when the clock reaches their instant (see
+    /// [`super::clock`]).
+    pub clocked: bool,
     /// The most links one of those paths can go through (`author.org.name`:
     /// two): how far back from a changed record its nodes' records can be.
     pub link_hops: usize,
@@ -199,6 +203,7 @@ impl Plan {
                 path: id,
                 value: target,
             }),
+            clocked: false,
             follows_links: false,
             link_hops: 0,
             fetch: nested.to_vec(),
@@ -333,6 +338,7 @@ impl Planner {
             hidden: select.through.is_some(),
             graph_checks: select.graph_checks.clone(),
             no_edges_in: select.no_edges_in.clone(),
+            clocked: select.filter.as_ref().is_some_and(reads_the_clock),
             follows_links: select.filter.as_ref().is_some_and(reads_through_links)
                 || select.order.iter().any(order_fetches),
             link_hops: select
@@ -463,7 +469,11 @@ fn collect_params(e: &Expr, out: &mut Vec<(String, Vec<PathPart>)>) {
                 out.push(r);
             }
         }
-        Expr::Literal(_) | Expr::Field(_) | Expr::Subquery(_) | Expr::Traversal(_) => {}
+        Expr::Literal(_)
+        | Expr::Field(_)
+        | Expr::Subquery(_)
+        | Expr::Traversal(_)
+        | Expr::Now { .. } => {}
         Expr::Array(items) => items.iter().for_each(|i| collect_params(i, out)),
         Expr::Not(x) => collect_params(x, out),
         Expr::Binary { lhs, rhs, .. } => {
@@ -527,7 +537,11 @@ fn hops(path: &[PathPart]) -> usize {
 fn max_hops(e: &Expr) -> usize {
     match e {
         Expr::Field(path) => hops(path),
-        Expr::Literal(_) | Expr::Param { .. } | Expr::Subquery(_) | Expr::Traversal(_) => 0,
+        Expr::Literal(_)
+        | Expr::Param { .. }
+        | Expr::Subquery(_)
+        | Expr::Traversal(_)
+        | Expr::Now { .. } => 0,
         Expr::Array(items) => items.iter().map(max_hops).max().unwrap_or(0),
         Expr::Not(e) => max_hops(e),
         Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
@@ -537,11 +551,32 @@ fn max_hops(e: &Expr) -> usize {
     }
 }
 
+/// Whether `e` reads `time::now()`.
+fn reads_the_clock(e: &Expr) -> bool {
+    match e {
+        Expr::Now { .. } => true,
+        Expr::Literal(_)
+        | Expr::Field(_)
+        | Expr::Param { .. }
+        | Expr::Subquery(_)
+        | Expr::Traversal(_) => false,
+        Expr::Array(items) | Expr::Call { args: items, .. } => items.iter().any(reads_the_clock),
+        Expr::Not(e) => reads_the_clock(e),
+        Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
+            reads_the_clock(lhs) || reads_the_clock(rhs)
+        }
+    }
+}
+
 /// Whether `e` reads a record's field on a path that may fetch a linked record.
 fn reads_through_links(e: &Expr) -> bool {
     match e {
         Expr::Field(path) => may_fetch(path),
-        Expr::Literal(_) | Expr::Param { .. } | Expr::Subquery(_) | Expr::Traversal(_) => false,
+        Expr::Literal(_)
+        | Expr::Param { .. }
+        | Expr::Subquery(_)
+        | Expr::Traversal(_)
+        | Expr::Now { .. } => false,
         Expr::Array(items) => items.iter().any(reads_through_links),
         Expr::Not(e) => reads_through_links(e),
         Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {

@@ -343,7 +343,11 @@ pub fn lowered_ends(select: &Select, out: &mut Vec<(String, String)>) {
                 expr(lhs, out);
                 expr(rhs, out);
             }
-            Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } | Expr::Traversal(_) => {}
+            Expr::Literal(_)
+            | Expr::Field(_)
+            | Expr::Param { .. }
+            | Expr::Traversal(_)
+            | Expr::Now { .. } => {}
         }
     }
     if let Some(f) = &select.filter {
@@ -498,7 +502,7 @@ fn lower_row_expr(
             tables.push(q.table.clone());
             Ok(())
         }
-        Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } => Ok(()),
+        Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } | Expr::Now { .. } => Ok(()),
         Expr::Array(items) => items.iter_mut().try_for_each(again),
         Expr::Call { args, .. } => args.iter_mut().try_for_each(again),
         Expr::Not(x) => again(x),
@@ -686,7 +690,11 @@ fn through_field(e: Expr, to: &str) -> Expr {
             p.extend(path);
             Expr::Field(p)
         }
-        Expr::Literal(_) | Expr::Param { .. } | Expr::Subquery(_) | Expr::Traversal(_) => e,
+        Expr::Literal(_)
+        | Expr::Param { .. }
+        | Expr::Subquery(_)
+        | Expr::Traversal(_)
+        | Expr::Now { .. } => e,
         Expr::Array(items) => {
             Expr::Array(items.into_iter().map(|i| through_field(i, to)).collect())
         }

@@ -185,6 +185,12 @@ impl Applier {
                 }
             }
             let may_receive = admin.is_none() && !closed && queued_changes < MAX_GROUP_CHANGES;
+            // A time window's record changes its answer: a group of no
+            // ingests writes what that changes (`ingest_group` moves the
+            // clock), in one transaction like any other.
+            let flip = self
+                .next_flip()
+                .filter(|_| admin.is_none() && !self.free_slots.is_empty());
             tokio::select! {
                 // Completions first: they free a slot and answer callers.
                 biased;
@@ -196,6 +202,9 @@ impl Applier {
                     None => closed = true,
                 },
                 () = tokio::time::sleep_until(self.repair.at), if self.repair.pending() => {}
+                () = sleep_until_some(flip), if flip.is_some() => {
+                    self.ingest_group(Vec::new()).await;
+                }
             }
         }
     }
@@ -259,7 +268,23 @@ impl Applier {
     }
 
     pub(super) fn engine(&self) -> std::sync::RwLockWriteGuard<'_, Engine> {
-        self.engine.write().unwrap_or_else(|p| p.into_inner())
+        let mut engine = self.engine.write().unwrap_or_else(|p| p.into_inner());
+        // Free while no `time::now()` answer changes on the way; the rest
+        // is `advance_clock`'s, with edges to write.
+        engine.catch_up_clock(chrono::Utc::now());
+        engine
+    }
+
+    /// When the clock reaches the next record whose answer to a
+    /// `time::now()` comparison changes (see `engine::clock`).
+    fn next_flip(&self) -> Option<tokio::time::Instant> {
+        let at = self
+            .engine
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .next_flip()?;
+        let wait = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+        Some(tokio::time::Instant::now() + wait)
     }
 
     /// Replaces what the change worker delivered (LIVE notifications,
@@ -492,6 +517,17 @@ impl Applier {
         {
             let _g = span.enter();
             let mut engine = self.engine();
+            // The records the clock reached since the last group first, so
+            // that this group's changes apply to views as they are now.
+            let flipped = engine.advance_clock(chrono::Utc::now());
+            if !flipped.is_empty() {
+                let counts = EdgeCounts::of(&flipped);
+                metrics::counter!("ssp_edge_ops_total", "kind" => "created")
+                    .increment(counts.created as u64);
+                metrics::counter!("ssp_edge_ops_total", "kind" => "deleted")
+                    .increment(counts.deleted as u64);
+                edges.absorb(&flipped);
+            }
             // For this group's batches only (see `surviving_edges`).
             let keeps = !kept.is_empty();
             if keeps {
@@ -571,6 +607,9 @@ impl Applier {
             self.rerun(due, &mut edges, &mut waiters, &due_by_waiter)
                 .instrument(span.clone())
                 .await;
+        }
+        if waiters.is_empty() && edges.is_empty() {
+            return; // A tick that changed no view.
         }
         self.dirty.notify_one();
         // An edge (or a record) still being written by an earlier group:
@@ -1102,6 +1141,14 @@ impl Applier {
 
 /// One hash per record the group's changes name, in a space of their own
 /// beside the edges' (a collision only makes a group wait when it need not).
+/// Sleeps until `at`; `None` never comes (the branch is off then anyway).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 fn record_hashes(group: &[Request]) -> Vec<u64> {
     static HASHER: std::sync::LazyLock<ahash::RandomState> =
         std::sync::LazyLock::new(ahash::RandomState::new);
