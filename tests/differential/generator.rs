@@ -1611,6 +1611,9 @@ impl Gen {
         if self.p(0.04) {
             return self.edge_query(params);
         }
+        if self.p(0.04) {
+            return self.count_query(params);
+        }
         if self.p(0.05) {
             // One record and its traversals: what they bring stands out.
             let table = if self.p(0.5) { "t" } else { "u" };
@@ -1926,6 +1929,72 @@ impl Gen {
 
     /// A query over the edges themselves: `SELECT * FROM r [WHERE w ..]`
     /// with traversals from each edge to its ends.
+    /// `SELECT count([arg]) [AS n] FROM t|u|$f->r [WHERE ...] GROUP ALL`:
+    /// the records counted are the members.
+    pub(crate) fn count_query(&mut self, params: &mut BTreeMap<String, Value>) -> Query {
+        let (table, edges) = match self.weighted(&[45, 30, 25]) {
+            0 => ("t", false),
+            1 => ("u", false),
+            _ => ("r", true),
+        };
+        let mut q = Query::empty(table);
+        if edges {
+            q.from = Source::Graph(self.edges_of_one(params));
+            if self.p(0.5) {
+                let op = self.pick(&[Op::Gt, Op::Le, Op::Ne]);
+                q.cond = Some(Ex::bin(
+                    op,
+                    Ex::Field("w".into()),
+                    Ex::Lit(int(self.n(0, 3))),
+                ));
+            }
+        } else {
+            let ctx = Ctx {
+                table,
+                parent: None,
+                clock: true,
+            };
+            if self.p(0.6) {
+                let depth = self.weighted(&[50, 35, 15]) as u32;
+                q.cond = Some(self.cond(&ctx, depth, params));
+            }
+            let arg = self.p(0.4).then(|| self.atom(&ctx, params));
+            q.count = Some(Count {
+                arg,
+                alias: self.p(0.3).then_some("n"),
+            });
+            return q;
+        }
+        q.count = Some(Count {
+            arg: None,
+            alias: self.p(0.3).then_some("n"),
+        });
+        q
+    }
+
+    /// `$f->r` / `$f<-r`: the edges of one record, mostly one an edge
+    /// names now.
+    pub(crate) fn edges_of_one(&mut self, params: &mut BTreeMap<String, Value>) -> String {
+        let arrow = if self.p(0.5) { "->" } else { "<-" };
+        let end = if arrow == "->" { "in" } else { "out" };
+        let ends: Vec<Value> = self
+            .model
+            .iter()
+            .filter(|(k, _)| k.table.as_str() == "r")
+            .filter_map(|(_, o)| o.get(end).cloned())
+            .collect();
+        let start = if !ends.is_empty() && self.p(0.7) {
+            self.pick(&ends)
+        } else {
+            let table = self.pick(&["t", "u"]);
+            Value::thing(self.record_of(table, 0.85))
+        };
+        let Ex::Param(name) = self.new_named_param("f", start, params) else {
+            unreachable!("a param")
+        };
+        format!("${name}{arrow}r")
+    }
+
     pub(crate) fn edge_query(&mut self, params: &mut BTreeMap<String, Value>) -> Query {
         let mut q = Query::empty("r");
         if self.p(0.4) {

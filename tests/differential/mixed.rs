@@ -346,16 +346,28 @@ impl MixedRun<'_> {
 
     /// SurrealDB's own answer to a view's query.
     async fn answer(&self, def: &ViewDef) -> Result<BTreeSet<RecordId>, String> {
-        let mut q = DbQuery::new(def.sql());
-        if let sdb::Value::Object(params) = def.surreal_params() {
-            for (k, v) in params.into_inner() {
-                q.set(k, v);
+        let run = |sql: String| async move {
+            let mut q = DbQuery::new(sql);
+            if let sdb::Value::Object(params) = def.surreal_params() {
+                for (k, v) in params.into_inner() {
+                    q.set(k, v);
+                }
+            }
+            let mut r = self.db.run(q).await.map_err(|e| e.to_string())?;
+            r.take::<sdb::Value>(0).map_err(|e| e.to_string())
+        };
+        let v = run(def.members_sql()).await?;
+        let mut out = BTreeSet::new();
+        flatten_answer(&v, &def.q.members_query(), &mut out, &mut 0)?;
+        if def.q.count.is_some() {
+            let n = def.count_of(&run(def.sql()).await?)?;
+            if n != Some(out.len()) {
+                return Err(format!(
+                    "SurrealDB counts {n:?}, and {} records are counted",
+                    out.len()
+                ));
             }
         }
-        let mut r = self.db.run(q).await.map_err(|e| e.to_string())?;
-        let v: sdb::Value = r.take(0).map_err(|e| e.to_string())?;
-        let mut out = BTreeSet::new();
-        flatten_answer(&v, &def.q, &mut out, &mut 0)?;
         Ok(out)
     }
 

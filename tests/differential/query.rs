@@ -303,6 +303,15 @@ pub(crate) struct Query {
     pub(crate) fetch: Vec<String>,
     /// Row keys that hold linked records whole (`link.* AS rl`: `rl`).
     pub(crate) fetch_keys: Vec<String>,
+    /// `SELECT count([arg]) [AS alias] ... GROUP ALL`: its members are the
+    /// records counted (see `members_query`).
+    pub(crate) count: Option<Count>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Count {
+    pub(crate) arg: Option<Ex>,
+    pub(crate) alias: Option<&'static str>,
 }
 
 impl Query {
@@ -327,7 +336,30 @@ impl Query {
             fields_last: false,
             fetch: Vec::new(),
             fetch_keys: Vec::new(),
+            count: None,
         }
+    }
+
+    /// What a count view's members are, as a query of its own: `SELECT
+    /// VALUE id FROM ... WHERE <cond> AND <arg>` (a row counts when `arg`
+    /// is truthy). The query itself for any other view.
+    pub(crate) fn members_query(&self) -> Query {
+        let Some(count) = &self.count else {
+            return self.clone();
+        };
+        let mut q = self.clone();
+        q.count = None;
+        q.value = true;
+        // Each side in parentheses: `a OR b` and `c` is `(a OR b) AND (c)`.
+        let grouped = |e: Ex| match e {
+            Ex::Bin(op, l, r, _) => Ex::Bin(op, l, r, true),
+            other => other,
+        };
+        q.cond = match (self.cond.clone(), count.arg.clone()) {
+            (Some(c), Some(a)) => Some(Ex::bin(Op::And, grouped(c), grouped(a))),
+            (c, a) => c.or(a),
+        };
+        q
     }
 }
 
@@ -347,7 +379,17 @@ impl Query {
 
     pub(crate) fn render_into(&self, out: &mut String) {
         out.push_str("SELECT ");
-        if self.value {
+        if let Some(count) = &self.count {
+            out.push_str("count(");
+            if let Some(a) = &count.arg {
+                a.render(out);
+            }
+            out.push(')');
+            if let Some(alias) = count.alias {
+                out.push_str(" AS ");
+                out.push_str(alias);
+            }
+        } else if self.value {
             out.push_str("VALUE id");
         } else {
             self.render_fields(out);
@@ -383,6 +425,9 @@ impl Query {
             }
         }
         self.render_clauses(out);
+        if self.count.is_some() {
+            out.push_str(" GROUP ALL");
+        }
     }
 
     fn render_fields(&self, out: &mut String) {
@@ -471,7 +516,11 @@ impl Query {
     }
 
     pub(crate) fn params(&self, out: &mut BTreeSet<String>) {
-        for e in [&self.cond, &self.limit, &self.start].into_iter().flatten() {
+        let arg = self.count.as_ref().and_then(|c| c.arg.as_ref());
+        for e in [&self.cond, &self.limit, &self.start, &arg.cloned()]
+            .into_iter()
+            .flatten()
+        {
             e.params(out);
         }
         if let Source::Ids {
@@ -588,6 +637,37 @@ impl ViewDef {
             format!("({})", self.q.render())
         } else {
             self.q.render()
+        }
+    }
+
+    /// The query whose answer's records are the view's members: for a
+    /// count view, the records it counts (see `Query::members_query`).
+    pub(crate) fn members_sql(&self) -> String {
+        if self.q.count.is_some() {
+            self.q.members_query().render()
+        } else {
+            self.sql()
+        }
+    }
+
+    /// A count view's count in SurrealDB's answer `[{ count: n }]`, which
+    /// must be the number of its members.
+    pub(crate) fn count_of(&self, answer: &sdb::Value) -> Result<Option<usize>, String> {
+        let Some(count) = &self.q.count else {
+            return Ok(None);
+        };
+        let key = count.alias.unwrap_or("count");
+        match answer {
+            sdb::Value::Array(rows) => match rows.first() {
+                Some(sdb::Value::Object(o)) if rows.len() == 1 => match o.get(key) {
+                    Some(sdb::Value::Number(sdb::Number::Int(n))) => {
+                        Ok(Some(usize::try_from(*n).map_err(|e| e.to_string())?))
+                    }
+                    other => Err(format!("count: {other:?}")),
+                },
+                _ => Err(format!("count: {}", sdb::ToSql::to_sql(answer))),
+            },
+            _ => Err(format!("count: {}", sdb::ToSql::to_sql(answer))),
         }
     }
 

@@ -65,6 +65,9 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
     if sql.contains("time::now()") {
         out.push("time::now() window");
     }
+    if q.count.is_some() {
+        out.push("count() GROUP ALL");
+    }
     fn from_field(q: &Query) -> bool {
         q.subs
             .iter()
@@ -533,21 +536,36 @@ impl Runner {
     ) -> Result<(BTreeSet<RecordId>, usize), String> {
         // SurrealDB's `time::now()` is the wall clock: the runner's is a
         // param (`$ssp_now - 1d` is what `time::now() - 1d` computes).
-        let sql = def.sql().replace("time::now()", "$ssp_now");
         let sdb::Value::Object(mut params) = def.surreal_params() else {
             return Err("params are an object".into());
         };
         params.insert("ssp_now".to_owned(), to_surreal(&Value::datetime(clock)));
-        let mut r = self
-            .db
-            .query(sql.as_str())
-            .bind(sdb::Value::Object(params))
-            .await
-            .map_err(|e| e.to_string())?;
-        let v: sdb::Value = r.take(0).map_err(|e| e.to_string())?;
+        let run = |sql: String| {
+            let params = sdb::Value::Object(params.clone());
+            async move {
+                let sql = sql.replace("time::now()", "$ssp_now");
+                let mut r = self
+                    .db
+                    .query(sql.as_str())
+                    .bind(params)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                r.take::<sdb::Value>(0).map_err(|e| e.to_string())
+            }
+        };
+        let v = run(def.members_sql()).await?;
         let mut out = BTreeSet::new();
         let mut nested = 0;
-        flatten_answer(&v, &def.q, &mut out, &mut nested)?;
+        flatten_answer(&v, &def.q.members_query(), &mut out, &mut nested)?;
+        if def.q.count.is_some() {
+            let n = def.count_of(&run(def.sql()).await?)?;
+            if n != Some(out.len()) {
+                return Err(format!(
+                    "SurrealDB counts {n:?}, and {} records are counted: {out:?}",
+                    out.len()
+                ));
+            }
+        }
         Ok((out, nested))
     }
 

@@ -361,7 +361,7 @@ const SAMPLE: &[&str] = &[
 ];
 
 const ACCEPTED_FLOOR: usize = 126;
-const INCREMENTAL_FLOOR: usize = 87;
+const INCREMENTAL_FLOOR: usize = 90;
 
 async fn the_corpus_is_accepted_and_agrees(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -401,8 +401,8 @@ async fn the_corpus_is_accepted_and_agrees(backend: Backend) {
 
     // Floors at today's figures: 143 queries, 11 not parsed by
     // SurrealDB 3.3.5 (`type::thing`, `time::from::secs`, `~`), 132 parsed:
-    // 126 accepted (95%), 87 incremental (66%), 39 re-query, 6 refused
-    // (`time::now`). The `$auth` queries are registered with `auth`.
+    // 126 accepted (95%), 90 incremental (68%), 36 re-query, 6 refused
+    // (`time::now` in a projection, or in a query the re-query tier runs). The `$auth` queries are registered with `auth`.
     // A change that accepts fewer, or runs fewer incrementally, fails here;
     // raise the floors when they rise.
     assert!(entries.len() - parsed <= 11, "unparsed: {unparsed:?}");

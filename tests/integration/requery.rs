@@ -391,7 +391,10 @@ async fn what_cannot_be_kept_exact_is_refused(backend: Backend) {
     for (sql, needle) in [
         // A time window is incremental (`time_windows.rs`); a clock in
         // the projection changes its answer at instants SSP cannot know.
-        ("SELECT *, at > time::now() - 1h AS recent FROM t", "time::now"),
+        (
+            "SELECT *, at > time::now() - 1h AS recent FROM t",
+            "time::now",
+        ),
         (
             "SELECT *, array::group(a) AS n FROM t WHERE a = $nope",
             "$nope",

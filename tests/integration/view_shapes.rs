@@ -238,3 +238,77 @@ async fn record_sources_the_engine_cannot_keep_go_to_requery(backend: Backend) {
     app.stop().await;
 }
 backend_tests!(record_sources_the_engine_cannot_keep_go_to_requery: mem);
+
+/// SurrealDB's `[{ count: n }]` for a count view.
+async fn count(db: &Db, sql: &str, params: &Value) -> usize {
+    let mut q = Query::new(sql.to_owned());
+    for (k, v) in params.as_object().expect("params") {
+        q.set(k.clone(), ssp::db::values::param_to_surreal(v));
+    }
+    let mut response = db.run(q).await.expect("query");
+    let v: sdb::Value = response.take(0).expect("result");
+    let sdb::Value::Array(rows) = v else {
+        panic!("rows: {v:?}")
+    };
+    match rows.into_inner().first() {
+        Some(sdb::Value::Object(o)) => match o.get("count").or_else(|| o.get("n")) {
+            Some(sdb::Value::Number(sdb::Number::Int(n))) => *n as usize,
+            other => panic!("count: {other:?}"),
+        },
+        other => panic!("count row: {other:?}"),
+    }
+}
+
+/// `SELECT count() ... GROUP ALL`: the members are the records counted, so
+/// a client counts its edges, and learns when the count changes.
+async fn counts_have_the_records_they_count_as_members(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    let views = [
+        (
+            "cheap",
+            "SELECT count() FROM item WHERE price < $p GROUP ALL",
+            json!({"p": 3}),
+        ),
+        (
+            "named",
+            "SELECT count(name != NONE) AS n FROM item GROUP ALL",
+            json!({}),
+        ),
+    ];
+    put(&db, rid("item", 1), "a", 1).await;
+    put(&db, odd(), "d", 2).await;
+    for (id, sql, params) in &views {
+        let body = register(&app, id, sql, params.clone()).await;
+        assert_eq!(body["tier"]["kind"], "incremental", "{sql}: {body}");
+    }
+    let agree = |want: usize| {
+        let db = db.clone();
+        let views = views.clone();
+        async move {
+            let deadline = Instant::now() + AGREE;
+            for (id, sql, params) in &views {
+                loop {
+                    let edges = edges(&db, id).await.len();
+                    let n = count(&db, sql, params).await;
+                    if edges == n && (*id != "cheap" || n == want) {
+                        break;
+                    }
+                    assert!(Instant::now() < deadline, "{id}: {edges} edges, count {n}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    };
+    agree(2).await;
+    put(&db, rid("item", 2), "b", 2).await;
+    put(&db, rid("item", 3), "c", 5).await;
+    run(&db, "UPSERT item:4 SET price = 0", vec![]).await;
+    agree(4).await;
+    assert_eq!(edges(&db, "named").await.len(), 4, "item:4 has no name");
+    run(&db, "DELETE $id", vec![("id", odd())]).await;
+    put(&db, rid("item", 1), "a", 9).await;
+    agree(2).await;
+    app.stop().await;
+}
+backend_tests!(counts_have_the_records_they_count_as_members);

@@ -9,6 +9,9 @@ const ONE_SELECT: &str = "a view must be exactly one SELECT statement";
 /// What a `FROM` target lowers to: `(table, ids, graph)`, see [`Select`].
 type Target = (String, Option<Expr>, Vec<GraphStep>);
 
+const COUNT_SHAPE: &str = "SSP maintains `SELECT count() FROM <table or traversal> [WHERE ...] GROUP ALL` \
+     (its members are the records counted); other groupings and aggregates run in the re-query tier";
+
 impl Lower<'_> {
     /// The whole query: exactly one `SELECT`.
     pub(super) fn query(&self, ast: sql::Ast) -> PResult<Select> {
@@ -103,8 +106,44 @@ impl Lower<'_> {
             limit,
             start,
             fetch,
-            refused,
+            mut refused,
         } = parts(s);
+        // `SELECT count() FROM ... GROUP ALL`: its members are the records
+        // it counts (see `counted`).
+        if !nested && refused.group == Some(true) {
+            refused.group = None;
+            if refused.refusal().is_none()
+                && let Some(counted) =
+                    self.counted(&fields, &omit, only, &order, &limit, &start, &fetch)
+            {
+                let (table, ids, graph) = self.from(what, nested)?;
+                if ids.is_some() && graph.is_empty() {
+                    // A list may name a record twice: SurrealDB counts it
+                    // twice, the edges hold it once. (The edges of the one
+                    // record a traversal starts from are each one record.)
+                    return Err(self.refuse("GROUP", "GROUP ALL", COUNT_SHAPE));
+                }
+                let filter = match (cond.map(|c| self.expr(c.0)).transpose()?, counted.1) {
+                    (Some(c), Some(e)) => Some(Expr::Binary {
+                        op: BinOp::And,
+                        lhs: Box::new(c),
+                        rhs: Box::new(e),
+                    }),
+                    (c, e) => c.or(e),
+                };
+                return Ok(Select {
+                    fields: vec![Field::Computed {
+                        alias: Some(counted.0),
+                    }],
+                    table,
+                    ids,
+                    graph,
+                    filter,
+                    ..Select::default()
+                });
+            }
+            refused.group = Some(true);
+        }
         // Refused after the projection and `FROM`, as they come in the text.
         let clauses = match refused.refusal() {
             Some((needle, construct, why)) => Err(self.refuse(needle, construct, why)),
@@ -187,6 +226,61 @@ impl Lower<'_> {
             through: None,
             graph_checks: None,
         })
+    }
+
+    /// For a `GROUP ALL` query of the one field `count()` or `count(expr)`
+    /// (with or without `AS`) and no other clause but `WHERE`: the field's
+    /// name, and `expr` (a row counts when it is truthy, as SurrealDB's
+    /// `count(v)`). SurrealDB answers `[{ count: n }]`, `n` the number of
+    /// such rows; the view's members are those rows' records, so the count
+    /// is the number of edges, and a client learns when it changes. `None`
+    /// for anything else (`GROUP ALL` stays refused: the re-query tier).
+    #[allow(clippy::too_many_arguments)]
+    fn counted(
+        &self,
+        fields: &sql::Fields,
+        omit: &[sql::Expr],
+        only: bool,
+        order: &Option<sql::order::Ordering>,
+        limit: &Option<sql::Limit>,
+        start: &Option<sql::Start>,
+        fetch: &Option<sql::Fetchs>,
+    ) -> Option<(Vec<PathPart>, Option<Expr>)> {
+        // SurrealDB 3.3.5 ignores `LIMIT 0` here, and `START 1` drops the
+        // one row: the re-query tier's.
+        if !omit.is_empty()
+            || only
+            || order.is_some()
+            || limit.is_some()
+            || start.is_some()
+            || fetch.is_some()
+        {
+            return None;
+        }
+        let sql::Fields::Select(list) = fields else {
+            return None;
+        };
+        let [sql::Field::Single(selector)] = list.as_slice() else {
+            return None;
+        };
+        let sql::Expr::FunctionCall(call) = &selector.expr else {
+            return None;
+        };
+        let sql::Function::Normal(name) = &call.receiver else {
+            return None;
+        };
+        if !name.eq_ignore_ascii_case("count") || call.arguments.len() > 1 {
+            return None;
+        }
+        let counted = match call.arguments.first() {
+            None => None,
+            Some(e) => Some(self.expr(e.clone()).ok()?),
+        };
+        let name = match &selector.alias {
+            None => vec![PathPart::Field("count".into())],
+            Some(alias) => self.idiom_path(alias.clone(), "AS", "an alias name").ok()?,
+        };
+        Some((name, counted))
     }
 
     /// The single `FROM` target: one table name, a record id, an array of

@@ -798,7 +798,7 @@ fn refusals_point_at_their_construct() {
 
 #[test]
 fn refuses_aggregates_and_unknown_functions() {
-    let e = refused("SELECT count() FROM t GROUP ALL", "function count");
+    let e = refused("SELECT count(), a FROM t GROUP BY a", "function count");
     assert!(
         e.message
             .contains("unknown or unsupported function `count`"),
@@ -1737,5 +1737,82 @@ fn time_now_elsewhere_is_refused() {
     refused(
         "SELECT * FROM t WHERE id IN (SELECT VALUE t FROM s WHERE at > time::now())",
         "`time::now()` in a subquery inside an expression",
+    );
+}
+
+// --- count() GROUP ALL ------------------------------------------------------
+
+#[test]
+fn count_group_all_selects_the_records_it_counts() {
+    let s = ok("SELECT count() FROM event WHERE organiser = $org GROUP ALL");
+    assert_eq!(s.table, "event");
+    assert_eq!(
+        s.fields,
+        vec![Field::Computed {
+            alias: Some(vec![PathPart::Field("count".into())])
+        }]
+    );
+    assert_eq!(
+        s.filter,
+        Some(bin(
+            BinOp::Eq,
+            field(&["organiser"]),
+            Expr::Param {
+                name: "org".into(),
+                path: vec![]
+            }
+        ))
+    );
+    // `count(x)` counts the rows where `x` is truthy: they are the members.
+    let s = ok("SELECT count(tags CONTAINS 'rust') AS n FROM user WHERE active GROUP ALL");
+    assert_eq!(
+        s.fields,
+        vec![Field::Computed {
+            alias: Some(vec![PathPart::Field("n".into())])
+        }]
+    );
+    assert_eq!(
+        s.filter,
+        Some(bin(
+            BinOp::And,
+            field(&["active"]),
+            bin(
+                BinOp::Contains,
+                field(&["tags"]),
+                Expr::Literal(Value::str("rust"))
+            )
+        ))
+    );
+    // The edges of one record: each counted once.
+    let s = ok("SELECT count() FROM $team->attends GROUP ALL");
+    assert!(s.ids.is_some() && !s.graph.is_empty(), "{s:?}");
+}
+
+#[test]
+fn other_groupings_are_refused() {
+    // A list may name a record twice, which SurrealDB counts twice.
+    refused(
+        "SELECT count() FROM [user:1, user:1] GROUP ALL",
+        "GROUP ALL",
+    );
+    refused("SELECT count() FROM $ids GROUP ALL", "GROUP ALL");
+    // SurrealDB 3.3.5 ignores `LIMIT 0` on it, and `START 1` drops the row.
+    refused(
+        "SELECT count() FROM user GROUP ALL LIMIT 1",
+        "function count",
+    );
+    refused("SELECT count(), name FROM user GROUP ALL", "function count");
+    refused(
+        "SELECT math::sum(score) FROM user GROUP ALL",
+        "function math::sum",
+    );
+    refused(
+        "SELECT count(), name FROM user GROUP BY name",
+        "function count",
+    );
+    // Only the view's own query.
+    refused(
+        "SELECT *, (SELECT count() FROM like WHERE post = $parent.id GROUP ALL) AS n FROM post",
+        "function count",
     );
 }
