@@ -1345,7 +1345,9 @@ impl Gen {
         let Ex::Param(name) = self.new_named_param("f", start, params) else {
             unreachable!("a param")
         };
-        q.from = Source::ParamPath(format!("${name}.{field}"));
+        // `?? []` changes nothing there (NONE, NULL and `[]` give no row).
+        let coalesce = if self.p(0.3) { " ?? []" } else { "" };
+        q.from = Source::ParamPath(format!("${name}.{field}{coalesce}"));
     }
 
     /// `LIMIT $w + k`, `START ($w - 1) * m` (outer query only): the same
@@ -1502,7 +1504,12 @@ impl Gen {
             // Values of the rows SSP does not evaluate: membership unchanged.
             let link = if q.table == "t" { "link" } else { "friend" };
             for _ in 0..self.n(1, 2) {
-                let f = match self.n(0, 7) {
+                let f = match self.n(0, 11) {
+                    // Counts and values of subqueries: no records.
+                    8 => "count(SELECT 1 FROM $parent<-r WHERE w > 1) AS cq".to_string(),
+                    9 => "(SELECT VALUE record::id(id) FROM $parent->r->t) AS cv".to_string(),
+                    10 => "count(SELECT * FROM u WHERE owner = $parent.id) AS cq".to_string(),
+                    11 => format!("(SELECT VALUE name FROM u WHERE id = $parent.{link}) AS cv"),
                     0 => "->r->t AS cg".to_string(),
                     1 => "<-r<-u.id AS cg".to_string(),
                     2 => "<-r AS cg".to_string(),
@@ -1690,7 +1697,7 @@ impl Gen {
         }
         // `ONLY` a list fails the query unless exactly one row comes out.
         let one_id = matches!(&q.from, Source::Ids { list: false, .. })
-            || matches!(&q.from, Source::ParamPath(p) if !p.ends_with(".links"));
+            || matches!(&q.from, Source::ParamPath(p) if !p.trim_end_matches(" ?? []").ends_with(".links"));
         let limit_one = matches!(q.limit, Some(Ex::Lit(Value::Number(Number::Int(0 | 1)))));
         if (one_id || (q.from == Source::Table && limit_one)) && self.p(0.3) {
             q.only = true;

@@ -56,7 +56,12 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
         Source::Ids { param: Some(_), .. } => out.push("FROM $ids"),
         Source::Ids { list: true, .. } => out.push("FROM [ids]"),
         Source::Ids { .. } => out.push("FROM id"),
-        Source::ParamPath(_) => out.push("FROM $p.link (a field of a record)"),
+        Source::ParamPath(p) => {
+            out.push("FROM $p.link (a field of a record)");
+            if p.ends_with(" ?? []") {
+                out.push("FROM $p.link ?? []");
+            }
+        }
         Source::Table | Source::Graph(_) | Source::ParentField(_) => {}
     }
     if def.parenthesised() {
@@ -67,6 +72,15 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
     }
     if q.count.is_some() {
         out.push("count() GROUP ALL");
+    }
+    fn sub_values(q: &Query) -> bool {
+        q.computed
+            .iter()
+            .any(|c| c.contains("count(SELECT") || c.contains("(SELECT VALUE"))
+            || q.subs.iter().any(|s| sub_values(&s.q))
+    }
+    if sub_values(q) {
+        out.push("count(SELECT ...), (SELECT VALUE ...) as values");
     }
     fn from_field(q: &Query) -> bool {
         q.subs
@@ -270,6 +284,9 @@ pub(crate) fn flatten_answer(
         sdb::Value::Object(_) | sdb::Value::RecordId(_) if q.only => {
             flatten_row(v, q, out, 0, nested)
         }
+        // `FROM ONLY $f.owner` where the field holds a number: that value,
+        // which is no record.
+        _ if q.only && matches!(q.from, Source::ParamPath(_)) => Ok(()),
         _ => flatten(v, q, out, 0, nested),
     }
 }
@@ -283,7 +300,8 @@ pub(crate) fn flatten_row(
 ) -> Result<(), String> {
     // `SELECT * FROM $parent.link` where the field holds no record: a row
     // of that value, which is no member.
-    if matches!(q.from, Source::ParentField(_))
+    // The same for `FROM $f.link` where the field holds a scalar.
+    if matches!(q.from, Source::ParentField(_) | Source::ParamPath(_))
         && !matches!(row, sdb::Value::Object(o) if matches!(o.get("id"), Some(sdb::Value::RecordId(_))))
     {
         return Ok(());

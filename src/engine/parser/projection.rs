@@ -35,6 +35,42 @@ impl Lower<'_> {
                 alias: alias(self)?,
             });
         }
+        // `count(SELECT 1 FROM $parent<-playing WHERE ...)`, `(SELECT VALUE
+        // record::id(id) FROM $this->wearing->asset)`: numbers or values,
+        // no records, so no members; left unevaluated when they cannot
+        // fail the query.
+        if let Some(q) = computed_subquery_of(&s.expr) {
+            let mut q = q.clone();
+            let value = matches!(q.fields, sql::Fields::Value(_));
+            if value {
+                let sql::Fields::Value(selector) = &q.fields else {
+                    unreachable!("just matched")
+                };
+                if selector.alias.is_some() || !self.plain_value(&selector.expr) {
+                    return Err(self.refuse(
+                        "VALUE",
+                        "SELECT VALUE in a subquery",
+                        "a subquery projection selects records: `(SELECT * FROM ...)`; `SELECT \
+                         VALUE` of a field or of `record::id(id)` is a value SSP leaves as is",
+                    ));
+                }
+                q.fields = sql::Fields::Select(vec![sql::Field::All]);
+            }
+            let query = self.select(q, true)?;
+            if !query.fetch.is_empty() || !query.fetch_nested.is_empty() {
+                return Err(self.refuse(
+                    "FETCH",
+                    "FETCH in a counted subquery",
+                    "a subquery counted or shown as values fetches nothing",
+                ));
+            }
+            if let Some(why) = computed_subquery_refusal(&query) {
+                return Err(self.refuse("(", "subquery value", why));
+            }
+            return Ok(Field::Computed {
+                alias: alias(self)?,
+            });
+        }
         match s.expr {
             sql::Expr::Select(q) => Ok(Field::Subquery {
                 query: Box::new(self.select(*q, true)?),
@@ -109,6 +145,19 @@ impl Lower<'_> {
         }
         self.parts(parts[steps.len()..].to_vec(), "a traversal")?;
         Ok(())
+    }
+
+    /// A value no row can fail on: a field path, or `record::id`/`meta::tb`
+    /// of `id`.
+    fn plain_value(&self, e: &sql::Expr) -> bool {
+        match self.expr(e.clone()) {
+            Ok(Expr::Field(_)) => true,
+            Ok(Expr::Call { func, .. }) => {
+                // The parser takes these of `id` or `$parent.id` only.
+                matches!(func, Function::RecordKey | Function::RecordTable)
+            }
+            _ => false,
+        }
     }
 
     /// The one expression after `SELECT VALUE`. A subquery there would be
@@ -289,6 +338,21 @@ fn traversal_value_of(e: &sql::Expr) -> Option<(Option<&sql::Expr>, &[sql::Part]
             op: sql::BinaryOperator::Inside,
             right,
         } if reads_no_row(left) => graph(right).map(|p| (Some(&**left), p)),
+        _ => None,
+    }
+}
+
+/// The subquery of `count((SELECT ...))`, or a `SELECT VALUE` subquery
+/// (no path after it): values of the row, not records.
+fn computed_subquery_of(e: &sql::Expr) -> Option<&sql::SelectStatement> {
+    match e {
+        sql::Expr::FunctionCall(call) if matches!(&call.receiver, sql::Function::Normal(n) if n.eq_ignore_ascii_case("count")) => {
+            match call.arguments.as_slice() {
+                [sql::Expr::Select(q)] => Some(q),
+                _ => None,
+            }
+        }
+        sql::Expr::Select(q) if matches!(q.fields, sql::Fields::Value(_)) => Some(q),
         _ => None,
     }
 }

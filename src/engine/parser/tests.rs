@@ -1816,3 +1816,47 @@ fn other_groupings_are_refused() {
         "function count",
     );
 }
+
+#[test]
+fn counts_and_values_of_subqueries_are_values_of_the_row() {
+    // MercuryCore's home page: players online, a time window inside.
+    let s = ok(
+        "SELECT id, count(SELECT 1 FROM $parent<-playing WHERE valid AND ping > \
+                time::now() - 35s) AS players FROM place",
+    );
+    assert_eq!(
+        s.fields[1],
+        Field::Computed {
+            alias: Some(vec![PathPart::Field("players".into())])
+        }
+    );
+    let s = ok(
+        "SELECT *, (SELECT VALUE record::id(id) FROM $parent->wearing->asset) AS wearing \
+                FROM user",
+    );
+    assert!(matches!(s.fields[1], Field::Computed { .. }), "{s:?}");
+    // What could fail the query on some data stays out.
+    refused(
+        "SELECT *, count(SELECT * FROM u LIMIT $parent.lim) AS n FROM t",
+        "subquery value",
+    );
+    refused(
+        "SELECT *, (SELECT VALUE string::lowercase(name) FROM u) AS n FROM t",
+        "SELECT VALUE in a subquery",
+    );
+    refused(
+        "SELECT *, count(SELECT * FROM u FETCH owner) AS n FROM t",
+        "FETCH in a counted subquery",
+    );
+}
+
+#[test]
+fn from_a_path_or_nothing_is_the_path() {
+    // `?? []`: NONE, NULL and `[]` give no row either way.
+    let plain = ok("SELECT * FROM $event.tournament_path");
+    assert_eq!(ok("SELECT * FROM $event.tournament_path ?? []"), plain);
+    refused(
+        "SELECT * FROM $event.tournament_path ?? [t:1]",
+        "expression in FROM",
+    );
+}
