@@ -1426,9 +1426,28 @@ impl Gen {
                     .iter()
                     .any(|o| *o == key || o.starts_with(&format!("{key}.")))
             });
-            if !sorted {
+            // `link.*` under its own name is fetched after the sort, which
+            // reads the stored link (see `order_by_computed`): now and then
+            // the order reads a path of it.
+            let own_name = !text.contains(" AS ");
+            if !sorted || own_name {
                 q.key_fns.push(text.to_string());
                 q.fetch_keys.push(key.to_string());
+                if own_name && self.p(0.3) {
+                    // `link.*, link.title`: a path of it, written again.
+                    let f = self.pick(&["name", "score", "title", "friend.name"]);
+                    let at = if self.p(0.5) {
+                        q.key_fns.len()
+                    } else {
+                        q.key_fns.len() - 1
+                    };
+                    q.key_fns.insert(at, format!("{key}.{f}"));
+                }
+                if own_name && self.p(0.4) {
+                    let f = self.pick(&["name", "score", "title"]);
+                    let dir = self.pick(&[Dir::Default, Dir::Asc, Dir::Desc]);
+                    q.order.insert(0, (format!("{key}.{f}"), dir));
+                }
             }
         }
         if self.p(0.12) {

@@ -73,6 +73,24 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
     if q.count.is_some() {
         out.push("count() GROUP ALL");
     }
+    if q.key_fns.iter().any(|k| {
+        k.strip_suffix(".*").is_some_and(|f| {
+            q.order
+                .iter()
+                .any(|(o, _)| o == f || o.starts_with(&format!("{f}.")))
+        })
+    }) {
+        out.push("ORDER BY link.x with link.* shown");
+    }
+    if q.key_fns.iter().any(|k| {
+        k.strip_suffix(".*").is_some_and(|f| {
+            q.key_fns
+                .iter()
+                .any(|o| o.starts_with(&format!("{f}.")) && !o.ends_with(".*"))
+        })
+    }) {
+        out.push("link.* and link.x shown");
+    }
     fn sub_values(q: &Query) -> bool {
         q.computed
             .iter()

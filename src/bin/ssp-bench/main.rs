@@ -150,6 +150,9 @@ fn main() {
     if run("registration") {
         registration(&mut results, mode);
     }
+    if run("clock") {
+        time_windows(&mut results, mode);
+    }
     if run("memory") {
         memory(&mut results, mode);
     }

@@ -600,3 +600,96 @@ pub(crate) fn batch_at_equal_fan_out(results: &mut Results, mode: Mode) {
 }
 
 // ----- end to end -------------------------------------------------------------
+
+/// Time windows (`WHERE ping > time::now() - 35s`): what moving the clock
+/// costs per record whose time came, against what a change costs the same
+/// view. Presence rows are pinged at random instants over a minute, and the
+/// clock then moves a second at a time, so that each step moves the rows
+/// pinged 35 s before; each ping is a change.
+pub(crate) fn time_windows(results: &mut Results, mode: Mode) {
+    let (rows, views) = if mode.smoke {
+        (1_000, 10)
+    } else {
+        (100_000, 100)
+    };
+    let t0 = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
+        .expect("a datetime")
+        .with_timezone(&chrono::Utc);
+    let at = |ms: i64| t0 + chrono::TimeDelta::milliseconds(ms);
+    let mut engine = Engine::new().starting_at(at(60_000));
+    for v in 0..views {
+        engine
+            .register(meta(
+                format!("present{v}"),
+                "SELECT * FROM presence WHERE room = $room AND ping > time::now() - 35s",
+                json!({"room": format!("room:{v}")}),
+            ))
+            .expect("plan");
+    }
+    let mut rng = StdRng::seed_from_u64(7);
+    let ping = |i: usize, ms: i64| {
+        let o = Object::from_pairs(vec![
+            (
+                "room".into(),
+                Value::thing(RecordId::new(
+                    "room",
+                    ssp::engine::value::Key::Int((i % views) as i64),
+                )),
+            ),
+            ("ping".into(), Value::datetime(at(ms))),
+        ]);
+        Change {
+            id: RecordId::new("presence", ssp::engine::value::Key::Int(i as i64)),
+            content: Some(o),
+        }
+    };
+    // Pinged over the minute before the clock: ~58% are present.
+    let load: Vec<Change> = (0..rows)
+        .map(|i| ping(i, rng.random_range(0..60_000)))
+        .collect();
+    for chunk in load.chunks(1000) {
+        engine.apply_batch(chunk);
+    }
+    // The clock moves 1 s at a time for 20 s: each step moves the rows
+    // pinged in one second 35 s before (1/60 of them).
+    let mut moved = 0usize;
+    let started = std::time::Instant::now();
+    for step in 1..=20 {
+        let out = engine.advance_clock(at(60_000 + step * 1_000));
+        moved += out
+            .iter()
+            .map(|d| d.deleted.len() + d.created.len())
+            .sum::<usize>();
+    }
+    let per_flip = started.elapsed().as_secs_f64() * 1e9 / moved.max(1) as f64;
+    results.add(
+        "time window: records moved by 20 clock steps",
+        moved as f64,
+        "records",
+        None,
+    );
+    results.add(
+        "time window: cost per record the clock moves",
+        per_flip,
+        "ns",
+        None,
+    );
+    // A ping is a change: the same view, a record entering or staying.
+    let pings: Vec<Change> = (0..rows / 10)
+        .map(|n| ping(rng.random_range(0..rows), 80_000 + (n % 1_000) as i64))
+        .collect();
+    let t = run_batches(&mut engine, pings, 10);
+    let per_change = t.total.as_secs_f64() * 1e9 / t.changes as f64;
+    results.add(
+        "time window: cost per ping (a change)",
+        per_change,
+        "ns",
+        None,
+    );
+    results.add(
+        "time window: clock move / change",
+        per_flip / per_change.max(1.0),
+        "x",
+        None,
+    );
+}

@@ -836,7 +836,8 @@ fn refuses_several_tables_and_other_targets() {
     assert!(
         matches!(&s.ids, Some(Expr::Param { name, path }) if name == "team" && path.len() == 1)
     );
-    refused("SELECT * FROM $team.players ?? []", "expression in FROM");
+    // (`?? []` is the path itself: `from_a_path_or_nothing_is_the_path`.)
+    refused("SELECT * FROM $team.players ?? $others", "expression in FROM");
     refused(
         "SELECT *, (SELECT * FROM $ids) AS x FROM t",
         "FROM a parameter",
@@ -874,7 +875,8 @@ fn refuses_clauses() {
     refused("SELECT * FROM t TEMPFILES", "TEMPFILES");
     refused("SELECT * FROM t VERSION d'2024-01-01'", "VERSION");
     refused(
-        "SELECT *, (SELECT VALUE id FROM u) AS x FROM t",
+        // (`SELECT VALUE id` is a value: `counts_and_values_of_subqueries_...`.)
+        "SELECT *, (SELECT VALUE id FROM u)[0] AS x FROM t",
         "SELECT VALUE in a subquery",
     );
     refused(

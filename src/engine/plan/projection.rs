@@ -65,7 +65,17 @@ pub fn order_by_computed(select: &Select) -> Option<PlanError> {
     for field in &select.fields {
         // A field list path is its own output name (`SELECT author.name`).
         let (expr, alias) = match field {
-            // Computed whatever their name: `author.*`, `count(<-likes)`.
+            // `out.*` under its own name: SurrealDB fetches the record after
+            // it sorted, so `ORDER BY out.start` sorts as without it, on the
+            // stored `out` with links not followed (measured on 3.3.5:
+            // `ORDER BY out`, `out.start`, ASC and DESC, with record ids,
+            // missing records, arrays, objects and numbers in `out`).
+            Field::LinkAll { field, alias }
+                if alias.as_slice() == [PathPart::Field(field.clone())] =>
+            {
+                continue;
+            }
+            // Computed whatever their name: `author.* AS a`, `count(<-likes)`.
             Field::LinkAll { alias, .. } | Field::Computed { alias: Some(alias) } => {
                 if let Some(o) = select
                     .order
@@ -206,8 +216,22 @@ pub fn fetched_fields(select: &Select) -> Result<Vec<FetchField>, PlanError> {
             continue;
         };
         let overlaps = |p: &[PathPart]| p.starts_with(alias) || alias.starts_with(p);
-        let later = outputs[i + 1..].iter().flatten().any(|p| overlaps(p));
-        let earlier = outputs[..i].iter().flatten().any(|p| overlaps(p));
+        // `out.*, out.start` (playrbase's registrations): a stored path of
+        // the field under its own name writes the value it reads through
+        // the link into the fetched record (its `start` again; for an
+        // array of links, the array of starts into each), never its `id`:
+        // the same records (measured on 3.3.5).
+        let own_name = alias.as_slice() == [PathPart::Field(field.clone())];
+        let same_records = |j: usize| {
+            own_name
+                && matches!(&select.fields[j], Field::Expr { expr: Expr::Field(p), alias: None }
+                    if p.len() > 1
+                        && p[0] == PathPart::Field(field.clone())
+                        && matches!(&p[1], PathPart::Field(x) if x.as_ref() != "id"))
+        };
+        let clash = |j: usize| outputs[j].is_some_and(overlaps) && !same_records(j);
+        let later = (i + 1..select.fields.len()).any(clash);
+        let earlier = (0..i).any(clash);
         if later || earlier || select.omit.iter().any(|p| overlaps(p)) {
             return Err(PlanError::Unsupported(format!(
                 "`{field}.*` where the projection also writes or omits `{}`",
