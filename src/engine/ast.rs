@@ -271,6 +271,25 @@ pub enum Function {
     RecordTable,
 }
 
+impl Expr {
+    /// Whether it reads `time::now()` (see [`Expr::Now`]), its subqueries
+    /// included.
+    pub fn reads_the_clock(&self) -> bool {
+        match self {
+            Expr::Now { .. } => true,
+            Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } | Expr::Traversal(_) => false,
+            Expr::Array(items) | Expr::Call { args: items, .. } => {
+                items.iter().any(Expr::reads_the_clock)
+            }
+            Expr::Not(x) => x.reads_the_clock(),
+            Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
+                lhs.reads_the_clock() || rhs.reads_the_clock()
+            }
+            Expr::Subquery(q) => q.filter.as_ref().is_some_and(Expr::reads_the_clock),
+        }
+    }
+}
+
 impl Function {
     pub fn name(self) -> &'static str {
         match self {

@@ -1456,6 +1456,15 @@ fn edges_of_a_record_that_may_never_have_existed() {
     assert!(e.unsure_cascades(&[del("gplace:8")]).is_empty());
 }
 
+/// `secs` seconds after the start of 2030, where the time-window tests put
+/// the engine's clock.
+fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
+        .expect("a datetime")
+        .with_timezone(&Utc)
+        + chrono::TimeDelta::seconds(secs)
+}
+
 /// A record with a datetime field `field` at `t`, and `kind`.
 fn timed(id: &str, field: &str, t: DateTime<Utc>, kind: &str) -> Change {
     Change {
@@ -1469,10 +1478,7 @@ fn timed(id: &str, field: &str, t: DateTime<Utc>, kind: &str) -> Change {
 
 #[test]
 fn time_windows_move_records_when_their_instant_comes() {
-    let t0 = DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
-        .expect("a datetime")
-        .with_timezone(&Utc);
-    let at = |secs: i64| t0 + chrono::TimeDelta::seconds(secs);
+    let t0 = at(0);
     let mut e = Engine::new();
     e.advance_clock(t0);
     e.apply_batch(&[
@@ -1526,10 +1532,7 @@ fn time_windows_move_records_when_their_instant_comes() {
 
 #[test]
 fn time_windows_follow_records_written_after_the_view() {
-    let t0 = DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
-        .expect("a datetime")
-        .with_timezone(&Utc);
-    let at = |secs: i64| t0 + chrono::TimeDelta::seconds(secs);
+    let t0 = at(0);
     let mut e = Engine::new().starting_at(t0);
     e.register(meta(
         "live",

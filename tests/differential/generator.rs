@@ -1966,14 +1966,7 @@ impl Gen {
         let mut q = Query::empty(table);
         if edges {
             q.from = Source::Graph(self.edges_of_one(params));
-            if self.p(0.5) {
-                let op = self.pick(&[Op::Gt, Op::Le, Op::Ne]);
-                q.cond = Some(Ex::bin(
-                    op,
-                    Ex::Field("w".into()),
-                    Ex::Lit(int(self.n(0, 3))),
-                ));
-            }
+            q.cond = self.edge_weight_cond();
         } else {
             let ctx = Ctx {
                 table,
@@ -1998,8 +1991,8 @@ impl Gen {
         q
     }
 
-    /// `$f->r` / `$f<-r`: the edges of one record, mostly one an edge
-    /// names now.
+    /// `$f->r` / `$f<-r`: the edges of one record, mostly the end of an
+    /// edge there is now, from which it leaves.
     pub(crate) fn edges_of_one(&mut self, params: &mut BTreeMap<String, Value>) -> String {
         let arrow = if self.p(0.5) { "->" } else { "<-" };
         let end = if arrow == "->" { "in" } else { "out" };
@@ -2021,40 +2014,28 @@ impl Gen {
         format!("${name}{arrow}r")
     }
 
+    /// Half the time, a condition on the edges' weight: `w > 2`, ...
+    pub(crate) fn edge_weight_cond(&mut self) -> Option<Ex> {
+        if !self.p(0.5) {
+            return None;
+        }
+        let op = self.pick(&[Op::Gt, Op::Le, Op::Ne]);
+        Some(Ex::bin(
+            op,
+            Ex::Field("w".into()),
+            Ex::Lit(int(self.n(0, 3))),
+        ))
+    }
+
     pub(crate) fn edge_query(&mut self, params: &mut BTreeMap<String, Value>) -> Query {
         let mut q = Query::empty("r");
         if self.p(0.4) {
             // `FROM $f->r` / `$f<-r`: the edges of one record (mostly one
             // an edge names), in id order, under a window.
-            let arrow = if self.p(0.5) { "->" } else { "<-" };
-            // Mostly the end of an edge there is now, from which it leaves.
-            let end = if arrow == "->" { "in" } else { "out" };
-            let ends: Vec<Value> = self
-                .model
-                .iter()
-                .filter(|(k, _)| k.table.as_str() == "r")
-                .filter_map(|(_, o)| o.get(end).cloned())
-                .collect();
-            let start = if !ends.is_empty() && self.p(0.7) {
-                self.pick(&ends)
-            } else {
-                let table = self.pick(&["t", "u"]);
-                Value::thing(self.record_of(table, 0.85))
-            };
-            let Ex::Param(name) = self.new_named_param("f", start, params) else {
-                unreachable!("a param")
-            };
-            q.from = Source::Graph(format!("${name}{arrow}r"));
+            q.from = Source::Graph(self.edges_of_one(params));
             self.window(&mut q, params);
         }
-        if self.p(0.5) {
-            let op = self.pick(&[Op::Gt, Op::Le, Op::Ne]);
-            q.cond = Some(Ex::bin(
-                op,
-                Ex::Field("w".into()),
-                Ex::Lit(int(self.n(0, 3))),
-            ));
-        }
+        q.cond = self.edge_weight_cond();
         for i in 0..self.n(1, 2) as usize {
             let s = self.graph_sub("r", 1, i, params);
             q.subs.push(s);

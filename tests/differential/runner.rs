@@ -635,28 +635,15 @@ impl Runner {
                     // Records reach their instant: views change with no
                     // change to the data, and no version moves.
                     let deltas = engine.advance_clock(clock);
-                    let mut seen = BTreeSet::new();
-                    for d in &deltas {
-                        let Some((di, edges)) = active.get_mut(d.view.as_ref()) else {
-                            return Err(fail(
-                                Kind::Delta,
-                                si,
-                                None,
-                                format!("a clock delta for unknown view {}", d.view),
-                            ));
-                        };
-                        if !seen.insert(d.view.to_string()) || d.is_empty() || !d.updated.is_empty()
-                        {
-                            return Err(fail(
-                                Kind::Delta,
-                                si,
-                                Some(*di),
-                                format!("a clock delta that is twice, empty or updates: {d:?}"),
-                            ));
-                        }
+                    absorb_deltas(&mut active, &deltas, si, |d| {
                         stats.clock_edges += (d.created.len() + d.deleted.len()) as u64;
-                        apply_delta(edges, d).map_err(|e| fail(Kind::Delta, si, Some(*di), e))?;
-                    }
+                        match d.updated.first() {
+                            Some((r, _)) => {
+                                Err(format!("`updated` for {r}, which the clock moved"))
+                            }
+                            None => Ok(()),
+                        }
+                    })?;
                 }
                 Step::Batch(ws) => {
                     let mut changes = Vec::with_capacity(ws.len());
@@ -757,38 +744,12 @@ impl Runner {
                             format!("a batch that changed nothing emitted {deltas:?}"),
                         ));
                     }
-                    let mut seen = BTreeSet::new();
-                    for d in &deltas {
-                        let Some((di, edges)) = active.get_mut(d.view.as_ref()) else {
-                            return Err(fail(
-                                Kind::Delta,
-                                si,
-                                None,
-                                format!("a delta for unknown view {}", d.view),
-                            ));
-                        };
-                        if !seen.insert(d.view.to_string()) {
-                            return Err(fail(
-                                Kind::Delta,
-                                si,
-                                Some(*di),
-                                "two deltas for one view in one batch".into(),
-                            ));
+                    absorb_deltas(&mut active, &deltas, si, |d| {
+                        match d.updated.iter().find(|(r, _)| unchanged.contains(r)) {
+                            Some((r, _)) => Err(format!("`updated` for unchanged {r}")),
+                            None => Ok(()),
                         }
-                        if d.is_empty() {
-                            return Err(fail(Kind::Delta, si, Some(*di), "an empty delta".into()));
-                        }
-                        apply_delta(edges, d).map_err(|e| fail(Kind::Delta, si, Some(*di), e))?;
-                        if let Some((r, _)) = d.updated.iter().find(|(r, _)| unchanged.contains(r))
-                        {
-                            return Err(fail(
-                                Kind::Delta,
-                                si,
-                                Some(*di),
-                                format!("`updated` for unchanged {r}"),
-                            ));
-                        }
-                    }
+                    })?;
                     // The views the engine can no longer keep exact (a
                     // record it cannot tell from an edge, a link it does not
                     // follow): SSP moves them to the re-query tier, which
@@ -914,4 +875,42 @@ fn instant(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .expect("a datetime")
         .with_timezone(&Utc)
+}
+
+/// Applies one step's deltas to the edges they imply, each view's once:
+/// a delta for a view that is not registered, two for one view, an empty
+/// one, one that does not fit the edges so far, or one `check` refuses
+/// fails the step.
+fn absorb_deltas(
+    active: &mut BTreeMap<String, (usize, Edges)>,
+    deltas: &[ViewDelta],
+    si: usize,
+    mut check: impl FnMut(&ViewDelta) -> Result<(), String>,
+) -> Result<(), Failure> {
+    let mut seen = BTreeSet::new();
+    for d in deltas {
+        let Some((di, edges)) = active.get_mut(d.view.as_ref()) else {
+            return Err(fail(
+                Kind::Delta,
+                si,
+                None,
+                format!("a delta for unknown view {}", d.view),
+            ));
+        };
+        let di = Some(*di);
+        if !seen.insert(d.view.to_string()) {
+            return Err(fail(
+                Kind::Delta,
+                si,
+                di,
+                "two deltas for one view in one step".into(),
+            ));
+        }
+        if d.is_empty() {
+            return Err(fail(Kind::Delta, si, di, "an empty delta".into()));
+        }
+        apply_delta(edges, d).map_err(|e| fail(Kind::Delta, si, di, e))?;
+        check(d).map_err(|e| fail(Kind::Delta, si, di, e))?;
+    }
+    Ok(())
 }

@@ -288,7 +288,7 @@ impl Lower<'_> {
             return Err(self.refuse("(", WHAT, SHAPE));
         }
         let filter = cond.map(|c| self.expr(c.0)).transpose()?;
-        if filter.as_ref().is_some_and(reads_the_clock) {
+        if filter.as_ref().is_some_and(Expr::reads_the_clock) {
             // Its value is computed once and bound; no timer moves it.
             return Err(self.refuse(
                 "time::now",
@@ -536,19 +536,5 @@ fn reads_the_row(e: &Expr) -> bool {
         Expr::Subquery(q) => q.filter.as_ref().is_some_and(reads_the_row),
         // From the subquery's own rows.
         Expr::Traversal(_) => false,
-    }
-}
-
-/// Whether `e` reads `time::now()` (see [`Expr::Now`]).
-pub(super) fn reads_the_clock(e: &Expr) -> bool {
-    match e {
-        Expr::Now { .. } => true,
-        Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } | Expr::Traversal(_) => false,
-        Expr::Array(items) | Expr::Call { args: items, .. } => items.iter().any(reads_the_clock),
-        Expr::Not(x) => reads_the_clock(x),
-        Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
-            reads_the_clock(lhs) || reads_the_clock(rhs)
-        }
-        Expr::Subquery(q) => q.filter.as_ref().is_some_and(reads_the_clock),
     }
 }

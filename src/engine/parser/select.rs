@@ -82,12 +82,12 @@ impl Lower<'_> {
             ))
         };
         let exprs = [&select.ids, &select.limit, &select.start];
-        if exprs.into_iter().flatten().any(expr::reads_the_clock) {
+        if exprs.into_iter().flatten().any(Expr::reads_the_clock) {
             return refused();
         }
         for field in &select.fields {
             match field {
-                Field::Expr { expr, .. } if expr::reads_the_clock(expr) => return refused(),
+                Field::Expr { expr, .. } if expr.reads_the_clock() => return refused(),
                 Field::Subquery { query, .. } => self.clock_in_where_only(query)?,
                 _ => {}
             }

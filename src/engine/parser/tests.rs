@@ -837,7 +837,10 @@ fn refuses_several_tables_and_other_targets() {
         matches!(&s.ids, Some(Expr::Param { name, path }) if name == "team" && path.len() == 1)
     );
     // (`?? []` is the path itself: `from_a_path_or_nothing_is_the_path`.)
-    refused("SELECT * FROM $team.players ?? $others", "expression in FROM");
+    refused(
+        "SELECT * FROM $team.players ?? $others",
+        "expression in FROM",
+    );
     refused(
         "SELECT *, (SELECT * FROM $ids) AS x FROM t",
         "FROM a parameter",

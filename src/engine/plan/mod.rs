@@ -338,7 +338,7 @@ impl Planner {
             hidden: select.through.is_some(),
             graph_checks: select.graph_checks.clone(),
             no_edges_in: select.no_edges_in.clone(),
-            clocked: select.filter.as_ref().is_some_and(reads_the_clock),
+            clocked: select.filter.as_ref().is_some_and(Expr::reads_the_clock),
             follows_links: select.filter.as_ref().is_some_and(reads_through_links)
                 || select.order.iter().any(order_fetches),
             link_hops: select
@@ -548,23 +548,6 @@ fn max_hops(e: &Expr) -> usize {
             max_hops(lhs).max(max_hops(rhs))
         }
         Expr::Call { args, .. } => args.iter().map(max_hops).max().unwrap_or(0),
-    }
-}
-
-/// Whether `e` reads `time::now()`.
-fn reads_the_clock(e: &Expr) -> bool {
-    match e {
-        Expr::Now { .. } => true,
-        Expr::Literal(_)
-        | Expr::Field(_)
-        | Expr::Param { .. }
-        | Expr::Subquery(_)
-        | Expr::Traversal(_) => false,
-        Expr::Array(items) | Expr::Call { args: items, .. } => items.iter().any(reads_the_clock),
-        Expr::Not(e) => reads_the_clock(e),
-        Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
-            reads_the_clock(lhs) || reads_the_clock(rhs)
-        }
     }
 }
 
