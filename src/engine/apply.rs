@@ -7,6 +7,16 @@ impl Engine {
     /// that changed. A record changed several times in one batch counts as
     /// one change, from its content before the batch to its last content.
     pub fn apply_batch(&mut self, changes: &[Change]) -> Vec<ViewDelta> {
+        self.apply_with_flips(changes, &[])
+    }
+
+    /// [`Engine::apply_batch`], and `flips`: unchanged records the clock
+    /// reached (see [`Engine::advance_clock`]).
+    pub(super) fn apply_with_flips(
+        &mut self,
+        changes: &[Change],
+        flips: &[RecordId],
+    ) -> Vec<ViewDelta> {
         value::take_link_followed();
         links::take_unknown_tables();
         let noted = self.link_views.len();
@@ -14,7 +24,7 @@ impl Engine {
         let cascaded = self.cascade(changes);
         let changes = cascaded.as_deref().unwrap_or(changes);
         let dependents = self.param_dependents(changes);
-        let (mut out, bumped) = self.apply_batch_inner(changes);
+        let (mut out, bumped) = self.apply_batch_with_flips(changes, flips);
         let followed = value::take_link_followed();
         if !dependents.is_empty() {
             self.refresh_param_views(dependents, &bumped, &mut out);
@@ -75,18 +85,9 @@ impl Engine {
         self.links_not_followed
     }
 
-    /// [`Engine::apply_batch`] without the param paths' refresh; also
-    /// returns the records whose version the batch raised.
-    pub(super) fn apply_batch_inner(
-        &mut self,
-        changes: &[Change],
-    ) -> (Vec<ViewDelta>, AHashSet<RecordId>) {
-        self.apply_batch_with_flips(changes, &[])
-    }
-
-    /// [`Engine::apply_batch_inner`], and `flips`: unchanged records the
-    /// clock reached (see [`Engine::advance_clock`]), evaluated again by
-    /// the nodes that compare with `time::now()`.
+    /// [`Engine::apply_with_flips`] without the param paths' refresh; also
+    /// returns the records whose version the batch raised. `flips` are
+    /// evaluated again by the nodes that compare with `time::now()`.
     pub(super) fn apply_batch_with_flips(
         &mut self,
         changes: &[Change],

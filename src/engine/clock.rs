@@ -210,7 +210,7 @@ impl Engine {
             return Vec::new();
         }
         metrics::counter!("ssp_clock_flips_total").increment(flips.len() as u64);
-        let (out, _) = self.apply_batch_with_flips(&[], &flips);
+        let out = self.apply_with_flips(&[], &flips);
         self.clock.then = to;
         out
     }
