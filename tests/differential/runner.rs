@@ -318,8 +318,10 @@ pub(crate) fn flatten_row(
 ) -> Result<(), String> {
     // `SELECT * FROM $parent.link` where the field holds no record: a row
     // of that value, which is no member.
-    // The same for `FROM $f.link` where the field holds a scalar.
+    // The same for `FROM $f.link` where the field holds a scalar (a record
+    // id is a record: `SELECT VALUE id` rows are ids).
     if matches!(q.from, Source::ParentField(_) | Source::ParamPath(_))
+        && !matches!(row, sdb::Value::RecordId(_))
         && !matches!(row, sdb::Value::Object(o) if matches!(o.get("id"), Some(sdb::Value::RecordId(_))))
     {
         return Ok(());
