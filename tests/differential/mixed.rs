@@ -367,13 +367,7 @@ impl MixedRun<'_> {
         let mut out = BTreeSet::new();
         flatten_answer(&v, &def.q.members_query(), &mut out, &mut 0)?;
         if def.q.count.is_some() {
-            let n = def.count_of(&run(def.sql()).await?)?;
-            if n != Some(out.len()) {
-                return Err(format!(
-                    "SurrealDB counts {n:?}, and {} records are counted",
-                    out.len()
-                ));
-            }
+            def.check_count(&run(def.sql()).await?, &out)?;
         }
         Ok(out)
     }

@@ -650,25 +650,34 @@ impl ViewDef {
         }
     }
 
-    /// A count view's count in SurrealDB's answer `[{ count: n }]`, which
-    /// must be the number of its members.
-    pub(crate) fn count_of(&self, answer: &sdb::Value) -> Result<Option<usize>, String> {
+    /// Checks a count view's answer `[{ count: n }]` (the query itself)
+    /// against its members: `n` must be their number.
+    pub(crate) fn check_count(
+        &self,
+        answer: &sdb::Value,
+        members: &BTreeSet<RecordId>,
+    ) -> Result<(), String> {
         let Some(count) = &self.q.count else {
-            return Ok(None);
+            return Ok(());
         };
         let key = count.alias.unwrap_or("count");
-        match answer {
-            sdb::Value::Array(rows) => match rows.first() {
-                Some(sdb::Value::Object(o)) if rows.len() == 1 => match o.get(key) {
-                    Some(sdb::Value::Number(sdb::Number::Int(n))) => {
-                        Ok(Some(usize::try_from(*n).map_err(|e| e.to_string())?))
-                    }
-                    other => Err(format!("count: {other:?}")),
+        let n = match answer {
+            sdb::Value::Array(rows) if rows.len() == 1 => match rows.first() {
+                Some(sdb::Value::Object(o)) => match o.get(key) {
+                    Some(sdb::Value::Number(sdb::Number::Int(n))) => *n,
+                    other => return Err(format!("count: {other:?}")),
                 },
-                _ => Err(format!("count: {}", sdb::ToSql::to_sql(answer))),
+                _ => return Err(format!("count: {}", sdb::ToSql::to_sql(answer))),
             },
-            _ => Err(format!("count: {}", sdb::ToSql::to_sql(answer))),
+            _ => return Err(format!("count: {}", sdb::ToSql::to_sql(answer))),
+        };
+        if usize::try_from(n) != Ok(members.len()) {
+            return Err(format!(
+                "SurrealDB counts {n}, and {} records are counted: {members:?}",
+                members.len()
+            ));
         }
+        Ok(())
     }
 
     /// One view in ten (ids ending in 3) is written `(SELECT ...)`, which
