@@ -419,6 +419,23 @@ async fn register_in_tier(
             Err(e) => return Err(ApiError::Internal(e.to_string())),
         }
     }
+    // A user function is inlined as the database defines it now (the
+    // engine keeps what it read, for restarts).
+    if calls_user_functions(&meta.sql) {
+        match requery::analyse(&state.db, &meta.sql, &meta.params).await {
+            Ok(reads) => core.pipeline.set_functions(reads.definitions),
+            Err(requery::AnalyseError::Db(e)) if e.is_unavailable() => {
+                return Err(ApiError::NotQueued(format!(
+                    "reading the database's function definitions failed ({e}): the view was \
+                     not registered; retry it"
+                )));
+            }
+            Err(requery::AnalyseError::Db(e)) => return Err(ApiError::Internal(e.to_string())),
+            // Planned without them: the engine refuses the call, and the
+            // re-query tier gives its own reason.
+            Err(requery::AnalyseError::Refused(_)) => {}
+        }
+    }
     // Plan first: an unsupported query is refused before anything happens.
     let planned = core.pipeline.plan(&meta.sql, &meta.params);
     let (tables, requery) = match planned {
@@ -441,6 +458,11 @@ async fn register_in_tier(
     }
     .map_err(pipeline_error)?;
     Ok(())
+}
+
+/// Whether a query's text may call a user function (`fn::name(...)`).
+fn calls_user_functions(sql: &str) -> bool {
+    sql.to_ascii_lowercase().contains("fn::")
 }
 
 /// The re-query tier's plan for a view the engine refused with `refusal`.

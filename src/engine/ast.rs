@@ -210,6 +210,11 @@ pub enum Expr {
         lhs: Box<Expr>,
         rhs: Box<Expr>,
     },
+    /// A path on a computed value: `array::last(content).text`, as the
+    /// body of a user function (see `parser::functions`) may have it. The
+    /// value is taken as SurrealDB takes a path on any value (NONE where
+    /// it leads nowhere).
+    Get { of: Box<Expr>, path: Vec<PathPart> },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -263,6 +268,11 @@ pub enum Function {
     StringSlice,
     /// `array::len(a)`
     ArrayLen,
+    /// `array::first(a)`: NONE for `[]` (SurrealDB fails the query on
+    /// anything but an array).
+    ArrayFirst,
+    /// `array::last(a)`: as `array::first`.
+    ArrayLast,
     /// `record::id(id)` (also `meta::id`): the key of a record id. The parser
     /// takes it only on `id` or `$parent.id`, which always hold a record, so
     /// it never fails as it does in SurrealDB on anything else.
@@ -281,7 +291,7 @@ impl Expr {
             Expr::Array(items) | Expr::Call { args: items, .. } => {
                 items.iter().any(Expr::reads_the_clock)
             }
-            Expr::Not(x) => x.reads_the_clock(),
+            Expr::Not(x) | Expr::Get { of: x, .. } => x.reads_the_clock(),
             Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
                 lhs.reads_the_clock() || rhs.reads_the_clock()
             }
@@ -300,6 +310,8 @@ impl Function {
             Function::StringUppercase => "string::uppercase",
             Function::StringSlice => "string::slice",
             Function::ArrayLen => "array::len",
+            Function::ArrayFirst => "array::first",
+            Function::ArrayLast => "array::last",
             Function::RecordKey => "record::id",
             Function::RecordTable => "record::tb",
         }
@@ -312,6 +324,8 @@ impl Function {
             Function::StringLowercase
             | Function::StringUppercase
             | Function::ArrayLen
+            | Function::ArrayFirst
+            | Function::ArrayLast
             | Function::RecordKey
             | Function::RecordTable => 1,
         }
@@ -327,6 +341,8 @@ impl Function {
             "string::uppercase" => Function::StringUppercase,
             "string::slice" => Function::StringSlice,
             "array::len" => Function::ArrayLen,
+            "array::first" => Function::ArrayFirst,
+            "array::last" => Function::ArrayLast,
             "record::id" | "meta::id" => Function::RecordKey,
             "record::tb" | "meta::tb" | "record::table" => Function::RecordTable,
             _ => return None,

@@ -136,7 +136,7 @@ fn walk(e: &Expr, row: Row<'_>, now: i64, best: &mut Option<i64>) {
                 }
             }
         }
-        Expr::Not(x) => walk(x, row, now, best),
+        Expr::Not(x) | Expr::Get { of: x, .. } => walk(x, row, now, best),
         Expr::Array(items) | Expr::Call { args: items, .. } => {
             items.iter().for_each(|i| walk(i, row, now, best))
         }

@@ -294,6 +294,10 @@ pub fn bind(expr: &Expr, env: &Env<'_>) -> Expr {
             func: *func,
             args: args.iter().map(|e| bind(e, env)).collect(),
         },
+        Expr::Get { of, path } => Expr::Get {
+            of: Box::new(bind(of, env)),
+            path: path.clone(),
+        },
         Expr::Arith { op, lhs, rhs } => {
             let (lhs, rhs) = (bind(lhs, env), bind(rhs, env));
             // Integers only, and no overflow: anything else stays unbound,
@@ -371,6 +375,15 @@ pub fn eval<'a>(expr: &'a Expr, record: Row<'a>) -> Cow<'a, Value> {
         Expr::Call { func, args } => {
             let vals: Vec<Cow<'_, Value>> = args.iter().map(|a| eval(a, record)).collect();
             Cow::Owned(call(*func, &vals))
+        }
+        // As a path on the row: through record links where the engine
+        // follows them.
+        Expr::Get { of, path } => {
+            let base = eval(of, record);
+            Cow::Owned(match record.links {
+                Some(links) => fetch_path(&base, path, links),
+                None => base.get_path(path),
+            })
         }
     }
 }
@@ -525,6 +538,16 @@ fn call(func: Function, args: &[Cow<'_, Value>]) -> Value {
         // functions.
         Function::ArrayLen => match arg(0) {
             Value::Array(a) => Value::Number(Number::Int(a.len() as i64)),
+            _ => Value::None,
+        },
+        // `[]` gives NONE in SurrealDB 3.3.5; a set fails there, as does
+        // anything but an array.
+        Function::ArrayFirst => match arg(0) {
+            Value::Array(a) => a.first().cloned().unwrap_or(Value::None),
+            _ => Value::None,
+        },
+        Function::ArrayLast => match arg(0) {
+            Value::Array(a) => a.last().cloned().unwrap_or(Value::None),
             _ => Value::None,
         },
         // The parser takes these on `id` and `$parent.id` only: a record.

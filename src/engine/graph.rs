@@ -32,6 +32,15 @@ impl Engine {
         &self.relation_tables
     }
 
+    /// User function definitions (`INFO FOR DB`) that queries may inline,
+    /// added to those already known (the caller reads the ones a view's
+    /// text reaches before it registers). A view keeps the plan it was
+    /// registered with; a later view, and every view after a restart, is
+    /// planned with the definitions given last.
+    pub fn set_functions(&mut self, functions: super::parser::Definitions) {
+        self.parsed.set_functions(functions);
+    }
+
     /// Refuses a plan whose traversals reach a table that holds a record
     /// shaped like an edge (see the module documentation).
     pub(super) fn check_graph(&mut self, plan: &Plan) -> Result<(), PlanError> {

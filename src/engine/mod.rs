@@ -231,6 +231,12 @@ pub struct EngineState {
     /// traversals as they were. Absent in older files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub relation_tables: Vec<String>,
+    /// The user functions the views' queries inline, as the database
+    /// defined them when the views registered (see
+    /// [`Engine::set_functions`]): a restart plans the views as they were.
+    /// Absent in older files.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub functions: parser::Definitions,
 }
 
 /// A re-query view as the state file keeps it: what was measured about it
@@ -433,6 +439,9 @@ pub struct EngineDelta {
     /// Always whole: see [`EngineState::relation_tables`].
     #[serde(default)]
     pub relation_tables: Vec<String>,
+    /// Always whole (a few definitions): see [`EngineState::functions`].
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub functions: parser::Definitions,
 }
 
 /// The fewest matches past its end a window with a `LIMIT` keeps. A window

@@ -471,7 +471,7 @@ fn rewrite_expr(
         Expr::Array(items) => items
             .iter_mut()
             .for_each(|i| rewrite_expr(i, params, links, next)),
-        Expr::Not(x) => rewrite_expr(x, params, links, next),
+        Expr::Not(x) | Expr::Get { of: x, .. } => rewrite_expr(x, params, links, next),
         Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
             rewrite_expr(lhs, params, links, next);
             rewrite_expr(rhs, params, links, next);

@@ -24,9 +24,31 @@ const CAPACITY: usize = 1024;
 #[derive(Default)]
 pub(super) struct Parsed {
     texts: AHashMap<Arc<str>, Arc<Select>>,
+    /// The user functions a text may inline: a parse depends on them too,
+    /// so the texts are parsed again when one changes.
+    functions: parser::Definitions,
 }
 
 impl Parsed {
+    /// Adds (or replaces) user function definitions (see
+    /// [`super::Engine::set_functions`]).
+    pub(super) fn set_functions(&mut self, functions: parser::Definitions) {
+        let mut changed = false;
+        for (name, text) in functions {
+            if self.functions.get(&name) != Some(&text) {
+                self.functions.insert(name, text);
+                changed = true;
+            }
+        }
+        if changed {
+            self.texts.clear();
+        }
+    }
+
+    pub(super) fn functions(&self) -> &parser::Definitions {
+        &self.functions
+    }
+
     /// The text parsed and checked as a view's query, or why it is refused.
     /// Only texts that pass are kept: a refusal is rare, and is parsed again
     /// to name its position anew.
@@ -34,7 +56,8 @@ impl Parsed {
         if let Some(s) = self.texts.get(sql) {
             return Ok(s.clone());
         }
-        let select = plan::projection::order_by_renamed(parser::parse_select(sql)?);
+        let select =
+            plan::projection::order_by_renamed(parser::parse_select_with(sql, &self.functions)?);
         if let Some(e) = plan::projection::order_by_computed(&select)
             .or_else(|| plan::projection::fetch_unsupported(&select))
         {

@@ -46,6 +46,7 @@ impl Engine {
             loaded: self.saved_loaded(),
             indexes: self.saved_indexes(),
             relation_tables: self.saved_relations(),
+            functions: self.parsed.functions().clone(),
             ..EngineDelta::default()
         };
         for id in journal.records {
@@ -128,6 +129,7 @@ impl Engine {
             loaded: self.saved_loaded(),
             indexes: self.saved_indexes(),
             relation_tables: self.saved_relations(),
+            functions: self.parsed.functions().clone(),
         }
     }
 
@@ -185,6 +187,7 @@ impl Engine {
             .iter()
             .map(|t| value::TableName::from(t.as_str()))
             .collect();
+        engine.parsed.set_functions(state.functions);
         engine.relation_tables = state
             .relation_tables
             .iter()
@@ -342,6 +345,7 @@ impl EngineState {
             self.loaded = delta.loaded;
             self.indexes = delta.indexes;
             self.relation_tables = delta.relation_tables;
+            self.functions = delta.functions;
         }
         merge(&mut self.records, records, |r| &r.id);
         merge(&mut self.views, views, |v| &v.id);

@@ -141,6 +141,8 @@ struct RawEngineState<'a> {
     indexes: Vec<(String, Vec<crate::engine::value::PathPart>)>,
     #[serde(default)]
     relation_tables: Vec<String>,
+    #[serde(default)]
+    functions: crate::engine::parser::Definitions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +200,7 @@ pub fn restore(path: &Path) -> Result<Option<(StateFile, crate::engine::Engine)>
             loaded: raw.engine.loaded,
             indexes: raw.engine.indexes,
             relation_tables: raw.engine.relation_tables,
+            functions: raw.engine.functions,
         },
     };
     // The log: its records' last word overrides the snapshot's; the rest

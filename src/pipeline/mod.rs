@@ -399,6 +399,18 @@ impl Pipeline {
         }
     }
 
+    /// Tells the engine the user functions a view's text calls, before it
+    /// is planned (see `engine::parser::functions`).
+    pub fn set_functions(&self, functions: crate::engine::parser::Definitions) {
+        if functions.is_empty() {
+            return;
+        }
+        self.engine
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_functions(functions);
+    }
+
     /// The engine's counts, without waiting: while the applier holds the
     /// engine (a batch, a registration over a big table), the counts read
     /// last. `/health` and `/metrics` use this, so that a probe never

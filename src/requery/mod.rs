@@ -68,7 +68,10 @@ pub async fn analyse(
                 .get(&name)
                 .or_else(|| definitions.get(&format!("fn::{name}")));
             match definition {
-                Some(sdb::Value::String(text)) => reads.absorb_function(text)?,
+                Some(sdb::Value::String(text)) => {
+                    reads.absorb_function(text)?;
+                    reads.definitions.insert(name.clone(), text.clone());
+                }
                 _ => {
                     return Err(Refused(format!(
                         "the query calls `fn::{name}`, which the database does not define"

@@ -859,7 +859,7 @@ impl Gen {
         params: &mut BTreeMap<String, Value>,
     ) -> Ex {
         if depth > 0 && self.p(0.45) {
-            match self.weighted(&[40, 40, 10, 10]) {
+            match self.weighted(&[40, 40, 10, 10, 3]) {
                 i @ (0 | 1) => {
                     let op = if i == 0 { Op::And } else { Op::Or };
                     let l = self.cond(ctx, depth - 1, params);
@@ -868,7 +868,9 @@ impl Gen {
                     Ex::Bin(op, Box::new(l), Box::new(r), paren)
                 }
                 2 => Ex::Not(Box::new(self.cond(ctx, depth - 1, params))),
-                _ => Ex::NotFn(Box::new(self.cond(ctx, depth - 1, params))),
+                3 => Ex::NotFn(Box::new(self.cond(ctx, depth - 1, params))),
+                // `fn::not_(cond)`: a condition passed to a user function.
+                _ => Ex::Call("not_", vec![self.cond(ctx, depth - 1, params)]),
             }
         } else {
             self.atom(ctx, params)
@@ -892,6 +894,9 @@ impl Gen {
         if self.p(0.035) {
             return self.value_sub_atom(ctx, params);
         }
+        if self.p(0.04) {
+            return self.fn_atom(ctx, params);
+        }
         if ctx.table != "r" && self.p(0.05) {
             return self.graph_in_atom(params);
         }
@@ -913,7 +918,13 @@ impl Gen {
                         self.operand(v, is_eq_family(op), params)
                     }
                 };
-                let mut e = Ex::bin(op, Ex::Field(f.into()), rhs);
+                // `$this.score`: the row's field, as SurrealDB reads it.
+                let f = if self.p(0.06) {
+                    format!("$this.{f}")
+                } else {
+                    f.to_owned()
+                };
+                let mut e = Ex::bin(op, Ex::Field(f), rhs);
                 if self.p(0.12) {
                     // value op field
                     if let Ex::Bin(_, l, r, _) = &mut e {
@@ -1136,6 +1147,50 @@ impl Gen {
                         )
                     }
                 }
+            }
+        }
+    }
+
+    /// A user function of `runner::FUNCTIONS`, which SSP inlines:
+    /// `fn::eq(score, $p1)`, `fn::unflagged($this)`, `fn::dig(obj) > 2`,
+    /// `fn::starts(title, 'a')`.
+    pub(crate) fn fn_atom(&mut self, ctx: &Ctx, params: &mut BTreeMap<String, Value>) -> Ex {
+        let table = ctx.table;
+        match self.weighted(&[
+            4,
+            3,
+            2,
+            if table == "t" { 3 } else { 0 },
+            if table == "r" { 0 } else { 2 },
+        ]) {
+            i @ (0 | 1) => {
+                let f = self.pick(paths(table));
+                let v = self.value_for(table, f);
+                let rhs = self.operand(v, true, params);
+                let f = if self.p(0.3) {
+                    format!("$this.{f}")
+                } else {
+                    f.to_owned()
+                };
+                let name = if i == 0 { "eq" } else { "ne" };
+                Ex::Call(name, vec![Ex::Field(f), rhs])
+            }
+            2 => Ex::Call("unflagged", vec![Ex::Field("$this".into())]),
+            3 => {
+                let (name, path) = self.pick(&[("dig", "obj.b"), ("lastc", "obj.c.d")]);
+                let op = self.pick(CMP_OPS);
+                let v = self.value_for(table, path);
+                let rhs = self.operand(v, is_eq_family(op), params);
+                Ex::bin(op, Ex::Call(name, vec![Ex::Field("obj".into())]), rhs)
+            }
+            _ => {
+                let prefix = string(self.pick(PREFIXES));
+                let arg = if self.p(0.3) {
+                    self.new_param(prefix, params)
+                } else {
+                    Ex::Lit(prefix)
+                };
+                Ex::Call("starts", vec![Ex::Field("title".into()), arg])
             }
         }
     }
@@ -1977,7 +2032,13 @@ impl Gen {
                 let depth = self.weighted(&[50, 35, 15]) as u32;
                 q.cond = Some(self.cond(&ctx, depth, params));
             }
-            let arg = self.p(0.4).then(|| self.atom(&ctx, params));
+            // Not `$this`: SurrealDB refuses it in a `GROUP` select's
+            // projection (the engine leaves such a view to it).
+            let arg = self.p(0.4).then(|| self.atom(&ctx, params)).filter(|a| {
+                let mut text = String::new();
+                a.render(&mut text);
+                !text.contains("$this")
+            });
             q.count = Some(Count {
                 arg,
                 alias: self.p(0.3).then_some("n"),

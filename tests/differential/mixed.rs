@@ -100,7 +100,7 @@ impl MixedRun<'_> {
     async fn steps(&mut self, stats: &mut MixedStats) -> Result<(), Failure> {
         let surreal = |si: usize, e: String| fail(Kind::Surreal, si, None, e);
         self.db
-            .run(DbQuery::new(crate::runner::SCHEMA))
+            .run(DbQuery::new(crate::runner::schema()))
             .await
             .map_err(|e| surreal(0, e.to_string()))?;
         for (si, step) in self.case.steps.iter().enumerate() {

@@ -80,6 +80,9 @@ pub(crate) enum Ex {
     Graph(String),
     /// `time::now()` and what follows it (`" - 1d"`, see `CLOCK_OFFSETS`).
     Now((&'static str, i64)),
+    /// `fn::name(args)`: a user function of `runner::FUNCTIONS`, which SSP
+    /// inlines.
+    Call(&'static str, Vec<Ex>),
 }
 
 impl Ex {
@@ -162,6 +165,18 @@ impl Ex {
                 out.push_str("time::now()");
                 out.push_str(shift);
             }
+            Ex::Call(name, args) => {
+                out.push_str("fn::");
+                out.push_str(name);
+                out.push('(');
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    a.render(out);
+                }
+                out.push(')');
+            }
             Ex::Arith(op, l, r) => {
                 out.push('(');
                 l.render(out);
@@ -193,6 +208,7 @@ impl Ex {
                 l.params(out);
                 r.params(out);
             }
+            Ex::Call(_, args) => args.iter().for_each(|a| a.params(out)),
         }
     }
 

@@ -34,7 +34,7 @@ pub(crate) fn repro(seed: u64, index: u64, case: &Case, f: &Failure, runs: usize
     let _ = writeln!(
         s,
         "REMOVE TABLE IF EXISTS t; REMOVE TABLE IF EXISTS u; REMOVE TABLE IF EXISTS r;\n{}",
-        crate::runner::SCHEMA
+        crate::runner::schema()
     );
     for (i, step) in case.steps.iter().enumerate() {
         match step {

@@ -142,6 +142,7 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
             Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) | Ex::Arith(_, l, r) => {
                 value_sub(l) || value_sub(r)
             }
+            Ex::Call(_, args) => args.iter().any(value_sub),
             Ex::Lit(_) | Ex::Field(_) | Ex::Param(_) | Ex::Graph(_) | Ex::Now(_) => false,
         }
     }
@@ -159,6 +160,7 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
             Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) | Ex::Arith(_, l, r) => {
                 graph_in(l) || graph_in(r)
             }
+            Ex::Call(_, args) => args.iter().any(graph_in),
             Ex::Lit(_) | Ex::Field(_) | Ex::Param(_) | Ex::ValueSub(_, _, None) | Ex::Now(_) => {
                 false
             }
@@ -167,10 +169,34 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
     fn graphs_in(q: &Query) -> bool {
         q.cond.as_ref().is_some_and(graph_in) || q.subs.iter().any(|s| graphs_in(&s.q))
     }
+    /// Whether `q` or a subquery has an expression `pred` holds for.
+    fn any_ex(q: &Query, pred: &dyn Fn(&Ex) -> bool) -> bool {
+        fn walk(e: &Ex, pred: &dyn Fn(&Ex) -> bool) -> bool {
+            pred(e)
+                || match e {
+                    Ex::Not(e) | Ex::NotFn(e) | Ex::KeyFn(_, e) | Ex::Slice(e, ..) => walk(e, pred),
+                    Ex::ValueSub(_, _, Some(e)) => walk(e, pred),
+                    Ex::Bin(_, l, r, _) | Ex::StartsWith(l, r) | Ex::Arith(_, l, r) => {
+                        walk(l, pred) || walk(r, pred)
+                    }
+                    Ex::Call(_, args) => args.iter().any(|a| walk(a, pred)),
+                    _ => false,
+                }
+        }
+        q.cond.as_ref().is_some_and(|c| walk(c, pred)) || q.subs.iter().any(|s| any_ex(&s.q, pred))
+    }
     fn computes(q: &Query) -> bool {
         !q.computed.is_empty() || q.subs.iter().any(|s| computes(&s.q))
     }
-    let checks: [(&'static str, bool); 20] = [
+    let checks: [(&'static str, bool); 22] = [
+        (
+            "fn:: (a user function, inlined)",
+            any_ex(q, &|e| matches!(e, Ex::Call(..))),
+        ),
+        (
+            "$this.path",
+            any_ex(q, &|e| matches!(e, Ex::Field(f) if f.starts_with("$this"))),
+        ),
         (
             "a computed value (traversal, count, subquery path)",
             computes(q),
@@ -421,9 +447,43 @@ pub(crate) fn written_subs(q: &Query) -> Vec<&Sub> {
 }
 
 /// The tables of a case: `t` and `u`, and `r`, whose records are edges
-/// between them (`TYPE RELATION`).
-pub(crate) const SCHEMA: &str =
+/// between them (`TYPE RELATION`); then [`FUNCTIONS`] (see [`schema`]).
+const TABLES: &str =
     "DEFINE TABLE t SCHEMALESS; DEFINE TABLE u SCHEMALESS; DEFINE TABLE r TYPE RELATION;";
+
+/// The user functions views call (`Ex::Call`), which SSP inlines.
+pub(crate) const FUNCTIONS: &[&str] = &[
+    // `fn::eq(score, 3)`, `fn::ne($this.name, $p1)`: a comparison, and one
+    // through a nested call.
+    "DEFINE FUNCTION OVERWRITE fn::eq($a: any, $b: any) { RETURN $a = $b; };",
+    "DEFINE FUNCTION OVERWRITE fn::ne($a: any, $b: any) { RETURN !fn::eq($a, $b); };",
+    // `fn::unflagged($this)`: the row itself as an argument.
+    "DEFINE FUNCTION OVERWRITE fn::unflagged($r: object) { RETURN !$r.flag; };",
+    // A path on a function's value (never failing: of an array literal).
+    "DEFINE FUNCTION OVERWRITE fn::dig($o: any) { RETURN array::first([$o]).b; };",
+    "DEFINE FUNCTION OVERWRITE fn::lastc($o: any) { RETURN array::last([1, $o]).c.d; };",
+    // Typed params (`title` is always a string).
+    "DEFINE FUNCTION OVERWRITE fn::starts($s: string, $p: string) { RETURN string::starts_with($s, $p); };",
+    "DEFINE FUNCTION OVERWRITE fn::not_($x: any) { RETURN !$x; };",
+];
+
+/// The schema of a case: its tables and functions.
+pub(crate) fn schema() -> String {
+    format!("{TABLES} {}", FUNCTIONS.join(" "))
+}
+
+/// [`FUNCTIONS`], as the engine is given them (SSP reads them with `INFO
+/// FOR DB`).
+pub(crate) fn functions() -> ssp::engine::parser::Definitions {
+    FUNCTIONS
+        .iter()
+        .map(|text| {
+            let rest = text.split("fn::").nth(1).unwrap_or_default();
+            let name = rest.split('(').next().unwrap_or_default().to_owned();
+            (name, (*text).to_owned())
+        })
+        .collect()
+}
 
 /// How a write with content `c` is made, as an app makes it, and the
 /// content to bind as `$c`; the SurrealQL then reads the record back
@@ -494,7 +554,10 @@ impl Runner {
     pub(crate) async fn reset(&self) -> Result<(), String> {
         let mut r = self
             .db
-            .query(format!("REMOVE TABLE IF EXISTS t; REMOVE TABLE IF EXISTS u; REMOVE TABLE IF EXISTS r; {SCHEMA}"))
+            .query(format!(
+                "REMOVE TABLE IF EXISTS t; REMOVE TABLE IF EXISTS u; REMOVE TABLE IF EXISTS r; {}",
+                schema()
+            ))
             .await
             .map_err(|e| e.to_string())?;
         let errors = r.take_errors();
@@ -618,6 +681,7 @@ impl Runner {
             std::sync::Arc::from("r"),
         ]);
         engine.set_relation_tables([std::sync::Arc::from("r")].into());
+        engine.set_functions(functions());
         // View id -> (definition index, edges implied by the deltas so far).
         let mut active: BTreeMap<String, (usize, Edges)> = BTreeMap::new();
         // Every record's content as the engine was given it, and its version.

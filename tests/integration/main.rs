@@ -11,6 +11,7 @@ mod cli;
 mod cluster;
 mod connection;
 mod corpus;
+mod functions;
 mod fuzz_bodies;
 mod graph;
 mod hardening;

@@ -13,6 +13,11 @@ impl Lower<'_> {
     pub(super) fn expr(&self, e: sql::Expr) -> PResult<Expr> {
         match e {
             sql::Expr::Literal(l) => self.literal(l),
+            sql::Expr::Param(p) if p.as_str().eq_ignore_ascii_case("this") => Err(self.refuse(
+                "$this",
+                "`$this` (the whole record)",
+                "SSP reads fields of the current record: `$this.field`, or `field`",
+            )),
             sql::Expr::Param(p) => Ok(Expr::Param {
                 name: p.as_str().to_owned(),
                 path: Vec::new(),
@@ -198,10 +203,11 @@ impl Lower<'_> {
         let rhs = match right {
             sql::Expr::Select(q) if membership => self.value_subquery(*q)?,
             sql::Expr::Idiom(i)
-                if membership && matches!(i.0.first(), Some(sql::Part::Graph(_))) =>
+                if membership
+                    && matches!(of_the_row(i.clone()).0.first(), Some(sql::Part::Graph(_))) =>
             {
                 Expr::Traversal(self.graph_steps(
-                    &i.0,
+                    &of_the_row(i).0,
                     "a traversal is `->edge` or `->edge->table`, or the same with `<-`",
                 )?)
             }
@@ -318,7 +324,7 @@ impl Lower<'_> {
 
     /// A path: of the row (`a.b[0]`) or of a `$param` (`$parent.author`).
     fn idiom(&self, i: sql::Idiom) -> PResult<Expr> {
-        let mut parts = i.0.into_iter();
+        let mut parts = of_the_row(i).0.into_iter();
         match parts.next() {
             Some(sql::Part::Field(name)) => {
                 let mut path = vec![PathPart::Field(name.as_str().into())];
@@ -334,6 +340,20 @@ impl Lower<'_> {
                 "path on a subquery",
                 "field paths are supported only on fields and $params",
             )),
+            // `array::last(content).text`: a path on a function's value.
+            Some(sql::Part::Start(start @ sql::Expr::FunctionCall(_)))
+                if parts.as_slice().iter().all(|p| {
+                    matches!(p, sql::Part::Field(_) | sql::Part::First)
+                        || matches!(p, sql::Part::Value(sql::Expr::Literal(sql::Literal::Integer(n))) if *n >= 0)
+                }) && parts.len() > 0 =>
+            {
+                let of = self.expr(start)?;
+                let path = self.parts(parts.collect(), "a function result")?;
+                Ok(Expr::Get {
+                    of: Box::new(of),
+                    path,
+                })
+            }
             Some(sql::Part::Start(start)) => {
                 // Lowered first, so that what SSP refuses inside is named.
                 let what = match self.expr(start)? {
@@ -432,7 +452,10 @@ impl Lower<'_> {
     fn call(&self, call: sql::FunctionCall) -> PResult<Expr> {
         let name = match &call.receiver {
             sql::Function::Normal(name) => name.to_lowercase(),
-            sql::Function::Custom(name) => format!("fn::{}", name.to_lowercase()),
+            sql::Function::Custom(name) => {
+                let body = self.inline(name, call.arguments)?;
+                return self.expr(body);
+            }
             sql::Function::Script(_) => {
                 return Err(self.refuse(
                     "FUNCTION",
@@ -520,6 +543,24 @@ impl Lower<'_> {
     }
 }
 
+/// A path of the current record written from `$this` (`$this.name`,
+/// `$this<-owns<-user`) as the path itself (`name`, `<-owns<-user`):
+/// SurrealDB's `$this` in `WHERE`, the projection and `ORDER BY` is the
+/// record they are evaluated on (measured on 3.3.5, in subqueries too). A
+/// function body inlined with `$this` for an argument reads it so.
+pub(super) fn of_the_row(i: sql::Idiom) -> sql::Idiom {
+    match i.0.as_slice() {
+        [
+            sql::Part::Start(sql::Expr::Param(p)),
+            sql::Part::Field(_) | sql::Part::Graph(_),
+            ..,
+        ] if p.as_str().eq_ignore_ascii_case("this") => {
+            sql::Idiom(i.0.into_iter().skip(1).collect())
+        }
+        _ => i,
+    }
+}
+
 /// Whether `e` reads the row a subquery is evaluated for.
 fn reads_the_row(e: &Expr) -> bool {
     match e {
@@ -528,7 +569,7 @@ fn reads_the_row(e: &Expr) -> bool {
         }
         Expr::Literal(_) | Expr::Field(_) | Expr::Now { .. } => false,
         Expr::Array(items) => items.iter().any(reads_the_row),
-        Expr::Not(x) => reads_the_row(x),
+        Expr::Not(x) | Expr::Get { of: x, .. } => reads_the_row(x),
         Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
             reads_the_row(lhs) || reads_the_row(rhs)
         }

@@ -34,11 +34,13 @@ use super::ast::{ArithOp, BinOp, Expr, Field, Function, GraphStep, Order, Select
 use super::value::{Key, Number, PathPart, RecordId, Value};
 
 mod expr;
+mod functions;
 mod literal;
 mod locate;
 mod projection;
 mod select;
 
+pub use functions::Definitions;
 use locate::Source;
 
 /// Why a query was refused: a syntax error (from SurrealDB) or a construct SSP
@@ -63,9 +65,17 @@ pub struct ParseError {
 /// `;`) that SurrealDB 3.3.5 accepts and that uses only the supported subset
 /// (see the module documentation).
 pub fn parse_select(sql: &str) -> Result<Select, ParseError> {
+    parse_select_with(sql, &Definitions::new())
+}
+
+/// [`parse_select`], with the database's user functions to inline where
+/// the query calls them (see [`functions`]).
+pub fn parse_select_with(sql: &str, functions: &Definitions) -> Result<Select, ParseError> {
     let ast = parse_with_surrealdb(sql)?;
     let lower = Lower {
         src: Source::new(sql),
+        functions,
+        inlined: std::cell::Cell::new(0),
     };
     lower.query(ast)
 }
@@ -120,9 +130,13 @@ fn snippet_location(snippet: &str) -> Option<(usize, usize)> {
     Some((line.trim().parse().ok()?, column.trim().parse().ok()?))
 }
 
-/// The lowering of one query: the text, kept to place refusals.
+/// The lowering of one query: the text, kept to place refusals, and the
+/// user functions it may inline.
 struct Lower<'a> {
     src: Source<'a>,
+    functions: &'a Definitions,
+    /// User function calls inlined so far (see [`functions`]).
+    inlined: std::cell::Cell<usize>,
 }
 
 type PResult<T> = Result<T, ParseError>;

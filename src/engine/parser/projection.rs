@@ -17,7 +17,8 @@ impl Lower<'_> {
             .collect()
     }
 
-    fn field(&self, s: sql::field::Selector) -> PResult<Field> {
+    fn field(&self, mut s: sql::field::Selector) -> PResult<Field> {
+        s.expr = self.inline_top(s.expr)?;
         let alias = s.alias;
         let alias = |l: &Self| -> PResult<Option<Vec<PathPart>>> {
             alias
@@ -409,7 +410,7 @@ fn computed_subquery_refusal(q: &Select) -> Option<&'static str> {
             Expr::Call { .. } | Expr::Arith { .. } | Expr::Subquery(_) | Expr::Traversal(_) => true,
             Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } | Expr::Now { .. } => false,
             Expr::Array(items) => items.iter().any(calls),
-            Expr::Not(e) => calls(e),
+            Expr::Not(e) | Expr::Get { of: e, .. } => calls(e),
             Expr::Binary { lhs, rhs, .. } => calls(lhs) || calls(rhs),
         }
     }

@@ -274,6 +274,11 @@ impl Lower<'_> {
         }
         let counted = match call.arguments.first() {
             None => None,
+            // SurrealDB refuses `$this` there ("no defined document" in a
+            // `GROUP` select): left to it.
+            Some(e) if functions::reads_param(&surrealdb::types::ToSql::to_sql(e), "this") => {
+                return None;
+            }
             Some(e) => Some(self.expr(e.clone()).ok()?),
         };
         let name = match &selector.alias {
@@ -387,6 +392,13 @@ impl Lower<'_> {
         let first = parts.next();
         let rest: Vec<sql::Part> = parts.collect();
         let name = match first {
+            // In a subquery's `FROM`, `$this` is still the record of the
+            // query around it, `$parent` (measured on 3.3.5).
+            Some(sql::Part::Start(sql::Expr::Param(p)))
+                if nested && p.as_str().eq_ignore_ascii_case("this") =>
+            {
+                "parent".to_owned()
+            }
             Some(sql::Part::Start(sql::Expr::Param(p))) => p.as_str().to_owned(),
             Some(sql::Part::Graph(_)) => {
                 return Err(self.refuse(
@@ -521,20 +533,20 @@ impl Lower<'_> {
     }
 
     /// The value of `LIMIT` or `START`: a non-negative int literal or a
-    /// `$param`, or (outside subqueries, where it is bound once from the
-    /// view's params) `+`, `-`, `*` of those.
+    /// `$param`, or `+`, `-`, `*` of those, bound once from the view's
+    /// params (so, in a subquery, of no `$parent`).
     fn count(&self, e: sql::Expr, clause: &str, nested: bool) -> PResult<Expr> {
         let refusal = || {
             self.refuse(
                 clause,
                 &format!("{clause} expression"),
                 &format!(
-                    "{clause} takes a non-negative integer literal or a $parameter (or, in the \
-                     outer query, + - * of those)"
+                    "{clause} takes a non-negative integer literal or a $parameter, or + - * of \
+                     those (in a subquery, of no `$parent`)"
                 ),
             )
         };
-        if nested {
+        if nested && !matches!(e, sql::Expr::Binary { .. }) {
             // What a subquery's window says is evaluated per row: the
             // expression is read as any other, then checked.
             return match self.expr(e)? {
@@ -557,10 +569,19 @@ impl Lower<'_> {
                     sql::BinaryOperator::Multiply => ArithOp::Mul,
                     _ => return Err(refusal()),
                 };
+                let lhs = self.count(*left, clause, nested)?;
+                let rhs = self.count(*right, clause, nested)?;
+                // A subquery's window is checked once per view (see
+                // `Plan::validate`): arithmetic bound from the view's
+                // params only (each side was checked the same way).
+                let of_parent = |e: &Expr| matches!(e, Expr::Param { name, .. } if name.eq_ignore_ascii_case("parent"));
+                if nested && (of_parent(&lhs) || of_parent(&rhs)) {
+                    return Err(refusal());
+                }
                 Ok(Expr::Arith {
                     op,
-                    lhs: Box::new(self.count(*left, clause, nested)?),
-                    rhs: Box::new(self.count(*right, clause, nested)?),
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
                 })
             }
             _ => Err(refusal()),

@@ -1427,7 +1427,7 @@ fn value_omit_only_and_record_targets() {
 }
 
 #[test]
-fn arithmetic_in_the_outer_window_only() {
+fn arithmetic_in_windows_of_view_params() {
     let s = ok("SELECT * FROM t LIMIT 50 START ($page - 1) * 50");
     assert!(matches!(
         s.start,
@@ -1447,9 +1447,14 @@ fn arithmetic_in_the_outer_window_only() {
     refused("SELECT * FROM t LIMIT $n / 2", "LIMIT expression");
     refused("SELECT * FROM t LIMIT 10 ..", "LIMIT expression");
     refused("SELECT * FROM t LIMIT $n + 'a'", "LIMIT expression");
+    let s = ok("SELECT *, (SELECT * FROM u LIMIT $n + 1 START ($p - 1) * 2) AS x FROM t");
+    let Field::Subquery { query, .. } = &s.fields[1] else {
+        panic!("a subquery projection")
+    };
+    assert!(matches!(query.limit, Some(Expr::Arith { .. })));
     refused(
-        "SELECT *, (SELECT * FROM u LIMIT $n + 1) AS x FROM t",
-        "arithmetic operator `+`",
+        "SELECT *, (SELECT * FROM u LIMIT $parent.n + 1) AS x FROM t",
+        "LIMIT expression",
     );
     refused("SELECT * FROM t WHERE a + 1 = 2", "arithmetic operator `+`");
 }
@@ -1615,10 +1620,6 @@ fn uncorrelated_value_subqueries_on_the_right_of_in() {
             "subquery inside an expression",
         ),
         // The row's value would differ per row.
-        (
-            "SELECT * FROM t WHERE a IN (SELECT VALUE id FROM u WHERE o = $this.id)",
-            "correlated subquery inside an expression",
-        ),
         (
             "SELECT *, (SELECT * FROM u WHERE id IN (SELECT VALUE id FROM v WHERE w = $parent.id)) AS s FROM t",
             "correlated subquery inside an expression",
@@ -1864,4 +1865,111 @@ fn from_a_path_or_nothing_is_the_path() {
         "SELECT * FROM $event.tournament_path ?? [t:1]",
         "expression in FROM",
     );
+}
+
+/// `$this` is the record being evaluated, in a subquery its own row
+/// (measured on 3.3.5): its paths are the row's fields.
+#[test]
+fn this_is_the_row() {
+    assert_eq!(
+        ok(
+            "SELECT * FROM t WHERE !$this.private AND a IN (SELECT VALUE id FROM u WHERE o = $this.id)"
+        ),
+        ok("SELECT * FROM t WHERE !private AND a IN (SELECT VALUE id FROM u WHERE o = id)"),
+    );
+    assert_eq!(
+        ok("SELECT *, $this.a.b AS x FROM t WHERE $u IN $this<-owns<-user"),
+        ok("SELECT *, a.b AS x FROM t WHERE $u IN <-owns<-user"),
+    );
+    // In a subquery's FROM, the record of the query around it.
+    assert_eq!(
+        ok("SELECT *, (SELECT VALUE id FROM $this->w->a) AS x FROM t"),
+        ok("SELECT *, (SELECT VALUE id FROM $parent->w->a) AS x FROM t"),
+    );
+    refused(
+        "SELECT * FROM t WHERE $this = 1",
+        "`$this` (the whole record)",
+    );
+}
+
+fn defs(texts: &[&str]) -> Definitions {
+    texts
+        .iter()
+        .map(|t| {
+            let name = t.split("fn::").nth(1).unwrap().split('(').next().unwrap();
+            (name.to_owned(), t.to_string())
+        })
+        .collect()
+}
+
+/// A user function is its body with its arguments in place, as SurrealDB
+/// evaluates it on the caller's row.
+#[test]
+fn user_functions_are_inlined() {
+    let f = defs(&[
+        "DEFINE FUNCTION fn::search($q: string, $m: string) { RETURN string::contains(string::lowercase($m), string::lowercase($q)); }",
+        "DEFINE FUNCTION fn::visible($t: any) { RETURN !$t.private AND !$t.deleted; }",
+        "DEFINE FUNCTION fn::current($c: any) { RETURN array::last($c).text }",
+        "DEFINE FUNCTION fn::owns($t: object, $u: any) { RETURN $u IN $t<-owns<-user; }",
+        "DEFINE FUNCTION fn::outer($x: any) { RETURN fn::visible($x) AND $flag; }",
+    ]);
+    let with = |sql: &str| parse_select_with(sql, &f).expect(sql);
+    assert_eq!(
+        with("SELECT * FROM t WHERE fn::search($query, name)"),
+        ok(
+            "SELECT * FROM t WHERE string::contains(string::lowercase(name), string::lowercase($query))"
+        ),
+    );
+    assert_eq!(
+        with("SELECT * FROM t WHERE fn::visible($this)"),
+        ok("SELECT * FROM t WHERE !private AND !deleted"),
+    );
+    assert_eq!(
+        with("SELECT * FROM t WHERE fn::outer($this.inner)"),
+        ok("SELECT * FROM t WHERE !inner.private AND !inner.deleted AND $flag"),
+    );
+    assert_eq!(
+        with("SELECT * FROM t WHERE fn::owns($this, $me)"),
+        ok("SELECT * FROM t WHERE $me IN <-owns<-user"),
+    );
+    let s = with("SELECT id, fn::current($this.content) AS c FROM t");
+    let Field::Expr {
+        expr: Expr::Get { of, path },
+        ..
+    } = &s.fields[1]
+    else {
+        panic!("a path on array::last: {:?}", s.fields[1])
+    };
+    assert!(matches!(
+        **of,
+        Expr::Call {
+            func: Function::ArrayLast,
+            ..
+        }
+    ));
+    assert_eq!(path, &vec![PathPart::Field("text".into())]);
+}
+
+#[test]
+fn user_functions_that_would_change_meaning_are_refused() {
+    let f = defs(&[
+        "DEFINE FUNCTION fn::sub($x: any) { RETURN $x IN (SELECT VALUE id FROM u WHERE o = $x); }",
+        "DEFINE FUNCTION fn::int($x: int) { RETURN $x > 1; }",
+        "DEFINE FUNCTION fn::ret($x: any) -> bool { RETURN $x; }",
+        "DEFINE FUNCTION fn::two($x: any) { LET $y = $x; RETURN $y; }",
+        "DEFINE FUNCTION fn::par($x: any) { RETURN $x = $parent.id; }",
+        "DEFINE FUNCTION fn::me($x: any) { RETURN fn::me($x); }",
+    ]);
+    let refused_with = |sql: &str, why: &str| {
+        let e = parse_select_with(sql, &f).expect_err(sql);
+        assert!(e.message.contains(why), "{sql}: {}", e.message);
+    };
+    refused_with("SELECT * FROM t WHERE fn::sub(a)", "inside a subquery");
+    refused_with("SELECT * FROM t WHERE fn::int(a)", "coerced to `int`");
+    refused_with("SELECT * FROM t WHERE fn::ret(a)", "coerces its result");
+    refused_with("SELECT * FROM t WHERE fn::two(a)", "one expression");
+    refused_with("SELECT * FROM t WHERE fn::par(a)", "`$parent`");
+    refused_with("SELECT * FROM t WHERE fn::me(a)", "calls per query at most");
+    refused_with("SELECT * FROM t WHERE fn::nope(a)", "defines no `fn::nope`");
+    refused_with("SELECT * FROM t WHERE fn::sub(1, 2)", "takes 1 arguments");
 }

@@ -475,7 +475,7 @@ fn collect_params(e: &Expr, out: &mut Vec<(String, Vec<PathPart>)>) {
         | Expr::Traversal(_)
         | Expr::Now { .. } => {}
         Expr::Array(items) => items.iter().for_each(|i| collect_params(i, out)),
-        Expr::Not(x) => collect_params(x, out),
+        Expr::Not(x) | Expr::Get { of: x, .. } => collect_params(x, out),
         Expr::Binary { lhs, rhs, .. } => {
             collect_params(lhs, out);
             collect_params(rhs, out);
@@ -548,6 +548,14 @@ fn max_hops(e: &Expr) -> usize {
             max_hops(lhs).max(max_hops(rhs))
         }
         Expr::Call { args, .. } => args.iter().map(max_hops).max().unwrap_or(0),
+        // The value may be a record id whose fields the path reads.
+        Expr::Get { of, path } => {
+            max_hops(of)
+                + path
+                    .iter()
+                    .filter(|p| matches!(p, PathPart::Field(_)))
+                    .count()
+        }
     }
 }
 
@@ -566,6 +574,9 @@ fn reads_through_links(e: &Expr) -> bool {
             reads_through_links(lhs) || reads_through_links(rhs)
         }
         Expr::Call { args, .. } => args.iter().any(reads_through_links),
+        Expr::Get { of, path } => {
+            reads_through_links(of) || path.iter().any(|p| matches!(p, PathPart::Field(_)))
+        }
     }
 }
 

@@ -338,7 +338,7 @@ pub fn lowered_ends(select: &Select, out: &mut Vec<(String, String)>) {
             Expr::Array(items) | Expr::Call { args: items, .. } => {
                 items.iter().for_each(|i| expr(i, out))
             }
-            Expr::Not(x) => expr(x, out),
+            Expr::Not(x) | Expr::Get { of: x, .. } => expr(x, out),
             Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
                 expr(lhs, out);
                 expr(rhs, out);
@@ -505,7 +505,7 @@ fn lower_row_expr(
         Expr::Literal(_) | Expr::Field(_) | Expr::Param { .. } | Expr::Now { .. } => Ok(()),
         Expr::Array(items) => items.iter_mut().try_for_each(again),
         Expr::Call { args, .. } => args.iter_mut().try_for_each(again),
-        Expr::Not(x) => again(x),
+        Expr::Not(x) | Expr::Get { of: x, .. } => again(x),
         Expr::Binary { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
             again(lhs)?;
             again(rhs)
@@ -712,6 +712,10 @@ fn through_field(e: Expr, to: &str) -> Expr {
         Expr::Call { func, args } => Expr::Call {
             func,
             args: args.into_iter().map(|a| through_field(a, to)).collect(),
+        },
+        Expr::Get { of, path } => Expr::Get {
+            of: again(of),
+            path,
         },
     }
 }
