@@ -422,18 +422,15 @@ async fn register_in_tier(
     // A user function is inlined as the database defines it now (the
     // engine keeps what it read, for restarts).
     if calls_user_functions(&meta.sql) {
-        match requery::analyse(&state.db, &meta.sql, &meta.params).await {
-            Ok(reads) => core.pipeline.set_functions(reads.definitions),
-            Err(requery::AnalyseError::Db(e)) if e.is_unavailable() => {
+        match requery::function_definitions(&state.db, &meta.sql).await {
+            Ok(definitions) => core.pipeline.set_functions(definitions),
+            Err(e) if e.is_unavailable() => {
                 return Err(ApiError::NotQueued(format!(
                     "reading the database's function definitions failed ({e}): the view was \
                      not registered; retry it"
                 )));
             }
-            Err(requery::AnalyseError::Db(e)) => return Err(ApiError::Internal(e.to_string())),
-            // Planned without them: the engine refuses the call, and the
-            // re-query tier gives its own reason.
-            Err(requery::AnalyseError::Refused(_)) => {}
+            Err(e) => return Err(ApiError::Internal(e.to_string())),
         }
     }
     // Plan first: an unsupported query is refused before anything happens.

@@ -35,10 +35,6 @@ pub struct Reads {
     pub functions: BTreeSet<String>,
     /// Params the query reads (without `$`).
     pub params: BTreeSet<String>,
-    /// The definitions (`DEFINE FUNCTION` text) of the user functions the
-    /// query reaches, by name without `fn::`; filled by
-    /// [`super::analyse`].
-    pub definitions: std::collections::BTreeMap<String, String>,
 }
 
 /// Why the re-query tier cannot take a query either.

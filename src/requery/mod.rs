@@ -17,7 +17,7 @@
 
 pub mod deps;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use surrealdb::types as sdb;
@@ -48,15 +48,7 @@ pub async fn analyse(
     if reads.functions.is_empty() {
         return Ok(reads);
     }
-    let mut response = db.run(Query::new("INFO FOR DB")).await?;
-    let info: sdb::Value = response.take(0)?;
-    let definitions = match info {
-        sdb::Value::Object(mut o) => match o.remove("functions") {
-            Some(sdb::Value::Object(f)) => f,
-            _ => sdb::Object::new(),
-        },
-        _ => sdb::Object::new(),
-    };
+    let definitions = defined_functions(db).await?;
     let mut done = BTreeSet::new();
     loop {
         let pending: Vec<String> = reads.functions.difference(&done).cloned().collect();
@@ -64,15 +56,9 @@ pub async fn analyse(
             return Ok(reads);
         }
         for name in pending {
-            let definition = definitions
-                .get(&name)
-                .or_else(|| definitions.get(&format!("fn::{name}")));
-            match definition {
-                Some(sdb::Value::String(text)) => {
-                    reads.absorb_function(text)?;
-                    reads.definitions.insert(name.clone(), text.clone());
-                }
-                _ => {
+            match definitions.get(&name) {
+                Some(text) => reads.absorb_function(text)?,
+                None => {
                     return Err(Refused(format!(
                         "the query calls `fn::{name}`, which the database does not define"
                     ))
@@ -82,6 +68,67 @@ pub async fn analyse(
             done.insert(name);
         }
     }
+}
+
+/// Every user function the database defines: its `DEFINE FUNCTION` text
+/// by name without `fn::` (`INFO FOR DB`).
+async fn defined_functions(db: &Db) -> Result<BTreeMap<String, String>, DbError> {
+    let mut response = db.run(Query::new("INFO FOR DB")).await?;
+    let info: sdb::Value = response.take(0)?;
+    let sdb::Value::Object(mut info) = info else {
+        return Ok(BTreeMap::new());
+    };
+    let Some(sdb::Value::Object(functions)) = info.remove("functions") else {
+        return Ok(BTreeMap::new());
+    };
+    Ok(functions
+        .into_iter()
+        .filter_map(|(name, text)| match text {
+            sdb::Value::String(text) => {
+                let name = name.strip_prefix("fn::").unwrap_or(&name).to_owned();
+                Some((name, text))
+            }
+            _ => None,
+        })
+        .collect())
+}
+
+/// The definitions of the user functions `sql` names, and of those their
+/// bodies name, for the incremental tier to inline (see
+/// `engine::parser::functions`). Names are read from the text, so a name
+/// in a string literal costs one definition more, nothing else; a name the
+/// database does not define is left out (the engine then refuses the call).
+pub async fn function_definitions(
+    db: &Db,
+    sql: &str,
+) -> Result<crate::engine::parser::Definitions, DbError> {
+    let defined = defined_functions(db).await?;
+    let mut out = crate::engine::parser::Definitions::new();
+    let mut pending = function_names(sql);
+    while let Some(name) = pending.pop() {
+        if out.contains_key(&name) {
+            continue;
+        }
+        if let Some(text) = defined.get(&name) {
+            pending.extend(function_names(text));
+            out.insert(name, text.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The names after each `fn::` in `text` (`fn::a::b(` gives `a::b`).
+fn function_names(text: &str) -> Vec<String> {
+    text.match_indices("fn::")
+        .map(|(at, _)| {
+            let rest = &text[at + 4..];
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(rest.len());
+            rest[..end].trim_end_matches(':').to_owned()
+        })
+        .filter(|n| !n.is_empty())
+        .collect()
 }
 
 /// How a view enters the re-query tier: why the incremental tier did not
@@ -253,6 +300,15 @@ fn answer_of(result: sdb::Value) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn function_names_are_read_from_the_text() {
+        assert_eq!(
+            function_names("SELECT fn::a(x), fn::team::b_c($y) FROM t WHERE fn::a(1)"),
+            ["a", "team::b_c", "a"]
+        );
+        assert!(function_names("SELECT * FROM fn").is_empty());
+    }
 
     fn rid(t: &str, k: i64) -> sdb::Value {
         sdb::Value::RecordId(sdb::RecordId::new(t, k))
