@@ -420,18 +420,16 @@ async fn register_in_tier(
         }
     }
     // A user function is inlined as the database defines it now (the
-    // engine keeps what it read, for restarts).
-    if calls_user_functions(&meta.sql) {
-        match requery::function_definitions(&state.db, &meta.sql).await {
-            Ok(definitions) => core.pipeline.set_functions(definitions),
-            Err(e) if e.is_unavailable() => {
-                return Err(ApiError::NotQueued(format!(
-                    "reading the database's function definitions failed ({e}): the view was \
-                     not registered; retry it"
-                )));
-            }
-            Err(e) => return Err(ApiError::Internal(e.to_string())),
+    // engine keeps what it read, for restarts). No read without `fn::`.
+    match requery::function_definitions(&state.db, &meta.sql).await {
+        Ok(definitions) => core.pipeline.set_functions(definitions),
+        Err(e) if e.is_unavailable() => {
+            return Err(ApiError::NotQueued(format!(
+                "reading the database's function definitions failed ({e}): the view was not \
+                 registered; retry it"
+            )));
         }
+        Err(e) => return Err(ApiError::Internal(e.to_string())),
     }
     // Plan first: an unsupported query is refused before anything happens.
     let planned = core.pipeline.plan(&meta.sql, &meta.params);
@@ -455,11 +453,6 @@ async fn register_in_tier(
     }
     .map_err(pipeline_error)?;
     Ok(())
-}
-
-/// Whether a query's text may call a user function (`fn::name(...)`).
-fn calls_user_functions(sql: &str) -> bool {
-    sql.to_ascii_lowercase().contains("fn::")
 }
 
 /// The re-query tier's plan for a view the engine refused with `refusal`.

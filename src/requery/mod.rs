@@ -98,13 +98,17 @@ async fn defined_functions(db: &Db) -> Result<BTreeMap<String, String>, DbError>
 /// `engine::parser::functions`). Names are read from the text, so a name
 /// in a string literal costs one definition more, nothing else; a name the
 /// database does not define is left out (the engine then refuses the call).
+/// A text that names none costs no read.
 pub async fn function_definitions(
     db: &Db,
     sql: &str,
 ) -> Result<crate::engine::parser::Definitions, DbError> {
-    let defined = defined_functions(db).await?;
     let mut out = crate::engine::parser::Definitions::new();
     let mut pending = function_names(sql);
+    if pending.is_empty() {
+        return Ok(out);
+    }
+    let defined = defined_functions(db).await?;
     while let Some(name) = pending.pop() {
         if out.contains_key(&name) {
             continue;
@@ -117,9 +121,12 @@ pub async fn function_definitions(
     Ok(out)
 }
 
-/// The names after each `fn::` in `text` (`fn::a::b(` gives `a::b`).
+/// The names after each `fn::` (any case, as SurrealDB reads the prefix)
+/// in `text` (`fn::a::b(` gives `a::b`).
 fn function_names(text: &str) -> Vec<String> {
-    text.match_indices("fn::")
+    // ASCII lowercasing keeps every byte offset.
+    text.to_ascii_lowercase()
+        .match_indices("fn::")
         .map(|(at, _)| {
             let rest = &text[at + 4..];
             let end = rest
@@ -307,6 +314,7 @@ mod tests {
             function_names("SELECT fn::a(x), fn::team::b_c($y) FROM t WHERE fn::a(1)"),
             ["a", "team::b_c", "a"]
         );
+        assert_eq!(function_names("SELECT FN::Ab(1) FROM t"), ["Ab"]);
         assert!(function_names("SELECT * FROM fn").is_empty());
     }
 

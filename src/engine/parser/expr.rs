@@ -13,11 +13,9 @@ impl Lower<'_> {
     pub(super) fn expr(&self, e: sql::Expr) -> PResult<Expr> {
         match e {
             sql::Expr::Literal(l) => self.literal(l),
-            sql::Expr::Param(p) if p.as_str().eq_ignore_ascii_case("this") => Err(self.refuse(
-                "$this",
-                "`$this` (the whole record)",
-                "SSP reads fields of the current record: `$this.field`, or `field`",
-            )),
+            sql::Expr::Param(p) if p.as_str().eq_ignore_ascii_case("this") => {
+                Err(self.this_alone())
+            }
             sql::Expr::Param(p) => Ok(Expr::Param {
                 name: p.as_str().to_owned(),
                 path: Vec::new(),
@@ -70,6 +68,14 @@ impl Lower<'_> {
                 ))
             }
         }
+    }
+
+    fn this_alone(&self) -> ParseError {
+        self.refuse(
+            "$this",
+            "`$this` (the whole record)",
+            "SSP reads fields of the current record: `$this.field`, or `field`",
+        )
     }
 
     pub(super) fn subquery_in_expression(&self) -> ParseError {
@@ -200,14 +206,17 @@ impl Lower<'_> {
         }
         let lhs = self.expr(left)?;
         let membership = matches!(op, BinOp::Inside | BinOp::NotInside);
+        let right = match right {
+            sql::Expr::Idiom(i) => sql::Expr::Idiom(of_the_row(i)),
+            e => e,
+        };
         let rhs = match right {
             sql::Expr::Select(q) if membership => self.value_subquery(*q)?,
             sql::Expr::Idiom(i)
-                if membership
-                    && matches!(of_the_row(i.clone()).0.first(), Some(sql::Part::Graph(_))) =>
+                if membership && matches!(i.0.first(), Some(sql::Part::Graph(_))) =>
             {
                 Expr::Traversal(self.graph_steps(
-                    &of_the_row(i).0,
+                    &i.0,
                     "a traversal is `->edge` or `->edge->table`, or the same with `<-`",
                 )?)
             }
@@ -331,6 +340,13 @@ impl Lower<'_> {
                 path.extend(self.parts(parts.collect(), "a field")?);
                 Ok(Expr::Field(path))
             }
+            // `$this[0]` and the like: `$this` other than before a field
+            // or a traversal (see `of_the_row`).
+            Some(sql::Part::Start(sql::Expr::Param(p)))
+                if p.as_str().eq_ignore_ascii_case("this") =>
+            {
+                Err(self.this_alone())
+            }
             Some(sql::Part::Start(sql::Expr::Param(p))) => Ok(Expr::Param {
                 name: p.as_str().to_owned(),
                 path: self.parts(parts.collect(), "a parameter")?,
@@ -340,13 +356,9 @@ impl Lower<'_> {
                 "path on a subquery",
                 "field paths are supported only on fields and $params",
             )),
-            // `array::last(content).text`: a path on a function's value.
-            Some(sql::Part::Start(start @ sql::Expr::FunctionCall(_)))
-                if parts.as_slice().iter().all(|p| {
-                    matches!(p, sql::Part::Field(_) | sql::Part::First)
-                        || matches!(p, sql::Part::Value(sql::Expr::Literal(sql::Literal::Integer(n))) if *n >= 0)
-                }) && parts.len() > 0 =>
-            {
+            // `array::last(content).text`: a path on a function's value
+            // (`parts` refuses the parts SSP does not follow).
+            Some(sql::Part::Start(start @ sql::Expr::FunctionCall(_))) if parts.len() > 0 => {
                 let of = self.expr(start)?;
                 let path = self.parts(parts.collect(), "a function result")?;
                 Ok(Expr::Get {
