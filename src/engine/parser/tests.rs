@@ -1890,6 +1890,10 @@ fn this_is_the_row() {
         "SELECT * FROM t WHERE $this = 1",
         "`$this` (the whole record)",
     );
+    refused(
+        "SELECT * FROM t WHERE $this[0] = 1",
+        "`$this` (the whole record)",
+    );
 }
 
 fn defs(texts: &[&str]) -> Definitions {
