@@ -1546,3 +1546,34 @@ fn time_windows_follow_records_written_after_the_view() {
     let out = e.advance_clock(at(86_410));
     assert_eq!(of(&out, "live").2, s(&["sess:1"]));
 }
+
+/// A path on a function's value reads through record links as a path on
+/// the row does (`array::first([link]).name` is `link.name`, measured on
+/// 3.3.5), when the view registers and when the linked record changes.
+#[test]
+fn a_path_on_a_function_value_follows_links() {
+    let mut e = Engine::new();
+    e.apply_batch(&[
+        put_linked("u:1", json!({"name": "ann"}), &[]),
+        put_linked("u:2", json!({"name": "bob"}), &[]),
+        put_linked("t:1", json!({}), &[("link", "u:1")]),
+        put_linked("t:2", json!({}), &[("link", "u:2")]),
+    ]);
+    let view = meta(
+        "n",
+        "SELECT * FROM t WHERE array::first([link]).name = 'ann'",
+        json!({}),
+    );
+    match e.register(view.clone()) {
+        Err(EngineError::NeedsTables(t)) => assert_eq!(t, [Arc::<str>::from("u")]),
+        other => panic!("u is not loaded yet: {other:?}"),
+    }
+    e.mark_loaded(&[Arc::from("u")]);
+    e.register(view).expect("u is loaded");
+    assert_eq!(ids(&e, "n"), s(&["t:1"]));
+    let out = e.apply_batch(&[put_linked("u:2", json!({"name": "ann"}), &[])]);
+    assert_eq!(of(&out, "n").0, s(&["t:2"]));
+    let out = e.apply_batch(&[del("u:1")]);
+    assert_eq!(of(&out, "n").2, s(&["t:1"]));
+    assert!(e.take_link_views().is_empty(), "every link was followed");
+}

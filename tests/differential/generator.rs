@@ -1160,7 +1160,7 @@ impl Gen {
             4,
             3,
             2,
-            if table == "t" { 3 } else { 0 },
+            if table == "t" { 5 } else { 0 },
             if table == "r" { 0 } else { 2 },
         ]) {
             i @ (0 | 1) => {
@@ -1176,12 +1176,18 @@ impl Gen {
                 Ex::Call(name, vec![Ex::Field(f), rhs])
             }
             2 => Ex::Call("unflagged", vec![Ex::Field("$this".into())]),
+            // `fn::dig(obj)` is `array::first([obj]).b`: `obj.b`.
             3 => {
-                let (name, path) = self.pick(&[("dig", "obj.b"), ("lastc", "obj.c.d")]);
+                let (name, arg, path) = self.pick(&[
+                    ("dig", "obj", "obj.b"),
+                    ("lastc", "obj", "obj.c.d"),
+                    ("linkname", "link", "link.name"),
+                    ("linkname", "link", "link.name"),
+                ]);
                 let op = self.pick(CMP_OPS);
                 let v = self.value_for(table, path);
                 let rhs = self.operand(v, is_eq_family(op), params);
-                Ex::bin(op, Ex::Call(name, vec![Ex::Field("obj".into())]), rhs)
+                Ex::bin(op, Ex::Call(name, vec![Ex::Field(arg.into())]), rhs)
             }
             _ => {
                 let prefix = string(self.pick(PREFIXES));
@@ -1938,12 +1944,14 @@ impl Gen {
     ) -> Sub {
         let alias = format!("g{depth}{nth}");
         let arrow = if self.p(0.5) { "->" } else { "<-" };
+        // In a subquery's `FROM`, `$this` is the row around it, as `$parent`.
+        let from = if self.p(0.15) { "$this" } else { "$parent" };
         let mut index = None;
         if parent == "r" {
             let table = self.pick(&["t", "u"]);
             let mut q = Query::empty(table);
             self.projection(&mut q);
-            q.from = Source::Graph(format!("$parent{arrow}{table}"));
+            q.from = Source::Graph(format!("{from}{arrow}{table}"));
             if self.p(0.7) {
                 index = Some(0);
             }
@@ -1953,7 +1961,7 @@ impl Gen {
             let table: &'static str = self.pick(&["t", "u"]);
             let mut q = Query::empty(table);
             self.projection(&mut q);
-            q.from = Source::Graph(format!("$parent{arrow}r{arrow}{table}"));
+            q.from = Source::Graph(format!("{from}{arrow}r{arrow}{table}"));
             if self.p(0.5) {
                 let ctx = Ctx {
                     table,
@@ -1969,7 +1977,7 @@ impl Gen {
             return Sub { q, index, alias };
         }
         let mut q = Query::empty("r");
-        q.from = Source::Graph(format!("$parent{arrow}r"));
+        q.from = Source::Graph(format!("{from}{arrow}r"));
         if self.p(0.5) {
             let op = self.pick(&[Op::Gt, Op::Le, Op::Eq, Op::Ne]);
             q.cond = Some(Ex::bin(

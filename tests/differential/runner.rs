@@ -188,7 +188,7 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
     fn computes(q: &Query) -> bool {
         !q.computed.is_empty() || q.subs.iter().any(|s| computes(&s.q))
     }
-    let checks: [(&'static str, bool); 22] = [
+    let checks: [(&'static str, bool); 23] = [
         (
             "fn:: (a user function, inlined)",
             any_ex(q, &|e| matches!(e, Ex::Call(..))),
@@ -198,6 +198,13 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
             any_ex(q, &|e| matches!(e, Ex::Field(f) if f.starts_with("$this"))),
         ),
         (
+            "FROM $this->r... in a subquery",
+            q.subs
+                .iter()
+                .chain(q.subs.iter().flat_map(|s| s.q.subs.iter()))
+                .any(|s| matches!(&s.q.from, Source::Graph(g) if g.starts_with("$this"))),
+        ),
+        (
             "a computed value (traversal, count, subquery path)",
             computes(q),
         ),
@@ -205,7 +212,7 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
         ("$x IN ->r->t (from the row)", graphs_in(q)),
         (
             "FROM $f->r",
-            matches!(&q.from, Source::Graph(g) if !g.starts_with("$parent")),
+            matches!(&q.from, Source::Graph(g) if !g.starts_with("$parent") && !g.starts_with("$this")),
         ),
         ("$parent->r->t (the records of edges)", traverses(true)),
         ("$parent->r (edges)", traverses(false)),
@@ -462,6 +469,8 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     // A path on a function's value (never failing: of an array literal).
     "DEFINE FUNCTION OVERWRITE fn::dig($o: any) { RETURN array::first([$o]).b; };",
     "DEFINE FUNCTION OVERWRITE fn::lastc($o: any) { RETURN array::last([1, $o]).c.d; };",
+    // ... and through a record link (`link.name`).
+    "DEFINE FUNCTION OVERWRITE fn::linkname($o: any) { RETURN array::first([$o]).name; };",
     // Typed params (`title` is always a string).
     "DEFINE FUNCTION OVERWRITE fn::starts($s: string, $p: string) { RETURN string::starts_with($s, $p); };",
     "DEFINE FUNCTION OVERWRITE fn::not_($x: any) { RETURN !$x; };",
