@@ -145,9 +145,20 @@ pub enum Field {
     /// only that element of the subquery's result does.
     Subquery {
         query: Box<Select>,
-        index: Option<usize>,
+        index: Option<Pick>,
         alias: Option<Vec<PathPart>>,
     },
+}
+
+/// Which one element of a subquery's result a projection keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Pick {
+    /// `[n]` (`[0]` also as `.first()`).
+    At(usize),
+    /// `[$]`: the last element. The planner reads it as `[0]` of the
+    /// reversed order (see `plan::Planner`), so it is kept only where
+    /// the whole result is the window: no `LIMIT` or `START`.
+    Last,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -201,6 +201,11 @@ impl Node {
 pub struct SortPart {
     pub value: Value,
     pub descending: bool,
+    /// Set on the last part of a [`Plan::ids_descending`] entry (a part of
+    /// its own, NONE, when the plan has no `ORDER BY`): ties break by
+    /// record id descending. It lives here, in padding, rather than in
+    /// every entry.
+    pub ids_descending: bool,
 }
 
 /// A match's place in result order: its `ORDER BY` values, then its id, so
@@ -221,20 +226,32 @@ impl SortEntry {
         content: &Value,
         links: &dyn super::eval::Links,
     ) -> SortEntry {
+        let mut key: Vec<SortPart> = plan
+            .order
+            .iter()
+            .map(|(path, desc, fetch)| {
+                let links = if *fetch { links } else { &super::eval::NoFetch };
+                SortPart {
+                    value: Row::linked(id, content, Some(links))
+                        .get_path(path)
+                        .into_owned(),
+                    descending: *desc,
+                    ids_descending: false,
+                }
+            })
+            .collect();
+        if plan.ids_descending {
+            match key.last_mut() {
+                Some(last) => last.ids_descending = true,
+                None => key.push(SortPart {
+                    value: Value::None,
+                    descending: false,
+                    ids_descending: true,
+                }),
+            }
+        }
         SortEntry {
-            key: plan
-                .order
-                .iter()
-                .map(|(path, desc, fetch)| {
-                    let links = if *fetch { links } else { &super::eval::NoFetch };
-                    SortPart {
-                        value: Row::linked(id, content, Some(links))
-                            .get_path(path)
-                            .into_owned(),
-                        descending: *desc,
-                    }
-                })
-                .collect(),
+            key: key.into_boxed_slice(),
             id: id.clone(),
         }
     }
@@ -249,7 +266,11 @@ impl Ord for SortEntry {
                 return o;
             }
         }
-        self.id.cmp(&other.id)
+        let ids = self.id.cmp(&other.id);
+        match self.key.last() {
+            Some(p) if p.ids_descending => ids.reverse(),
+            _ => ids,
+        }
     }
 }
 

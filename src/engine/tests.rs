@@ -157,6 +157,44 @@ fn cases_8_to_11_subquery_records() {
 }
 
 #[test]
+fn the_last_row_of_a_subquery_moves_when_the_order_does() {
+    // MercuryCore's forum: the latest post of each category.
+    let mut e = Engine::new();
+    e.apply_batch(&[
+        put("cat:1", json!({"name": "general"})),
+        put("post:1", json!({"cat": "cat:1", "at": 1})),
+        put("post:2", json!({"cat": "cat:1", "at": 3})),
+        put("post:3", json!({"cat": "cat:1", "at": 2})),
+    ]);
+    let sql = "SELECT *, (SELECT * FROM post WHERE cat = $parent.id ORDER BY at)[$] AS latest \
+               FROM cat";
+    e.register(meta("v", sql, json!({}))).unwrap();
+    assert_eq!(ids(&e, "v"), s(&["cat:1", "post:2"]));
+    // A tie on `at` is broken by id, ascending, so the last is the greater.
+    let out = e.apply_batch(&[put("post:0", json!({"cat": "cat:1", "at": 3}))]);
+    assert!(of(&out, "v").0.is_empty(), "post:0 sorts before post:2");
+    let out = e.apply_batch(&[put("post:4", json!({"cat": "cat:1", "at": 3}))]);
+    assert_eq!(of(&out, "v"), (s(&["post:4"]), vec![], s(&["post:2"])));
+    // The last one leaves: the one before it moves in.
+    e.apply_batch(&[del("post:4"), del("post:2")]);
+    assert_eq!(ids(&e, "v"), s(&["cat:1", "post:0"]));
+    // Descending: the last is the lowest; without ORDER BY, the greatest id.
+    let sql = "SELECT *, (SELECT * FROM post WHERE cat = $parent.id ORDER BY at DESC)[$] AS first \
+               FROM cat";
+    e.register(meta("d", sql, json!({}))).unwrap();
+    assert_eq!(ids(&e, "d"), s(&["cat:1", "post:1"]));
+    let sql = "SELECT *, (SELECT * FROM post WHERE cat = $parent.id)[$] AS first FROM cat";
+    e.register(meta("n", sql, json!({}))).unwrap();
+    assert_eq!(ids(&e, "n"), s(&["cat:1", "post:3"]));
+    // The last row of a cut window is the re-query tier's.
+    let sql = "SELECT *, (SELECT * FROM post WHERE cat = $parent.id LIMIT 2)[$] AS l FROM cat";
+    assert!(matches!(
+        e.register(meta("w", sql, json!({}))),
+        Err(EngineError::Plan(plan::PlanError::Unsupported(_)))
+    ));
+}
+
+#[test]
 fn case_12_top_k() {
     let mut e = Engine::new();
     e.register(meta(

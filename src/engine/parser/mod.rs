@@ -30,7 +30,7 @@
 
 use surrealdb_sql as sql;
 
-use super::ast::{ArithOp, BinOp, Expr, Field, Function, GraphStep, Order, Select};
+use super::ast::{ArithOp, BinOp, Expr, Field, Function, GraphStep, Order, Pick, Select};
 use super::value::{Key, Number, PathPart, RecordId, Value};
 
 mod expr;

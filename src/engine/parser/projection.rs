@@ -196,9 +196,10 @@ impl Lower<'_> {
         let mut rest = rest.into_iter();
         let index = match rest.next() {
             None => None,
+            Some(sql::Part::Last) => Some(Pick::Last),
             Some(p @ (sql::Part::Value(_) | sql::Part::First)) => {
                 match self.parts(vec![p], "a subquery")?.as_slice() {
-                    [PathPart::Index(i)] => Some(*i),
+                    [PathPart::Index(i)] => Some(Pick::At(*i)),
                     _ => None,
                 }
             }

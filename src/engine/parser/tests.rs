@@ -168,7 +168,7 @@ fn contract_thread_query() {
     else {
         panic!("not a subquery: {:?}", s.fields[1]);
     };
-    assert_eq!(*index, Some(0));
+    assert_eq!(*index, Some(Pick::At(0)));
     assert_eq!(
         alias.as_deref(),
         Some(&[PathPart::Field("author".into())][..])
@@ -281,7 +281,7 @@ fn nested_subqueries_and_optional_index() {
     assert_eq!(query.order.len(), 1);
     let Field::Subquery {
         query: inner,
-        index: Some(0),
+        index: Some(Pick::At(0)),
         ..
     } = &query.fields[1]
     else {
@@ -293,11 +293,22 @@ fn nested_subqueries_and_optional_index() {
     assert!(matches!(
         s.fields[0],
         Field::Subquery {
-            index: Some(2),
+            index: Some(Pick::At(2)),
             alias: None,
             ..
         }
     ));
+    // `[$]`, the last row; a path after it is a value of the row.
+    let s = ok("SELECT (SELECT * FROM u WHERE t = $parent.id ORDER BY at)[$] AS latest FROM t");
+    assert!(matches!(
+        s.fields[0],
+        Field::Subquery {
+            index: Some(Pick::Last),
+            ..
+        }
+    ));
+    let s = ok("SELECT (SELECT * FROM u WHERE t = $parent.id)[$].name AS latest FROM t");
+    assert!(matches!(s.fields[0], Field::Computed { .. }));
 }
 
 // --- FROM ------------------------------------------------------------------
@@ -1485,7 +1496,7 @@ fn traversals_from_parent_in_subqueries() {
     let Field::Subquery { query, index, .. } = &q.fields[1] else {
         panic!("a subquery")
     };
-    assert_eq!(*index, Some(0));
+    assert_eq!(*index, Some(Pick::At(0)));
     assert_eq!(
         query.graph,
         vec![

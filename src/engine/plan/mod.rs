@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::ast::{BinOp, Expr, Field, Select};
+use super::ast::{BinOp, Expr, Field, Pick, Select};
 use super::eval::{Env, bind, may_fetch};
 pub mod projection;
 pub mod resolve;
@@ -32,9 +32,13 @@ pub struct Plan {
     /// `ORDER BY` terms: path, descending, and whether the path is read
     /// through links (see [`super::ast::Order::fetch`]).
     pub order: Vec<(Vec<PathPart>, bool, bool)>,
+    /// Ties in `order` break by record id descending, not ascending: the
+    /// plan of a `(SELECT ...)[$]`, whose `order` is the select's reversed.
+    pub ids_descending: bool,
     pub limit: Option<Expr>,
     pub start: Option<Expr>,
-    /// `(SELECT ...)[n]`: only the n-th element of the window is included.
+    /// `(SELECT ...)[n]`: only the n-th element of the window is included
+    /// (`[$]` is `[0]` of the reversed order, see `ids_descending`).
     pub element: Option<usize>,
     pub subplans: Vec<Arc<Plan>>,
     pub index_term: Option<IndexTerm>,
@@ -195,6 +199,7 @@ impl Plan {
                 rhs: Box::new(target.clone()),
             }),
             order: Vec::new(),
+            ids_descending: false,
             limit: None,
             start: None,
             element: None,
@@ -271,7 +276,7 @@ pub(super) fn window_arg(
 /// Interns plans so that equal queries share one plan, and so one node.
 #[derive(Default)]
 pub struct Planner {
-    plans: HashMap<(Select, Option<usize>), Arc<Plan>>,
+    plans: HashMap<(Select, Option<Pick>), Arc<Plan>>,
 }
 
 impl Planner {
@@ -279,10 +284,31 @@ impl Planner {
         self.intern(select, None)
     }
 
-    fn intern(&mut self, select: &Select, element: Option<usize>) -> Arc<Plan> {
-        let key = (select.clone(), element);
+    fn intern(&mut self, select: &Select, pick: Option<Pick>) -> Arc<Plan> {
+        let key = (select.clone(), pick);
         if let Some(p) = self.plans.get(&key) {
             return p.clone();
+        }
+        // `[$]` is `[0]` of the result in reverse: every `ORDER BY` term
+        // turned around, and ties broken by record id descending (SurrealDB
+        // breaks them in its scan order, ascending ids). `resolve::lower_graph`
+        // kept it to subqueries without a window, whose whole result is the
+        // window.
+        let element = match pick {
+            None => None,
+            Some(Pick::At(i)) => Some(i),
+            Some(Pick::Last) => Some(0),
+        };
+        let mut order: Vec<(Vec<PathPart>, bool, bool)> = select
+            .order
+            .iter()
+            .map(|o| (o.path.clone(), o.descending, order_fetches(o)))
+            .collect();
+        let ids_descending = pick == Some(Pick::Last);
+        if ids_descending {
+            for o in &mut order {
+                o.1 = !o.1;
+            }
         }
         let outputs: Vec<Option<&[PathPart]>> = select.fields.iter().map(output_path).collect();
         let subplans = shown_subqueries(select, &outputs)
@@ -311,11 +337,8 @@ impl Planner {
         let plan = Arc::new(Plan {
             table: select.table.as_str().into(),
             filter: select.filter.clone(),
-            order: select
-                .order
-                .iter()
-                .map(|o| (o.path.clone(), o.descending, order_fetches(o)))
-                .collect(),
+            order,
+            ids_descending,
             limit: select.limit.clone(),
             start: select.start.clone(),
             element,
@@ -410,7 +433,7 @@ fn rows_of_fields(select: &Select, outputs: &[Option<&[PathPart]>]) -> Vec<proje
 fn shown_subqueries<'s>(
     select: &'s Select,
     outputs: &'s [Option<&[PathPart]>],
-) -> impl Iterator<Item = (&'s Select, Option<usize>)> {
+) -> impl Iterator<Item = (&'s Select, Option<Pick>)> {
     select
         .fields
         .iter()

@@ -4,7 +4,7 @@
 //! id is told apart (SurrealDB fetches there).
 
 use super::{PlanError, window_arg};
-use crate::engine::ast::{BinOp, Expr, Field, Function, GraphChecks, GraphStep, Select};
+use crate::engine::ast::{BinOp, Expr, Field, Function, GraphChecks, GraphStep, Pick, Select};
 use crate::engine::eval::Env;
 use crate::engine::value::{PathPart, Value};
 
@@ -549,6 +549,9 @@ pub fn lower_graph(
         if !steps.is_empty() {
             lower_steps(query, &steps, parent_table, is_relation)?;
         }
+        if *index == Some(Pick::Last) {
+            check_last(query)?;
+        }
         let table = query.table.clone();
         lower_graph(&mut query.fields, &table, is_relation)?;
     }
@@ -558,7 +561,7 @@ pub fn lower_graph(
 /// `(SELECT ... FROM $parent.field)[0]`: the engine keeps it as a fetch of
 /// the field (see `plan::rows_of_fields`), so nothing may select among, or
 /// reshape, the records it names.
-fn check_parent_field(q: &Select, index: Option<usize>) -> Result<(), PlanError> {
+fn check_parent_field(q: &Select, index: Option<Pick>) -> Result<(), PlanError> {
     let plain = q
         .fields
         .iter()
@@ -571,10 +574,28 @@ fn check_parent_field(q: &Select, index: Option<usize>) -> Result<(), PlanError>
         || !q.omit.is_empty()
         || q.only
         || q.value;
-    if !plain || clauses || index.is_some_and(|i| i > 0) {
+    if !plain || clauses || index.is_some_and(|i| i != Pick::At(0)) {
         return Err(PlanError::Unsupported(
             "`(SELECT ... FROM $parent.field)` with a clause, a window or a subquery of its own"
                 .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `(SELECT ...)[$]`: the planner takes the first row of the reversed
+/// order, which is the last of the result only when the result is not cut
+/// (no `LIMIT`, no `START`) and is in the select's own order, not in the
+/// order of the edges a traversal went through.
+fn check_last(q: &Select) -> Result<(), PlanError> {
+    if q.limit.is_some() || q.start.is_some() {
+        return Err(PlanError::Unsupported(
+            "`(SELECT ... LIMIT/START ...)[$]`: the last row of a cut window".into(),
+        ));
+    }
+    if q.through.is_some() {
+        return Err(PlanError::Unsupported(
+            "`(SELECT ... FROM $parent->edge->table)[$]`: the last record in edge order".into(),
         ));
     }
     Ok(())
