@@ -9,13 +9,16 @@
 //! into edges, in the batch's one transaction. Each view runs at most once
 //! per batch, and one batch at a time, so re-runs coalesce under load.
 //!
-//! What a re-query view's records are: every record whose content the result
-//! shows, i.e. each row with a record `id`, a record id returned as a value
+//! What a re-query view's records are: the record each row comes from, as
+//! in the incremental tier (the query runs with one more field that says
+//! which: see [`rows`]), and every record whose content the result shows,
+//! i.e. each row with a record `id`, a record id returned as a value
 //! (`SELECT VALUE id`), and every object with a record `id` nested in a row
 //! (subquery results, fetched links), once each. A link that is only
 //! referenced (`author: user:1`, not fetched) is not a member.
 
 pub mod deps;
+pub mod rows;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -188,8 +191,9 @@ pub async fn run(
     sql: &str,
     params: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Answer, DbError> {
+    let sql = rows::with_row_ids(sql);
     let mut query = match params.get(deps::AUTH) {
-        Some(_) => Query::new(deps::rename_auth(sql)),
+        Some(_) => Query::new(deps::rename_auth(&sql)),
         None => Query::new(sql),
     };
     for (name, value) in params {
@@ -282,7 +286,7 @@ fn answer_of(result: sdb::Value) -> Answer {
             sdb::Value::Object(o) => {
                 for (k, v) in o.into_inner() {
                     match (k.as_str(), v) {
-                        ("id", sdb::Value::RecordId(r)) => {
+                        ("id" | rows::ROW_ID, sdb::Value::RecordId(r)) => {
                             let Some(id) = record_id_from_surreal(&r) else {
                                 continue;
                             };
@@ -349,13 +353,17 @@ mod tests {
                     ),
                 ]),
                 obj(vec![("title", sdb::Value::String("no id".into()))]),
+                obj(vec![
+                    ("title", sdb::Value::String("its record".into())),
+                    (rows::ROW_ID, rid("post", 4)),
+                ]),
                 rid("post", 2),
             ]
             .into(),
         );
         let a = answer_of(result);
         let members: Vec<String> = a.members.iter().map(|r| r.to_string()).collect();
-        assert_eq!(members, ["comment:3", "post:1", "post:2"]);
+        assert_eq!(members, ["comment:3", "post:1", "post:2", "post:4"]);
         let linked: Vec<&str> = a.linked.iter().map(|t| t.as_ref()).collect();
         assert_eq!(
             linked,

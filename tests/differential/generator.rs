@@ -1721,7 +1721,7 @@ impl Gen {
                         // The first record of an array: SurrealDB skips
                         // missing ones.
                         s.q.from = Source::ParentField("links");
-                        s.index = Some(0);
+                        s.index = Some(Pick::At(0));
                     }
                     s
                 } else {
@@ -1787,7 +1787,32 @@ impl Gen {
         } else {
             self.extras(&mut q);
         }
+        self.hide_ids(&mut q);
         q
+    }
+
+    /// Now and then, rows without `id` (`SELECT name FROM t`), outside and
+    /// in subqueries, unless `ORDER BY` sorts on the subquery's rows.
+    fn hide_ids(&mut self, q: &mut Query) {
+        if q.value || q.count.is_some() {
+            return;
+        }
+        let shows_more = !q.fields.is_empty()
+            || !q.subs.is_empty()
+            || !q.key_fns.is_empty()
+            || !q.computed.is_empty();
+        if !q.star && shows_more && self.p(0.3) {
+            q.hide_id = true;
+        }
+        let order = q.order.clone();
+        for s in &mut q.subs {
+            if !order
+                .iter()
+                .any(|(f, _)| f.split('.').next() == Some(s.alias.as_str()))
+            {
+                self.hide_ids(&mut s.q);
+            }
+        }
     }
 
     /// A subquery projection of a record of `parent`, at nesting `depth`.
@@ -1840,7 +1865,7 @@ impl Gen {
                     q.limit = Some(Ex::Lit(int(1)));
                 }
                 if self.p(0.85) {
-                    index = Some(0);
+                    index = Some(Pick::At(0));
                 }
                 if depth == 1 && parent_star && parent == "t" && self.p(0.3) {
                     // Shadow the link field itself, as `... AS author` does.
@@ -1915,7 +1940,7 @@ impl Gen {
             }
             self.window(&mut q, params);
             if self.p(0.15) {
-                index = Some(if self.p(0.8) { 0 } else { 1 });
+                index = Some(self.pick_index(&q, true));
             }
         }
         // A window read from the parent record (NONE/NULL count as 0).
@@ -1953,7 +1978,7 @@ impl Gen {
             self.projection(&mut q);
             q.from = Source::Graph(format!("{from}{arrow}{table}"));
             if self.p(0.7) {
-                index = Some(0);
+                index = Some(Pick::At(0));
             }
             return Sub { q, index, alias };
         }
@@ -1972,7 +1997,8 @@ impl Gen {
             }
             self.window(&mut q, params);
             if self.p(0.35) {
-                index = Some(if self.p(0.8) { 0 } else { 1 });
+                // (`[$]` of records in edge order is the re-query tier's.)
+                index = Some(self.pick_index(&q, false));
             }
             return Sub { q, index, alias };
         }
@@ -1991,9 +2017,21 @@ impl Gen {
         }
         self.window(&mut q, params);
         if self.p(0.3) {
-            index = Some(0);
+            index = Some(self.pick_index(&q, true));
         }
         Sub { q, index, alias }
+    }
+
+    /// `[0]`, `[1]`, or with `last` and no window, `[$]` (the last row:
+    /// in the planner, the first of the order reversed, ties by id).
+    fn pick_index(&mut self, q: &Query, last: bool) -> Pick {
+        if last && q.limit.is_none() && q.start.is_none() && self.p(0.4) {
+            Pick::Last
+        } else if self.p(0.8) {
+            Pick::At(0)
+        } else {
+            Pick::At(1)
+        }
     }
 
     /// `(SELECT * FROM $parent.link)[0]`: the records a field of the parent
@@ -2008,7 +2046,7 @@ impl Gen {
         let mut q = Query::empty(table);
         self.projection(&mut q);
         q.from = Source::ParentField(field);
-        let index = self.p(0.5).then_some(0);
+        let index = self.p(0.5).then_some(Pick::At(0));
         Sub {
             q,
             index,

@@ -140,6 +140,16 @@ impl MixedRun<'_> {
                         // nothing changes (the runner's engine mode counts
                         // it as moved instead).
                         Err(e) if e.contains(": 422 ") && e.contains("`time::now`") => continue,
+                        // The same for `$unbound` (NONE to the engine): the
+                        // re-query tier has no value to bind.
+                        Err(e)
+                            if e.contains(": 422 ")
+                                && e.contains(
+                                    "`$unbound`, which is not among the view's params",
+                                ) =>
+                        {
+                            continue;
+                        }
                         Err(e) => return Err(fail(Kind::Rejected, si, Some(*di), e)),
                     }
                     self.active.insert(def.id.clone(), *di);

@@ -303,6 +303,9 @@ pub(crate) struct Query {
     pub(crate) omit: Vec<String>,
     /// `SELECT *` or `SELECT id, <fields>`.
     pub(crate) star: bool,
+    /// `SELECT <fields>` without `id`: the rows still come from their
+    /// records, which are members in both tiers (see `members_query`).
+    pub(crate) hide_id: bool,
     pub(crate) fields: Vec<String>,
     pub(crate) subs: Vec<Sub>,
     pub(crate) cond: Option<Ex>,
@@ -342,6 +345,7 @@ impl Query {
             computed: Vec::new(),
             omit: Vec::new(),
             star: true,
+            hide_id: false,
             fields: Vec::new(),
             subs: Vec::new(),
             cond: None,
@@ -361,7 +365,7 @@ impl Query {
     /// is truthy). The query itself for any other view.
     pub(crate) fn members_query(&self) -> Query {
         let Some(count) = &self.count else {
-            return self.clone();
+            return self.with_ids();
         };
         let mut q = self.clone();
         q.count = None;
@@ -379,11 +383,35 @@ impl Query {
     }
 }
 
+impl Query {
+    /// The query with `id` shown in its rows and its subqueries' rows: a
+    /// row's record is a member whether or not the row shows its `id`.
+    pub(crate) fn hides_id(&self) -> bool {
+        self.hide_id || self.subs.iter().any(|s| s.q.hides_id())
+    }
+
+    fn with_ids(&self) -> Query {
+        let mut q = self.clone();
+        q.hide_id = false;
+        for s in &mut q.subs {
+            s.q = s.q.with_ids();
+        }
+        q
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Sub {
     pub(crate) q: Query,
-    pub(crate) index: Option<usize>,
+    pub(crate) index: Option<Pick>,
     pub(crate) alias: String,
+}
+
+/// `(SELECT ...)[n]` or `(SELECT ...)[$]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Pick {
+    At(usize),
+    Last,
 }
 
 impl Query {
@@ -452,7 +480,9 @@ impl Query {
         if self.star {
             items.push("*".into());
         } else {
-            items.push("id".into());
+            if !self.hide_id {
+                items.push("id".into());
+            }
             for f in &self.fields {
                 plain.push(f.clone());
             }
@@ -476,8 +506,12 @@ impl Query {
             let mut text = String::from("(");
             s.q.render_into(&mut text);
             text.push(')');
-            if let Some(i) = s.index {
-                let _ = write!(text, "[{i}]");
+            match s.index {
+                Some(Pick::At(i)) => {
+                    let _ = write!(text, "[{i}]");
+                }
+                Some(Pick::Last) => text.push_str("[$]"),
+                None => {}
             }
             let _ = write!(text, " AS {}", s.alias);
             items.push(text);
@@ -657,9 +691,10 @@ impl ViewDef {
     }
 
     /// The query whose answer's records are the view's members: for a
-    /// count view, the records it counts (see `Query::members_query`).
+    /// count view, the records it counts, and for rows without `id`, the
+    /// same rows with it (see `Query::members_query`).
     pub(crate) fn members_sql(&self) -> String {
-        if self.q.count.is_some() {
+        if self.q.count.is_some() || self.q.hides_id() {
             self.q.members_query().render()
         } else {
             self.sql()

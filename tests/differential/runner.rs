@@ -188,7 +188,13 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
     fn computes(q: &Query) -> bool {
         !q.computed.is_empty() || q.subs.iter().any(|s| computes(&s.q))
     }
-    let checks: [(&'static str, bool); 23] = [
+    let checks: [(&'static str, bool); 26] = [
+        ("(SELECT ...)[$]", sql.contains(")[$]")),
+        ("rows without id", q.hides_id()),
+        (
+            "FETCH in rows without id",
+            q.hide_id && (!q.fetch.is_empty() || !q.fetch_keys.is_empty()),
+        ),
         (
             "fn:: (a user function, inlined)",
             any_ex(q, &|e| matches!(e, Ex::Call(..))),
@@ -448,6 +454,8 @@ pub(crate) fn written_subs(q: &Query) -> Vec<&Sub> {
             !q.subs[i + 1..].iter().any(|t| t.alias == s.alias)
                 && !plain_later(&s.alias)
                 && !q.omit.contains(&s.alias)
+                // `link.*` under the subquery's alias writes over it.
+                && !q.fetch_keys.contains(&s.alias)
         })
         .map(|(_, s)| s)
         .collect()

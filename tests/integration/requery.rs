@@ -596,3 +596,94 @@ async fn auth_is_the_viewer_given_at_registration(backend: Backend) {
     app.stop().await;
 }
 backend_tests!(auth_is_the_viewer_given_at_registration);
+
+/// Rows that do not show their `id` still come from their records, and in
+/// both tiers those records are the view's members, with the records the
+/// rows fetch or the subqueries they project select: a client learns of
+/// every record it reads. Each view is checked against the same query
+/// showing `id` everywhere, whose ids SurrealDB returns.
+async fn rows_without_their_id_hold_their_records(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    write(
+        &db,
+        "DEFINE FUNCTION fn::rbanned($u: any) { LET $n = count(SELECT * FROM rban WHERE who = $u); \
+         RETURN $n > 0; }",
+        vec![],
+    )
+    .await;
+    write(
+        &db,
+        "UPSERT ru:1 SET name = 'ann', follows = [ru:2, ru:9]; UPSERT ru:2 SET name = 'bob'; \
+         UPSERT rp:1 SET title = 'a', author = ru:1; UPSERT rp:2 SET title = 'b', author = ru:2;",
+        vec![],
+    )
+    .await;
+    // (View, the same query showing `id`, the tier SSP runs it in.)
+    let views = [
+        (
+            View {
+                id: "names",
+                sql: "SELECT name FROM ru WHERE !fn::rbanned(id)",
+            },
+            "SELECT id, name FROM ru WHERE !fn::rbanned(id)",
+            "requery",
+        ),
+        (
+            View {
+                id: "posts",
+                sql: "SELECT title, (SELECT name FROM ru WHERE id = $parent.author)[0] AS by \
+                      FROM rp WHERE !fn::rbanned(author)",
+            },
+            "SELECT id, title, (SELECT id, name FROM ru WHERE id = $parent.author)[0] AS by \
+             FROM rp WHERE !fn::rbanned(author)",
+            "requery",
+        ),
+        (
+            View {
+                id: "follows",
+                sql: "SELECT follows FROM ru WHERE name = 'ann' FETCH follows",
+            },
+            "SELECT id, follows FROM ru WHERE name = 'ann' FETCH follows",
+            "incremental",
+        ),
+        (
+            View {
+                id: "latest",
+                sql: "SELECT name, (SELECT title FROM rp WHERE author = $parent.id ORDER BY \
+                      title)[$] AS latest FROM ru",
+            },
+            "SELECT id, name, (SELECT id, title FROM rp WHERE author = $parent.id ORDER BY \
+             title)[$] AS latest FROM ru",
+            "incremental",
+        ),
+    ];
+    for (v, _, kind) in &views {
+        assert_eq!(register(&app, *v).await["tier"]["kind"], *kind, "{}", v.sql);
+    }
+    let members: Vec<View> = views
+        .iter()
+        .map(|(v, members, _)| View {
+            id: v.id,
+            sql: members,
+        })
+        .collect();
+    wait_agree(&db, &members, AGREE).await;
+    assert_eq!(
+        crate::worker::edges(&db, "names")
+            .await
+            .into_keys()
+            .collect::<Vec<_>>(),
+        ["ru:1", "ru:2"]
+    );
+    for round in [
+        "UPSERT rp:3 SET title = 'c', author = ru:1; UPSERT ru:9 SET name = 'cat';",
+        "UPSERT rban:1 SET who = ru:2; UPDATE ru:1 SET follows = [ru:9];",
+        "DELETE rp:3; DELETE ru:2;",
+    ] {
+        write(&db, round, vec![]).await;
+        wait_agree(&db, &members, AGREE).await;
+    }
+    app.stop().await;
+}
+backend_tests!(rows_without_their_id_hold_their_records);

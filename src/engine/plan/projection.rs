@@ -5,7 +5,6 @@
 use super::{PlanError, output_path};
 use crate::engine::ast::{Expr, Field, Select};
 use crate::engine::eval::may_fetch;
-use crate::engine::store;
 use crate::engine::value::{FieldName, PathPart};
 
 /// `ORDER BY` an alias that only renames a stored field (`SELECT *, title
@@ -180,34 +179,6 @@ fn nested_fetches(paths: &[&[FieldName]]) -> Vec<FetchField> {
 /// re-query tier's.
 pub fn fetched_fields(select: &Select) -> Result<Vec<FetchField>, PlanError> {
     let mut out = Vec::new();
-    // Rows without their `id` are no members of the re-query tier's answer
-    // (only what they fetch is): the tiers must agree, so SurrealDB answers.
-    let shows_id = select.fields.iter().any(|f| match f {
-        Field::All => true,
-        Field::Expr {
-            expr: Expr::Field(p),
-            alias: None,
-        } => store::is_id_path(p),
-        _ => false,
-    }) && !select.fields.iter().any(|f| match f {
-        Field::Expr {
-            alias: Some(a),
-            expr,
-        } => store::is_id_path(a) && !matches!(expr, Expr::Field(p) if store::is_id_path(p)),
-        Field::Subquery { alias: Some(a), .. } | Field::Computed { alias: Some(a) } => {
-            store::is_id_path(a)
-        }
-        _ => false,
-    }) && !select.omit.iter().any(|p| store::is_id_path(p));
-    let link_all = select
-        .fields
-        .iter()
-        .any(|f| matches!(f, Field::LinkAll { .. }));
-    if (!select.fetch.is_empty() || link_all) && !shows_id && !select.value {
-        return Err(PlanError::Unsupported(
-            "`FETCH` or `.*` in rows without their `id`".into(),
-        ));
-    }
     // `author.* AS a`: the linked records, whole, unless a later field
     // writes over them or `OMIT` drops them (the re-query tier's cases).
     let outputs: Vec<Option<&[PathPart]>> = select.fields.iter().map(output_path).collect();
