@@ -10,12 +10,12 @@
 //! per batch, and one batch at a time, so re-runs coalesce under load.
 //!
 //! What a re-query view's records are: the record each row comes from, as
-//! in the incremental tier (the query runs with one more field that says
-//! which: see [`rows`]), and every record whose content the result shows,
-//! i.e. each row with a record `id`, a record id returned as a value
-//! (`SELECT VALUE id`), and every object with a record `id` nested in a row
-//! (subquery results, fetched links), once each. A link that is only
-//! referenced (`author: user:1`, not fetched) is not a member.
+//! in the incremental tier (the query runs with one more field, or for
+//! `SELECT VALUE` one more statement, that says which: see [`rows`]), and
+//! every record whose content the result shows, i.e. every object with a
+//! record `id` nested in a row (subquery results, fetched links), once
+//! each. A link that is only referenced (`author: user:1`, not fetched, or
+//! a value of `SELECT VALUE author`) is not a member.
 
 pub mod deps;
 pub mod rows;
@@ -191,7 +191,7 @@ pub async fn run(
     sql: &str,
     params: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Answer, DbError> {
-    let sql = rows::with_row_ids(sql);
+    let rows::Rewritten { sql, ids_after } = rows::with_row_ids(sql);
     let mut query = match params.get(deps::AUTH) {
         Some(_) => Query::new(deps::rename_auth(&sql)),
         None => Query::new(sql),
@@ -206,7 +206,17 @@ pub async fn run(
     }
     let mut response = db.run(query).await?;
     let result: sdb::Value = response.take(0)?;
-    Ok(answer_of(result))
+    // A `SELECT VALUE` answer's bare record ids are values (`VALUE author`),
+    // not rows: its rows' records are the second statement's answer.
+    let mut answer = answer_of(result, !ids_after);
+    if ids_after {
+        let ids = answer_of(response.take(1)?, true);
+        answer.linked.extend(ids.linked);
+        answer.members.extend(ids.members);
+        answer.members.sort();
+        answer.members.dedup();
+    }
+    Ok(answer)
 }
 
 /// Runs `tasks` (at most [`MAX_CONCURRENT_RUNS`] at once), each until it
@@ -260,7 +270,10 @@ pub async fn run_until_answered(
     }
 }
 
-fn answer_of(result: sdb::Value) -> Answer {
+/// The members of an answer: each object's record `id` (or
+/// [`rows::ROW_ID`]), and with `ids_are_rows`, each record id that is a
+/// row itself (`SELECT VALUE id`).
+fn answer_of(result: sdb::Value, ids_are_rows: bool) -> Answer {
     let mut members = BTreeSet::new();
     let mut linked = BTreeSet::new();
     let rows = match result {
@@ -279,7 +292,7 @@ fn answer_of(result: sdb::Value) -> Answer {
                     continue;
                 };
                 linked.insert(Arc::<str>::from(id.table.as_str()));
-                if top {
+                if top && ids_are_rows {
                     members.insert(id);
                 }
             }
@@ -361,7 +374,7 @@ mod tests {
             ]
             .into(),
         );
-        let a = answer_of(result);
+        let a = answer_of(result.clone(), true);
         let members: Vec<String> = a.members.iter().map(|r| r.to_string()).collect();
         assert_eq!(members, ["comment:3", "post:1", "post:2", "post:4"]);
         let linked: Vec<&str> = a.linked.iter().map(|t| t.as_ref()).collect();
@@ -370,5 +383,9 @@ mod tests {
             ["comment", "post", "user"],
             "the author link counts as read"
         );
+        // In a `SELECT VALUE` answer, an id is a value, not a row.
+        let a = answer_of(result, false);
+        let members: Vec<String> = a.members.iter().map(|r| r.to_string()).collect();
+        assert_eq!(members, ["comment:3", "post:1", "post:4"]);
     }
 }

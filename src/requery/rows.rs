@@ -17,54 +17,95 @@
 //! * `ORDER BY` and `SPLIT` name fields of the row, never `__ssp_row`; but
 //!   an object gains a field that sorts first, so a subquery whose alias
 //!   they name is left as it is;
-//! * `GROUP BY` rows are groups and `SELECT VALUE` rows are values, from
-//!   no one record: left as they are (their members are what they show).
+//! * `GROUP BY` rows are groups, from no one record: left as they are
+//!   (their members are what they show);
+//! * `SELECT VALUE expr` rows are values: a second statement, the same
+//!   `SELECT` with `VALUE id` (its `ORDER BY` sorts on the records' fields
+//!   either way, so it cuts the same window), says which records they
+//!   come from.
 
 use surrealdb_sql as sql;
 
 /// The field a re-query answer's rows carry their record's id in.
 pub const ROW_ID: &str = "__ssp_row";
 
+/// A view's query as the re-query tier runs it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rewritten {
+    /// The text to run: the query, with [`ROW_ID`] where it applies.
+    pub sql: String,
+    /// A second statement follows whose answer is the ids of the rows'
+    /// records (`SELECT VALUE`).
+    pub ids_after: bool,
+}
+
 /// `sql` with [`ROW_ID`] added where it applies; `sql` itself when it is
 /// not one `SELECT` SurrealDB parses (the tier refused such views before).
-pub fn with_row_ids(sql: &str) -> String {
-    let Some(field) = row_id_field() else {
-        return sql.to_owned();
+pub fn with_row_ids(sql: &str) -> Rewritten {
+    let unchanged = || Rewritten {
+        sql: sql.to_owned(),
+        ids_after: false,
+    };
+    let (Some(field), Some(value_id)) = (
+        fields_of(&format!("SELECT id AS {ROW_ID} FROM t")),
+        fields_of("SELECT VALUE id FROM t"),
+    ) else {
+        return unchanged();
     };
     let Ok(Ok(mut ast)) = std::panic::catch_unwind(|| surrealdb_syn::parse(sql)) else {
-        return sql.to_owned();
+        return unchanged();
     };
     let [sql::ast::TopLevelExpr::Expr(sql::Expr::Select(select))] = ast.expressions.as_mut_slice()
     else {
-        return sql.to_owned();
+        return unchanged();
     };
-    if !add_row_id(select, &field) {
-        return sql.to_owned();
+    if select.group.is_some() {
+        return unchanged();
     }
-    surrealdb::types::ToSql::to_sql(select.as_ref())
+    if matches!(select.fields, sql::Fields::Value(_)) {
+        let mut ids = select.as_ref().clone();
+        ids.fields = value_id;
+        ids.fetch = None;
+        return Rewritten {
+            sql: format!(
+                "{}; {}",
+                surrealdb::types::ToSql::to_sql(select.as_ref()),
+                surrealdb::types::ToSql::to_sql(&ids)
+            ),
+            ids_after: true,
+        };
+    }
+    let sql::Fields::Select(fields) = &field else {
+        return unchanged();
+    };
+    let [field] = fields.as_slice() else {
+        return unchanged();
+    };
+    add_row_id(select, field);
+    Rewritten {
+        sql: surrealdb::types::ToSql::to_sql(select.as_ref()),
+        ids_after: false,
+    }
 }
 
-/// `id AS __ssp_row`, as SurrealDB's parser builds it.
-fn row_id_field() -> Option<sql::Field> {
-    let ast = surrealdb_syn::parse(&format!("SELECT id AS {ROW_ID} FROM t")).ok()?;
+/// The projection of `select`, as SurrealDB's parser builds it.
+fn fields_of(select: &str) -> Option<sql::Fields> {
+    let ast = surrealdb_syn::parse(select).ok()?;
     match ast.expressions.into_iter().next()? {
-        sql::ast::TopLevelExpr::Expr(sql::Expr::Select(s)) => match s.fields {
-            sql::Fields::Select(mut fields) if fields.len() == 1 => fields.pop(),
-            _ => None,
-        },
+        sql::ast::TopLevelExpr::Expr(sql::Expr::Select(s)) => Some(s.fields),
         _ => None,
     }
 }
 
 /// Adds `field` to `select`'s projection and to the subqueries it
-/// projects; false when `select`'s rows are not one record's each.
-fn add_row_id(select: &mut sql::SelectStatement, field: &sql::Field) -> bool {
+/// projects, but for rows that are not one record's each (groups, values).
+fn add_row_id(select: &mut sql::SelectStatement, field: &sql::Field) {
     if select.group.is_some() {
-        return false;
+        return;
     }
     let named = names_read_from_rows(select);
     let sql::Fields::Select(fields) = &mut select.fields else {
-        return false;
+        return;
     };
     for f in fields.iter_mut() {
         let sql::Field::Single(selector) = f else {
@@ -85,7 +126,6 @@ fn add_row_id(select: &mut sql::SelectStatement, field: &sql::Field) -> bool {
         }
     }
     fields.push(field.clone());
-    true
 }
 
 /// The first field names of the row that `ORDER BY` and `SPLIT` read.
@@ -134,12 +174,13 @@ mod tests {
 
     #[test]
     fn rows_and_projected_subqueries_carry_their_record() {
+        let sql = |q: &str| with_row_ids(q).sql;
         assert_eq!(
-            with_row_ids("SELECT name FROM user WHERE a = $a"),
+            sql("SELECT name FROM user WHERE a = $a"),
             "SELECT name, id AS __ssp_row FROM user WHERE a = $a"
         );
         assert_eq!(
-            with_row_ids(
+            sql(
                 "SELECT record::id(id) AS id, (SELECT status FROM $parent<-owns<-user)[0] AS \
                  owner, (SELECT name FROM u)[0].name AS n, count(SELECT 1 FROM v) AS c FROM ONLY \
                  $g FETCH x"
@@ -152,25 +193,45 @@ mod tests {
 
     #[test]
     fn what_the_field_could_change_is_left_alone() {
-        // Groups and values come from no one record.
+        // Groups come from no one record.
         for sql in [
             "SELECT count() FROM t GROUP ALL",
             "SELECT a, count() FROM t GROUP BY a",
-            "SELECT VALUE name FROM t",
+            "SELECT VALUE count() FROM t GROUP ALL",
             "not SurrealQL",
             "SELECT * FROM a; SELECT * FROM b",
         ] {
-            assert_eq!(with_row_ids(sql), sql);
+            let same = Rewritten {
+                sql: sql.to_owned(),
+                ids_after: false,
+            };
+            assert_eq!(with_row_ids(sql), same);
         }
         // An object sorted on gains no field.
+        let sql = |q: &str| with_row_ids(q).sql;
         assert_eq!(
-            with_row_ids("SELECT *, (SELECT name FROM u)[0] AS o FROM t ORDER BY o"),
+            sql("SELECT *, (SELECT name FROM u)[0] AS o FROM t ORDER BY o"),
             "SELECT *, (SELECT name FROM u)[0] AS o, id AS __ssp_row FROM t ORDER BY o"
         );
         // Text with quotes and params survives the round trip.
         assert_eq!(
-            with_row_ids("SELECT * FROM t WHERE a = \"it's `x`; y\" AND b = $b"),
+            sql("SELECT * FROM t WHERE a = \"it's `x`; y\" AND b = $b"),
             "SELECT *, id AS __ssp_row FROM t WHERE a = \"it's `x`; y\" AND b = $b"
+        );
+    }
+
+    #[test]
+    fn values_are_followed_by_the_ids_of_their_records() {
+        assert_eq!(
+            with_row_ids(
+                "SELECT VALUE author FROM post WHERE a = 1 ORDER BY at LIMIT 2 FETCH author"
+            ),
+            Rewritten {
+                sql: "SELECT VALUE author FROM post WHERE a = 1 ORDER BY at LIMIT 2 FETCH author; \
+                      SELECT VALUE id FROM post WHERE a = 1 ORDER BY at LIMIT 2"
+                    .into(),
+                ids_after: true,
+            }
         );
     }
 }

@@ -1784,6 +1784,19 @@ impl Gen {
         }
         if q.subs.is_empty() && self.p(0.06) {
             q.value = true;
+            if self.p(0.5) {
+                // Values that are not the rows' ids, evaluated or not.
+                let link = self.local(table, "link");
+                q.value_expr = Some(self.pick(&[
+                    "name",
+                    "score",
+                    link,
+                    "record::id(id)",
+                    "count(<-r)",
+                    "->r->t",
+                    "count(->r->u)",
+                ]));
+            }
         } else {
             self.extras(&mut q);
         }

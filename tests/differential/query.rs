@@ -294,6 +294,9 @@ pub(crate) struct Query {
     pub(crate) only: bool,
     /// `SELECT VALUE id`: record ids instead of rows.
     pub(crate) value: bool,
+    /// `SELECT VALUE <expr>` of another value than `id` (`name`,
+    /// `count(<-r)`): the rows' records are still the members.
+    pub(crate) value_expr: Option<&'static str>,
     /// `record::id(id) AS rid` and such: projected, membership unchanged.
     pub(crate) key_fns: Vec<String>,
     /// Values SSP does not evaluate (`->r->t AS cg`, `count(<-r) AS cn`,
@@ -341,6 +344,7 @@ impl Query {
             from: Source::Table,
             only: false,
             value: false,
+            value_expr: None,
             key_fns: Vec::new(),
             computed: Vec::new(),
             omit: Vec::new(),
@@ -387,12 +391,13 @@ impl Query {
     /// The query with `id` shown in its rows and its subqueries' rows: a
     /// row's record is a member whether or not the row shows its `id`.
     pub(crate) fn hides_id(&self) -> bool {
-        self.hide_id || self.subs.iter().any(|s| s.q.hides_id())
+        self.hide_id || self.value_expr.is_some() || self.subs.iter().any(|s| s.q.hides_id())
     }
 
     fn with_ids(&self) -> Query {
         let mut q = self.clone();
         q.hide_id = false;
+        q.value_expr = None;
         for s in &mut q.subs {
             s.q = s.q.with_ids();
         }
@@ -434,7 +439,8 @@ impl Query {
                 out.push_str(alias);
             }
         } else if self.value {
-            out.push_str("VALUE id");
+            out.push_str("VALUE ");
+            out.push_str(self.value_expr.unwrap_or("id"));
         } else {
             self.render_fields(out);
         }

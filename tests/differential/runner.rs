@@ -188,9 +188,10 @@ pub(crate) fn constructs(def: &ViewDef) -> Vec<&'static str> {
     fn computes(q: &Query) -> bool {
         !q.computed.is_empty() || q.subs.iter().any(|s| computes(&s.q))
     }
-    let checks: [(&'static str, bool); 26] = [
+    let checks: [(&'static str, bool); 27] = [
         ("(SELECT ...)[$]", sql.contains(")[$]")),
         ("rows without id", q.hides_id()),
+        ("SELECT VALUE <expr>", q.value_expr.is_some()),
         (
             "FETCH in rows without id",
             q.hide_id && (!q.fetch.is_empty() || !q.fetch_keys.is_empty()),

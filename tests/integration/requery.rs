@@ -600,8 +600,10 @@ backend_tests!(auth_is_the_viewer_given_at_registration);
 /// Rows that do not show their `id` still come from their records, and in
 /// both tiers those records are the view's members, with the records the
 /// rows fetch or the subqueries they project select: a client learns of
-/// every record it reads. Each view is checked against the same query
-/// showing `id` everywhere, whose ids SurrealDB returns.
+/// every record it reads. A `SELECT VALUE` of a link holds the rows'
+/// records, not the linked ones (not fetched, they show nothing). Each view
+/// is checked against the same query showing `id` everywhere, whose ids
+/// SurrealDB returns.
 async fn rows_without_their_id_hold_their_records(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let db = direct_db(&app.test_db, Some(&app)).await;
@@ -637,6 +639,14 @@ async fn rows_without_their_id_hold_their_records(backend: Backend) {
             },
             "SELECT id, title, (SELECT id, name FROM ru WHERE id = $parent.author)[0] AS by \
              FROM rp WHERE !fn::rbanned(author)",
+            "requery",
+        ),
+        (
+            View {
+                id: "values",
+                sql: "SELECT VALUE author FROM rp WHERE !fn::rbanned(author)",
+            },
+            "SELECT id FROM rp WHERE !fn::rbanned(author)",
             "requery",
         ),
         (

@@ -178,10 +178,18 @@ impl Lower<'_> {
                 "project the subquery as a field: `SELECT *, (SELECT ...) AS x FROM ...`",
             ));
         }
-        Ok(Field::Expr {
-            expr: self.expr(s.expr)?,
-            alias: None,
-        })
+        // A value SSP leaves unevaluated (`SELECT VALUE count(->owns->place)
+        // FROM $user`) as well as one it evaluates: either way the members
+        // are the `FROM` records. A linked record whole (`VALUE author.*`)
+        // is a member of the re-query tier's answer only.
+        match self.field(s)? {
+            f @ (Field::Expr { .. } | Field::Computed { .. }) => Ok(f),
+            _ => Err(self.refuse(
+                "VALUE",
+                "SELECT VALUE of a linked record",
+                "`SELECT VALUE` of a field or of a value computed from the row",
+            )),
+        }
     }
 
     /// `(SELECT ...)[n] [AS alias]`, and `(SELECT ...)[n].path` (a value of

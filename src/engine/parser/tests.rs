@@ -1577,7 +1577,15 @@ fn values_ssp_does_not_evaluate() {
         ok("SELECT (SELECT record::id(id) AS k FROM $parent->r->a)[0].k AS i FROM t").fields[0],
         Field::Computed { .. }
     ));
-    refused("SELECT VALUE count(<-likes) FROM post", "graph traversal");
+    // A value of `SELECT VALUE` too: the rows' records are the members.
+    assert!(matches!(
+        ok("SELECT VALUE count(<-likes) FROM post").fields[0],
+        Field::Computed { alias: None }
+    ));
+    refused(
+        "SELECT VALUE author.* FROM post",
+        "SELECT VALUE of a linked record",
+    );
     refused(
         "SELECT * FROM post WHERE count(<-likes) > 1",
         "graph traversal",
