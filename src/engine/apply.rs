@@ -26,6 +26,11 @@ impl Engine {
         let dependents = self.param_dependents(changes);
         let (mut out, bumped) = self.apply_batch_with_flips(changes, flips);
         let followed = value::take_link_followed();
+        for t in links::take_unknown_tables() {
+            if !self.loaded.contains(&t) {
+                self.wanted.insert(Arc::from(t.as_str()));
+            }
+        }
         if !dependents.is_empty() {
             self.refresh_param_views(dependents, &bumped, &mut out);
         }

@@ -194,9 +194,11 @@ impl Engine {
         let mut kids = Vec::with_capacity(targets.len());
         for (t, nested) in targets {
             if !self.loaded.contains(&t.table) {
+                // Asked for, and the view leaves for the re-query tier
+                // until the table is loaded. One that cannot (a time
+                // window) keeps the child: the load's records reach it.
                 links::note_unknown_table(&t.table);
                 value::note_link_followed();
-                continue;
             }
             let plan = self
                 .fetch_plans

@@ -335,6 +335,11 @@ pub struct Engine {
     /// through a link into one of them is evaluated, into any other it is
     /// [`eval::Fetched::Unknown`].
     loaded: AHashSet<value::TableName>,
+    /// Tables a batch's evaluation followed a link into without holding
+    /// them, for a view the re-query tier cannot take either (a time
+    /// window): wanted by [`Engine::tables`] until loaded, when the load's
+    /// records reach the nodes that fetch them.
+    wanted: BTreeSet<Arc<str>>,
     /// Live nodes whose plan reads a path through record links.
     link_nodes: usize,
     /// Per table, the plan of the `FETCH` children of its records (see

@@ -84,7 +84,8 @@ impl Engine {
 
     /// Every table some registered view reads: those its query names, and
     /// for a view that reads through record links, every loaded table its
-    /// tables' records link to (so that they stay followed while linked).
+    /// tables' records link to (so that they stay followed while linked),
+    /// and the tables a batch found links into without holding them.
     pub fn tables(&self) -> BTreeSet<Arc<str>> {
         let mut out = Vec::new();
         let mut linking = Vec::new();
@@ -111,6 +112,7 @@ impl Engine {
         for v in self.requery.values() {
             all.extend(self.requery_tables(v));
         }
+        all.extend(self.wanted.iter().cloned());
         all
     }
 

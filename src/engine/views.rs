@@ -141,6 +141,7 @@ impl Engine {
         self.forget_edge_shapes(&new);
         for t in &new {
             self.loaded.insert(value::TableName::from(t.as_ref()));
+            self.wanted.remove(t);
         }
         !new.is_empty()
     }

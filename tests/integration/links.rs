@@ -205,3 +205,22 @@ async fn linked_tables_survive_a_restart(backend: Backend) {
     }
 }
 backend_tests!(linked_tables_survive_a_restart: ws);
+
+/// A time window with `FETCH` (a presence list): the view registers before
+/// any record links into `kpu`, which SSP then does not hold; the first
+/// link into it appears later, and the fetched user must become a member.
+async fn a_clocked_view_follows_a_link_into_a_table_it_did_not_hold(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = direct_db(&app.test_db, Some(&app)).await;
+    run(&db, "UPSERT kpu:1 SET name = 'ann'", vec![]).await;
+    run(&db, "UPSERT kpr:1 SET ping = time::now()", vec![]).await;
+    let view = View {
+        id: "online",
+        sql: "SELECT * FROM kpr WHERE ping > time::now() - 1h FETCH user",
+    };
+    register(&app, view).await;
+    run(&db, "UPDATE kpr:1 SET user = kpu:1", vec![]).await;
+    wait_agree(&db, &[view], AGREE).await;
+    app.stop().await;
+}
+backend_tests!(a_clocked_view_follows_a_link_into_a_table_it_did_not_hold);

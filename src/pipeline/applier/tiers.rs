@@ -41,7 +41,11 @@ impl Applier {
             {
                 Ok(plan) => plan,
                 Err(e) => {
-                    tracing::warn!(view = %meta.id, error = %e, "could not move the view to the re-query tier; it stays incremental and may differ from SurrealDB until registered again");
+                    // The engine wants the tables its links lead into (see
+                    // `Engine::tables`): once the change worker loaded them,
+                    // their records reach the view's fetches.
+                    self.tables_wanted.notify_one();
+                    tracing::warn!(view = %meta.id, error = %e, "could not move the view to the re-query tier; it stays incremental, and differs from SurrealDB until the tables its links reach are loaded");
                     continue;
                 }
             };
