@@ -412,6 +412,15 @@ impl Engine {
             self.clock.schedule(id, t);
         }
         if node.sorted.is_none() {
+            // A node that reads through links holds what it saw when it
+            // last evaluated the record, perhaps through a table it did not
+            // hold then (a view the re-query tier cannot take keeps its
+            // nodes while the table loads): its membership is what was.
+            let was = if node.plan.follows_links {
+                node.is_member(id)
+            } else {
+                was
+            };
             match (was, is) {
                 (false, true) => events.push(Event::Add(n, id.clone())),
                 (true, false) => events.push(Event::Remove(n, id.clone())),

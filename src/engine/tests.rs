@@ -1615,3 +1615,37 @@ fn a_path_on_a_function_value_follows_links() {
     assert_eq!(of(&out, "n").2, s(&["t:1"]));
     assert!(e.take_link_views().is_empty(), "every link was followed");
 }
+
+#[test]
+fn a_link_path_reads_a_table_loaded_after_its_link_appeared() {
+    // The view stays incremental meanwhile (the pipeline cannot move a view
+    // with a time window to the re-query tier): once the table is loaded,
+    // the next change of the row sees through the link, and the node's
+    // membership, not a new look at the row's old content, is what was.
+    let mut e = Engine::new();
+    e.mark_loaded(&[Arc::from("kpr")]);
+    e.apply_batch(&[put("kpr:1", json!({"ping": 1}))]);
+    let sql = "SELECT * FROM kpr WHERE user.name = 'ann'";
+    e.register(meta("v", sql, json!({}))).unwrap();
+    e.apply_batch(&[put_linked(
+        "kpr:1",
+        json!({"ping": 1}),
+        &[("user", "kpu:1")],
+    )]);
+    assert_eq!(moved_views(&mut e), ["v"], "noted for the re-query tier");
+    assert!(
+        e.tables().contains("kpu"),
+        "kpu is wanted: {:?}",
+        e.tables()
+    );
+    // The change worker loads it: its records, then the table marked loaded.
+    e.apply_batch(&[put("kpu:1", json!({"name": "ann"}))]);
+    e.mark_loaded(&[Arc::from("kpu")]);
+    assert!(ids(&e, "v").is_empty());
+    e.apply_batch(&[put_linked(
+        "kpr:1",
+        json!({"ping": 2}),
+        &[("user", "kpu:1")],
+    )]);
+    assert_eq!(ids(&e, "v"), s(&["kpr:1"]));
+}
