@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 
 use surrealdb_expr::expr::function::Function;
 use surrealdb_expr::expr::lookup::LookupSubject;
+use surrealdb_expr::expr::order::Ordering;
 use surrealdb_expr::expr::statements::DefineStatement;
 use surrealdb_expr::expr::visit::{Visit, Visitor};
 use surrealdb_expr::expr::{
@@ -309,6 +310,17 @@ impl Visitor for Walker {
         l.visit(self)
     }
 
+    fn visit_ordering(&mut self, o: &Ordering) -> Result<(), Refused> {
+        if matches!(o, Ordering::Random) {
+            return Err(Refused(
+                "`ORDER BY RAND()` changes its answer without any change to the data; SSP \
+                 re-runs a view only after a change"
+                    .to_string(),
+            ));
+        }
+        o.visit(self)
+    }
+
     fn visit_function_call(&mut self, f: &FunctionCall) -> Result<(), Refused> {
         match &f.receiver {
             Function::Normal(name) => {
@@ -445,6 +457,7 @@ mod tests {
         for sql in [
             "SELECT * FROM post WHERE at > time::now() - 1h",
             "SELECT *, rand() AS r FROM post",
+            "SELECT * FROM post ORDER BY RAND() LIMIT 1",
             "SELECT * FROM post WHERE a = $missing",
             "SELECT * FROM post WHERE owner = $auth.id",
             "SELECT * FROM post WHERE owner = $session.id",
