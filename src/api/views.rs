@@ -408,29 +408,17 @@ async fn register_in_tier(
     // A traversal is planned from the schema's relation tables, read now
     // (a table defined since the last view is seen).
     if meta.sql.contains("->") || meta.sql.contains("<-") {
-        match crate::sources::changefeed::relation_tables(&state.db).await {
-            Ok(tables) => core.pipeline.set_relation_tables(tables),
-            Err(e) if e.is_unavailable() => {
-                return Err(ApiError::NotQueued(format!(
-                    "reading the database's table definitions failed ({e}): the view was not \
-                     registered; retry it"
-                )));
-            }
-            Err(e) => return Err(ApiError::Internal(e.to_string())),
-        }
+        let tables = crate::sources::changefeed::relation_tables(&state.db)
+            .await
+            .map_err(|e| schema_read_failed(e, "table"))?;
+        core.pipeline.set_relation_tables(tables);
     }
     // A user function is inlined as the database defines it now (the
     // engine keeps what it read, for restarts). No read without `fn::`.
-    match requery::function_definitions(&state.db, &meta.sql).await {
-        Ok(definitions) => core.pipeline.set_functions(definitions),
-        Err(e) if e.is_unavailable() => {
-            return Err(ApiError::NotQueued(format!(
-                "reading the database's function definitions failed ({e}): the view was not \
-                 registered; retry it"
-            )));
-        }
-        Err(e) => return Err(ApiError::Internal(e.to_string())),
-    }
+    let definitions = requery::function_definitions(&state.db, &meta.sql)
+        .await
+        .map_err(|e| schema_read_failed(e, "function"))?;
+    core.pipeline.set_functions(definitions);
     // Plan first: an unsupported query is refused before anything happens.
     let planned = core.pipeline.plan(&meta.sql, &meta.params);
     let (tables, requery) = match planned {
@@ -457,6 +445,19 @@ async fn register_in_tier(
 
 /// The re-query tier's plan for a view the engine refused with `refusal`.
 /// A query it cannot bound either is a 422 that gives both reasons.
+/// A read of the database's schema before a registration failed: while
+/// the database is unavailable, nothing was queued and the app retries.
+fn schema_read_failed(e: crate::db::DbError, what: &str) -> ApiError {
+    if e.is_unavailable() {
+        ApiError::NotQueued(format!(
+            "reading the database's {what} definitions failed ({e}): the view was not \
+             registered; retry it"
+        ))
+    } else {
+        ApiError::Internal(e.to_string())
+    }
+}
+
 async fn requery_plan(
     state: &AppState,
     meta: &ViewMeta,
