@@ -46,10 +46,7 @@ pub fn with_row_ids(sql: &str) -> Rewritten {
         sql: sql.to_owned(),
         ids_after: false,
     };
-    let (Some(field), Some(value_id)) = (
-        fields_of(&format!("SELECT id AS {ROW_ID} FROM t")),
-        fields_of("SELECT VALUE id FROM t"),
-    ) else {
+    let (Some(field), Some(value_id)) = (ROW_ID_FIELD.as_ref(), VALUE_ID.as_ref()) else {
         return unchanged();
     };
     let Ok(Ok(mut ast)) = std::panic::catch_unwind(|| surrealdb_syn::parse(sql)) else {
@@ -64,7 +61,7 @@ pub fn with_row_ids(sql: &str) -> Rewritten {
     }
     if matches!(select.fields, sql::Fields::Value(_)) {
         let mut ids = select.as_ref().clone();
-        ids.fields = value_id;
+        ids.fields = value_id.clone();
         ids.fetch = None;
         return Rewritten {
             sql: format!(
@@ -75,18 +72,24 @@ pub fn with_row_ids(sql: &str) -> Rewritten {
             ids_after: true,
         };
     }
-    let sql::Fields::Select(fields) = &field else {
-        return unchanged();
-    };
-    let [field] = fields.as_slice() else {
-        return unchanged();
-    };
     add_row_id(select, field);
     Rewritten {
         sql: surrealdb::types::ToSql::to_sql(select.as_ref()),
         ids_after: false,
     }
 }
+
+/// `id AS __ssp_row`, and the projection `VALUE id`, as SurrealDB's
+/// parser builds them (once).
+static ROW_ID_FIELD: std::sync::LazyLock<Option<sql::Field>> =
+    std::sync::LazyLock::new(
+        || match fields_of(&format!("SELECT id AS {ROW_ID} FROM t")) {
+            Some(sql::Fields::Select(mut fields)) if fields.len() == 1 => fields.pop(),
+            _ => None,
+        },
+    );
+static VALUE_ID: std::sync::LazyLock<Option<sql::Fields>> =
+    std::sync::LazyLock::new(|| fields_of("SELECT VALUE id FROM t"));
 
 /// The projection of `select`, as SurrealDB's parser builds it.
 fn fields_of(select: &str) -> Option<sql::Fields> {
