@@ -76,7 +76,7 @@ impl Engine {
             let node = &self.nodes[n as usize].as_deref().expect("alive");
             if let Some(root) = &node.root {
                 self.link_views
-                    .extend(root.views.iter().map(|(id, _)| id.clone()));
+                    .extend(root.views.iter().map(|v| v.id.clone()));
             }
             todo.extend(node.parents.iter().map(|(p, _)| *p));
         }
@@ -690,7 +690,7 @@ impl Engine {
         // Sorted by view id through a list of small entries, rather than by
         // moving the (large) deltas themselves.
         let mut deltas = Vec::with_capacity(per_root.len());
-        let mut order: Vec<(&Arc<str>, &Arc<str>, usize)> = Vec::new();
+        let mut order: Vec<(&node::RootView, usize)> = Vec::new();
         for (root, mut d) in per_root {
             if d.is_empty() {
                 continue;
@@ -701,18 +701,28 @@ impl Engine {
             d.created.sort();
             d.updated.sort();
             d.deleted.sort();
-            order.extend(rd.views.iter().map(|(v, c)| (v, c, deltas.len())));
+            order.extend(rd.views.iter().map(|v| (v, deltas.len())));
             deltas.push(d);
         }
         // View ids are unique, so an unstable sort gives the same order.
-        order.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        // The views' ids are cloned below, each a cache miss of its own
+        // at 100,000 views. Reading their counts first, in a loop whose
+        // loads do not wait on each other, lets the CPU fetch them all at
+        // once instead of one after another.
+        std::hint::black_box(
+            order
+                .iter()
+                .map(|(v, _)| Arc::strong_count(&v.id) ^ Arc::strong_count(&v.client_id))
+                .fold(0, |a, b| a ^ b),
+        );
+        order.sort_unstable_by(|a, b| a.0.cmp_id(b.0));
         let out = order
             .into_iter()
-            .map(|(v, c, i)| {
+            .map(|(v, i)| {
                 let d = &deltas[i];
                 ViewDelta {
-                    view: v.clone(),
-                    client_id: c.clone(),
+                    view: v.id.clone(),
+                    client_id: v.client_id.clone(),
                     created: d.created.clone(),
                     updated: d.updated.clone(),
                     deleted: d.deleted.clone(),

@@ -36,10 +36,48 @@ pub enum Dispatch {
 pub struct RootData {
     /// The views on this root, with their client ids (copied here so that
     /// emitting a delta needs no lookup by view id).
-    pub views: Vec<(Arc<str>, Arc<str>)>,
+    pub views: Vec<RootView>,
     /// Record -> how many paths through the node tree include it.
     /// `None` for a node without subqueries, whose result is its members.
     pub flat: Option<SmallMap<RecordId, u32>>,
+}
+
+/// A view on a root, as a batch's deltas name it.
+pub struct RootView {
+    pub id: Arc<str>,
+    pub client_id: Arc<str>,
+    /// [`order_prefix`] of `id`: a batch sorts its deltas by view id, and
+    /// at 100,000 views every id's text is a cache miss of its own (8% of
+    /// an update batch at a million records): most comparisons end here.
+    pub order: u64,
+}
+
+impl RootView {
+    pub fn new(id: Arc<str>, client_id: Arc<str>) -> Self {
+        RootView {
+            order: order_prefix(&id),
+            id,
+            client_id,
+        }
+    }
+
+    /// By view id, reading the ids only when their first 8 bytes tie.
+    pub fn cmp_id(&self, other: &RootView) -> Ordering {
+        self.order
+            .cmp(&other.order)
+            .then_with(|| self.id.cmp(&other.id))
+    }
+}
+
+/// The first 8 bytes of `s`, big-endian, zero-padded: when two prefixes
+/// differ they order as the strings do (a string that is a prefix of the
+/// other pads with zeros, which sort first, and a shorter string sorts
+/// first); when they tie, the strings must be compared.
+pub fn order_prefix(s: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = s.len().min(8);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u64::from_be_bytes(b)
 }
 
 pub struct Node {
@@ -287,3 +325,43 @@ impl PartialEq for SortEntry {
 }
 
 impl Eq for SortEntry {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Root views sort as their ids do, whatever the ids share: prefixes
+    /// of each other, NUL bytes, multi-byte characters, more than 8 bytes.
+    #[test]
+    fn root_views_sort_as_their_ids() {
+        let ids = [
+            "",
+            "a",
+            "a\0",
+            "a\0b",
+            "ab",
+            "abcdefgh",
+            "abcdefgh\0",
+            "abcdefghi",
+            "abcdefgha",
+            "b",
+            "v1",
+            "v10",
+            "v2",
+            "view:'x`;",
+            "é",
+            "e\u{301}",
+            "\u{ffff}",
+            "zzzzzzzzzz",
+        ];
+        let views: Vec<RootView> = ids
+            .iter()
+            .map(|s| RootView::new(Arc::from(*s), Arc::from("c")))
+            .collect();
+        for a in &views {
+            for b in &views {
+                assert_eq!(a.cmp_id(b), a.id.cmp(&b.id), "{:?} vs {:?}", a.id, b.id);
+            }
+        }
+    }
+}

@@ -260,7 +260,7 @@ impl Engine {
         let Some(rd) = self.node_mut(root).root.as_mut() else {
             return;
         };
-        if let Some(pos) = rd.views.iter().position(|(v, _)| v == view_id) {
+        if let Some(pos) = rd.views.iter().position(|v| v.id == *view_id) {
             rd.views.swap_remove(pos);
         }
         if !rd.views.is_empty() {

@@ -78,7 +78,8 @@ impl Engine {
 
         self.make_root(root);
         if let Some(r) = self.node_mut(root).root.as_mut() {
-            r.views.push((meta.id.clone(), meta.client_id.clone()));
+            r.views
+                .push(node::RootView::new(meta.id.clone(), meta.client_id.clone()));
         }
         let id = meta.id.clone();
         self.journal.view(&id);
