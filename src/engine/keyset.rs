@@ -9,7 +9,7 @@
 //! set beside it.
 
 use ahash::AHashSet;
-use roaring::RoaringTreemap;
+use roaring::{RoaringBitmap, RoaringTreemap};
 
 use super::value::Key;
 
@@ -24,8 +24,83 @@ pub enum KeySet {
 
 #[derive(Clone, Debug, Default)]
 pub struct Large {
+    /// Keys in `0..2^32` (most record ids).
+    low: Low,
+    /// Other integer keys.
     ints: RoaringTreemap,
     others: AHashSet<Key>,
+}
+
+/// The keys of a [`Large`] set in `0..2^32`.
+///
+/// At a million records every insert and remove here is a chain of cache
+/// misses, one per level walked: a sparse bitmap of a few hundred keys
+/// spread over a table binary-searches a dozen containers and then one
+/// container's array (~5 misses), the 64-bit bitmap adds its outer
+/// `BTreeMap` node. A hash set of that size is about as small (the
+/// bitmap's containers cost more than their keys when each holds a few)
+/// and is two misses deep, so a set is hashed up to [`HASHED_MAX`] keys and
+/// a bitmap past it, where the bitmap's ~2 bytes a key count.
+#[derive(Clone, Debug)]
+enum Low {
+    Hashed(AHashSet<u32>),
+    Bitmap(RoaringBitmap),
+}
+
+/// The most keys [`Low::Hashed`] holds.
+const HASHED_MAX: usize = 512;
+
+impl Default for Low {
+    fn default() -> Self {
+        Low::Hashed(AHashSet::new())
+    }
+}
+
+impl Low {
+    fn insert(&mut self, k: u32) -> bool {
+        match self {
+            Low::Hashed(h) if h.len() < HASHED_MAX => h.insert(k),
+            Low::Hashed(h) => {
+                if h.contains(&k) {
+                    return false;
+                }
+                let mut b: RoaringBitmap = h.iter().copied().collect();
+                b.insert(k);
+                *self = Low::Bitmap(b);
+                true
+            }
+            Low::Bitmap(b) => b.insert(k),
+        }
+    }
+
+    fn remove(&mut self, k: u32) -> bool {
+        match self {
+            Low::Hashed(h) => h.remove(&k),
+            Low::Bitmap(b) => b.remove(k),
+        }
+    }
+
+    fn contains(&self, k: u32) -> bool {
+        match self {
+            Low::Hashed(h) => h.contains(&k),
+            Low::Bitmap(b) => b.contains(k),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Low::Hashed(h) => h.len(),
+            Low::Bitmap(b) => b.len() as usize,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        let (h, b) = match self {
+            Low::Hashed(h) => (Some(h.iter().copied()), None),
+            Low::Bitmap(b) => (None, Some(b.iter())),
+        };
+        h.into_iter().flatten().chain(b.into_iter().flatten())
+    }
 }
 
 impl Default for KeySet {
@@ -46,27 +121,36 @@ fn from_bits(b: u64) -> i64 {
 impl Large {
     fn insert(&mut self, k: Key) -> bool {
         match k {
-            Key::Int(i) => self.ints.insert(to_bits(i)),
+            Key::Int(i) => match u32::try_from(i) {
+                Ok(low) => self.low.insert(low),
+                Err(_) => self.ints.insert(to_bits(i)),
+            },
             k => self.others.insert(k),
         }
     }
 
     fn remove(&mut self, k: &Key) -> bool {
         match k {
-            Key::Int(i) => self.ints.remove(to_bits(*i)),
+            Key::Int(i) => match u32::try_from(*i) {
+                Ok(low) => self.low.remove(low),
+                Err(_) => self.ints.remove(to_bits(*i)),
+            },
             k => self.others.remove(k),
         }
     }
 
     fn contains(&self, k: &Key) -> bool {
         match k {
-            Key::Int(i) => self.ints.contains(to_bits(*i)),
+            Key::Int(i) => match u32::try_from(*i) {
+                Ok(low) => self.low.contains(low),
+                Err(_) => self.ints.contains(to_bits(*i)),
+            },
             k => self.others.contains(k),
         }
     }
 
     fn len(&self) -> usize {
-        self.ints.len() as usize + self.others.len()
+        self.low.len() + self.ints.len() as usize + self.others.len()
     }
 }
 
@@ -144,9 +228,10 @@ impl KeySet {
             KeySet::Large(s) => (
                 None,
                 Some(
-                    s.ints
+                    s.low
                         .iter()
-                        .map(|b| Key::Int(from_bits(b)))
+                        .map(|b| Key::Int(i64::from(b)))
+                        .chain(s.ints.iter().map(|b| Key::Int(from_bits(b))))
                         .chain(s.others.iter().cloned()),
                 ),
             ),
@@ -177,11 +262,23 @@ mod tests {
     /// re-insertions, with negative, extreme and string keys.
     #[test]
     fn behaves_as_a_set() {
-        let keys: Vec<Key> = [0, 1, -1, i64::MIN, i64::MAX, 7, 42, 1 << 40, -(1 << 40)]
-            .into_iter()
-            .map(Key::Int)
-            .chain(["a", "b", "1"].into_iter().map(|s| Key::String(s.into())))
-            .collect();
+        let keys: Vec<Key> = [
+            0,
+            1,
+            -1,
+            i64::MIN,
+            i64::MAX,
+            7,
+            42,
+            1 << 40,
+            -(1 << 40),
+            u32::MAX as i64,
+            1 << 32,
+        ]
+        .into_iter()
+        .map(Key::Int)
+        .chain(["a", "b", "1"].into_iter().map(|s| Key::String(s.into())))
+        .collect();
         let mut set = KeySet::new();
         let mut model = BTreeSet::new();
         let mut seed = 7u64;
@@ -205,5 +302,48 @@ mod tests {
             assert_eq!(listed, model);
         }
         assert!(matches!(set, KeySet::Large(_)), "grew past the vector");
+    }
+
+    /// Through the hashed keys into the bitmap and on, with removals on
+    /// both sides of the switch and keys just below and above `2^32`.
+    #[test]
+    fn behaves_as_a_set_past_the_hashed_keys() {
+        let mut set = KeySet::new();
+        let mut model = BTreeSet::new();
+        let mut seed = 11u64;
+        for round in 0..6_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let i = (seed >> 33) as i64 % 3_000;
+            let k = Key::Int(if round % 7 == 0 {
+                (1 << 32) - 1 + i
+            } else {
+                i * 97
+            });
+            if round % 4 == 3 {
+                assert_eq!(set.remove(&k), model.remove(&k), "remove {k:?}");
+            } else {
+                assert_eq!(
+                    set.insert(k.clone()),
+                    model.insert(k.clone()),
+                    "insert {k:?}"
+                );
+            }
+            assert_eq!(set.len(), model.len());
+            if round % 500 == 0 {
+                let listed: BTreeSet<Key> = set.iter().collect();
+                assert_eq!(listed, model);
+            }
+        }
+        assert!(model.iter().all(|k| set.contains(k)));
+        assert!(!set.contains(&Key::Int(1)) || model.contains(&Key::Int(1)));
+        let KeySet::Large(large) = &set else {
+            panic!("grew past the vector")
+        };
+        assert!(
+            matches!(large.low, Low::Bitmap(_)),
+            "grew past the hash set"
+        );
     }
 }
