@@ -8,6 +8,9 @@
 //! a compressed bitmap instead, ~2 bytes a key, with other keys in a hash
 //! set beside it.
 
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+
 use ahash::AHashSet;
 use roaring::{RoaringBitmap, RoaringTreemap};
 
@@ -43,16 +46,21 @@ pub struct Large {
 /// a bitmap past it, where the bitmap's ~2 bytes a key count.
 #[derive(Clone, Debug)]
 enum Low {
-    Hashed(AHashSet<u32>),
+    Hashed(HashedKeys),
     Bitmap(RoaringBitmap),
 }
+
+/// A hash set of ids with a hasher of fixed keys: zero-sized, where a
+/// per-set random state would cost 32 bytes in every set. Fixed keys let
+/// chosen ids collide, which costs at most [`HASHED_MAX`] probes.
+type HashedKeys = HashSet<u32, BuildHasherDefault<ahash::AHasher>>;
 
 /// The most keys [`Low::Hashed`] holds.
 const HASHED_MAX: usize = 512;
 
 impl Default for Low {
     fn default() -> Self {
-        Low::Hashed(AHashSet::new())
+        Low::Hashed(HashedKeys::default())
     }
 }
 
