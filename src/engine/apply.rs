@@ -704,7 +704,6 @@ impl Engine {
             order.extend(rd.views.iter().map(|v| (v, deltas.len())));
             deltas.push(d);
         }
-        // View ids are unique, so an unstable sort gives the same order.
         // The views' ids are cloned below, each a cache miss of its own
         // at 100,000 views. Reading their counts first, in a loop whose
         // loads do not wait on each other, lets the CPU fetch them all at
@@ -715,6 +714,7 @@ impl Engine {
                 .map(|(v, _)| Arc::strong_count(&v.id) ^ Arc::strong_count(&v.client_id))
                 .fold(0, |a, b| a ^ b),
         );
+        // View ids are unique, so an unstable sort gives the same order.
         order.sort_unstable_by(|a, b| a.0.cmp_id(b.0));
         let out = order
             .into_iter()
