@@ -49,7 +49,7 @@ pub struct RootView {
     /// [`order_prefix`] of `id`: a batch sorts its deltas by view id, and
     /// at 100,000 views every id's text is a cache miss of its own (8% of
     /// an update batch at a million records): most comparisons end here.
-    pub order: u64,
+    order: u64,
 }
 
 impl RootView {
@@ -73,7 +73,7 @@ impl RootView {
 /// differ they order as the strings do (a string that is a prefix of the
 /// other pads with zeros, which sort first, and a shorter string sorts
 /// first); when they tie, the strings must be compared.
-pub fn order_prefix(s: &str) -> u64 {
+fn order_prefix(s: &str) -> u64 {
     let mut b = [0u8; 8];
     let n = s.len().min(8);
     b[..n].copy_from_slice(&s.as_bytes()[..n]);
