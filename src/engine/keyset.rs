@@ -6,7 +6,8 @@
 //! the index entry it was built from hold a tenth of a table each. A hash
 //! set spends ~28 bytes a key on them; integer keys (most record ids) go in
 //! a compressed bitmap instead, ~2 bytes a key, with other keys in a hash
-//! set beside it.
+//! set beside it. Up to a few hundred ids below `2^32` are hashed first
+//! (see [`Low`]): as small at that size, and fewer cache misses deep.
 
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
@@ -266,6 +267,29 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
+    /// The next number of a linear congruential sequence.
+    fn next(seed: &mut u64) -> u64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        *seed
+    }
+
+    /// Inserts or removes `k` in both the set and its model, and checks
+    /// they answer and count alike.
+    fn step(set: &mut KeySet, model: &mut BTreeSet<Key>, k: Key, remove: bool) {
+        if remove {
+            assert_eq!(set.remove(&k), model.remove(&k), "remove {k:?}");
+        } else {
+            assert_eq!(
+                set.insert(k.clone()),
+                model.insert(k.clone()),
+                "insert {k:?}"
+            );
+        }
+        assert_eq!(set.len(), model.len());
+    }
+
     /// Against a `BTreeSet` through growth past the vector, removals and
     /// re-insertions, with negative, extreme and string keys.
     #[test]
@@ -291,20 +315,9 @@ mod tests {
         let mut model = BTreeSet::new();
         let mut seed = 7u64;
         for _ in 0..2000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let k = keys[(seed >> 33) as usize % keys.len()].clone();
-            if (seed >> 20).is_multiple_of(3) {
-                assert_eq!(set.remove(&k), model.remove(&k), "remove {k:?}");
-            } else {
-                assert_eq!(
-                    set.insert(k.clone()),
-                    model.insert(k.clone()),
-                    "insert {k:?}"
-                );
-            }
-            assert_eq!(set.len(), model.len());
+            let r = next(&mut seed);
+            let k = keys[(r >> 33) as usize % keys.len()].clone();
+            step(&mut set, &mut model, k, (r >> 20).is_multiple_of(3));
             assert!(model.iter().all(|k| set.contains(k)));
             let listed: BTreeSet<Key> = set.iter().collect();
             assert_eq!(listed, model);
@@ -319,33 +332,27 @@ mod tests {
         let mut set = KeySet::new();
         let mut model = BTreeSet::new();
         let mut seed = 11u64;
-        for round in 0..6_000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let i = (seed >> 33) as i64 % 3_000;
-            let k = Key::Int(if round % 7 == 0 {
+        let key = |round: usize, i: i64| {
+            Key::Int(if round.is_multiple_of(7) {
                 (1 << 32) - 1 + i
             } else {
                 i * 97
-            });
-            if round % 4 == 3 {
-                assert_eq!(set.remove(&k), model.remove(&k), "remove {k:?}");
-            } else {
-                assert_eq!(
-                    set.insert(k.clone()),
-                    model.insert(k.clone()),
-                    "insert {k:?}"
-                );
-            }
-            assert_eq!(set.len(), model.len());
+            })
+        };
+        for round in 0..6_000 {
+            let i = (next(&mut seed) >> 33) as i64 % 3_000;
+            step(&mut set, &mut model, key(round, i), round % 4 == 3);
             if round % 500 == 0 {
                 let listed: BTreeSet<Key> = set.iter().collect();
                 assert_eq!(listed, model);
             }
         }
-        assert!(model.iter().all(|k| set.contains(k)));
-        assert!(!set.contains(&Key::Int(1)) || model.contains(&Key::Int(1)));
+        // Members and non-members alike (`i * 97 + 1` is never inserted).
+        for i in 0..3_000 {
+            for k in [key(0, i), key(1, i), Key::Int(i * 97 + 1)] {
+                assert_eq!(set.contains(&k), model.contains(&k), "contains {k:?}");
+            }
+        }
         let KeySet::Large(large) = &set else {
             panic!("grew past the vector")
         };
@@ -353,5 +360,27 @@ mod tests {
             matches!(large.low, Low::Bitmap(_)),
             "grew past the hash set"
         );
+    }
+
+    /// At exactly [`HASHED_MAX`] keys, a key already there is not new and
+    /// keeps the hash set; the next new one moves every key to the bitmap.
+    #[test]
+    fn the_hashed_keys_move_to_the_bitmap_past_their_most() {
+        let mut set: KeySet = (0..HASHED_MAX as i64).map(Key::Int).collect();
+        let low = |set: &KeySet| match set {
+            KeySet::Large(l) => matches!(l.low, Low::Hashed(_)),
+            KeySet::Small(_) => panic!("past the vector"),
+        };
+        assert!(!set.insert(Key::Int(3)), "already there");
+        assert!(low(&set), "still hashed at its most");
+        assert!(set.insert(Key::Int(1_000_000)));
+        assert!(!low(&set), "a bitmap past its most");
+        assert_eq!(set.len(), HASHED_MAX + 1);
+        let listed: BTreeSet<Key> = set.iter().collect();
+        let expected: BTreeSet<Key> = (0..HASHED_MAX as i64)
+            .chain([1_000_000])
+            .map(Key::Int)
+            .collect();
+        assert_eq!(listed, expected);
     }
 }
