@@ -32,6 +32,8 @@ fn ssp_bench_smoke_run_writes_results() {
         "fan-out cost ratio",
         "registration:",
         "memory: bytes per record",
+        "memory: a read at random in as much memory as the engine holds",
+        "memory: update batch in reads at random",
         "tiers: filter view, one change p50",
         "tiers: count view / filter view",
         "tiers: re-query runs per change",

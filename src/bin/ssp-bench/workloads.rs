@@ -562,14 +562,17 @@ pub(crate) fn batch_at_equal_fan_out(results: &mut Results, mode: Mode) {
         let mut rng = StdRng::seed_from_u64(7);
         let mut f = Forum::sized(records);
         f.words = (views / 4 / 8).max(WORDS.len());
+        let before = live_bytes();
         let mut engine = forum_engine(&f, views, &mut rng);
+        let bytes = (live_bytes() - before).max(0) as usize;
         eprintln!("[batch] {records} records and {views} views: updates");
         let cost = update_batch_cost(&mut engine, &f, &mut rng);
         eprintln!("[batch] {records} records and {views} views: done");
-        cost
+        drop(engine);
+        (cost, random_read_ns(bytes))
     };
-    let (small_batch, small_edges) = spread(5_000, 250);
-    let (big_batch, big_edges) = spread(records, views);
+    let ((small_batch, small_edges), small_read) = spread(5_000, 250);
+    let ((big_batch, big_edges), big_read) = spread(records, views);
     results.add(
         "memory: texts growing with the views: update batch of 10, 5,000 records and 250 views",
         us(small_batch),
@@ -597,6 +600,73 @@ pub(crate) fn batch_at_equal_fan_out(results: &mut Results, mode: Mode) {
         "x",
         Some(("<= 2x", ratio <= 2.0)),
     );
+    // What the machine itself does at these sizes: the ratio above is
+    // mostly the cost of reading memory no recent batch touched, which no
+    // layout avoids entirely (see `random_read_ns`).
+    results.add(
+        "memory: a read at random in as much memory as the engine holds, 5,000 and 250",
+        small_read,
+        "ns",
+        None,
+    );
+    results.add(
+        &format!("memory: a read at random in as much memory as the engine holds, {label}"),
+        big_read,
+        "ns",
+        None,
+    );
+    results.add(
+        &format!("memory: a read at random in as much memory as the engine holds, {label} / 5,000 and 250"),
+        big_read / small_read.max(1e-9),
+        "x",
+        None,
+    );
+    results.add(
+        &format!("memory: update batch in reads at random, {label} (its cost over one read's)"),
+        big_batch.as_secs_f64() * 1e9 / big_read.max(1e-9),
+        "reads",
+        None,
+    );
+}
+
+/// Nanoseconds per read in a chain of reads at random over `bytes` of
+/// heap, each read's address taken from the one before (so that the CPU
+/// cannot overlap them): the latency of memory that size on this machine.
+/// At 5,000 records the engine's few megabytes stay in the CPU's caches; at
+/// a million records its gigabytes do not, and every record, node or set a
+/// batch reaches costs a read like this. Measured in the same process, so
+/// with the same page size (`ssp` turns transparent huge pages off).
+fn random_read_ns(bytes: usize) -> f64 {
+    /// One cache line, the unit memory is read in: the next line's index
+    /// in the first slot.
+    #[derive(Clone, Copy)]
+    #[repr(align(64))]
+    struct Line([u32; 16]);
+    let lines = (bytes / 64).clamp(2, u32::MAX as usize);
+    let mut chain = vec![Line([0; 16]); lines];
+    // Sattolo's shuffle: one cycle through every line, in random order.
+    let mut order: Vec<u32> = (0..lines as u32).collect();
+    let mut rng = StdRng::seed_from_u64(11);
+    for i in (1..lines).rev() {
+        order.swap(i, rng.random_range(0..i));
+    }
+    for (i, &next) in order.iter().enumerate() {
+        chain[i].0[0] = next;
+    }
+    drop(order);
+    let mut at = 0u32;
+    // Warm up (page tables, and the small size's caches), then time.
+    for _ in 0..lines.min(1 << 20) {
+        at = chain[at as usize].0[0];
+    }
+    let reads = 4_000_000;
+    let started = Instant::now();
+    for _ in 0..reads {
+        at = chain[at as usize].0[0];
+    }
+    let ns = started.elapsed().as_secs_f64() * 1e9 / reads as f64;
+    std::hint::black_box(at);
+    ns
 }
 
 // ----- end to end -------------------------------------------------------------
