@@ -445,6 +445,38 @@ impl Store {
         Value::Object(Object::with_shape(shape, values))
     }
 
+    /// Reads what storing `finals` reads first: each record, the strings it
+    /// held, and the shared copies of its new ones; to be called for the
+    /// whole batch before storing it (see `apply`). The result means
+    /// nothing; it keeps the reads from being optimized away.
+    pub fn first_reads(&self, finals: &[(&RecordId, Option<&Object>)]) -> usize {
+        let mut acc = 0usize;
+        for (id, content) in finals {
+            let Some(table) = self.tables.get(&id.table) else {
+                continue;
+            };
+            if let Some(Record {
+                content: Value::Object(o),
+                ..
+            }) = table.records.get(&id.key)
+            {
+                for v in o.values() {
+                    if let Value::String(s) = v {
+                        acc ^= s.len();
+                    }
+                }
+            }
+            for v in content.iter().flat_map(|c| c.values()) {
+                if let Value::String(s) = v
+                    && s.len() <= SHARED_STRING_MAX
+                {
+                    acc ^= self.strings.get(s.as_str()).map_or(0, |x| x.len());
+                }
+            }
+        }
+        acc
+    }
+
     /// Forgets names no record holds any more, so that a stream of ever new
     /// field names cannot grow the set forever.
     /// As [`Store::sweep_names`], for shared string values.
