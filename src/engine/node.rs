@@ -108,11 +108,12 @@ pub struct Node {
 }
 
 impl Node {
-    /// Reads what evaluating record `key` and adding or removing it reads
-    /// first (the filter's top and its operands, where `key` would be in
-    /// the member set), to be called on many nodes in one loop: see the
-    /// dispatch in `apply`. The result means nothing; it keeps the reads
-    /// from being optimized away.
+    /// Reads what evaluating record `key`, adding or removing it, and
+    /// naming the views it changes read first (the filter's top and its
+    /// operands, where `key` would be in the member set, a root's list of
+    /// views), to be called on many nodes in one loop: see the dispatch in
+    /// `apply`. The result means nothing; it keeps the reads from being
+    /// optimized away.
     pub fn first_reads(&self, key: &Key) -> usize {
         let operand = |e: &Expr| match e {
             Expr::Literal(Value::String(s)) => s.as_bytes().first().copied().unwrap_or(0) as usize,
@@ -124,7 +125,12 @@ impl Node {
             Some(_) => 1,
             None => 0,
         };
-        filter ^ self.members.contains(key) as usize
+        // A root's views: the batch's deltas name them.
+        let root = self
+            .root
+            .as_ref()
+            .map_or(0, |r| r.views.first().map_or(0, |v| v.id.len()));
+        filter ^ self.members.contains(key) as usize ^ root
     }
 
     pub fn is_member(&self, r: &RecordId) -> bool {
