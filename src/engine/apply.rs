@@ -8,6 +8,8 @@ struct Changed<'a> {
     id: &'a RecordId,
     old: &'a Option<Value>,
     new: Option<Value>,
+    /// Its keys in its table's indexes.
+    keys: Vec<store::IndexKeys>,
     candidates: Vec<NodeId>,
 }
 
@@ -124,9 +126,8 @@ impl Engine {
         let mut touched: Vec<(RecordId, Option<Value>)> = Vec::with_capacity(finals.len());
         let mut bumped: AHashSet<RecordId> = AHashSet::with_capacity(finals.len());
         // At a million records the records and the shared strings are cold:
-        // reading them for every change in one loop first lets their loads
-        // overlap (~5% less a batch there, nothing at 5,000 records).
-        std::hint::black_box(self.store.first_reads(&finals));
+        // fetching them for every change first lets their loads overlap.
+        self.store.prefetch_store(&finals);
         for (id, content) in finals {
             let table = self.store.table_mut(&id.table);
             let old = table.records.get(&id.key).cloned();
@@ -209,48 +210,46 @@ impl Engine {
             if old.is_none() && new.is_none() {
                 continue;
             }
-            self.links.change(id, old.as_ref(), new.as_ref());
-            let mut candidates = Vec::new();
-            let mut through_links = Vec::new();
-            if let Some(table) = self.store.tables.get_mut(&id.table) {
-                table.reindex(
-                    id,
-                    old.as_ref(),
-                    new.as_ref(),
-                    &mut candidates,
-                    &mut through_links,
-                );
-            }
-            if !through_links.is_empty() {
-                self.note_link_nodes(through_links);
-            }
-            candidates.sort_unstable();
-            candidates.dedup();
+            let keys = self
+                .store
+                .tables
+                .get(&id.table)
+                .map(|t| t.index_keys(id, old.as_ref(), new.as_ref()))
+                .unwrap_or_default();
             dispatched.push(Changed {
                 id,
                 old,
                 new,
-                candidates,
+                keys,
+                candidates: Vec::new(),
             });
         }
-        // Measured against evaluating each change's nodes as it came: ~10%
-        // less a batch at a million records, ~2% more at 5,000. Reading the
-        // index entries a batch moves the same way gained nothing.
-        std::hint::black_box(
-            dispatched
-                .iter()
-                .flat_map(|c| c.candidates.iter().map(|&n| (n, &c.id.key)))
-                .filter_map(|(n, k)| {
-                    let node = self.nodes.get(n as usize).and_then(|x| x.as_deref())?;
-                    Some(node.first_reads(k))
-                })
-                .fold(0, |a, b| a ^ b),
-        );
+        // The index entries the batch moves, fetched for all its changes at
+        // once (see `prefetch`).
+        self.store
+            .prefetch_reindex(dispatched.iter().map(|c| (c.id, c.keys.as_slice())));
+        for c in &mut dispatched {
+            self.links.change(c.id, c.old.as_ref(), c.new.as_ref());
+            let mut through_links = Vec::new();
+            if let Some(table) = self.store.tables.get_mut(&c.id.table) {
+                table.reindex(c.id, &c.keys, &mut c.candidates, &mut through_links);
+            }
+            if !through_links.is_empty() {
+                self.note_link_nodes(through_links);
+            }
+            c.candidates.sort_unstable();
+            c.candidates.dedup();
+        }
+        // Every candidate node of every change fetched at once, before any
+        // is evaluated: evaluating reads no index and changes no candidate
+        // list, so the order of the two does not matter.
+        self.prefetch_nodes(&dispatched);
         for Changed {
             id,
             old,
             new,
             candidates,
+            ..
         } in dispatched
         {
             if bumped.contains(id) {
@@ -344,6 +343,50 @@ impl Engine {
             self.requery_bumps(&bumped, &mut out);
         }
         (out, bumped)
+    }
+
+    /// Prefetches what evaluating the batch's candidate nodes reads, and
+    /// what adding or removing their records then reads, in steps over all
+    /// of them (see [`prefetch`]): the nodes' slots; the nodes; their
+    /// parts ([`Node::prefetch`]); what those lead to
+    /// ([`Node::prefetch_inner`]) and the parents' slots; the parents.
+    fn prefetch_nodes(&self, dispatched: &[Changed]) {
+        let live = |n: NodeId| self.nodes.get(n as usize).and_then(|x| x.as_deref());
+        let slot = |n: NodeId| prefetch::line(self.nodes.as_ptr().wrapping_add(n as usize));
+        let pairs: Vec<(NodeId, &Key)> = dispatched
+            .iter()
+            .flat_map(|c| c.candidates.iter().map(|&n| (n, &c.id.key)))
+            .collect();
+        for &(n, _) in &pairs {
+            slot(n);
+        }
+        for &(n, _) in &pairs {
+            if let Some(node) = live(n) {
+                prefetch::lines(node);
+            }
+        }
+        for &(n, _) in &pairs {
+            if let Some(node) = live(n) {
+                node.prefetch();
+            }
+        }
+        for &(n, k) in &pairs {
+            if let Some(node) = live(n) {
+                node.prefetch_inner(k);
+                for &(p, _) in &node.parents {
+                    slot(p);
+                }
+            }
+        }
+        for &(n, _) in &pairs {
+            if let Some(node) = live(n) {
+                for &(p, _) in &node.parents {
+                    if let Some(parent) = live(p) {
+                        prefetch::lines(parent);
+                    }
+                }
+            }
+        }
     }
 
     /// The records, with their contents, that reach a record this batch

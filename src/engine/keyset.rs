@@ -9,7 +9,6 @@
 //! set beside it. Up to a few hundred ids below `2^32` are hashed first
 //! (see [`Low`]): as small at that size, and fewer cache misses deep.
 
-use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 
 use ahash::AHashSet;
@@ -54,7 +53,10 @@ enum Low {
 /// A hash set of ids with a hasher of fixed keys: zero-sized, where a
 /// per-set random state would cost 32 bytes in every set. Fixed keys let
 /// chosen ids collide, which costs at most [`HASHED_MAX`] probes.
-type HashedKeys = HashSet<u32, BuildHasherDefault<ahash::AHasher>>;
+///
+/// A map to nothing rather than a set: `hashbrown`'s map gives its raw
+/// table, to prefetch a key's slot (see [`KeySet::prefetch_inner`]).
+type HashedKeys = hashbrown::HashMap<u32, (), BuildHasherDefault<ahash::AHasher>>;
 
 /// The most keys [`Low::Hashed`] holds.
 const HASHED_MAX: usize = 512;
@@ -68,12 +70,12 @@ impl Default for Low {
 impl Low {
     fn insert(&mut self, k: u32) -> bool {
         match self {
-            Low::Hashed(h) if h.len() < HASHED_MAX => h.insert(k),
+            Low::Hashed(h) if h.len() < HASHED_MAX => h.insert(k, ()).is_none(),
             Low::Hashed(h) => {
-                if h.contains(&k) {
+                if h.contains_key(&k) {
                     return false;
                 }
-                let mut b: RoaringBitmap = h.iter().copied().collect();
+                let mut b: RoaringBitmap = h.keys().copied().collect();
                 b.insert(k);
                 *self = Low::Bitmap(b);
                 true
@@ -84,14 +86,14 @@ impl Low {
 
     fn remove(&mut self, k: u32) -> bool {
         match self {
-            Low::Hashed(h) => h.remove(&k),
+            Low::Hashed(h) => h.remove(&k).is_some(),
             Low::Bitmap(b) => b.remove(k),
         }
     }
 
     fn contains(&self, k: u32) -> bool {
         match self {
-            Low::Hashed(h) => h.contains(&k),
+            Low::Hashed(h) => h.contains_key(&k),
             Low::Bitmap(b) => b.contains(k),
         }
     }
@@ -105,7 +107,7 @@ impl Low {
 
     fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         let (h, b) = match self {
-            Low::Hashed(h) => (Some(h.iter().copied()), None),
+            Low::Hashed(h) => (Some(h.keys().copied()), None),
             Low::Bitmap(b) => (None, Some(b.iter())),
         };
         h.into_iter().flatten().chain(b.into_iter().flatten())
@@ -216,6 +218,35 @@ impl KeySet {
         match self {
             KeySet::Small(v) => v.contains(k),
             KeySet::Large(s) => s.contains(k),
+        }
+    }
+
+    /// Prefetches the set's own memory: a small set's keys, a large set's
+    /// parts. The first of two steps (see [`super::prefetch`]).
+    pub fn prefetch_outer(&self) {
+        match self {
+            KeySet::Small(v) => {
+                // Up to `SMALL` keys of 24 bytes: three lines at most.
+                let p = v.as_ptr().cast::<u8>();
+                for offset in (0..size_of_val(v.as_slice())).step_by(64) {
+                    super::prefetch::line(p.wrapping_add(offset));
+                }
+            }
+            KeySet::Large(s) => super::prefetch::line(&**s),
+        }
+    }
+
+    /// Prefetches where `k` is or would be in a large set of ids below
+    /// 2^32 kept hashed (most member sets and index entries of a few hundred
+    /// records); nothing otherwise. Reads what [`KeySet::prefetch_outer`]
+    /// asked for.
+    pub fn prefetch_inner(&self, k: &Key) {
+        if let KeySet::Large(s) = self
+            && let Low::Hashed(h) = &s.low
+            && let Key::Int(i) = k
+            && let Ok(low) = u32::try_from(*i)
+        {
+            super::prefetch::entry(h, &low);
         }
     }
 

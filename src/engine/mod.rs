@@ -38,6 +38,7 @@ mod graph;
 mod node_graph;
 mod param_links;
 mod parsed;
+mod prefetch;
 mod prescan;
 mod read;
 mod requery_views;

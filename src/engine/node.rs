@@ -108,29 +108,42 @@ pub struct Node {
 }
 
 impl Node {
-    /// Reads what evaluating record `key`, adding or removing it, and
-    /// naming the views it changes read first (the filter's top and its
-    /// operands, where `key` would be in the member set, a root's list of
-    /// views), to be called on many nodes in one loop: see the dispatch in
-    /// `apply`. The result means nothing; it keeps the reads from being
-    /// optimized away.
-    pub fn first_reads(&self, key: &Key) -> usize {
-        let operand = |e: &Expr| match e {
-            Expr::Literal(Value::String(s)) => s.as_bytes().first().copied().unwrap_or(0) as usize,
-            Expr::Field(path) => path.len(),
-            _ => 0,
-        };
-        let filter = match &self.bound.filter {
-            Some(Expr::Binary { lhs, rhs, .. }) => operand(lhs) ^ operand(rhs),
-            Some(_) => 1,
-            None => 0,
-        };
-        // A root's views: the batch's deltas name them.
-        let root = self
-            .root
-            .as_ref()
-            .map_or(0, |r| r.views.first().map_or(0, |v| v.id.len()));
-        filter ^ self.members.contains(key) as usize ^ root
+    /// Prefetches the parts of the node that evaluating a record and
+    /// adding or removing it read: the filter's operands, the member set,
+    /// the parents' list and a root's data. One of the steps of `apply`'s
+    /// dispatch (see [`super::prefetch`]), after the one that fetched the
+    /// node itself.
+    pub fn prefetch(&self) {
+        use super::prefetch::line;
+        if let Some(Expr::Binary { lhs, rhs, .. }) = &self.bound.filter {
+            line(&**lhs);
+            line(&**rhs);
+        }
+        self.members.prefetch_outer();
+        line(self.parents.as_ptr());
+        if let Some(root) = &self.root {
+            line(&**root);
+        }
+    }
+
+    /// The third step: where `key` is in the member set, a literal
+    /// operand's text, a root's list of views. Reads what
+    /// [`Node::prefetch`] asked for.
+    pub fn prefetch_inner(&self, key: &Key) {
+        use super::prefetch::line;
+        if let Some(Expr::Binary { lhs, rhs, .. }) = &self.bound.filter {
+            for e in [lhs, rhs] {
+                match &**e {
+                    Expr::Literal(Value::String(s)) => line(s.as_ptr()),
+                    Expr::Field(path) => line(path.as_ptr()),
+                    _ => {}
+                }
+            }
+        }
+        self.members.prefetch_inner(key);
+        if let Some(root) = &self.root {
+            line(root.views.as_ptr());
+        }
     }
 
     pub fn is_member(&self, r: &RecordId) -> bool {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use ahash::{AHashMap, AHashSet};
 
 use super::keyset::KeySet;
+use super::prefetch;
 use super::value::{IndexKey, Key, Object, PathPart, RecordId, Shape, Str, TableName, Value};
 
 pub type NodeId = u32;
@@ -24,15 +25,48 @@ pub struct Record {
 /// `records` answers "which records have this value" when a node is created
 /// (the initial result of `WHERE author = $uid` is one lookup, not a scan);
 /// `nodes` answers "which nodes filter on this value" when a record changes.
-#[derive(Default)]
 pub struct FieldIndex {
-    pub records: AHashMap<IndexKey, KeySet>,
-    pub nodes: AHashMap<IndexKey, Vec<NodeId>>,
+    pub records: prefetch::Map<IndexKey, KeySet>,
+    pub nodes: prefetch::Map<IndexKey, Vec<NodeId>>,
+}
+
+/// Both maps hash alike, so that a batch hashes each key once for both
+/// (see [`IndexKeys`]).
+impl Default for FieldIndex {
+    fn default() -> Self {
+        let hasher = ahash::RandomState::new();
+        FieldIndex {
+            records: prefetch::Map::with_hasher(hasher.clone()),
+            nodes: prefetch::Map::with_hasher(hasher),
+        }
+    }
+}
+
+impl FieldIndex {
+    fn hash(&self, k: &IndexKey) -> u64 {
+        self.records.hasher().hash_one(k)
+    }
+}
+
+/// A changed record's keys in one index of its table, before and after the
+/// change, with their hashes: computed once per batch for the prefetch and
+/// for [`Table::reindex`].
+pub struct IndexKeys {
+    old: Option<(IndexKey, u64)>,
+    new: Option<(IndexKey, u64)>,
+    /// The indexed path went through a record link.
+    through_link: bool,
+}
+
+impl IndexKeys {
+    fn moved(&self) -> bool {
+        self.old.as_ref().map(|k| &k.0) != self.new.as_ref().map(|k| &k.0)
+    }
 }
 
 #[derive(Default)]
 pub struct Table {
-    pub records: AHashMap<Key, Record>,
+    pub records: prefetch::Map<Key, Record>,
     pub indexes: Vec<(Vec<PathPart>, FieldIndex)>,
     /// Nodes without a hashable equality term: evaluated on every change.
     pub scan_nodes: AHashSet<NodeId>,
@@ -53,7 +87,7 @@ pub struct Table {
 /// `user:42` or a tag is stored once however many records hold it.
 const SHARED_STRING_MAX: usize = 32;
 
-fn share_string(strings: &mut AHashSet<Str>, s: &Str) -> Str {
+fn share_string(strings: &mut prefetch::Set<Str>, s: &Str) -> Str {
     if let Some(x) = strings.get(s.as_str()) {
         return x.clone();
     }
@@ -106,7 +140,7 @@ fn field_key(content: &Value, path: &[PathPart]) -> Option<IndexKey> {
     }
 }
 
-fn build_index(records: &AHashMap<Key, Record>, path: &[PathPart]) -> FieldIndex {
+fn build_index(records: &prefetch::Map<Key, Record>, path: &[PathPart]) -> FieldIndex {
     let mut index = FieldIndex::default();
     if !is_id_path(path) {
         for (key, rec) in records {
@@ -147,46 +181,79 @@ impl Table {
             .map(|(p, _)| p.as_slice())
     }
 
-    /// Moves a record between index entries after its content changed, and
-    /// collects the nodes registered under its old or new values.
-    pub fn reindex(
-        &mut self,
+    /// Record `id`'s keys in each index (in `indexes`' order), with its
+    /// content `old` and `new`.
+    pub fn index_keys(
+        &self,
         id: &RecordId,
         old: Option<&Value>,
         new: Option<&Value>,
+    ) -> Vec<IndexKeys> {
+        self.indexes
+            .iter()
+            .map(|(path, index)| {
+                super::value::take_link_followed();
+                let hashed = |k: IndexKey| {
+                    let h = index.hash(&k);
+                    (k, h)
+                };
+                let old = old.and_then(|c| record_key(id, c, path)).map(hashed);
+                let new = new.and_then(|c| record_key(id, c, path)).map(hashed);
+                IndexKeys {
+                    old,
+                    new,
+                    through_link: super::value::take_link_followed(),
+                }
+            })
+            .collect()
+    }
+
+    /// Moves a record between index entries after its content changed, and
+    /// collects the nodes registered under its old or new values. `keys`
+    /// are the record's, from [`Table::index_keys`].
+    pub fn reindex(
+        &mut self,
+        id: &RecordId,
+        keys: &[IndexKeys],
         candidates: &mut Vec<NodeId>,
         through_links: &mut Vec<NodeId>,
     ) {
+        use hashbrown::hash_map::RawEntryMut;
         let key = &id.key;
-        for (path, index) in &mut self.indexes {
-            super::value::take_link_followed();
-            let old_k = old.and_then(|c| record_key(id, c, path));
-            let new_k = new.and_then(|c| record_key(id, c, path));
-            if super::value::take_link_followed() {
+        for ((path, index), keys) in self.indexes.iter_mut().zip(keys) {
+            if keys.through_link {
                 // The indexed path goes through a record link, which
                 // SurrealDB would follow: every node indexed on it reads
                 // through that link.
                 through_links.extend(index.nodes.values().flatten().copied());
             }
-            if !is_id_path(path) && old_k != new_k {
-                if let Some(k) = &old_k
-                    && let Some(set) = index.records.get_mut(k)
+            let moved = keys.moved();
+            if !is_id_path(path) && moved {
+                if let Some((k, h)) = &keys.old
+                    && let RawEntryMut::Occupied(mut e) =
+                        index.records.raw_entry_mut().from_key_hashed_nocheck(*h, k)
                 {
+                    let set = e.get_mut();
                     set.remove(key);
                     if set.is_empty() {
-                        index.records.remove(k);
+                        e.remove();
                     }
                 }
-                if let Some(k) = &new_k {
-                    index
-                        .records
-                        .entry(k.clone())
-                        .or_default()
-                        .insert(key.clone());
+                if let Some((k, h)) = &keys.new {
+                    match index.records.raw_entry_mut().from_key_hashed_nocheck(*h, k) {
+                        RawEntryMut::Occupied(mut e) => {
+                            e.get_mut().insert(key.clone());
+                        }
+                        RawEntryMut::Vacant(e) => {
+                            let mut set = KeySet::new();
+                            set.insert(key.clone());
+                            e.insert_hashed_nocheck(*h, k.clone(), set);
+                        }
+                    }
                 }
             }
-            if matches!(old_k, Some(IndexKey::Inexact)) || matches!(new_k, Some(IndexKey::Inexact))
-            {
+            let inexact = |k: &Option<(IndexKey, u64)>| matches!(k, Some((IndexKey::Inexact, _)));
+            if inexact(&keys.old) || inexact(&keys.new) {
                 // A decimal may be `=` to any number: every view that looks
                 // up a number on this path is a candidate.
                 for (k, nodes) in &index.nodes {
@@ -195,16 +262,10 @@ impl Table {
                     }
                 }
             }
-            if let Some(k) = &old_k
-                && let Some(nodes) = index.nodes.get(k)
-            {
-                candidates.extend_from_slice(nodes);
-            }
-            if new_k != old_k
-                && let Some(k) = &new_k
-                && let Some(nodes) = index.nodes.get(k)
-            {
-                candidates.extend_from_slice(nodes);
+            for (k, h) in keys.old.iter().chain(keys.new.iter().filter(|_| moved)) {
+                if let Some((_, nodes)) = index.nodes.raw_entry().from_key_hashed_nocheck(*h, k) {
+                    candidates.extend_from_slice(nodes);
+                }
             }
         }
         candidates.extend(self.scan_nodes.iter().copied());
@@ -293,7 +354,7 @@ pub struct Store {
     /// `names.len()` after the last sweep of names no record uses.
     names_swept: usize,
     /// Short string values, shared by every stored record that has them.
-    strings: AHashSet<Str>,
+    strings: prefetch::Set<Str>,
     strings_swept: usize,
 }
 
@@ -445,36 +506,91 @@ impl Store {
         Value::Object(Object::with_shape(shape, values))
     }
 
-    /// Reads what storing `finals` reads first: each record, the strings it
-    /// held, and the shared copies of its new ones; to be called for the
-    /// whole batch before storing it (see `apply`). The result means
-    /// nothing; it keeps the reads from being optimized away.
-    pub fn first_reads(&self, finals: &[(&RecordId, Option<&Object>)]) -> usize {
-        let mut acc = 0usize;
+    /// Prefetches what [`Table::reindex`] reads for these changes (each a
+    /// record id with its [`Table::index_keys`]), in three steps over all of
+    /// them: the slots of the index entries and node lists under their old
+    /// and new keys; then each entry's set and each list; then where the
+    /// record's key is in each set. See [`super::prefetch`].
+    pub fn prefetch_reindex<'a>(
+        &self,
+        changes: impl Iterator<Item = (&'a RecordId, &'a [IndexKeys])>,
+    ) {
+        let mut entries: Vec<(&FieldIndex, &IndexKey, u64, &Key)> = Vec::new();
+        for (id, keys) in changes {
+            let Some(table) = self.tables.get(&id.table) else {
+                continue;
+            };
+            for ((path, index), keys) in table.indexes.iter().zip(keys) {
+                let moves = !is_id_path(path) && keys.moved();
+                for (k, h) in keys.old.iter().chain(&keys.new) {
+                    prefetch::entry_hashed(index.nodes.raw_table(), *h);
+                    if moves {
+                        prefetch::entry_hashed(index.records.raw_table(), *h);
+                        entries.push((index, k, *h, &id.key));
+                    }
+                }
+            }
+        }
+        for (index, k, h, _) in &entries {
+            if let Some((_, set)) = index.records.raw_entry().from_key_hashed_nocheck(*h, *k) {
+                set.prefetch_outer();
+            }
+        }
+        for (index, k, h, key) in &entries {
+            if let Some((_, set)) = index.records.raw_entry().from_key_hashed_nocheck(*h, *k) {
+                set.prefetch_inner(key);
+            }
+        }
+    }
+
+    /// Prefetches what storing `finals` reads, in three steps over the
+    /// whole batch (see [`super::prefetch`]): each record's slot, and the
+    /// slots of the shared copies of its new short strings; then the record's
+    /// content and those copies' text; then the strings the record held,
+    /// which storing compares and lets go.
+    pub fn prefetch_store(&self, finals: &[(&RecordId, Option<&Object>)]) {
+        let mut found: Vec<(&Table, u64, &Key)> = Vec::with_capacity(finals.len());
+        let mut strings: Vec<u64> = Vec::new();
         for (id, content) in finals {
             let Some(table) = self.tables.get(&id.table) else {
                 continue;
             };
-            if let Some(Record {
-                content: Value::Object(o),
-                ..
-            }) = table.records.get(&id.key)
-            {
-                for v in o.values() {
-                    if let Value::String(s) = v {
-                        acc ^= s.len();
-                    }
-                }
-            }
+            let h = table.records.hasher().hash_one(&id.key);
+            prefetch::entry_hashed(table.records.raw_table(), h);
+            found.push((table, h, &id.key));
             for v in content.iter().flat_map(|c| c.values()) {
                 if let Value::String(s) = v
                     && s.len() <= SHARED_STRING_MAX
                 {
-                    acc ^= self.strings.get(s.as_str()).map_or(0, |x| x.len());
+                    let h = self.strings.hasher().hash_one(s.as_str());
+                    prefetch::entry_hashed(self.strings.raw_table(), h);
+                    strings.push(h);
                 }
             }
         }
-        acc
+        let mut objects: Vec<&Object> = Vec::with_capacity(found.len());
+        for (table, h, key) in &found {
+            if let Some((_, rec)) = table.records.raw_entry().from_key_hashed_nocheck(*h, *key)
+                && let Value::Object(o) = &rec.content
+            {
+                o.prefetch();
+                objects.push(o);
+            }
+        }
+        for h in strings {
+            // SAFETY: the buckets are read while `self.strings`, borrowed,
+            // cannot change.
+            for bucket in unsafe { self.strings.raw_table().iter_hash(h) } {
+                prefetch::line(unsafe { bucket.as_ref() }.0.as_ptr());
+            }
+        }
+        for o in objects {
+            for v in o.values() {
+                if let Value::String(s) = v {
+                    prefetch::line(s.as_ptr());
+                }
+            }
+        }
     }
 
     /// Forgets names no record holds any more, so that a stream of ever new

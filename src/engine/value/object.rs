@@ -52,6 +52,14 @@ impl Object {
         self.shape()
     }
 
+    /// Asks the CPU for the first two cache lines of the object (its
+    /// count, shape and first values): see [`crate::engine::prefetch`].
+    pub fn prefetch(&self) {
+        let p = self.0.slice.as_ptr();
+        crate::engine::prefetch::line(p);
+        crate::engine::prefetch::line(p.wrapping_add(4));
+    }
+
     pub fn values(&self) -> &[Value] {
         &self.0.slice
     }
