@@ -313,6 +313,12 @@ pub struct Engine {
     views: AHashMap<Arc<str>, Box<View>>,
     /// Query texts, shared by the views that registered the same one.
     sqls: AHashSet<Arc<str>>,
+    /// Client ids, shared by the views of one client: a batch's deltas
+    /// clone a view's client id for every view they name, and at 100,000
+    /// views one copy per view is a cache miss per view.
+    clients: AHashSet<Arc<str>>,
+    /// `clients.len()` after the last sweep of ids no view holds.
+    clients_swept: usize,
     /// Query texts parsed, for the next view that registers one.
     parsed: parsed::Parsed,
     /// Per (root, record) touched in this batch: was it present before?

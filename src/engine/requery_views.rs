@@ -33,6 +33,8 @@ impl Engine {
         }
         self.start_links();
         let sql = self.shared_sql(&meta.sql);
+        let mut meta = meta;
+        meta.client_id = self.shared_client(&meta.client_id);
         let id = meta.id.clone();
         self.journal.view(&id);
         let client_id = meta.client_id.clone();
@@ -189,6 +191,20 @@ impl Engine {
                 s
             }
         }
+    }
+
+    /// The shared copy of client id `c` (see `Engine::clients`). Ids no
+    /// view holds any more are swept as the set doubles.
+    pub(super) fn shared_client(&mut self, c: &Arc<str>) -> Arc<str> {
+        if let Some(s) = self.clients.get(c) {
+            return s.clone();
+        }
+        if self.clients.len() >= 1024 && self.clients.len() >= 2 * self.clients_swept {
+            self.clients.retain(|s| Arc::strong_count(s) > 1);
+            self.clients_swept = self.clients.len();
+        }
+        self.clients.insert(c.clone());
+        c.clone()
     }
 
     /// Updates a view's `lastActiveAt`.

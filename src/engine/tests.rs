@@ -296,6 +296,34 @@ fn shared_views_get_their_own_deltas() {
 }
 
 #[test]
+fn the_views_of_one_client_share_its_id_and_ids_no_view_holds_are_swept() {
+    let mut e = Engine::new();
+    for v in ["a", "b"] {
+        // Each registration brings its own copy of the id, as `/view` does.
+        let mut m = meta(v, "SELECT * FROM t WHERE x = 1", json!({}));
+        m.client_id = String::from("tab-1").into();
+        e.register(m).unwrap();
+    }
+    let out = e.apply_batch(&[put("t:1", json!({"x": 1}))]);
+    assert_eq!(out.len(), 2);
+    assert_eq!(&*out[0].client_id, "tab-1");
+    assert!(
+        Arc::ptr_eq(&out[0].client_id, &out[1].client_id),
+        "one copy"
+    );
+    drop(out);
+    // Clients come and go: the set keeps about as many ids as views hold.
+    for i in 0..5_000 {
+        let mut m = meta(&format!("v{i}"), "SELECT * FROM t WHERE x = 1", json!({}));
+        m.client_id = format!("client-{i}").into();
+        e.register(m).unwrap();
+        e.unregister(&format!("v{i}")).unwrap();
+    }
+    assert!(e.clients.len() <= 2_048, "{} ids kept", e.clients.len());
+    assert!(e.clients.iter().any(|c| &**c == "tab-1"), "held ids stay");
+}
+
+#[test]
 fn reregistering_applies_only_the_difference() {
     let mut e = Engine::new();
     e.apply_batch(&[

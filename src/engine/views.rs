@@ -77,6 +77,8 @@ impl Engine {
         self.remove_requery(&meta.id);
 
         self.make_root(root);
+        let mut meta = meta;
+        meta.client_id = self.shared_client(&meta.client_id);
         if let Some(r) = self.node_mut(root).root.as_mut() {
             r.views
                 .push(node::RootView::new(meta.id.clone(), meta.client_id.clone()));
