@@ -25,6 +25,10 @@ pub struct Record {
 /// `records` answers "which records have this value" when a node is created
 /// (the initial result of `WHERE author = $uid` is one lookup, not a scan);
 /// `nodes` answers "which nodes filter on this value" when a record changes.
+///
+/// The two maps share one hasher (see `Default`), and a key hashed for one
+/// is looked up in the other with that hash ([`IndexKeys`]): replacing
+/// either map alone would make those lookups miss. Clear them instead.
 pub struct FieldIndex {
     pub records: prefetch::Map<IndexKey, KeySet>,
     pub nodes: prefetch::Map<IndexKey, Vec<NodeId>>,
