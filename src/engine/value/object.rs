@@ -52,8 +52,10 @@ impl Object {
         self.shape()
     }
 
-    /// Asks the CPU for the first two cache lines of the object (its
-    /// count, shape and first values): see [`crate::engine::prefetch`].
+    /// Asks the CPU for the first two cache lines of the object's values
+    /// (its count and shape are the three words before them, often on the
+    /// first: fetching them too measured no different). See
+    /// [`crate::engine::prefetch`].
     pub fn prefetch(&self) {
         let p = self.0.slice.as_ptr();
         crate::engine::prefetch::line(p);
