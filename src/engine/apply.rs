@@ -193,11 +193,10 @@ impl Engine {
         let before: Option<AHashMap<RecordId, Option<Value>>> =
             (self.link_nodes > 0).then(|| touched.iter().cloned().collect());
         // Every change's candidates first, then their evaluation: at a
-        // million records the candidates' nodes are cold, and reading them
-        // all in one loop whose loads do not wait on each other (below) lets
-        // the CPU fetch them at once, not one per evaluation. Evaluating
-        // reads no index and changes no candidate list, so the order of the
-        // two does not matter.
+        // million records the candidates' nodes are cold, and prefetching
+        // them all (below) lets the CPU fetch them at once, not one per
+        // evaluation. Evaluating reads no index and changes no candidate
+        // list, so the order of the two does not matter.
         let mut dispatched: Vec<Changed> = Vec::with_capacity(touched.len());
         for (id, old) in &touched {
             let new = self.store.get(id).map(|r| r.content.clone());
@@ -240,9 +239,6 @@ impl Engine {
             c.candidates.sort_unstable();
             c.candidates.dedup();
         }
-        // Every candidate node of every change fetched at once, before any
-        // is evaluated: evaluating reads no index and changes no candidate
-        // list, so the order of the two does not matter.
         self.prefetch_nodes(&dispatched);
         for Changed {
             id,

@@ -225,13 +225,8 @@ impl KeySet {
     /// parts. The first of two steps (see [`super::prefetch`]).
     pub fn prefetch_outer(&self) {
         match self {
-            KeySet::Small(v) => {
-                // Up to `SMALL` keys of 24 bytes: three lines at most.
-                let p = v.as_ptr().cast::<u8>();
-                for offset in (0..size_of_val(v.as_slice())).step_by(64) {
-                    super::prefetch::line(p.wrapping_add(offset));
-                }
-            }
+            // Up to `SMALL` keys of 24 bytes: three lines at most.
+            KeySet::Small(v) => super::prefetch::lines(v.as_slice()),
             KeySet::Large(s) => super::prefetch::line(&**s),
         }
     }

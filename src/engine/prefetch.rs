@@ -37,11 +37,11 @@ pub fn line<T>(p: *const T) {
     let _ = p;
 }
 
-/// Asks for every cache line of `*p` (for a struct of a few lines).
+/// Asks for every cache line of `*p` (a struct or a slice of a few lines).
 #[inline]
-pub fn lines<T>(p: &T) {
+pub fn lines<T: ?Sized>(p: &T) {
     let start = std::ptr::from_ref(p).cast::<u8>();
-    for offset in (0..size_of::<T>()).step_by(64) {
+    for offset in (0..size_of_val(p)).step_by(64) {
         line(start.wrapping_add(offset));
     }
 }
