@@ -34,6 +34,8 @@ fn ssp_bench_smoke_run_writes_results() {
         "memory: bytes per record",
         "memory: a read at random in as much memory as the engine holds",
         "memory: update batch in reads at random",
+        "memory: ten reads at random at once, per read",
+        "memory: texts growing with the views: views changed per update batch",
         "tiers: filter view, one change p50",
         "tiers: count view / filter view",
         "tiers: re-query runs per change",

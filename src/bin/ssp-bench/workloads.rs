@@ -352,7 +352,7 @@ fn forum_engine(f: &Forum, views: usize, rng: &mut StdRng) -> Engine {
     engine
 }
 
-fn update_batch_cost(engine: &mut Engine, f: &Forum, rng: &mut StdRng) -> (Duration, f64) {
+fn update_batch_cost(engine: &mut Engine, f: &Forum, rng: &mut StdRng) -> BatchCost {
     // More for a profile: `SSP_BENCH_UPDATES=200000`.
     let n = std::env::var("SSP_BENCH_UPDATES")
         .ok()
@@ -364,20 +364,32 @@ fn update_batch_cost(engine: &mut Engine, f: &Forum, rng: &mut StdRng) -> (Durat
             f.comment(i, rng, 2)
         })
         .collect();
-    let mut edges = 0usize;
+    let (mut edges, mut views) = (0usize, 0usize);
     let started = Instant::now();
     for chunk in updates.chunks(10) {
         let out = engine.apply_batch(chunk);
+        views += out.len();
         edges += out
             .iter()
             .map(|d| d.created.len() + d.updated.len() + d.deleted.len())
             .sum::<usize>();
     }
     let batches = updates.len().div_ceil(10);
-    (
-        started.elapsed() / batches as u32,
-        edges as f64 / batches as f64,
-    )
+    BatchCost {
+        time: started.elapsed() / batches as u32,
+        edges: edges as f64 / batches as f64,
+        views: views as f64 / batches as f64,
+    }
+}
+
+/// What [`update_batch_cost`] measured, per batch.
+struct BatchCost {
+    time: Duration,
+    /// Edge changes the batch emitted.
+    edges: f64,
+    /// Views whose edges the batch changed: each costs the engine a delta
+    /// of its own (sorted by view id, named, copied), whatever its edges.
+    views: f64,
 }
 
 /// Bytes per stored record (against its JSON size) and per registered
@@ -446,8 +458,16 @@ pub(crate) fn memory(results: &mut Results, mode: Mode) {
         "B",
         Some(("<= 2048 B", per_view <= 2048.0)),
     );
-    let (big_batch, big_edges) = update_batch_cost(&mut engine, &f, &mut rng);
-    let (small_batch, small_edges) = small;
+    let BatchCost {
+        time: big_batch,
+        edges: big_edges,
+        ..
+    } = update_batch_cost(&mut engine, &f, &mut rng);
+    let BatchCost {
+        time: small_batch,
+        edges: small_edges,
+        ..
+    } = small;
     let label = format!("{records} records and {views} views");
     results.add(
         "memory: update batch of 10, 5,000 records and 250 views",
@@ -569,10 +589,11 @@ pub(crate) fn batch_at_equal_fan_out(results: &mut Results, mode: Mode) {
         let cost = update_batch_cost(&mut engine, &f, &mut rng);
         eprintln!("[batch] {records} records and {views} views: done");
         drop(engine);
-        (cost, random_read_ns(bytes))
+        (cost, random_reads(bytes))
     };
-    let ((small_batch, small_edges), small_read) = spread(5_000, 250);
-    let ((big_batch, big_edges), big_read) = spread(records, views);
+    let (small, small_read) = spread(5_000, 250);
+    let (big, big_read) = spread(records, views);
+    let (small_batch, big_batch) = (small.time, big.time);
     results.add(
         "memory: texts growing with the views: update batch of 10, 5,000 records and 250 views",
         us(small_batch),
@@ -587,8 +608,23 @@ pub(crate) fn batch_at_equal_fan_out(results: &mut Results, mode: Mode) {
     );
     results.add(
         &format!("memory: texts growing with the views: edge changes per update batch, 5,000 and 250 / {label}"),
-        big_edges / small_edges.max(1.0),
+        big.edges / small.edges.max(1.0),
         "x",
+        None,
+    );
+    // Equal edges, not equal views: at 5,000 records the ten changes of a
+    // batch fall into the same 8 texts, whose views' deltas merge, so the
+    // small batch has fewer views to name (see bench-results).
+    results.add(
+        "memory: texts growing with the views: views changed per update batch, 5,000 records and 250 views",
+        small.views,
+        "views",
+        None,
+    );
+    results.add(
+        &format!("memory: texts growing with the views: views changed per update batch, {label}"),
+        big.views,
+        "views",
         None,
     );
     let ratio = big_batch.as_secs_f64() / small_batch.as_secs_f64().max(1e-9);
@@ -602,47 +638,64 @@ pub(crate) fn batch_at_equal_fan_out(results: &mut Results, mode: Mode) {
     );
     // What the machine itself does at these sizes: the ratio above is
     // mostly the cost of reading memory no recent batch touched, which no
-    // layout avoids entirely (see `random_read_ns`).
+    // layout avoids entirely (see `random_reads`).
     results.add(
         "memory: a read at random in as much memory as the engine holds, 5,000 and 250",
-        small_read,
+        small_read.chained,
         "ns",
         None,
     );
     results.add(
         &format!("memory: a read at random in as much memory as the engine holds, {label}"),
-        big_read,
+        big_read.chained,
         "ns",
         None,
     );
     results.add(
         &format!("memory: a read at random in as much memory as the engine holds, {label} / 5,000 and 250"),
-        big_read / small_read.max(1e-9),
+        big_read.chained / small_read.chained.max(1e-9),
         "x",
+        None,
+    );
+    // What the same reads cost when ten are in flight at once, as when a
+    // batch prefetches its changes' data together: the floor of a read
+    // that the batch's staging could reach.
+    results.add(
+        &format!("memory: ten reads at random at once, per read, {label}"),
+        big_read.ten_at_once,
+        "ns",
         None,
     );
     results.add(
         &format!("memory: update batch in reads at random, {label} (its cost over one read's)"),
-        big_batch.as_secs_f64() * 1e9 / big_read.max(1e-9),
+        big_batch.as_secs_f64() * 1e9 / big_read.chained.max(1e-9),
         "reads",
         None,
     );
 }
 
-/// Nanoseconds per read in a chain of reads at random over `bytes` of
-/// heap, each read's address taken from the one before (so that the CPU
-/// cannot overlap them): the latency of memory that size on this machine.
-/// At 5,000 records the engine's few megabytes stay in the CPU's caches; at
-/// a million records its gigabytes do not, and every record, node or set a
-/// batch reaches costs a read like this. Measured in the same process, so
-/// with the same page size (`ssp` turns transparent huge pages off).
-fn random_read_ns(bytes: usize) -> f64 {
+/// [`random_reads`]: nanoseconds per read.
+struct Reads {
+    /// Each read's address taken from the one before, so that none overlap:
+    /// the latency of memory.
+    chained: f64,
+    /// Ten such chains walked side by side: what a read costs when the CPU
+    /// may have ten in flight.
+    ten_at_once: f64,
+}
+
+/// Reads at random over `bytes` of heap. At 5,000 records the engine's few
+/// megabytes stay in the CPU's caches; at a million records its gigabytes
+/// do not, and every record, node or set a batch reaches costs a read like
+/// this. Measured in the same process, so with the same page size (`ssp`
+/// turns transparent huge pages off).
+fn random_reads(bytes: usize) -> Reads {
     /// One cache line, the unit memory is read in: the next line's index
     /// in the first slot.
     #[derive(Clone, Copy)]
     #[repr(align(64))]
     struct Line([u32; 16]);
-    let lines = (bytes / 64).clamp(2, u32::MAX as usize);
+    let lines = (bytes / 64).clamp(16, u32::MAX as usize);
     let mut chain = vec![Line([0; 16]); lines];
     // Sattolo's shuffle: one cycle through every line, in random order.
     let mut order: Vec<u32> = (0..lines as u32).collect();
@@ -653,20 +706,31 @@ fn random_read_ns(bytes: usize) -> f64 {
     for (i, &next) in order.iter().enumerate() {
         chain[i].0[0] = next;
     }
+    // Ten walkers, spread around the cycle so that they do not meet.
+    let mut at: [u32; 10] = std::array::from_fn(|w| order[w * (lines / 10)]);
     drop(order);
-    let mut at = 0u32;
     // Warm up (page tables, and the small size's caches), then time.
     for _ in 0..lines.min(1 << 20) {
-        at = chain[at as usize].0[0];
+        at[0] = chain[at[0] as usize].0[0];
     }
     let reads = 4_000_000;
     let started = Instant::now();
     for _ in 0..reads {
-        at = chain[at as usize].0[0];
+        at[0] = chain[at[0] as usize].0[0];
     }
-    let ns = started.elapsed().as_secs_f64() * 1e9 / reads as f64;
+    let chained = started.elapsed().as_secs_f64() * 1e9 / reads as f64;
+    let started = Instant::now();
+    for _ in 0..reads / 10 {
+        for a in &mut at {
+            *a = chain[*a as usize].0[0];
+        }
+    }
+    let ten_at_once = started.elapsed().as_secs_f64() * 1e9 / reads as f64;
     std::hint::black_box(at);
-    ns
+    Reads {
+        chained,
+        ten_at_once,
+    }
 }
 
 // ----- end to end -------------------------------------------------------------
