@@ -24,7 +24,7 @@ impl Engine {
                 params: &params,
                 parent: Some(Row::new(r, &content)),
             };
-            let key = (Arc::as_ptr(sub) as usize, sub.key_args(&env));
+            let key = node::NodeKey::new(sub, sub.key_args(&env));
             if graph_not_exact(sub, r, &content) {
                 value::note_link_followed();
             }

@@ -309,7 +309,7 @@ pub struct Engine {
     /// Slots freed during a batch; reused only after it, so that queued events
     /// for a destroyed node can never hit a new one.
     freed_in_batch: Vec<NodeId>,
-    node_keys: AHashMap<(usize, Vec<Value>), NodeId>,
+    node_keys: AHashMap<node::NodeKey, NodeId>,
     views: AHashMap<Arc<str>, Box<View>>,
     /// Query texts, shared by the views that registered the same one.
     sqls: AHashSet<Arc<str>>,

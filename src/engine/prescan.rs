@@ -26,15 +26,13 @@
 //! the node's own rules, and if too many of the kept ones changed to fill
 //! the window, the registration reads the table under the lock instead.
 
+use super::node::NodeKey;
 use super::*;
 
 /// Fewer candidate records than this are evaluated under the lock, as
 /// before: taking the keys and the extra turn of the applier would cost more
 /// than they save.
 pub const PRESCAN_MIN_CANDIDATES: usize = 10_000;
-
-/// The identity of a node: its plan and the values of the params it reads.
-pub(super) type NodeKey = (usize, Vec<Value>);
 
 /// A new view's candidates, taken under the lock, to evaluate off it.
 pub struct Prescan {
@@ -192,7 +190,7 @@ impl Engine {
             params: &params,
             parent: None,
         };
-        let key = (Arc::as_ptr(&plan) as usize, plan.key_args(&env));
+        let key = NodeKey::new(&plan, plan.key_args(&env));
         if self.node_keys.contains_key(&key) {
             return None;
         }
