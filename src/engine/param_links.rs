@@ -33,7 +33,7 @@ const RESOLVED: char = '\u{1}';
 fn table_dep(table: &value::TableName) -> RecordId {
     RecordId {
         table: table.clone(),
-        key: key::Key::String(Arc::from(RESOLVED.to_string())),
+        key: key::Key::String(RESOLVED.to_string().into()),
     }
 }
 

@@ -35,6 +35,7 @@ fn ssp_bench_smoke_run_writes_results() {
         "memory: a read at random in as much memory as the engine holds",
         "memory: update batch in reads at random",
         "memory: ten reads at random at once, per read",
+        "growth: the worst batch (the record map grows)",
         "memory: texts growing with the views: views changed per update batch",
         "tiers: filter view, one change p50",
         "tiers: count view / filter view",

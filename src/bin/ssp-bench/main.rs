@@ -27,7 +27,7 @@
 //! own server in-process (a long first release build), or `--surreal-url
 //! ws://HOST:PORT` uses a running one (root/root). Without either they are
 //! reported as skipped. `--only e2e` (or any of forum, fan-out,
-//! registration, memory, batch, persistence, stall, tiers, cluster,
+//! registration, memory, batch, growth, persistence, stall, tiers, cluster,
 //! comma-separated) runs part of the suite.
 
 // The in-process SurrealDB server (`bench-ws`) nests deep async types.
@@ -158,6 +158,9 @@ fn main() {
     }
     if run("memory") || run("batch") {
         batch_at_equal_fan_out(&mut results, mode);
+    }
+    if run("growth") {
+        table_growth(&mut results, mode);
     }
     if run("persistence") {
         persistence(&mut results, mode);

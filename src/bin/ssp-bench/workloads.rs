@@ -733,6 +733,53 @@ fn random_reads(bytes: usize) -> Reads {
     }
 }
 
+/// A table of string-keyed records (as SurrealDB makes them: `item:` and
+/// 20 random letters) growing by batches of 1,000: the typical batch, and
+/// the worst, which is the one whose records outgrow the record map so
+/// that it moves every record (see [`ssp::engine::key::KeyStr`]).
+pub(crate) fn table_growth(results: &mut Results, mode: Mode) {
+    let records = if mode.smoke {
+        20_000
+    } else if mode.quick {
+        500_000
+    } else {
+        2_000_000
+    };
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut engine = Engine::new();
+    engine
+        .register(meta(
+            "v".into(),
+            "SELECT * FROM item WHERE tag = $t",
+            json!({"t": "x"}),
+        ))
+        .expect("plan");
+    let changes: Vec<Change> = (0..records)
+        .map(|i| {
+            let key: String = (0..20)
+                .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
+                .collect();
+            put(format!("item:{key}"), json!({"tag": "y", "n": i}))
+        })
+        .collect();
+    let mut timing = run_batches(&mut engine, changes, 1_000);
+    let median = timing.pct(0.5) / 1e3;
+    let worst = timing.pct(1.0) / 1e3;
+    let label = format!("{records} string-keyed records, batches of 1,000");
+    results.add(
+        &format!("growth: a batch, p50, {label}"),
+        median,
+        "ms",
+        None,
+    );
+    results.add(
+        &format!("growth: the worst batch (the record map grows), {label}"),
+        worst,
+        "ms",
+        None,
+    );
+}
+
 // ----- end to end -------------------------------------------------------------
 
 /// Time windows (`WHERE ping > time::now() - 35s`): what moving the clock
