@@ -78,10 +78,31 @@ pub(crate) async fn run_mixed(
         changes: BTreeMap::new(),
     };
     let outcome = run.steps(stats).await;
+    // What SSP's change worker counted (resolve failures, resyncs, repairs;
+    // counters only show once raised, and count every case this process ran
+    // so far): timing decides a mixed case, so a failure says what the
+    // sources did.
+    let worker = match &outcome {
+        Err(_) => worker_counters(&app).await,
+        Ok(()) => String::new(),
+    };
     app.stop().await;
     outcome.map_err(|f| {
         repro(seed, index, case, &f, 0).replace("differential failure", "mixed-mode failure")
+            + worker.as_str()
     })
+}
+
+/// The change worker's counters from `/metrics`, one per line.
+async fn worker_counters(app: &TestApp) -> String {
+    let text = match app.get("/metrics").send().await {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(e) => return format!("-- /metrics: {e}\n"),
+    };
+    text.lines()
+        .filter(|l| l.starts_with("ssp_worker_"))
+        .map(|l| format!("-- {l}\n"))
+        .collect()
 }
 
 struct MixedRun<'a> {
