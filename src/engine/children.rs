@@ -24,7 +24,7 @@ impl Engine {
                 params: &params,
                 parent: Some(Row::new(r, &content)),
             };
-            let key = node::NodeKey::new(sub, sub.key_args(&env));
+            let key = node::node_key(sub, sub.key_args(&env));
             if graph_not_exact(sub, r, &content) {
                 value::note_link_followed();
             }

@@ -39,49 +39,13 @@ pub enum Key {
     Composite(Arc<Composite>),
 }
 
-/// A string key, with its hash computed once, as the key is made.
-///
-/// A map of records (or a set of their keys) rehashes every key it holds
-/// as it grows. Hashing the text there read each key's own allocation, a
-/// cache miss per record: the batch of 1,000 new string-keyed records that
-/// grew a table past 1,835,000 took 436-462 ms, and 118-163 ms with the
-/// hash kept here (number keys: ~100 ms; `ssp-bench --only growth`). Thin
-/// (`ArcStr`) beside its hash, so the key stays 24 bytes.
-#[derive(Clone)]
-pub struct KeyStr {
-    hash: u64,
-    text: arcstr::ArcStr,
-}
-
-impl KeyStr {
-    pub fn new(text: arcstr::ArcStr) -> Self {
-        // Random per process, as the maps' own hashers are: the hash never
-        // leaves the process.
-        static HASHER: std::sync::LazyLock<ahash::RandomState> =
-            std::sync::LazyLock::new(ahash::RandomState::new);
-        KeyStr {
-            hash: HASHER.hash_one(text.as_str()),
-            text,
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-}
-
-impl std::ops::Deref for KeyStr {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.text
-    }
-}
-
-impl AsRef<str> for KeyStr {
-    fn as_ref(&self) -> &str {
-        &self.text
-    }
-}
+/// A string key, hashed once, as it is made (see [`super::hashed`]): the
+/// batch of 1,000 new string-keyed records that grew a table past
+/// 1,835,000 took 436-462 ms when the record map hashed each key's text
+/// again, and 118-163 ms with the hash kept (number keys: ~100 ms;
+/// `ssp-bench --only growth`). Thin (`ArcStr`) beside its hash, so the key
+/// stays 24 bytes.
+pub type KeyStr = super::hashed::Hashed<arcstr::ArcStr>;
 
 impl From<&str> for KeyStr {
     fn from(s: &str) -> Self {
@@ -95,49 +59,9 @@ impl From<String> for KeyStr {
     }
 }
 
-impl PartialEq for KeyStr {
-    fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && self.text == other.text
-    }
-}
-
-impl Eq for KeyStr {}
-
-impl Hash for KeyStr {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
-/// By text: the hash has no order.
-impl Ord for KeyStr {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.text.cmp(&other.text)
-    }
-}
-
-impl PartialOrd for KeyStr {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl fmt::Debug for KeyStr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-/// As the plain string it is: the state file's format is unchanged.
-impl Serialize for KeyStr {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for KeyStr {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        arcstr::ArcStr::deserialize(deserializer).map(KeyStr::new)
+impl AsRef<str> for KeyStr {
+    fn as_ref(&self) -> &str {
+        self
     }
 }
 

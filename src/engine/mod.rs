@@ -35,6 +35,7 @@ mod apply;
 mod children;
 pub mod clock;
 mod graph;
+mod hashed;
 mod node_graph;
 mod param_links;
 mod parsed;

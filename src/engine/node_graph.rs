@@ -20,7 +20,7 @@ impl Engine {
         parent: Option<Row<'_>>,
     ) -> NodeId {
         let env = Env { params, parent };
-        let key = node::NodeKey::new(plan, plan.key_args(&env));
+        let key = node::node_key(plan, plan.key_args(&env));
         if let Some(&n) = self.node_keys.get(&key) {
             return n;
         }
@@ -42,7 +42,7 @@ impl Engine {
         let keep = self.keep(&bound);
         let mut node = Node {
             plan: plan.clone(),
-            key_args: key.args().to_vec(),
+            key_args: key.1.clone(),
             params: params.clone(),
             sorted: bound.windowed.then(SortedSet::new),
             keep,
@@ -140,7 +140,7 @@ impl Engine {
         };
         self.freed_in_batch.push(n);
         self.node_keys
-            .remove(&node::NodeKey::new(&node.plan, node.key_args.clone()));
+            .remove(&node::node_key(&node.plan, node.key_args.clone()));
         if let Some(table) = self.store.tables.get_mut(&node.plan.table) {
             match &node.dispatch {
                 Dispatch::Indexed(k) => {

@@ -190,7 +190,7 @@ impl Engine {
             params: &params,
             parent: None,
         };
-        let key = NodeKey::new(&plan, plan.key_args(&env));
+        let key = node::node_key(&plan, plan.key_args(&env));
         if self.node_keys.contains_key(&key) {
             return None;
         }
