@@ -747,6 +747,8 @@ pub(crate) fn table_growth(results: &mut Results, mode: Mode) {
     };
     let mut rng = StdRng::seed_from_u64(3);
     let mut engine = Engine::new();
+    // A view on the table, so that the engine keeps its records (memory
+    // follows the views); it matches none of them.
     engine
         .register(meta(
             "v".into(),
