@@ -111,6 +111,9 @@ enum Request {
     Ingest {
         changes: Vec<Change>,
         source: Source,
+        /// Rows read from the database after this mark (see
+        /// [`Pipeline::ingest_read`]); `None` for every other source.
+        read_at: Option<ReadMark>,
         reply: Reply<IngestSummary>,
     },
     Register {
@@ -224,7 +227,17 @@ pub struct Pipeline {
     /// Registrations whose first result was computed beside the stream
     /// (see `applier::prescan`), for `/health`.
     prescans: Arc<std::sync::atomic::AtomicU64>,
+    /// Ingest groups applied so far (see [`ReadMark`]).
+    applied: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// Where the pipeline's order stood before a source began reading records
+/// from the database: every ingest group applied up to it (its content read
+/// or written before the mark) is no newer than what the read returns.
+/// Taken with [`Pipeline::read_mark`], handed back to
+/// [`Pipeline::ingest_read`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ReadMark(u64);
 
 /// How many views and records the engine holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -258,7 +271,9 @@ impl Pipeline {
         let diverged = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let tables_wanted = Arc::new(Notify::new());
         let prescans = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let applied = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let applier = Applier {
+            recent: applier::Recent::new(Arc::clone(&applied)),
             prescans: prescans.clone(),
             tables_wanted: tables_wanted.clone(),
             filling: AHashMap::new(),
@@ -290,6 +305,7 @@ impl Pipeline {
                 tables_wanted,
                 counts: Arc::default(),
                 prescans,
+                applied,
                 from_row: None,
             },
             handle,
@@ -508,6 +524,39 @@ impl Pipeline {
         self.call(|reply| Request::Ingest {
             changes,
             source,
+            read_at: None,
+            reply,
+        })
+        .await
+    }
+
+    /// Where the pipeline's order stands now: take it before reading the
+    /// rows that go to [`Pipeline::ingest_read`].
+    pub fn read_mark(&self) -> ReadMark {
+        ReadMark(self.applied.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// Applies rows read from the database (a table's snapshot, and the
+    /// deletes of the records it no longer has) that were read after
+    /// `mark`.
+    ///
+    /// Why the mark: the rows are the table as it was when read, and they
+    /// reach the applier later. An `/ingest` of a newer write can be
+    /// applied in between; applied as read, a row would then move its
+    /// record back (its version rising for nothing, its views briefly
+    /// wrong) until the LIVE notification of that write brought it forward
+    /// again. So a row whose record the pipeline applied anything for
+    /// after `mark` is read again at its turn, as the change worker's
+    /// notifications are; the others are applied as read.
+    pub async fn ingest_read(
+        &self,
+        changes: Vec<Change>,
+        mark: ReadMark,
+    ) -> Result<IngestSummary, PipelineError> {
+        self.call(|reply| Request::Ingest {
+            changes,
+            source: Source::Bootstrap,
+            read_at: Some(mark),
             reply,
         })
         .await

@@ -3,6 +3,9 @@
 //! the table), and the current content of given records, which is how the
 //! change worker applies what the change feed says changed (the newest state
 //! wins over any older one, so a re-read can never move a record back).
+//! A page reaches the pipeline after it was read, so it goes with a read
+//! mark (`Pipeline::ingest_read`): a row whose record changed in the
+//! pipeline since is read again at its turn.
 //!
 //! **A table is read page by page** ([`TablePages`]), never in one call. One
 //! `SELECT * FROM table` answers in one websocket message whose size and time

@@ -9,11 +9,13 @@ use crate::engine::value::RecordId;
 mod commit;
 mod fill;
 mod prescan;
+mod recent;
 mod repair;
 mod tiers;
 
 pub(super) use commit::*;
 pub(super) use fill::{Filled, Registration};
+pub(super) use recent::Recent;
 pub(super) use repair::Repair;
 
 pub(super) struct Applier {
@@ -53,6 +55,9 @@ pub(super) struct Applier {
     /// The tables whose definition the applier has read (see
     /// `classify_tables`).
     pub(super) classified: ahash::AHashSet<Arc<str>>,
+    /// What recent groups applied, for rows read from the database (see
+    /// `Pipeline::ingest_read`).
+    pub(super) recent: Recent,
 }
 
 /// What a rebuild from the database must not undo: views unregistered (or
@@ -306,6 +311,13 @@ impl Applier {
     /// changes are applied as delivered (as before this step), with a
     /// warning and `ssp_worker_resolve_failures_total`: never dropped.
     ///
+    /// Rows of a table's snapshot (`Pipeline::ingest_read`) are the same
+    /// kind of old news, but for a whole table: only those whose record a
+    /// group applied after the snapshot's read began are read again
+    /// (`ssp_worker_snapshot_rereads_total`), as are rows whose read is too
+    /// far back for `recent` to tell. The group's own other changes count
+    /// as applied after it, whatever their order in the group.
+    ///
     /// Ingested edges (records of a `TYPE RELATION` table in `relations`)
     /// are read too. SurrealDB deletes a record's edges with it, but only
     /// if the record exists then; the engine cascades the same way. When
@@ -319,27 +331,58 @@ impl Applier {
         db: &crate::db::Db,
         group: &mut [Request],
         relations: &std::collections::BTreeSet<Arc<str>>,
+        recent: &Recent,
+        own: &[u64],
     ) {
-        let from_worker = |source: &Source| matches!(source, Source::Live | Source::ChangeFeed);
-        let resolved = |source: &Source, id: &RecordId| {
-            from_worker(source) || relations.contains(id.table.as_str())
+        // Per request, the rows to read again: `None` for none, `Some(None)`
+        // for all of them, `Some(Some(records))` for those records.
+        let snapshot_rows: Vec<Option<Option<ahash::AHashSet<u64>>>> = group
+            .iter()
+            .map(|req| match req {
+                Request::Ingest {
+                    read_at: Some(mark),
+                    ..
+                } => Some(recent.since(*mark).map(|mut records| {
+                    records.extend(own.iter().copied());
+                    records
+                })),
+                _ => None,
+            })
+            .collect();
+        let resolved = |i: usize, source: &Source, id: &RecordId| {
+            matches!(source, Source::Live | Source::ChangeFeed)
+                || relations.contains(id.table.as_str())
+                || match &snapshot_rows[i] {
+                    None => false,
+                    Some(None) => true,
+                    Some(Some(records)) => records.contains(&recent::record_hash(id)),
+                }
         };
         let mut ids: Vec<RecordId> = Vec::new();
         let mut seen: ahash::AHashSet<&RecordId> = ahash::AHashSet::new();
-        for req in group.iter() {
+        let mut rereads = 0u64;
+        for (i, req) in group.iter().enumerate() {
             if let Request::Ingest {
                 changes, source, ..
             } = req
             {
                 for c in changes {
-                    if resolved(source, &c.id) && seen.insert(&c.id) {
-                        ids.push(c.id.clone());
+                    if resolved(i, source, &c.id) {
+                        if *source == Source::Bootstrap {
+                            rereads += 1;
+                        }
+                        if seen.insert(&c.id) {
+                            ids.push(c.id.clone());
+                        }
                     }
                 }
             }
         }
         if ids.is_empty() {
             return;
+        }
+        if rereads > 0 {
+            metrics::counter!("ssp_worker_snapshot_rereads_total").increment(rereads);
         }
         // While the database is down, wait for it, as commits do: applied
         // as delivered, a stale notification could move a record back.
@@ -370,13 +413,13 @@ impl Applier {
         };
         let current: AHashMap<RecordId, Option<crate::engine::value::Object>> =
             current.into_iter().map(|c| (c.id, c.content)).collect();
-        for req in group.iter_mut() {
+        for (i, req) in group.iter_mut().enumerate() {
             if let Request::Ingest {
                 changes, source, ..
             } = req
             {
                 for c in changes.iter_mut() {
-                    if resolved(source, &c.id)
+                    if resolved(i, source, &c.id)
                         && let Some(now) = current.get(&c.id)
                     {
                         c.content = now.clone();
@@ -496,13 +539,17 @@ impl Applier {
             .unwrap_or_else(|p| p.into_inner())
             .relation_tables()
             .clone();
-        Self::resolve_from_database(&db, &mut group, &relations)
+        let own = applied_hashes(&group);
+        Self::resolve_from_database(&db, &mut group, &relations, &self.recent, &own)
             .instrument(span.clone())
             .await;
         let kept = self
             .surviving_edges(&db, &group)
             .instrument(span.clone())
             .await;
+        // Numbered after its reads: a snapshot read after this mark is no
+        // older than anything the group applies.
+        self.recent.note(own);
         // The records this group names, for the wait below: a group whose
         // changes an earlier group already applied (the worker's copy of an
         // `/ingest`, or the other way round) changes no edge itself, yet
@@ -538,6 +585,7 @@ impl Applier {
                     changes,
                     source,
                     reply,
+                    ..
                 } = req
                 else {
                     continue;
@@ -1150,12 +1198,27 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
 }
 
 fn record_hashes(group: &[Request]) -> Vec<u64> {
-    static HASHER: std::sync::LazyLock<ahash::RandomState> =
-        std::sync::LazyLock::new(ahash::RandomState::new);
     let mut out = Vec::new();
     for req in group {
         if let Request::Ingest { changes, .. } = req {
-            out.extend(changes.iter().map(|c| HASHER.hash_one(("record", &c.id))));
+            out.extend(changes.iter().map(|c| recent::record_hash(&c.id)));
+        }
+    }
+    out
+}
+
+/// The records of a group's changes other than rows read from the
+/// database (see `Recent`).
+fn applied_hashes(group: &[Request]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for req in group {
+        if let Request::Ingest {
+            changes,
+            read_at: None,
+            ..
+        } = req
+        {
+            out.extend(changes.iter().map(|c| recent::record_hash(&c.id)));
         }
     }
     out

@@ -48,6 +48,19 @@ impl Worker {
             .map(|_| ())
     }
 
+    /// [`Worker::ingest`] for rows read from the database after `mark`
+    /// (see `Pipeline::ingest_read`).
+    pub(super) async fn ingest_read(
+        &mut self,
+        changes: Vec<crate::engine::Change>,
+        mark: crate::pipeline::ReadMark,
+    ) -> Result<(), PipelineError> {
+        let pipeline = self.pipeline.clone();
+        self.drain_while(async move { pipeline.ingest_read(changes, mark).await })
+            .await
+            .map(|_| ())
+    }
+
     pub(super) async fn flush(&mut self) -> Result<(), PipelineError> {
         let pipeline = self.pipeline.clone();
         self.drain_while(async move { pipeline.flush().await })

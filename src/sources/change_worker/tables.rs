@@ -150,6 +150,12 @@ impl Worker {
         } else {
             None
         };
+        // Rows reach the pipeline after they were read, and an `/ingest`
+        // of a newer write may be applied in between: each batch is sent
+        // with a mark taken before its first row was read, so that such
+        // rows are read again at their turn (see `Pipeline::ingest_read`).
+        // The deletes were decided by every page: their mark is the first.
+        let first = self.pipeline.read_mark();
         // What the engine holds, read before the snapshot: a record created
         // after the snapshot (and applied meanwhile) is never deleted.
         let held = if deletes {
@@ -165,6 +171,7 @@ impl Worker {
         let mut pages = TablePages::new(table);
         let mut present: HashSet<RecordId> = HashSet::new();
         let mut batch: Vec<crate::engine::Change> = Vec::new();
+        let mut mark = first;
         let mut count = 0usize;
         let db = Arc::clone(&self.db);
         while let Some(page) = self.drain_while(pages.next_page(&db)).await? {
@@ -175,14 +182,14 @@ impl Worker {
             batch.extend(page);
             if batch.len() >= APPLY_CHUNK {
                 let n = batch.len() as u64;
-                self.ingest(std::mem::take(&mut batch), Source::Bootstrap)
-                    .await?;
+                self.ingest_read(std::mem::take(&mut batch), mark).await?;
                 progress.add(n);
+                mark = self.pipeline.read_mark();
             }
         }
         if !batch.is_empty() {
             let n = batch.len() as u64;
-            self.ingest(batch, Source::Bootstrap).await?;
+            self.ingest_read(batch, mark).await?;
             progress.add(n);
         }
         let held = if count == 0 && !held.is_empty() {
@@ -198,7 +205,7 @@ impl Worker {
         let gone = deletes_for(held, &present);
         let deleted = gone.len();
         for chunk in gone.chunks(APPLY_CHUNK) {
-            self.ingest(chunk.to_vec(), Source::Bootstrap).await?;
+            self.ingest_read(chunk.to_vec(), first).await?;
             progress.add(chunk.len() as u64);
         }
         progress.finish();
