@@ -243,7 +243,8 @@ fn mixed_sources_agree_with_surrealdb() {
             }
             eprintln!(
                 "differential (mixed, {backend:?}): seed {seed:#x}: {} cases, {} ingests ({} in CBOR), \
-                 {} view checks ({} non-empty), {} edge versions checked in {:.1?}; {} failure(s)",
+                 {} view checks ({} non-empty), {} edge versions checked in {:.1?} \
+                 (snapshot rows read again so far: {}); {} failure(s)",
                 stats.cases,
                 stats.ingests,
                 stats.cbor_ingests,
@@ -251,6 +252,7 @@ fn mixed_sources_agree_with_surrealdb() {
                 stats.nonempty,
                 stats.edges_checked,
                 started.elapsed(),
+                stats.snapshot_rereads,
                 failures.len()
             );
             // Not vacuous: views held records, CBOR was sent (and, over the

@@ -44,6 +44,9 @@ pub(crate) struct MixedStats {
     pub(crate) checks: u64,
     pub(crate) nonempty: u64,
     pub(crate) edges_checked: u64,
+    /// `ssp_worker_snapshot_rereads_total` after the last case (the
+    /// process's metrics count every case so far).
+    pub(crate) snapshot_rereads: u64,
 }
 
 /// One case, through SSP. `Err` is the report to print.
@@ -82,8 +85,15 @@ pub(crate) async fn run_mixed(
     // counters only show once raised, and count every case this process ran
     // so far): timing decides a mixed case, so a failure says what the
     // sources did.
+    let counters = worker_counters(&app).await;
+    if let Some(n) = counters.lines().find_map(|l| {
+        l.strip_prefix("-- ssp_worker_snapshot_rereads_total ")
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    }) {
+        stats.snapshot_rereads = n;
+    }
     let worker = match &outcome {
-        Err(_) => worker_counters(&app).await,
+        Err(_) => counters,
         Ok(()) => String::new(),
     };
     app.stop().await;
