@@ -522,15 +522,37 @@ fn matching_records<'a>(
         Dispatch::Indexed(k) => table.lookup(&plan.table, index_path(plan), k),
         Dispatch::Scan => table.records.keys().cloned().collect(),
     };
-    candidates
-        .into_iter()
-        .filter_map(|k| {
-            let rec = table.records.get(&k)?;
-            let id = RecordId::new(plan.table.clone(), k);
-            matches(filter, Row::linked(&id, &rec.content, Some(links)))
-                .then_some((id, &rec.content))
-        })
-        .collect()
+    // Every candidate is read, and at a million records each is out of
+    // cache: a view's first result (a registration, every view of a
+    // restart) waited for them one at a time. Asked for a few at a time,
+    // their slots and then their contents arrive together (see `prefetch`).
+    const AHEAD: usize = 16;
+    let mut out = Vec::new();
+    let mut hashes = [0u64; AHEAD];
+    for chunk in candidates.chunks(AHEAD) {
+        let raw = table.records.raw_table();
+        for (k, h) in chunk.iter().zip(hashes.iter_mut()) {
+            *h = table.records.hasher().hash_one(k);
+            prefetch::entry_hashed(raw, *h);
+        }
+        let mut found: [Option<&'a Value>; AHEAD] = [None; AHEAD];
+        for ((k, h), slot) in chunk.iter().zip(&hashes).zip(found.iter_mut()) {
+            if let Some((_, rec)) = table.records.raw_entry().from_key_hashed_nocheck(*h, k) {
+                if let Value::Object(o) = &rec.content {
+                    o.prefetch();
+                }
+                *slot = Some(&rec.content);
+            }
+        }
+        for (k, content) in chunk.iter().zip(found) {
+            let Some(content) = content else { continue };
+            let id = RecordId::new(plan.table.clone(), k.clone());
+            if matches(filter, Row::linked(&id, content, Some(links))) {
+                out.push((id, content));
+            }
+        }
+    }
+    out
 }
 
 /// The path an indexed node of `plan` is registered under.
