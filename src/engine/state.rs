@@ -203,8 +203,19 @@ impl Engine {
             engine.store.table_mut(&t).records.reserve(n);
         }
         let mut through_links = Vec::new();
+        // A million records land at random places in their table's map and
+        // share strings through a set as big: each store waits on memory.
+        // Asking for a record's lines a few records ahead overlaps those
+        // waits (see `prefetch`).
+        const AHEAD: usize = 8;
         for part in parts {
-            for rec in part {
+            let mut part = part.into_iter();
+            while let Some(rec) = {
+                if let Some(ahead) = part.as_slice().get(AHEAD) {
+                    engine.store.prefetch_restore(&ahead.id, &ahead.content);
+                }
+                part.next()
+            } {
                 if !overrides.is_empty() && overrides.contains_key(&rec.id) {
                     continue;
                 }

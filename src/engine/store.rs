@@ -597,6 +597,25 @@ impl Store {
         }
     }
 
+    /// Asks for what [`Store::restore_record`] of this record will read:
+    /// its slot in its table's map, and the slots of the shared copies of
+    /// its short strings.
+    pub fn prefetch_restore(&self, id: &RecordId, content: &Value) {
+        if let Some(table) = self.tables.get(&id.table) {
+            prefetch::entry(&table.records, &id.key);
+        }
+        if let Value::Object(o) = content {
+            for v in o.values() {
+                if let Value::String(s) = v
+                    && s.len() <= SHARED_STRING_MAX
+                {
+                    let h = self.strings.hasher().hash_one(s.as_str());
+                    prefetch::entry_hashed(self.strings.raw_table(), h);
+                }
+            }
+        }
+    }
+
     /// Forgets names no record holds any more, so that a stream of ever new
     /// field names cannot grow the set forever.
     /// As [`Store::sweep_names`], for shared string values.
