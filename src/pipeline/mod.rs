@@ -672,3 +672,23 @@ mod applier;
 pub mod ttl_sweep;
 
 use applier::*;
+
+/// A pipeline over a fresh embedded database with SSP's schema, for the
+/// tests of the pipeline's own ordering (the HTTP-level tests start SSP).
+#[cfg(test)]
+pub(crate) async fn on_a_fresh_database() -> (Pipeline, Arc<crate::db::Db>) {
+    let env: std::collections::HashMap<String, String> =
+        [("SPOOKY_SURREALDB_URL".to_owned(), "mem://".to_owned())].into();
+    let settings = crate::config::Settings::load_from(None, false, &env).expect("settings");
+    let db = Arc::new(
+        crate::db::Db::connect(&settings.surrealdb)
+            .await
+            .expect("an embedded database"),
+    );
+    crate::db::migrations::migrate(&db)
+        .await
+        .expect("migrations");
+    let sink = EdgeSink::with_writers(Arc::clone(&db), 1).await;
+    let (pipeline, _applier) = Pipeline::start(Engine::new(), sink);
+    (pipeline, db)
+}

@@ -62,14 +62,7 @@ pub async fn run(pipeline: Pipeline, every: Duration) {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::sync::Arc;
-
     use super::*;
-    use crate::config::Settings;
-    use crate::db::Db;
-    use crate::engine::Engine;
-    use crate::sink::EdgeSink;
 
     fn view(id: &str, last_active_at: DateTime<Utc>) -> ViewMeta {
         ViewMeta {
@@ -90,15 +83,7 @@ mod tests {
     fn a_heartbeat_after_the_sweep_looked_keeps_the_view() {
         let runtime = crate::startup::runtime(Some(2)).expect("runtime");
         runtime.block_on(async {
-            let env: HashMap<String, String> =
-                [("SPOOKY_SURREALDB_URL".to_owned(), "mem://".to_owned())].into();
-            let settings = Settings::load_from(None, false, &env).expect("settings");
-            let db = Arc::new(Db::connect(&settings.surrealdb).await.expect("mem db"));
-            crate::db::migrations::migrate(&db)
-                .await
-                .expect("migrations");
-            let sink = EdgeSink::with_writers(db, 1).await;
-            let (pipeline, _applier) = Pipeline::start(Engine::new(), sink);
+            let (pipeline, _db) = crate::pipeline::on_a_fresh_database().await;
             let long_ago = Utc::now() - chrono::Duration::hours(2);
             for id in ["kept", "gone"] {
                 pipeline

@@ -22,27 +22,15 @@ fn a_second_group_starts_only_when_as_big_as_what_is_in_flight() {
 /// touched since the read are applied as read.
 #[test]
 fn rows_read_before_a_newer_ingest_do_not_move_a_record_back() {
-    use std::collections::HashMap;
-
-    use crate::config::Settings;
+    use crate::db::Query;
     use crate::db::records::read_records;
-    use crate::db::{Db, Query};
     use crate::engine::value::RecordId;
-    use crate::engine::{Change, Engine, ViewMeta};
-    use crate::pipeline::{Pipeline, Source};
-    use crate::sink::EdgeSink;
+    use crate::engine::{Change, ViewMeta};
+    use crate::pipeline::Source;
 
     let runtime = crate::startup::runtime(Some(2)).expect("runtime");
     runtime.block_on(async {
-        let env: HashMap<String, String> =
-            [("SPOOKY_SURREALDB_URL".to_owned(), "mem://".to_owned())].into();
-        let settings = Settings::load_from(None, false, &env).expect("settings");
-        let db = Arc::new(Db::connect(&settings.surrealdb).await.expect("mem db"));
-        crate::db::migrations::migrate(&db)
-            .await
-            .expect("migrations");
-        let sink = EdgeSink::with_writers(Arc::clone(&db), 1).await;
-        let (pipeline, _applier) = Pipeline::start(Engine::new(), sink);
+        let (pipeline, db) = crate::pipeline::on_a_fresh_database().await;
         pipeline
             .register(ViewMeta {
                 id: "big".into(),
