@@ -368,7 +368,7 @@ impl Applier {
             {
                 for c in changes {
                     if resolved(i, source, &c.id) {
-                        if *source == Source::Bootstrap {
+                        if snapshot_rows[i].is_some() {
                             rereads += 1;
                         }
                         if seen.insert(&c.id) {
@@ -539,7 +539,7 @@ impl Applier {
             .unwrap_or_else(|p| p.into_inner())
             .relation_tables()
             .clone();
-        let own = applied_hashes(&group);
+        let own = record_hashes(&group, false);
         Self::resolve_from_database(&db, &mut group, &relations, &self.recent, &own)
             .instrument(span.clone())
             .await;
@@ -554,7 +554,7 @@ impl Applier {
         // changes an earlier group already applied (the worker's copy of an
         // `/ingest`, or the other way round) changes no edge itself, yet
         // must not answer before that earlier group's edges are committed.
-        let records = record_hashes(&group);
+        let records = record_hashes(&group, true);
         let mut edges = EdgeChanges::default();
         let mut waiters = Vec::with_capacity(group.len());
         // Re-query views this group may have changed, and for each waiter
@@ -1197,26 +1197,16 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     }
 }
 
-fn record_hashes(group: &[Request]) -> Vec<u64> {
-    let mut out = Vec::new();
-    for req in group {
-        if let Request::Ingest { changes, .. } = req {
-            out.extend(changes.iter().map(|c| recent::record_hash(&c.id)));
-        }
-    }
-    out
-}
-
-/// The records of a group's changes other than rows read from the
-/// database (see `Recent`).
-fn applied_hashes(group: &[Request]) -> Vec<u64> {
+/// The records a group's changes name (by `recent::record_hash`); with
+/// `rows_read` false, leaving out the rows read from the database (what
+/// `Recent` remembers).
+fn record_hashes(group: &[Request], rows_read: bool) -> Vec<u64> {
     let mut out = Vec::new();
     for req in group {
         if let Request::Ingest {
-            changes,
-            read_at: None,
-            ..
+            changes, read_at, ..
         } = req
+            && (rows_read || read_at.is_none())
         {
             out.extend(changes.iter().map(|c| recent::record_hash(&c.id)));
         }
