@@ -210,12 +210,11 @@ impl Engine {
         const AHEAD: usize = 8;
         for part in parts {
             let mut part = part.into_iter();
-            while let Some(rec) = {
+            loop {
                 if let Some(ahead) = part.as_slice().get(AHEAD) {
                     engine.store.prefetch_restore(&ahead.id, &ahead.content);
                 }
-                part.next()
-            } {
+                let Some(rec) = part.next() else { break };
                 if !overrides.is_empty() && overrides.contains_key(&rec.id) {
                     continue;
                 }

@@ -562,14 +562,8 @@ impl Store {
             let h = table.records.hasher().hash_one(&id.key);
             prefetch::entry_hashed(table.records.raw_table(), h);
             found.push((table, h, &id.key));
-            for v in content.iter().flat_map(|c| c.values()) {
-                if let Value::String(s) = v
-                    && s.len() <= SHARED_STRING_MAX
-                {
-                    let h = self.strings.hasher().hash_one(s.as_str());
-                    prefetch::entry_hashed(self.strings.raw_table(), h);
-                    strings.push(h);
-                }
+            if let Some(content) = content {
+                self.prefetch_shared_strings(content, |h| strings.push(h));
             }
         }
         let mut objects: Vec<&Object> = Vec::with_capacity(found.len());
@@ -605,13 +599,20 @@ impl Store {
             prefetch::entry(&table.records, &id.key);
         }
         if let Value::Object(o) = content {
-            for v in o.values() {
-                if let Value::String(s) = v
-                    && s.len() <= SHARED_STRING_MAX
-                {
-                    let h = self.strings.hasher().hash_one(s.as_str());
-                    prefetch::entry_hashed(self.strings.raw_table(), h);
-                }
+            self.prefetch_shared_strings(o, |_| {});
+        }
+    }
+
+    /// Asks for the slots where the shared copies of `content`'s short
+    /// strings are (or will be); `hashed` gets each one's hash.
+    fn prefetch_shared_strings(&self, content: &Object, mut hashed: impl FnMut(u64)) {
+        for v in content.values() {
+            if let Value::String(s) = v
+                && s.len() <= SHARED_STRING_MAX
+            {
+                let h = self.strings.hasher().hash_one(s.as_str());
+                prefetch::entry_hashed(self.strings.raw_table(), h);
+                hashed(h);
             }
         }
     }
