@@ -86,14 +86,14 @@ pub(crate) async fn run_mixed(
     // so far): timing decides a mixed case, so a failure says what the
     // sources did.
     let counters = worker_counters(&app).await;
-    if let Some(n) = counters.lines().find_map(|l| {
-        l.strip_prefix("-- ssp_worker_snapshot_rereads_total ")
+    if let Some(n) = counters.iter().find_map(|l| {
+        l.strip_prefix("ssp_worker_snapshot_rereads_total ")
             .and_then(|n| n.trim().parse::<u64>().ok())
     }) {
         stats.snapshot_rereads = n;
     }
-    let worker = match &outcome {
-        Err(_) => counters,
+    let worker: String = match &outcome {
+        Err(_) => counters.iter().map(|l| format!("-- {l}\n")).collect(),
         Ok(()) => String::new(),
     };
     app.stop().await;
@@ -103,15 +103,15 @@ pub(crate) async fn run_mixed(
     })
 }
 
-/// The change worker's counters from `/metrics`, one per line.
-async fn worker_counters(app: &TestApp) -> String {
+/// The change worker's counters from `/metrics`, as its lines.
+async fn worker_counters(app: &TestApp) -> Vec<String> {
     let text = match app.get("/metrics").send().await {
         Ok(response) => response.text().await.unwrap_or_default(),
-        Err(e) => return format!("-- /metrics: {e}\n"),
+        Err(e) => return vec![format!("/metrics: {e}")],
     };
     text.lines()
         .filter(|l| l.starts_with("ssp_worker_"))
-        .map(|l| format!("-- {l}\n"))
+        .map(str::to_owned)
         .collect()
 }
 
