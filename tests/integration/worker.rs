@@ -927,7 +927,7 @@ const FLOOD_TOP: View = View {
 
 /// The value of a counter in SSP's `/metrics` (summed over labels), 0 when
 /// absent.
-async fn counter(app: &TestApp, name: &str) -> f64 {
+pub(crate) async fn counter(app: &TestApp, name: &str) -> f64 {
     let text = app
         .get("/metrics")
         .send()
