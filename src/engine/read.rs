@@ -50,6 +50,14 @@ impl Engine {
         self.store.get(id).map(|r| r.version)
     }
 
+    /// Record `id`'s fields as stored (no `id` field), if it is held.
+    pub fn record_fields(&self, id: &RecordId) -> Option<&Object> {
+        match &self.store.get(id)?.content {
+            Value::Object(o) => Some(o),
+            _ => None,
+        }
+    }
+
     /// Record `id` as SurrealDB would return it, `id` field included.
     pub fn record(&self, id: &RecordId) -> Option<Value> {
         self.store

@@ -274,6 +274,7 @@ impl Pipeline {
         let applied = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let applier = Applier {
             recent: applier::Recent::new(Arc::clone(&applied)),
+            delivered: applier::Delivered::default(),
             prescans: prescans.clone(),
             tables_wanted: tables_wanted.clone(),
             filling: AHashMap::new(),

@@ -7,6 +7,7 @@ use crate::db::records::read_records;
 use crate::engine::value::RecordId;
 
 mod commit;
+mod delivered;
 mod fill;
 mod prescan;
 mod recent;
@@ -14,6 +15,7 @@ mod repair;
 mod tiers;
 
 pub(super) use commit::*;
+pub(super) use delivered::Delivered;
 pub(super) use fill::{Filled, Registration};
 pub(super) use recent::Recent;
 pub(super) use repair::Repair;
@@ -58,6 +60,9 @@ pub(super) struct Applier {
     /// What recent groups applied, for rows read from the database (see
     /// `Pipeline::ingest_read`).
     pub(super) recent: Recent,
+    /// What the change worker delivered lately, for `/ingest`s that copy
+    /// an older write (see `stale_ingests`).
+    pub(super) delivered: Delivered,
 }
 
 /// What a rebuild from the database must not undo: views unregistered (or
@@ -333,6 +338,7 @@ impl Applier {
         relations: &std::collections::BTreeSet<Arc<str>>,
         recent: &Recent,
         own: &[u64],
+        stale: &ahash::AHashSet<(usize, u64)>,
     ) {
         // Per request, the rows to read again: `None` for none, `Some(None)`
         // for all of them, `Some(Some(records))` for those records.
@@ -352,6 +358,7 @@ impl Applier {
         let resolved = |i: usize, source: &Source, id: &RecordId| {
             matches!(source, Source::Live | Source::ChangeFeed)
                 || relations.contains(id.table.as_str())
+                || (!stale.is_empty() && stale.contains(&(i, recent::record_hash(id))))
                 || match &snapshot_rows[i] {
                     None => false,
                     Some(None) => true,
@@ -383,6 +390,9 @@ impl Applier {
         }
         if rereads > 0 {
             metrics::counter!("ssp_worker_snapshot_rereads_total").increment(rereads);
+        }
+        if !stale.is_empty() {
+            metrics::counter!("ssp_ingest_rereads_total").increment(stale.len() as u64);
         }
         // While the database is down, wait for it, as commits do: applied
         // as delivered, a stale notification could move a record back.
@@ -427,6 +437,69 @@ impl Applier {
                 }
             }
         }
+    }
+
+    /// The `/ingest` changes of `group` to read again at their turn, as
+    /// (request, record hash): those that copy a content the change worker
+    /// already delivered for their record while the engine holds another
+    /// (see `delivered`). Notes the worker's deliveries of the group, in
+    /// order, so that an `/ingest` later in the same group is checked
+    /// against them too.
+    ///
+    /// Only the late copy of an older write (or a write of a content seen
+    /// before, an A-B-A) pays a read: an `/ingest` of a new content was
+    /// never delivered, and one whose notification came first finds the
+    /// engine holding its content already. A deployment without the change
+    /// worker has nothing delivered, so nothing is read.
+    fn stale_ingests(&mut self, group: &[Request]) -> ahash::AHashSet<(usize, u64)> {
+        let mut stale = ahash::AHashSet::new();
+        let from_worker = |req: &Request| {
+            matches!(
+                req,
+                Request::Ingest {
+                    source: Source::Live | Source::ChangeFeed,
+                    ..
+                }
+            )
+        };
+        if self.delivered.is_empty() && !group.iter().any(from_worker) {
+            return stale;
+        }
+        let engine = self.engine.read().unwrap_or_else(|p| p.into_inner());
+        // Records an earlier request of the group changes: the engine's
+        // copy of them says nothing about the order within the group.
+        let mut named: ahash::AHashSet<&RecordId> = ahash::AHashSet::new();
+        for (i, req) in group.iter().enumerate() {
+            let Request::Ingest {
+                changes, source, ..
+            } = req
+            else {
+                continue;
+            };
+            match source {
+                Source::Live | Source::ChangeFeed => {
+                    for c in changes {
+                        self.delivered.note(&c.id, c.content.clone());
+                    }
+                }
+                Source::Http => {
+                    for c in changes {
+                        if self.delivered.has(&c.id, c.content.as_ref())
+                            && (named.contains(&c.id)
+                                || !delivered::same(
+                                    engine.record_fields(&c.id),
+                                    c.content.as_ref(),
+                                ))
+                        {
+                            stale.insert((i, recent::record_hash(&c.id)));
+                        }
+                    }
+                }
+                Source::Bootstrap => {}
+            }
+            named.extend(changes.iter().map(|c| &c.id));
+        }
+        stale
     }
 
     /// Reads the database's table definitions when the group names a table
@@ -540,7 +613,8 @@ impl Applier {
             .relation_tables()
             .clone();
         let own = record_hashes(&group, false);
-        Self::resolve_from_database(&db, &mut group, &relations, &self.recent, &own)
+        let stale = self.stale_ingests(&group);
+        Self::resolve_from_database(&db, &mut group, &relations, &self.recent, &own, &stale)
             .instrument(span.clone())
             .await;
         let kept = self

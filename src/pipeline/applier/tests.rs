@@ -104,3 +104,97 @@ fn rows_read_before_a_newer_ingest_do_not_move_a_record_back() {
     });
     runtime.shutdown_background();
 }
+
+/// Two apps write one record, A then B, and their `/ingest` calls cross:
+/// B's first, then the worker's notifications of both writes, then A's.
+/// A's late copy must not put its older state back: the worker delivered
+/// that content already, so the record is read at its turn. An `/ingest`
+/// of a content nobody delivered is applied as sent.
+#[test]
+fn a_late_ingest_of_an_older_write_does_not_move_a_record_back() {
+    use crate::db::Query;
+    use crate::db::records::read_records;
+    use crate::engine::value::RecordId;
+    use crate::engine::{Change, ViewMeta};
+    use crate::pipeline::Source;
+
+    let runtime = crate::startup::runtime(Some(2)).expect("runtime");
+    runtime.block_on(async {
+        let (pipeline, db) = crate::pipeline::on_a_fresh_database().await;
+        pipeline
+            .register(ViewMeta {
+                id: "big".into(),
+                client_id: "c".into(),
+                sql: "SELECT * FROM u WHERE n > 1".into(),
+                params: Default::default(),
+                ttl: "1h".into(),
+                last_active_at: chrono::Utc::now(),
+                owner: None,
+            })
+            .await
+            .expect("register");
+        let one = RecordId::parse("u:1").expect("id");
+        // Each write as its app sees it committed: the record read back.
+        let write = |sql: &'static str| {
+            let (db, one) = (Arc::clone(&db), one.clone());
+            async move {
+                db.run(Query::new(sql)).await.expect("write");
+                read_records(&db, &[one]).await.expect("read")
+            }
+        };
+        let n = |pipeline: &crate::pipeline::Pipeline| {
+            pipeline.read(|e| e.record_fields(&one).and_then(|o| o.get("n").cloned()))
+        };
+        let int = |i: i64| Some(crate::engine::value::Value::from(&serde_json::json!(i)));
+
+        let a: Vec<Change> = write("UPSERT u:1 CONTENT { n: 2 }").await;
+        let b: Vec<Change> = write("UPSERT u:1 CONTENT { n: 3 }").await;
+        pipeline.ingest(b.clone(), Source::Http).await.expect("B");
+        // The worker's notifications, as delivered, in commit order.
+        pipeline.ingest(a.clone(), Source::Live).await.expect("A's");
+        pipeline.ingest(b, Source::Live).await.expect("B's");
+        assert_eq!(n(&pipeline), int(3));
+        pipeline.ingest(a, Source::Http).await.expect("A, late");
+        assert_eq!(n(&pipeline), int(3), "A's late /ingest moved u:1 back");
+        assert_eq!(pipeline.read(|e| e.version(&one)), Some(1));
+
+        // A new write whose `/ingest` comes before its notification: as sent.
+        let c: Vec<Change> = write("UPSERT u:1 CONTENT { n: 4 }").await;
+        pipeline.ingest(c.clone(), Source::Http).await.expect("C");
+        assert_eq!(n(&pipeline), int(4));
+        assert_eq!(pipeline.read(|e| e.version(&one)), Some(2));
+        // Its notification, then the same `/ingest` again: nothing changes.
+        pipeline.ingest(c.clone(), Source::Live).await.expect("C's");
+        pipeline.ingest(c, Source::Http).await.expect("C again");
+        assert_eq!(pipeline.read(|e| e.version(&one)), Some(2));
+
+        // A delete crossed by a newer create: the late delete reads u:1 back.
+        let gone: Vec<Change> = write("DELETE u:1").await;
+        let back: Vec<Change> = write("UPSERT u:1 CONTENT { n: 5 }").await;
+        pipeline
+            .ingest(back.clone(), Source::Http)
+            .await
+            .expect("create");
+        pipeline
+            .ingest(gone.clone(), Source::Live)
+            .await
+            .expect("delete's");
+        pipeline.ingest(back, Source::Live).await.expect("create's");
+        pipeline
+            .ingest(gone, Source::Http)
+            .await
+            .expect("delete, late");
+        assert_eq!(n(&pipeline), int(5), "the late delete removed u:1");
+
+        // The edge says the same.
+        let mut r = db
+            .run(Query::new(
+                "SELECT VALUE [record::id(out), version] FROM _spooky_list_ref",
+            ))
+            .await
+            .expect("edges");
+        let edges: Vec<surrealdb::types::Value> = r.take(0).expect("rows");
+        assert_eq!(edges.len(), 1, "{edges:?}");
+    });
+    runtime.shutdown_background();
+}
