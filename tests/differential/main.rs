@@ -244,7 +244,7 @@ fn mixed_sources_agree_with_surrealdb() {
             eprintln!(
                 "differential (mixed, {backend:?}): seed {seed:#x}: {} cases, {} ingests ({} in CBOR), \
                  {} view checks ({} non-empty), {} edge versions checked in {:.1?} \
-                 (snapshot rows read again so far: {}); {} failure(s)",
+                 (read again so far: {} snapshot rows, {} /ingest changes); {} failure(s)",
                 stats.cases,
                 stats.ingests,
                 stats.cbor_ingests,
@@ -253,6 +253,7 @@ fn mixed_sources_agree_with_surrealdb() {
                 stats.edges_checked,
                 started.elapsed(),
                 stats.snapshot_rereads,
+                stats.ingest_rereads,
                 failures.len()
             );
             // Not vacuous: views held records, CBOR was sent (and, over the

@@ -47,6 +47,10 @@ pub(crate) struct MixedStats {
     /// `ssp_worker_snapshot_rereads_total` after the last case (the
     /// process's metrics count every case so far).
     pub(crate) snapshot_rereads: u64,
+    /// `ssp_ingest_rereads_total`, the same way: `/ingest` changes read
+    /// again because the worker had delivered that content before (a
+    /// record written back to an earlier content).
+    pub(crate) ingest_rereads: u64,
 }
 
 /// One case, through SSP. `Err` is the report to print.
@@ -86,11 +90,18 @@ pub(crate) async fn run_mixed(
     // so far): timing decides a mixed case, so a failure says what the
     // sources did.
     let counters = worker_counters(&app).await;
-    if let Some(n) = counters.iter().find_map(|l| {
-        l.strip_prefix("ssp_worker_snapshot_rereads_total ")
-            .and_then(|n| n.trim().parse::<u64>().ok())
-    }) {
+    let counter = |name: &str| {
+        counters.iter().find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|n| n.strip_prefix(' '))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+    };
+    if let Some(n) = counter("ssp_worker_snapshot_rereads_total") {
         stats.snapshot_rereads = n;
+    }
+    if let Some(n) = counter("ssp_ingest_rereads_total") {
+        stats.ingest_rereads = n;
     }
     let worker: String = match &outcome {
         Err(_) => counters.iter().map(|l| format!("-- {l}\n")).collect(),
@@ -110,7 +121,7 @@ async fn worker_counters(app: &TestApp) -> Vec<String> {
         Err(e) => return vec![format!("/metrics: {e}")],
     };
     text.lines()
-        .filter(|l| l.starts_with("ssp_worker_"))
+        .filter(|l| l.starts_with("ssp_worker_") || l.starts_with("ssp_ingest_rereads_total"))
         .map(str::to_owned)
         .collect()
 }
