@@ -321,7 +321,9 @@ impl Applier {
     /// group applied after the snapshot's read began are read again
     /// (`ssp_worker_snapshot_rereads_total`), as are rows whose read is too
     /// far back for `recent` to tell. The group's own other changes count
-    /// as applied after it, whatever their order in the group.
+    /// as applied after it, whatever their order in the group. So are the
+    /// `/ingest` changes in `stale` (see `stale_ingests`): late copies of
+    /// writes the worker already delivered.
     ///
     /// Ingested edges (records of a `TYPE RELATION` table in `relations`)
     /// are read too. SurrealDB deletes a record's edges with it, but only
