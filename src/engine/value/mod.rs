@@ -412,6 +412,52 @@ impl Value {
         }
     }
 
+    /// Feeds `h` a hash such that `a.same_content(b)` implies equal hashes:
+    /// a fingerprint that a JSON copy and SurrealDB's typed copy of one
+    /// write share (a datetime and its RFC 3339 text, a record id and
+    /// `"user:1"`, `1` and `1.0`). Coarser where a hash cannot follow
+    /// [`Value::same_content`] (composite record ids, bytes, geometry):
+    /// values it tells apart may share a hash.
+    pub fn hash_content<H: Hasher>(&self, h: &mut H) {
+        match self {
+            Value::String(s) => match typed_text(s) {
+                Some(typed) => typed.hash_content(h),
+                None => {
+                    0u8.hash(h);
+                    self.index_key().hash(h);
+                }
+            },
+            Value::Decimal(d) => {
+                1u8.hash(h);
+                let d = d.normalize();
+                d.mantissa().hash(h);
+                d.scale().hash(h);
+            }
+            Value::Array(a) | Value::Set(a) => {
+                (if matches!(self, Value::Array(_)) {
+                    2u8
+                } else {
+                    3u8
+                })
+                .hash(h);
+                a.len().hash(h);
+                a.iter().for_each(|v| v.hash_content(h));
+            }
+            Value::Object(o) => {
+                4u8.hash(h);
+                o.len().hash(h);
+                for (k, v) in o.iter() {
+                    k.hash(h);
+                    v.hash_content(h);
+                }
+            }
+            _ => {
+                0u8.hash(h);
+                self.index_key().hash(h);
+            }
+        }
+    }
+
     /// How many values in `self` are of a type JSON has no form for
     /// (datetimes, decimals, durations, uuids, bytes, geometry, record ids):
     /// of two copies with the [same content](Value::same_content), the one
@@ -474,6 +520,24 @@ impl Value {
             }
         })
     }
+}
+
+/// The typed value whose JSON form `s` may be, as [`Value::same_content`]
+/// reads it: a datetime, a uuid, a decimal or a duration.
+fn typed_text(s: &str) -> Option<Value> {
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Some(Value::datetime(d.with_timezone(&Utc)));
+    }
+    if let Ok(u) = uuid::Uuid::try_parse(s) {
+        return Some(Value::Uuid(Box::new(u)));
+    }
+    if let Ok(d) = s.parse::<Decimal>() {
+        return Some(Value::decimal(d));
+    }
+    if let Ok(d) = s.parse::<sdb::Duration>() {
+        return Some(Value::Duration(Box::new(d.into_inner())));
+    }
+    None
 }
 
 /// Whether `s` is the text form of `t` (the JSON rule).

@@ -174,6 +174,67 @@ fn same_content_bridges_json_and_typed_values() {
     assert!(!int(1).same_content(&int(2)));
 }
 
+/// `same_content` implies equal `hash_content`: the change worker's typed
+/// copy of a write and an app's JSON copy share a fingerprint.
+#[test]
+fn the_same_content_has_the_same_content_hash() {
+    let hash = |v: &Value| {
+        let mut h = std::hash::DefaultHasher::new();
+        v.hash_content(&mut h);
+        std::hash::Hasher::finish(&h)
+    };
+    let d = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let decimal = |s: &str| Value::decimal(s.parse().unwrap());
+    let uuid = "0190d7b4-1111-7000-8000-000000000001";
+    let float = |f: f64| Value::Number(Number::Float(f));
+    let same = [
+        (Value::datetime(d), Value::str("2024-01-01T00:00:00Z")),
+        (Value::datetime(d), Value::str("2024-01-01T01:00:00+01:00")),
+        (thing("user:1"), Value::str("user:1")),
+        (decimal("1.50"), Value::str("1.5")),
+        (
+            Value::Duration(Box::new(std::time::Duration::from_secs(90))),
+            Value::str("1m30s"),
+        ),
+        (
+            Value::Uuid(Box::new(uuid::Uuid::try_parse(uuid).unwrap())),
+            Value::str(uuid),
+        ),
+        (int(1), float(1.0)),
+        (
+            Value::Array(vec![Value::datetime(d), int(2)].into()),
+            Value::Array(vec![Value::str("2024-01-01T00:00:00Z"), float(2.0)].into()),
+        ),
+        (
+            Value::Object(Object::from_pairs(vec![("at".into(), Value::datetime(d))])),
+            Value::Object(Object::from_pairs(vec![(
+                "at".into(),
+                Value::str("2024-01-01T00:00:00Z"),
+            )])),
+        ),
+    ];
+    for (a, b) in &same {
+        assert!(a.same_content(b), "{a:?} and {b:?}");
+        assert_eq!(hash(a), hash(b), "{a:?} and {b:?}");
+    }
+    let other = [
+        (Value::str("a"), Value::str("b")),
+        (int(1), int(2)),
+        (int(1), decimal("1")),
+        (Value::str("user:1"), Value::str("user:2")),
+        (
+            Value::Array(vec![int(1)].into()),
+            Value::Set(vec![int(1)].into()),
+        ),
+    ];
+    for (a, b) in &other {
+        assert!(!a.same_content(b), "{a:?} and {b:?}");
+        assert_ne!(hash(a), hash(b), "{a:?} and {b:?}");
+    }
+}
+
 #[test]
 fn an_index_reads_an_array_key_of_a_record_id() {
     // Measured on SurrealDB 3.3.5: `t:[1f, 'a'][0]` is `1f`, `t:7[0]` NONE,

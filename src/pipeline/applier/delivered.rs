@@ -9,14 +9,38 @@
 //! known: the worker already delivered that very content for that record.
 //! Such an `/ingest` copies a write the database has seen and the pipeline
 //! has read past, or an identical later one; either way, reading the record
-//! at its turn gives a state as new as its write. The worker's delivered
-//! contents are kept, bounded, for that test.
+//! at its turn gives a state as new as its write. A fingerprint of each
+//! content the worker delivered is kept, bounded, for that test: 8 bytes
+//! whatever the record's size, shared by its JSON and its typed copies
+//! (`Value::hash_content`).
 
 use std::collections::VecDeque;
 
 use ahash::AHashMap;
 
 use crate::engine::value::{Object, RecordId};
+
+/// A record content's fingerprint, its `id` field aside (a notification
+/// has it, an `/ingest` may not); a delete has one too. Equal for two
+/// copies with the same content (see `same`); two other contents share
+/// one only by a hash collision, which costs an `/ingest` a read.
+pub(in crate::pipeline) fn fingerprint(content: Option<&Object>) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    static SEED: std::sync::LazyLock<ahash::RandomState> =
+        std::sync::LazyLock::new(ahash::RandomState::new);
+    let mut h = SEED.build_hasher();
+    match content {
+        None => 0u8.hash(&mut h),
+        Some(o) => {
+            1u8.hash(&mut h);
+            for (k, v) in o.iter().filter(|(k, _)| k.as_ref() != "id") {
+                k.hash(&mut h);
+                v.hash_content(&mut h);
+            }
+        }
+    }
+    h.finish()
+}
 
 /// Delivered contents remembered, over all records. The race it covers
 /// lasts as long as an `/ingest` takes to arrive after a newer write's
@@ -28,14 +52,14 @@ const REMEMBERED: usize = 8_192;
 /// record compares its content with each one kept.
 const PER_RECORD: usize = 16;
 
-/// The contents the change worker's notifications carried (before they
-/// were read again), per record: the last [`REMEMBERED`] of them, at most
-/// [`PER_RECORD`] a record.
+/// The fingerprints of the contents the change worker's notifications
+/// carried (before they were read again), per record: the last
+/// [`REMEMBERED`] of them, at most [`PER_RECORD`] a record.
 #[derive(Default)]
 pub(in crate::pipeline) struct Delivered {
-    /// Each record's delivered contents (`None`: a delete), oldest first,
-    /// with the number each was noted under.
-    by_record: AHashMap<RecordId, VecDeque<(u64, Option<Object>)>>,
+    /// Each record's delivered fingerprints, oldest first, with the number
+    /// each was noted under.
+    by_record: AHashMap<RecordId, VecDeque<(u64, u64)>>,
     /// The numbers noted, oldest first, to forget in that order.
     order: VecDeque<(u64, RecordId)>,
     noted: u64,
@@ -43,7 +67,8 @@ pub(in crate::pipeline) struct Delivered {
 
 impl Delivered {
     /// Remembers that the worker delivered `content` for `id`.
-    pub(in crate::pipeline) fn note(&mut self, id: &RecordId, content: Option<Object>) {
+    pub(in crate::pipeline) fn note(&mut self, id: &RecordId, content: Option<&Object>) {
+        let content = fingerprint(content);
         self.noted += 1;
         let contents = self.by_record.entry(id.clone()).or_default();
         if contents.len() == PER_RECORD {
@@ -69,10 +94,12 @@ impl Delivered {
 
     /// Whether the worker delivered the same content (the same in JSON or
     /// typed form, as versions count it) for `id`, or a delete for a delete.
+    /// Only a record the worker delivered lately has its `content` hashed.
     pub(in crate::pipeline) fn has(&self, id: &RecordId, content: Option<&Object>) -> bool {
-        self.by_record
-            .get(id)
-            .is_some_and(|seen| seen.iter().any(|(_, s)| same(s.as_ref(), content)))
+        self.by_record.get(id).is_some_and(|seen| {
+            let content = fingerprint(content);
+            seen.iter().any(|(_, s)| *s == content)
+        })
     }
 
     pub(in crate::pipeline) fn is_empty(&self) -> bool {
@@ -116,7 +143,7 @@ mod tests {
     fn a_content_is_found_in_either_form_and_its_id_field_aside() {
         let id = RecordId::parse("t:1").expect("id");
         let mut d = Delivered::default();
-        d.note(&id, Some(object(serde_json::json!({"id": "t:1", "n": 1}))));
+        d.note(&id, Some(&object(serde_json::json!({"id": "t:1", "n": 1}))));
         d.note(&id, None);
         assert!(d.has(&id, Some(&object(serde_json::json!({"n": 1})))));
         assert!(d.has(&id, None), "a delete for a delete");
@@ -124,6 +151,20 @@ mod tests {
         assert!(!d.has(&id, Some(&object(serde_json::json!({"n": 1, "m": 0})))));
         let other = RecordId::parse("t:2").expect("id");
         assert!(!d.has(&other, None));
+        // SurrealDB's typed copy, and the app's JSON one.
+        let at = chrono::DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+            .expect("datetime")
+            .with_timezone(&chrono::Utc);
+        let typed = Object::from_pairs(vec![("at".into(), Value::datetime(at))]);
+        d.note(&other, Some(&typed));
+        assert!(d.has(
+            &other,
+            Some(&object(serde_json::json!({"at": "2024-01-01T00:00:00Z"})))
+        ));
+        assert!(!d.has(
+            &other,
+            Some(&object(serde_json::json!({"at": "2024-01-02T00:00:00Z"})))
+        ));
     }
 
     #[test]
@@ -148,7 +189,7 @@ mod tests {
         let id = RecordId::parse("t:1").expect("id");
         let n = |i: usize| Some(object(serde_json::json!({ "n": i })));
         for i in 0..PER_RECORD + 2 {
-            d.note(&id, n(i));
+            d.note(&id, n(i).as_ref());
         }
         assert!(!d.has(&id, n(1).as_ref()));
         assert!(d.has(&id, n(2).as_ref()));

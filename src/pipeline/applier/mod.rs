@@ -481,7 +481,7 @@ impl Applier {
             match source {
                 Source::Live | Source::ChangeFeed => {
                     for c in changes {
-                        self.delivered.note(&c.id, c.content.clone());
+                        self.delivered.note(&c.id, c.content.as_ref());
                     }
                 }
                 Source::Http => {
