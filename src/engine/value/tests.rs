@@ -202,6 +202,12 @@ fn the_same_content_has_the_same_content_hash() {
             Value::Uuid(Box::new(uuid::Uuid::try_parse(uuid).unwrap())),
             Value::str(uuid),
         ),
+        (
+            Value::Uuid(Box::new(
+                uuid::Uuid::try_parse(&uuid.replace('0', "f")).unwrap(),
+            )),
+            Value::str(&uuid.replace('0', "f")),
+        ),
         (int(1), float(1.0)),
         (
             Value::Array(vec![Value::datetime(d), int(2)].into()),
