@@ -636,6 +636,19 @@ pub(crate) fn batch_at_equal_fan_out(results: &mut Results, mode: Mode) {
         "x",
         Some(("<= 2x", ratio <= 2.0)),
     );
+    // The same cost per view whose edges the batch changed: each costs the
+    // engine a delta of its own, and the big batch names ~2.7 times as many
+    // (see above). Not the measure; shown so the two can be told
+    // apart.
+    results.add(
+        &format!(
+            "memory: texts growing with the views: update cost per view changed, {label} / 5,000 and 250"
+        ),
+        (big_batch.as_secs_f64() / big.views.max(1.0))
+            / (small_batch.as_secs_f64() / small.views.max(1.0)).max(1e-12),
+        "x",
+        None,
+    );
     // What the machine itself does at these sizes: the ratio above is
     // mostly the cost of reading memory no recent batch touched, which no
     // layout avoids entirely (see `random_reads`).
