@@ -16,6 +16,25 @@ fn a_second_group_starts_only_when_as_big_as_what_is_in_flight() {
     assert!(worth_a_group(20, 16));
 }
 
+/// A pipeline on a fresh embedded database, with one view registered:
+/// `big`, `SELECT * FROM u WHERE n > 1`.
+async fn with_view_big() -> (crate::pipeline::Pipeline, Arc<crate::db::Db>) {
+    let (pipeline, db) = crate::pipeline::on_a_fresh_database().await;
+    pipeline
+        .register(crate::engine::ViewMeta {
+            id: "big".into(),
+            client_id: "c".into(),
+            sql: "SELECT * FROM u WHERE n > 1".into(),
+            params: Default::default(),
+            ttl: "1h".into(),
+            last_active_at: chrono::Utc::now(),
+            owner: None,
+        })
+        .await
+        .expect("register");
+    (pipeline, db)
+}
+
 /// A snapshot's rows were read, then an `/ingest` of a newer write was
 /// applied before them: they must not move the record back (its version
 /// rising for nothing, its views briefly wrong). Rows of records nothing
@@ -24,25 +43,13 @@ fn a_second_group_starts_only_when_as_big_as_what_is_in_flight() {
 fn rows_read_before_a_newer_ingest_do_not_move_a_record_back() {
     use crate::db::Query;
     use crate::db::records::read_records;
+    use crate::engine::Change;
     use crate::engine::value::RecordId;
-    use crate::engine::{Change, ViewMeta};
     use crate::pipeline::Source;
 
     let runtime = crate::startup::runtime(Some(2)).expect("runtime");
     runtime.block_on(async {
-        let (pipeline, db) = crate::pipeline::on_a_fresh_database().await;
-        pipeline
-            .register(ViewMeta {
-                id: "big".into(),
-                client_id: "c".into(),
-                sql: "SELECT * FROM u WHERE n > 1".into(),
-                params: Default::default(),
-                ttl: "1h".into(),
-                last_active_at: chrono::Utc::now(),
-                owner: None,
-            })
-            .await
-            .expect("register");
+        let (pipeline, db) = with_view_big().await;
         let write = |sql: &'static str| {
             let db = Arc::clone(&db);
             async move { db.run(Query::new(sql)).await.expect("write") }
@@ -114,25 +121,13 @@ fn rows_read_before_a_newer_ingest_do_not_move_a_record_back() {
 fn a_late_ingest_of_an_older_write_does_not_move_a_record_back() {
     use crate::db::Query;
     use crate::db::records::read_records;
+    use crate::engine::Change;
     use crate::engine::value::RecordId;
-    use crate::engine::{Change, ViewMeta};
     use crate::pipeline::Source;
 
     let runtime = crate::startup::runtime(Some(2)).expect("runtime");
     runtime.block_on(async {
-        let (pipeline, db) = crate::pipeline::on_a_fresh_database().await;
-        pipeline
-            .register(ViewMeta {
-                id: "big".into(),
-                client_id: "c".into(),
-                sql: "SELECT * FROM u WHERE n > 1".into(),
-                params: Default::default(),
-                ttl: "1h".into(),
-                last_active_at: chrono::Utc::now(),
-                owner: None,
-            })
-            .await
-            .expect("register");
+        let (pipeline, db) = with_view_big().await;
         let one = RecordId::parse("u:1").expect("id");
         // Each write as its app sees it committed: the record read back.
         let write = |sql: &'static str| {
