@@ -241,6 +241,152 @@ fn the_same_content_has_the_same_content_hash() {
     }
 }
 
+/// The property behind the fingerprints of delivered contents, on random
+/// trees: a tree and its JSON twin (each typed leaf, at random, replaced by
+/// one of its text forms) have the same content and the same hash; and any
+/// two random trees with the same content hash alike.
+#[test]
+fn same_content_implies_the_same_hash_on_random_trees() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    let hash = |v: &Value| {
+        let mut h = std::hash::DefaultHasher::new();
+        v.hash_content(&mut h);
+        std::hash::Hasher::finish(&h)
+    };
+    /// A typed leaf, and the texts an app may send for it.
+    fn leaf(rng: &mut StdRng) -> (Value, Vec<String>) {
+        match rng.random_range(0..9) {
+            0 => {
+                let secs = rng.random_range(0..4_000_000_000i64);
+                let nanos = [0, 500_000_000, 123_456_789][rng.random_range(0..3)];
+                let d = DateTime::from_timestamp(secs, nanos).expect("in range");
+                let texts = vec![
+                    d.to_rfc3339(),
+                    d.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                    d.with_timezone(&chrono::FixedOffset::east_opt(3600).expect("offset"))
+                        .to_rfc3339(),
+                ];
+                (Value::datetime(d), texts)
+            }
+            1 => {
+                let d = Decimal::new(rng.random_range(-10_000..10_000), rng.random_range(0..4));
+                let wide = format!("{d:.6}");
+                (Value::decimal(d), vec![d.to_string(), wide])
+            }
+            2 => {
+                let d = std::time::Duration::new(rng.random_range(0..100_000), 0);
+                let text = sdb::Duration::from(d).to_string();
+                (Value::Duration(Box::new(d)), vec![text])
+            }
+            3 => {
+                let u = uuid::Uuid::from_u128(rng.random());
+                let texts = vec![
+                    u.hyphenated().to_string(),
+                    u.simple().to_string(),
+                    u.braced().to_string(),
+                    u.urn().to_string(),
+                ];
+                (Value::Uuid(Box::new(u)), texts)
+            }
+            4 => {
+                let text = format!("user:{}", rng.random_range(0..50));
+                (thing(&text), vec![text])
+            }
+            5 => {
+                let i = rng.random_range(-50..50);
+                (int(i), Vec::new())
+            }
+            6 => (float(rng.random_range(-50..50) as f64 / 4.0), Vec::new()),
+            7 => {
+                let words = ["alpha", "beta", "", "10", "9", "B", "a"];
+                (
+                    Value::str(words[rng.random_range(0..words.len())]),
+                    Vec::new(),
+                )
+            }
+            _ => (
+                [Value::None, Value::Null, Value::Bool(true)][rng.random_range(0..3)].clone(),
+                Vec::new(),
+            ),
+        }
+    }
+    /// A random tree, and its JSON twin.
+    fn tree(rng: &mut StdRng, depth: u32) -> (Value, Value) {
+        let kind = if depth == 0 {
+            0
+        } else {
+            rng.random_range(0..4)
+        };
+        match kind {
+            1 | 2 => {
+                let n = rng.random_range(0..4);
+                let (a, b): (Vec<Value>, Vec<Value>) = (0..n).map(|_| tree(rng, depth - 1)).unzip();
+                if kind == 1 {
+                    (Value::Array(a.into()), Value::Array(b.into()))
+                } else {
+                    (Value::Set(a.into()), Value::Set(b.into()))
+                }
+            }
+            3 => {
+                let n = rng.random_range(0..4);
+                let (a, b): (Vec<_>, Vec<_>) = (0..n)
+                    .map(|i| {
+                        let (x, y) = tree(rng, depth - 1);
+                        let k: Arc<str> = format!("f{i}").into();
+                        ((k.clone(), x), (k, y))
+                    })
+                    .unzip();
+                (
+                    Value::Object(Object::from_pairs(a)),
+                    Value::Object(Object::from_pairs(b)),
+                )
+            }
+            _ => {
+                let (typed, texts) = leaf(rng);
+                let twin = if texts.is_empty() || rng.random_bool(0.3) {
+                    typed.clone()
+                } else {
+                    Value::str(&texts[rng.random_range(0..texts.len())])
+                };
+                (typed, twin)
+            }
+        }
+    }
+    let mut rng = StdRng::seed_from_u64(0x4841_5348);
+    let mut trees = Vec::new();
+    for _ in 0..5_000 {
+        let (a, b) = tree(&mut rng, 3);
+        assert!(
+            a.same_content(&b),
+            "a tree and its JSON twin: {a:?} / {b:?}"
+        );
+        assert_eq!(
+            hash(&a),
+            hash(&b),
+            "a tree and its JSON twin: {a:?} / {b:?}"
+        );
+        trees.push(a);
+    }
+    // Shallow trees repeat: pairs with the same content come up by chance.
+    let mut shallow: Vec<Value> = (0..3_000).map(|_| tree(&mut rng, 1).1).collect();
+    shallow.extend(trees.iter().take(500).cloned());
+    let mut same = 0;
+    for (i, a) in shallow.iter().enumerate() {
+        for b in &shallow[i + 1..] {
+            if a.same_content(b) {
+                same += 1;
+                assert_eq!(hash(a), hash(b), "{a:?} / {b:?}");
+            }
+        }
+    }
+    assert!(
+        same > 100,
+        "only {same} pairs with the same content: the check is vacuous"
+    );
+}
+
 #[test]
 fn an_index_reads_an_array_key_of_a_record_id() {
     // Measured on SurrealDB 3.3.5: `t:[1f, 'a'][0]` is `1f`, `t:7[0]` NONE,
