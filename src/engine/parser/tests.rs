@@ -1996,3 +1996,35 @@ fn user_functions_that_would_change_meaning_are_refused() {
     refused_with("SELECT * FROM t WHERE fn::nope(a)", "defines no `fn::nope`");
     refused_with("SELECT * FROM t WHERE fn::sub(1, 2)", "takes 1 arguments");
 }
+
+/// `x < -1`: SurrealDB's parser reads `< -` as the start of a traversal
+/// and leaves the left side wrapped in a path of nothing but itself; it
+/// lowers as `x < (-1)` does (SSP refused these before).
+#[test]
+fn a_comparison_with_a_negative_number_reads_its_left_side_whole() {
+    let f = defs(&["DEFINE FUNCTION fn::linkname($o: any) { RETURN array::first([$o]).name; }"]);
+    for (sql, same) in [
+        (
+            "SELECT * FROM t WHERE record::id(id) < -1",
+            "SELECT * FROM t WHERE record::id(id) < (-1)",
+        ),
+        (
+            "SELECT * FROM t WHERE fn::linkname(link) < -0.5",
+            "SELECT * FROM t WHERE fn::linkname(link) < (-0.5)",
+        ),
+        (
+            "SELECT * FROM t WHERE (n) < -1",
+            "SELECT * FROM t WHERE n < (-1)",
+        ),
+        (
+            "SELECT *, (SELECT * FROM t WHERE fn::linkname(link) < -1) AS s FROM t",
+            "SELECT *, (SELECT * FROM t WHERE fn::linkname(link) < (-1)) AS s FROM t",
+        ),
+    ] {
+        assert_eq!(
+            parse_select_with(sql, &f).expect(sql),
+            parse_select_with(same, &f).expect(same),
+            "{sql}"
+        );
+    }
+}
