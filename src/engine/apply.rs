@@ -288,6 +288,18 @@ impl Engine {
                     self.evaluate(n, &id, c, c, Some(before), &mut events, &mut dirty);
                     self.note_link_followed(n);
                 }
+                // `(SELECT ... FROM $parent.links)[0]`: which of the links is
+                // the first record that exists may have changed.
+                let first_of_arrays: Vec<NodeId> = candidates
+                    .iter()
+                    .copied()
+                    .filter(|&n| {
+                        self.alive(n) && self.node(n).plan.fetch.iter().any(|f| f.first_only)
+                    })
+                    .collect();
+                if !first_of_arrays.is_empty() {
+                    hosts.push((id, first_of_arrays));
+                }
             }
         }
 

@@ -166,10 +166,29 @@ impl Engine {
                 _ => {}
             };
             match o.get(&f.field) {
-                // `(SELECT ... FROM $parent.links)[0]`: the first record
-                // that exists. (A set there is one row, no record: as
-                // `FETCH`, measured.)
-                Some(Value::Array(_)) if f.first_only => value::note_link_followed(),
+                // `(SELECT ... FROM $parent.links)[0]`: the first row of
+                // `SELECT * FROM [...]`, measured on 3.3.5: a record id
+                // whose record is missing, NONE and NULL give no row; any
+                // other value is a row of its own, no record. The member
+                // is bound again as the array's records come and go (its
+                // node follows links: see `Plan::follows_links`). A record
+                // of a table SSP does not hold yet is taken as it is (and
+                // asked for, below). (A set there is one row, no record:
+                // as `FETCH`, measured.)
+                Some(Value::Array(items)) if f.first_only => {
+                    for v in items.iter() {
+                        match v {
+                            Value::None | Value::Null => {}
+                            Value::Thing(t)
+                                if self.loaded.contains(&t.table)
+                                    && self.store.get(t).is_none() => {}
+                            _ => {
+                                take(v);
+                                break;
+                            }
+                        }
+                    }
+                }
                 // `user.id`: an array's `id`s are no record (see `FetchField`).
                 Some(Value::Array(_)) if f.ids_only => {}
                 Some(Value::Array(items)) => items.iter().for_each(&mut take),

@@ -138,8 +138,8 @@ pub struct FetchField {
     /// `FETCH comments.user`: what is fetched in each record fetched here.
     pub nested: Vec<FetchField>,
     /// `(SELECT ... FROM $parent.field)[0]`: the one record the field names;
-    /// an array there (whose first existing record SurrealDB would pick)
-    /// sends the view to the re-query tier.
+    /// of an array there, the first record that exists (see
+    /// `Engine::fetch_children`), bound again as they come and go.
     pub first_only: bool,
 }
 

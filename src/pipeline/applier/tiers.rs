@@ -45,7 +45,7 @@ impl Applier {
                     // `Engine::tables`): once the change worker loaded them,
                     // their records reach the view's fetches.
                     self.tables_wanted.notify_one();
-                    tracing::warn!(view = %meta.id, error = %e, "could not move the view to the re-query tier; it stays incremental, and differs from SurrealDB until the tables its links reach are loaded (or, for `(SELECT ... FROM $parent.field)[0]` over an array, for good: see docs/tiers.md)");
+                    tracing::warn!(view = %meta.id, error = %e, "could not move the view to the re-query tier; it stays incremental, and differs from SurrealDB until the tables its links reach are loaded");
                     continue;
                 }
             };
