@@ -72,7 +72,7 @@ impl Engine {
             .map(|k| k.to_vec())
             .unwrap_or_default();
         let old: Vec<NodeId> = kids.split_off(plan.subplans.len().min(kids.len()));
-        let new = self.fetch_children(&plan, &content);
+        let new = self.fetch_children(n, &plan, &content);
         self.note_fetch_not_followed(n);
         if new == old {
             return;
@@ -123,7 +123,7 @@ impl Engine {
             self.node_mut(k).add_parent(n);
             kids.push(k);
         }
-        for k in self.fetch_children(&plan, &content) {
+        for k in self.fetch_children(n, &plan, &content) {
             self.node_mut(k).add_parent(n);
             kids.push(k);
         }
@@ -151,7 +151,7 @@ impl Engine {
     /// is empty). JSON text of a record id may be one in the database: the
     /// view cannot stay incremental. A record of a table the engine does not
     /// hold is asked for (see [`links::take_unknown_tables`]).
-    fn fetch_children(&mut self, plan: &Plan, content: &Value) -> Vec<NodeId> {
+    fn fetch_children(&mut self, n: NodeId, plan: &Plan, content: &Value) -> Vec<NodeId> {
         if plan.fetch.is_empty() {
             return Vec::new();
         }
@@ -159,6 +159,7 @@ impl Engine {
             return Vec::new();
         };
         let mut targets: Vec<(RecordId, &[plan::projection::FetchField])> = Vec::new();
+        let mut first_of_array = false;
         for f in &plan.fetch {
             let mut take = |v: &Value| match v {
                 Value::Thing(t) => targets.push(((**t).clone(), f.nested.as_slice())),
@@ -171,11 +172,12 @@ impl Engine {
                 // whose record is missing, NONE and NULL give no row; any
                 // other value is a row of its own, no record. The member
                 // is bound again as the array's records come and go (its
-                // node follows links: see `Plan::follows_links`). A record
+                // node follows links from now on: `follow_links_of`). A record
                 // of a table SSP does not hold yet is taken as it is (and
                 // asked for, below). (A set there is one row, no record:
                 // as `FETCH`, measured.)
                 Some(Value::Array(items)) if f.first_only => {
+                    first_of_array = true;
                     for v in items.iter() {
                         match v {
                             Value::None | Value::Null => {}
@@ -207,6 +209,9 @@ impl Engine {
                 Some(v) => take(v),
                 None => {}
             }
+        }
+        if first_of_array {
+            self.follow_links_of(n);
         }
         targets.sort();
         targets.dedup();

@@ -216,6 +216,23 @@ impl Engine {
 impl Engine {
     /// Starts keeping who links to whom (and which tables link where), for
     /// the first node that follows links.
+    /// Node `n` reads, from now on, which records its members link to exist:
+    /// a member whose `(SELECT ... FROM $parent.links)[0]` met an array
+    /// (the first record of it that exists, see `fetch_children`). It is
+    /// evaluated, and bound again, when a record one link away changes.
+    /// Only nodes that meet such an array pay for it: a view whose field
+    /// holds one record id never does.
+    pub(super) fn follow_links_of(&mut self, n: NodeId) {
+        let table = self.node(n).plan.table.clone();
+        if self.store.table_mut(&table).link_nodes.insert(n) {
+            self.link_nodes += 1;
+            self.link_hops = self.link_hops.max(1);
+            if self.link_nodes == 1 {
+                self.start_backlinks();
+            }
+        }
+    }
+
     fn start_backlinks(&mut self) {
         self.start_links();
         let store = &self.store;

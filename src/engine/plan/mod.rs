@@ -311,10 +311,6 @@ impl Planner {
             }
         }
         let outputs: Vec<Option<&[PathPart]>> = select.fields.iter().map(output_path).collect();
-        let first_of_arrays = select.through.is_none()
-            && rows_of_fields(select, &outputs)
-                .iter()
-                .any(|f| f.first_only);
         let subplans = shown_subqueries(select, &outputs)
             .filter(|(query, _)| parent_field(query).is_none())
             .map(|(query, index)| self.intern(query, index))
@@ -366,19 +362,14 @@ impl Planner {
             graph_checks: select.graph_checks.clone(),
             no_edges_in: select.no_edges_in.clone(),
             clocked: select.filter.as_ref().is_some_and(Expr::reads_the_clock),
-            // `(SELECT ... FROM $parent.links)[0]` over an array is the first
-            // record of it that exists: a member's child changes as those
-            // records come and go, one link away (see `fetch_children`).
             follows_links: select.filter.as_ref().is_some_and(reads_through_links)
-                || select.order.iter().any(order_fetches)
-                || first_of_arrays,
+                || select.order.iter().any(order_fetches),
             link_hops: select
                 .order
                 .iter()
                 .filter(|o| order_fetches(o))
                 .map(|o| hops(&o.path))
                 .chain(select.filter.as_ref().map(max_hops))
-                .chain(first_of_arrays.then_some(1))
                 .max()
                 .unwrap_or(0),
             param_refs,
