@@ -214,8 +214,6 @@ impl Engine {
 }
 
 impl Engine {
-    /// Starts keeping who links to whom (and which tables link where), for
-    /// the first node that follows links.
     /// Node `n` reads, from now on, which records its members link to exist:
     /// a member whose `(SELECT ... FROM $parent.links)[0]` met an array
     /// (the first record of it that exists, see `fetch_children`). It is
@@ -233,6 +231,8 @@ impl Engine {
         }
     }
 
+    /// Starts keeping who links to whom (and which tables link where), for
+    /// the first node that follows links.
     fn start_backlinks(&mut self) {
         self.start_links();
         let store = &self.store;
