@@ -174,15 +174,17 @@ fn same_content_bridges_json_and_typed_values() {
     assert!(!int(1).same_content(&int(2)));
 }
 
+/// `Value::hash_content` of `v`, finished.
+fn content_hash(v: &Value) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    v.hash_content(&mut h);
+    std::hash::Hasher::finish(&h)
+}
+
 /// `same_content` implies equal `hash_content`: the change worker's typed
 /// copy of a write and an app's JSON copy share a fingerprint.
 #[test]
 fn the_same_content_has_the_same_content_hash() {
-    let hash = |v: &Value| {
-        let mut h = std::hash::DefaultHasher::new();
-        v.hash_content(&mut h);
-        std::hash::Hasher::finish(&h)
-    };
     let d = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
         .unwrap()
         .with_timezone(&Utc);
@@ -223,7 +225,7 @@ fn the_same_content_has_the_same_content_hash() {
     ];
     for (a, b) in &same {
         assert!(a.same_content(b), "{a:?} and {b:?}");
-        assert_eq!(hash(a), hash(b), "{a:?} and {b:?}");
+        assert_eq!(content_hash(a), content_hash(b), "{a:?} and {b:?}");
     }
     let other = [
         (Value::str("a"), Value::str("b")),
@@ -237,7 +239,7 @@ fn the_same_content_has_the_same_content_hash() {
     ];
     for (a, b) in &other {
         assert!(!a.same_content(b), "{a:?} and {b:?}");
-        assert_ne!(hash(a), hash(b), "{a:?} and {b:?}");
+        assert_ne!(content_hash(a), content_hash(b), "{a:?} and {b:?}");
     }
 }
 
@@ -250,11 +252,6 @@ fn same_content_implies_the_same_hash_on_random_trees() {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
-    let hash = |v: &Value| {
-        let mut h = std::hash::DefaultHasher::new();
-        v.hash_content(&mut h);
-        std::hash::Hasher::finish(&h)
-    };
     /// A typed leaf, and the texts an app may send for it.
     fn leaf(rng: &mut StdRng) -> (Value, Vec<String>) {
         match rng.random_range(0..9) {
@@ -363,8 +360,8 @@ fn same_content_implies_the_same_hash_on_random_trees() {
             "a tree and its JSON twin: {a:?} / {b:?}"
         );
         assert_eq!(
-            hash(&a),
-            hash(&b),
+            content_hash(&a),
+            content_hash(&b),
             "a tree and its JSON twin: {a:?} / {b:?}"
         );
         trees.push(a);
@@ -377,7 +374,7 @@ fn same_content_implies_the_same_hash_on_random_trees() {
         for b in &shallow[i + 1..] {
             if a.same_content(b) {
                 same += 1;
-                assert_eq!(hash(a), hash(b), "{a:?} / {b:?}");
+                assert_eq!(content_hash(a), content_hash(b), "{a:?} / {b:?}");
             }
         }
     }
