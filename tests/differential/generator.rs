@@ -508,7 +508,19 @@ impl Gen {
     pub(crate) fn links(&mut self) -> Value {
         if self.p(0.7) {
             let n = self.n(0, 3);
-            Value::Array((0..n).map(|_| self.u_ref()).collect())
+            // Now and then NONE or a value that is no record id among the
+            // links: `(SELECT * FROM $parent.links)[0]` skips NONE and NULL
+            // and stops at any other value (a row of its own).
+            Value::Array(
+                (0..n)
+                    .map(|_| match self.weighted(&[16, 1, 1, 2]) {
+                        0 => self.u_ref(),
+                        1 => Value::None,
+                        2 => Value::Null,
+                        _ => self.scalar(),
+                    })
+                    .collect(),
+            )
         } else if self.p(0.35) {
             let n = self.n(0, 3);
             Value::Set((0..n).map(|_| self.u_ref()).collect())
